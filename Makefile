@@ -1,0 +1,48 @@
+# Operator and developer targets; each is a thin call of the CLI or a tool.
+# `make test` and `make demo` bootstrap everything they need on a fresh machine.
+PY      ?= python3
+VENV    ?= .venv
+BIN     := $(VENV)/bin
+TD      := $(BIN)/titan-deploy
+DEMO    := -f docker-compose.prod.yml -f demo/docker-compose.demo.yml -p titan-demo
+
+.PHONY: help install engine test test-unit test-integration lint fmt check-secrets render demo demo-down demo-images bench
+
+help:
+	@echo "make demo       build the demo images and deploy the demo stack (main command)"
+	@echo "make test       ruff + the whole test suite on a real Docker engine"
+	@echo "make install    create $(VENV) with titan-deploy and its test/dev tools"
+	@echo "make check-secrets | render | lint | fmt | demo-down | bench"
+
+$(BIN)/titan-deploy: pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	@touch $@
+
+install: $(BIN)/titan-deploy
+
+engine: install
+	PYTHON=$(BIN)/python bash scripts/engine.sh
+
+test: install engine
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/pytest -q
+
+test-unit: install
+	$(BIN)/pytest -q tests/unit tests/cli
+
+lint: install
+	$(BIN)/ruff check .
+	$(TD) lint
+
+fmt: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+check-secrets: install
+	$(TD) check-secrets
+
+render: install
+	$(TD) render

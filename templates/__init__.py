@@ -1,0 +1,1 @@
+"""Jinja templates shipped with titan-deploy (the repository's templates/ dir, packaged)."""

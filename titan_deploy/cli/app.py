@@ -1,0 +1,175 @@
+"""The typer app: global options -> Project + Output, one error boundary -> exit code.
+
+Commands are thin: they turn options into keyword arguments, call an op (which returns a Report
+and never prints), and hand the report to the one reporter. Expected failures (TitanError) become
+one line and their exit code; anything unexpected becomes one line and exit 3, with the traceback
+only under -v. typer's pretty tracebacks are off: they print local variables, which may hold
+secret values.
+"""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from titan_deploy.cli.output import Output
+from titan_deploy.core.findings import Report
+from titan_deploy.errors import EXIT_RUNTIME, ComposeError, TitanError
+
+app = typer.Typer(
+    name="titan-deploy",
+    help=(
+        "Deploy the Titan stack with Docker Compose so that every secret reaches its service as a "
+        "file under /run/secrets and nowhere else.\n\n"
+        "Exit codes: 0 all good; 1 problems found; 2 usage or configuration error; "
+        "3 runtime failure (engine, compose, timeout)."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+
+class State:
+    """What the global options decided, handed to every command through the typer context."""
+
+    def __init__(self, project_kwargs: dict, output: Output) -> None:
+        self.project_kwargs = project_kwargs
+        self.output = output
+
+    def project(self):
+        from titan_deploy.project import Project
+
+        return Project(**self.project_kwargs)
+
+
+@app.callback()
+def main_options(
+    ctx: typer.Context,
+    project_dir: Annotated[
+        Path, typer.Option("--project-dir", "-C", help="Project directory (holds the manifest).")
+    ] = Path("."),
+    manifest: Annotated[
+        Path, typer.Option("--manifest", help="Manifest path, relative to the project dir.")
+    ] = Path("secrets.manifest.yml"),
+    secrets_dir: Annotated[
+        Path | None,
+        typer.Option("--secrets-dir", help="Secrets dir (default: the manifest's secrets_dir)."),
+    ] = None,
+    compose_file: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--file", "-f", help="Compose file (repeatable; default: the manifest's compose_files)."
+        ),
+    ] = None,
+    project_name: Annotated[
+        str | None,
+        typer.Option("--project-name", "-p", help="Compose project name (default: compose's)."),
+    ] = None,
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Machine-readable JSON on stdout, nothing else.")
+    ] = False,
+    no_color: Annotated[bool, typer.Option("--no-color", help="No colours.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="More detail.")] = False,
+) -> None:
+    """Global options go before the command: titan-deploy -C /srv/titan --json check-secrets."""
+    ctx.obj = State(
+        {
+            "project_dir": project_dir,
+            "manifest_option": manifest,
+            "secrets_dir_option": secrets_dir,
+            "compose_file_options": list(compose_file or []),
+            "project_name": project_name,
+        },
+        Output(json_mode=json_output, no_color=no_color, verbose=verbose),
+    )
+
+
+def execute(ctx: typer.Context, command: str, op: Callable[..., Report]) -> None:
+    """The error boundary: run `op(project)`, render its report, exit with its code."""
+    state: State = ctx.obj
+    output = state.output
+    try:
+        report = op(state.project())
+    except TitanError as exc:
+        details = _details(exc)
+        output.failure(command, str(exc), exc.exit_code, details)
+        raise typer.Exit(exc.exit_code) from None
+    except KeyboardInterrupt:
+        output.failure(command, "interrupted", 130)
+        raise typer.Exit(130) from None
+    except Exception as exc:
+        details = traceback.format_exc() if output.verbose else ""
+        message = f"internal error ({type(exc).__name__}); run with -v for the traceback"
+        output.failure(command, message, EXIT_RUNTIME, details)
+        raise typer.Exit(EXIT_RUNTIME) from None
+    output.report(report)
+    raise typer.Exit(report.exit_code)
+
+
+def _details(exc: TitanError) -> str:
+    if isinstance(exc, ComposeError):
+        return f"argv: {' '.join(exc.argv)}\nexit: {exc.returncode}\n{exc.stderr.strip()}"
+    return ""
+
+
+# --- commands: options -> keyword arguments -> op ----------------------------------------------
+
+
+@app.command()
+def init(
+    ctx: typer.Context,
+    from_dir: Annotated[
+        Path | None,
+        typer.Option("--from", help="Copy operator-supplied secrets from this directory."),
+    ] = None,
+) -> None:
+    """Create the secrets dir: generate what can be generated, never overwrite a secret."""
+    from titan_deploy.ops.init import run_init
+
+    execute(ctx, "init", lambda project: run_init(project, from_dir=from_dir))
+
+
+@app.command("check-secrets")
+def check_secrets(
+    ctx: typer.Context,
+    fix: Annotated[
+        bool, typer.Option("--fix", help="Fix permissions, group and a trailing newline.")
+    ] = False,
+) -> None:
+    """Preflight the secrets dir against the manifest (existence, format, permissions, git)."""
+    from titan_deploy.ops.check import run_check
+
+    execute(ctx, "check-secrets", lambda project: run_check(project, fix=fix))
+
+
+@app.command()
+def render(
+    ctx: typer.Context,
+    check: Annotated[
+        bool, typer.Option("--check", help="Exit 1 if the overlay on disk is out of date.")
+    ] = False,
+) -> None:
+    """Write docker-compose.secrets.yml from the manifest (and any rotation in flight)."""
+    from titan_deploy.ops.render import run_render
+
+    execute(ctx, "render", lambda project: run_render(project, check=check))
+
+
+@app.command()
+def lint(ctx: typer.Context) -> None:
+    """Lint the merged compose config (compose files + overlay), interpolation off."""
+    from titan_deploy.ops.lint import run_lint
+
+    execute(ctx, "lint", run_lint)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    sys.exit(app())

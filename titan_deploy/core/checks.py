@@ -1,0 +1,307 @@
+"""The secret-store preflight (DESIGN §6): take a directory, return findings and safe fixes.
+
+Nothing here prints or changes anything. Fixes are returned as data (`Fix`) so `check-secrets
+--fix` can apply exactly the mechanical ones — permissions, group, one trailing newline — and a
+test can see which would be applied.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from titan_deploy.core.findings import Finding, error, warning
+from titan_deploy.core.manifest import Manifest, SecretSpec
+from titan_deploy.core.secretvalue import (
+    DOCKER_SECRET_LIMIT,
+    is_placeholder,
+    kind_problem,
+    trimmed,
+)
+
+VERSION_RE = re.compile(r"^(?P<name>.+)\.v(?P<n>[0-9]+)$")
+IGNORED_NAMES = {".gitignore", "README.md", ".keep"}
+
+
+@dataclass(frozen=True)
+class Fix:
+    """One mechanical repair: chmod, chgrp or strip a single trailing newline."""
+
+    action: str  # "chmod" | "chgrp" | "strip-newline"
+    path: Path
+    mode: int | None = None
+    gid: int | None = None
+
+
+@dataclass(frozen=True)
+class GitFacts:
+    """What git says about the secrets dir (gathered by io, so this module stays pure)."""
+
+    in_repo: bool = False
+    tracked: frozenset[str] = frozenset()
+    ignored: bool = True
+
+
+@dataclass
+class CheckResult:
+    findings: list[Finding] = field(default_factory=list)
+    fixes: list[Fix] = field(default_factory=list)
+    values: dict[str, bytes] = field(default_factory=dict)
+
+    def __repr__(self) -> str:  # never show values
+        return f"CheckResult(findings={len(self.findings)}, fixes={len(self.fixes)})"
+
+
+def expected_file_mode(gid: int | None) -> int:
+    return 0o640 if gid is not None else 0o600
+
+
+def expected_dir_mode(gid: int | None) -> int:
+    return 0o750 if gid is not None else 0o700
+
+
+def check_store(
+    manifest: Manifest,
+    secrets_dir: Path,
+    example_dir: Path | None = None,
+    git: GitFacts | None = None,
+    label: str | None = None,
+) -> CheckResult:
+    """Every check of DESIGN §6 over `secrets_dir`. Values are kept in the result for later
+    comparisons (verify), never rendered."""
+    result = CheckResult()
+    if not secrets_dir.is_dir():
+        result.findings.append(
+            error(
+                "S001",
+                f"secrets dir {secrets_dir} does not exist",
+                fix="titan-deploy init",
+            )
+        )
+        return result
+    _check_dir(manifest, secrets_dir, result)
+    shown = Path(label or secrets_dir.name)
+    for spec in manifest.secrets.values():
+        _check_secret(manifest, spec, secrets_dir, shown, example_dir, result)
+    _check_duplicates(result)
+    _check_strays(manifest, secrets_dir, result, label)
+    if git is not None:
+        _check_git(manifest, secrets_dir, git, result)
+    return result
+
+
+def _check_dir(manifest: Manifest, secrets_dir: Path, result: CheckResult) -> None:
+    st = secrets_dir.stat()
+    gid = manifest.secrets_gid
+    mode = stat.S_IMODE(st.st_mode)
+    allowed_extra = 0o750 if gid is not None else 0o700
+    if mode & ~allowed_extra & 0o777:
+        result.findings.append(
+            error(
+                "S015",
+                f"secrets dir {secrets_dir} is mode {mode:04o}; expected {allowed_extra:04o}",
+                fix="titan-deploy check-secrets --fix",
+            )
+        )
+        result.fixes.append(Fix("chmod", secrets_dir, mode=expected_dir_mode(gid)))
+    if gid is not None and st.st_gid != gid:
+        result.findings.append(
+            error(
+                "S016",
+                f"secrets dir {secrets_dir} is not owned by group {gid} (secrets_gid)",
+                fix="titan-deploy check-secrets --fix (needs root or membership of the group)",
+            )
+        )
+        result.fixes.append(Fix("chgrp", secrets_dir, gid=gid))
+
+
+def _check_secret(
+    manifest: Manifest,
+    spec: SecretSpec,
+    secrets_dir: Path,
+    shown: Path,
+    example_dir: Path | None,
+    result: CheckResult,
+) -> None:
+    path = secrets_dir / spec.name
+    problem = _file_problem(path, secrets_dir, shown / spec.name)
+    if problem:
+        result.findings.append(error(*problem, secret=spec.name, fix=_missing_fix(spec)))
+        return
+    raw = path.read_bytes()
+    findings = list(_content_findings(spec, raw, shown / spec.name, example_dir))
+    findings += _mode_findings(manifest, spec, path, shown / spec.name, result)
+    result.findings.extend(findings)
+    if raw.endswith(b"\n") and b"\n" not in raw[:-1] and raw.strip():
+        result.fixes.append(Fix("strip-newline", path))
+    if not any(f.severity == "error" and f.code in CONTENT_ERRORS for f in findings):
+        result.values[spec.name] = trimmed(raw)
+
+
+CONTENT_ERRORS = {"S003", "S004", "S006", "S007", "S008"}
+
+
+def _missing_fix(spec: SecretSpec) -> str:
+    if spec.generate:
+        return "titan-deploy init (generates it)"
+    return f"write the value into secrets/{spec.name} (see secrets.example/README.md)"
+
+
+def _file_problem(path: Path, secrets_dir: Path, shown: Path) -> tuple[str, str] | None:
+    if not path.exists() and not path.is_symlink():
+        return ("S001", f"{shown} is missing")
+    if path.is_symlink():
+        target = path.resolve()
+        if not target.is_relative_to(secrets_dir.resolve()):
+            return ("S002", f"{shown} is a symlink that leaves the secrets dir")
+        if not target.exists():
+            return ("S002", f"{shown} is a dangling symlink")
+    if not path.is_file():
+        return ("S002", f"{shown} is not a regular file")
+    return None
+
+
+def _content_findings(
+    spec: SecretSpec, raw: bytes, path: Path, example_dir: Path | None
+) -> Iterable[Finding]:
+    name = spec.name
+    if len(raw) > DOCKER_SECRET_LIMIT:
+        yield error("S008", f"{path} is over Docker's 500 KB secret limit", secret=name)
+        return
+    if not raw.strip():
+        yield error("S003", f"{path} is empty or whitespace only", secret=name)
+        return
+    body = raw[:-1] if raw.endswith(b"\n") else raw
+    if b"\x00" in raw:
+        yield error("S004", f"{path} contains a NUL byte", secret=name)
+        return
+    if b"\r" in raw:
+        yield error("S004", f"{path} contains a carriage return (CRLF line ending?)", secret=name)
+        return
+    if b"\n" in body:
+        yield error("S004", f"{path} has more than one line", secret=name)
+        return
+    if raw.endswith(b"\n"):
+        yield warning(
+            "S005",
+            f"{path} ends with a newline (services trim it, but byte-exact consumers may not)",
+            secret=name,
+            fix="titan-deploy check-secrets --fix",
+        )
+    value = trimmed(raw)
+    example = _example(example_dir, name)
+    if is_placeholder(value, example):
+        yield error(
+            "S007",
+            f"{path} still holds a placeholder",
+            secret=name,
+            fix=_missing_fix(spec),
+        )
+        return
+    problem = kind_problem(spec, value)
+    if problem:
+        yield error("S006", f"{path}: {spec.kind} {problem}", secret=name)
+
+
+def _example(example_dir: Path | None, name: str) -> bytes | None:
+    if example_dir is None:
+        return None
+    try:
+        return (example_dir / name).read_bytes()
+    except OSError:
+        return None
+
+
+def _mode_findings(
+    manifest: Manifest, spec: SecretSpec, path: Path, shown: Path, result: CheckResult
+) -> list[Finding]:
+    st = path.stat()
+    mode = stat.S_IMODE(st.st_mode)
+    gid = manifest.secrets_gid
+    out = []
+    bad_bits = 0o137 if gid is not None else 0o177
+    group_needs_read = gid is not None and not mode & 0o040
+    if mode & bad_bits or group_needs_read:
+        want = expected_file_mode(gid)
+        why = "grants access beyond the owner" if gid is None else "must be 0640 or 0440"
+        out.append(
+            error(
+                "S009",
+                f"{shown} is mode {mode:04o}: {why} (expected {want:04o})",
+                secret=spec.name,
+                fix="titan-deploy check-secrets --fix",
+            )
+        )
+        result.fixes.append(Fix("chmod", path, mode=want))
+    if gid is not None and st.st_gid != gid:
+        out.append(
+            error(
+                "S010",
+                f"{shown} is not owned by group {gid} (secrets_gid): non-root consumers "
+                "cannot read it",
+                secret=spec.name,
+                fix="titan-deploy check-secrets --fix (needs root or membership of the group)",
+            )
+        )
+        result.fixes.append(Fix("chgrp", path, gid=gid))
+    return out
+
+
+def _check_duplicates(result: CheckResult) -> None:
+    by_value: dict[bytes, list[str]] = {}
+    for name, value in result.values.items():
+        by_value.setdefault(value, []).append(name)
+    for names in by_value.values():
+        if len(names) > 1:
+            result.findings.append(
+                warning(
+                    "S013",
+                    f"secrets {', '.join(names)} share the same value",
+                    secret=names[0],
+                )
+            )
+
+
+def _check_strays(
+    manifest: Manifest, secrets_dir: Path, result: CheckResult, label: str | None
+) -> None:
+    for entry in sorted(os.listdir(secrets_dir)):
+        if entry in manifest.secrets or entry in IGNORED_NAMES or _is_version(manifest, entry):
+            continue
+        result.findings.append(
+            warning(
+                "S014",
+                f"{Path(label or secrets_dir.name) / entry} is claimed by no manifest secret",
+                fix="remove it, or add the secret to the manifest",
+            )
+        )
+
+
+def _is_version(manifest: Manifest, entry: str) -> bool:
+    match = VERSION_RE.match(entry)
+    return bool(match and match["name"] in manifest.secrets)
+
+
+def _check_git(manifest: Manifest, secrets_dir: Path, git: GitFacts, result: CheckResult) -> None:
+    if not git.in_repo:
+        return
+    for tracked in sorted(git.tracked):
+        result.findings.append(
+            error(
+                "S011",
+                f"{tracked} is tracked by git: remove it from the index and rotate the secret",
+                fix=f"git rm --cached {tracked}, then rotate it",
+            )
+        )
+    if not git.ignored:
+        result.findings.append(
+            error(
+                "S012",
+                f"{manifest.secrets_dir}/ is not git-ignored",
+                fix=f"add '/{manifest.secrets_dir}/' to .gitignore (titan-deploy init does)",
+            )
+        )

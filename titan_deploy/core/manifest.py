@@ -1,0 +1,344 @@
+"""The manifest model (DESIGN §7): which secrets exist, their format and who consumes them.
+
+Validation is strict and happens before anything reaches a template: unknown keys, wrong types and
+names outside the allowed alphabets are configuration errors naming file, line and key path. That
+is what makes rendering safe — a name that passed here cannot make a template emit YAML the
+manifest did not mean.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from titan_deploy.core.yamlpos import KeyPath, Located, load_file, load_located
+
+NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
+ENV_RE = re.compile(r"^[A-Z_][A-Z0-9_]*$")
+MAX_NAME = 63
+
+KINDS = ("password", "hex", "token", "api-key", "text")
+ROTATIONS = ("hmac", "rolling", "restart")
+ROLES = ("signer", "listener")
+GENERATABLE = ("password", "hex", "token")
+
+# Per-kind length defaults; api-key bounds are loose on purpose: a check must never reject a real
+# exchange key (Bybit keys are 18 characters, some providers' secrets are several hundred).
+DEFAULT_MIN = {"password": 16, "hex": 1, "token": 16, "api-key": 8, "text": 1}
+DEFAULT_MAX = {"password": 4096, "hex": 4096, "token": 4096, "api-key": 4096, "text": 500_000}
+
+TOP_KEYS = {
+    "version",
+    "compose_files",
+    "overlay",
+    "secrets_dir",
+    "secrets_gid",
+    "state_dir",
+    "secrets",
+}
+SECRET_KEYS = {
+    "description",
+    "kind",
+    "min_length",
+    "max_length",
+    "bytes",
+    "pattern",
+    "generate",
+    "rotation",
+    "verify_log",
+    "group",
+    "secondary_env",
+    "key_id_env",
+    "finish_after_hours",
+    "consumers",
+}
+CONSUMER_KEYS = {"env", "role"}
+
+
+@dataclass(frozen=True)
+class Consumer:
+    """A service that reads a secret from the file its env var names."""
+
+    service: str
+    env: str
+    role: str | None = None
+
+
+@dataclass(frozen=True)
+class SecretSpec:
+    name: str
+    kind: str
+    consumers: tuple[Consumer, ...]
+    description: str = ""
+    min_length: int = 1
+    max_length: int = 4096
+    bytes: int | None = None
+    pattern: str | None = None
+    generate: bool = False
+    rotation: str = "restart"
+    verify_log: str | None = None
+    group: str | None = None
+    secondary_env: str | None = None
+    key_id_env: str | None = None
+    finish_after_hours: float = 24.0
+
+    def consumer(self, service: str) -> Consumer | None:
+        return next((c for c in self.consumers if c.service == service), None)
+
+
+@dataclass(frozen=True)
+class Manifest:
+    path: Path
+    compose_files: tuple[str, ...]
+    overlay: str
+    secrets_dir: str
+    state_dir: str
+    secrets: dict[str, SecretSpec] = field(default_factory=dict)
+    secrets_gid: int | None = None
+    version: int = 1
+
+    @property
+    def services(self) -> list[str]:
+        """Every consumer service, in first-seen order."""
+        seen: dict[str, None] = {}
+        for spec in self.secrets.values():
+            for consumer in spec.consumers:
+                seen.setdefault(consumer.service)
+        return list(seen)
+
+    def secrets_of(self, service: str) -> list[SecretSpec]:
+        return [s for s in self.secrets.values() if s.consumer(service)]
+
+    def groups(self) -> dict[str, list[str]]:
+        """Exchange (or other) groups: group name -> its secrets, for `rotate exchange NAME`."""
+        out: dict[str, list[str]] = {}
+        for spec in self.secrets.values():
+            if spec.group:
+                out.setdefault(spec.group, []).append(spec.name)
+        return out
+
+
+def load_manifest(path: Path, display: str | None = None) -> Manifest:
+    """Read and validate a manifest file. Raises ConfigError (exit 2) with file:line key path."""
+    return parse_manifest(load_file(path, display), path)
+
+
+def parse_manifest_text(text: str, source: str = "secrets.manifest.yml") -> Manifest:
+    return parse_manifest(load_located(text, source), Path(source))
+
+
+def parse_manifest(doc: Located, path: Path) -> Manifest:
+    v = _Validator(doc)
+    top = v.mapping((), "the manifest must be a mapping with `version` and `secrets`")
+    v.known_keys((), top, TOP_KEYS)
+    version = v.get((), top, "version", int, required=True)
+    if version != 1:
+        raise doc.error(("version",), "unsupported version (this titan-deploy reads version 1)")
+    compose_files = v.get((), top, "compose_files", list, default=["docker-compose.prod.yml"])
+    if not compose_files:
+        raise doc.error(("compose_files",), "must list at least one compose file")
+    for i, item in enumerate(compose_files):
+        v.relpath(("compose_files", i), item)
+    overlay = v.relpath(("overlay",), v.get((), top, "overlay", str, "docker-compose.secrets.yml"))
+    secrets_dir = v.relpath(("secrets_dir",), v.get((), top, "secrets_dir", str, "secrets"))
+    state_dir = v.relpath(("state_dir",), v.get((), top, "state_dir", str, ".titan-deploy"))
+    gid = v.get((), top, "secrets_gid", int, None)
+    if gid is not None and not 1 <= gid < 2**31:
+        raise doc.error(("secrets_gid",), "must be a group id between 1 and 2147483647")
+    raw_secrets = v.get((), top, "secrets", dict, required=True)
+    if not raw_secrets:
+        raise doc.error(("secrets",), "must define at least one secret")
+    secrets = {name: _secret(v, name, body) for name, body in raw_secrets.items()}
+    return Manifest(
+        path=path,
+        version=version,
+        compose_files=tuple(compose_files),
+        overlay=overlay,
+        secrets_dir=secrets_dir,
+        state_dir=state_dir,
+        secrets_gid=gid,
+        secrets=secrets,
+    )
+
+
+def _secret(v: _Validator, name: Any, body: Any) -> SecretSpec:
+    path: KeyPath = ("secrets", str(name))
+    v.name(path, name, "secret name")
+    if not isinstance(body, dict):
+        raise v.doc.error(path, "must be a mapping (kind, consumers, ...)")
+    v.known_keys(path, body, SECRET_KEYS)
+    kind = v.choice(path, body, "kind", KINDS, required=True)
+    rotation = v.choice(path, body, "rotation", ROTATIONS, default="restart")
+    size = v.get(path, body, "bytes", int, None)
+    if kind == "hex" and size is None:
+        raise v.doc.error((*path, "kind"), "kind hex needs `bytes` (e.g. bytes: 32)")
+    if size is not None and (kind != "hex" or not 8 <= size <= 1024):
+        raise v.doc.error((*path, "bytes"), "only for kind hex, between 8 and 1024")
+    min_length = v.get(path, body, "min_length", int, DEFAULT_MIN[kind])
+    max_length = v.get(path, body, "max_length", int, DEFAULT_MAX[kind])
+    if not 1 <= min_length <= max_length <= 500_000:
+        raise v.doc.error((*path, "min_length"), "need 1 <= min_length <= max_length <= 500000")
+    generate = v.get(path, body, "generate", bool, False)
+    if generate and kind not in GENERATABLE:
+        raise v.doc.error((*path, "generate"), f"kind {kind} cannot be generated")
+    consumers = _consumers(v, path, body, rotation)
+    spec = SecretSpec(
+        name=name,
+        kind=kind,
+        consumers=consumers,
+        description=v.get(path, body, "description", str, ""),
+        min_length=min_length,
+        max_length=max_length,
+        bytes=size,
+        pattern=v.regex(path, body, "pattern"),
+        generate=generate,
+        rotation=rotation,
+        verify_log=v.regex(path, body, "verify_log"),
+        group=v.optional_name(path, body, "group"),
+        secondary_env=v.optional_env(path, body, "secondary_env"),
+        key_id_env=v.optional_env(path, body, "key_id_env"),
+        finish_after_hours=float(v.get(path, body, "finish_after_hours", (int, float), 24)),
+    )
+    _check_rotation(v, path, spec)
+    return spec
+
+
+def _consumers(v: _Validator, path: KeyPath, body: dict, rotation: str) -> tuple[Consumer, ...]:
+    raw = v.get(path, body, "consumers", dict, {})
+    out = []
+    for service, entry in raw.items():
+        cpath = (*path, "consumers", str(service))
+        v.name(cpath, service, "service name")
+        if isinstance(entry, str):
+            env, role = entry, None
+        elif isinstance(entry, dict):
+            v.known_keys(cpath, entry, CONSUMER_KEYS)
+            env = v.get(cpath, entry, "env", str, required=True)
+            role = v.choice(cpath, entry, "role", ROLES, default=None)
+        else:
+            raise v.doc.error(
+                cpath, "must be an env var name or {env: NAME, role: signer|listener}"
+            )
+        v.env((*cpath, "env") if isinstance(entry, dict) else cpath, env)
+        if rotation == "hmac" and role is None:
+            raise v.doc.error(cpath, "consumers of an hmac secret need role: signer or listener")
+        out.append(Consumer(service=service, env=env, role=role))
+    return tuple(out)
+
+
+def _check_rotation(v: _Validator, path: KeyPath, spec: SecretSpec) -> None:
+    if spec.rotation == "hmac":
+        roles = {c.role for c in spec.consumers}
+        if roles != {"signer", "listener"}:
+            raise v.doc.error((*path, "consumers"), "hmac rotation needs a signer and a listener")
+        if not spec.secondary_env:
+            raise v.doc.error((*path, "rotation"), "hmac rotation needs `secondary_env`")
+    else:
+        for key in ("secondary_env", "key_id_env"):
+            if getattr(spec, key):
+                raise v.doc.error((*path, key), "only for rotation: hmac")
+        if any(c.role for c in spec.consumers):
+            raise v.doc.error((*path, "consumers"), "role is only for rotation: hmac")
+
+
+class _Validator:
+    """Small typed getters that raise ConfigError with the key path and line."""
+
+    def __init__(self, doc: Located) -> None:
+        self.doc = doc
+
+    def mapping(self, path: KeyPath, message: str) -> dict:
+        if not isinstance(self.doc.value, dict):
+            raise self.doc.error(path, message)
+        return self.doc.value
+
+    def known_keys(self, path: KeyPath, body: dict, allowed: set[str]) -> None:
+        for key in body:
+            if key not in allowed:
+                hint = ", ".join(sorted(allowed))
+                raise self.doc.error((*path, str(key)), f"unknown key (allowed: {hint})")
+
+    def get(
+        self,
+        path: KeyPath,
+        body: dict,
+        key: str,
+        typ: type | tuple[type, ...],
+        default: Any = None,
+        *,
+        required: bool = False,
+    ) -> Any:
+        if key not in body:
+            if required:
+                raise self.doc.error(path, f"missing required key `{key}`")
+            return default
+        value = body[key]
+        bad_bool = isinstance(value, bool) and typ is not bool and typ != (int, float)
+        if not isinstance(value, typ) or bad_bool or (typ == (int, float) and _is_bool(value)):
+            raise self.doc.error((*path, key), f"should be {_type_name(typ)}")
+        return value
+
+    def choice(self, path: KeyPath, body: dict, key: str, options: tuple, **kw: Any) -> Any:
+        value = self.get(path, body, key, str, **kw)
+        if value is not None and value not in options:
+            raise self.doc.error((*path, key), f"should be one of {', '.join(options)}")
+        return value
+
+    def name(self, path: KeyPath, value: Any, what: str) -> str:
+        _check(self.doc, path, value, NAME_RE, f"{what} must match [a-z0-9][a-z0-9_.-]*")
+        if len(value) > MAX_NAME:
+            raise self.doc.error(path, f"{what} is longer than {MAX_NAME} characters")
+        return value
+
+    def env(self, path: KeyPath, value: Any) -> str:
+        return _check(self.doc, path, value, ENV_RE, "env var must match [A-Z_][A-Z0-9_]*")
+
+    def optional_env(self, path: KeyPath, body: dict, key: str) -> str | None:
+        value = self.get(path, body, key, str, None)
+        return None if value is None else self.env((*path, key), value)
+
+    def optional_name(self, path: KeyPath, body: dict, key: str) -> str | None:
+        value = self.get(path, body, key, str, None)
+        return None if value is None else self.name((*path, key), value, key)
+
+    def regex(self, path: KeyPath, body: dict, key: str) -> str | None:
+        value = self.get(path, body, key, str, None)
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise self.doc.error(
+                    (*path, key), f"not a valid regular expression: {exc}"
+                ) from None
+        return value
+
+    def relpath(self, path: KeyPath, value: Any) -> str:
+        if not isinstance(value, str) or not value or "\n" in value or "\x00" in value:
+            raise self.doc.error(path, "should be a relative path")
+        if Path(value).is_absolute() or ".." in Path(value).parts:
+            raise self.doc.error(path, "must be a path inside the project directory")
+        return value
+
+
+def _check(doc: Located, path: KeyPath, value: Any, pattern: re.Pattern, message: str) -> str:
+    if not isinstance(value, str) or not pattern.fullmatch(value):
+        raise doc.error(path, message)
+    return value
+
+
+def _is_bool(value: Any) -> bool:
+    return isinstance(value, bool)
+
+
+def _type_name(typ: type | tuple[type, ...]) -> str:
+    names: dict[Any, str] = {
+        int: "an integer",
+        str: "a string",
+        bool: "true or false",
+        list: "a list",
+        dict: "a mapping",
+        (int, float): "a number",
+    }
+    return names.get(typ, str(typ))

