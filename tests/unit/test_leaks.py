@@ -1,0 +1,205 @@
+"""Leak patterns (titan_deploy.core.leaks): every encoding and alignment, overlaps, safe reprs."""
+
+from __future__ import annotations
+
+import base64
+import importlib.util
+import json
+import os
+import secrets as pysecrets
+from urllib.parse import quote
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from titan_deploy.core.leaks import (
+    ENCODINGS,
+    MIN_SECRET_LENGTH,
+    b64_aligned,
+    build_patterns,
+    encodings_of,
+    hits_in_line,
+    make_matcher,
+)
+
+BACKENDS = [
+    pytest.param(
+        "ahocorasick_rs",
+        marks=pytest.mark.skipif(
+            importlib.util.find_spec("ahocorasick_rs") is None, reason="ahocorasick_rs missing"
+        ),
+    ),
+    "re",
+]
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+def canary(n: int = 24) -> bytes:
+    """A random value with URL- and JSON-special characters, so every encoding differs from raw."""
+    return pysecrets.token_urlsafe(n).encode() + b'/+"\\=?'
+
+
+# Bytes 0xff make the base64 of the value contain '/' (and '_' in the URL-safe alphabet) at every
+# alignment, so both alphabets give distinct patterns.
+B64_VALUE = os.urandom(6) + b"\xff" * 9 + os.urandom(6)
+
+
+def test_every_encoding_of_a_value_is_found_alone_on_a_line(backend: str) -> None:
+    value = canary()
+    ps = build_patterns({"api": [value]}, backend=backend)
+    forms = {
+        "raw": value,
+        "url": quote(value, safe="").encode(),
+        "hex": value.hex().encode(),
+        "HEX": value.hex().upper().encode(),
+        "json": json.dumps(value.decode())[1:-1].encode(),
+        "base64@0": base64.b64encode(value),
+    }
+    for encoding, form in forms.items():
+        line = b"2026-11-28T10:00:00Z level=info msg=" + form + b" done"
+        assert ("api", encoding) in hits_in_line(line, ps), encoding
+
+
+@pytest.mark.parametrize("alphabet", ["base64", "base64url"])
+@pytest.mark.parametrize("prefix_len", range(9))
+def test_value_inside_a_longer_base64_blob_is_found_at_its_alignment(
+    backend: str, alphabet: str, prefix_len: int
+) -> None:
+    ps = build_patterns({"hmac": [B64_VALUE]}, backend=backend)
+    altchars = None if alphabet == "base64" else b"-_"
+    blob = base64.b64encode(os.urandom(prefix_len) + B64_VALUE + os.urandom(5), altchars)
+    hits = hits_in_line(b"payload=" + blob, ps)
+    assert ("hmac", f"{alphabet}@{prefix_len % 3}") in hits
+
+
+@settings(max_examples=300)
+@given(
+    value=st.binary(min_size=1, max_size=64),
+    prefix=st.binary(max_size=10),
+    suffix=st.binary(max_size=10),
+    urlsafe=st.booleans(),
+)
+def test_aligned_base64_form_occurs_in_any_blob_holding_the_value(
+    value: bytes, prefix: bytes, suffix: bytes, urlsafe: bool
+) -> None:
+    altchars = b"-_" if urlsafe else None
+    blob = base64.b64encode(prefix + value + suffix, altchars)
+    assert b64_aligned(value, len(prefix) % 3, altchars) in blob
+
+
+def test_aligned_base64_form_strips_filler_and_tail_characters() -> None:
+    # "\0abc" -> "AGFiYw==": chars 0-1 hold filler bits, char 5 mixes in the zero padding.
+    assert b64_aligned(b"abc", 0) == b"YWJj"
+    assert b64_aligned(b"abc", 1) == b64_aligned(b"abc", 1, b"-_") == b"FiY"
+    assert b64_aligned(b"abcdefgh", 2) == base64.b64encode(b"\0\0abcdefgh")[3:13]
+
+
+def test_patterns_are_unique_and_map_back_to_every_origin() -> None:
+    shared = canary()
+    ps = build_patterns({"a": [shared, canary()], "b": [shared, shared + b"\n"]})
+    assert len(set(ps.patterns)) == len(ps.patterns)
+    assert ps.origins[shared] == (("a", "raw"), ("b", "raw"))
+    assert {enc for origins in ps.origins.values() for _, enc in origins} <= set(ENCODINGS)
+
+
+def test_an_encoding_equal_to_an_earlier_form_is_not_repeated() -> None:
+    forms = dict(encodings_of(b"plainalnum12345"))
+    assert "url" not in forms  # quote() leaves it unchanged: it is the raw pattern
+    assert "json" not in forms
+    assert len(set(forms.values())) == len(forms)
+
+
+def test_json_forms_cover_ascii_escapes_and_utf8() -> None:
+    value = 'pässwörd"\\12'.encode()
+    forms = [p for enc, p in encodings_of(value) if enc == "json"]
+    assert forms == [b'p\\u00e4ssw\\u00f6rd\\"\\\\12', 'pässwörd\\"\\\\12'.encode()]
+    assert "json" not in dict(encodings_of(b"\xff\xfe not utf-8 at all"))
+
+
+def test_short_values_are_skipped_by_name_and_not_searched() -> None:
+    ps = build_patterns({"pin": [b"1234"], "pad": [b"  abc\n"], "rot": [b"short", canary()]})
+    assert ps.skipped == ("pad", "pin", "rot")
+    assert ps.secrets == ("rot",)
+    assert hits_in_line(b"1234 abc short", ps) == []
+    assert build_patterns({"exact": [b"x" * MIN_SECRET_LENGTH]}).skipped == ()
+
+
+def test_raw_form_with_a_newline_is_left_out_but_its_encodings_are_searched(backend: str) -> None:
+    value = b"first-line\nsecond-line"
+    ps = build_patterns({"pem": [value]}, backend=backend)
+    assert value not in ps.patterns
+    assert hits_in_line(b"x " + value.hex().encode(), ps) == [("pem", "hex")]
+
+
+def test_overlapping_patterns_are_all_reported(backend: str) -> None:
+    inner = b"inner-secret-42"
+    outer = b"xx" + inner + b"yy"
+    left, right = b"AAAAAAAA" + b"shared12", b"shared12" + b"BBBBBBBB"
+    ps = build_patterns(
+        {"inner": [inner], "outer": [outer], "left": [left], "right": [right]}, backend=backend
+    )
+    assert hits_in_line(b"v=" + outer, ps) == [("inner", "raw"), ("outer", "raw")]
+    assert hits_in_line(b"AAAAAAAAshared12BBBBBBBB", ps) == [("left", "raw"), ("right", "raw")]
+
+
+def test_hex_lower_and_upper_on_one_line_are_both_reported(backend: str) -> None:
+    value = b"\xab\xcd" + os.urandom(8)
+    ps = build_patterns({"k": [value]}, backend=backend)
+    line = b"lower=" + value.hex().encode() + b" upper=" + value.hex().upper().encode()
+    assert hits_in_line(line, ps) == [("k", "HEX"), ("k", "hex")]
+
+
+@settings(max_examples=200)
+@given(
+    value=st.binary(min_size=MIN_SECRET_LENGTH, max_size=80).filter(
+        lambda v: b"\n" not in v and v == v.strip()
+    ),
+    before=st.binary(max_size=200),
+    after=st.binary(max_size=200),
+)
+def test_raw_value_is_found_whatever_surrounds_it(
+    value: bytes, before: bytes, after: bytes
+) -> None:
+    ps = build_patterns({"s": [value]}, backend="re")
+    assert ("s", "raw") in hits_in_line(before + value + after, ps)
+
+
+# No pattern can occur in text made only of these bytes: every form of a letters-only value
+# (raw, base64, hex, url, json) contains a letter or a digit.
+PUNCTUATION = b" !#$&'()*,.:;<=>?@[]^`{|}~"
+
+
+@settings(max_examples=200)
+@given(
+    value=st.text("abcdefghijklmnopqrstuvwxyz", min_size=16, max_size=40),
+    noise=st.lists(st.sampled_from(list(PUNCTUATION)), max_size=500),
+)
+def test_no_hit_on_text_that_cannot_hold_any_form(value: str, noise: list[int]) -> None:
+    ps = build_patterns({"s": [value.encode()]}, backend="re")
+    assert hits_in_line(bytes(noise), ps) == []
+
+
+def test_unknown_backend_is_a_value_error_naming_it() -> None:
+    with pytest.raises(ValueError, match="nope"):
+        make_matcher([b"abcdefgh"], "nope")
+
+
+def test_no_patterns_no_hits(backend: str) -> None:
+    ps = build_patterns({}, backend=backend)
+    assert ps.patterns == ()
+    assert hits_in_line(b"anything at all", ps) == []
+
+
+def test_reprs_show_counts_never_a_value_or_a_pattern(backend: str) -> None:
+    value = canary()
+    ps = build_patterns({"titan_hmac_secret": [value], "pin": [b"1234"]}, backend=backend)
+    texts = [repr(ps), str(ps), repr(ps.matcher), str(ps.matcher)]
+    assert "patterns=" in texts[0]
+    for text in texts:
+        for pattern in (*ps.patterns, b"1234"):
+            assert pattern.decode("latin-1") not in text
