@@ -1,0 +1,64 @@
+"""Run one stand-in: ``python3 -m standin ROLE [ARGS...]`` or ROLE from TITAN_DEMO_ROLE.
+
+With TITAN_DEMO_ROLE set, every argument goes to the role (so a prod ``command:`` such as nats'
+flags reaches the nats stand-in unchanged).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from . import common
+
+ROLES = (
+    "titan-brain",
+    "titan-execution",
+    "titan-sentinel",
+    "titan-scavenger",
+    "titan-hunter",
+    "titan-ai-quant",
+    "titan-console",
+    "nats",
+    "grafana",
+    "demo-exchange",
+)
+
+
+def main(argv: list[str]) -> int:
+    role = os.environ.get("TITAN_DEMO_ROLE", "")
+    if argv and argv[0] in ROLES:
+        role, argv = argv[0], argv[1:]
+    if role not in ROLES:
+        print(
+            f"usage: python3 -m standin ROLE [ARGS...] (or TITAN_DEMO_ROLE=ROLE); "
+            f"roles: {', '.join(ROLES)}",
+            file=sys.stderr,
+        )
+        return 2
+    common.setup_logging(role)
+    if role == "titan-brain":
+        from . import brain
+
+        brain.main()
+    elif role == "nats":
+        from . import nats
+
+        nats.main(argv)
+    elif role == "grafana":
+        from . import grafana
+
+        grafana.main()
+    elif role == "demo-exchange":
+        from . import demo_exchange
+
+        demo_exchange.main()
+    else:
+        from . import services
+
+        services.run(role)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
