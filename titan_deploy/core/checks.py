@@ -136,7 +136,7 @@ def _check_secret(
     findings = list(_content_findings(spec, raw, shown / spec.name, example_dir))
     findings += _mode_findings(manifest, spec, path, shown / spec.name, result)
     result.findings.extend(findings)
-    if raw.endswith(b"\n") and b"\n" not in raw[:-1] and raw.strip():
+    if any(f.code == "S005" for f in findings):  # only a lone trailing newline (no CR, no NUL)
         result.fixes.append(Fix("strip-newline", path))
     if not any(f.severity == "error" and f.code in CONTENT_ERRORS for f in findings):
         result.values[spec.name] = trimmed(raw)
