@@ -1,0 +1,89 @@
+"""Shared fixtures: a temp copy of the Titan project, valid random secret values, the CLI runner.
+
+Everything happens under tmp_path; nothing here touches the repository's own secrets/.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets as pyrandom
+import shutil
+import string
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner, Result
+
+from titan_deploy.core.manifest import Manifest, SecretSpec, load_manifest
+
+REPO = Path(__file__).resolve().parents[1]
+PROJECT_FILES = ("secrets.manifest.yml", "docker-compose.prod.yml", "docker-compose.secrets.yml")
+
+
+def random_value(spec: SecretSpec) -> bytes:
+    """A fresh valid value of the secret's kind (a canary: it must never show up in output)."""
+    if spec.kind == "hex":
+        return pyrandom.token_hex(spec.bytes or 32).encode()
+    alphabet = string.ascii_letters + string.digits
+    size = max(spec.min_length, 40)
+    return "".join(pyrandom.choice(alphabet) for _ in range(size)).encode()
+
+
+def write_secret(path: Path, value: bytes, gid: int | None) -> None:
+    path.write_bytes(value)
+    if gid is not None:
+        os.chown(path, -1, gid)
+    os.chmod(path, 0o640 if gid is not None else 0o600)
+
+
+def fill_store(project_dir: Path, manifest: Manifest, values: dict[str, bytes]) -> Path:
+    """Write `values` into the project's secrets dir with the modes the manifest asks for."""
+    gid = manifest.secrets_gid
+    store = project_dir / manifest.secrets_dir
+    store.mkdir(exist_ok=True)
+    if gid is not None:
+        os.chown(store, -1, gid)
+    os.chmod(store, 0o750 if gid is not None else 0o700)
+    for name, value in values.items():
+        write_secret(store / name, value, gid)
+    return store
+
+
+@pytest.fixture
+def titan_project(tmp_path: Path) -> Path:
+    """A temp copy of the repository's project files (manifest, compose files, examples)."""
+    project = tmp_path / "project"
+    project.mkdir()
+    for name in PROJECT_FILES:
+        shutil.copy2(REPO / name, project / name)
+    shutil.copytree(REPO / "secrets.example", project / "secrets.example")
+    return project
+
+
+@pytest.fixture
+def titan_values(titan_project: Path) -> dict[str, bytes]:
+    """Random valid values for every secret of the Titan manifest."""
+    manifest = load_manifest(titan_project / "secrets.manifest.yml")
+    return {name: random_value(spec) for name, spec in manifest.secrets.items()}
+
+
+@pytest.fixture
+def ready_project(titan_project: Path, titan_values: dict[str, bytes]) -> Path:
+    """The Titan project with a complete, valid secrets dir: check-secrets exits 0."""
+    manifest = load_manifest(titan_project / "secrets.manifest.yml")
+    fill_store(titan_project, manifest, titan_values)
+    return titan_project
+
+
+@pytest.fixture
+def cli() -> Callable[..., Result]:
+    """Invoke the typer app in-process: cli("-C", dir, "--json", "render")."""
+    from titan_deploy.cli.app import app
+
+    runner = CliRunner()
+
+    def invoke(*args: str | Path, env: dict[str, str] | None = None) -> Result:
+        return runner.invoke(app, [str(a) for a in args], env=env, catch_exceptions=False)
+
+    return invoke

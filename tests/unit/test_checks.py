@@ -1,0 +1,650 @@
+"""check_store (DESIGN §6): one test per check, plus what `--fix` may and may not touch."""
+
+from __future__ import annotations
+
+import os
+import secrets as pyrandom
+import stat
+import string
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from titan_deploy.core.checks import Fix, GitFacts, check_store
+from titan_deploy.core.manifest import Manifest, parse_manifest_text
+from titan_deploy.io import fs
+from titan_deploy.ops.check import run_check
+from titan_deploy.project import Project
+
+REPO = Path(__file__).resolve().parents[2]
+GID = 10500  # the tests run as root (CI too); chgrp to any gid works
+OTHER_GID = 10501
+
+BASE = """\
+version: 1
+{extra}
+secrets:
+  db_password:
+    kind: password
+    min_length: 24
+    consumers: {{db: DB_PASSWORD_FILE}}
+  hmac:
+    kind: hex
+    bytes: 32
+    consumers: {{app: HMAC_FILE}}
+  api_key:
+    kind: api-key
+    consumers: {{app: API_KEY_FILE}}
+"""
+
+GOOD = {
+    "db_password": b"Zq3vN8wLr2Tb6YhKp0Xc4Mf9",  # 24 chars
+    "hmac": b"0123456789abcdef" * 4,
+    "api_key": b"AbCdEfGh1234567890",
+}
+
+
+def manifest(extra: str = "", text: str | None = None) -> Manifest:
+    return parse_manifest_text(text or BASE.format(extra=extra))
+
+
+def make_store(root: Path, values: dict[str, bytes], gid: int | None = None) -> Path:
+    store = root / "secrets"
+    store.mkdir(mode=0o700)
+    os.chmod(store, 0o750 if gid is not None else 0o700)
+    if gid is not None:
+        os.chown(store, -1, gid)
+    for name, value in values.items():
+        path = store / name
+        path.write_bytes(value)
+        os.chmod(path, 0o640 if gid is not None else 0o600)
+        if gid is not None:
+            os.chown(path, -1, gid)
+    return store
+
+
+def codes(result, secret: str | None = None) -> list[str]:
+    return sorted(f.code for f in result.findings if secret is None or f.secret == secret)
+
+
+def one_value(name: str, kind: str = "api-key", extra: str = "") -> str:
+    """A manifest with one secret `name` consumed by service `app`."""
+    head = f"version: 1\nsecrets:\n  {name}:\n    kind: {kind}\n"
+    return head + extra + "    consumers: {app: X_FILE}\n"
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Path:
+    return make_store(tmp_path, GOOD)
+
+
+def test_a_good_store_has_no_findings(store: Path) -> None:
+    result = check_store(manifest(), store)
+    assert result.findings == []
+    assert result.fixes == []
+    assert set(result.values) == set(GOOD)
+
+
+def test_repr_of_a_result_shows_no_value(store: Path) -> None:
+    result = check_store(manifest(), store)
+    assert repr(result) == "CheckResult(findings=0, fixes=0)"
+
+
+# --- existence and file type -------------------------------------------------------------------
+
+
+def test_missing_secrets_dir(tmp_path: Path) -> None:
+    result = check_store(manifest(), tmp_path / "nope")
+    assert [(f.code, f.severity) for f in result.findings] == [("S001", "error")]
+    assert result.findings[0].fix == "titan-deploy init"
+
+
+def test_missing_secret(store: Path) -> None:
+    (store / "api_key").unlink()
+    result = check_store(manifest(), store)
+    assert codes(result) == ["S001"]
+    finding = result.findings[0]
+    assert finding.secret == "api_key"
+    assert finding.message == "secrets/api_key is missing"
+    assert "secrets.example/README.md" in (finding.fix or "")
+
+
+def test_missing_generatable_secret_points_at_init(tmp_path: Path) -> None:
+    text = BASE.format(extra="").replace("kind: password", "kind: password\n    generate: true")
+    store = make_store(tmp_path, {k: v for k, v in GOOD.items() if k != "db_password"})
+    result = check_store(manifest(text=text), store)
+    assert [(f.code, f.fix) for f in result.findings] == [
+        ("S001", "titan-deploy init (generates it)")
+    ]
+
+
+def test_directory_instead_of_file_is_not_regular(store: Path) -> None:
+    (store / "api_key").unlink()
+    (store / "api_key").mkdir()
+    result = check_store(manifest(), store)
+    assert codes(result) == ["S002"]
+    assert result.findings[0].message == "secrets/api_key is not a regular file"
+
+
+def test_fifo_is_not_regular(store: Path) -> None:
+    (store / "api_key").unlink()
+    os.mkfifo(store / "api_key", 0o600)
+    result = check_store(manifest(), store)
+    assert codes(result) == ["S002"]
+
+
+def test_symlink_leaving_the_dir_is_rejected(store: Path, tmp_path: Path) -> None:
+    outside = tmp_path / "elsewhere"
+    outside.write_bytes(GOOD["api_key"])
+    os.chmod(outside, 0o600)
+    (store / "api_key").unlink()
+    (store / "api_key").symlink_to(outside)
+    result = check_store(manifest(), store)
+    assert codes(result) == ["S002"]
+    assert result.findings[0].message == "secrets/api_key is a symlink that leaves the secrets dir"
+    assert "api_key" not in result.values
+
+
+def test_relative_symlink_escaping_with_dotdot_is_rejected(store: Path, tmp_path: Path) -> None:
+    (tmp_path / "elsewhere").write_bytes(GOOD["api_key"])
+    (store / "api_key").unlink()
+    (store / "api_key").symlink_to("../elsewhere")
+    assert codes(check_store(manifest(), store)) == ["S002"]
+
+
+def test_dangling_symlink_is_rejected(store: Path) -> None:
+    (store / "api_key").unlink()
+    (store / "api_key").symlink_to("api_key.v9")
+    result = check_store(manifest(), store)
+    assert codes(result) == ["S002"]
+    assert result.findings[0].message == "secrets/api_key is a dangling symlink"
+
+
+def test_symlink_inside_the_dir_is_accepted(store: Path) -> None:
+    (store / "api_key").rename(store / "api_key.v2")
+    (store / "api_key").symlink_to("api_key.v2")
+    result = check_store(manifest(), store)
+    assert result.findings == []
+    assert result.values["api_key"] == GOOD["api_key"]
+
+
+# --- content -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("content", [b"", b" ", b"\n", b"  \t \n", b"\n\n"])
+def test_empty_or_whitespace_only(store: Path, content: bytes) -> None:
+    (store / "api_key").write_bytes(content)
+    result = check_store(manifest(), store)
+    assert codes(result) == ["S003"]
+    assert result.findings[0].message == "secrets/api_key is empty or whitespace only"
+
+
+def test_nul_byte(store: Path) -> None:
+    (store / "api_key").write_bytes(b"AbCdEfGh\x001234567890")
+    result = check_store(manifest(), store)
+    assert codes(result) == ["S004"]
+    assert result.findings[0].message == "secrets/api_key contains a NUL byte"
+    assert "api_key" not in result.values
+
+
+def test_carriage_return(store: Path) -> None:
+    (store / "api_key").write_bytes(GOOD["api_key"] + b"\r\n")
+    result = check_store(manifest(), store)
+    assert codes(result) == ["S004"]
+    assert "carriage return" in result.findings[0].message
+    assert not [f for f in result.fixes if f.action == "strip-newline"]
+
+
+def test_interior_newline(store: Path) -> None:
+    (store / "api_key").write_bytes(b"AbCdEfGh12\n34567890")
+    result = check_store(manifest(), store)
+    assert codes(result) == ["S004"]
+    assert result.findings[0].message == "secrets/api_key has more than one line"
+
+
+def test_two_trailing_newlines_are_an_interior_newline(store: Path) -> None:
+    (store / "api_key").write_bytes(GOOD["api_key"] + b"\n\n")
+    assert codes(check_store(manifest(), store)) == ["S004"]
+
+
+def test_trailing_newline_is_a_warning_with_a_fix(store: Path) -> None:
+    (store / "api_key").write_bytes(GOOD["api_key"] + b"\n")
+    result = check_store(manifest(), store)
+    assert [(f.code, f.severity) for f in result.findings] == [("S005", "warning")]
+    assert result.findings[0].fix == "titan-deploy check-secrets --fix"
+    assert result.fixes == [Fix("strip-newline", store / "api_key")]
+    assert result.values["api_key"] == GOOD["api_key"]  # trimmed, as services read it
+
+
+# --- kinds ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (b"ab" * 31, "expected 64 hex characters (32 bytes), found 62"),
+        (b"ab" * 33, "expected 64 hex characters (32 bytes), found 66"),
+        (b"g" + b"a" * 63, "not hexadecimal (expected the output of `openssl rand -hex N`)"),
+        (b"0x" + b"a" * 62, "not hexadecimal (expected the output of `openssl rand -hex N`)"),
+        (
+            pyrandom.token_urlsafe(48)[:64].encode().replace(b"a", b"-") + b"-",
+            "not hexadecimal (expected the output of `openssl rand -hex N`)",
+        ),
+    ],
+)
+def test_hex_of_n_bytes(store: Path, value: bytes, message: str) -> None:
+    (store / "hmac").write_bytes(value)
+    result = check_store(manifest(), store)
+    assert codes(result) == ["S006"]
+    assert result.findings[0].message == f"secrets/hmac: hex {message}"
+
+
+@pytest.mark.parametrize("value", [pyrandom.token_hex(32), pyrandom.token_hex(32).upper()])
+def test_hex_of_the_right_length_passes(store: Path, value: str) -> None:
+    (store / "hmac").write_bytes(value.encode())
+    assert check_store(manifest(), store).findings == []
+
+
+def test_password_min_length(store: Path) -> None:
+    (store / "db_password").write_bytes(b"x9" * 11 + b"y")  # 23 < 24
+    result = check_store(manifest(), store)
+    assert codes(result) == ["S006"]
+    assert result.findings[0].message == (
+        "secrets/db_password: password too short: 23 characters, at least 24 required"
+    )
+
+
+def test_password_with_whitespace(store: Path) -> None:
+    (store / "db_password").write_bytes(b"correct horse battery staple")
+    result = check_store(manifest(), store)
+    assert codes(result) == ["S006"]
+    assert result.findings[0].message == "secrets/db_password: password contains whitespace"
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        (b"AbCdEfGh 1234567890", "contains whitespace"),
+        (b"AbCdEfGh\t1234567890", "contains whitespace"),
+        ("AbCdEfGh\u00e91234567890".encode(), "contains non-printable or non-ASCII characters"),
+        (b"AbCdEfGh\x1b1234567890", "contains non-printable or non-ASCII characters"),
+        (b"Ab1Cd2E", "too short: 7 characters, at least 8 required"),
+        (b"A" * 4097, "too long: 4097 characters, at most 4096 allowed"),
+    ],
+)
+def test_api_key_printable_no_whitespace_and_bounds(
+    store: Path, value: bytes, problem: str
+) -> None:
+    (store / "api_key").write_bytes(value)
+    result = check_store(manifest(), store)
+    assert codes(result) == ["S006"]
+    assert result.findings[0].message == f"secrets/api_key: api-key {problem}"
+
+
+def test_api_key_pattern(tmp_path: Path) -> None:
+    text = one_value("bybit_key", extra="    pattern: '[A-Za-z0-9]{18}'\n")
+    store = make_store(tmp_path, {"bybit_key": b"AbCdEfGh1234567890"})
+    assert check_store(manifest(text=text), store).findings == []
+    (store / "bybit_key").write_bytes(b"AbCdEfGh1234567890X")
+    result = check_store(manifest(text=text), store)
+    assert codes(result) == ["S006"]
+    assert result.findings[0].message == (
+        "secrets/bybit_key: api-key does not match the manifest's `pattern`"
+    )
+
+
+def _rand(alphabet: str, n: int) -> str:
+    return "".join(pyrandom.choice(alphabet) for _ in range(n))
+
+
+ALNUM = string.ascii_letters + string.digits
+B64 = ALNUM + "+/"
+URLSAFE = ALNUM + "-_"
+HEX = "0123456789abcdef"
+# Shapes of real exchange and provider keys (random content: none of these is a real key).
+REAL_SHAPED = {
+    "bybit key (18)": _rand(ALNUM, 18),
+    "bybit secret (36)": _rand(ALNUM, 36),
+    "binance key (64)": _rand(ALNUM, 64),
+    "binance secret (64)": _rand(ALNUM, 64),
+    "gemini AIza (39)": "AIza" + _rand(URLSAFE, 35),
+    "kraken key (56)": _rand(B64, 56),
+    "kraken private key (88)": _rand(B64, 86) + "==",
+    "okx key (uuid)": "-".join(_rand(HEX, n) for n in (8, 4, 4, 4, 12)),
+    "okx secret (32 HEX)": _rand(HEX.upper(), 32),
+    "coinbase key name": "organizations/" + _rand(HEX, 8) + "/apiKeys/" + _rand(HEX, 8),
+    "openai-style sk- (51)": "sk-" + _rand(ALNUM, 48),
+    "base64url with dashes first": "-" + _rand(URLSAFE, 40),
+    "long provider secret (300)": _rand(B64, 300),
+    "8 chars, the lower bound": _rand(ALNUM, 8),
+}
+
+
+@pytest.mark.parametrize("value", list(REAL_SHAPED.values()), ids=list(REAL_SHAPED))
+@pytest.mark.parametrize("newline", [b"", b"\n"])
+def test_real_shaped_exchange_keys_are_never_rejected(
+    tmp_path: Path, value: str, newline: bytes
+) -> None:
+    store = make_store(tmp_path, {"key": value.encode() + newline})
+    result = check_store(manifest(text=one_value("key")), store)
+    assert [f for f in result.findings if f.severity == "error"] == []
+    assert result.values["key"] == value.encode()
+
+
+def test_token_kind_alphabet(tmp_path: Path) -> None:
+    text = one_value("tok", kind="token")
+    store = make_store(tmp_path, {"tok": pyrandom.token_urlsafe(32).encode()})
+    assert check_store(manifest(text=text), store).findings == []
+    (store / "tok").write_bytes(b"a" * 20 + b"!@#")
+    result = check_store(manifest(text=text), store)
+    assert [f.message for f in result.findings] == [
+        "secrets/tok: token contains characters outside a URL-safe token alphabet"
+    ]
+
+
+def test_text_kind_must_be_utf8(tmp_path: Path) -> None:
+    text = one_value("blob", kind="text")
+    store = make_store(tmp_path, {"blob": "caf\u00e9 ok".encode()})
+    assert check_store(manifest(text=text), store).findings == []
+    (store / "blob").write_bytes(b"\xff\xfe bad")
+    result = check_store(manifest(text=text), store)
+    assert [f.message for f in result.findings] == ["secrets/blob: text is not valid UTF-8 text"]
+
+
+# --- placeholders --------------------------------------------------------------------------------
+
+
+def test_placeholder_equal_to_the_example_file(store: Path, tmp_path: Path) -> None:
+    examples = tmp_path / "secrets.example"
+    examples.mkdir()
+    shown = b"ExampleOnly0000KeyValue"
+    (examples / "api_key").write_bytes(shown + b"\n")
+    (store / "api_key").write_bytes(shown)
+    result = check_store(manifest(), store, example_dir=examples)
+    assert codes(result) == ["S007"]
+    assert result.findings[0].message == "secrets/api_key still holds a placeholder"
+    # the same value is fine when no example says it is a placeholder
+    assert check_store(manifest(), store).findings == []
+    # and a real value next to the example is fine
+    (store / "api_key").write_bytes(GOOD["api_key"])
+    assert check_store(manifest(), store, example_dir=examples).findings == []
+
+
+@pytest.mark.parametrize(
+    "word",
+    ["changeme", "CHANGEME", "__CHANGE_ME__", "REPLACE_ME", "your_key", "<your_key>", "xxxxxxxx"],
+)
+def test_known_placeholder_words(store: Path, word: str) -> None:
+    (store / "api_key").write_bytes(word.encode() + b"\n")
+    result = check_store(manifest(), store)
+    assert "S007" in codes(result)
+    assert "S006" not in codes(result)
+    assert "api_key" not in result.values
+
+
+def test_repo_examples_are_all_placeholders(tmp_path: Path) -> None:
+    """Every shipped secrets.example file is refused when copied into secrets/ as is."""
+    titan = parse_manifest_text((REPO / "secrets.manifest.yml").read_text())
+    examples = REPO / "secrets.example"
+    store = make_store(tmp_path, {n: (examples / n).read_bytes() for n in titan.secrets})
+    result = check_store(titan, store, example_dir=examples)
+    placeholders = {f.secret for f in result.findings if f.code == "S007"}
+    assert placeholders == set(titan.secrets)
+
+
+# --- size ----------------------------------------------------------------------------------------
+
+
+def test_over_docker_500_kb_limit(tmp_path: Path) -> None:
+    text = one_value("blob", kind="text")
+    store = make_store(tmp_path, {"blob": b"a" * 500_000})  # the manifest's max_length cap
+    assert check_store(manifest(text=text), store).findings == []
+    (store / "blob").write_bytes(b"a" * (500 * 1024 + 1))
+    result = check_store(manifest(text=text), store)
+    assert codes(result) == ["S008"]
+    assert result.findings[0].message == "secrets/blob is over Docker's 500 KB secret limit"
+
+
+# --- permissions ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", [0o644, 0o640, 0o604, 0o660, 0o700, 0o666])
+def test_modes_beyond_owner_are_rejected_without_gid(store: Path, mode: int) -> None:
+    os.chmod(store / "api_key", mode)
+    result = check_store(manifest(), store)
+    assert codes(result) == ["S009"]
+    assert result.findings[0].message == (
+        f"secrets/api_key is mode {mode:04o}: grants access beyond the owner (expected 0600)"
+    )
+    assert result.fixes == [Fix("chmod", store / "api_key", mode=0o600)]
+
+
+@pytest.mark.parametrize("mode", [0o600, 0o400])
+def test_owner_only_modes_pass_without_gid(store: Path, mode: int) -> None:
+    os.chmod(store / "api_key", mode)
+    assert check_store(manifest(), store).findings == []
+
+
+@pytest.mark.parametrize("mode", [0o640, 0o440])
+def test_group_readable_with_secrets_gid_passes(tmp_path: Path, mode: int) -> None:
+    store = make_store(tmp_path, GOOD, gid=GID)
+    os.chmod(store / "api_key", mode)
+    assert check_store(manifest(f"secrets_gid: {GID}"), store).findings == []
+
+
+@pytest.mark.parametrize("mode", [0o600, 0o644, 0o660, 0o670])
+def test_wrong_mode_with_secrets_gid(tmp_path: Path, mode: int) -> None:
+    store = make_store(tmp_path, GOOD, gid=GID)
+    os.chmod(store / "api_key", mode)
+    result = check_store(manifest(f"secrets_gid: {GID}"), store)
+    assert codes(result) == ["S009"]
+    assert result.findings[0].message == (
+        f"secrets/api_key is mode {mode:04o}: must be 0640 or 0440 (expected 0640)"
+    )
+    assert result.fixes == [Fix("chmod", store / "api_key", mode=0o640)]
+
+
+def test_wrong_group_with_secrets_gid(tmp_path: Path) -> None:
+    store = make_store(tmp_path, GOOD, gid=GID)
+    os.chown(store / "api_key", -1, OTHER_GID)
+    result = check_store(manifest(f"secrets_gid: {GID}"), store)
+    assert codes(result) == ["S010"]
+    assert result.findings[0].secret == "api_key"
+    assert result.fixes == [Fix("chgrp", store / "api_key", gid=GID)]
+
+
+@pytest.mark.parametrize("mode", [0o755, 0o750, 0o711, 0o701])
+def test_dir_mode_without_gid(store: Path, mode: int) -> None:
+    os.chmod(store, mode)
+    result = check_store(manifest(), store)
+    assert codes(result) == ["S015"]
+    assert result.findings[0].message == f"secrets dir {store} is mode {mode:04o}; expected 0700"
+    assert result.fixes == [Fix("chmod", store, mode=0o700)]
+
+
+def test_dir_mode_with_gid(tmp_path: Path) -> None:
+    store = make_store(tmp_path, GOOD, gid=GID)
+    m = manifest(f"secrets_gid: {GID}")
+    assert check_store(m, store).findings == []
+    os.chmod(store, 0o755)
+    result = check_store(m, store)
+    assert codes(result) == ["S015"]
+    assert result.fixes == [Fix("chmod", store, mode=0o750)]
+    os.chmod(store, 0o750)
+    os.chown(store, -1, OTHER_GID)
+    result = check_store(m, store)
+    assert codes(result) == ["S016"]
+    assert result.fixes == [Fix("chgrp", store, gid=GID)]
+
+
+# --- git -----------------------------------------------------------------------------------------
+
+
+def git(repo: Path, *args: str) -> None:
+    subprocess.run(
+        ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@example.invalid", *args],
+        check=True,
+        capture_output=True,
+    )
+
+
+@pytest.fixture
+def git_project(tmp_path: Path) -> Path:
+    project = tmp_path / "proj"
+    project.mkdir()
+    git(project, "init", "-q")
+    (project / "secrets.manifest.yml").write_text(BASE.format(extra=""))
+    make_store(project, GOOD)
+    return project
+
+
+def test_git_ignored_and_untracked_passes(git_project: Path) -> None:
+    (git_project / ".gitignore").write_text("/secrets/\n")
+    facts = fs.git_facts(git_project, git_project / "secrets")
+    assert facts == GitFacts(in_repo=True, tracked=frozenset(), ignored=True)
+    assert check_store(manifest(), git_project / "secrets", git=facts).findings == []
+
+
+def test_secrets_dir_not_ignored(git_project: Path) -> None:
+    facts = fs.git_facts(git_project, git_project / "secrets")
+    assert facts.ignored is False
+    result = check_store(manifest(), git_project / "secrets", git=facts)
+    assert codes(result) == ["S012"]
+    assert result.findings[0].message == "secrets/ is not git-ignored"
+
+
+def test_secret_tracked_by_git(git_project: Path) -> None:
+    git(git_project, "add", "secrets/api_key")
+    git(git_project, "commit", "-q", "-m", "oops")
+    (git_project / ".gitignore").write_text("/secrets/\n")
+    facts = fs.git_facts(git_project, git_project / "secrets")
+    assert facts.tracked == frozenset({"secrets/api_key"})
+    result = check_store(manifest(), git_project / "secrets", git=facts)
+    assert codes(result) == ["S011"]
+    assert result.findings[0].message.startswith("secrets/api_key is tracked by git")
+    assert result.findings[0].fix == "git rm --cached secrets/api_key, then rotate it"
+
+
+def test_staged_but_uncommitted_secret_counts_as_tracked(git_project: Path) -> None:
+    git(git_project, "add", "secrets/hmac")
+    facts = fs.git_facts(git_project, git_project / "secrets")
+    assert facts.tracked == frozenset({"secrets/hmac"})
+    assert codes(check_store(manifest(), git_project / "secrets", git=facts)) == ["S011", "S012"]
+
+
+def test_outside_a_git_repo_no_git_findings(tmp_path: Path) -> None:
+    store = make_store(tmp_path, GOOD)
+    facts = fs.git_facts(tmp_path, store)
+    assert facts.in_repo is False
+    assert check_store(manifest(), store, git=facts).findings == []
+
+
+def test_check_secrets_op_runs_the_git_checks(git_project: Path) -> None:
+    report = run_check(Project(project_dir=git_project))
+    assert [f.code for f in report.findings] == ["S012"]
+    assert report.exit_code == 1
+
+
+# --- across secrets ------------------------------------------------------------------------------
+
+
+def test_duplicate_values_warning(store: Path) -> None:
+    shared = b"Shared0Value0For0Both0Of0Them"
+    (store / "api_key").write_bytes(shared)
+    (store / "db_password").write_bytes(shared + b"\n")  # same value once trimmed
+    result = check_store(manifest(), store)
+    dup = [f for f in result.findings if f.code == "S013"]
+    assert [(f.severity, f.message) for f in dup] == [
+        ("warning", "secrets db_password, api_key share the same value")
+    ]
+
+
+def test_stray_file_warning(store: Path) -> None:
+    (store / "old_key").write_bytes(b"leftover")
+    (store / "README.md").write_text("notes")
+    result = check_store(manifest(), store)
+    assert [(f.code, f.severity, f.message) for f in result.findings] == [
+        ("S014", "warning", "secrets/old_key is claimed by no manifest secret")
+    ]
+
+
+def test_rotation_versions_are_not_stray(store: Path) -> None:
+    for name in ("api_key.v1", "api_key.v2", "hmac.v10", "db_password.v3"):
+        (store / name).write_bytes(b"x" * 30)
+        os.chmod(store / name, 0o600)
+    (store / "unknown.v2").write_bytes(b"x")
+    (store / "api_key.vX").write_bytes(b"x")
+    result = check_store(manifest(), store)
+    strays = sorted(f.message for f in result.findings if f.code == "S014")
+    assert strays == [
+        "secrets/api_key.vX is claimed by no manifest secret",
+        "secrets/unknown.v2 is claimed by no manifest secret",
+    ]
+
+
+# --- --fix: the mechanical fixes and nothing else -----------------------------------------------
+
+
+def _project(root: Path, extra: str, values: dict[str, bytes], gid: int | None) -> Project:
+    (root / "secrets.manifest.yml").write_text(BASE.format(extra=extra))
+    make_store(root, values, gid)
+    return Project(project_dir=root)
+
+
+def test_fix_applies_only_mechanical_fixes(tmp_path: Path) -> None:
+    values = dict(GOOD, hmac=b"ab" * 31, api_key=b"changeme")  # wrong length, placeholder
+    project = _project(tmp_path, f"secrets_gid: {GID}", values, GID)
+    store = tmp_path / "secrets"
+    (store / "db_password").write_bytes(GOOD["db_password"] + b"\n")
+    os.chmod(store / "db_password", 0o644)
+    os.chown(store / "hmac", -1, OTHER_GID)
+    os.chmod(store, 0o755)
+    (store / "stray").write_bytes(b"left alone")
+    before = {p.name: p.read_bytes() for p in store.iterdir() if p.name != "db_password"}
+
+    report = run_check(project, fix=True)
+
+    assert sorted(item["action"] for item in report.data["fixed"]) == [
+        "chgrp",
+        "chmod",
+        "chmod",
+        "strip-newline",
+    ]
+    assert (store / "db_password").read_bytes() == GOOD["db_password"]
+    assert stat.S_IMODE((store / "db_password").stat().st_mode) == 0o640
+    assert (store / "hmac").stat().st_gid == GID
+    assert stat.S_IMODE(store.stat().st_mode) == 0o750
+    # content problems are reported, never "fixed"; strays are left where they are
+    after = {p.name: p.read_bytes() for p in store.iterdir() if p.name != "db_password"}
+    assert after == before
+    assert sorted(f.code for f in report.findings) == ["S006", "S007", "S014"]
+    assert report.exit_code == 1
+    assert sorted(os.listdir(store)) == ["api_key", "db_password", "hmac", "stray"]
+
+
+def test_fix_strips_exactly_one_newline_and_keeps_mode_and_group(tmp_path: Path) -> None:
+    project = _project(tmp_path, f"secrets_gid: {GID}", GOOD, GID)
+    path = tmp_path / "secrets" / "api_key"
+    path.write_bytes(GOOD["api_key"] + b"\n")
+    os.chmod(path, 0o440)
+    report = run_check(project, fix=True)
+    assert report.findings == []
+    assert report.data["fixed"] == [{"action": "strip-newline", "path": str(path)}]
+    assert path.read_bytes() == GOOD["api_key"]
+    assert stat.S_IMODE(path.stat().st_mode) == 0o440
+    assert path.stat().st_gid == GID
+    assert sorted(os.listdir(tmp_path / "secrets")) == sorted(GOOD)
+
+
+def test_without_fix_nothing_changes(tmp_path: Path) -> None:
+    project = _project(tmp_path, "", GOOD, None)
+    path = tmp_path / "secrets" / "api_key"
+    path.write_bytes(GOOD["api_key"] + b"\n")
+    os.chmod(path, 0o644)
+    report = run_check(project)
+    assert sorted(f.code for f in report.findings) == ["S005", "S009"]
+    assert report.data["fixed"] == []
+    assert report.summary == "secrets NOT ready: 1 error(s), 1 warning(s), 2 fixable with --fix"
+    assert path.read_bytes() == GOOD["api_key"] + b"\n"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644
