@@ -7,12 +7,14 @@ import importlib.util
 import json
 import os
 import secrets as pysecrets
+import sys
 from urllib.parse import quote
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from titan_deploy.core import leaks
 from titan_deploy.core.leaks import (
     ENCODINGS,
     MIN_SECRET_LENGTH,
@@ -203,3 +205,24 @@ def test_reprs_show_counts_never_a_value_or_a_pattern(backend: str) -> None:
     for text in texts:
         for pattern in (*ps.patterns, b"1234"):
             assert pattern.decode("latin-1") not in text
+
+
+def test_without_ahocorasick_rs_the_stdlib_regex_is_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "ahocorasick_rs", None)  # makes the import fail
+    ps = build_patterns({"k": [canary()]})
+    assert ps.matcher.backend == "re"
+    assert hits_in_line(ps.patterns[0], ps)
+
+
+def test_a_matcher_failure_names_counts_not_patterns(monkeypatch: pytest.MonkeyPatch) -> None:
+    value = canary()
+
+    def explode(self: object, patterns: list[bytes]) -> None:
+        raise ValueError(f"bad pattern {patterns[0]!r}")
+
+    monkeypatch.setattr(leaks.RegexMatcher, "__init__", explode)
+    with pytest.raises(ValueError) as caught:
+        build_patterns({"k": [value]}, backend="re")
+    assert "patterns" in str(caught.value)
+    assert value.decode() not in str(caught.value)
+    assert caught.value.__cause__ is None and caught.value.__suppress_context__

@@ -196,10 +196,10 @@ def test_streaming_scan_equals_line_by_line_reference(
     ps = build_patterns({"a": [value], "b": [value[4:]]})
     forms = {b"SECRET": value, b"TS": TS + b" "}
     data = b"".join(forms.get(p, p) for line in parts for p in line)
-    got = scan_lines(pieces(data, cut), ps, block_size=block, max_line=max_line, timestamps=True)
-    same(got, reference(data, ps, timestamps=True))
-    if not timestamps:
-        same(scan_lines([data], ps, block_size=block), reference(data, ps))
+    expected = reference(data, ps, timestamps=timestamps)
+    options = {"block_size": block, "max_line": max_line, "timestamps": timestamps}
+    same(scan_lines(pieces(data, cut), ps, **options), expected)
+    same(scan_lines([data], ps, **options), expected)
 
 
 def test_reprs_and_hits_never_show_a_value(ps: PatternSet, secret: bytes) -> None:

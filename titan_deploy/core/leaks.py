@@ -11,6 +11,12 @@ and JSON-escaped (structured logs). Base64 is searched at all three byte alignme
 alphabets, keeping only the characters that the value's bytes fully determine, so a value embedded
 anywhere inside a longer base64 blob is still found.
 
+API (what `audit-logs` needs):
+    build_patterns({"name": [value, older_value], ...}) -> PatternSet  (.skipped: not searched)
+    hits_in_line(line, patterns) -> [(secret, encoding), ...]
+Encoding names are those of ENCODINGS: `raw`, `base64@K` / `base64url@K` (K = bytes before the
+value in its 3-byte group), `url`, `hex`, `HEX`, `json`.
+
 Safety: nothing here ever puts a value, a pattern or a fragment of one into a repr, a str or an
 exception message; reprs show counts only.
 """
@@ -166,13 +172,19 @@ def make_matcher(patterns: Iterable[bytes], backend: str | None = None) -> Match
     """The fastest available matcher (or the named one: `ahocorasick_rs`, `re`)."""
     patterns = list(patterns)
     backend = backend or _default_backend()
+    kinds = {AhoCorasickMatcher.backend: AhoCorasickMatcher, RegexMatcher.backend: RegexMatcher}
+    if backend not in kinds:
+        raise ValueError(f"unknown matcher backend {backend!r}")
     if not patterns:
         return Matcher()
-    if backend == AhoCorasickMatcher.backend:
-        return AhoCorasickMatcher(patterns)
-    if backend == RegexMatcher.backend:
-        return RegexMatcher(patterns)
-    raise ValueError(f"unknown matcher backend {backend!r}")
+    try:
+        return kinds[backend](patterns)
+    except (ValueError, OverflowError, MemoryError, re.error) as exc:
+        # a library's message may quote a pattern: keep only counts, and drop the chained cause
+        raise ValueError(
+            f"cannot build the {backend} matcher for {len(patterns)} patterns "
+            f"({type(exc).__name__})"
+        ) from None
 
 
 @dataclass(frozen=True, repr=False)

@@ -9,6 +9,11 @@ upper and lower, one value inside another) are all reported.
 A line longer than MAX_LINE is not held whole: it is scanned in windows that overlap by the longest
 pattern's length - 1, so an occurrence that straddles two windows lies whole inside the second.
 
+API: `scan_file(path, patterns)` and `scan_lines(pieces, patterns, source=..., timestamps=...)`
+return a ScanResult (hits, masked_lines, lines, bytes, dropped_hits). A container's logs go
+through `scan_lines(container.logs(stream=True, timestamps=True), patterns, source=service,
+timestamps=True)`.
+
 A hit names the secret, the encoding, the line number, the source and (optionally) the line's
 Docker timestamp. It never carries the matched text or any fragment of the line.
 """
