@@ -169,7 +169,8 @@ def _declared_secrets(
             )
             continue
         path = (body or {}).get("file")
-        if path and root.name not in PurePosixPath(path).parts:
+        parent = PurePosixPath(path).parent.parts if path else ()
+        if path and parent[len(parent) - len(root.parts) :] != root.parts:
             yield error(
                 "L007",
                 f"secret {source} is read from outside the secrets dir",

@@ -23,7 +23,8 @@ def run_lint(project: Project) -> Report:
         # compose rejects the files themselves: that is a configuration problem (exit 2)
         raise ConfigError(f"compose rejects {', '.join(files)}: {exc.message}") from None
     plan = current_plan(project)
-    findings = lint_config(config, project.manifest, plan, project.secrets_dir_rel)
+    # compose prints absolute file paths: compare them with the absolute secrets dir
+    findings = lint_config(config, project.manifest, plan, str(project.secrets_dir))
     report = Report("lint", findings=findings)
     report.data = {"files": files, "services": len(config.get("services") or {})}
     verdict = "compose config clean" if report.ok else "compose config has problems"
