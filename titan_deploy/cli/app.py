@@ -170,6 +170,49 @@ def lint(ctx: typer.Context) -> None:
     execute(ctx, "lint", run_lint)
 
 
+@app.command()
+def up(
+    ctx: typer.Context,
+    timeout: Annotated[
+        int, typer.Option("--timeout", help="Seconds to wait for every service to be healthy.")
+    ] = 300,
+) -> None:
+    """check-secrets -> render -> lint -> compose up -d --wait -> verify; stops at a failure."""
+    from titan_deploy.ops.up import run_up
+
+    output: Output = ctx.obj.output
+    execute(ctx, "up", lambda project: run_up(project, timeout=timeout, progress=output.progress))
+
+
+@app.command()
+def verify(ctx: typer.Context) -> None:
+    """Prove every secret is mounted, identical to the host file, readable and leaked nowhere."""
+    from titan_deploy.ops.verify import run_verify
+
+    execute(ctx, "verify", run_verify)
+
+
+@app.command()
+def status(ctx: typer.Context) -> None:
+    """Services, their state and health, and how many of their secrets verify."""
+    from titan_deploy.ops.status import run_status
+
+    execute(ctx, "status", run_status)
+
+
+@app.command()
+def down(
+    ctx: typer.Context,
+    volumes: Annotated[
+        bool, typer.Option("--volumes", help="Also remove named volumes (DESTROYS the data).")
+    ] = False,
+) -> None:
+    """Stop and remove the stack's containers and network (volumes kept unless --volumes)."""
+    from titan_deploy.ops.status import run_down
+
+    execute(ctx, "down", lambda project: run_down(project, volumes=volumes))
+
+
 def main() -> None:
     """Console-script entry point."""
     sys.exit(app())

@@ -53,7 +53,7 @@ class Output:
         from rich.markup import escape
 
         console = self.console(stderr=True)
-        console.print(f"[bold red]error:[/] {escape(message)}")
+        console.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
         if self.verbose and details:
             console.print(escape(details))
 
@@ -61,7 +61,7 @@ class Output:
         """A progress line on stderr (never on stdout, which --json reserves)."""
         from rich.markup import escape
 
-        self.console(stderr=True).print(f"[dim]…[/] {escape(message)}")
+        self.console(stderr=True).print(f"[dim]…[/] {escape(message)}", soft_wrap=True)
 
 
 def _render_human(console: Any, report: Report, verbose: bool) -> None:
@@ -94,7 +94,7 @@ def _render_human(console: Any, report: Report, verbose: bool) -> None:
         console.print(table)
     if report.summary:
         style = "green" if report.ok else "bold red"
-        console.print(f"[{style}]{escape(report.summary)}[/]")
+        console.print(f"[{style}]{escape(report.summary)}[/]", soft_wrap=True)
 
 
 def _cell(value: Any, escape: Any) -> str:

@@ -12,7 +12,8 @@ import os
 import re
 import shutil
 import subprocess
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -122,29 +123,45 @@ def run(
     what: str,
     timeout: float | None = None,
     cwd: str | Path | None = None,
-    stream_stderr: bool = False,
+    on_tick: Callable[[], None] | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """Run one compose (or docker) command; map failure to a typed error. The only runner."""
+    """Run one compose (or docker) command; map failure to a typed error. The only runner.
+
+    `on_tick` is called about once a second while the process runs (progress display).
+    """
     try:
-        done = subprocess.run(
+        proc = subprocess.Popen(
             argv,
             cwd=cwd,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
-            stderr=None if stream_stderr else subprocess.PIPE,
+            stderr=subprocess.PIPE,
             text=True,
-            timeout=timeout,
-            check=False,
         )
     except FileNotFoundError:
         raise RuntimeFailure(f"{argv[0]} not found: {INSTALL_HINT}") from None
-    except subprocess.TimeoutExpired:
-        raise ComposeError(
-            f"{what} timed out after {timeout:.0f}s", argv=argv, returncode=-1, stderr=""
-        ) from None
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        try:
+            stdout, stderr = proc.communicate(timeout=1.0 if on_tick else _left(deadline))
+            break
+        except subprocess.TimeoutExpired:
+            if deadline is not None and time.monotonic() >= deadline:
+                proc.kill()
+                proc.communicate()
+                raise ComposeError(
+                    f"{what} timed out after {timeout:.0f}s", argv=argv, returncode=-1, stderr=""
+                ) from None
+            if on_tick:
+                on_tick()
+    done = subprocess.CompletedProcess(argv, proc.returncode, stdout, stderr)
     if done.returncode != 0:
         raise classify_failure(what, argv, done.returncode, done.stderr or "")
     return done
+
+
+def _left(deadline: float | None) -> float | None:
+    return None if deadline is None else max(0.1, deadline - time.monotonic())
 
 
 def classify_failure(what: str, argv: list[str], returncode: int, stderr: str) -> ComposeError:
@@ -173,7 +190,7 @@ def command_for(project_dir: Path, files: Sequence[str], project_name: str | Non
     """The ComposeCommand for a project (finds the v2 binary once per call)."""
     return ComposeCommand(
         base=find_compose(),
-        files=tuple(files),
+        files=tuple(str(Path(project_dir, f)) for f in files),
         project_dir=str(project_dir),
         project_name=project_name,
     )

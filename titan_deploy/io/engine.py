@@ -1,0 +1,193 @@
+"""The Docker SDK adapter: find a service's containers, read /run/secrets through the archive API,
+inspect config, read logs (DESIGN §4).
+
+The archive API works in distroless and scratch images (no shell, no exec), and its tar header
+carries the uid/gid/mode the container sees — which, for compose's bind-mounted file secrets, are
+the host file's. Everything this module returns is plain data (dataclasses) so the verification
+logic stays pure. The SDK is imported lazily: `check-secrets` must not pay for it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import tarfile
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from titan_deploy.core.containers import ContainerInfo, FileStat
+from titan_deploy.errors import EngineUnreachable, RuntimeFailure
+
+PROJECT_LABEL = "com.docker.compose.project"
+SERVICE_LABEL = "com.docker.compose.service"
+NUMBER_LABEL = "com.docker.compose.container-number"
+MAX_WORKERS = 16
+
+
+class Engine:
+    """A connected Docker client with the few calls the tool needs."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+
+    # --- containers -----------------------------------------------------------------------------
+
+    def containers(self, project: str, service: str | None = None) -> list[ContainerInfo]:
+        labels = [f"{PROJECT_LABEL}={project}"]
+        if service:
+            labels.append(f"{SERVICE_LABEL}={service}")
+        found = self._call(
+            "list containers",
+            lambda: self.client.api.containers(all=True, filters={"label": labels}),
+        )
+        ids = [c["Id"] for c in found]
+        with ThreadPoolExecutor(max_workers=min(MAX_WORKERS, max(1, len(ids)))) as pool:
+            infos = list(pool.map(self.inspect, ids))
+        return sorted(infos, key=lambda c: (c.service, c.number, c.name))
+
+    def inspect(self, container_id: str) -> ContainerInfo:
+        attrs = self._call(
+            "inspect a container", lambda: self.client.api.inspect_container(container_id)
+        )
+        return container_info(attrs)
+
+    # --- files ----------------------------------------------------------------------------------
+
+    def read_file(self, container_id: str, path: str) -> FileStat:
+        """Hash one file inside a container through the archive API (no exec, no shell)."""
+        import docker.errors
+
+        try:
+            stream, _stat = self.client.api.get_archive(container_id, path)
+            data = b"".join(stream)
+        except docker.errors.NotFound:
+            return FileStat(path=path, exists=False)
+        except docker.errors.APIError as exc:
+            return FileStat(path=path, exists=False, error=_api_reason(exc))
+        return _stat_from_tar(path, data)
+
+    def read_files(self, requests: list[tuple[str, str]]) -> dict[tuple[str, str], FileStat]:
+        """Read many (container id, path) pairs in parallel: verify must stay flat as it grows."""
+        if not requests:
+            return {}
+        workers = min(MAX_WORKERS, len(requests))
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            stats = pool.map(lambda r: self.read_file(*r), requests)
+            return dict(zip(requests, stats, strict=True))
+
+    def read_text(self, container_id: str, path: str) -> str | None:
+        """A small non-secret text file (e.g. /etc/passwd) from a container, or None."""
+        import docker.errors
+
+        try:
+            stream, _ = self.client.api.get_archive(container_id, path)
+            data = b"".join(stream)
+        except docker.errors.APIError:
+            return None
+        with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+            member = next((m for m in tar.getmembers() if m.isfile()), None)
+            if member is None:
+                return None
+            handle = tar.extractfile(member)
+            return handle.read().decode("utf-8", "replace") if handle else None
+
+    # --- logs -----------------------------------------------------------------------------------
+
+    def logs(
+        self,
+        container_id: str,
+        since: int | None = None,
+        until: int | None = None,
+        timestamps: bool = True,
+    ) -> Iterator[bytes]:
+        """The container's stdout+stderr as a stream of byte chunks."""
+        kwargs: dict[str, Any] = {"stream": True, "follow": False, "timestamps": timestamps}
+        if since is not None:
+            kwargs["since"] = since
+        if until is not None:
+            kwargs["until"] = until
+        return self.client.api.logs(container_id, **kwargs)
+
+    def _call(self, what: str, fn):
+        import docker.errors
+        import requests.exceptions
+
+        try:
+            return fn()
+        except requests.exceptions.ConnectionError:
+            raise EngineUnreachable(f"cannot {what}: the Docker engine is unreachable") from None
+        except docker.errors.APIError as exc:
+            raise RuntimeFailure(f"cannot {what}: {_api_reason(exc)}") from None
+
+
+def connect(timeout: int = 30) -> Engine:
+    """Connect to the engine named by DOCKER_HOST (or the default socket) and ping it."""
+    import docker
+    import docker.errors
+    import requests.exceptions
+
+    host = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+    try:
+        client = docker.from_env(timeout=timeout, max_pool_size=MAX_WORKERS)
+        client.ping()
+    except (docker.errors.DockerException, requests.exceptions.RequestException, OSError):
+        raise EngineUnreachable(
+            f"the Docker engine at {host} does not answer (is dockerd running? "
+            "`make engine` starts one; check DOCKER_HOST)"
+        ) from None
+    return Engine(client)
+
+
+def container_info(attrs: dict[str, Any]) -> ContainerInfo:
+    config = attrs.get("Config") or {}
+    state = attrs.get("State") or {}
+    host = attrs.get("HostConfig") or {}
+    labels = config.get("Labels") or {}
+    env = dict(
+        item.split("=", 1) if "=" in item else (item, "") for item in config.get("Env") or []
+    )
+    command = tuple((config.get("Entrypoint") or []) + (config.get("Cmd") or []))
+    health = (state.get("Health") or {}).get("Status")
+    return ContainerInfo(
+        id=attrs.get("Id", ""),
+        name=(attrs.get("Name") or "").lstrip("/"),
+        service=labels.get(SERVICE_LABEL, ""),
+        number=int(labels.get(NUMBER_LABEL, "0") or 0),
+        status=state.get("Status", "unknown"),
+        restarting=bool(state.get("Restarting")),
+        restart_count=int(attrs.get("RestartCount") or 0),
+        exit_code=int(state.get("ExitCode") or 0),
+        health=health,
+        started_at=state.get("StartedAt", ""),
+        user=config.get("User") or "",
+        group_add=tuple(str(g) for g in host.get("GroupAdd") or ()),
+        env=env,
+        command=command,
+        labels=labels,
+        image=config.get("Image", ""),
+    )
+
+
+def _stat_from_tar(path: str, data: bytes) -> FileStat:
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        member = next((m for m in tar.getmembers() if m.isfile()), None)
+        if member is None:
+            return FileStat(path=path, exists=False, error="not a regular file")
+        handle = tar.extractfile(member)
+        digest = hashlib.sha256(handle.read() if handle else b"").hexdigest()
+        return FileStat(
+            path=path,
+            exists=True,
+            sha256=digest,
+            size=member.size,
+            uid=member.uid,
+            gid=member.gid,
+            mode=member.mode & 0o7777,
+        )
+
+
+def _api_reason(exc: Any) -> str:
+    explanation = getattr(exc, "explanation", None) or str(exc)
+    return str(explanation).splitlines()[0][:200]

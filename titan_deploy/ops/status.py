@@ -1,0 +1,58 @@
+"""`status` and `down`: what operators expect next to `up`."""
+
+from __future__ import annotations
+
+from titan_deploy.core.findings import Report
+from titan_deploy.core.verify import verify
+from titan_deploy.io import compose
+from titan_deploy.io import engine as engine_io
+from titan_deploy.ops.stack import gather, project_name
+from titan_deploy.project import Project
+
+STATUS_COLUMNS = ["service", "containers", "state", "health", "restarts", "secrets"]
+
+
+def run_status(project: Project) -> Report:
+    engine = engine_io.connect()
+    name = project_name(project)
+    containers = engine.containers(name)
+    facts = gather(project, engine)
+    rows, _ = verify(facts)
+    verified: dict[str, list[bool]] = {}
+    for row in rows:
+        verified.setdefault(row["service"], []).append(not row["problem"])
+    report = Report("status", columns=STATUS_COLUMNS)
+    by_service: dict[str, list] = {}
+    for info in containers:
+        by_service.setdefault(info.service, []).append(info)
+    for service in sorted(set(by_service) | set(verified)):
+        infos = by_service.get(service, [])
+        checks = verified.get(service, [])
+        report.rows.append(
+            {
+                "service": service,
+                "containers": len(infos),
+                "state": _join(i.status for i in infos) or "absent",
+                "health": _join(i.health or "-" for i in infos) or "-",
+                "restarts": sum(i.restart_count for i in infos),
+                "secrets": f"{sum(checks)}/{len(checks)} verified" if checks else "-",
+            }
+        )
+    running = sum(1 for i in containers if i.status == "running")
+    report.data = {"project": name, "containers": len(containers), "running": running}
+    report.summary = f"project {name}: {running}/{len(containers)} containers running"
+    return report
+
+
+def _join(values) -> str:
+    return ",".join(sorted(set(values)))
+
+
+def run_down(project: Project, volumes: bool = False, timeout: int = 30) -> Report:
+    name = project_name(project)
+    command = compose.command_for(project.project_dir, project.all_compose_files(), name)
+    compose.run(command.down(volumes=volumes), what="docker compose down", timeout=timeout + 120)
+    report = Report("down")
+    report.data = {"project": name, "volumes_removed": volumes}
+    report.summary = f"project {name} is down" + (" (volumes removed)" if volumes else "")
+    return report
