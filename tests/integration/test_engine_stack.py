@@ -149,7 +149,7 @@ def test_dead_docker_host_exits_3_with_one_line(stack, tmp_path):
         assert len(result.stderr.strip().splitlines()) == 1, result.stderr
         assert "Traceback" not in result.output
     doc = json.loads(s.td("--json", "verify", env={"DOCKER_HOST": dead}).stdout)
-    assert doc["exit_code"] == 3 and "unreachable" in doc["error"] or "answer" in doc["error"]
+    assert (doc["exit_code"] == 3 and "unreachable" in doc["error"]) or "answer" in doc["error"]
 
 
 def test_down_removes_only_this_stack(stack):
