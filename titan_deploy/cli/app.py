@@ -213,6 +213,46 @@ def down(
     execute(ctx, "down", lambda project: run_down(project, volumes=volumes))
 
 
+@app.command("audit-logs")
+def audit_logs(
+    ctx: typer.Context,
+    file: Annotated[
+        list[Path] | None,
+        typer.Option("--file", help="Audit this log file instead of the stack (repeatable)."),
+    ] = None,
+    service: Annotated[
+        list[str] | None, typer.Option("--service", help="Only these services (repeatable).")
+    ] = None,
+    since: Annotated[
+        str | None, typer.Option("--since", help="Logs since: 10m, 2h, 1d, epoch or ISO 8601.")
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option("--until", help="Logs until: 10m, 2h, 1d, epoch or ISO 8601.")
+    ] = None,
+) -> None:
+    """Search logs, container config and image history for any secret value, raw or encoded.
+
+    Reports service, container, timestamp, line and encoding — never the value — and counts
+    [MASKED] lines per service. Exit 1 when anything leaked.
+    """
+    from titan_deploy.ops.audit import run_audit
+
+    execute(
+        ctx,
+        "audit-logs",
+        lambda project: run_audit(project, files=file, services=service, since=since, until=until),
+    )
+
+
+def _register_subcommands() -> None:
+    from titan_deploy.cli.rotate import rotate_app
+
+    app.add_typer(rotate_app, name="rotate")
+
+
+_register_subcommands()
+
+
 def main() -> None:
     """Console-script entry point."""
     sys.exit(app())

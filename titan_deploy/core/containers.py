@@ -44,6 +44,7 @@ class ContainerInfo:
     command: tuple[str, ...] = field(repr=False, default=())
     labels: dict[str, str] = field(repr=False, default_factory=dict)
     image: str = ""
+    healthcheck: tuple[str, ...] = field(repr=False, default=())
 
     def __repr__(self) -> str:  # env/command/labels may hold a leaked value: never show them
         return f"ContainerInfo({self.name}, {self.status})"

@@ -110,6 +110,23 @@ class Engine:
             kwargs["until"] = until
         return self.client.api.logs(container_id, **kwargs)
 
+    def image_history_lines(self, image: str) -> list[str]:
+        """What an image was built with: each layer's CreatedBy, plus its config env/cmd/labels.
+
+        A value baked in with ENV, ARG or RUN shows up here even when no container prints it.
+        """
+        api = self.client.api
+        history = self._call("read image history", lambda: api.history(image))
+        attrs = self._call("inspect an image", lambda: api.inspect_image(image))
+        config = attrs.get("Config") or {}
+        lines = [f"layer {layer.get('CreatedBy') or ''}" for layer in history or []]
+        lines += [f"env {item}" for item in config.get("Env") or []]
+        lines += [
+            f"cmd {arg}" for arg in (config.get("Entrypoint") or []) + (config.get("Cmd") or [])
+        ]
+        lines += [f"label {k}={v}" for k, v in (config.get("Labels") or {}).items()]
+        return lines
+
     def _call(self, what: str, fn):
         import docker.errors
         import requests.exceptions
@@ -167,6 +184,7 @@ def container_info(attrs: dict[str, Any]) -> ContainerInfo:
         command=command,
         labels=labels,
         image=config.get("Image", ""),
+        healthcheck=tuple((config.get("Healthcheck") or {}).get("Test") or ()),
     )
 
 

@@ -1,0 +1,227 @@
+"""`audit-logs`: look for every secret value, raw and encoded, wherever a leak can hide (DESIGN §5).
+
+Where: each container's logs (stdout+stderr, `--since/--until`, `--service`), each container's
+config (env, command, entrypoint, labels, healthcheck), and the history and config of each
+consumer's image (a value baked in with ENV/ARG/RUN); or, with `--file`, any log file. What: every
+value on disk — current and every rotation version — in every encoding of `core.leaks`. How: one
+pass per source with the multi-pattern matcher, logs of all containers read concurrently, memory
+bounded whatever the size. The report names service, container, timestamp, line and encoding,
+never the value; it also counts `[MASKED]` lines per service, as evidence masking is in place.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from titan_deploy.core.containers import ContainerInfo
+from titan_deploy.core.findings import Finding, Report, error, warning
+from titan_deploy.core.leaks import PatternSet, build_patterns
+from titan_deploy.core.timespec import parse_when
+from titan_deploy.errors import ConfigError, UsageError
+from titan_deploy.io import engine as engine_io
+from titan_deploy.io.logscan import LeakHit, ScanResult, scan_file, scan_lines
+from titan_deploy.ops.render import current_plan
+from titan_deploy.ops.stack import project_name, secret_values
+from titan_deploy.project import Project
+
+ROW_COLUMNS = ["service", "source", "lines", "masked_lines", "leaks"]
+WORKERS = 8
+
+
+@dataclass(frozen=True)
+class Scanned:
+    """One scanned source: which service/container it belongs to, what kind, and the result."""
+
+    service: str
+    container: str
+    kind: str  # logs | inspect | image | file
+    result: ScanResult
+
+
+def patterns_for(project: Project) -> PatternSet:
+    """Every value on disk, grouped by secret (`name.vN` versions count as `name`)."""
+    grouped: dict[str, list[bytes]] = {}
+    for key, value in secret_values(project).items():
+        grouped.setdefault(key.split(".v")[0], []).append(value)
+    if not grouped:
+        raise ConfigError(
+            f"no secret values under {project.secrets_dir}: nothing to search for "
+            "(run `titan-deploy init` or point --secrets-dir at the store)"
+        )
+    return build_patterns(grouped)
+
+
+def run_audit(
+    project: Project,
+    files: list[Path] | None = None,
+    services: list[str] | None = None,
+    since: str | None = None,
+    until: str | None = None,
+) -> Report:
+    patterns = patterns_for(project)
+    if files:
+        scanned = [_scan_path(path, patterns) for path in files]
+    else:
+        scanned = _scan_stack(project, patterns, services or [], since, until)
+    return _report(scanned, patterns)
+
+
+def _scan_path(path: Path, patterns: PatternSet) -> Scanned:
+    if not path.is_file():
+        raise UsageError(f"--file {path}: not a readable file")
+    result = scan_file(path, patterns, source=str(path), timestamps=True)
+    return Scanned(service="-", container=str(path), kind="file", result=result)
+
+
+def _scan_stack(
+    project: Project,
+    patterns: PatternSet,
+    services: list[str],
+    since: str | None,
+    until: str | None,
+) -> list[Scanned]:
+    now = time.time()
+    since_ts = parse_when(since, now, "--since") if since else None
+    until_ts = parse_when(until, now, "--until") if until else None
+    engine = engine_io.connect()
+    containers = engine.containers(project_name(project))
+    if services:
+        unknown = sorted(set(services) - {c.service for c in containers})
+        if unknown:
+            raise UsageError(f"--service {', '.join(unknown)}: no such service in the stack")
+        containers = [c for c in containers if c.service in services]
+    with ThreadPoolExecutor(max_workers=WORKERS) as pool:
+        logs = list(
+            pool.map(lambda c: _scan_logs(engine, c, patterns, since_ts, until_ts), containers)
+        )
+    configs = [_scan_config(c, patterns) for c in containers]
+    consumers = {svc.service for svc in current_plan(project).services}
+    images = _scan_images(engine, [c for c in containers if c.service in consumers], patterns)
+    return logs + configs + images
+
+
+def _scan_logs(engine, info: ContainerInfo, patterns, since, until) -> Scanned:
+    stream = engine.logs(info.id, since=since, until=until, timestamps=True)
+    result = scan_lines(stream, patterns, source=f"{info.name} logs", timestamps=True)
+    return Scanned(info.service, info.name, "logs", result)
+
+
+def _scan_config(info: ContainerInfo, patterns: PatternSet) -> Scanned:
+    lines = [f"env {k}={v}" for k, v in info.env.items()]
+    lines += [f"command {arg}" for arg in info.command]
+    lines += [f"label {k}={v}" for k, v in info.labels.items()]
+    lines += [f"healthcheck {arg}" for arg in info.healthcheck]
+    result = scan_lines(_as_lines(lines), patterns, source=f"{info.name} inspect")
+    return Scanned(info.service, info.name, "inspect", result)
+
+
+def _scan_images(engine, containers: list[ContainerInfo], patterns) -> list[Scanned]:
+    out = []
+    seen: set[str] = set()
+    for info in containers:
+        if info.image in seen:
+            continue
+        seen.add(info.image)
+        lines = engine.image_history_lines(info.image)
+        result = scan_lines(_as_lines(lines), patterns, source=f"image {info.image}")
+        out.append(Scanned(info.service, info.image, "image", result))
+    return out
+
+
+def _as_lines(lines: Iterable[str]) -> Iterable[bytes]:
+    return (line.replace("\n", " ").encode("utf-8", "replace") + b"\n" for line in lines)
+
+
+def _report(scanned: list[Scanned], patterns: PatternSet) -> Report:
+    report = Report("audit-logs", columns=ROW_COLUMNS)
+    hits: list[dict] = []
+    for item in scanned:
+        for hit in item.result.hits:
+            hits.append(_hit_row(item, hit))
+            report.findings.append(_hit_finding(item, hit))
+        if item.result.dropped_hits:
+            report.findings.append(
+                error(
+                    "A002",
+                    f"{item.container} {item.kind}: {item.result.dropped_hits} more hits unlisted",
+                    service=item.service,
+                )
+            )
+    report.findings += _skipped(patterns)
+    report.rows = _rows(scanned)
+    masked = {row["service"]: row["masked_lines"] for row in report.rows if row["source"] == "logs"}
+    report.data = {
+        "hits": hits,
+        "masked_lines": masked,
+        "sources": len(scanned),
+        "bytes": sum(s.result.bytes for s in scanned),
+        "patterns": len(patterns.patterns),
+        "secrets_searched": list(patterns.secrets),
+        "secrets_skipped": list(patterns.skipped),
+    }
+    leaks = len(hits) + sum(s.result.dropped_hits for s in scanned)
+    report.summary = (
+        f"no secret value found in {len(scanned)} sources "
+        f"({report.data['bytes']} bytes, {len(patterns.patterns)} patterns)"
+        if not leaks
+        else f"{leaks} LEAK(S) found in {len({h['container'] for h in hits})} source(s)"
+    )
+    return report
+
+
+def _hit_row(item: Scanned, hit: LeakHit) -> dict:
+    return {
+        "service": item.service,
+        "container": item.container,
+        "source": item.kind,
+        "timestamp": hit.timestamp,
+        "line": hit.line_no,
+        "secret": hit.secret,
+        "encoding": hit.encoding,
+    }
+
+
+def _hit_finding(item: Scanned, hit: LeakHit) -> Finding:
+    when = f" at {hit.timestamp}" if hit.timestamp else ""
+    return error(
+        "A001",
+        f"{item.container} {item.kind} line {hit.line_no}{when}: value of {hit.secret} "
+        f"({hit.encoding})",
+        service=item.service,
+        secret=hit.secret,
+        fix="rotate the secret; find and fix what logged it",
+    )
+
+
+def _skipped(patterns: PatternSet) -> list[Finding]:
+    return [
+        warning(
+            "A003",
+            f"{name} not searched: its value is shorter than 8 characters (too many false hits)",
+            secret=name,
+        )
+        for name in patterns.skipped
+    ]
+
+
+def _rows(scanned: list[Scanned]) -> list[dict]:
+    rows: dict[tuple[str, str], dict] = {}
+    for item in scanned:
+        row = rows.setdefault(
+            (item.service, item.kind),
+            {
+                "service": item.service,
+                "source": item.kind,
+                "lines": 0,
+                "masked_lines": 0,
+                "leaks": 0,
+            },
+        )
+        row["lines"] += item.result.lines
+        row["masked_lines"] += item.result.masked_lines
+        row["leaks"] += len(item.result.hits) + item.result.dropped_hits
+    return sorted(rows.values(), key=lambda r: (r["service"], r["source"]))
