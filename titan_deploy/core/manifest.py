@@ -151,6 +151,7 @@ def parse_manifest(doc: Located, path: Path) -> Manifest:
     if not raw_secrets:
         raise doc.error(("secrets",), "must define at least one secret")
     secrets = {name: _secret(v, name, body) for name, body in raw_secrets.items()}
+    _check_env_clash(doc, secrets)
     return Manifest(
         path=path,
         version=version,
@@ -226,6 +227,23 @@ def _consumers(v: _Validator, path: KeyPath, body: dict, rotation: str) -> tuple
             raise v.doc.error(cpath, "consumers of an hmac secret need role: signer or listener")
         out.append(Consumer(service=service, env=env, role=role))
     return tuple(out)
+
+
+def _check_env_clash(doc: Located, secrets: dict[str, SecretSpec]) -> None:
+    """One env var names one file per service: the overlay cannot hold the same key twice."""
+    seen: dict[tuple[str, str], str] = {}
+    for spec in secrets.values():
+        for consumer in spec.consumers:
+            envs = [consumer.env]
+            if spec.secondary_env and consumer.role == "listener":
+                envs.append(spec.secondary_env)
+            for env in envs:
+                other = seen.setdefault((consumer.service, env), spec.name)
+                if other != spec.name or envs.count(env) > 1:
+                    raise doc.error(
+                        ("secrets", spec.name, "consumers", consumer.service),
+                        f"{consumer.service} already gets {env} from secret {other}",
+                    )
 
 
 def _check_rotation(v: _Validator, path: KeyPath, spec: SecretSpec) -> None:
