@@ -337,6 +337,10 @@ class _Validator:
             raise self.doc.error(path, "should be a relative path")
         if Path(value).is_absolute() or ".." in Path(value).parts:
             raise self.doc.error(path, "must be a path inside the project directory")
+        # paths reach the overlay: compose would interpolate `$`, and YAML can carry neither
+        # control characters nor (escaped) characters outside the BMP
+        if "$" in value or not value.isprintable() or any(ord(c) > 0xFFFF for c in value):
+            raise self.doc.error(path, "use printable characters (none beyond U+FFFF) and no `$`")
         return value
 
 
