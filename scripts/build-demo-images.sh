@@ -21,7 +21,7 @@ SUITE=bookworm
 # metapackage) pins the major version the postgres entrypoint uses.
 PACKAGES=python3-minimal,python3-psycopg2,busybox,postgresql-15,redis-server
 # Bump when the rootfs customisation below changes (it is part of the cache key).
-BASE_RECIPE=3
+BASE_RECIPE=4
 
 BASE_TAG=titan-demo/base:bookworm
 STANDIN_TAG=titan-demo/standin:latest
@@ -152,6 +152,14 @@ build_base() {
     --change 'CMD ["/bin/bash"]' \
     - "$BASE_TAG" >/dev/null
   docker tag "$BASE_TAG" "titan-demo/base:bookworm-${key:0:12}"
+  # Untag the bases of older recipes (our own tags only; an image still in use stays).
+  local old
+  for old in $(docker images --format '{{.Repository}}:{{.Tag}}' titan-demo/base); do
+    case $old in
+      "$BASE_TAG" | "titan-demo/base:bookworm-${key:0:12}") ;;
+      titan-demo/base:bookworm-*) docker rmi "$old" >/dev/null 2>&1 || true ;;
+    esac
+  done
   rm -rf "$root"
   trap - EXIT
   log "built $BASE_TAG (also tagged titan-demo/base:bookworm-${key:0:12})"

@@ -90,7 +90,7 @@ class Signer:
             f"{url}/signed", data=body, method="POST", headers={"Content-Type": "application/json"}
         )
         try:
-            with urllib.request.urlopen(req, timeout=POST_TIMEOUT_S) as resp:
+            with common.http_open(req, POST_TIMEOUT_S) as resp:
                 resp.read()
                 return "accepted" if resp.status == 200 else f"http {resp.status}"
         except urllib.error.HTTPError as exc:

@@ -8,12 +8,14 @@ so it can never reach the service's logs: it is replaced by ``[MASKED]``.
 from __future__ import annotations
 
 import hmac
+import http.client
 import json
 import logging
 import os
 import sys
 import threading
 import time
+import urllib.request
 from collections.abc import Callable, Iterable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -84,6 +86,13 @@ def setup_logging(service: str) -> logging.Logger:
     root.handlers[:] = [handler]
     level = os.environ.get("TITAN_LOG_LEVEL", "info").upper()
     root.setLevel(getattr(logging, level, logging.INFO))
+    # Uncaught exceptions go through the masking handler too, never straight to stderr.
+    sys.excepthook = lambda t, v, tb: log.critical("uncaught exception", exc_info=(t, v, tb))
+    threading.excepthook = lambda a: log.error(
+        "uncaught exception in thread %s",
+        a.thread.name if a.thread else "?",
+        exc_info=(a.exc_type, a.exc_value, a.exc_traceback),
+    )
     return log
 
 
@@ -304,3 +313,11 @@ def sign(key: str, key_id: str, seq: int, ts: float, payload: str) -> str:
     return hmac.new(
         key.encode("utf-8"), signing_input(key_id, seq, ts, payload), "sha256"
     ).hexdigest()
+
+
+# Stack-internal HTTP never goes through a proxy (docker may inject HTTP_PROXY into containers).
+_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def http_open(req: urllib.request.Request, timeout: float) -> http.client.HTTPResponse:
+    return _OPENER.open(req, timeout=timeout)

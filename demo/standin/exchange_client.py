@@ -15,7 +15,7 @@ import time
 import urllib.error
 import urllib.request
 
-from .common import Metrics, log
+from .common import Metrics, http_open, log
 
 EXCHANGES = {
     "binance": ("BINANCE_API_KEY", "BINANCE_API_SECRET", "BINANCE_API_URL"),
@@ -54,7 +54,7 @@ class ExchangeConnector:
             headers={"Content-Type": "application/json"},
         )
         try:
-            with urllib.request.urlopen(req, timeout=5) as resp:
+            with http_open(req, 5) as resp:
                 resp.read()
                 return "connected", ""
         except urllib.error.HTTPError as exc:
