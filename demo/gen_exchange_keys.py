@@ -94,7 +94,7 @@ def write_secret(path: str, value: str, mode: int, gid: int, replace: bool) -> N
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(value + "\n")
+            fh.write(value)  # no trailing newline, as `titan-deploy init` writes them
             fh.flush()
             if gid != os.getegid():
                 with contextlib.suppress(PermissionError):
