@@ -20,7 +20,9 @@ def atomic_write(path: Path, data: bytes, mode: int = 0o600, gid: int | None = N
     """Replace `path` with `data` atomically; the temp file lives in the same dir."""
     directory = path.parent
     tmp = directory / f".{path.name}.tmp-{os.getpid()}"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(tmp)  # a leftover of a crashed run: never reuse it, nor its mode
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
