@@ -57,3 +57,25 @@ def stack(tmp_path, busybox_image):
     yield factory
     for s in created:
         s.down()
+
+
+@pytest.fixture(scope="session")
+def demo_images(docker_engine) -> None:
+    from tests.integration.demo import build_demo_images
+
+    build_demo_images()
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory, demo_images, busybox_image):
+    """One running demo stack per test module (up with the real prod file + overlay)."""
+    from tests.integration.demo import make_demo
+
+    stack = make_demo(tmp_path_factory.mktemp("demo"))
+    up = stack.td("up", "--timeout", "240")
+    if up.returncode != 0:
+        logs = stack.compose("logs", "--no-color", "--tail", "30").stdout
+        stack.down()
+        pytest.fail(f"demo up failed:\n{up.output}\n{logs[-4000:]}", pytrace=False)
+    yield stack
+    stack.down()

@@ -1,0 +1,40 @@
+"""The demo stack on a real engine: up -> verify all green, status, and the canary rule."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.integration.test_engine_stack import assert_no_canary
+
+pytestmark = pytest.mark.docker
+
+
+def test_demo_up_verifies_every_pair(demo):
+    verify = demo.td("--json", "verify")
+    assert verify.returncode == 0, verify.output
+    doc = json.loads(verify.stdout)
+    pairs = {(r["service"], r["secret"]) for r in doc["rows"]}
+    assert ("grafana", "grafana_admin_password") in pairs
+    assert ("postgres", "titan_db_password") in pairs
+    assert ("titan-ai-quant", "gemini_api_key") in pairs
+    assert len(pairs) == 23  # 1 + 2 + 5 + 5 + 4 + 5 + 1 per the manifest
+    assert all(not r["problem"] for r in doc["rows"])
+
+
+def test_demo_status_shows_every_service_verified(demo):
+    status = demo.td("--json", "status")
+    assert status.returncode == 0, status.output
+    rows = {r["service"]: r for r in json.loads(status.stdout)["rows"]}
+    assert rows["grafana"]["secrets"] == "1/1 verified"
+    assert rows["titan-ai-quant"]["secrets"] == "5/5 verified"
+    assert all(r["state"] == "running" for r in rows.values())
+    human = demo.td("status")
+    assert "titan-brain" in human.stdout
+
+
+def test_demo_outputs_hold_no_secret(demo):
+    demo.td("-v", "verify")
+    demo.td("--json", "status")
+    assert_no_canary(demo)
