@@ -77,7 +77,7 @@ def _build(node: yaml.Node, path: KeyPath, located: Located) -> Any:
         return _build_mapping(node, path, located)
     if isinstance(node, yaml.SequenceNode):
         return [_build(child, (*path, i), located) for i, child in enumerate(node.value)]
-    return _scalar(node, located.source)
+    return _scalar(node, located.source, path)
 
 
 def _build_mapping(node: yaml.MappingNode, path: KeyPath, located: Located) -> dict:
@@ -123,13 +123,20 @@ def _merged_pairs(node: yaml.MappingNode, source: str) -> list[tuple[yaml.Node, 
     return inherited + explicit
 
 
-def _scalar(node: yaml.Node, source: str) -> Any:
-    """Construct one scalar with the safe loader's rules (ints, bools, timestamps stay typed)."""
+def _scalar(node: yaml.Node, source: str, path: KeyPath = ()) -> Any:
+    """Construct one scalar with the safe loader's rules (ints, bools, timestamps stay typed).
+
+    Errors are one line and never quote the value (PyYAML's own messages show the source line,
+    and `!!int x` would echo x): the problem, or the tag that could not be built.
+    """
     loader = yaml.SafeLoader("")
     try:
         return loader.construct_object(node, deep=True)
-    except yaml.YAMLError as exc:
+    except (yaml.YAMLError, ValueError, TypeError, OverflowError) as exc:
         line = node.start_mark.line + 1
-        raise ConfigError(f"{source}:{line}: cannot read value: {exc}") from None
+        where = f" {format_path(path)}:" if path else ""
+        tag = str(node.tag).rsplit(":", 1)[-1]
+        problem = getattr(exc, "problem", None) or f"not a valid {tag}"
+        raise ConfigError(f"{source}:{line}:{where} cannot read value: {problem}") from None
     finally:
         loader.dispose()
