@@ -221,6 +221,19 @@ def test_defaults() -> None:
             "m.yml:4: secrets.k: duplicate key",
         ),
         ("version: 1\nsecrets:\n  ? [a]\n  : 1\n", "m.yml:3: secrets: keys must be strings"),
+        (
+            "version: 1\nsecrets:\n  k: {kind: text, description: 2001-13-45}\n",
+            "m.yml:3: secrets.k.description: cannot read value: not a valid timestamp",
+        ),
+        (
+            "version: 1\nsecrets:\n  k: {kind: text, min_length: !!int Zq3vN8wLr2Tb6YhK}\n",
+            "m.yml:3: secrets.k.min_length: cannot read value: not a valid int",
+        ),
+        (
+            "version: 1\nsecrets:\n  k: {kind: text, description: !!python/name:os.system ''}\n",
+            "m.yml:3: secrets.k.description: cannot read value: could not determine a "
+            "constructor for the tag 'tag:yaml.org,2002:python/name:os.system'",
+        ),
     ],
 )
 def test_exact_error_strings(text: str, message: str) -> None:
