@@ -31,9 +31,8 @@ def build_demo_images() -> None:
 class DemoStack(Stack):
     """A Stack whose td() always names the demo files."""
 
-    def td(self, *args: str, **kwargs):
-        files = [x for f in DEMO_FILES for x in ("-f", f)]
-        return super().td(*files, *args, **kwargs)
+    def td_argv(self) -> list[str]:
+        return [*super().td_argv(), *(x for f in DEMO_FILES for x in ("-f", f))]
 
     def compose(self, *args: str) -> subprocess.CompletedProcess[str]:
         argv = ["docker", "compose", "--project-directory", str(self.root), "-p", self.name]

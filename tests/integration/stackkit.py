@@ -41,8 +41,11 @@ class Stack:
     values: dict[str, bytes] = field(default_factory=dict)
     outputs: list[str] = field(default_factory=list)
 
+    def td_argv(self) -> list[str]:
+        return [*TD, "-C", str(self.root), "-p", self.name]
+
     def td(self, *args: str, env: dict[str, str] | None = None, timeout: int = 300) -> Result:
-        argv = [*TD, "-C", str(self.root), "-p", self.name, *args]
+        argv = [*self.td_argv(), *args]
         done = subprocess.run(
             argv,
             capture_output=True,
