@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 import secrets as pyrandom
 import shutil
-import string
 from collections.abc import Callable
 from pathlib import Path
 
@@ -25,9 +24,8 @@ def random_value(spec: SecretSpec) -> bytes:
     """A fresh valid value of the secret's kind (a canary: it must never show up in output)."""
     if spec.kind == "hex":
         return pyrandom.token_hex(spec.bytes or 32).encode()
-    alphabet = string.ascii_letters + string.digits
-    size = max(spec.min_length, 40)
-    return "".join(pyrandom.choice(alphabet) for _ in range(size)).encode()
+    value = pyrandom.token_urlsafe(max(spec.min_length, 32))
+    return value.encode()
 
 
 def write_secret(path: Path, value: bytes, gid: int | None) -> None:
