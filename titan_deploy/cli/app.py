@@ -98,8 +98,8 @@ def execute(ctx: typer.Context, command: str, op: Callable[..., Report]) -> None
     try:
         report = op(state.project())
     except TitanError as exc:
-        details = _details(exc)
-        output.failure(command, str(exc), exc.exit_code, details)
+        scrub = _scrubber(state)
+        output.failure(command, scrub(str(exc)), exc.exit_code, scrub(_details(exc)))
         raise typer.Exit(exc.exit_code) from None
     except KeyboardInterrupt:
         output.failure(command, "interrupted", 130)
@@ -111,6 +111,24 @@ def execute(ctx: typer.Context, command: str, op: Callable[..., Report]) -> None
         raise typer.Exit(EXIT_RUNTIME) from None
     output.report(report)
     raise typer.Exit(report.exit_code)
+
+
+def _scrubber(state: State) -> Callable[[str], str]:
+    """Redact known secret values from error text that may quote compose's stderr."""
+    from titan_deploy.core.redact import redact
+
+    values: list[bytes] = []
+    try:
+        project = state.project()
+        try:
+            secrets_dir = project.secrets_dir
+        except TitanError:  # a broken manifest: fall back to the default dir
+            secrets_dir = project.path(state.project_kwargs["secrets_dir_option"] or "secrets")
+        if secrets_dir.is_dir():
+            values = [p.read_bytes() for p in secrets_dir.iterdir() if p.is_file()]
+    except (TitanError, OSError):
+        pass
+    return lambda text: redact(text, values) if text else text
 
 
 def _details(exc: TitanError) -> str:
