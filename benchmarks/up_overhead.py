@@ -36,6 +36,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--scales", default="10,20,40")
+    parser.add_argument("--only", choices=["up", "verify"], help="run one of the two parts")
     args = parser.parse_args()
     build_demo_images()
     import tempfile
@@ -43,8 +44,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         demo = make_demo(Path(tmp))
         try:
-            compare_up(demo, args.runs)
-            verify_cost(demo, [int(x) for x in args.scales.split(",")])
+            if args.only != "verify":
+                compare_up(demo, args.runs)
+            if args.only != "up":
+                verify_cost(demo, [int(x) for x in args.scales.split(",")])
         finally:
             demo.down()
 

@@ -9,12 +9,17 @@ logic stays pure. The SDK is imported lazily: `check-secrets` must not pay for i
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import os
+import socket
+import struct
 import tarfile
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from typing import Any
 
 from titan_deploy.core.containers import ContainerInfo, FileStat
@@ -69,13 +74,40 @@ class Engine:
         return _stat_from_tar(path, data)
 
     def read_files(self, requests: list[tuple[str, str]]) -> dict[tuple[str, str], FileStat]:
-        """Read many (container id, path) pairs in parallel: verify must stay flat as it grows."""
-        if not requests:
+        """Read many (container id, path) pairs: one archive call per (container, directory).
+
+        The archive API is the expensive part (the engine mounts the container's volumes for
+        each call), so all of a container's secrets come from one archive of /run/secrets, and
+        containers are read in parallel: verify stays flat per pair as the stack grows.
+        """
+        groups: dict[tuple[str, str], list[str]] = {}
+        for container_id, path in requests:
+            directory = path.rsplit("/", 1)[0] or "/"
+            groups.setdefault((container_id, directory), []).append(path)
+        if not groups:
             return {}
-        workers = min(MAX_WORKERS, len(requests))
+        workers = min(MAX_WORKERS, len(groups))
+        out: dict[tuple[str, str], FileStat] = {}
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            stats = pool.map(lambda r: self.read_file(*r), requests)
-            return dict(zip(requests, stats, strict=True))
+            results = pool.map(lambda item: self._read_dir(*item[0], item[1]), groups.items())
+            for (container_id, _), stats in zip(groups, results, strict=True):
+                for stat in stats:
+                    out[(container_id, stat.path)] = stat
+        return out
+
+    def _read_dir(self, container_id: str, directory: str, paths: list[str]) -> list[FileStat]:
+        import docker.errors
+
+        if len(paths) == 1:
+            return [self.read_file(container_id, paths[0])]
+        try:
+            stream, _stat = self.client.api.get_archive(container_id, directory)
+            data = b"".join(stream)
+        except docker.errors.NotFound:
+            return [FileStat(path=p, exists=False) for p in paths]
+        except docker.errors.APIError as exc:
+            return [FileStat(path=p, exists=False, error=_api_reason(exc)) for p in paths]
+        return _stats_from_dir_tar(directory, data, paths)
 
     def read_text(self, container_id: str, path: str) -> str | None:
         """A small non-secret text file (e.g. /etc/passwd) from a container, or None."""
@@ -126,6 +158,59 @@ class Engine:
         ]
         lines += [f"label {k}={v}" for k, v in (config.get("Labels") or {}).items()]
         return lines
+
+    # --- exec and mounts (rotation) ---------------------------------------------------------------
+
+    def exec(
+        self,
+        container_id: str,
+        argv: list[str],
+        *,
+        stdin: bytes | None = None,
+        user: str = "",
+        timeout: float = 60.0,
+    ) -> ExecResult:
+        """Run argv inside a running container; `stdin` (e.g. SQL holding a credential) goes
+        over the exec's attached socket, never into argv or env. No shell is involved."""
+        api = self.client.api
+        exec_id = self._call(
+            "exec in a container",
+            lambda: api.exec_create(
+                container_id, argv, stdin=stdin is not None, stdout=True, stderr=True, user=user
+            )["Id"],
+        )
+        sock = self._call("exec in a container", lambda: api.exec_start(exec_id, socket=True))
+        raw = getattr(sock, "_sock", sock)
+        try:
+            raw.settimeout(timeout)
+            if stdin is not None:
+                raw.sendall(stdin)
+            with contextlib.suppress(OSError):
+                raw.shutdown(socket.SHUT_WR)
+            stdout, stderr = _read_frames(raw, time.monotonic() + timeout)
+        except TimeoutError:
+            raise RuntimeFailure(
+                f"`{argv[0]}` inside the container did not finish within {timeout:.0f}s"
+            ) from None
+        finally:
+            with contextlib.suppress(Exception):
+                sock.close()
+        info = self._call("inspect an exec", lambda: api.exec_inspect(exec_id))
+        code = info.get("ExitCode")
+        return ExecResult(exit_code=-1 if code is None else int(code), stdout=stdout, stderr=stderr)
+
+    def mounts_of(self, sources: list[str]) -> dict[str, list[str]]:
+        """Host path -> names of the containers (any state, any project) bind-mounting it."""
+        wanted = set(sources)
+        found = self._call("list containers", lambda: self.client.api.containers(all=True))
+        out: dict[str, list[str]] = {}
+        for entry in found:
+            names = entry.get("Names") or [entry.get("Id", "")[:12]]
+            for mount in entry.get("Mounts") or []:
+                source = mount.get("Source")
+                if source in wanted:
+                    out.setdefault(source, []).append(names[0].lstrip("/"))
+        return out
 
     def _call(self, what: str, fn):
         import docker.errors
@@ -188,22 +273,73 @@ def container_info(attrs: dict[str, Any]) -> ContainerInfo:
     )
 
 
+@dataclass(frozen=True)
+class ExecResult:
+    exit_code: int
+    stdout: bytes = field(repr=False, default=b"")
+    stderr: bytes = field(repr=False, default=b"")
+
+
+def _read_frames(raw: Any, deadline: float) -> tuple[bytes, bytes]:
+    """Demultiplex a non-tty exec stream: 8-byte headers (stream, 0, 0, 0, size BE32)."""
+    buf = b""
+    out = {1: bytearray(), 2: bytearray()}
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError
+        raw.settimeout(left)
+        chunk = raw.recv(65536)
+        if not chunk:
+            break
+        buf += chunk
+        while len(buf) >= 8:
+            stream, size = buf[0], struct.unpack(">I", buf[4:8])[0]
+            if len(buf) < 8 + size:
+                break
+            if stream in out:
+                out[stream] += buf[8 : 8 + size]
+            buf = buf[8 + size :]
+    return bytes(out[1]), bytes(out[2])
+
+
+def _stats_from_dir_tar(directory: str, data: bytes, paths: list[str]) -> list[FileStat]:
+    """Hash each wanted file of a directory archive; members are named `<dirname>/<file>`."""
+    root = directory.rstrip("/").rsplit("/", 1)[-1]
+    wanted = {f"{root}/{p.rsplit('/', 1)[-1]}": p for p in paths}
+    found: dict[str, FileStat] = {}
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        for member in tar:
+            path = wanted.get(member.name)
+            if path is None:
+                continue
+            if not member.isfile():
+                found[path] = FileStat(path=path, exists=False, error="not a regular file")
+                continue
+            handle = tar.extractfile(member)
+            found[path] = _file_stat(path, member, handle.read() if handle else b"")
+    return [found.get(p) or FileStat(path=p, exists=False) for p in paths]
+
+
+def _file_stat(path: str, member: tarfile.TarInfo, content: bytes) -> FileStat:
+    return FileStat(
+        path=path,
+        exists=True,
+        sha256=hashlib.sha256(content).hexdigest(),
+        size=member.size,
+        uid=member.uid,
+        gid=member.gid,
+        mode=member.mode & 0o7777,
+    )
+
+
 def _stat_from_tar(path: str, data: bytes) -> FileStat:
     with tarfile.open(fileobj=io.BytesIO(data)) as tar:
         member = next((m for m in tar.getmembers() if m.isfile()), None)
         if member is None:
             return FileStat(path=path, exists=False, error="not a regular file")
         handle = tar.extractfile(member)
-        digest = hashlib.sha256(handle.read() if handle else b"").hexdigest()
-        return FileStat(
-            path=path,
-            exists=True,
-            sha256=digest,
-            size=member.size,
-            uid=member.uid,
-            gid=member.gid,
-            mode=member.mode & 0o7777,
-        )
+        return _file_stat(path, member, handle.read() if handle else b"")
 
 
 def _api_reason(exc: Any) -> str:
