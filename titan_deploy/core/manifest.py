@@ -37,6 +37,7 @@ TOP_KEYS = {
     "secrets_gid",
     "state_dir",
     "secrets",
+    "auth_guard",
 }
 SECRET_KEYS = {
     "description",
@@ -52,9 +53,18 @@ SECRET_KEYS = {
     "secondary_env",
     "key_id_env",
     "finish_after_hours",
+    "provision",
     "consumers",
 }
 CONSUMER_KEYS = {"env", "role"}
+PROVISION_KEYS = {"kind", "service", "role"}
+PROVISION_KINDS = ("postgres",)
+AUTH_GUARD_KEYS = {"metric", "threshold", "endpoints"}
+METRIC_RE = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
+PG_ROLE_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+# The URL a container serves its metrics on, fetched from INSIDE it (docker exec wget): plain
+# http, a host, an optional port and a path; nothing a shell or wget could read as an option.
+METRICS_URL_RE = re.compile(r"^http://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~/-]*)?$")
 
 
 @dataclass(frozen=True)
@@ -64,6 +74,25 @@ class Consumer:
     service: str
     env: str
     role: str | None = None
+
+
+@dataclass(frozen=True)
+class ProvisionSpec:
+    """Where a rolling secret's credential lives (rotate db provisions it there first)."""
+
+    kind: str  # "postgres": ALTER ROLE in the service's running PostgreSQL
+    service: str
+    role: str | None = None  # default: the container's POSTGRES_USER (else "postgres")
+
+
+@dataclass(frozen=True)
+class AuthGuard:
+    """The rotation guard (DESIGN §8.5): a counter scraped inside these services during every
+    rotation; an increase over `threshold` aborts and rolls back."""
+
+    metric: str = "auth_failures_total"
+    threshold: int = 0
+    endpoints: tuple[tuple[str, str], ...] = ()  # (service, http URL inside its container)
 
 
 @dataclass(frozen=True)
@@ -83,6 +112,7 @@ class SecretSpec:
     secondary_env: str | None = None
     key_id_env: str | None = None
     finish_after_hours: float = 24.0
+    provision: ProvisionSpec | None = None
 
     def consumer(self, service: str) -> Consumer | None:
         return next((c for c in self.consumers if c.service == service), None)
@@ -98,6 +128,7 @@ class Manifest:
     secrets: dict[str, SecretSpec] = field(default_factory=dict)
     secrets_gid: int | None = None
     version: int = 1
+    auth_guard: AuthGuard | None = None
 
     @property
     def services(self) -> list[str]:
@@ -152,6 +183,7 @@ def parse_manifest(doc: Located, path: Path) -> Manifest:
         raise doc.error(("secrets",), "must define at least one secret")
     secrets = {name: _secret(v, name, body) for name, body in raw_secrets.items()}
     _check_env_clash(doc, secrets)
+    auth_guard = _auth_guard(v, top)
     return Manifest(
         path=path,
         version=version,
@@ -161,6 +193,7 @@ def parse_manifest(doc: Located, path: Path) -> Manifest:
         state_dir=state_dir,
         secrets_gid=gid,
         secrets=secrets,
+        auth_guard=auth_guard,
     )
 
 
@@ -201,6 +234,7 @@ def _secret(v: _Validator, name: Any, body: Any) -> SecretSpec:
         secondary_env=v.optional_env(path, body, "secondary_env"),
         key_id_env=v.optional_env(path, body, "key_id_env"),
         finish_after_hours=float(v.get(path, body, "finish_after_hours", (int, float), 24)),
+        provision=_provision(v, path, body, consumers),
     )
     _check_rotation(v, path, spec)
     return spec
@@ -227,6 +261,48 @@ def _consumers(v: _Validator, path: KeyPath, body: dict, rotation: str) -> tuple
             raise v.doc.error(cpath, "consumers of an hmac secret need role: signer or listener")
         out.append(Consumer(service=service, env=env, role=role))
     return tuple(out)
+
+
+def _provision(
+    v: _Validator, path: KeyPath, body: dict, consumers: tuple[Consumer, ...]
+) -> ProvisionSpec | None:
+    raw = v.get(path, body, "provision", dict, None)
+    if raw is None:
+        return None
+    ppath = (*path, "provision")
+    v.known_keys(ppath, raw, PROVISION_KEYS)
+    kind = v.choice(ppath, raw, "kind", PROVISION_KINDS, required=True)
+    service = v.name(
+        (*ppath, "service"), v.get(ppath, raw, "service", str, required=True), "service"
+    )
+    if service not in {c.service for c in consumers}:
+        raise v.doc.error((*ppath, "service"), "must be one of this secret's consumers")
+    role = v.get(ppath, raw, "role", str, None)
+    if role is not None:
+        _check(v.doc, (*ppath, "role"), role, PG_ROLE_RE, "role must match [A-Za-z_][A-Za-z0-9_]*")
+    return ProvisionSpec(kind=kind, service=service, role=role)
+
+
+def _auth_guard(v: _Validator, top: dict) -> AuthGuard | None:
+    raw = v.get((), top, "auth_guard", dict, None)
+    if raw is None:
+        return None
+    path: KeyPath = ("auth_guard",)
+    v.known_keys(path, raw, AUTH_GUARD_KEYS)
+    metric = v.get(path, raw, "metric", str, "auth_failures_total")
+    _check(v.doc, (*path, "metric"), metric, METRIC_RE, "not a Prometheus metric name")
+    threshold = v.get(path, raw, "threshold", int, 0)
+    if threshold < 0:
+        raise v.doc.error((*path, "threshold"), "must be 0 or more")
+    endpoints = []
+    for service, url in v.get(path, raw, "endpoints", dict, required=True).items():
+        epath = (*path, "endpoints", str(service))
+        v.name(epath, service, "service name")
+        _check(v.doc, epath, url, METRICS_URL_RE, "should be an http://HOST[:PORT]/PATH URL")
+        endpoints.append((service, url))
+    if not endpoints:
+        raise v.doc.error((*path, "endpoints"), "must name at least one service")
+    return AuthGuard(metric=metric, threshold=threshold, endpoints=tuple(endpoints))
 
 
 def _check_env_clash(doc: Located, secrets: dict[str, SecretSpec]) -> None:
@@ -259,6 +335,8 @@ def _check_rotation(v: _Validator, path: KeyPath, spec: SecretSpec) -> None:
                 raise v.doc.error((*path, key), "only for rotation: hmac")
         if any(c.role for c in spec.consumers):
             raise v.doc.error((*path, "consumers"), "role is only for rotation: hmac")
+    if spec.provision and spec.rotation != "rolling":
+        raise v.doc.error((*path, "provision"), "only for rotation: rolling")
 
 
 class _Validator:

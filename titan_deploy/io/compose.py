@@ -59,9 +59,14 @@ class ComposeCommand:
             argv.append("--no-build")
         return [*argv, *services]
 
-    def up_no_deps(self, timeout: int, services: Sequence[str]) -> list[str]:
-        """Recreate just these services (rotation: one consumer at a time)."""
+    def up_no_deps(
+        self, timeout: int, services: Sequence[str], stop_timeout: int | None = None
+    ) -> list[str]:
+        """Recreate just these services (rotation: one consumer at a time). `stop_timeout`:
+        seconds a replaced container gets to stop (compose's --timeout; default 10)."""
         argv = [*self._prefix(), "up", "--detach", "--wait", "--wait-timeout", str(timeout)]
+        if stop_timeout is not None:
+            argv += ["--timeout", str(stop_timeout)]
         return [*argv, "--no-deps", "--pull", "never", "--no-build", *services]
 
     def restart(self, services: Sequence[str], timeout: int = 10) -> list[str]:

@@ -10,14 +10,24 @@ from __future__ import annotations
 import contextlib
 import os
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 from titan_deploy.core.checks import Fix, GitFacts
 from titan_deploy.errors import RuntimeFailure
 
 
-def atomic_write(path: Path, data: bytes, mode: int = 0o600, gid: int | None = None) -> None:
-    """Replace `path` with `data` atomically; the temp file lives in the same dir."""
+def atomic_write(
+    path: Path,
+    data: bytes,
+    mode: int = 0o600,
+    gid: int | None = None,
+    before_replace: Callable[[Path], None] | None = None,
+) -> None:
+    """Replace `path` with `data` atomically; the temp file lives in the same dir.
+
+    `before_replace(tmp)` runs once the temp file is complete and fsynced, just before the rename
+    (the rotation's crash-injection tests kill the process there)."""
     directory = path.parent
     tmp = directory / f".{path.name}.tmp-{os.getpid()}"
     with contextlib.suppress(FileNotFoundError):
@@ -31,6 +41,8 @@ def atomic_write(path: Path, data: bytes, mode: int = 0o600, gid: int | None = N
             if gid is not None:
                 os.fchown(handle.fileno(), -1, gid)
             os.fchmod(handle.fileno(), mode)
+        if before_replace is not None:
+            before_replace(tmp)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

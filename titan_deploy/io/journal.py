@@ -1,41 +1,243 @@
-"""Rotation state on disk (DESIGN §8.7). For now: what the overlay needs from it.
+"""The rotation journal and the rotation lock on disk (DESIGN §8.6, §8.7).
 
-While no rotation has ever run, there is no state and every consumer uses the base files.
+Journal: `<state_dir>/state.json`, 0600, written atomically (temp file in the same dir, fsync,
+rename, fsync dir) after every step. It holds the assignments the overlay renders from, the
+procedure in flight with its steps and progress, HMAC phase 1s awaiting phase 2, and a short
+history. It never holds a secret value: versions are numbers, key ids are not secret.
+
+Lock: `<state_dir>/rotation.lock/`, a directory, because mkdir is atomic by construction: two
+invocations cannot both create it. Inside, `holder.json` names the holder's pid, its start time
+(to tell a live holder from a reused pid) and the command. A lock whose holder is dead is stale:
+it is reported as such and only `rotate resume` / `rotate abort` break it.
+
+While no rotation has ever run there is no journal and every consumer uses the base files.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
-from typing import TYPE_CHECKING
+import os
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from titan_deploy.core.overlay import Assignment, State
-from titan_deploy.errors import ConfigError
+from titan_deploy.core.overlay import State
+from titan_deploy.core.rotation import Journal, journal_from_dict, journal_to_dict
+from titan_deploy.errors import ConfigError, LockError
+from titan_deploy.io import fs
 
 if TYPE_CHECKING:
     from titan_deploy.project import Project
 
 STATE_FILE = "state.json"
+LOCK_DIR = "rotation.lock"
+HOLDER_FILE = "holder.json"
+ACQUIRE_GRACE_S = 10.0  # a lock dir younger than this without holder.json is being acquired
+
+
+def state_path(project: Project) -> Path:
+    return project.state_dir / STATE_FILE
 
 
 def load_overlay_state(project: Project) -> State:
     """secret -> service -> Assignment, from the journal's `assignments` (empty if none)."""
-    path = project.state_dir / STATE_FILE
+    return load(project).assignments
+
+
+def load(project: Project) -> Journal:
+    path = state_path(project)
     if not path.exists():
-        return {}
+        return Journal()
     try:
         doc = json.loads(path.read_text())
-    except (OSError, ValueError):
+        if not isinstance(doc, dict):
+            raise ValueError("not an object")
+        return journal_from_dict(doc)
+    except (OSError, ValueError, KeyError, TypeError):
         raise ConfigError(
-            f"{path}: unreadable rotation state; see `titan-deploy rotate status`"
+            f"{path}: unreadable rotation journal; restore it from a backup or move it away "
+            "(then every consumer is assumed to use the base files: check with `titan-deploy "
+            "verify`)"
         ) from None
-    out: dict[str, dict[str, Assignment]] = {}
-    for secret, services in (doc.get("assignments") or {}).items():
-        out[secret] = {
-            service: Assignment(
-                version=entry.get("version"),
-                secondary=entry.get("secondary"),
-                key_id=entry.get("key_id"),
-            )
-            for service, entry in services.items()
+
+
+def save(
+    project: Project, journal: Journal, before_replace: Callable[[Path], None] | None = None
+) -> None:
+    """Write the journal atomically, mode 0600 (the state dir is created 0700 if missing)."""
+    fs.ensure_dir(project.state_dir, 0o700)
+    text = json.dumps(journal_to_dict(journal), indent=2, sort_keys=True) + "\n"
+    fs.atomic_write(state_path(project), text.encode(), mode=0o600, before_replace=before_replace)
+
+
+# --- the lock -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Holder:
+    pid: int | None
+    command: str = "?"
+    started_at: str = "?"
+    start_ticks: int | None = None  # /proc/<pid>/stat field 22: tells a reused pid apart
+
+    @property
+    def alive(self) -> bool:
+        return self.pid is not None and pid_alive(self.pid, self.start_ticks)
+
+
+@dataclass
+class Lock:
+    path: Path
+    holder: Holder
+    broke: Holder | None = None  # the stale holder this acquisition replaced
+
+    def release(self) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            (self.path / HOLDER_FILE).unlink()
+        with contextlib.suppress(FileNotFoundError, OSError):
+            self.path.rmdir()
+
+    def __enter__(self) -> Lock:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+def lock_path(project: Project) -> Path:
+    return project.state_dir / LOCK_DIR
+
+
+def read_holder(path: Path) -> Holder | None:
+    """The holder of the lock at `path`, None if unlocked; pid None if not yet recorded."""
+    if not path.is_dir():
+        return None
+    try:
+        doc = json.loads((path / HOLDER_FILE).read_text())
+        return Holder(
+            pid=int(doc["pid"]),
+            command=str(doc.get("command", "?")),
+            started_at=str(doc.get("started_at", "?")),
+            start_ticks=doc.get("start_ticks"),
+        )
+    except (OSError, ValueError, KeyError, TypeError):
+        return Holder(pid=None)
+
+
+def acquire(project: Project, command: str, break_stale: bool = False) -> Lock:
+    """Take the rotation lock or raise LockError (exit 3) naming the holder."""
+    fs.ensure_dir(project.state_dir, 0o700)
+    path = lock_path(project)
+    broke = None
+    for _ in range(3):
+        try:
+            os.mkdir(path, 0o700)
+        except FileExistsError:
+            holder = read_holder(path)
+            if holder is None:
+                continue  # released meanwhile: try again
+            if _being_acquired(path, holder):
+                raise LockError(
+                    f"another rotation is starting ({path} was just created); "
+                    "retry in a few seconds"
+                ) from None
+            if holder.alive:
+                raise LockError(
+                    f"another rotation is running: pid {holder.pid} (`{holder.command}`, since "
+                    f"{holder.started_at}) holds {path}"
+                ) from None
+            if not break_stale:
+                raise LockError(stale_message(path, holder)) from None
+            _break(path)
+            broke = holder
+            continue
+        me = Holder(
+            pid=os.getpid(),
+            command=command,
+            started_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            start_ticks=process_start_ticks(os.getpid()),
+        )
+        doc = {
+            "pid": me.pid,
+            "command": me.command,
+            "started_at": me.started_at,
+            "start_ticks": me.start_ticks,
         }
-    return out
+        fs.atomic_write(path / HOLDER_FILE, (json.dumps(doc) + "\n").encode(), mode=0o600)
+        return Lock(path=path, holder=me, broke=broke)
+    raise LockError(f"could not take {path}: it keeps changing; is another rotation starting?")
+
+
+def stale_message(path: Path, holder: Holder) -> str:
+    who = f"pid {holder.pid}" if holder.pid else "a process that left no pid"
+    return (
+        f"stale rotation lock {path}: {who} (`{holder.command}`, since {holder.started_at}) is no "
+        "longer running, so a rotation was interrupted. Run `titan-deploy rotate status`, then "
+        "`titan-deploy rotate resume` (finish it) or `titan-deploy rotate abort` (undo it); "
+        "either breaks the stale lock"
+    )
+
+
+def _being_acquired(path: Path, holder: Holder) -> bool:
+    if holder.pid is not None:
+        return False
+    try:
+        age = time.time() - path.stat().st_mtime
+    except OSError:
+        return False
+    return age < ACQUIRE_GRACE_S
+
+
+def _break(path: Path) -> None:
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def pid_alive(pid: int, start_ticks: int | None = None) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # exists, owned by someone else
+    if start_ticks is not None:
+        now = process_start_ticks(pid)
+        if now is not None and now != start_ticks:
+            return False  # the pid was reused by another process
+    return not _is_zombie(pid)
+
+
+def process_start_ticks(pid: int) -> int | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat.rsplit(")", 1)[-1].split()
+    try:
+        return int(fields[19])  # field 22 overall; fields[0] is field 3 (state)
+    except (IndexError, ValueError):
+        return None
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    fields = stat.rsplit(")", 1)[-1].split()
+    return bool(fields) and fields[0] == "Z"
+
+
+def holder_to_dict(holder: Holder | None, path: Path) -> dict[str, Any] | None:
+    if holder is None:
+        return None
+    return {
+        "path": str(path),
+        "pid": holder.pid,
+        "command": holder.command,
+        "started_at": holder.started_at,
+        "alive": holder.alive,
+    }
