@@ -1,6 +1,17 @@
-"""`titan-deploy rotate ...`: the rotation procedures of DESIGN §8 as a typer sub-app."""
+"""`titan-deploy rotate ...`: the rotation procedures of DESIGN §8 as a typer sub-app.
+
+Options become keyword arguments of an op in titan_deploy.ops.rotate (imported lazily, so CLI
+start-up stays fast); the op returns a Report rendered once by the app's error boundary. Progress
+goes to stderr. Exchange key material is read here, from files, stdin or a hidden prompt —
+never from an argument — and handed to the op as bytes.
+"""
 
 from __future__ import annotations
+
+import getpass
+import sys
+from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -8,7 +19,253 @@ rotate_app = typer.Typer(
     help=(
         "Rotate secrets without downtime: hmac (listeners first, signers last, old key dropped "
         "after 24 h), db (rolling restart), exchange NAME (proof of connectivity). Resumable "
-        "after a crash (`rotate resume`) and reversible (`rotate abort`)."
+        "after a crash (`rotate resume`) and reversible (`rotate abort`). Runbook: "
+        "docs/rotation-runbook.md."
     ),
     no_args_is_help=True,
 )
+
+Timeout = Annotated[
+    int, typer.Option("--timeout", help="Seconds to wait for a recreated service to be healthy.")
+]
+StopTimeout = Annotated[
+    int | None,
+    typer.Option("--stop-timeout", help="Seconds a replaced container gets to stop (default 10)."),
+]
+Settle = Annotated[
+    float,
+    typer.Option("--settle", help="Seconds of traffic after each verify before the guard reads."),
+]
+Threshold = Annotated[
+    int | None,
+    typer.Option(
+        "--auth-failure-threshold",
+        help="Abort and roll back when the guard counter rises by more than this "
+        "(default: the manifest's auth_guard.threshold, else 0).",
+    ),
+]
+DryRun = Annotated[bool, typer.Option("--dry-run", help="Print the plan; change nothing.")]
+Secret = Annotated[
+    str | None, typer.Option("--secret", help="The secret (default: the only one that fits).")
+]
+
+
+def _options(timeout, stop_timeout, settle, threshold, log_timeout: float = 60.0):
+    from titan_deploy.ops.rotate.session import RotateOptions
+
+    return RotateOptions(
+        timeout=timeout,
+        stop_timeout=stop_timeout,
+        settle=settle,
+        threshold=threshold,
+        log_timeout=log_timeout,
+    )
+
+
+def _run(ctx: typer.Context, command: str, op) -> None:
+    from titan_deploy.cli.app import execute
+
+    execute(ctx, command, op)
+
+
+@rotate_app.command("hmac")
+def hmac(
+    ctx: typer.Context,
+    finish: Annotated[
+        bool, typer.Option("--finish", help="Phase 2: listeners drop the old key.")
+    ] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="With --finish: do not wait for the minimum age.")
+    ] = False,
+    min_age: Annotated[
+        float | None,
+        typer.Option(
+            "--min-age",
+            help="With --finish: hours phase 1 must be old (default: the manifest's "
+            "finish_after_hours, 24).",
+        ),
+    ] = None,
+    dry_run: DryRun = False,
+    secret: Secret = None,
+    timeout: Timeout = 180,
+    stop_timeout: StopTimeout = None,
+    settle: Settle = 2.0,
+    threshold: Threshold = None,
+) -> None:
+    """HMAC key: phase 1 (listeners accept new+old, then signers sign new) or --finish."""
+    from titan_deploy.errors import UsageError
+
+    progress = ctx.obj.output.progress
+    options = _options(timeout, stop_timeout, settle, threshold)
+    if not finish and (force or min_age is not None):
+
+        def refuse(project):
+            raise UsageError("--force and --min-age only go with --finish")
+
+        _run(ctx, "rotate hmac", refuse)
+        return
+    if finish:
+        from titan_deploy.ops.rotate.hmac import run_hmac_finish
+
+        _run(
+            ctx,
+            "rotate hmac --finish",
+            lambda project: run_hmac_finish(
+                project,
+                secret=secret,
+                force=force,
+                min_age_hours=min_age,
+                dry_run=dry_run,
+                options=options,
+                progress=progress,
+            ),
+        )
+        return
+    from titan_deploy.ops.rotate.hmac import run_hmac
+
+    _run(
+        ctx,
+        "rotate hmac",
+        lambda project: run_hmac(
+            project, secret=secret, dry_run=dry_run, options=options, progress=progress
+        ),
+    )
+
+
+@rotate_app.command("db")
+def db(
+    ctx: typer.Context,
+    dry_run: DryRun = False,
+    secret: Secret = None,
+    timeout: Timeout = 180,
+    stop_timeout: StopTimeout = None,
+    settle: Settle = 2.0,
+    threshold: Threshold = None,
+) -> None:
+    """Database password: ALTER ROLE (value on stdin), then consumers one at a time."""
+    from titan_deploy.ops.rotate.db import run_db
+
+    progress = ctx.obj.output.progress
+    options = _options(timeout, stop_timeout, settle, threshold)
+    _run(
+        ctx,
+        "rotate db",
+        lambda project: run_db(
+            project, secret=secret, dry_run=dry_run, options=options, progress=progress
+        ),
+    )
+
+
+@rotate_app.command("exchange")
+def exchange(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Exchange group from the manifest (binance, bybit).")],
+    from_file: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--from-file",
+            help="File holding a new value; repeat in the group's order (KEY_FILE, then "
+            "SECRET_FILE). Without it: one value per line on stdin, or a hidden prompt.",
+        ),
+    ] = None,
+    log_timeout: Annotated[
+        float,
+        typer.Option("--timeout", help="Seconds each consumer gets to log the proof (verify_log)."),
+    ] = 60.0,
+    dry_run: DryRun = False,
+    wait_timeout: Annotated[
+        int, typer.Option("--wait-timeout", help="Seconds to wait for a recreated service.")
+    ] = 180,
+    stop_timeout: StopTimeout = None,
+    settle: Settle = 2.0,
+    threshold: Threshold = None,
+) -> None:
+    """Exchange key pair: new values from files/stdin/prompt, proof in the logs, else restore."""
+    from titan_deploy.ops.rotate.exchange import group_secrets, run_exchange, validate_material
+
+    progress = ctx.obj.output.progress
+    options = _options(wait_timeout, stop_timeout, settle, threshold, log_timeout)
+
+    def op(project):
+        if dry_run:
+            return run_exchange(project, name, dry_run=True, options=options)
+        names = group_secrets(project, name)
+        values = read_material(names, from_file or [])
+        material = validate_material(project, name, values)
+        return run_exchange(project, name, material=material, options=options, progress=progress)
+
+    _run(ctx, "rotate exchange", op)
+
+
+def read_material(names: list[str], files: list[Path]) -> list[bytes]:
+    """The new values, in the group's order: --from-file, else stdin lines, else a prompt."""
+    from titan_deploy.errors import UsageError
+
+    if files:
+        if len(files) != len(names):
+            raise UsageError(
+                f"give --from-file {len(names)} times, in this order: {', '.join(names)}"
+            )
+        out = []
+        for path, name in zip(files, names, strict=True):
+            try:
+                out.append(path.read_bytes().strip())
+            except OSError as exc:
+                raise UsageError(
+                    f"cannot read the new {name} from {path}: {exc.strerror}"
+                ) from None
+        return out
+    if not sys.stdin.isatty():
+        lines = [line.strip() for line in sys.stdin.buffer.read().splitlines()]
+        return [line for line in lines if line]
+    return [getpass.getpass(f"new {name} (input hidden): ").strip().encode() for name in names]
+
+
+@rotate_app.command("status")
+def status(ctx: typer.Context) -> None:
+    """The journal: what is in flight, when HMAC phase 2 is allowed, the lock, the versions."""
+    from titan_deploy.ops.rotate.status import run_status
+
+    _run(ctx, "rotate status", run_status)
+
+
+@rotate_app.command("resume")
+def resume(
+    ctx: typer.Context,
+    timeout: Timeout = 180,
+    stop_timeout: StopTimeout = None,
+    settle: Settle = 2.0,
+    threshold: Threshold = None,
+    log_timeout: Annotated[
+        float, typer.Option("--log-timeout", help="Exchange: seconds to wait for verify_log.")
+    ] = 60.0,
+) -> None:
+    """Finish an interrupted rotation (re-runs the interrupted step; breaks a stale lock)."""
+    from titan_deploy.ops.rotate.recover import run_resume
+
+    progress = ctx.obj.output.progress
+    options = _options(timeout, stop_timeout, settle, threshold, log_timeout)
+    _run(ctx, "rotate resume", lambda p: run_resume(p, options=options, progress=progress))
+
+
+@rotate_app.command("abort")
+def abort(
+    ctx: typer.Context,
+    secret: Secret = None,
+    timeout: Timeout = 180,
+    stop_timeout: StopTimeout = None,
+    settle: Settle = 2.0,
+    log_timeout: Annotated[
+        float, typer.Option("--log-timeout", help="Exchange: seconds to wait for verify_log.")
+    ] = 60.0,
+) -> None:
+    """Undo the rotation in flight (or a finished HMAC phase 1): signers back first."""
+    from titan_deploy.ops.rotate.recover import run_abort
+
+    progress = ctx.obj.output.progress
+    options = _options(timeout, stop_timeout, settle, None, log_timeout)
+    _run(
+        ctx,
+        "rotate abort",
+        lambda p: run_abort(p, secret=secret, options=options, progress=progress),
+    )

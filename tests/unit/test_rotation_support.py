@@ -1,0 +1,319 @@
+"""The rotation's supporting pieces: the guard's metrics parsing, the SCRAM verifier and psql
+input, the manifest keys (auth_guard, provision), and the CLI contract of `rotate` where no engine
+is needed (dry runs, refusals, the lock, exit codes, JSON, no secret in any output)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import os
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from titan_deploy.core import authguard
+from titan_deploy.core.manifest import AuthGuard, ProvisionSpec, load_manifest, parse_manifest_text
+from titan_deploy.core.postgres import alter_role_sql, psql_argv, scram_verifier
+from titan_deploy.core.rotation import (
+    Journal,
+    apply_steps,
+    complete,
+    iso,
+    plan_hmac,
+    start,
+)
+from titan_deploy.errors import ConfigError
+from titan_deploy.io import journal as journal_io
+from titan_deploy.ops.rotate.effects import scrape_argv
+from titan_deploy.project import Project
+
+REPO = Path(__file__).resolve().parents[2]
+
+EXPOSITION = """\
+# HELP auth_failures_total Signed messages rejected: no key matches (401)
+# TYPE auth_failures_total counter
+auth_failures_total 3
+# HELP messages_accepted_by_key_total Accepted, by key slot
+# TYPE messages_accepted_by_key_total counter
+messages_accepted_by_key_total{key="primary"} 29
+messages_accepted_by_key_total{key="secondary"} 25
+"""
+
+
+# --- the guard ----------------------------------------------------------------------------------
+
+
+def test_counter_values_through_prometheus_client() -> None:
+    assert authguard.counter_value(EXPOSITION, "auth_failures_total") == 3
+    assert authguard.counter_value(EXPOSITION, "messages_accepted_by_key") == 54
+    with pytest.raises(authguard.MetricsParseError, match="no rejected_total"):
+        authguard.counter_value(EXPOSITION, "rejected_total")
+    with pytest.raises(authguard.MetricsParseError):
+        authguard.counter_value("auth_failures_total not-a-number\n", "auth_failures_total")
+
+
+def test_increase_counts_recreated_containers_from_zero() -> None:
+    before = {"c1": ("titan-execution", 5.0), "c2": ("titan-sentinel", 2.0)}
+    same = authguard.increase(before, before)
+    assert same.total == 0 and not authguard.tripped(same, 0)
+    # c1 replaced by c3 (counter reset to 1: one failure since it started); c2 +2
+    after = {"c3": ("titan-execution", 1.0), "c2": ("titan-sentinel", 4.0)}
+    change = authguard.increase(before, after)
+    assert change.by_service == {"titan-execution": 1.0, "titan-sentinel": 2.0}
+    assert change.describe() == "titan-execution +1, titan-sentinel +2"
+    assert authguard.tripped(change, 2) and not authguard.tripped(change, 3)
+
+
+def test_scrape_argv_is_data_without_a_shell() -> None:
+    assert scrape_argv("http://127.0.0.1:3002/metrics") == [
+        "wget",
+        "-q",
+        "-O",
+        "-",
+        "http://127.0.0.1:3002/metrics",
+    ]
+
+
+# --- postgres -----------------------------------------------------------------------------------
+
+
+def test_scram_verifier_matches_rfc7677() -> None:
+    """RFC 7677's example exchange (user "user", password "pencil"): the verifier's keys produce
+    the RFC's server signature and accept its client proof."""
+    salt = base64.b64decode("W22ZaJ0SNY7soEsUEjb6gQ==")
+    verifier = scram_verifier("pencil", salt, 4096)
+    head, keys = verifier.rsplit("$", 1)
+    assert head == "SCRAM-SHA-256$4096:W22ZaJ0SNY7soEsUEjb6gQ=="
+    stored_key, server_key = (base64.b64decode(k) for k in keys.split(":"))
+    nonce = "rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0"
+    first = "n=user,r=rOprNGfwEbeRWgbNEkqO"
+    auth = f"{first},r={nonce},s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096,c=biws,r={nonce}"
+    server_signature = hmac.new(server_key, auth.encode(), "sha256").digest()
+    assert base64.b64encode(server_signature).decode() == (
+        "6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4="
+    )
+    proof = base64.b64decode("dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=")
+    client_signature = hmac.new(stored_key, auth.encode(), "sha256").digest()
+    client_key = bytes(a ^ b for a, b in zip(proof, client_signature, strict=True))
+    assert hashlib.sha256(client_key).digest() == stored_key
+
+
+def test_alter_role_input_carries_no_password_and_argv_no_secret() -> None:
+    password = "Zq3vN8wLr2Tb6YhKp0Xc4Mf9abcdefgh"
+    verifier = scram_verifier(password, os.urandom(16))
+    sql = alter_role_sql('ti"tan', verifier)
+    assert password not in sql and password not in verifier
+    assert sql.endswith(f'ALTER ROLE "ti""tan" PASSWORD \'{verifier}\';\n')
+    assert "SET log_statement = 'none';" in sql
+    argv = psql_argv("titan", "titan")
+    assert argv == ["psql", "-X", "-q", "-w", "-v", "ON_ERROR_STOP=1", "-U", "titan", "-d", "titan"]
+    with pytest.raises(ValueError):
+        scram_verifier("pässword-with-umlaut", b"salt")
+
+
+# --- manifest keys ------------------------------------------------------------------------------
+
+
+def test_titan_manifest_guard_and_provision() -> None:
+    m = load_manifest(REPO / "secrets.manifest.yml")
+    assert m.auth_guard == AuthGuard(
+        metric="auth_failures_total",
+        threshold=0,
+        endpoints=(
+            ("titan-execution", "http://127.0.0.1:3002/metrics"),
+            ("titan-sentinel", "http://127.0.0.1:8084/metrics"),
+        ),
+    )
+    assert m.secrets["titan_db_password"].provision == ProvisionSpec("postgres", "postgres")
+
+
+BASE = """\
+version: 1
+{top}
+secrets:
+  db:
+    kind: password
+    rotation: {rotation}
+{provision}
+    consumers: {{pg: POSTGRES_PASSWORD_FILE, app: DB_PASSWORD_FILE}}
+"""
+
+
+def error_of(top: str = "", provision: str = "", rotation: str = "rolling") -> str:
+    text = BASE.format(top=top, provision=provision, rotation=rotation)
+    with pytest.raises(ConfigError) as caught:
+        parse_manifest_text(text, "m.yml")
+    assert caught.value.exit_code == 2
+    return str(caught.value)
+
+
+def test_manifest_key_errors_name_file_line_and_path() -> None:
+    assert error_of(provision="    provision: {kind: mysql, service: pg}") == (
+        "m.yml:7: secrets.db.provision.kind: should be one of postgres"
+    )
+    assert error_of(provision="    provision: {kind: postgres, service: other}") == (
+        "m.yml:7: secrets.db.provision.service: must be one of this secret's consumers"
+    )
+    assert error_of(
+        provision="    provision: {kind: postgres, service: pg}", rotation="restart"
+    ) == ("m.yml:7: secrets.db.provision: only for rotation: rolling")
+    assert error_of(provision="    provision: {kind: postgres, service: pg, role: 'a b'}") == (
+        "m.yml:7: secrets.db.provision.role: role must match [A-Za-z_][A-Za-z0-9_]*"
+    )
+    assert error_of(top="auth_guard: {endpoints: {app: 'http://x:1/m; rm -rf /'}}") == (
+        "m.yml:2: auth_guard.endpoints.app: should be an http://HOST[:PORT]/PATH URL"
+    )
+    assert error_of(top="auth_guard: {threshold: -1, endpoints: {app: 'http://x/m'}}") == (
+        "m.yml:2: auth_guard.threshold: must be 0 or more"
+    )
+    assert error_of(top="auth_guard: {metric: 'a-b', endpoints: {app: 'http://x/m'}}") == (
+        "m.yml:2: auth_guard.metric: not a Prometheus metric name"
+    )
+    assert error_of(top="auth_guard: {endpoints: {}}") == (
+        "m.yml:2: auth_guard.endpoints: must name at least one service"
+    )
+
+
+# --- the CLI, where no engine is needed ---------------------------------------------------------
+
+
+def test_dry_runs_print_the_plan_and_change_nothing(ready_project: Path, cli) -> None:
+    before = sorted(p.name for p in (ready_project / "secrets").iterdir())
+    result = cli("-C", ready_project, "rotate", "hmac", "--dry-run")
+    assert result.exit_code == 0, result.output
+    assert "write titan_hmac_secret.v1: a copy of titan_hmac_secret" in result.stdout
+    hmac_doc = json.loads(cli("-C", ready_project, "--json", "rotate", "hmac", "--dry-run").stdout)
+    steps = [r["step"] for r in hmac_doc["rows"]]
+    assert steps[2].startswith(
+        "repoint titan-execution, titan-sentinel -> titan_hmac_secret v2 + previous v1, key id k2-"
+    )
+    assert steps[4].startswith("repoint titan-brain -> titan_hmac_secret v2, key id k2-")
+    assert steps[6] == "repoint titan-brain -> titan_hmac_secret base; recreate, wait healthy"
+    assert "signers back first" in result.stdout
+    doc = json.loads(cli("-C", ready_project, "--json", "rotate", "db", "--dry-run").stdout)
+    assert doc["data"]["dry_run"] is True and doc["data"]["procedure"] == "db"
+    assert [r["action"] for r in doc["rows"] if r["phase"] == "forward"] == [
+        "write-version",
+        "provision",
+        "repoint",
+        "verify",
+        "repoint",
+        "verify",
+        "sync-base",
+    ]
+    doc = json.loads(
+        cli("-C", ready_project, "--json", "rotate", "exchange", "bybit", "--dry-run").stdout
+    )
+    assert doc["data"]["secrets"] == ["bybit_api_key", "bybit_api_secret"]
+    assert sorted(p.name for p in (ready_project / "secrets").iterdir()) == before
+    assert not (ready_project / ".titan-deploy" / "state.json").exists()
+
+
+def pending_phase1(project_dir: Path, hours_ago: float) -> None:
+    project = Project(project_dir=project_dir)
+    m = project.manifest
+    plan = plan_hmac(m, "titan_hmac_secret", {}, (), "aaaaaa")
+    moment = datetime.now(timezone.utc) - timedelta(hours=hours_ago)
+    journal = start(plan, Journal(), "run", moment)
+    journal.assignments = apply_steps({}, plan.steps)
+    journal.active.done = len(plan.steps)
+    journal = complete(journal, moment, finish_after_hours=24)
+    journal_io.save(project, journal)
+
+
+def test_phase2_is_refused_before_24h_and_status_says_when(ready_project: Path, cli) -> None:
+    pending_phase1(ready_project, hours_ago=2)
+    refused = cli("-C", ready_project, "rotate", "hmac", "--finish")
+    assert refused.exit_code == 1
+    assert "phase 2 of titan_hmac_secret is refused until" in refused.output
+    assert "21 h 59 min from now" in refused.output or "21 h 5" in refused.output
+    assert "--force" in refused.output
+    also = cli("-C", ready_project, "rotate", "hmac", "--finish", "--min-age", "3")
+    assert also.exit_code == 1 and "0 h 59 min" in also.output
+    status = cli("-C", ready_project, "--json", "rotate", "status")
+    assert status.exit_code == 0
+    doc = json.loads(status.stdout)
+    pending = doc["data"]["pending"]["titan_hmac_secret"]
+    assert pending["phase2_allowed_now"] is False
+    allowed = datetime.fromisoformat(pending["phase2_allowed_at"])
+    assert timedelta(hours=21.9) < allowed - datetime.now(timezone.utc) < timedelta(hours=22.1)
+    human = cli("-C", ready_project, "rotate", "status")
+    assert "phase 2" in human.stdout and "allowed" in human.stdout
+    again = cli("-C", ready_project, "rotate", "hmac")
+    assert again.exit_code == 1 and "phase 1 of titan_hmac_secret is already done" in again.output
+    usage = cli("-C", ready_project, "rotate", "hmac", "--force")
+    assert usage.exit_code == 2
+
+
+def test_a_held_lock_exits_3_naming_the_pid(ready_project: Path, cli) -> None:
+    project = Project(project_dir=ready_project)
+    with journal_io.acquire(project, "rotate hmac"):
+        result = cli("-C", ready_project, "--json", "rotate", "db")
+    assert result.exit_code == 3
+    doc = json.loads(result.stdout)
+    assert f"pid {os.getpid()}" in doc["error"]
+    assert "Traceback" not in result.output
+
+
+def test_usage_errors_exit_2(ready_project: Path, cli) -> None:
+    result = cli("-C", ready_project, "rotate", "exchange", "kraken", "--dry-run")
+    assert result.exit_code == 2
+    assert "no exchange group kraken" in result.output
+    result = cli("-C", ready_project, "rotate", "db", "--secret", "titan_hmac_secret", "--dry-run")
+    assert result.exit_code == 2 and "rotation: hmac" in result.output
+
+
+def test_exchange_material_is_validated_and_never_echoed(
+    ready_project: Path, cli, titan_values
+) -> None:
+    current = titan_values["binance_api_key"].decode()
+    # the value in use, on stdin: refused (exit 2), and the value is not echoed anywhere
+    from typer.testing import CliRunner
+
+    from titan_deploy.cli.app import app
+
+    runner = CliRunner()
+    args = ["-C", str(ready_project), "rotate", "exchange", "binance"]
+    result = runner.invoke(app, args, input=f"{current}\nNEWsecretVALUE1234567890\n")
+    assert result.exit_code == 2
+    assert "already in use" in result.output
+    assert current not in result.output and "NEWsecretVALUE" not in result.output
+    result = runner.invoke(app, args, input="onlyone-value-123456\n")
+    assert result.exit_code == 2 and "needs 2 values" in result.output
+    result = runner.invoke(app, args, input="changeme\nchangeme-too-12345\n")
+    assert result.exit_code == 2
+    files = [str(ready_project / "a"), str(ready_project / "b")]
+    result = runner.invoke(app, [*args, "--from-file", files[0]])
+    assert result.exit_code == 2 and "--from-file 2 times" in result.output
+
+
+def test_status_and_resume_with_nothing_in_flight(ready_project: Path, cli) -> None:
+    status = cli("-C", ready_project, "rotate", "status")
+    assert status.exit_code == 0 and "no rotation in flight" in status.stdout
+    resume = cli("-C", ready_project, "rotate", "resume")
+    assert resume.exit_code == 0 and "nothing to resume" in resume.stdout
+    abort = cli("-C", ready_project, "rotate", "abort")
+    assert abort.exit_code == 0 and "nothing to abort" in abort.stdout
+
+
+def test_status_reports_a_stale_lock(ready_project: Path, cli) -> None:
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    lock = ready_project / ".titan-deploy" / "rotation.lock"
+    lock.mkdir(parents=True)
+    (lock / "holder.json").write_text(json.dumps({"pid": proc.pid, "command": "rotate hmac"}))
+    status = cli("-C", ready_project, "rotate", "status")
+    assert "STALE" in status.stdout and f"pid {proc.pid}" in status.stdout
+    refused = cli("-C", ready_project, "rotate", "hmac")
+    assert refused.exit_code == 3 and "stale rotation lock" in refused.output
+    broke = cli("-C", ready_project, "--json", "rotate", "resume")
+    assert broke.exit_code == 0
+    assert json.loads(broke.stdout)["data"]["broke_stale_lock_of_pid"] == proc.pid
+    assert not lock.exists()
+    assert iso(datetime(2025, 1, 1, tzinfo=timezone.utc)) == "2025-01-01T00:00:00+00:00"

@@ -1,0 +1,324 @@
+"""The rotation steps' effects on a real stack: files, overlay, compose, the engine.
+
+Invariant 1 lives here: a version file is only ever created (never rewritten: an existing one is
+kept, it was written by this very rotation before a crash); the base file is rewritten
+(SyncBase) and a version file removed (RemoveVersions) only when no container at all — running
+or stopped, of any project — bind-mounts it. Every write is atomic, 0600 (0640 + the secrets
+group when the manifest names one). Values are read from and written to the secrets dir only,
+and never appear in a note, an error, argv or env.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import time
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+
+from titan_deploy.core import authguard
+from titan_deploy.core.checks import expected_file_mode
+from titan_deploy.core.overlay import OverlayPlan, file_name
+from titan_deploy.core.postgres import (
+    UnsupportedPassword,
+    alter_role_sql,
+    psql_argv,
+    scram_verifier,
+)
+from titan_deploy.core.rotation import (
+    CheckLog,
+    Journal,
+    Provision,
+    RemoveVersions,
+    Repoint,
+    SyncBase,
+    Verify,
+    WriteVersion,
+    versions_in_use,
+)
+from titan_deploy.core.secretvalue import generate
+from titan_deploy.errors import TitanError
+from titan_deploy.io import compose, fs
+from titan_deploy.io import engine as engine_io
+from titan_deploy.ops.render import current_plan, run_render
+from titan_deploy.ops.rotate.runner import StepFailed
+from titan_deploy.ops.stack import project_name, verify_report
+from titan_deploy.project import Project
+
+SCRAPE_ATTEMPTS = 3
+
+
+class StackEffects:
+    def __init__(
+        self,
+        project: Project,
+        *,
+        timeout: int = 180,
+        stop_timeout: int | None = None,
+        log_timeout: float = 60.0,
+        inputs: dict[str, bytes] | None = None,
+        mid_write: Callable[[Path], None] | None = None,
+        engine: engine_io.Engine | None = None,
+        progress: Callable[[str], None] = lambda _: None,
+    ) -> None:
+        self.project = project
+        self.manifest = project.manifest
+        self.timeout = timeout
+        self.stop_timeout = stop_timeout
+        self.log_timeout = log_timeout
+        self.inputs = inputs or {}
+        self.mid_write = mid_write
+        self.engine = engine or engine_io.connect()
+        self.name = project_name(project)
+        self.command = compose.command_for(
+            project.project_dir, project.all_compose_files(), self.name
+        )
+        self.progress = progress
+        self.gid = self.manifest.secrets_gid
+
+    # --- files ----------------------------------------------------------------------------------
+
+    def path(self, secret: str, version: int | None) -> Path:
+        return self.project.secrets_dir / file_name(secret, version)
+
+    def write_version(self, step: WriteVersion, journal: Journal) -> str:
+        target = self.path(step.secret, step.version)
+        if target.exists():
+            supplied = self.inputs.get(step.secret) if step.source == "input" else None
+            if supplied is not None and target.read_bytes() != supplied:
+                raise StepFailed(f"{target.name} exists and holds another value; not touched")
+            return f"{target.name} already written (kept as is)"
+        if step.source == "generate":
+            data = generate(self.manifest.secrets[step.secret])
+        elif step.source == "copy":
+            source = self.path(step.secret, step.copy_of)
+            if not source.is_file():
+                raise StepFailed(f"{source.name} is missing: nothing to pin")
+            data = source.read_bytes()
+        else:
+            if step.secret not in self.inputs:
+                raise StepFailed(
+                    f"the new value of {step.secret} was never saved (the rotation was "
+                    "interrupted before it was written): start `rotate exchange` again"
+                )
+            data = self.inputs[step.secret]
+        fs.atomic_write(
+            target, data, expected_file_mode(self.gid), self.gid, before_replace=self.mid_write
+        )
+        return f"wrote {target.name} ({oct(expected_file_mode(self.gid))[2:]})"
+
+    def sync_base(self, step: SyncBase) -> str:
+        base = self.path(step.secret, None)
+        source = self.path(step.secret, step.version)
+        if not source.is_file():
+            return f"{source.name} is missing; {base.name} left as is"
+        holders = self.engine.mounts_of([str(base)]).get(str(base))
+        if holders:
+            return f"{base.name} left as is: still mounted by {', '.join(sorted(holders))}"
+        data = source.read_bytes()
+        if base.is_file() and base.read_bytes() == data:
+            return f"{base.name} already holds the current value"
+        fs.atomic_write(
+            base, data, expected_file_mode(self.gid), self.gid, before_replace=self.mid_write
+        )
+        return f"{base.name} now holds the value of {source.name}"
+
+    def remove_versions(self, step: RemoveVersions, journal: Journal) -> str:
+        in_use = versions_in_use(journal.assignments, step.secret)
+        paths = {v: self.path(step.secret, v) for v in step.versions}
+        mounted = self.engine.mounts_of([str(p) for p in paths.values()])
+        removed, kept = [], []
+        for version, path in sorted(paths.items()):
+            if not path.exists():
+                continue
+            holders = mounted.get(str(path))
+            if version in in_use or holders:
+                why = ", ".join(sorted(holders)) if holders else "the overlay"
+                kept.append(f"{path.name} (mounted by {why})")
+                continue
+            path.unlink()
+            removed.append(path.name)
+        if removed:
+            fs.fsync_dir(self.project.secrets_dir)
+        parts = []
+        if removed:
+            parts.append("removed " + ", ".join(removed))
+        if kept:
+            parts.append("kept " + ", ".join(kept))
+        return "; ".join(parts) or "nothing to remove"
+
+    # --- the stack ------------------------------------------------------------------------------
+
+    def repoint(self, step: Repoint, journal: Journal) -> str:
+        run_render(self.project)  # the journal (saved by the runner) already holds the targets
+        deployed = [s for s in step.services if self.engine.containers(self.name, s)]
+        absent = [s for s in step.services if s not in deployed]
+        if deployed:
+            argv = self.command.up_no_deps(self.timeout, deployed, stop_timeout=self.stop_timeout)
+            compose.run(argv, what=f"recreate {', '.join(deployed)}", timeout=self.timeout + 120)
+        note = f"recreated {', '.join(deployed)}" if deployed else "nothing to recreate"
+        if absent:
+            note += f"; not deployed (will use the new version when started): {', '.join(absent)}"
+        return note
+
+    def verify(self, step: Verify) -> str:
+        deadline = time.monotonic() + self.timeout
+        while True:
+            waiting = self._unhealthy(step.services)
+            if not waiting:
+                break
+            if time.monotonic() > deadline:
+                raise StepFailed(f"not healthy after {self.timeout}s: {', '.join(waiting)}")
+            time.sleep(1.0)
+        plan = current_plan(self.project)
+        wanted = tuple(s for s in plan.services if s.service in step.services)
+        deployed = {s for s in step.services if self.engine.containers(self.name, s)}
+        sub = OverlayPlan(
+            services=tuple(s for s in wanted if s.service in deployed),
+            files=plan.files,
+            group_add=plan.group_add,
+            manifest_name=plan.manifest_name,
+            sources=plan.sources,
+        )
+        if not sub.services:
+            return "nothing deployed to verify"
+        report = verify_report(self.project, self.engine, sub)
+        if not report.ok:
+            problems = "; ".join(f"{f.service}/{f.secret}: {f.message}" for f in report.errors[:3])
+            raise StepFailed(f"verify failed: {problems}")
+        return f"healthy and verified: {report.data.get('pairs')} (service, secret) pairs"
+
+    def _unhealthy(self, services: tuple[str, ...]) -> list[str]:
+        bad = []
+        for service in services:
+            for info in self.engine.containers(self.name, service):
+                ok = info.status == "running" and not info.restarting
+                ok = ok and info.health in (None, "healthy")
+                if not ok:
+                    bad.append(f"{info.name} ({info.health or info.status})")
+        return bad
+
+    def provision(self, step: Provision) -> str:
+        spec = self.manifest.secrets[step.secret]
+        assert spec.provision is not None
+        containers = [
+            c for c in self.engine.containers(self.name, step.service) if c.status == "running"
+        ]
+        if not containers:
+            raise StepFailed(f"{step.service} is not running: cannot ALTER ROLE")
+        holder = containers[0]
+        role = spec.provision.role or holder.env.get("POSTGRES_USER") or "postgres"
+        database = holder.env.get("POSTGRES_DB") or role
+        source = self.path(step.secret, step.version)
+        if not source.is_file():
+            raise StepFailed(f"{source.name} is missing: nothing to provision")
+        try:
+            verifier = scram_verifier(source.read_bytes().strip().decode("ascii"), os.urandom(16))
+        except (UnicodeDecodeError, UnsupportedPassword):
+            raise StepFailed(
+                f"{source.name} is not printable ASCII: cannot provision it safely"
+            ) from None
+        result = self.engine.exec(
+            holder.id,
+            psql_argv(role, database),
+            stdin=alter_role_sql(role, verifier).encode(),
+            timeout=60,
+        )
+        if result.exit_code != 0:
+            raise StepFailed(
+                f"ALTER ROLE {role} in {step.service} failed (psql exit {result.exit_code}"
+                f"{_pg_error(result.stderr)})"
+            )
+        return f"role {role} in {holder.name} now takes {source.name}"
+
+    def check_log(self, step: CheckLog) -> str:
+        pattern = re.compile(step.pattern)
+        containers = self.engine.containers(self.name, step.service)
+        if not containers:
+            return "not deployed: nothing to check"
+        deadline = time.monotonic() + self.log_timeout
+        started = time.monotonic()
+        waiting = {c.id: c for c in containers}
+        while waiting:
+            for cid, info in list(waiting.items()):
+                if self._log_matches(cid, info.started_at, pattern):
+                    del waiting[cid]
+            if not waiting:
+                break
+            if time.monotonic() > deadline:
+                names = ", ".join(c.name for c in waiting.values())
+                message = (
+                    f"no /{step.pattern}/ in the logs of {names} within "
+                    f"{self.log_timeout:.0f}s of its restart"
+                )
+                if step.required:
+                    raise StepFailed(message)
+                return f"WARNING: {message}"
+            time.sleep(1.0)
+        return f"/{step.pattern}/ seen after {time.monotonic() - started:.1f}s"
+
+    def _log_matches(self, container_id: str, started_at: str, pattern: re.Pattern) -> bool:
+        since = _unix(started_at)
+        try:
+            chunks = self.engine.logs(container_id, since=since, timestamps=False)
+            text = b"".join(chunks).decode("utf-8", "replace")
+        except Exception:  # a container being replaced: try again on the next poll
+            return False
+        return any(pattern.search(line) for line in text.splitlines())
+
+    # --- the guard ------------------------------------------------------------------------------
+
+    def guard_snapshot(self) -> authguard.Snapshot | None:
+        guard = self.manifest.auth_guard
+        if guard is None:
+            return None
+        snapshot: dict[str, tuple[str, float]] = {}
+        for service, url in guard.endpoints:
+            for info in self.engine.containers(self.name, service):
+                if info.status != "running":
+                    continue
+                snapshot[info.id] = (service, self._scrape(info, url, guard.metric))
+        return snapshot
+
+    def _scrape(self, info, url: str, metric: str) -> float:
+        problem = ""
+        for attempt in range(SCRAPE_ATTEMPTS):
+            try:
+                result = self.engine.exec(info.id, scrape_argv(url), timeout=15)
+            except TitanError as exc:
+                problem = str(exc)
+            else:
+                if result.exit_code == 0:
+                    try:
+                        return authguard.counter_value(result.stdout.decode("utf-8"), metric)
+                    except (authguard.MetricsParseError, UnicodeDecodeError) as exc:
+                        problem = str(exc)
+                else:
+                    problem = f"wget exit {result.exit_code}"
+            if attempt + 1 < SCRAPE_ATTEMPTS:
+                time.sleep(0.5)
+        raise StepFailed(f"cannot read {metric} from {info.name} at {url}: {problem}")
+
+
+def scrape_argv(url: str) -> list[str]:
+    """wget inside the container (busybox or GNU); the URL passed the manifest's validation.
+    No -T: busybox 1.35's wget crashes with it; the exec itself has a deadline."""
+    return ["wget", "-q", "-O", "-", url]
+
+
+def _unix(started_at: str) -> int | None:
+    if not started_at or started_at.startswith("0001"):
+        return None
+    text = re.sub(r"(\.\d{6})\d*", r"\1", started_at.replace("Z", "+00:00"))
+    with contextlib.suppress(ValueError):
+        return int(datetime.fromisoformat(text).timestamp())
+    return None
+
+
+def _pg_error(stderr: bytes) -> str:
+    for line in stderr.decode("utf-8", "replace").splitlines():
+        if "ERROR:" in line and "SCRAM" not in line:
+            return ": " + line.split("ERROR:", 1)[1].strip()[:200]
+    return ""

@@ -1,0 +1,116 @@
+"""`rotate exchange NAME`: restart rotation of an exchange key pair with proof (DESIGN §8.4).
+
+The new key material comes from files, stdin or a hidden prompt (read by the CLI, never argv),
+is validated against the manifest (kind, placeholder, not the value in use), and written as new
+version files. Consumers are recreated one at a time; each must log the manifest's verify_log
+line (e.g. `Exchange connected (binance)`) within --timeout of its restart. Otherwise every
+consumer goes back to the old files and the command exits 1. On success: revoke the old key at
+the exchange — this tool cannot.
+"""
+
+from __future__ import annotations
+
+from titan_deploy.core.findings import Report, warning
+from titan_deploy.core.overlay import file_name
+from titan_deploy.core.rotation import Journal, current, plan_exchange
+from titan_deploy.core.secretvalue import is_placeholder, kind_problem
+from titan_deploy.errors import UsageError
+from titan_deploy.io import journal as journal_io
+from titan_deploy.ops.rotate.hmac import existing_versions
+from titan_deploy.ops.rotate.session import (
+    Progress,
+    RotateOptions,
+    dry_run_report,
+    outcome_report,
+    run_plan,
+)
+from titan_deploy.project import Project
+
+
+def group_secrets(project: Project, group: str) -> list[str]:
+    groups = project.manifest.groups()
+    if group not in groups:
+        names = ", ".join(sorted(groups)) or "none"
+        raise UsageError(f"no exchange group {group} in the manifest (groups: {names})")
+    return groups[group]
+
+
+def validate_material(project: Project, group: str, values: list[bytes]) -> dict[str, bytes]:
+    """Map the values (in the group's manifest order) to secrets; exit 2 on a bad value."""
+    names = group_secrets(project, group)
+    if len(values) != len(names):
+        raise UsageError(
+            f"{group} needs {len(names)} values ({', '.join(names)}, in that order); "
+            f"got {len(values)}"
+        )
+    journal = journal_io.load(project)
+    out = {}
+    for name, raw in zip(names, values, strict=True):
+        spec = project.manifest.secrets[name]
+        value = raw.strip()
+        if not value:
+            raise UsageError(f"the new {name} is empty")
+        if b"\n" in value or b"\r" in value or b"\x00" in value:
+            raise UsageError(f"the new {name} holds a line break or NUL")
+        problem = kind_problem(spec, value)
+        if problem:
+            raise UsageError(f"the new {name} is not a valid {spec.kind}: {problem}")
+        example = project.example_dir / name
+        if is_placeholder(value, example.read_bytes() if example.is_file() else None):
+            raise UsageError(f"the new {name} is a placeholder, not a real key")
+        consumer = spec.consumers[0].service if spec.consumers else None
+        if consumer is not None:
+            version = current(journal.assignments, name, consumer).version
+            path = project.secrets_dir / file_name(name, version)
+            if path.is_file() and path.read_bytes().strip() == value:
+                raise UsageError(f"the new {name} is the value already in use")
+        out[name] = value
+    return out
+
+
+def run_exchange(
+    project: Project,
+    group: str,
+    *,
+    material: dict[str, bytes] | None = None,
+    dry_run: bool = False,
+    options: RotateOptions | None = None,
+    progress: Progress = lambda _: None,
+) -> Report:
+    options = options or RotateOptions()
+    names = group_secrets(project, group)
+
+    def make_plan(journal: Journal):
+        return plan_exchange(
+            project.manifest,
+            group,
+            journal.assignments,
+            {name: existing_versions(project, name) for name in names},
+            journal.last_version,
+        )
+
+    if dry_run:
+        return dry_run_report(project, make_plan(journal_io.load(project)), "rotate exchange")
+    if not material:
+        raise UsageError(f"no new key material for {group}")
+    _, outcome = run_plan(project, "rotate exchange", make_plan, options, progress, inputs=material)
+    report = outcome_report(project, "rotate exchange", outcome)
+    report.data["group"] = group
+    if outcome.status == "completed":
+        report.findings.append(
+            warning(
+                "R020",
+                f"revoke the OLD {group} API key at {group} now (API management page): it still "
+                "works there, and no consumer uses it any more",
+            )
+        )
+        report.summary = (
+            f"{group} keys rotated: every consumer logged the proof of connection with the new "
+            f"key. Now revoke the old {group} key at the exchange"
+        )
+    else:
+        report.summary = (
+            f"the new {group} keys were NOT accepted ({outcome.reason}); every consumer is back "
+            f"on the old keys. Check the new key's permissions/IP whitelist at {group}"
+        )
+    return report

@@ -1,0 +1,151 @@
+"""`rotate hmac` (phase 1) and `rotate hmac --finish` (phase 2), DESIGN §8.2.
+
+Phase 1: listeners accept the new key and keep the old one as previous (verified healthy and
+mounted), then signers sign with the new key; a new key id. Phase 2, refused before the
+manifest's finish_after_hours (default 24 h) unless --force: listeners drop the previous key, the
+base file takes the current value, superseded versions go.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets as _random
+from datetime import datetime
+
+from titan_deploy.core.findings import Report
+from titan_deploy.core.rotation import (
+    Journal,
+    find_secret,
+    iso,
+    parse_version_files,
+    phase2_allowed_at,
+    plan_hmac,
+    plan_hmac_finish,
+)
+from titan_deploy.io import journal as journal_io
+from titan_deploy.ops.rotate.session import (
+    Progress,
+    Refused,
+    RotateOptions,
+    dry_run_report,
+    outcome_report,
+    pick_pending,
+    run_plan,
+    utcnow,
+)
+from titan_deploy.project import Project
+
+
+def existing_versions(project: Project, secret: str) -> tuple[int, ...]:
+    directory = project.secrets_dir
+    names = os.listdir(directory) if directory.is_dir() else []
+    return parse_version_files(names, secret)
+
+
+def run_hmac(
+    project: Project,
+    *,
+    secret: str | None = None,
+    dry_run: bool = False,
+    options: RotateOptions | None = None,
+    progress: Progress = lambda _: None,
+) -> Report:
+    options = options or RotateOptions()
+    name = find_secret(project.manifest, "hmac", "hmac", secret)
+    spec = project.manifest.secrets[name]
+
+    def make_plan(journal: Journal):
+        if name in journal.pending:
+            allowed = phase2_allowed_at(journal.pending[name])
+            raise Refused(
+                f"phase 1 of {name} is already done; finish it with `titan-deploy rotate hmac "
+                f"--finish` (allowed from {iso(allowed)}) or undo it with `rotate abort`"
+            )
+        return plan_hmac(
+            project.manifest,
+            name,
+            journal.assignments,
+            existing_versions(project, name),
+            _random.token_hex(3),
+            journal.last_version.get(name, 0),
+        )
+
+    if dry_run:
+        return dry_run_report(project, make_plan(journal_io.load(project)), "rotate hmac")
+    _, outcome = run_plan(
+        project,
+        "rotate hmac",
+        make_plan,
+        options,
+        progress,
+        finish_after_hours=spec.finish_after_hours,
+    )
+    report = outcome_report(project, "rotate hmac", outcome)
+    if outcome.status == "completed":
+        allowed = report.data.get("phase2_allowed_at")
+        report.summary = (
+            f"phase 1 of {name} done: every listener accepts the new key (id "
+            f"{report.data.get('key_id')}) and the old one; signers sign with the new key. "
+            f"Phase 2 (`titan-deploy rotate hmac --finish`) is allowed from {allowed}"
+        )
+    else:
+        report.summary = f"phase 1 of {name} failed and was rolled back: {outcome.reason}"
+    return report
+
+
+def run_hmac_finish(
+    project: Project,
+    *,
+    secret: str | None = None,
+    force: bool = False,
+    min_age_hours: float | None = None,
+    dry_run: bool = False,
+    options: RotateOptions | None = None,
+    progress: Progress = lambda _: None,
+    now: datetime | None = None,
+) -> Report:
+    options = options or RotateOptions()
+    if secret:
+        find_secret(project.manifest, "hmac", "hmac --finish", secret)
+
+    def chosen(journal: Journal) -> str:
+        return pick_pending(journal, secret)
+
+    def check(journal: Journal) -> None:
+        name = chosen(journal)
+        allowed = phase2_allowed_at(journal.pending[name], min_age_hours)
+        moment = now or utcnow()
+        if moment < allowed and not force:
+            left = allowed - moment
+            hours, rest = divmod(int(left.total_seconds()), 3600)
+            raise Refused(
+                f"phase 2 of {name} is refused until {iso(allowed)} ({hours} h {rest // 60} min "
+                "from now): listeners keep the old key that long so messages signed before "
+                "phase 1 still verify. Pass --force to finish now"
+            )
+
+    def make_plan(journal: Journal):
+        name = chosen(journal)
+        return plan_hmac_finish(
+            project.manifest, name, journal.assignments, existing_versions(project, name)
+        )
+
+    if dry_run:
+        journal = journal_io.load(project)
+        return dry_run_report(project, make_plan(journal), "rotate hmac --finish")
+    _, outcome = run_plan(
+        project, "rotate hmac --finish", make_plan, options, progress, check=check
+    )
+    report = outcome_report(project, "rotate hmac --finish", outcome)
+    secrets = ", ".join(report.data.get("secrets") or [])
+    if outcome.status == "completed":
+        report.summary = (
+            f"phase 2 of {secrets} done: listeners accept only the new key (id "
+            f"{report.data.get('key_id')}); the old key is retired"
+        )
+    else:
+        report.summary = (
+            f"phase 2 of {secrets} failed and was rolled back to the end of phase 1 (both keys "
+            f"accepted): {outcome.reason}"
+        )
+    return report

@@ -1,0 +1,133 @@
+"""`rotate resume` and `rotate abort`: finish or undo what a crash (or a failure) left.
+
+Both break a stale lock (its holder is dead) and say so; neither breaks a live one. resume
+re-runs the interrupted step and continues (a procedure in rollback mode continues its
+rollback). abort switches a forward procedure to its rollback — signers back to the old key
+first, then listeners — or undoes a completed HMAC phase 1 that awaits phase 2.
+"""
+
+from __future__ import annotations
+
+from titan_deploy.core.findings import Report, warning
+from titan_deploy.core.rotation import begin_rollback, rollback_pending
+from titan_deploy.io import journal as journal_io
+from titan_deploy.ops.rotate.runner import execute
+from titan_deploy.ops.rotate.session import (
+    Progress,
+    RotateOptions,
+    clean_stale_temps,
+    describe_active,
+    make_effects,
+    outcome_report,
+    pick_pending,
+    run_id,
+    save_fn,
+    settings,
+    utcnow,
+)
+from titan_deploy.project import Project
+
+
+def run_resume(
+    project: Project, *, options: RotateOptions | None = None, progress: Progress = lambda _: None
+) -> Report:
+    options = options or RotateOptions()
+    with journal_io.acquire(project, "rotate resume", break_stale=True) as lock:
+        journal = journal_io.load(project)
+        cleaned = clean_stale_temps(project)
+        if journal.active is None:
+            report = _nothing(project, "rotate resume", lock, cleaned, journal)
+            return report
+        progress(f"resuming {describe_active(journal.active)}")
+        effects = make_effects(project, options, progress)
+        spec = project.manifest.secrets.get(journal.active.secrets[0])
+        outcome = execute(
+            journal,
+            effects,
+            save_fn(project),
+            project.manifest,
+            settings(project, options, spec.finish_after_hours if spec else None),
+            progress,
+        )
+        report = outcome_report(project, "rotate resume", outcome)
+        _note_lock(report, lock, cleaned)
+        what = f"{report.data.get('procedure')} of {', '.join(report.data.get('secrets') or [])}"
+        if outcome.status == "completed":
+            report.summary = f"resumed and completed the {what} rotation"
+            if report.data.get("phase2_allowed_at"):
+                report.summary += (
+                    f"; phase 2 (`rotate hmac --finish`) allowed from "
+                    f"{report.data['phase2_allowed_at']}"
+                )
+        else:
+            report.summary = f"the {what} rotation was rolled back: {outcome.reason}"
+        return report
+
+
+def run_abort(
+    project: Project,
+    *,
+    secret: str | None = None,
+    options: RotateOptions | None = None,
+    progress: Progress = lambda _: None,
+) -> Report:
+    options = options or RotateOptions()
+    with journal_io.acquire(project, "rotate abort", break_stale=True) as lock:
+        journal = journal_io.load(project)
+        cleaned = clean_stale_temps(project)
+        if journal.active is not None:
+            journal.active = begin_rollback(
+                project.manifest, journal, reason="aborted by the operator"
+            ).active
+        elif journal.pending:
+            name = pick_pending(journal, secret)
+            rolled = rollback_pending(
+                project.manifest,
+                journal,
+                name,
+                run_id("hmac-abort", utcnow()),
+                utcnow(),
+                reason="aborted by the operator after phase 1",
+            )
+            journal.active, journal.pending = rolled.active, rolled.pending
+        else:
+            return _nothing(project, "rotate abort", lock, cleaned, journal)
+        save = save_fn(project)
+        effects = make_effects(project, options, progress)
+        save(journal)
+        progress(f"aborting: {describe_active(journal.active)}")
+        outcome = execute(
+            journal, effects, save, project.manifest, settings(project, options), progress
+        )
+        report = outcome_report(project, "rotate abort", outcome, rolled_back_is_ok=True)
+        _note_lock(report, lock, cleaned)
+        what = f"{report.data.get('procedure')} of {', '.join(report.data.get('secrets') or [])}"
+        report.summary = f"aborted: the {what} rotation is rolled back to the keys before it"
+        return report
+
+
+def _nothing(project, command, lock, cleaned, journal) -> Report:
+    report = Report(command)
+    report.data = {"outcome": "nothing to do", "pending": sorted(journal.pending)}
+    _note_lock(report, lock, cleaned)
+    report.summary = "no rotation in flight: nothing to " + command.split()[-1]
+    if journal.pending and command.endswith("resume"):
+        report.summary += (
+            f" (HMAC phase 1 of {', '.join(sorted(journal.pending))} awaits phase 2: "
+            "`titan-deploy rotate hmac --finish`)"
+        )
+    return report
+
+
+def _note_lock(report: Report, lock, cleaned: list[str]) -> None:
+    if lock.broke is not None:
+        report.findings.append(
+            warning(
+                "R012",
+                f"broke the stale rotation lock of pid {lock.broke.pid} "
+                f"(`{lock.broke.command}`), which is no longer running",
+            )
+        )
+        report.data["broke_stale_lock_of_pid"] = lock.broke.pid
+    if cleaned:
+        report.data["removed_temp_files"] = cleaned
