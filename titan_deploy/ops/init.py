@@ -35,7 +35,7 @@ def run_init(project: Project, from_dir: Path | None = None) -> Report:
             report.findings.append(
                 warning(
                     "I001",
-                    f"{secrets_dir / spec.name} holds a placeholder: write the real value",
+                    f"{project.secrets_dir_rel}/{spec.name} holds a placeholder: write the value",
                     secret=spec.name,
                     fix="see secrets.example/README.md",
                 )
@@ -50,8 +50,9 @@ def run_init(project: Project, from_dir: Path | None = None) -> Report:
         "gitignore_added": ignored,
     }
     todo = sum(1 for row in report.rows if row["action"] == "to fill in")
-    report.summary = f"{secrets_dir}: {len(report.rows)} secrets, {todo} to fill in" + (
-        " — then run `titan-deploy check-secrets`" if todo else ""
+    report.summary = (
+        f"{project.secrets_dir_rel}/: {len(report.rows)} secrets, {todo} to fill in"
+        + (" — then run `titan-deploy check-secrets`" if todo else "")
     )
     return report
 
