@@ -79,3 +79,22 @@ def demo(tmp_path_factory, demo_images, busybox_image):
         pytest.fail(f"demo up failed:\n{up.output}\n{logs[-4000:]}", pytrace=False)
     yield stack
     stack.down()
+
+
+@pytest.fixture(scope="session")
+def rotation_demo(tmp_path_factory, demo_images):
+    """ONE demo stack for every rotation test of the session (tests/integration/test_rotation*):
+    a random project name, its own secrets and registry, healthchecks every 1 s (rotation_kit
+    FAST_FILE); each test leaves it consistent (no rotation in flight). Cleanup: `down
+    --volumes` of that project only."""
+    from tests.integration.demo import make_demo
+    from tests.integration.rotation_kit import make_rotation_stack
+
+    stack = make_rotation_stack(make_demo(tmp_path_factory.mktemp("rotation")))
+    up = stack.td("up", "--timeout", "240")
+    if up.returncode != 0:
+        logs = stack.compose("logs", "--no-color", "--tail", "30").stdout
+        stack.down()
+        pytest.fail(f"demo up failed:\n{up.output}\n{logs[-4000:]}", pytrace=False)
+    yield stack
+    stack.down()

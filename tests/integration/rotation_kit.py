@@ -1,0 +1,343 @@
+"""Helpers for the rotation tests on the real demo stack (tests/integration/test_rotation*.py).
+
+- Traffic: a background poller that scrapes brain's and the listeners' counters (inside the
+  containers, through the Docker API) every ~0.3 s and keeps the highest value per container, so
+  counters that reset when a container is recreated are still summed correctly.
+- run_td: runs titan-deploy as a subprocess while sampling /proc/*/cmdline (and, for the tool's
+  own descendants, /proc/*/environ) of every process on the machine, for the canary rule.
+- consistency checks of the secrets dir and the journal after a crash, resume or abort.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import subprocess
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tests.integration.demo import DEMO_FILES, DemoStack
+from tests.integration.stackkit import Result
+
+METRICS = {
+    "titan-brain": ("http://127.0.0.1:3100/metrics", ("messages_signed", "messages_rejected")),
+    "titan-execution": ("http://127.0.0.1:3002/metrics", ("auth_failures", "messages_accepted")),
+    "titan-sentinel": ("http://127.0.0.1:8084/metrics", ("auth_failures", "messages_accepted")),
+}
+PROJECT_LABEL = "com.docker.compose.project"
+SERVICE_LABEL = "com.docker.compose.service"
+
+
+# Test-speed override, applied on top of the demo files for the whole life of the test stack:
+# healthchecks every 1 s instead of 5 s, so `compose up --wait` of a recreated service returns in
+# ~2 s. Nothing else changes (same images, users, secrets, overlay); the benchmark uses the plain
+# demo files.
+FAST_FILE = "tests-fast-health.yml"
+FAST_HEALTH = """\
+services:
+""" + "".join(
+    f"  {service}: {{healthcheck: {{interval: 1s, start_period: 30s}}}}\n"
+    for service in (
+        "postgres",
+        "titan-brain",
+        "titan-execution",
+        "titan-sentinel",
+        "titan-scavenger",
+        "titan-ai-quant",
+    )
+)
+
+
+class RotationStack(DemoStack):
+    """The demo stack plus FAST_FILE, in every titan-deploy and compose call."""
+
+    def td_argv(self) -> list[str]:
+        return [*super().td_argv(), "-f", FAST_FILE]
+
+    def compose(self, *args: str) -> subprocess.CompletedProcess[str]:
+        argv = ["docker", "compose", "--project-directory", str(self.root), "-p", self.name]
+        for file in [*DEMO_FILES, FAST_FILE, "docker-compose.secrets.yml"]:
+            argv += ["-f", str(self.root / file)]
+        return subprocess.run([*argv, *args], capture_output=True, text=True, check=False)
+
+    @property
+    def files(self) -> list[str]:
+        return [*DEMO_FILES, FAST_FILE]
+
+
+def make_rotation_stack(demo: DemoStack) -> RotationStack:
+    (demo.root / FAST_FILE).write_text(FAST_HEALTH)
+    return RotationStack(root=demo.root, name=demo.name, image=demo.image, values=demo.values)
+
+
+def docker_client():
+    import docker
+
+    return docker.from_env(timeout=60)
+
+
+def scrape(container, url: str) -> dict[str, float]:
+    """{family name: value} of a container's /metrics (prometheus-client's parser)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    code, out = container.exec_run(["wget", "-q", "-O", "-", url])
+    if code != 0:
+        return {}
+    values: dict[str, float] = {}
+    for family in text_string_to_metric_families(out.decode()):
+        for sample in family.samples:
+            if sample.name.endswith("_total") or sample.name == family.name:
+                values[family.name] = values.get(family.name, 0.0) + sample.value
+    return values
+
+
+class Traffic:
+    """Poll the signer and listener counters until stopped; sums per container id."""
+
+    def __init__(self, project: str, interval: float = 0.3) -> None:
+        self.project = project
+        self.interval = interval
+        self.client = docker_client()
+        self.seen: dict[str, dict[str, float]] = {}  # container id -> family -> max value
+        self.service_of: dict[str, str] = {}
+        self.polls = 0
+        self.baseline: dict[str, dict[str, float]] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> Traffic:
+        self.poll()
+        self.baseline = {cid: dict(values) for cid, values in self.seen.items()}
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+        self.poll()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.poll()
+            except Exception:  # a container being replaced mid-poll
+                continue
+
+    def poll(self) -> None:
+        containers = self.client.containers.list(
+            filters={"label": f"{PROJECT_LABEL}={self.project}", "status": "running"}
+        )
+        for container in containers:
+            service = container.labels.get(SERVICE_LABEL, "")
+            if service not in METRICS:
+                continue
+            url, _ = METRICS[service]
+            try:
+                values = scrape(container, url)
+            except Exception:
+                continue
+            self.service_of[container.id] = service
+            mine = self.seen.setdefault(container.id, {})
+            for name, value in values.items():
+                mine[name] = max(mine.get(name, 0.0), value)
+        self.polls += 1
+
+    def total(self, family: str, services: tuple[str, ...] | None = None) -> float:
+        """How much the counter grew since __enter__, summed over every container seen."""
+        return sum(
+            values.get(family, 0.0) - self.baseline.get(cid, {}).get(family, 0.0)
+            for cid, values in self.seen.items()
+            if services is None or self.service_of.get(cid) in services
+        )
+
+    @property
+    def rejected(self) -> float:
+        return self.total("messages_rejected", ("titan-brain",))
+
+    @property
+    def auth_failures(self) -> float:
+        return self.total("auth_failures", ("titan-execution", "titan-sentinel"))
+
+    @property
+    def signed(self) -> float:
+        return self.total("messages_signed", ("titan-brain",))
+
+    @property
+    def accepted(self) -> float:
+        return self.total("messages_accepted", ("titan-execution", "titan-sentinel"))
+
+
+@dataclass
+class ProcSampler:
+    """Every process's argv while the tool runs; env of the tool's own descendants."""
+
+    root_pid: int
+    cmdlines: set[str] = field(default_factory=set)
+    environs: set[str] = field(default_factory=set)
+    samples: int = 0
+
+    def sample(self) -> None:
+        self.samples += 1
+        parents = {}
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                raw = Path(f"/proc/{entry}/cmdline").read_bytes()
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            if raw:
+                self.cmdlines.add(raw.replace(b"\0", b" ").decode("utf-8", "replace"))
+            parents[int(entry)] = int(stat.rsplit(")", 1)[1].split()[1])
+        for pid in parents:
+            chain, p = set(), pid
+            while p in parents and p not in chain:
+                chain.add(p)
+                if p == self.root_pid:
+                    try:
+                        env = Path(f"/proc/{pid}/environ").read_bytes()
+                        self.environs.add(env.replace(b"\0", b"\n").decode("utf-8", "replace"))
+                    except OSError:
+                        pass
+                    break
+                p = parents[p]
+
+
+def run_td(
+    stack,
+    *args: str,
+    env: dict[str, str] | None = None,
+    stdin: bytes | None = None,
+    timeout: float = 600,
+    sampler_sink: list[ProcSampler] | None = None,
+) -> Result:
+    """titan-deploy as a subprocess, /proc sampled every ~50 ms while it runs."""
+    argv = [*stack.td_argv(), *args]
+    proc = subprocess.Popen(
+        argv,
+        stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, **(env or {})},
+    )
+    sampler = ProcSampler(proc.pid)
+    out: dict[str, bytes] = {}
+
+    def talk() -> None:
+        out["stdout"], out["stderr"] = proc.communicate(stdin, timeout=timeout)
+
+    talker = threading.Thread(target=talk, daemon=True)
+    talker.start()
+    while talker.is_alive():
+        sampler.sample()
+        time.sleep(0.05)
+    talker.join()
+    if sampler_sink is not None:
+        sampler_sink.append(sampler)
+    result = Result(
+        argv,
+        proc.returncode,
+        out["stdout"].decode(errors="replace"),
+        out["stderr"].decode(errors="replace"),
+    )
+    stack.outputs.append(result.output)
+    return result
+
+
+def needles(value: bytes) -> list[str]:
+    value = value.strip()
+    return [
+        value.decode(),
+        base64.b64encode(value).decode(),
+        base64.urlsafe_b64encode(value).decode(),
+        value.hex(),
+        value[:12].decode(),
+    ]
+
+
+def remember_values(stack) -> None:
+    """Add every value now in the secrets dir (base and versions) to the canary set."""
+    for path in sorted((stack.root / "secrets").iterdir()):
+        if path.is_file() and not path.name.startswith("."):
+            value = path.read_bytes().strip()
+            if value:
+                stack.values[f"{path.name}@{len(stack.values)}"] = value
+
+
+def assert_no_canary(stack, texts: list[str]) -> None:
+    haystack = "\n".join(texts)
+    for name, value in stack.values.items():
+        for needle in needles(value):
+            assert needle not in haystack, f"a value of {name.split('@')[0]} leaked"
+
+
+def container_logs(project: str) -> str:
+    client = docker_client()
+    chunks = []
+    for container in client.containers.list(
+        all=True, filters={"label": f"{PROJECT_LABEL}={project}"}
+    ):
+        chunks.append(container.logs(stdout=True, stderr=True).decode("utf-8", "replace"))
+    return "\n".join(chunks)
+
+
+def journal(stack) -> dict:
+    path = stack.root / ".titan-deploy" / "state.json"
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+TEMP_RE = re.compile(r"\.tmp-[0-9]+$")
+
+
+def assert_consistent(stack, gid: int = 10500) -> dict:
+    """No temp leftovers; every file the journal names exists with the right mode and group; no
+    version file nobody names; `verify` green. Returns the journal."""
+    secrets_dir = stack.root / "secrets"
+    state_dir = stack.root / ".titan-deploy"
+    leftovers = [
+        p.name for d in (secrets_dir, state_dir) for p in d.iterdir() if TEMP_RE.search(p.name)
+    ]
+    assert leftovers == [], leftovers
+    doc = journal(stack)
+    assert doc.get("active") is None, "a rotation is still in flight"
+    assert not (state_dir / "rotation.lock").exists(), "the lock was left behind"
+    if (state_dir / "state.json").exists():
+        assert (state_dir / "state.json").stat().st_mode & 0o777 == 0o600
+    named: set[str] = set()
+    for secret, services in (doc.get("assignments") or {}).items():
+        for a in services.values():
+            for version in (a.get("version"), a.get("secondary")):
+                named.add(secret if version is None else f"{secret}.v{version}")
+    for name in named:
+        path = secrets_dir / name
+        assert path.is_file(), f"{name} is named by the journal but missing"
+    for path in secrets_dir.iterdir():
+        st = path.stat()
+        assert st.st_mode & 0o777 == 0o640 and st.st_gid == gid, f"{path.name} mode/group"
+        if re.search(r"\.v[0-9]+$", path.name):
+            assert path.name in named, f"{path.name} is a version nobody uses"
+    verify = run_td(stack, "--json", "verify")
+    assert verify.returncode == 0, verify.output[-3000:]
+    return doc
+
+
+def psql_login(engine, brain_id: str, password: bytes) -> str:
+    """Try a NEW connection from brain's container with `password` (script and password on
+    stdin: never argv or env). Returns OK, REFUSED or ERROR."""
+    script = (
+        "import psycopg2\n"
+        f"pw = {password.decode()!r}\n"
+        "try:\n"
+        "    psycopg2.connect(host='postgres', user='titan', dbname='titan', password=pw,\n"
+        "                     connect_timeout=5).close()\n"
+        "    print('OK')\n"
+        "except psycopg2.OperationalError as exc:\n"
+        "    print('REFUSED' if 'password authentication failed' in str(exc) else 'ERROR')\n"
+    )
+    result = engine.exec(brain_id, ["python3", "-"], stdin=script.encode(), timeout=30)
+    return result.stdout.decode().strip() or f"ERROR exit {result.exit_code}"

@@ -1,0 +1,252 @@
+"""HMAC rotation on the real demo stack (issue 4): traffic, a control run, crash injection.
+
+One demo stack for the whole session (fixture `rotation_demo`); the tests run in file order and
+each leaves the stack consistent (no rotation in flight). Brain signs every 300 ms throughout;
+the Traffic poller sums brain's rejected deliveries and the listeners' auth failures across
+every container that ever ran.
+
+Crash injection: the hidden hook TITAN_DEPLOY_CRASH_AFTER_STEP=N makes the tool SIGKILL itself
+right after step N is journaled; TITAN_DEPLOY_CRASH_MID_WRITE=TEXT between the temp write and
+the rename of a file whose name contains TEXT. After every crash, one run resumes (and then runs
+phase 2, itself crashed and resumed) and another aborts; each time: zero auth failures, zero
+rejections, consistent secret files, `verify` green.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import time
+
+import pytest
+
+from tests.integration.rotation_kit import (
+    Traffic,
+    assert_consistent,
+    assert_no_canary,
+    container_logs,
+    docker_client,
+    journal,
+    remember_values,
+    run_td,
+)
+
+pytestmark = pytest.mark.docker
+
+FAST = ["--stop-timeout", "1", "--settle", "1"]  # the stand-ins ignore SIGTERM: don't wait 10 s
+CRASH = "TITAN_DEPLOY_CRASH_AFTER_STEP"
+MID_WRITE = "TITAN_DEPLOY_CRASH_MID_WRITE"
+H = "titan_hmac_secret"
+SAMPLERS: list = []
+
+
+def td(stack, *args, **kwargs):
+    return run_td(stack, *args, sampler_sink=SAMPLERS, **kwargs)
+
+
+def accepted_by_key(stack, service: str, port: int) -> dict[str, float]:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    client = docker_client()
+    (container,) = client.containers.list(
+        filters={
+            "label": [
+                f"com.docker.compose.project={stack.name}",
+                f"com.docker.compose.service={service}",
+            ]
+        }
+    )
+    _, out = container.exec_run(["wget", "-q", "-O", "-", f"http://127.0.0.1:{port}/metrics"])
+    found = {}
+    for family in text_string_to_metric_families(out.decode()):
+        for sample in family.samples:
+            if sample.name == "messages_accepted_by_key_total":
+                found[sample.labels["key"]] = sample.value
+    return found
+
+
+def plan_length(stack, *args: str) -> int:
+    dry = td(stack, "--json", "rotate", "hmac", *args, "--dry-run")
+    assert dry.returncode == 0, dry.output
+    return json.loads(dry.stdout)["data"]["steps"]
+
+
+def snapshot_files(stack) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted((stack.root / "secrets").iterdir())}
+
+
+def test_phase1_and_phase2_while_brain_signs_without_a_single_rejection(rotation_demo):
+    s = rotation_demo
+    remember_values(s)
+    dry = td(s, "rotate", "hmac", "--dry-run")
+    assert dry.returncode == 0, dry.output
+    assert "write titan_hmac_secret.v1" in dry.stdout and "signers back first" in dry.stdout
+    with Traffic(s.name) as traffic:
+        time.sleep(1.5)
+        signed_before = traffic.signed
+        phase1 = td(s, "--json", "rotate", "hmac", *FAST)
+        assert phase1.returncode == 0, phase1.output
+        doc = json.loads(phase1.stdout)
+        assert doc["data"]["outcome"] == "completed" and doc["data"]["auth_failures"] == 0
+        key_id = doc["data"]["key_id"]
+        assert key_id.startswith("k2-")
+        time.sleep(1.5)
+        signed_phase1 = traffic.signed
+        # the listeners accepted brain's OLD key as `previous` while brain was not yet switched
+        assert accepted_by_key(s, "titan-execution", 3002).get("secondary", 0) > 0
+        status = td(s, "--json", "rotate", "status")
+        pending = json.loads(status.stdout)["data"]["pending"][H]
+        assert pending["phase2_allowed_now"] is False and pending["key_id"] == key_id
+        refused = td(s, "rotate", "hmac", "--finish")
+        assert refused.returncode == 1 and "refused until" in refused.output
+        remember_values(s)
+        phase2 = td(s, "--json", "rotate", "hmac", "--finish", "--force", *FAST)
+        assert phase2.returncode == 0, phase2.output
+        assert json.loads(phase2.stdout)["data"]["auth_failures"] == 0
+        time.sleep(1.5)
+    assert traffic.rejected == 0, f"brain saw {traffic.rejected} rejected deliveries"
+    assert traffic.auth_failures == 0, f"listeners counted {traffic.auth_failures} failures"
+    assert signed_phase1 > signed_before + 10, "brain's traffic did not flow during phase 1"
+    assert traffic.signed > signed_phase1 + 10, "brain's traffic did not flow during phase 2"
+    assert traffic.accepted > 0
+    doc = assert_consistent(s)
+    assert doc["assignments"][H]["titan-sentinel"] == {
+        "version": 2,
+        "secondary": None,
+        "key_id": key_id,
+    }
+    files = sorted(p.name for p in (s.root / "secrets").iterdir() if p.name.startswith(H))
+    assert files == [H, f"{H}.v2"]  # the pinned v1 is gone; the base file holds v2's value
+    assert (s.root / "secrets" / H).read_bytes() == (s.root / "secrets" / f"{H}.v2").read_bytes()
+
+
+def test_control_signers_first_is_seen_as_rejections(rotation_demo):
+    """What the procedure prevents, done by hand: brain switched to a key the listeners do not
+    know. The same Traffic poller must see it — the tests can see failure."""
+    from titan_deploy.core.overlay import Assignment
+    from titan_deploy.io import journal as journal_io
+    from titan_deploy.project import Project
+
+    s = rotation_demo
+    project = Project(project_dir=s.root, compose_file_options=s.files, project_name=s.name)
+    rogue = s.root / "secrets" / f"{H}.v900"
+    rogue.write_bytes(secrets.token_hex(32).encode())
+    os.chown(rogue, -1, 10500)
+    os.chmod(rogue, 0o640)
+    s.values["control"] = rogue.read_bytes()
+    state = journal_io.load(project)
+    before = state.assignments[H]["titan-brain"]
+    try:
+        state.assignments[H]["titan-brain"] = Assignment(900, None, "k900-control")
+        journal_io.save(project, state)
+        assert td(s, "render").returncode == 0
+        with Traffic(s.name) as traffic:
+            up = s.compose("up", "-d", "--no-deps", "--wait", "--timeout", "1", "titan-brain")
+            assert up.returncode == 0, up.stderr
+            time.sleep(3)
+        assert traffic.rejected > 0, "the control run must show rejected messages"
+        assert traffic.auth_failures > 0
+    finally:
+        state = journal_io.load(project)
+        state.assignments[H]["titan-brain"] = before
+        journal_io.save(project, state)
+        td(s, "render")
+        s.compose("up", "-d", "--no-deps", "--wait", "--timeout", "1", "titan-brain")
+        rogue.unlink()
+    assert_consistent(s)
+
+
+@pytest.mark.parametrize("k", [1, 2, 3, 4, 5])
+def test_crash_after_step_then_resume_then_phase2_crashed_and_resumed(rotation_demo, k):
+    s = rotation_demo
+    assert plan_length(s) == 5  # write, listeners, verify, brain, verify (no pin after v2)
+    remember_values(s)
+    with Traffic(s.name) as traffic:
+        crashed = td(s, "rotate", "hmac", *FAST, env={CRASH: str(k)})
+        assert crashed.returncode == -9, crashed.output
+        status = td(s, "--json", "rotate", "status")
+        doc = json.loads(status.stdout)
+        assert doc["data"]["active"]["done"] == k
+        assert doc["data"]["lock"]["alive"] is False  # the SIGKILLed holder left a stale lock
+        refused = td(s, "rotate", "db")
+        assert refused.returncode == 3 and "stale rotation lock" in refused.output
+        resumed = td(s, "--json", "rotate", "resume", *FAST)
+        assert resumed.returncode == 0, resumed.output
+        data = json.loads(resumed.stdout)["data"]
+        assert data["outcome"] == "completed" and data["broke_stale_lock_of_pid"]
+        assert_consistent(s)
+        remember_values(s)
+        k2 = (k - 1) % 4 + 1  # phase 2 has 4 steps: listeners, verify, sync base, remove old
+        crashed = td(s, "rotate", "hmac", "--finish", "--force", *FAST, env={CRASH: str(k2)})
+        assert crashed.returncode == -9, crashed.output
+        resumed = td(s, "rotate", "resume", *FAST)
+        assert resumed.returncode == 0, resumed.output
+    assert traffic.rejected == 0 and traffic.auth_failures == 0
+    assert_consistent(s)
+
+
+@pytest.mark.parametrize("k", [1, 2, 3, 4, 5])
+def test_crash_after_step_then_abort_restores(rotation_demo, k):
+    s = rotation_demo
+    remember_values(s)
+    before_files = snapshot_files(s)
+    before = journal(s)["assignments"]
+    with Traffic(s.name) as traffic:
+        crashed = td(s, "rotate", "hmac", *FAST, env={CRASH: str(k)})
+        assert crashed.returncode == -9, crashed.output
+        remember_values(s)
+        aborted = td(s, "--json", "rotate", "abort", *FAST)
+        assert aborted.returncode == 0, aborted.output
+        assert json.loads(aborted.stdout)["data"]["outcome"] == "rolled back"
+    assert traffic.rejected == 0 and traffic.auth_failures == 0
+    doc = assert_consistent(s)
+    assert doc["assignments"] == before
+    assert snapshot_files(s) == before_files
+    assert doc["history"][-1]["outcome"] == "rolled back"
+
+
+def test_crash_mid_write_of_the_new_key_then_resume_and_then_abort(rotation_demo):
+    s = rotation_demo
+    remember_values(s)
+    before_files = snapshot_files(s)
+    before = journal(s)["assignments"]
+    with Traffic(s.name) as traffic:
+        crashed = td(s, "rotate", "hmac", *FAST, env={MID_WRITE: f"{H}.v"})
+        assert crashed.returncode == -9
+        temps = [p.name for p in (s.root / "secrets").iterdir() if ".tmp-" in p.name]
+        assert len(temps) == 1 and temps[0].startswith(f".{H}.v"), temps  # killed mid-write
+        s.values["torn"] = (s.root / "secrets" / temps[0]).read_bytes()
+        resumed = td(s, "--json", "rotate", "resume", *FAST)
+        assert resumed.returncode == 0, resumed.output
+        assert temps[0] in json.loads(resumed.stdout)["data"]["removed_temp_files"]
+        assert_consistent(s)
+        remember_values(s)
+        finished = td(s, "rotate", "hmac", "--finish", "--force", *FAST)
+        assert finished.returncode == 0, finished.output
+        assert_consistent(s)
+        # the same crash, then abort
+        before_files = snapshot_files(s)
+        before = journal(s)["assignments"]
+        crashed = td(s, "rotate", "hmac", *FAST, env={MID_WRITE: f"{H}.v"})
+        assert crashed.returncode == -9
+        aborted = td(s, "rotate", "abort", *FAST)
+        assert aborted.returncode == 0, aborted.output
+    assert traffic.rejected == 0 and traffic.auth_failures == 0
+    doc = assert_consistent(s)
+    assert doc["assignments"] == before and snapshot_files(s) == before_files
+
+
+def test_no_secret_in_any_output_argv_env_or_log(rotation_demo):
+    s = rotation_demo
+    remember_values(s)
+    assert len(s.values) > 10
+    samples = sum(x.samples for x in SAMPLERS)
+    assert samples > 100, "the /proc sampler did not run"
+    cmdlines = [c for x in SAMPLERS for c in x.cmdlines]
+    environs = [e for x in SAMPLERS for e in x.environs]
+    assert any("docker" in c and "compose" in c for c in cmdlines)  # it saw the tool's children
+    assert any("wget" in c for c in cmdlines)  # ... and the metrics scrapes inside containers
+    journal_text = (s.root / ".titan-deploy" / "state.json").read_text()
+    assert_no_canary(s, [*s.outputs, *cmdlines, *environs, journal_text])
+    assert_no_canary(s, [container_logs(s.name)])
