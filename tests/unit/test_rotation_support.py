@@ -317,3 +317,31 @@ def test_status_reports_a_stale_lock(ready_project: Path, cli) -> None:
     assert json.loads(broke.stdout)["data"]["broke_stale_lock_of_pid"] == proc.pid
     assert not lock.exists()
     assert iso(datetime(2025, 1, 1, tzinfo=timezone.utc)) == "2025-01-01T00:00:00+00:00"
+
+
+def test_dry_run_names_the_guard_or_warns_it_is_off(ready_project: Path, cli) -> None:
+    doc = json.loads(cli("-C", ready_project, "--json", "rotate", "hmac", "--dry-run").stdout)
+    assert doc["data"]["guard"] == {
+        "metric": "auth_failures_total",
+        "threshold": 0,
+        "services": ["titan-execution", "titan-sentinel"],
+    }
+    manifest = ready_project / "secrets.manifest.yml"
+    text = manifest.read_text()
+    start = text.index("auth_guard:")
+    end = text.index("\nsecrets:")
+    manifest.write_text(text[:start] + text[end:])
+    doc = json.loads(cli("-C", ready_project, "--json", "rotate", "hmac", "--dry-run").stdout)
+    assert doc["data"]["guard"] is None
+    assert [f["code"] for f in doc["findings"]] == ["R002"]
+
+
+def test_dry_run_while_a_rotation_is_in_flight_is_refused(ready_project: Path, cli) -> None:
+    project = Project(project_dir=ready_project)
+    plan = plan_hmac(project.manifest, "titan_hmac_secret", {}, (), "aaaaaa")
+    journal_io.save(project, start(plan, Journal(), "run", datetime.now(timezone.utc)))
+    result = cli("-C", ready_project, "rotate", "db", "--dry-run")
+    assert result.exit_code == 1
+    assert "a hmac rotation (run) is in flight" in result.output
+    status = cli("-C", ready_project, "rotate", "status")
+    assert "rotation in flight: hmac (forward) run: 0/6 steps done" in status.stdout

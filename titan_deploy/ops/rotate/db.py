@@ -17,6 +17,7 @@ from titan_deploy.ops.rotate.session import (
     RotateOptions,
     dry_run_report,
     outcome_report,
+    refuse_if_active,
     run_plan,
 )
 from titan_deploy.project import Project
@@ -43,7 +44,9 @@ def run_db(
         )
 
     if dry_run:
-        return dry_run_report(project, make_plan(journal_io.load(project)), "rotate db")
+        journal = journal_io.load(project)
+        refuse_if_active(journal)
+        return dry_run_report(project, make_plan(journal), "rotate db")
     _, outcome = run_plan(project, "rotate db", make_plan, options, progress)
     report = outcome_report(project, "rotate db", outcome)
     version = (report.data.get("versions") or {}).get(name)

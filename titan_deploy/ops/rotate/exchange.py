@@ -22,6 +22,7 @@ from titan_deploy.ops.rotate.session import (
     RotateOptions,
     dry_run_report,
     outcome_report,
+    refuse_if_active,
     run_plan,
 )
 from titan_deploy.project import Project
@@ -90,7 +91,9 @@ def run_exchange(
         )
 
     if dry_run:
-        return dry_run_report(project, make_plan(journal_io.load(project)), "rotate exchange")
+        journal = journal_io.load(project)
+        refuse_if_active(journal)
+        return dry_run_report(project, make_plan(journal), "rotate exchange")
     if not material:
         raise UsageError(f"no new key material for {group}")
     _, outcome = run_plan(project, "rotate exchange", make_plan, options, progress, inputs=material)

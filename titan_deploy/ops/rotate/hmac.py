@@ -30,6 +30,7 @@ from titan_deploy.ops.rotate.session import (
     dry_run_report,
     outcome_report,
     pick_pending,
+    refuse_if_active,
     run_plan,
     utcnow,
 )
@@ -71,7 +72,9 @@ def run_hmac(
         )
 
     if dry_run:
-        return dry_run_report(project, make_plan(journal_io.load(project)), "rotate hmac")
+        journal = journal_io.load(project)
+        refuse_if_active(journal)
+        return dry_run_report(project, make_plan(journal), "rotate hmac")
     _, outcome = run_plan(
         project,
         "rotate hmac",
@@ -132,6 +135,7 @@ def run_hmac_finish(
 
     if dry_run:
         journal = journal_io.load(project)
+        refuse_if_active(journal)
         return dry_run_report(project, make_plan(journal), "rotate hmac --finish")
     _, outcome = run_plan(
         project, "rotate hmac --finish", make_plan, options, progress, check=check

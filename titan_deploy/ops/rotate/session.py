@@ -190,6 +190,26 @@ def plan_rows(steps: tuple[Step, ...], phase: str, log: list[dict[str, Any]] | N
     return rows
 
 
+def guard_note(project: Project, report: Report, threshold: int | None = None) -> None:
+    """Say what watches the rotation (or that nothing does) in data and, if off, a warning."""
+    guard = project.manifest.auth_guard
+    if guard is None:
+        report.data["guard"] = None
+        report.findings.append(
+            warning(
+                "R002",
+                "no auth_guard in the manifest: auth failures are not watched during rotation",
+                fix="add auth_guard (metric, endpoints) to the manifest",
+            )
+        )
+        return
+    report.data["guard"] = {
+        "metric": guard.metric,
+        "threshold": guard.threshold if threshold is None else threshold,
+        "services": [service for service, _ in guard.endpoints],
+    }
+
+
 def dry_run_report(project: Project, plan: Plan, command: str) -> Report:
     """The plan and the rollback it would take if its last forward step failed."""
     forward = tuple(s for s in plan.steps if not s.cleanup)
@@ -214,6 +234,7 @@ def dry_run_report(project: Project, plan: Plan, command: str) -> Report:
         "steps": len(plan.steps),
         "rollback_steps": len(rollback),
     }
+    guard_note(project, report)
     order = ", signers back first" if plan.procedure.startswith("hmac") and rollback else ""
     report.summary = (
         f"dry run: {plan.procedure} of {', '.join(plan.secrets)} takes {len(plan.steps)} steps "
@@ -241,6 +262,7 @@ def outcome_report(
         "auth_failures": outcome.auth_failures,
         "journal": str(journal_io.state_path(project)),
     }
+    guard_note(project, report)
     secret = (record.get("secrets") or [""])[0]
     pending = journal.pending.get(secret) if record.get("procedure") == "hmac" else None
     if pending and outcome.status == "completed":
@@ -269,7 +291,9 @@ def pick_pending(journal: Journal, secret: str | None) -> str:
 
 
 def describe_active(active: Active) -> str:
-    where = active.done + 1 if active.in_progress is not None else active.done
-    return f"{active.procedure} ({active.mode}) {active.id}: step {where}/{len(active.steps)}" + (
-        " in progress" if active.in_progress is not None else " done"
-    )
+    n = len(active.steps)
+    if active.in_progress is not None:
+        where = f"step {active.in_progress + 1}/{n} was running ({active.done} done)"
+    else:
+        where = f"{active.done}/{n} steps done"
+    return f"{active.procedure} ({active.mode}) {active.id}: {where}"
