@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import threading
 import time
 from pathlib import Path
 
@@ -86,7 +87,20 @@ def test_phase1_and_phase2_while_brain_signs_without_a_single_rejection(rotation
     with Traffic(s.name) as traffic:
         time.sleep(1.5)
         signed_before = traffic.signed
-        phase1 = td(s, "--json", "rotate", "hmac", *FAST)
+        runs: list = []
+        running = threading.Thread(
+            target=lambda: runs.append(td(s, "--json", "rotate", "hmac", *FAST))
+        )
+        running.start()
+        holder = s.root / ".titan-deploy" / "rotation.lock" / "holder.json"
+        deadline = time.monotonic() + 30
+        while not holder.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        pid = json.loads(holder.read_text())["pid"]
+        second = td(s, "rotate", "db")  # one rotation at a time: exit 3 naming the holder
+        running.join()
+        assert second.returncode == 3 and f"pid {pid}" in second.output, second.output
+        (phase1,) = runs
         assert phase1.returncode == 0, phase1.output
         doc = json.loads(phase1.stdout)
         assert doc["data"]["outcome"] == "completed" and doc["data"]["auth_failures"] == 0
