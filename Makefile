@@ -62,6 +62,7 @@ bench: install engine demo-images
 	$(BIN)/python benchmarks/cli_startup.py
 	$(BIN)/python benchmarks/up_overhead.py
 	$(BIN)/python benchmarks/audit_throughput.py --size-mb 1024
+	$(BIN)/python benchmarks/rotation.py
 
 check-secrets: install
 	$(TD) check-secrets
