@@ -57,6 +57,9 @@ demo: install engine demo-images
 
 demo-down: install
 	$(TD) $(DEMO) down --volumes
+	# the demo's data is gone: forget its rotation state and re-render the committed overlay
+	rm -f .titan-deploy/state.json
+	$(TD) render
 
 bench: install engine demo-images
 	$(BIN)/python benchmarks/cli_startup.py

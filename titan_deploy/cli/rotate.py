@@ -20,7 +20,7 @@ rotate_app = typer.Typer(
         "Rotate secrets without downtime: hmac (listeners first, signers last, old key dropped "
         "after 24 h), db (rolling restart), exchange NAME (proof of connectivity). Resumable "
         "after a crash (`rotate resume`) and reversible (`rotate abort`). Runbook: "
-        "docs/rotation-runbook.md."
+        "the README's rotation runbook."
     ),
     no_args_is_help=True,
 )
