@@ -252,6 +252,13 @@ def run(args: argparse.Namespace, workdir: Path) -> int:
         print(f"scanner failed (exit {scan.returncode}):\n{scan.stderr[-2000:]}", file=sys.stderr)
         return 3
     report = json.loads(scan.stdout) if scan.stdout.strip().startswith("{") else {}
+    if report.get("command") == "audit-logs":  # the CLI's JSON report: read its hits
+        data = report["data"]
+        report = {
+            "hit_lines": len({hit["line"] for hit in data["hits"]}),
+            "hits": len(data["hits"]),
+            "backend": data.get("matcher", "?"),
+        }
     rss_kib = max_rss_kib(scan_rss) or report.get("vmhwm_kib")
 
     grep_mbs, scan_mbs = size / 1e6 / grep_s, size / 1e6 / scan_s

@@ -160,6 +160,7 @@ def _report(scanned: list[Scanned], patterns: PatternSet) -> Report:
         "sources": len(scanned),
         "bytes": sum(s.result.bytes for s in scanned),
         "patterns": len(patterns.patterns),
+        "matcher": patterns.matcher.backend,
         "secrets_searched": list(patterns.secrets),
         "secrets_skipped": list(patterns.skipped),
     }
