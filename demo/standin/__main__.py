@@ -7,6 +7,7 @@ flags reaches the nats stand-in unchanged).
 from __future__ import annotations
 
 import os
+import signal
 import sys
 
 from . import common
@@ -25,7 +26,14 @@ ROLES = (
 )
 
 
+def _stop_on_sigterm(signum: int, _frame: object) -> None:
+    """PID 1 ignores SIGTERM unless it installs a handler: without this, every `docker stop`
+    (and so every recreate during a rotation) waits out the full stop timeout."""
+    raise SystemExit(0)
+
+
 def main(argv: list[str]) -> int:
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)
     role = os.environ.get("TITAN_DEMO_ROLE", "")
     if argv and argv[0] in ROLES:
         role, argv = argv[0], argv[1:]
