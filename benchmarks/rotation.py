@@ -10,7 +10,7 @@ Runs in a temp copy of the project with its own secrets and a random project nam
 that project. Usage:
     python benchmarks/rotation.py [--stop-timeout N] [--json]
 --stop-timeout: seconds a replaced container gets to stop (compose's default is 10; the demo
-stand-ins ignore SIGTERM, so every recreate waits that long before the container is killed).
+stand-ins stop on SIGTERM, so a recreate no longer waits it out).
 """
 
 from __future__ import annotations

@@ -36,7 +36,7 @@ from tests.integration.rotation_kit import (
 
 pytestmark = pytest.mark.docker
 
-FAST = ["--stop-timeout", "1", "--settle", "1"]  # the stand-ins ignore SIGTERM: don't wait 10 s
+FAST = ["--stop-timeout", "1", "--settle", "1"]
 CRASH = "TITAN_DEPLOY_CRASH_AFTER_STEP"
 MID_WRITE = "TITAN_DEPLOY_CRASH_MID_WRITE"
 H = "titan_hmac_secret"
