@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import importlib.util
 import json
 import os
 import secrets as pysecrets
@@ -25,15 +24,7 @@ from titan_deploy.core.leaks import (
     make_matcher,
 )
 
-BACKENDS = [
-    pytest.param(
-        "ahocorasick_rs",
-        marks=pytest.mark.skipif(
-            importlib.util.find_spec("ahocorasick_rs") is None, reason="ahocorasick_rs missing"
-        ),
-    ),
-    "re",
-]
+BACKENDS = ["ahocorasick_rs", "re"]  # ahocorasick-rs is a runtime dependency
 
 
 @pytest.fixture(params=BACKENDS)

@@ -62,8 +62,6 @@ def secret() -> bytes:
 
 @pytest.fixture(scope="module", params=["ahocorasick_rs", "re"])
 def ps(request: pytest.FixtureRequest, secret: bytes) -> PatternSet:
-    if request.param == "ahocorasick_rs":
-        pytest.importorskip("ahocorasick_rs")
     return build_patterns({"api": [secret], "db": [b"db-password-123456"]}, backend=request.param)
 
 
