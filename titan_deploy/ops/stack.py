@@ -96,10 +96,18 @@ def identities(engine: Engine, containers: list[ContainerInfo]) -> dict[str, Ide
     return out
 
 
-def gather(project: Project, engine: Engine, plan: OverlayPlan | None = None) -> Facts:
+def gather(
+    project: Project,
+    engine: Engine,
+    plan: OverlayPlan | None = None,
+    containers: list[ContainerInfo] | None = None,
+) -> Facts:
+    """Everything verify needs; pass `containers` when the caller already listed the project's."""
     plan = plan or current_plan(project)
     consumers = {svc.service for svc in plan.services}
-    containers = [c for c in engine.containers(project_name(project)) if c.service in consumers]
+    if containers is None:
+        containers = engine.containers(project_name(project))
+    containers = [c for c in containers if c.service in consumers]
     by_service: dict[str, list[ContainerInfo]] = {}
     for info in containers:
         by_service.setdefault(info.service, []).append(info)

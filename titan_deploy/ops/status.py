@@ -16,7 +16,7 @@ def run_status(project: Project) -> Report:
     engine = engine_io.connect()
     name = project_name(project)
     containers = engine.containers(name)
-    facts = gather(project, engine)
+    facts = gather(project, engine, containers=containers)
     rows, _ = verify(facts)
     verified: dict[str, list[bool]] = {}
     for row in rows:
