@@ -18,6 +18,7 @@ from titan_deploy.core.dotenv import EnvFileFacts, scan_env_text
 from titan_deploy.core.lint import LintEnv, file_base, lint_config
 from titan_deploy.core.manifest import parse_manifest_text
 from titan_deploy.core.overlay import plan_overlay
+from titan_deploy.ops.lint import interpolation_env_files
 
 MANIFEST = parse_manifest_text(
     """\
@@ -853,3 +854,31 @@ def test_l001_a_secret_name_interpolating_an_innocent_variable() -> None:
     assert [f.message for f in findings] == [
         "environment REDIS_PASSWORD interpolates ${PASS}: a secret in plain environment"
     ]
+
+
+def test_interpolation_env_files_follow_compose(tmp_path: Path) -> None:
+    assert interpolation_env_files(tmp_path, {}) == [tmp_path / ".env"]
+    listed = interpolation_env_files(tmp_path, {"COMPOSE_ENV_FILES": "a.env, /etc/b.env"})
+    assert listed == [Path("a.env").absolute(), Path("/etc/b.env")]
+
+
+def test_real_compose_dotenv_filling_a_label_with_a_secret(titan_project: Path, cli) -> None:
+    canary = secrets.token_hex(32).encode()  # the HMAC key, copied into .env under a dull name
+    store = titan_project / "secrets"
+    store.mkdir(mode=0o700)
+    (store / "titan_hmac_secret").write_bytes(canary)
+    (titan_project / ".env").write_text(f"TITAN_TAG=1.2.3\nBUILD_NOTE={canary.decode()}\n")
+    prod = titan_project / "docker-compose.prod.yml"
+    image = "    image: redis:7-bookworm\n"
+    prod.write_text(
+        prod.read_text().replace(image, image + '    labels: {note: "${BUILD_NOTE}"}\n')
+    )
+    result = cli("-C", titan_project, "--json", "lint")
+    assert result.exit_code == 1, result.output
+    findings = json.loads(result.stdout)["findings"]
+    assert [(f["code"], f["service"], f["secret"]) for f in findings] == [
+        ("L010", "redis", None),
+        ("L012", None, "titan_hmac_secret"),
+    ]
+    assert findings[0]["message"].startswith("labels.note interpolates ${BUILD_NOTE}")
+    assert_not_in(canary, result.stdout + result.stderr)
