@@ -202,3 +202,12 @@ def test_fifo_journal_is_refused(ready_project: Path) -> None:
     done = run_bounded(["-C", ready_project, "rotate", "status"])
     assert done.returncode == 2
     assert "unreadable rotation journal" in done.stderr
+
+
+def test_fifo_compose_file_is_never_handed_to_compose(ready_project: Path) -> None:
+    """lint (and up) run `docker compose config` on the files: a FIFO would block it."""
+    fifo(ready_project / "compose.fifo.yml")
+    args = ["-f", "docker-compose.prod.yml", "-f", "compose.fifo.yml"]
+    done = run_bounded(["-C", ready_project, *args, "lint"])
+    assert done.returncode == 2
+    assert "compose.fifo.yml: is a FIFO, not a regular file: refused" in done.stderr

@@ -57,6 +57,16 @@ def read_config(path: Path, *, follow_symlinks: bool = True) -> bytes:
     return read_bounded(path, MAX_CONFIG_BYTES, follow_symlinks=follow_symlinks)
 
 
+def require_regular(path: Path, limit: int = MAX_CONFIG_BYTES) -> None:
+    """Check, without opening it, that `path` is a regular file of at most `limit` bytes (for a
+    file another program reads, e.g. compose). Raises FileNotFoundError, UnsafeFile, TooLarge."""
+    st = os.stat(path)
+    if not stat.S_ISREG(st.st_mode):
+        raise UnsafeFile(f"is a {file_type(st.st_mode)}, not a regular file")
+    if st.st_size > limit:
+        raise TooLarge(st.st_size, limit)
+
+
 def open_regular(path: str | os.PathLike[str]) -> BinaryIO:
     """Open a regular file for streaming (logs): refused BEFORE opening when it is a FIFO, a
     device or a socket; opened O_NONBLOCK (a FIFO swapped in cannot block) and re-checked with
