@@ -396,14 +396,21 @@ def test_repo_examples_are_all_placeholders(tmp_path: Path) -> None:
 # --- size ----------------------------------------------------------------------------------------
 
 
-def test_over_docker_500_kb_limit(tmp_path: Path) -> None:
+def test_over_docker_500_kib_limit(tmp_path: Path) -> None:
+    """Docker's limit is 500 KiB (swarmkit MaxSecretSize = 500 * 1024, refused when len >= it):
+    a 499 KiB text secret and one of 511999 bytes pass; 512000 bytes is "too large"."""
     text = one_value("blob", kind="text")
-    store = make_store(tmp_path, {"blob": b"a" * 500_000})  # the manifest's max_length cap
+    store = make_store(tmp_path, {"blob": b"a" * (499 * 1024)})
     assert check_store(manifest(text=text), store).findings == []
-    (store / "blob").write_bytes(b"a" * (500 * 1024 + 1))
+    (store / "blob").write_bytes(b"a" * 511_999)
+    assert check_store(manifest(text=text), store).findings == []
+    (store / "blob").write_bytes(b"a" * 512_000)
     result = check_store(manifest(text=text), store)
     assert codes(result) == ["S008"]
-    assert result.findings[0].message == "secrets/blob is over Docker's 500 KB secret limit"
+    assert result.findings[0].message == (
+        "secrets/blob is too large (500 KiB): over Docker's 500 KiB secret limit "
+        "(at most 511999 bytes)"
+    )
 
 
 # --- permissions ---------------------------------------------------------------------------------

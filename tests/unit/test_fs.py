@@ -65,10 +65,11 @@ def test_never_world_readable_during_the_write(
             seen.append(("write", stat.S_IMODE(st.st_mode), b""))
         real_fsync(fd)
 
-    def spy_replace(src, dst) -> None:
-        seen.append(("replace", mode_of(Path(src)), Path(src).read_bytes()))
-        assert Path(src).parent == Path(dst).parent  # same dir: rename is atomic
-        real_replace(src, dst)
+    def spy_replace(src, dst, *, src_dir_fd=None, dst_dir_fd=None) -> None:
+        assert src_dir_fd == dst_dir_fd  # same dir: rename is atomic
+        assert os.path.samestat(os.fstat(src_dir_fd), os.stat(tmp_path))
+        seen.append(("replace", mode_of(tmp_path / src), (tmp_path / src).read_bytes()))
+        real_replace(src, dst, src_dir_fd=src_dir_fd, dst_dir_fd=dst_dir_fd)
 
     monkeypatch.setattr(os, "fsync", spy_fsync)
     monkeypatch.setattr(os, "replace", spy_replace)
@@ -118,7 +119,7 @@ def test_a_failed_write_removes_the_temp_file_and_keeps_the_old(
     target = tmp_path / "k"
     target.write_bytes(b"old")
 
-    def boom(src, dst) -> None:
+    def boom(*args, **kwargs) -> None:
         raise OSError("disk on fire")
 
     monkeypatch.setattr(os, "replace", boom)

@@ -127,7 +127,8 @@ def test_defaults() -> None:
         (
             "version: 1\nsecrets:\n  k:\n    kind: password\n    min_length: 30\n"
             "    max_length: 20\n",
-            "m.yml:5: secrets.k.min_length: need 1 <= min_length <= max_length <= 500000",
+            "m.yml:5: secrets.k.min_length: need 1 <= min_length <= max_length <= 511999 "
+            "(Docker's 500 KiB secret limit)",
         ),
         (
             "version: 1\nsecrets:\n  k:\n    kind: hex\n    bytes: 4\n",

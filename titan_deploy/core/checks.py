@@ -14,10 +14,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from titan_deploy.core.fileread import TooLarge, UnsafeFile, read_bounded
 from titan_deploy.core.findings import Finding, error, warning
+from titan_deploy.core.limits import LIMIT_TEXT, MAX_SECRET_BYTES
 from titan_deploy.core.manifest import Manifest, SecretSpec
 from titan_deploy.core.secretvalue import (
-    DOCKER_SECRET_LIMIT,
     is_placeholder,
     kind_problem,
     trimmed,
@@ -44,6 +45,7 @@ class GitFacts:
     in_repo: bool = False
     tracked: frozenset[str] = frozenset()
     ignored: bool = True
+    available: bool = True  # False: no `git` program, the git checks could not run
 
 
 @dataclass
@@ -70,10 +72,15 @@ def check_store(
     example_dir: Path | None = None,
     git: GitFacts | None = None,
     label: str | None = None,
+    uid: int | None = None,
 ) -> CheckResult:
     """Every check of DESIGN §6 over `secrets_dir`. Values are kept in the result for later
-    comparisons (verify), never rendered."""
+    comparisons (verify), never rendered. `uid`: the user the tool runs as (default: the
+    effective uid); a secret owned by anyone else than that user or root is an error."""
     result = CheckResult()
+    if secrets_dir.is_symlink():
+        result.findings.append(_dir_symlink(secrets_dir, label))
+        return result
     if not secrets_dir.is_dir():
         result.findings.append(
             error(
@@ -85,13 +92,25 @@ def check_store(
         return result
     _check_dir(manifest, secrets_dir, result)
     shown = Path(label or secrets_dir.name)
+    _check_owner(secrets_dir, shown, uid, None, result)
     for spec in manifest.secrets.values():
         _check_secret(manifest, spec, secrets_dir, shown, example_dir, result)
+        _check_owner_and_links(spec, secrets_dir / spec.name, shown / spec.name, uid, result)
     _check_duplicates(result)
     _check_strays(manifest, secrets_dir, result, label)
     if git is not None:
         _check_git(manifest, secrets_dir, git, result)
+        _check_git_available(git, result)
     return result
+
+
+def _dir_symlink(secrets_dir: Path, label: str | None) -> Finding:
+    return error(
+        "S017",
+        f"secrets dir {label or secrets_dir} is a symlink: titan-deploy never reads or writes "
+        "secrets through one",
+        fix="point secrets_dir (or --secrets-dir) at the real directory",
+    )
 
 
 def _check_dir(manifest: Manifest, secrets_dir: Path, result: CheckResult) -> None:
@@ -132,7 +151,9 @@ def _check_secret(
     if problem:
         result.findings.append(error(*problem, secret=spec.name, fix=_missing_fix(spec)))
         return
-    raw = path.read_bytes()
+    raw = _read_secret(spec, path, shown / spec.name, result)
+    if raw is None:
+        return
     findings = list(_content_findings(spec, raw, shown / spec.name, example_dir))
     findings += _mode_findings(manifest, spec, path, shown / spec.name, result)
     result.findings.extend(findings)
@@ -143,6 +164,81 @@ def _check_secret(
 
 
 CONTENT_ERRORS = {"S003", "S004", "S006", "S007", "S008"}
+
+
+def _read_secret(spec: SecretSpec, path: Path, shown: Path, result: CheckResult) -> bytes | None:
+    """The file's bytes, read bounded (never more than the limit + 1 byte, never a FIFO or
+    device); None, with an error finding, when it is too large or not a plain file."""
+    try:
+        return read_bounded(path, MAX_SECRET_BYTES)
+    except TooLarge as exc:
+        result.findings.append(
+            error(
+                "S008",
+                f"{shown} is too large ({_kib(exc.size)}): over {LIMIT_TEXT}",
+                secret=spec.name,
+            )
+        )
+    except UnsafeFile as exc:
+        result.findings.append(error("S002", f"{shown} {exc.reason}", secret=spec.name))
+    except OSError as exc:
+        result.findings.append(
+            error(
+                "S002", f"{shown} cannot be read: {exc.strerror or 'I/O error'}", secret=spec.name
+            )
+        )
+    return None
+
+
+def _kib(size: int) -> str:
+    return f"{size // 1024} KiB" if size >= 1024 else f"{size} bytes"
+
+
+def _check_owner_and_links(
+    spec: SecretSpec, path: Path, shown: Path, uid: int | None, result: CheckResult
+) -> None:
+    """A secret with more than one hard link has its content under another name too (outside
+    the tool's control, maybe outside the secrets dir); one owned by another user can be changed
+    by that user. Both are errors; neither is fixed by --fix."""
+    try:
+        st = path.stat()
+    except OSError:
+        return  # missing or unreadable: reported by _check_secret
+    if not stat.S_ISREG(st.st_mode):
+        return
+    if st.st_nlink > 1:
+        result.findings.append(
+            error(
+                "S018",
+                f"{shown} has {st.st_nlink} hard links: its content is also reachable under "
+                "another name, and a mode change would change that file too",
+                secret=spec.name,
+                fix=f"replace it with a copy: cp -p {shown} {shown}.tmp && mv {shown}.tmp {shown}",
+            )
+        )
+    _check_owner(path, shown, uid, spec.name, result)
+
+
+def _check_owner(
+    path: Path, shown: Path, uid: int | None, secret: str | None, result: CheckResult
+) -> None:
+    """A secret file (or the secrets dir) owned by another user than the deploying user or root:
+    that user can change or replace the secrets."""
+    try:
+        owner = path.stat().st_uid
+    except OSError:
+        return
+    me = os.geteuid() if uid is None else uid
+    if owner not in (me, 0):
+        result.findings.append(
+            error(
+                "S019",
+                f"{shown} is owned by uid {owner}, not by the deploying user (uid {me}) or "
+                "root: that user can change or replace the secrets",
+                secret=secret,
+                fix=f"chown {me} {shown} (as root)",
+            )
+        )
 
 
 def _missing_fix(spec: SecretSpec) -> str:
@@ -169,8 +265,8 @@ def _content_findings(
     spec: SecretSpec, raw: bytes, path: Path, example_dir: Path | None
 ) -> Iterable[Finding]:
     name = spec.name
-    if len(raw) > DOCKER_SECRET_LIMIT:
-        yield error("S008", f"{path} is over Docker's 500 KB secret limit", secret=name)
+    if len(raw) > MAX_SECRET_BYTES:
+        yield error("S008", f"{path} is too large: over {LIMIT_TEXT}", secret=name)
         return
     if not raw.strip():
         yield error("S003", f"{path} is empty or whitespace only", secret=name)
@@ -211,8 +307,8 @@ def _example(example_dir: Path | None, name: str) -> bytes | None:
     if example_dir is None:
         return None
     try:
-        return (example_dir / name).read_bytes()
-    except OSError:
+        return read_bounded(example_dir / name, MAX_SECRET_BYTES)
+    except OSError:  # missing, unreadable, too large, not a plain file: no example to compare
         return None
 
 
@@ -284,6 +380,17 @@ def _check_strays(
 def _is_version(manifest: Manifest, entry: str) -> bool:
     match = VERSION_RE.match(entry)
     return bool(match and match["name"] in manifest.secrets)
+
+
+def _check_git_available(git: GitFacts, result: CheckResult) -> None:
+    if not git.available:
+        result.findings.append(
+            warning(
+                "S020",
+                "git not found: tracked/ignored checks skipped",
+                fix="install git (apt-get install git) and run check-secrets again",
+            )
+        )
 
 
 def _check_git(manifest: Manifest, secrets_dir: Path, git: GitFacts, result: CheckResult) -> None:

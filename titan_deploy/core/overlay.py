@@ -74,9 +74,15 @@ def file_name(secret: str, version: int | None) -> str:
     return secret if version is None else f"{secret}.v{version}"
 
 
-def plan_overlay(manifest: Manifest, state: State | None = None) -> OverlayPlan:
-    """Decide every consumer's mounts from the manifest and the rotation state (pure)."""
+def plan_overlay(
+    manifest: Manifest, state: State | None = None, secrets_dir: str | None = None
+) -> OverlayPlan:
+    """Decide every consumer's mounts from the manifest and the rotation state (pure).
+
+    `secrets_dir`: the secrets dir relative to the project dir (`--secrets-dir`), default the
+    manifest's `secrets_dir`; the overlay's file paths point into it."""
     state = state or {}
+    directory = Path(secrets_dir if secrets_dir is not None else manifest.secrets_dir)
     services = []
     used: dict[str, tuple[str, int | None]] = {}
     for service in manifest.services:
@@ -91,8 +97,7 @@ def plan_overlay(manifest: Manifest, state: State | None = None) -> OverlayPlan:
             used[mount.source] = (mount.secret, mount.version)
         services.append(ServicePlan(service, tuple(mounts), tuple(env)))
     files = tuple(
-        (source, f"./{Path(manifest.secrets_dir).as_posix()}/{file_name(*used[source])}")
-        for source in sorted(used)
+        (source, f"./{directory.as_posix()}/{file_name(*used[source])}") for source in sorted(used)
     )
     return OverlayPlan(
         services=tuple(services),

@@ -10,9 +10,10 @@ from __future__ import annotations
 import re
 import secrets as _random
 
+from titan_deploy.core import regex
+from titan_deploy.core.limits import DOCKER_SECRET_LIMIT as DOCKER_SECRET_LIMIT  # re-export
 from titan_deploy.core.manifest import SecretSpec
 
-DOCKER_SECRET_LIMIT = 500 * 1024
 PLACEHOLDERS = {
     "changeme",
     "change_me",
@@ -89,7 +90,11 @@ def _pattern_problem(spec: SecretSpec, value: bytes) -> str | None:
     if spec.pattern is None:
         return None
     text = value.decode("utf-8", "replace")
-    if not re.fullmatch(spec.pattern, text):
+    try:  # RE2, linear time: a catastrophic pattern cannot hang the check (core/regex.py)
+        matched = regex.fullmatch(spec.pattern, text)
+    except regex.RegexError as exc:
+        return f"cannot be checked: the manifest's `pattern` is not a valid RE2 regex ({exc})"
+    if not matched:
         return "does not match the manifest's `pattern`"
     return None
 

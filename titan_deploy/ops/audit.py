@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from titan_deploy.core.containers import ContainerInfo
+from titan_deploy.core.fileread import UnsafeFile
 from titan_deploy.core.findings import Finding, Report, error, warning
 from titan_deploy.core.leaks import PatternSet, build_patterns
 from titan_deploy.core.timespec import parse_when
@@ -25,7 +26,7 @@ from titan_deploy.errors import ConfigError, UsageError
 from titan_deploy.io import engine as engine_io
 from titan_deploy.io.logscan import LeakHit, ScanResult, scan_file, scan_lines
 from titan_deploy.ops.render import current_plan
-from titan_deploy.ops.stack import project_name, secret_values
+from titan_deploy.ops.stack import project_name, read_secret_values
 from titan_deploy.project import Project
 
 ROW_COLUMNS = ["service", "source", "lines", "masked_lines", "leaks"]
@@ -44,8 +45,12 @@ class Scanned:
 
 def patterns_for(project: Project) -> PatternSet:
     """Every value on disk, grouped by secret (`name.vN` versions count as `name`)."""
+    return _patterns(read_secret_values(project)[0], project)
+
+
+def _patterns(values: dict[str, bytes], project: Project) -> PatternSet:
     grouped: dict[str, list[bytes]] = {}
-    for key, value in secret_values(project).items():
+    for key, value in values.items():
         grouped.setdefault(key.split(".v")[0], []).append(value)
     if not grouped:
         raise ConfigError(
@@ -62,19 +67,39 @@ def run_audit(
     since: str | None = None,
     until: str | None = None,
 ) -> Report:
-    patterns = patterns_for(project)
+    values, unread = read_secret_values(project)
+    patterns = _patterns(values, project)
     if files:
         scanned = [_scan_path(path, patterns) for path in files]
     else:
         scanned = _scan_stack(project, patterns, services or [], since, until)
-    return _report(scanned, patterns)
+    report = _report(scanned, patterns)
+    report.findings += _unread(unread)
+    return report
 
 
 def _scan_path(path: Path, patterns: PatternSet) -> Scanned:
-    if not path.is_file():
-        raise UsageError(f"--file {path}: not a readable file")
-    result = scan_file(path, patterns, source=str(path), timestamps=True)
+    """One log file: a regular file only (a FIFO or /dev/zero is refused before it is opened
+    for reading, so it can neither block nor stream forever), scanned in bounded memory."""
+    try:
+        result = scan_file(path, patterns, source=str(path), timestamps=True)
+    except UnsafeFile as exc:
+        raise UsageError(f"--file {path}: {exc.reason}: refused") from None
+    except OSError as exc:
+        raise UsageError(f"--file {path}: not a readable file ({exc.strerror})") from None
     return Scanned(service="-", container=str(path), kind="file", result=result)
+
+
+def _unread(unread: dict[str, str]) -> list[Finding]:
+    return [
+        warning(
+            "A004",
+            f"{entry} (secrets dir) not searched: it {why} (check-secrets reports it)",
+            secret=entry.split(".v")[0],
+            fix="titan-deploy check-secrets",
+        )
+        for entry, why in sorted(unread.items())
+    ]
 
 
 def _scan_stack(

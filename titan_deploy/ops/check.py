@@ -1,11 +1,30 @@
-"""`check-secrets`: the preflight of DESIGN §6, with `--fix` for the mechanical fixes only."""
+"""`check-secrets`: the preflight of DESIGN §6, with `--fix` for the mechanical fixes only.
+
+`--fix` changes only what the tool owns (issue 9.2): the secrets dir and its regular,
+single-link files, reached without following a symlink (io/fs.apply_fix). It never touches a
+file a container bind-mounts (DESIGN §8 invariant 1: a mounted secret file is never modified):
+when a Docker engine answers, it is asked which containers mount each file first; such a file is
+skipped with a warning saying why and what to do instead. Without an engine nothing can be
+mounted by a running container on this host's engine, and the fixes proceed.
+"""
 
 from __future__ import annotations
 
-from titan_deploy.core.checks import CheckResult, check_store
-from titan_deploy.core.findings import Report
+import os
+from collections.abc import Callable
+from typing import Protocol
+
+from titan_deploy.core.checks import CheckResult, Fix, check_store
+from titan_deploy.core.findings import Finding, Report, warning
+from titan_deploy.errors import EngineUnreachable
 from titan_deploy.io import fs
 from titan_deploy.project import Project
+
+
+class MountOracle(Protocol):
+    """What --fix needs from the engine (io.engine.Engine has it)."""
+
+    def mounts_of(self, sources: list[str]) -> dict[str, list[str]]: ...
 
 
 def inspect_store(project: Project) -> CheckResult:
@@ -17,19 +36,94 @@ def inspect_store(project: Project) -> CheckResult:
     )
 
 
-def run_check(project: Project, fix: bool = False) -> Report:
+def run_check(
+    project: Project,
+    fix: bool = False,
+    engine: Callable[[], MountOracle] | None = None,
+) -> Report:
+    """Check the store; with `fix`, apply the safe fixes, then check again.
+
+    `engine`: a factory of the mount oracle (default: connect to the Docker engine); it may
+    raise EngineUnreachable, then no file counts as mounted."""
     result = inspect_store(project)
-    applied = []
+    applied: list[dict[str, str]] = []
+    notes: list[Finding] = []
     if fix and result.fixes:
-        for item in result.fixes:
-            fs.apply_fix(item)
-            applied.append({"action": item.action, "path": str(item.path)})
+        applied, notes = _apply_fixes(project, result.fixes, engine or _connect)
         result = inspect_store(project)
-    report = Report("check-secrets", findings=result.findings)
+    report = Report("check-secrets", findings=[*result.findings, *notes])
     report.data = {"fixed": applied, "secrets": len(project.manifest.secrets)}
+    if notes:
+        report.data["not_fixed"] = [n.message for n in notes]
     fixable = len(result.fixes)
     report.summary = _summary(report, len(applied), fixable)
     return report
+
+
+def _apply_fixes(
+    project: Project, fixes: list[Fix], engine: Callable[[], MountOracle]
+) -> tuple[list[dict[str, str]], list[Finding]]:
+    mounted = _mounted(fixes, engine)
+    applied: list[dict[str, str]] = []
+    notes: list[Finding] = []
+    for item in fixes:
+        shown = _shown(project, item)
+        holders = mounted.get(str(item.path)) or mounted.get(os.path.realpath(item.path))
+        if holders:
+            notes.append(_mounted_note(shown, item, holders))
+            continue
+        try:
+            fs.apply_fix(item, root=project.secrets_root)
+        except (fs.UnsafePath, fs.UnsafeFile) as exc:
+            notes.append(
+                warning(
+                    "S022",
+                    f"{shown}: {item.action} not applied: {_reason(exc, item)}",
+                    fix="fix it by hand once the finding above is resolved",
+                )
+            )
+            continue
+        applied.append({"action": item.action, "path": str(item.path)})
+    return applied, notes
+
+
+def _mounted(fixes: list[Fix], engine: Callable[[], MountOracle]) -> dict[str, list[str]]:
+    """Host path -> containers bind-mounting it ({} when no engine answers)."""
+    paths = sorted({p for f in fixes for p in (str(f.path), os.path.realpath(f.path))})
+    try:
+        return engine().mounts_of(paths)
+    except EngineUnreachable:
+        return {}
+
+
+def _connect() -> MountOracle:
+    from titan_deploy.io import engine as engine_io
+
+    return engine_io.connect(timeout=10)
+
+
+def _mounted_note(shown: str, item: Fix, holders: list[str]) -> Finding:
+    names = ", ".join(sorted(set(holders)))
+    return warning(
+        "S021",
+        f"{shown}: {item.action} not applied: bind-mounted by container(s) {names}; a "
+        "mounted secret file is never modified (DESIGN §8, invariant 1)",
+        fix="stop its consumers (`titan-deploy down`), run `check-secrets --fix`, then "
+        "`titan-deploy up`; or rotate the secret (a rotation writes a new, correct file)",
+    )
+
+
+def _reason(exc: Exception, item: Fix) -> str:
+    text = str(exc)
+    prefix = str(item.path)
+    return text[len(prefix) :].lstrip() if text.startswith(prefix) else text
+
+
+def _shown(project: Project, item: Fix) -> str:
+    try:
+        return str(item.path.relative_to(project.project_dir))
+    except ValueError:
+        return str(item.path)
 
 
 def _summary(report: Report, applied: int, fixable: int) -> str:

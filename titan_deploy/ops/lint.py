@@ -17,7 +17,7 @@ from titan_deploy.core.dotenv import EnvFileFacts, scan_env_text
 from titan_deploy.core.findings import Report
 from titan_deploy.core.lint import LintEnv, lint_config
 from titan_deploy.errors import ComposeError, ConfigError
-from titan_deploy.io import compose
+from titan_deploy.io import compose, fs
 from titan_deploy.ops.render import current_plan
 from titan_deploy.ops.stack import secret_values
 from titan_deploy.project import Project
@@ -28,9 +28,13 @@ def run_lint(project: Project) -> Report:
     a compose file is missing or compose rejects the files; findings make the report fail."""
     files = project.all_compose_files()
     for file in files:
-        if not project.path(file).exists():
+        try:  # compose must not be handed a FIFO, a device or a huge file (issue 9.4)
+            fs.require_regular(project.path(file))
+        except FileNotFoundError:
             hint = " (run `titan-deploy render`)" if file == project.manifest.overlay else ""
-            raise ConfigError(f"{file}: file not found{hint}")
+            raise ConfigError(f"{file}: file not found{hint}") from None
+        except OSError as exc:
+            raise ConfigError(f"{file}: {exc}: refused") from None
     command = compose.command_for(project.project_dir, files, project.project_name)
     try:
         config = compose.merged_config(command)

@@ -16,6 +16,7 @@ from titan_deploy.core.findings import Report
 from titan_deploy.core.overlay import OverlayPlan
 from titan_deploy.core.verify import Facts, HostFile, Identity, resolve_identity, verify
 from titan_deploy.core.yamlpos import load_file
+from titan_deploy.io import fs
 from titan_deploy.io.engine import Engine
 from titan_deploy.ops.render import current_plan
 from titan_deploy.project import Project
@@ -53,29 +54,44 @@ def project_name(project: Project) -> str:
 
 
 def host_files(project: Project, plan: OverlayPlan) -> dict[str, HostFile]:
+    """Hash and mtime of each file the overlay mounts (read bounded; a file too large or not a
+    regular file is left out, and verify reports it as not on the host)."""
     out = {}
     for source, path in plan.files:
         file = project.path(path)
-        if file.is_file():
-            out[source] = HostFile(
-                hashlib.sha256(file.read_bytes()).hexdigest(), file.stat().st_mtime
-            )
+        try:
+            data = fs.read_secret(file)
+        except OSError:
+            continue
+        out[source] = HostFile(hashlib.sha256(data).hexdigest(), file.stat().st_mtime)
     return out
 
 
 def secret_values(project: Project) -> dict[str, bytes]:
     """Every value on disk (base files and rotation versions), for the leak checks."""
+    return read_secret_values(project)[0]
+
+
+def read_secret_values(project: Project) -> tuple[dict[str, bytes], dict[str, str]]:
+    """(values, skipped): every value on disk, read bounded (issue 9.4: a 2 GB file is never
+    read whole), and the files left out with why (too large, not a regular file)."""
     values: dict[str, bytes] = {}
+    skipped: dict[str, str] = {}
     secrets_dir = project.secrets_dir
     if not secrets_dir.is_dir():
-        return values
+        return values, skipped
     for entry in sorted(os.listdir(secrets_dir)):
         name = entry.split(".v")[0]
         path = Path(secrets_dir, entry)
-        if name in project.manifest.secrets and path.is_file():
-            key = name if entry == name else entry
-            values[key] = path.read_bytes().strip()
-    return values
+        if name not in project.manifest.secrets or not path.is_file():
+            continue
+        try:
+            value = fs.read_secret(path).strip()
+        except OSError as exc:
+            skipped[entry] = str(exc) if isinstance(exc, fs.UnsafeFile) else "unreadable"
+            continue
+        values[name if entry == name else entry] = value
+    return values, skipped
 
 
 def identities(engine: Engine, containers: list[ContainerInfo]) -> dict[str, Identity]:

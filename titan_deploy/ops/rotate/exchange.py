@@ -10,11 +10,14 @@ the exchange — this tool cannot.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from titan_deploy.core.findings import Report, warning
 from titan_deploy.core.overlay import file_name
 from titan_deploy.core.rotation import Journal, current, plan_exchange
 from titan_deploy.core.secretvalue import is_placeholder, kind_problem
 from titan_deploy.errors import UsageError
+from titan_deploy.io import fs
 from titan_deploy.io import journal as journal_io
 from titan_deploy.ops.rotate.hmac import existing_versions
 from titan_deploy.ops.rotate.session import (
@@ -56,17 +59,26 @@ def validate_material(project: Project, group: str, values: list[bytes]) -> dict
         problem = kind_problem(spec, value)
         if problem:
             raise UsageError(f"the new {name} is not a valid {spec.kind}: {problem}")
-        example = project.example_dir / name
-        if is_placeholder(value, example.read_bytes() if example.is_file() else None):
+        if is_placeholder(value, _bounded(project.example_dir / name)):
             raise UsageError(f"the new {name} is a placeholder, not a real key")
         consumer = spec.consumers[0].service if spec.consumers else None
         if consumer is not None:
             version = current(journal.assignments, name, consumer).version
             path = project.secrets_dir / file_name(name, version)
-            if path.is_file() and path.read_bytes().strip() == value:
+            current_value = _bounded(path)
+            if current_value is not None and current_value.strip() == value:
                 raise UsageError(f"the new {name} is the value already in use")
         out[name] = value
     return out
+
+
+def _bounded(path: Path) -> bytes | None:
+    """A regular file's bytes within Docker's secret limit, else None (missing, too large, a
+    FIFO or device: never read whole, never blocking)."""
+    try:
+        return fs.read_secret(path)
+    except OSError:
+        return None
 
 
 def run_exchange(

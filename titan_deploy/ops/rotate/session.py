@@ -27,6 +27,7 @@ from titan_deploy.core.rotation import (
     start,
 )
 from titan_deploy.errors import EXIT_FINDINGS, TitanError, UsageError
+from titan_deploy.io import fs
 from titan_deploy.io import journal as journal_io
 from titan_deploy.ops.rotate.runner import Hooks, Outcome, Settings, execute
 from titan_deploy.project import Project
@@ -117,7 +118,9 @@ def clean_stale_temps(project: Project) -> list[str]:
             pid = int(match["pid"])
             if pid == os.getpid() or journal_io.pid_alive(pid):
                 continue
-            (directory / entry).unlink(missing_ok=True)
+            in_store = directory == project.secrets_dir
+            root = project.secrets_root if in_store else project.project_dir
+            fs.unlink(directory / entry, root=root)
             removed.append(entry)
     return removed
 
