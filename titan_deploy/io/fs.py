@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from titan_deploy.core.checks import Fix, GitFacts
+from titan_deploy.core.secretvalue import stripped
 from titan_deploy.errors import RuntimeFailure
 
 
@@ -95,11 +96,12 @@ def apply_fix(fix: Fix) -> None:
         os.chmod(fix.path, fix.mode)
     elif fix.action == "chgrp" and fix.gid is not None:
         chgrp(fix.path, fix.gid)
-    elif fix.action == "strip-newline":
+    elif fix.action == "strip-whitespace":
         st = fix.path.stat()
         data = fix.path.read_bytes()
-        if data.endswith(b"\n"):
-            atomic_write(fix.path, data[:-1], st.st_mode & 0o777, st.st_gid)
+        clean = stripped(data, fix.multiline)
+        if clean and clean != data:
+            atomic_write(fix.path, clean, st.st_mode & 0o777, st.st_gid)
 
 
 def git_facts(project_dir: Path, secrets_dir: Path) -> GitFacts:

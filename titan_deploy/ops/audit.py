@@ -19,9 +19,16 @@ from pathlib import Path
 
 from titan_deploy.core.containers import ContainerInfo
 from titan_deploy.core.findings import Finding, Report, error, warning
-from titan_deploy.core.leaks import PatternSet, build_patterns
+from titan_deploy.core.leaks import (
+    MIN_SECRET_LENGTH,
+    PatternSet,
+    SearchContext,
+    build_patterns,
+    group_by_secret,
+    search_context,
+)
 from titan_deploy.core.timespec import parse_when
-from titan_deploy.errors import ConfigError, UsageError
+from titan_deploy.errors import ConfigError, TitanError, UsageError
 from titan_deploy.io import engine as engine_io
 from titan_deploy.io.logscan import LeakHit, ScanResult, scan_file, scan_lines
 from titan_deploy.ops.render import current_plan
@@ -43,16 +50,28 @@ class Scanned:
 
 
 def patterns_for(project: Project) -> PatternSet:
-    """Every value on disk, grouped by secret (`name.vN` versions count as `name`)."""
-    grouped: dict[str, list[bytes]] = {}
-    for key, value in secret_values(project).items():
-        grouped.setdefault(key.split(".v")[0], []).append(value)
+    """Every value on disk, grouped by secret (`name.vN` versions count as `name`), searched in
+    the stack's context (weak values as whole tokens, never inside the tool's own strings)."""
+    manifest = project.manifest
+    grouped = group_by_secret(secret_values(project), manifest.secrets)
     if not grouped:
         raise ConfigError(
             f"no secret values under {project.secrets_dir}: nothing to search for "
             "(run `titan-deploy init` or point --secrets-dir at the store)"
         )
-    return build_patterns(grouped)
+    return build_patterns(grouped, context=context_for(project))
+
+
+def context_for(project: Project) -> SearchContext:
+    """The names and rendered strings of this project (`core.leaks.search_context`)."""
+    manifest = project.manifest
+    try:
+        projects = [project_name(project)]
+    except TitanError:  # an unreadable compose file: nothing to add
+        projects = []
+    rel = Path(project.secrets_dir_option or manifest.secrets_dir).as_posix()
+    paths = [rel, f"./{rel}", str(project.secrets_dir)]
+    return search_context(manifest.secrets, manifest.services, projects, paths)
 
 
 def run_audit(
@@ -163,6 +182,7 @@ def _report(scanned: list[Scanned], patterns: PatternSet) -> Report:
         "matcher": patterns.matcher.backend,
         "secrets_searched": list(patterns.secrets),
         "secrets_skipped": list(patterns.skipped),
+        "secrets_weak": list(patterns.weak),
     }
     leaks = len(hits) + sum(s.result.dropped_hits for s in scanned)
     report.summary = (
@@ -199,14 +219,26 @@ def _hit_finding(item: Scanned, hit: LeakHit) -> Finding:
 
 
 def _skipped(patterns: PatternSet) -> list[Finding]:
-    return [
+    skipped = [
         warning(
             "A003",
-            f"{name} not searched: its value is shorter than 8 characters (too many false hits)",
+            f"{name} not searched: no part of its value is {MIN_SECRET_LENGTH} characters or "
+            "more (too many false hits)",
             secret=name,
         )
         for name in patterns.skipped
     ]
+    weak = [
+        warning(
+            "A004",
+            f"{name} has a weak value: searched only as a whole word, so a leak inside a longer "
+            "word goes unseen",
+            secret=name,
+            fix="replace the value with a strong one (see `titan-deploy check-secrets`)",
+        )
+        for name in patterns.weak
+    ]
+    return skipped + weak
 
 
 def _rows(scanned: list[Scanned]) -> list[dict]:

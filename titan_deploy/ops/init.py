@@ -37,7 +37,7 @@ def run_init(project: Project, from_dir: Path | None = None) -> Report:
                     "I001",
                     f"{project.secrets_dir_rel}/{spec.name} holds a placeholder: write the value",
                     secret=spec.name,
-                    fix="see secrets.example/README.md",
+                    fix=_example_hint(project),
                 )
             )
     ignored = fs.ensure_gitignored(
@@ -55,6 +55,17 @@ def run_init(project: Project, from_dir: Path | None = None) -> Report:
         + (" — then run `titan-deploy check-secrets`" if todo else "")
     )
     return report
+
+
+def _example_hint(project: Project) -> str:
+    """Where the operator finds what to write: the configured example dir's README, if any."""
+    readme = project.example_dir / "README.md"
+    if not readme.is_file():
+        return "write the value the manifest's description asks for"
+    try:
+        return f"see {readme.relative_to(project.project_dir)}"
+    except ValueError:
+        return f"see {readme}"
 
 
 def _provision(path: Path, spec, from_dir: Path | None, mode: int, gid: int | None) -> str:

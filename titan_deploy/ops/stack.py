@@ -14,7 +14,9 @@ from pathlib import Path
 from titan_deploy.core.containers import ContainerInfo
 from titan_deploy.core.findings import Report
 from titan_deploy.core.overlay import OverlayPlan
+from titan_deploy.core.secretvalue import trimmed
 from titan_deploy.core.verify import Facts, HostFile, Identity, resolve_identity, verify
+from titan_deploy.core.versions import owner
 from titan_deploy.core.yamlpos import load_file
 from titan_deploy.io.engine import Engine
 from titan_deploy.ops.render import current_plan
@@ -64,17 +66,18 @@ def host_files(project: Project, plan: OverlayPlan) -> dict[str, HostFile]:
 
 
 def secret_values(project: Project) -> dict[str, bytes]:
-    """Every value on disk (base files and rotation versions), for the leak checks."""
+    """Every value on disk (base files and rotation versions), for the leak checks.
+
+    Keys are file names (`<name>` or `<name>.v<N>`, as `core.versions` parses them against the
+    manifest's names); values are trimmed, as services read them."""
     values: dict[str, bytes] = {}
     secrets_dir = project.secrets_dir
     if not secrets_dir.is_dir():
         return values
     for entry in sorted(os.listdir(secrets_dir)):
-        name = entry.split(".v")[0]
         path = Path(secrets_dir, entry)
-        if name in project.manifest.secrets and path.is_file():
-            key = name if entry == name else entry
-            values[key] = path.read_bytes().strip()
+        if owner(entry, project.manifest.secrets) is not None and path.is_file():
+            values[entry] = trimmed(path.read_bytes())
     return values
 
 

@@ -11,9 +11,9 @@ the exchange — this tool cannot.
 from __future__ import annotations
 
 from titan_deploy.core.findings import Report, warning
-from titan_deploy.core.overlay import file_name
 from titan_deploy.core.rotation import Journal, current, plan_exchange
 from titan_deploy.core.secretvalue import is_placeholder, kind_problem
+from titan_deploy.core.versions import file_name
 from titan_deploy.errors import UsageError
 from titan_deploy.io import journal as journal_io
 from titan_deploy.ops.rotate.hmac import existing_versions
