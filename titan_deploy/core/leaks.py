@@ -54,6 +54,10 @@ MIN_SECRET_LENGTH = 8
 """Values (or lines of a multi-line value) shorter than this (in bytes, after trimming) are not
 searched: too many false hits."""
 
+MIN_LINE_LENGTH = 16
+"""Lines of a multi-line value shorter than this are not searched: `[client]`, `host=db` or the
+short last line of a PEM body say nothing (the value's other lines and its encoded forms do)."""
+
 WORD_BYTES = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
 """A weak value's occurrence counts only between bytes that are not these (or a line's edge)."""
 
@@ -301,8 +305,12 @@ class _Collector:
         """One value: each secret line (weak ones as tokens), and for a multi-line value the
         encoded forms of the whole."""
         value = bytes(value).strip()
-        units = [u for u in secret_lines(value) if len(u) >= MIN_SECRET_LENGTH]
-        if not units:
+        multiline = b"\n" in value
+        lines = secret_lines(value)
+        units = [
+            u for u in lines if len(u) >= (MIN_LINE_LENGTH if multiline else MIN_SECRET_LENGTH)
+        ]
+        if not units and not (multiline and lines):
             self.skipped.add(name)
             return
         for unit in units:
@@ -311,7 +319,7 @@ class _Collector:
                 self.weak.add(name)
             for encoding, pattern in encodings_of(unit):
                 self.add(name, encoding, pattern, strong=not token)
-        if b"\n" in value:
+        if multiline:
             for encoding, pattern in encodings_of(value):
                 self.add(name, encoding, pattern, strong=True)
 
@@ -333,12 +341,13 @@ def build_patterns(
 ) -> PatternSet:
     """Every searchable form of every value of every secret, deduplicated, with one matcher.
 
-    `secrets` maps a secret name to its values (several during a rotation). A value (or a line
-    of a multi-line value) shorter than MIN_SECRET_LENGTH bytes is not searched; a secret with a
-    value that has nothing to search is listed in `skipped`. A weak value is searched as a whole
-    token only (its secret is listed in `weak`). A raw form that contains a newline can never
-    appear within one log line and is left out (its encoded forms, which have no newline, are
-    still searched). `context` supplies the names and the tool's own strings (`search_context`).
+    `secrets` maps a secret name to its values (several during a rotation). A value shorter than
+    MIN_SECRET_LENGTH bytes (a line of a multi-line value: MIN_LINE_LENGTH) is not searched; a
+    secret with a value that has nothing to search (nor any secret line: a certificate) is listed
+    in `skipped`. A weak value is searched as a whole token only (its secret is in `weak`). A raw
+    form that contains a newline can never appear within one log line and is left out (its
+    encoded forms, which have no newline, are still searched). `context` supplies the names and
+    the tool's own strings (`search_context`).
     """
     context = context or SearchContext()
     collector = _Collector(context)
