@@ -236,7 +236,7 @@ def test_carriage_return(store: Path) -> None:
     result = check_store(manifest(), store)
     assert codes(result) == ["S004"]
     assert "carriage return" in result.findings[0].message
-    assert not [f for f in result.fixes if f.action == "strip-newline"]
+    assert result.fixes == []  # a CRLF file is refused, never "fixed"
 
 
 def test_interior_newline(store: Path) -> None:
