@@ -60,7 +60,7 @@ class Project:
 
     @property
     def example_dir(self) -> Path:
-        return self.path("secrets.example")
+        return self.path(self.manifest.example_dir)
 
     @property
     def compose_files(self) -> list[str]:

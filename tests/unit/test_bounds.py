@@ -114,7 +114,7 @@ def test_apply_fix_refuses_symlinks_hard_links_and_specials(tmp_path: Path, outs
     os.mkfifo(store / "fifo")
     before = snapshot(outside)
     for name, why in (("link", "is a symlink"), ("hard", "2 hard links"), ("fifo", "regular")):
-        for fix in (Fix("chmod", store / name, mode=0o600), Fix("strip-newline", store / name)):
+        for fix in (Fix("chmod", store / name, mode=0o600), Fix("strip-whitespace", store / name)):
             with pytest.raises(fs.UnsafePath, match=why):
                 fs.apply_fix(fix, root=tmp_path)
     assert snapshot(outside) == before
@@ -223,7 +223,7 @@ def test_fix_skips_a_file_a_container_mounts(project: Project) -> None:
     assert {n.message for n in notes} == {
         f"secrets/db_password: {action} not applied: bind-mounted by container(s) tdtest-db-1; "
         "a mounted secret file is never modified (DESIGN §8, invariant 1)"
-        for action in ("chmod", "strip-newline")
+        for action in ("chmod", "strip-whitespace")
     }
     assert "titan-deploy down" in (notes[0].fix or "") and "rotate" in (notes[0].fix or "")
 

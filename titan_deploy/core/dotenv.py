@@ -17,11 +17,12 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
+from titan_deploy.core.versions import parse_file
+
 SECRETS_DIR = "/run/secrets/"
 MIN_SECRET_LENGTH = 8  # shorter values match too much to mean anything (as core/redact.py)
 _EXPORT = re.compile(r"export[ \t]+")
 _NAME = re.compile(r"[A-Za-z0-9_.\-\[\]]+")
-_VERSION = re.compile(r"\.v\d+$")
 _SPACE = " \t\v\f\r"
 
 State = Literal["set", "empty", "inherit"]
@@ -90,6 +91,14 @@ def _fact(name: str, value: tuple[str, str] | None, line: int, needles: list) ->
     )
 
 
+def _secret_of(key: str) -> str:
+    """The secret a values key names: `name`, or `name.vN` (a version, as `core.versions`
+    parses it) -> `name`."""
+    head = key.rpartition(".")[0]
+    parsed = parse_file(key, [head]) if head else None
+    return parsed[0] if parsed is not None else key
+
+
 def secret_needles(values: Mapping[str, bytes]) -> list[tuple[str, str]]:
     """(secret name, text to look for): each value (>= 8 bytes) raw and base64 (std, URL-safe).
 
@@ -100,7 +109,7 @@ def secret_needles(values: Mapping[str, bytes]) -> list[tuple[str, str]]:
         value = value.strip()
         if len(value) < MIN_SECRET_LENGTH:
             continue
-        secret = _VERSION.sub("", key)
+        secret = _secret_of(key)
         for form in (value, base64.b64encode(value), base64.urlsafe_b64encode(value)):
             out.append((secret, form.decode("utf-8", "replace")))
     return out

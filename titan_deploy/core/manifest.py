@@ -16,27 +16,30 @@ from typing import Any
 
 from titan_deploy.core import regex
 from titan_deploy.core.limits import MAX_SECRET_BYTES
+from titan_deploy.core.versions import collision
 from titan_deploy.core.yamlpos import KeyPath, Located, load_file, load_located
 
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
 ENV_RE = re.compile(r"^[A-Z_][A-Z0-9_]*$")
 MAX_NAME = 63
 
-KINDS = ("password", "hex", "token", "api-key", "text")
+KINDS = ("password", "hex", "token", "api-key", "text", "pem")
+MULTILINE_KINDS = ("text",)  # `multiline: true` allowed; pem is always multi-line
 ROTATIONS = ("hmac", "rolling", "restart")
 ROLES = ("signer", "listener")
 GENERATABLE = ("password", "hex", "token")
 
 # Per-kind length defaults; api-key bounds are loose on purpose: a check must never reject a real
 # exchange key (Bybit keys are 18 characters, some providers' secrets are several hundred).
-DEFAULT_MIN = {"password": 16, "hex": 1, "token": 16, "api-key": 8, "text": 1}
-# text may use all of Docker's 500 KiB secret limit (core.limits): one constant everywhere
+# text and pem may use all of Docker's 500 KiB secret limit (core.limits): one constant everywhere
+DEFAULT_MIN = {"password": 16, "hex": 1, "token": 16, "api-key": 8, "text": 1, "pem": 1}
 DEFAULT_MAX = {
     "password": 4096,
     "hex": 4096,
     "token": 4096,
     "api-key": 4096,
     "text": MAX_SECRET_BYTES,
+    "pem": MAX_SECRET_BYTES,
 }
 
 TOP_KEYS = {
@@ -44,6 +47,7 @@ TOP_KEYS = {
     "compose_files",
     "overlay",
     "secrets_dir",
+    "example_dir",
     "secrets_gid",
     "state_dir",
     "secrets",
@@ -56,6 +60,7 @@ SECRET_KEYS = {
     "max_length",
     "bytes",
     "pattern",
+    "multiline",
     "generate",
     "rotation",
     "verify_log",
@@ -123,6 +128,12 @@ class SecretSpec:
     key_id_env: str | None = None
     finish_after_hours: float = 24.0
     provision: ProvisionSpec | None = None
+    multiline: bool = False  # text only: interior newlines allowed (pem: always)
+
+    @property
+    def is_multiline(self) -> bool:
+        """Whether the value may span lines: kind pem, or text with `multiline: true`."""
+        return self.kind == "pem" or self.multiline
 
     def consumer(self, service: str) -> Consumer | None:
         return next((c for c in self.consumers if c.service == service), None)
@@ -135,6 +146,7 @@ class Manifest:
     overlay: str
     secrets_dir: str
     state_dir: str
+    example_dir: str = "secrets.example"
     secrets: dict[str, SecretSpec] = field(default_factory=dict)
     secrets_gid: int | None = None
     version: int = 1
@@ -185,6 +197,7 @@ def parse_manifest(doc: Located, path: Path) -> Manifest:
     overlay = v.relpath(("overlay",), v.get((), top, "overlay", str, "docker-compose.secrets.yml"))
     secrets_dir = v.relpath(("secrets_dir",), v.get((), top, "secrets_dir", str, "secrets"))
     state_dir = v.relpath(("state_dir",), v.get((), top, "state_dir", str, ".titan-deploy"))
+    example_dir = v.relpath(("example_dir",), v.get((), top, "example_dir", str, "secrets.example"))
     _check_overlay_path(doc, overlay, compose_files, secrets_dir, state_dir)
     gid = v.get((), top, "secrets_gid", int, None)
     if gid is not None and not 1 <= gid < 2**31:
@@ -193,6 +206,7 @@ def parse_manifest(doc: Located, path: Path) -> Manifest:
     if not raw_secrets:
         raise doc.error(("secrets",), "must define at least one secret")
     secrets = {name: _secret(v, name, body) for name, body in raw_secrets.items()}
+    _check_version_collisions(doc, secrets)
     _check_env_clash(doc, secrets)
     auth_guard = _auth_guard(v, top)
     return Manifest(
@@ -202,6 +216,7 @@ def parse_manifest(doc: Located, path: Path) -> Manifest:
         overlay=overlay,
         secrets_dir=secrets_dir,
         state_dir=state_dir,
+        example_dir=example_dir,
         secrets_gid=gid,
         secrets=secrets,
         auth_guard=auth_guard,
@@ -232,6 +247,9 @@ def _secret(v: _Validator, name: Any, body: Any) -> SecretSpec:
     generate = v.get(path, body, "generate", bool, False)
     if generate and kind not in GENERATABLE:
         raise v.doc.error((*path, "generate"), f"kind {kind} cannot be generated")
+    multiline = v.get(path, body, "multiline", bool, False)
+    if multiline and kind not in MULTILINE_KINDS:
+        raise v.doc.error((*path, "multiline"), "only for kind text (kind pem is multi-line)")
     consumers = _consumers(v, path, body, rotation)
     spec = SecretSpec(
         name=name,
@@ -250,6 +268,7 @@ def _secret(v: _Validator, name: Any, body: Any) -> SecretSpec:
         key_id_env=v.optional_env(path, body, "key_id_env"),
         finish_after_hours=float(v.get(path, body, "finish_after_hours", (int, float), 24)),
         provision=_provision(v, path, body, consumers),
+        multiline=multiline,
     )
     _check_rotation(v, path, spec)
     return spec
@@ -360,6 +379,20 @@ def _check_overlay_path(
     problem = overlay_conflict(overlay, compose_files, secrets_dir, state_dir)
     if problem:
         raise doc.error(("overlay",), f"{overlay} {problem}")
+
+
+def _check_version_collisions(doc: Located, secrets: dict[str, SecretSpec]) -> None:
+    """No secret may be named like a version of another (`a.v1`, `a_v1` next to `a`) or like its
+    previous-key mount (`a.previous`): its file, compose secret name or mount target would be
+    taken for that one, and a consumer of `a` would mount the other secret's file."""
+    for name in secrets:
+        taken = collision(name, secrets)
+        if taken is not None:
+            raise doc.error(
+                ("secrets", name),
+                f"collides with {taken} (rename it: NAME.vN, NAME_vN and NAME.previous "
+                "are taken by rotation)",
+            )
 
 
 def _check_env_clash(doc: Located, secrets: dict[str, SecretSpec]) -> None:

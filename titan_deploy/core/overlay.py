@@ -17,6 +17,7 @@ from importlib import resources
 from pathlib import Path
 
 from titan_deploy.core.manifest import Manifest, SecretSpec
+from titan_deploy.core.versions import file_name, secondary_target, source_name
 
 SECRETS_MOUNT = "/run/secrets"
 TEMPLATE = "docker-compose.secrets.yml.j2"
@@ -64,14 +65,6 @@ class OverlayPlan:
 
 
 State = Mapping[str, Mapping[str, Assignment]]  # secret -> service -> assignment
-
-
-def source_name(secret: str, version: int | None) -> str:
-    return secret if version is None else f"{secret}_v{version}"
-
-
-def file_name(secret: str, version: int | None) -> str:
-    return secret if version is None else f"{secret}.v{version}"
 
 
 def plan_overlay(
@@ -125,7 +118,7 @@ def _mounts(spec: SecretSpec, service: str, assignment: Assignment) -> list[Moun
                 source=source_name(spec.name, assignment.secondary),
                 secret=spec.name,
                 version=assignment.secondary,
-                target=f"{spec.name}.previous",
+                target=secondary_target(spec.name),
                 env=spec.secondary_env,
             )
         )

@@ -14,17 +14,25 @@ container started means the service runs with a value that is no longer on disk.
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import PurePosixPath
 
 from titan_deploy.core.containers import ContainerInfo, FileStat
 from titan_deploy.core.findings import Finding, error, warning
+from titan_deploy.core.leaks import (
+    PatternSet,
+    build_patterns,
+    group_by_secret,
+    hits_in_line,
+    search_context,
+)
 from titan_deploy.core.lint import file_base
 from titan_deploy.core.overlay import Mount, OverlayPlan
 
 CHECKS = ("mounted", "content", "readable", "env", "running", "no_leak")
+PROJECT_LABEL = "com.docker.compose.project"
 
 
 @dataclass(frozen=True)
@@ -60,9 +68,10 @@ def verify(facts: Facts) -> tuple[list[dict], list[Finding]]:
     """Rows (service, secret, containers, each check ok/FAIL, problem) and findings."""
     rows: list[dict] = []
     findings: list[Finding] = []
+    patterns = leak_patterns(facts)
     for svc in facts.plan.services:
         containers = facts.containers.get(svc.service, [])
-        leaks = list(_leaks(svc.service, containers, facts.values))
+        leaks = list(_leaks(svc.service, containers, patterns))
         findings += leaks
         findings += _both_set(svc.service, containers)
         for mount in svc.mounts:
@@ -163,18 +172,34 @@ def _content(
     return []
 
 
+def leak_patterns(facts: Facts) -> PatternSet:
+    """The values on disk, grouped by secret, searched as audit-logs searches them (every
+    encoding, multi-line values line by line, weak ones as whole tokens, never inside the tool's
+    own strings: mount paths, secret, service and project names, the secrets dir)."""
+    plan = facts.plan
+    secrets = sorted({m.secret for svc in plan.services for m in svc.mounts})
+    projects = {c.labels.get(PROJECT_LABEL, "") for cs in facts.containers.values() for c in cs}
+    paths = {str(PurePosixPath(path).parent) for _, path in plan.files}
+    paths |= {p.removeprefix("./") for p in paths}
+    context = search_context(secrets, [s.service for s in plan.services], projects, paths)
+    return build_patterns(group_by_secret(facts.values, secrets), context=context)
+
+
 def _leaks(
-    service: str, containers: list[ContainerInfo], values: Mapping[str, bytes]
+    service: str, containers: list[ContainerInfo], patterns: PatternSet
 ) -> Iterable[Finding]:
-    """Any secret value in a container's env, command or labels (raw or base64)."""
+    """Any secret value in a container's env, command or labels (in any encoding)."""
     for info in containers:
         places = [(f"env {k}", v) for k, v in info.env.items()]
         places += [(f"command arg {i}", arg) for i, arg in enumerate(info.command)]
         places += [(f"label {k}", v) for k, v in info.labels.items()]
-        for secret, value in values.items():
-            needles = _needles(value)
-            for place, text in places:
-                if any(needle in text for needle in needles):
+        found = [
+            (place, hits_in_line(text.encode("utf-8", "replace"), patterns))
+            for place, text in places
+        ]
+        for secret in patterns.secrets:
+            for place, hits in found:
+                if any(name == secret for name, _ in hits):
                     yield error(
                         "V006",
                         f"{info.name}: the value of {secret} appears in its {place}",
@@ -182,13 +207,6 @@ def _leaks(
                         secret=secret,
                         fix="remove it from the compose file; mount the secret and use *_FILE",
                     )
-
-
-def _needles(value: bytes) -> list[str]:
-    if len(value) < 8:
-        return []
-    raw = value.decode("utf-8", "replace")
-    return [raw, base64.b64encode(value).decode(), base64.urlsafe_b64encode(value).decode()]
 
 
 def _both_set(service: str, containers: list[ContainerInfo]) -> Iterable[Finding]:

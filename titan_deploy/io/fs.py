@@ -30,6 +30,7 @@ from typing import BinaryIO
 from titan_deploy.core.checks import Fix, GitFacts
 from titan_deploy.core.fileread import TooLarge, UnsafeFile, file_type, read_bounded, read_fd
 from titan_deploy.core.limits import MAX_CONFIG_BYTES, MAX_SECRET_BYTES
+from titan_deploy.core.secretvalue import stripped
 from titan_deploy.errors import ConfigError, RuntimeFailure
 
 __all__ = ["TooLarge", "UnsafeFile", "UnsafePath", "read_bounded"]
@@ -334,7 +335,7 @@ def apply_fix(fix: Fix, root: Path | None = None) -> None:
         fd = _open_fix_target(dfd, fix.path)
         try:
             st = os.fstat(fd)
-            if stat.S_ISDIR(st.st_mode) and fix.action == "strip-newline":
+            if stat.S_ISDIR(st.st_mode) and fix.action == "strip-whitespace":
                 raise UnsafePath(f"{fix.path} is a directory")
             if stat.S_ISREG(st.st_mode) and st.st_nlink != 1:
                 raise UnsafePath(
@@ -374,10 +375,11 @@ def _apply_on_fd(fix: Fix, fd: int, st: os.stat_result, root: Path | None) -> No
         os.fchmod(fd, fix.mode)
     elif fix.action == "chgrp" and fix.gid is not None:
         _fchgrp(fd, fix.gid, fix.path)
-    elif fix.action == "strip-newline":
+    elif fix.action == "strip-whitespace":
         data = read_fd(fd, MAX_SECRET_BYTES, single_link=True)
-        if data.endswith(b"\n"):
-            atomic_write(fix.path, data[:-1], stat.S_IMODE(st.st_mode), st.st_gid, root=root)
+        clean = stripped(data, fix.multiline)
+        if clean and clean != data:
+            atomic_write(fix.path, clean, stat.S_IMODE(st.st_mode), st.st_gid, root=root)
 
 
 # --- git ----------------------------------------------------------------------------------------

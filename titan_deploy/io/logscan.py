@@ -8,6 +8,8 @@ upper and lower, one value inside another) are all reported.
 
 A line longer than MAX_LINE is not held whole: it is scanned in windows that overlap by the longest
 pattern's length - 1, so an occurrence that straddles two windows lies whole inside the second.
+(A weak value counts only as a whole token, `core.leaks`: at the cut between two windows the cut
+counts as a token boundary, so there the check errs towards reporting, never towards missing.)
 
 API: `scan_file(path, patterns)` and `scan_lines(pieces, patterns, source=..., timestamps=...)`
 return a ScanResult (hits, masked_lines, lines, bytes, dropped_hits). A container's logs go

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from pathlib import Path
 from typing import Protocol
 
 from titan_deploy.core.checks import CheckResult, Fix, check_store
 from titan_deploy.core.findings import Finding, Report, warning
-from titan_deploy.errors import EngineUnreachable
+from titan_deploy.errors import EngineUnreachable, TitanError
 from titan_deploy.io import fs
 from titan_deploy.project import Project
 
@@ -32,8 +33,24 @@ def inspect_store(project: Project) -> CheckResult:
     secrets_dir = project.secrets_dir
     git = fs.git_facts(project.project_dir, secrets_dir) if secrets_dir.is_dir() else None
     return check_store(
-        project.manifest, secrets_dir, project.example_dir, git, label=_label(project)
+        project.manifest,
+        secrets_dir,
+        project.example_dir,
+        git,
+        label=_label(project, secrets_dir),
+        example_label=_label(project, project.example_dir),
+        names=_project_names(project),
     )
+
+
+def _project_names(project: Project) -> tuple[str, ...]:
+    """The compose project's name (a value equal to it is weak); none if it cannot be told."""
+    from titan_deploy.ops.stack import project_name
+
+    try:
+        return (project_name(project),)
+    except TitanError:  # an unreadable compose file: lint and render report it
+        return ()
 
 
 def run_check(
@@ -136,8 +153,9 @@ def _summary(report: Report, applied: int, fixable: int) -> str:
     return f"{verdict}: " + ", ".join(parts)
 
 
-def _label(project: Project) -> str:
+def _label(project: Project, path: Path) -> str:
+    """`path` as hints show it: relative to the project dir when inside it."""
     try:
-        return str(project.secrets_dir.relative_to(project.project_dir))
+        return str(path.relative_to(project.project_dir))
     except ValueError:
-        return str(project.secrets_dir)
+        return str(path)

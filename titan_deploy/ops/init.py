@@ -63,6 +63,17 @@ def run_init(project: Project, from_dir: Path | None = None) -> Report:
     return report
 
 
+def _example_hint(project: Project) -> str:
+    """Where the operator finds what to write: the configured example dir's README, if any."""
+    readme = project.example_dir / "README.md"
+    if not readme.is_file():
+        return "write the value the manifest's description asks for"
+    try:
+        return f"see {readme.relative_to(project.project_dir)}"
+    except ValueError:
+        return f"see {readme}"
+
+
 def _provision(
     project: Project, spec: SecretSpec, from_dir: Path | None, mode: int, gid: int | None
 ) -> tuple[str, Finding | None]:
@@ -95,7 +106,7 @@ def _provision(
         "I001",
         f"{shown} holds a placeholder: write the value",
         secret=spec.name,
-        fix="see secrets.example/README.md",
+        fix=_example_hint(project),
     )
 
 

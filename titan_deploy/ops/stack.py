@@ -14,7 +14,9 @@ from pathlib import Path
 from titan_deploy.core.containers import ContainerInfo
 from titan_deploy.core.findings import Report
 from titan_deploy.core.overlay import OverlayPlan
+from titan_deploy.core.secretvalue import trimmed
 from titan_deploy.core.verify import Facts, HostFile, Identity, resolve_identity, verify
+from titan_deploy.core.versions import owner
 from titan_deploy.core.yamlpos import load_file
 from titan_deploy.io import fs
 from titan_deploy.io.engine import Engine
@@ -68,7 +70,10 @@ def host_files(project: Project, plan: OverlayPlan) -> dict[str, HostFile]:
 
 
 def secret_values(project: Project) -> dict[str, bytes]:
-    """Every value on disk (base files and rotation versions), for the leak checks."""
+    """Every value on disk (base files and rotation versions), for the leak checks.
+
+    Keys are file names (`<name>` or `<name>.v<N>`, as `core.versions` parses them against the
+    manifest's names); values are trimmed, as services read them."""
     return read_secret_values(project)[0]
 
 
@@ -81,16 +86,15 @@ def read_secret_values(project: Project) -> tuple[dict[str, bytes], dict[str, st
     if not secrets_dir.is_dir():
         return values, skipped
     for entry in sorted(os.listdir(secrets_dir)):
-        name = entry.split(".v")[0]
         path = Path(secrets_dir, entry)
-        if name not in project.manifest.secrets or not path.is_file():
+        if owner(entry, project.manifest.secrets) is None or not path.is_file():
             continue
         try:
-            value = fs.read_secret(path).strip()
+            value = trimmed(fs.read_secret(path))
         except OSError as exc:
             skipped[entry] = str(exc) if isinstance(exc, fs.UnsafeFile) else "unreadable"
             continue
-        values[name if entry == name else entry] = value
+        values[entry] = value
     return values, skipped
 
 

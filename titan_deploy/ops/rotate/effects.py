@@ -20,7 +20,7 @@ from pathlib import Path
 
 from titan_deploy.core import authguard, regex
 from titan_deploy.core.checks import expected_file_mode
-from titan_deploy.core.overlay import OverlayPlan, file_name
+from titan_deploy.core.overlay import OverlayPlan
 from titan_deploy.core.postgres import (
     UnsupportedPassword,
     alter_role_sql,
@@ -39,6 +39,7 @@ from titan_deploy.core.rotation import (
     versions_in_use,
 )
 from titan_deploy.core.secretvalue import generate
+from titan_deploy.core.versions import file_name
 from titan_deploy.errors import TitanError
 from titan_deploy.io import compose, fs
 from titan_deploy.io import engine as engine_io

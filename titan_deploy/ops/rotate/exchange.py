@@ -13,9 +13,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from titan_deploy.core.findings import Report, warning
-from titan_deploy.core.overlay import file_name
 from titan_deploy.core.rotation import Journal, current, plan_exchange
 from titan_deploy.core.secretvalue import is_placeholder, kind_problem
+from titan_deploy.core.versions import file_name
 from titan_deploy.errors import UsageError
 from titan_deploy.io import fs
 from titan_deploy.io import journal as journal_io

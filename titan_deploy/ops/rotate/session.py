@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
+from titan_deploy.core import versions
 from titan_deploy.core.findings import Report, warning
 from titan_deploy.core.rotation import (
     Active,
@@ -126,8 +127,9 @@ def clean_stale_temps(project: Project) -> list[str]:
 
 
 def _ours(project: Project, name: str) -> bool:
-    base = re.sub(r"\.v[0-9]+$", "", name)
-    return base in project.manifest.secrets or name == journal_io.STATE_FILE
+    if name == journal_io.STATE_FILE:
+        return True
+    return versions.owner(name, project.manifest.secrets) is not None
 
 
 def run_plan(
