@@ -26,6 +26,7 @@ CAP_DAC_OVERRIDE = 1
 CAP_DAC_READ_SEARCH = 2
 CGROUP_ROOT = "/sys/fs/cgroup"
 MAX_PROCESSES = 4096
+MAX_FILE_BYTES = 16 << 20  # far above Docker's 500 KB secret limit: never hash a giant file
 
 
 class Unavailable(Exception):
@@ -126,6 +127,8 @@ def _stat_handle(path: str, handle: int) -> FileStat | None:
     }
     if not stat_mod.S_ISREG(st.st_mode):
         return FileStat(exists=False, error="not a regular file", method=PROC_ROOT, **base)
+    if st.st_size > MAX_FILE_BYTES:  # exists, but its hash can match nothing: content fails
+        return FileStat(exists=True, sha256="too-large", method=PROC_ROOT, **base)
     try:  # re-open the O_PATH handle for reading: the same inode, no second path walk
         reader = os.open(f"/proc/self/fd/{handle}", os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError:
