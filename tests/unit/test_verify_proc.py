@@ -127,3 +127,18 @@ def test_host_file_identity_and_symlink_out_of_the_dir(tmp_path) -> None:
     (secrets / "c").symlink_to(tmp_path / "elsewhere")
     assert host_file(secrets / "c").problem == "is a symlink resolving outside the secrets dir"
     assert host_file(secrets / "missing") is None
+
+
+def test_inspect_gives_pid_and_every_mount_point() -> None:
+    from titan_deploy.io.engine import container_info
+
+    attrs = {
+        "Id": "abc",
+        "State": {"Pid": 4242, "Status": "running"},
+        "Mounts": [{"Type": "bind", "Destination": "/run/secrets/a"}],
+        "HostConfig": {"Tmpfs": {"/run/agent": "size=1m"}},
+    }
+    info = container_info(attrs)
+    assert info.pid == 4242
+    assert info.mounts == ("/run/secrets/a", "/run/agent")
+    assert container_info({"Id": "abc"}).mounts is None  # unknown: no mount check at all

@@ -321,10 +321,15 @@ def container_info(attrs: dict[str, Any]) -> ContainerInfo:
         image=config.get("Image", ""),
         healthcheck=tuple((config.get("Healthcheck") or {}).get("Test") or ()),
         pid=int(state.get("Pid") or 0),
-        mounts=None
-        if mounts is None
-        else tuple(m.get("Destination", "") for m in mounts if m.get("Destination")),
+        mounts=None if mounts is None else _destinations(mounts, host.get("Tmpfs") or {}),
     )
+
+
+def _destinations(mounts: list[dict[str, Any]], tmpfs: dict[str, str]) -> tuple[str, ...]:
+    """Every mount point inside the container: binds and volumes, plus `tmpfs:` ones (which
+    inspect lists only under HostConfig.Tmpfs)."""
+    found = [m.get("Destination", "") for m in mounts] + list(tmpfs)
+    return tuple(d for d in found if d)
 
 
 def processes_from_top(doc: Mapping[str, Any]) -> tuple[Process, ...] | None:
