@@ -98,7 +98,8 @@ def test_unreadable_secret_for_non_root_consumer_without_gid(stack):
     rows = rows_by_pair(s.td("--json", "verify"))
     reader = rows[("reader", "db_password")]
     assert reader["readable"] is False
-    assert "unreadable by its user app (uid 1000" in reader["problem"]
+    assert "unreadable by its process pid " in reader["problem"]  # each running process
+    assert "(sh: uid 1000, gid 1000, groups 1000)" in reader["problem"]
     assert rows[("signer", "db_password")]["readable"] is True
     assert_no_canary(s)
 
