@@ -51,6 +51,7 @@ class Facts:
     host: Mapping[str, HostFile]  # compose secret source -> host file
     identities: Mapping[str, Identity]  # container id -> identity
     values: Mapping[str, bytes] = field(repr=False, default_factory=dict)  # secret -> value
+    fix_hints: Mapping[str, str] = field(default_factory=dict)  # secret -> V002 fix (core/drift)
 
     def __repr__(self) -> str:
         return f"Facts(services={len(self.containers)})"
@@ -145,7 +146,7 @@ def _content(
             error(
                 "V002",
                 f"{info.name}: {path} differs from the host file (edited after deploy?)",
-                fix="rotate the secret (`titan-deploy rotate ...`) or redeploy the service",
+                fix=_content_fix(facts, mount),
                 **where,
             )
         ]
@@ -156,11 +157,18 @@ def _content(
                 "V002",
                 f"{info.name}: the host file changed after the container started; "
                 "the service still uses the value it read at start",
-                fix="rotate the secret (`titan-deploy rotate ...`) or redeploy the service",
+                fix=_content_fix(facts, mount),
                 **where,
             )
         ]
     return []
+
+
+def _content_fix(facts: Facts, mount: Mount) -> str:
+    """What applies the host file to the service: its rotation (core/drift.fix_hint)."""
+    return facts.fix_hints.get(mount.secret) or (
+        "the service must re-read the file: `titan-deploy up` does not apply an edited secret file"
+    )
 
 
 def _leaks(

@@ -1,10 +1,22 @@
-"""`check-secrets`: the preflight of DESIGN §6, with `--fix` for the mechanical fixes only."""
+"""`check-secrets`: the preflight of DESIGN §6, with `--fix` for the mechanical fixes only.
+
+Also the edits that will never apply (core/drift.py): a base file edited after a rotation moved
+its consumers to a version (D001), the database password edited after postgres initialised its
+volume (D002). `up` runs this first, so it stops before deploying either.
+"""
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
+from titan_deploy.core import drift
 from titan_deploy.core.checks import CheckResult, check_store
-from titan_deploy.core.findings import Report
+from titan_deploy.core.findings import Finding, Report
+from titan_deploy.core.rotation import VERSION_RE
+from titan_deploy.io import deployed as deployed_io
 from titan_deploy.io import fs
+from titan_deploy.io import journal as journal_io
 from titan_deploy.project import Project
 
 
@@ -25,11 +37,42 @@ def run_check(project: Project, fix: bool = False) -> Report:
             fs.apply_fix(item)
             applied.append({"action": item.action, "path": str(item.path)})
         result = inspect_store(project)
-    report = Report("check-secrets", findings=result.findings)
+    report = Report("check-secrets", findings=[*result.findings, *unapplied_edits(project)])
     report.data = {"fixed": applied, "secrets": len(project.manifest.secrets)}
     fixable = len(result.fixes)
     report.summary = _summary(report, len(applied), fixable)
     return report
+
+
+def unapplied_edits(project: Project) -> list[Finding]:
+    """D001/D002 findings from the journal, the deploy record and the files (no engine).
+
+    Secrets of a rotation in flight are skipped: their files legitimately differ mid-way."""
+    journal = journal_io.load(project)
+    skip = journal.active.secrets if journal.active else ()
+    return drift.unapplied_edits(
+        project.manifest,
+        journal.assignments,
+        secret_files(project),
+        deployed_io.load(project),
+        label=_label(project),
+        skip=skip,
+    )
+
+
+def secret_files(project: Project) -> dict[str, bytes]:
+    """Trimmed content of every manifest secret's base and version files, by file name."""
+    out: dict[str, bytes] = {}
+    directory = project.secrets_dir
+    if not directory.is_dir():
+        return out
+    for entry in sorted(os.listdir(directory)):
+        match = VERSION_RE.match(entry)
+        name = match["name"] if match else entry
+        path = Path(directory, entry)
+        if name in project.manifest.secrets and path.is_file():
+            out[entry] = path.read_bytes().strip()
+    return out
 
 
 def _summary(report: Report, applied: int, fixable: int) -> str:

@@ -12,6 +12,7 @@ import re
 from pathlib import Path
 
 from titan_deploy.core.containers import ContainerInfo
+from titan_deploy.core.drift import fix_hints
 from titan_deploy.core.findings import Report
 from titan_deploy.core.overlay import OverlayPlan
 from titan_deploy.core.verify import Facts, HostFile, Identity, resolve_identity, verify
@@ -124,6 +125,7 @@ def gather(
         host=host_files(project, plan),
         identities=identities(engine, containers),
         values=secret_values(project),
+        fix_hints=fix_hints(project.manifest),
     )
 
 
