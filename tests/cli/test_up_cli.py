@@ -228,3 +228,15 @@ def test_up_runs_while_hmac_phase2_is_pending(cli, ready_project, no_engine) -> 
     assert [f["code"] for f in doc["findings"]] == ["L001"]  # no D001: the base is v1, in use
     overlay = (ready_project / "docker-compose.secrets.yml").read_text()
     assert "titan_hmac_secret_v2" in overlay and "titan_hmac_secret.previous" in overlay
+
+
+def test_findings_so_far_reach_stderr_when_up_fails_at_runtime(
+    cli, ready_project, no_engine
+) -> None:
+    """No engine: exit 3 and one error line; check-secrets' warning is still shown (progress)."""
+    secret = ready_project / "secrets" / "gemini_api_key"
+    write_secret(secret, secret.read_bytes() + b"\n", GID)
+    result = up(cli, ready_project, no_engine, json_mode=False)
+    assert result.exit_code == 3, result.output
+    assert len([x for x in result.stderr.splitlines() if x.startswith("error:")]) == 1
+    assert "check-secrets: warning S005 gemini_api_key" in result.stderr

@@ -22,7 +22,7 @@ from titan_deploy.core import drift
 from titan_deploy.core.containers import ContainerInfo
 from titan_deploy.core.findings import Finding, Report
 from titan_deploy.core.rotation import Journal, iso
-from titan_deploy.errors import ComposeError, RuntimeFailure
+from titan_deploy.errors import ComposeError, RuntimeFailure, TitanError
 from titan_deploy.io import compose
 from titan_deploy.io import deployed as deployed_io
 from titan_deploy.io import engine as engine_io
@@ -53,12 +53,17 @@ def run_up(project: Project, timeout: int = 300, progress: Progress = lambda _: 
         found += staged(report.findings, name)
         if not report.ok:
             return _result(report, found, stages, f"up stopped at {name}: {report.summary}")
-    engine = engine_io.connect()
-    command = compose.command_for(
-        project.project_dir, project.all_compose_files(), project_name(project)
-    )
-    _compose_up(project, engine, command, timeout, stages, progress)
-    report = _stage("verify", lambda: verify_report(project, engine), stages, progress)
+    try:
+        engine = engine_io.connect()
+        command = compose.command_for(
+            project.project_dir, project.all_compose_files(), project_name(project)
+        )
+        _compose_up(project, engine, command, timeout, stages, progress)
+        report = _stage("verify", lambda: verify_report(project, engine), stages, progress)
+    except TitanError:  # exit 3 prints one error line: the findings so far go to progress
+        for finding in found:
+            progress(describe(finding))
+        raise
     found += staged(report.findings, "verify")
     if not report.ok:
         return _result(report, found, stages, f"up stopped at verify: {report.summary}")
@@ -101,6 +106,15 @@ def in_flight_message(journal: Journal) -> str | None:
 def staged(findings: list[Finding], stage: str) -> list[Finding]:
     """The findings, each stamped with the stage that found it."""
     return [replace(f, stage=stage) for f in findings]
+
+
+def describe(finding: Finding) -> str:
+    """One progress line for a finding: `stage: severity CODE where: message`."""
+    where = " / ".join(x for x in (finding.service, finding.secret) if x)
+    return (
+        f"{finding.stage}: {finding.severity} {finding.code}"
+        f"{' ' + where if where else ''}: {finding.message}"
+    )
 
 
 def _result(report: Report, found: list[Finding], stages: list[dict], summary: str) -> Report:
