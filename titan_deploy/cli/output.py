@@ -80,7 +80,7 @@ def _render_human(console: Any, report: Report, verbose: bool) -> None:
     if shown:
         staged = any(f.stage for f in shown)  # `up`: which stage found each one
         table = Table(show_header=True, header_style="bold")
-        columns = ("stage",) * staged + ("severity", "code", "where", "problem", "fix")
+        columns = (("stage",) if staged else ()) + ("severity", "code", "where", "problem", "fix")
         for column in columns:
             table.add_column(column, overflow="fold")
         for f in shown:
@@ -93,7 +93,7 @@ def _render_human(console: Any, report: Report, verbose: bool) -> None:
                 escape(f.message),
                 escape(f.fix or ""),
             ]
-            table.add_row(*([escape(f.stage or "")] * staged + cells))
+            table.add_row(*(([escape(f.stage or "")] if staged else []) + cells))
         console.print(table)
     if report.summary:
         style = "green" if report.ok else "bold red"
