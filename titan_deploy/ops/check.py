@@ -10,13 +10,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from titan_deploy.core import drift
-from titan_deploy.core.checks import CheckResult, check_store
+from titan_deploy.core.checks import VERSION_RE, CheckResult, check_store
 from titan_deploy.core.findings import Finding, Report
-from titan_deploy.core.rotation import VERSION_RE
-from titan_deploy.io import deployed as deployed_io
 from titan_deploy.io import fs
-from titan_deploy.io import journal as journal_io
 from titan_deploy.project import Project
 
 
@@ -47,7 +43,15 @@ def run_check(project: Project, fix: bool = False) -> Report:
 def unapplied_edits(project: Project) -> list[Finding]:
     """D001/D002 findings from the journal, the deploy record and the files (no engine).
 
-    Secrets of a rotation in flight are skipped: their files legitimately differ mid-way."""
+    Secrets of a rotation in flight are skipped: their files legitimately differ mid-way.
+    Without a state dir (no rotation, no recorded `up`) there is nothing to compare, and the
+    rotation code is not even imported: check-secrets starts fast."""
+    if not project.state_dir.is_dir():
+        return []
+    from titan_deploy.core import drift
+    from titan_deploy.io import deployed as deployed_io
+    from titan_deploy.io import journal as journal_io
+
     journal = journal_io.load(project)
     skip = journal.active.secrets if journal.active else ()
     return drift.unapplied_edits(
