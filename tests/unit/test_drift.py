@@ -155,6 +155,7 @@ def test_hmac_phase1_pending_keeps_the_old_key_in_the_base_file(manifest) -> Non
     values[H] = value()  # now it IS edited: listeners' previous key is v1, nobody mounts the base
     (finding,) = drift.base_edits(manifest, journal.assignments, values)
     assert "titan_hmac_secret.v2" in finding.message and "titan_hmac_secret.v1" in finding.message
+    assert "secrets/titan_hmac_secret.v1 holds the value it had" in (finding.fix or "")
 
 
 def test_no_rotation_no_versions_nothing_to_say(manifest) -> None:

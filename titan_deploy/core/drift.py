@@ -161,12 +161,15 @@ def base_edits(
         if spec.name in skipped or spec.name not in values:
             continue
         by_file: dict[str, list[str]] = {}
+        previous: list[str] = []  # HMAC phase 1: the base file still holds the previous key
         for consumer in spec.consumers:
             a = _assignment(assignments, spec.name, consumer.service)
             for version in (a.version, a.secondary):
                 if version is not None:
                     by_file.setdefault(file_name(spec.name, version), []).append(consumer.service)
-        known = [f for f in by_file if f in values]
+            if a.secondary is not None:
+                previous.append(file_name(spec.name, a.secondary))
+        known = [f for f in dict.fromkeys([*previous, *by_file]) if f in values]
         if not known or any(values[f] == values[spec.name] for f in known):
             continue
         findings.append(_base_edit(manifest, spec, by_file, known, label))
@@ -183,14 +186,16 @@ def _base_edit(
     in_use = "; ".join(
         f"{', '.join(dict.fromkeys(services))} mount {label}/{f}" for f, services in by_file.items()
     )
-    apply = _apply(manifest, spec.name) or "no rotate command covers this secret"
+    undo = f"undo the edit ({label}/{known[0]} holds the value it had)"
+    apply = _apply(manifest, spec.name)
     return error(
         "D001",
         f"{label}/{spec.name} differs from the version in use since a rotation ({in_use}): "
         f"an edit of {label}/{spec.name} never reaches a container, and `up` does not apply it",
         secret=spec.name,
-        fix=f"to change the value {apply}; or undo the edit ({label}/{known[0]} holds the "
-        "value in use)",
+        fix=f"to change the value {apply}; or {undo}"
+        if apply
+        else f"{undo}: no rotate command covers {spec.name}",
     )
 
 
