@@ -108,7 +108,10 @@ def test_secret_in_env_and_in_image_layer(stack, tmp_path, busybox_image):
             doc["services"]["signer"]["environment"] = {"API_URL": f"https://x/?t={value}"}
 
         s.edit_compose(leak)
-        s.td("up", "--timeout", "60")
+        assert s.td("up", "--timeout", "60").returncode == 1  # lint refuses the value (L012)
+        # deployed anyway, around titan-deploy: audit-logs still finds it in config and image
+        deployed = s.compose("up", "--detach", "--wait", "--wait-timeout", "60", "--pull", "never")
+        assert deployed.returncode == 0, deployed.stderr[-2000:]
         code, doc = audit(s)
         assert code == 1
         found = {(h["service"], h["source"], h["secret"]) for h in doc["data"]["hits"]}
