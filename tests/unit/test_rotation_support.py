@@ -345,3 +345,25 @@ def test_dry_run_while_a_rotation_is_in_flight_is_refused(ready_project: Path, c
     assert "a hmac rotation (run) is in flight" in result.output
     status = cli("-C", ready_project, "rotate", "status")
     assert "rotation in flight: hmac (forward) run: 0/6 steps done" in status.stdout
+
+
+@pytest.mark.parametrize("pid", [-1, 0, "garbage"])
+def test_status_resume_abort_describe_a_lock_with_no_valid_pid(
+    ready_project: Path, cli, pid
+) -> None:
+    lock = ready_project / ".titan-deploy" / "rotation.lock"
+    for command in ("resume", "abort"):
+        lock.mkdir(parents=True)
+        (lock / "holder.json").write_text(json.dumps({"pid": pid, "command": "rotate hmac"}))
+        status = cli("-C", ready_project, "rotate", "status")
+        assert status.exit_code == 0
+        assert "STALE: the lock holds no valid pid" in status.stdout
+        assert "None" not in status.stdout and "(?)" not in status.stdout
+        doc = json.loads(cli("-C", ready_project, "--json", "rotate", "status").stdout)
+        assert doc["data"]["lock"]["alive"] is False and doc["data"]["lock"]["pid"] is None
+        refused = cli("-C", ready_project, "rotate", "db")
+        assert refused.exit_code == 3 and "lock holds no valid pid" in refused.output
+        broke = cli("-C", ready_project, "rotate", command)
+        assert broke.exit_code == 0, broke.output
+        assert "broke the stale rotation lock: it held no valid pid" in broke.output
+        assert not lock.exists()

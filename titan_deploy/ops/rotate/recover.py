@@ -121,13 +121,8 @@ def _nothing(project, command, lock, cleaned, journal) -> Report:
 
 def _note_lock(report: Report, lock, cleaned: list[str]) -> None:
     if lock.broke is not None:
-        report.findings.append(
-            warning(
-                "R012",
-                f"broke the stale rotation lock of pid {lock.broke.pid} "
-                f"(`{lock.broke.command}`), which is no longer running",
-            )
-        )
+        report.findings.append(warning("R012", journal_io.broke_message(lock.broke)))
         report.data["broke_stale_lock_of_pid"] = lock.broke.pid
+        report.data["broke_stale_lock"] = True
     if cleaned:
         report.data["removed_temp_files"] = cleaned

@@ -26,14 +26,22 @@ def run_status(project: Project, now: datetime | None = None) -> Report:
     report = Report("rotate status", columns=COLUMNS)
     rows = report.rows
     findings: list[Finding] = report.findings
+    holder_alive = holder is not None and (holder.alive or journal_io.being_acquired(lock, holder))
     if holder is not None:
         if holder.alive:
-            rows.append({"what": "lock", "detail": f"held by pid {holder.pid} ({holder.command})"})
+            rows.append({"what": "lock", "detail": f"held by {holder.describe()}"})
+        elif journal_io.being_acquired(lock, holder):
+            rows.append({"what": "lock", "detail": "being taken by a rotation that is starting"})
         else:
             findings.append(
                 warning("R010", journal_io.stale_message(lock, holder), fix="rotate resume")
             )
-            rows.append({"what": "lock", "detail": f"STALE: pid {holder.pid} is not running"})
+            why = (
+                "the lock holds no valid pid"
+                if holder.pid is None
+                else f"pid {holder.pid} is not running"
+            )
+            rows.append({"what": "lock", "detail": f"STALE: {why}"})
     active = journal.active
     if active is not None:
         rows.append({"what": "in flight", "detail": describe_active(active)})
@@ -45,7 +53,7 @@ def run_status(project: Project, now: datetime | None = None) -> Report:
             if active.in_progress == n:
                 status = "INTERRUPTED (re-run by resume)"
             rows.append({"what": f"  {active.mode} step {row['n']}", "detail": _line(row, status)})
-        if holder is None or not holder.alive:
+        if not holder_alive:
             findings.append(
                 warning(
                     "R011",
