@@ -9,12 +9,13 @@ from __future__ import annotations
 import os
 import re
 import secrets as _random
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import Any
 
 from titan_deploy.core.findings import Report, warning
+from titan_deploy.core.redact import redact
 from titan_deploy.core.rotation import (
     Active,
     Journal,
@@ -59,7 +60,70 @@ def run_id(procedure: str, now: datetime) -> str:
     return f"{procedure}-{now.strftime('%Y%m%dT%H%M%SZ')}-{_random.token_hex(2)}"
 
 
-def settings(project: Project, options: RotateOptions, finish_after_hours=None) -> Settings:
+class Redactor:
+    """Scrubs text from outside the tool of every secret value this run knows (class 9.1).
+
+    Known values: every regular file in the secrets dir — base files, version files, temp files
+    — read again at each call (a rotation writes new versions as it goes) and remembered (a
+    version removed by the rotation stays known), plus values only in memory (the new exchange
+    keys before they are written). core.redact.redact replaces each, raw and encoded."""
+
+    MAX_FILE = 1_000_000  # Docker's secret limit is 500 KB: larger files are not secrets
+
+    def __init__(self, project: Project, extra: Iterable[bytes] = ()) -> None:
+        self.project = project
+        self.values: set[bytes] = {v for v in extra if v}
+
+    def __call__(self, text: str) -> str:
+        if not text:
+            return text
+        self.refresh()
+        return redact(text, self.values)
+
+    def refresh(self) -> None:
+        try:
+            directory = self.project.secrets_dir
+            entries = list(directory.iterdir()) if directory.is_dir() else []
+        except (TitanError, OSError):
+            return
+        for path in entries:
+            try:
+                if path.is_file() and path.stat().st_size <= self.MAX_FILE:
+                    self.values.add(path.read_bytes())
+            except OSError:
+                continue
+
+
+def scrub_report(report: Report, scrub: Callable[[str], str]) -> Report:
+    """Every string of the report (summary, rows, findings, data) through `scrub`, in place:
+    for reports that show text read back from the journal (it may predate the redactor)."""
+    report.summary = scrub(report.summary)
+    report.rows = [_scrub_value(row, scrub) for row in report.rows]
+    report.findings = [
+        replace(f, message=scrub(f.message), fix=scrub(f.fix) if f.fix else f.fix)
+        for f in report.findings
+    ]
+    report.data = _scrub_value(report.data, scrub)
+    return report
+
+
+def _scrub_value(value: Any, scrub: Callable[[str], str]) -> Any:
+    if isinstance(value, str):
+        return scrub(value)
+    if isinstance(value, dict):
+        return {k: _scrub_value(v, scrub) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_scrub_value(v, scrub) for v in value]
+    return value
+
+
+def settings(
+    project: Project,
+    options: RotateOptions,
+    finish_after_hours=None,
+    inputs: dict[str, bytes] | None = None,
+) -> Settings:
+    """The runner's settings: guard threshold, settle time and the redactor of this run."""
     guard = project.manifest.auth_guard
     threshold = options.threshold
     if threshold is None:
@@ -69,6 +133,7 @@ def settings(project: Project, options: RotateOptions, finish_after_hours=None) 
         settle=options.settle,
         guard=guard is not None,
         finish_after_hours=finish_after_hours,
+        redact=Redactor(project, (inputs or {}).values()),
     )
 
 
@@ -156,7 +221,7 @@ def run_plan(
             effects,
             save,
             project.manifest,
-            settings(project, options, finish_after_hours),
+            settings(project, options, finish_after_hours, inputs),
             progress,
         )
         return plan, outcome

@@ -12,7 +12,13 @@ from datetime import datetime
 from titan_deploy.core.findings import Finding, Report, warning
 from titan_deploy.core.rotation import Journal, iso, phase2_allowed_at
 from titan_deploy.io import journal as journal_io
-from titan_deploy.ops.rotate.session import describe_active, plan_rows, utcnow
+from titan_deploy.ops.rotate.session import (
+    Redactor,
+    describe_active,
+    plan_rows,
+    scrub_report,
+    utcnow,
+)
 from titan_deploy.project import Project
 
 COLUMNS = ["what", "detail"]
@@ -97,7 +103,7 @@ def run_status(project: Project, now: datetime | None = None) -> Report:
         )
     else:
         report.summary = "no rotation in flight"
-    return report
+    return scrub_report(report, Redactor(project))
 
 
 def _line(row: dict, status: str) -> str:
