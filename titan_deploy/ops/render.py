@@ -8,16 +8,20 @@ from __future__ import annotations
 
 from titan_deploy.core.findings import Report
 from titan_deploy.core.overlay import OverlayPlan, plan_overlay, render_overlay
+from titan_deploy.core.rotation import effective_manifest
 from titan_deploy.core.yamlpos import load_file
 from titan_deploy.errors import ConfigError
 from titan_deploy.io import fs
-from titan_deploy.io.journal import load_overlay_state
+from titan_deploy.io import journal as journal_io
 from titan_deploy.project import Project
 
 
 def current_plan(project: Project) -> OverlayPlan:
-    """The overlay plan for the manifest plus the rotation state on disk."""
-    return plan_overlay(project.manifest, load_overlay_state(project))
+    """The overlay plan for the manifest plus the rotation state on disk. While a rotation is in
+    flight its secrets' consumers are as the journal froze them (core.rotation.
+    effective_manifest): a manifest edited mid-rotation never drops a mount it relies on."""
+    journal = journal_io.load(project)
+    return plan_overlay(effective_manifest(project.manifest, journal), journal.assignments)
 
 
 def defined_services(project: Project) -> set[str]:
@@ -32,7 +36,8 @@ def defined_services(project: Project) -> set[str]:
 
 def check_consumers_exist(project: Project) -> None:
     defined = defined_services(project)
-    missing = [s for s in project.manifest.services if s not in defined]
+    manifest = effective_manifest(project.manifest, journal_io.load(project))
+    missing = [s for s in manifest.services if s not in defined]
     if missing:
         files = ", ".join(project.compose_files)
         raise ConfigError(

@@ -146,7 +146,7 @@ def run_exchange(
 
     if dry_run:
         journal = journal_io.load(project)
-        refuse_if_active(journal)
+        refuse_if_active(journal, project.manifest)
         return dry_run_report(project, make_plan(journal), "rotate exchange")
     if not material:
         raise UsageError(f"no new key material for {group}")

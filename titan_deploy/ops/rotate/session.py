@@ -15,6 +15,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from titan_deploy.core.findings import Report, warning
+from titan_deploy.core.manifest import Manifest
 from titan_deploy.core.redact import redact
 from titan_deploy.core.rotation import (
     Active,
@@ -22,8 +23,10 @@ from titan_deploy.core.rotation import (
     Plan,
     Step,
     apply_steps,
+    effective_manifest,
     iso,
     phase2_allowed_at,
+    resume_refusal,
     rollback_steps,
     start,
 )
@@ -156,13 +159,21 @@ def save_fn(project: Project) -> Callable[[Journal], None]:
     return lambda journal: journal_io.save(project, journal, before_replace=hooks.mid_write)
 
 
-def refuse_if_active(journal: Journal) -> None:
+def refuse_if_active(journal: Journal, manifest: Manifest | None = None) -> None:
+    """Refuse (exit 1) to start a rotation while one is in flight, saying what finishes it:
+    resume or abort, or only abort when the manifest changed in a way resume refuses."""
     active = journal.active
     if active is not None:
         where = f"step {active.done + 1}/{len(active.steps)}"
+        blocked = manifest is not None and resume_refusal(manifest, journal)
+        what = (
+            "then `rotate abort` (the manifest changed since it started: resume refuses)"
+            if blocked
+            else "then `rotate resume` or `rotate abort`"
+        )
         raise Refused(
             f"a {active.procedure} rotation ({active.id}) is in flight ({active.mode}, {where}): "
-            "run `titan-deploy rotate status`, then `rotate resume` or `rotate abort`"
+            f"run `titan-deploy rotate status`, {what}"
         )
 
 
@@ -189,7 +200,12 @@ def clean_stale_temps(project: Project) -> list[str]:
 
 def _ours(project: Project, name: str) -> bool:
     base = re.sub(r"\.v[0-9]+$", "", name)
-    return base in project.manifest.secrets or name == journal_io.STATE_FILE
+    if name == journal_io.STATE_FILE or base in project.manifest.secrets:
+        return True
+    try:  # a secret the manifest dropped while a rotation of it is in flight
+        return base in effective_manifest(project.manifest, journal_io.load(project)).secrets
+    except TitanError:
+        return False
 
 
 def run_plan(
@@ -206,7 +222,7 @@ def run_plan(
     """Lock, plan from the journal, journal the plan, execute it. Returns (plan, outcome)."""
     with journal_io.acquire(project, command):
         journal = journal_io.load(project)
-        refuse_if_active(journal)
+        refuse_if_active(journal, project.manifest)
         if check is not None:
             check(journal)
         plan = make_plan(journal)

@@ -10,7 +10,14 @@ from __future__ import annotations
 from datetime import datetime
 
 from titan_deploy.core.findings import Finding, Report, warning
-from titan_deploy.core.rotation import Journal, iso, phase2_allowed_at
+from titan_deploy.core.rotation import (
+    Journal,
+    finish_refusal,
+    iso,
+    manifest_changes,
+    phase2_allowed_at,
+    resume_refusal,
+)
 from titan_deploy.io import journal as journal_io
 from titan_deploy.ops.rotate.session import (
     Redactor,
@@ -59,15 +66,39 @@ def run_status(project: Project, now: datetime | None = None) -> Report:
             if active.in_progress == n:
                 status = "INTERRUPTED (re-run by resume)"
             rows.append({"what": f"  {active.mode} step {row['n']}", "detail": _line(row, status)})
+        refusal = resume_refusal(project.manifest, journal)
+        changes = manifest_changes(project.manifest, active.specs)
+        if refusal:
+            findings.append(warning("R013", refusal, fix="titan-deploy rotate abort"))
+        elif changes:
+            findings.append(
+                warning(
+                    "R013",
+                    "the manifest changed since this rotation was planned ("
+                    + "; ".join(changes)
+                    + "): `rotate resume` / `rotate abort` run it from the journal as planned",
+                )
+            )
         if not holder_alive:
             findings.append(
                 warning(
                     "R011",
-                    f"a {active.procedure} rotation is unfinished ({active.mode}): run "
-                    "`titan-deploy rotate resume` to finish it or `rotate abort` to undo it",
+                    f"a {active.procedure} rotation is unfinished ({active.mode}): "
+                    + (
+                        "run `titan-deploy rotate abort` to undo it (resume is refused: the "
+                        "manifest changed)"
+                        if refusal
+                        else "run `titan-deploy rotate resume` to finish it or `rotate abort` "
+                        "to undo it"
+                    ),
                 )
             )
     for secret, pending in sorted(journal.pending.items()):
+        refusal = finish_refusal(project.manifest, journal, secret)
+        if refusal:
+            findings.append(
+                warning("R013", refusal, secret=secret, fix="titan-deploy rotate abort")
+            )
         allowed = phase2_allowed_at(pending)
         when = "now" if now >= allowed else f"from {iso(allowed)} (in {_left(allowed - now)})"
         rows.append(
