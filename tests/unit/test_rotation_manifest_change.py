@@ -601,3 +601,22 @@ def test_a_completed_phase1_then_a_dropped_listener_finish_is_named_and_abort_re
     assert abort.exit_code == 0, abort.stdout
     assert stack.running == initial[0]  # back before phase 1, titan-sentinel included
     assert "no rotation in flight" in cli("-C", root, "rotate", "status").stdout
+
+
+def test_a_completed_phase1_then_the_secret_renamed_every_command_points_to_abort(
+    root: Path, cli, monkeypatch
+) -> None:
+    s = Scenario(root, "hmac", monkeypatch)
+    initial, _, _ = s.reference()  # phase 1 done, awaiting phase 2
+    stack = s.last_stack
+    s.change(CHANGES["hmac"]["secret renamed"])
+    named = "secret titan_hmac_secret is no longer in secrets.manifest.yml (removed or renamed)"
+    new = cli("-C", root, "--json", "rotate", "hmac", "--settle", "0")  # of titan_hmac_key
+    assert new.exit_code == 2
+    assert named in json.loads(new.stdout)["error"]
+    resume = cli("-C", root, "rotate", "resume")
+    assert resume.exit_code == 0 and "`titan-deploy rotate abort` undoes it" in resume.stdout
+    abort = cli("-C", root, "--json", "rotate", "abort", "--settle", "0")
+    assert abort.exit_code == 0, abort.stdout
+    assert stack.running == initial[0]
+    assert cli("-C", root, "rotate", "hmac", "--dry-run").exit_code == 0

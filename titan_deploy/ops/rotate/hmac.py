@@ -64,6 +64,10 @@ def run_hmac(
                 f"phase 1 of {name} is already done; finish it with `titan-deploy rotate hmac "
                 f"--finish` (allowed from {iso(allowed)}) or undo it with `rotate abort`"
             )
+        for other in sorted(journal.pending):  # e.g. the same key under its old name
+            refusal = finish_refusal(project.manifest, journal, other)
+            if refusal:
+                raise ManifestConflict(refusal)
         return plan_hmac(
             project.manifest,
             name,

@@ -16,6 +16,7 @@ from titan_deploy.core.rotation import (
     ManifestConflict,
     begin_rollback,
     effective_manifest,
+    finish_refusal,
     manifest_changes,
     resume_refusal,
     rollback_pending,
@@ -131,9 +132,17 @@ def _nothing(project, command, lock, cleaned, journal) -> Report:
     _note_lock(report, lock, cleaned)
     report.summary = "no rotation in flight: nothing to " + command.split()[-1]
     if journal.pending and command.endswith("resume"):
+        blocked = [
+            s for s in sorted(journal.pending) if finish_refusal(project.manifest, journal, s)
+        ]
         report.summary += (
             f" (HMAC phase 1 of {', '.join(sorted(journal.pending))} awaits phase 2: "
-            "`titan-deploy rotate hmac --finish`)"
+            + (
+                "the manifest changed since, so `titan-deploy rotate abort` undoes it; see "
+                "`rotate status`)"
+                if blocked
+                else "`titan-deploy rotate hmac --finish`)"
+            )
         )
     return report
 
