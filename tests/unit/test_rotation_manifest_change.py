@@ -556,7 +556,9 @@ def test_kill_rotate_hmac_drop_a_listener_resume_is_named_and_abort_recovers(
     assert status.exit_code == 0 and "rotation in flight" in status.stdout
     assert "R013" in status.stdout
     named = "titan_hmac_secret: consumer titan-sentinel was removed"
-    findings = json.loads(cli("-C", root, "--json", "rotate", "status").stdout)["findings"]
+    doc = json.loads(cli("-C", root, "--json", "rotate", "status").stdout)
+    assert doc["data"]["manifest_changes"] == {"run": [named]}
+    findings = doc["findings"]
     assert any(named in f["message"] and "rotate abort" in f["message"] for f in findings)
     assert any("run `titan-deploy rotate abort` to undo it" in f["message"] for f in findings)
     resume = cli("-C", root, "--json", "rotate", "resume", "--settle", "0")

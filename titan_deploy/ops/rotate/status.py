@@ -12,6 +12,7 @@ from datetime import datetime
 from titan_deploy.core.findings import Finding, Report, warning
 from titan_deploy.core.rotation import (
     Journal,
+    conflicts,
     finish_refusal,
     iso,
     manifest_changes,
@@ -125,6 +126,7 @@ def run_status(project: Project, now: datetime | None = None) -> Report:
             }
         )
     report.data = _data(project, journal, holder, lock, now)
+    report.data["manifest_changes"] = conflicts(project.manifest, journal)
     if active is not None:
         report.summary = f"rotation in flight: {describe_active(active)}"
     elif journal.pending:
