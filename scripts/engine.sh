@@ -49,6 +49,15 @@ PY
   docker compose version >&2
 }
 
+install_test_tools() { # rsync: the verify tests replace a secret the way `rsync -a` does
+  command -v rsync >/dev/null 2>&1 && return 0
+  [ "$(id -u)" -eq 0 ] || { log "rsync is missing (apt-get install rsync)"; return 0; }
+  log "installing rsync (used by the integration tests)"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq rsync >/dev/null
+}
+
 if ! command -v docker >/dev/null 2>&1; then install_engine; fi
 if ! engine_answers; then
   if [ -n "${DOCKER_HOST:-}" ]; then
@@ -59,3 +68,4 @@ if ! engine_answers; then
   start_engine
 fi
 install_compose
+install_test_tools

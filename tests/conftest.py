@@ -24,6 +24,13 @@ def random_value(spec: SecretSpec) -> bytes:
     """A fresh valid value of the secret's kind (a canary: it must never show up in output)."""
     if spec.kind == "hex":
         return pyrandom.token_hex(spec.bytes or 32).encode()
+    if spec.kind == "pem":
+        from tests.pemkit import ed25519_pem
+
+        return ed25519_pem()
+    if spec.multiline:
+        lines = [f"line{i} = {pyrandom.token_urlsafe(24)}" for i in range(3)]
+        return ("\n".join(lines) + "\n").encode()
     value = pyrandom.token_urlsafe(max(spec.min_length, 32))
     return value.encode()
 

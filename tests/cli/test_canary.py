@@ -1,7 +1,8 @@
-"""Canary test (DESIGN §9): random values for all eight secrets, every foundation command in
-normal, --json and -v modes, on success and failure paths; no value, nor its base64 (standard
-or urlsafe), nor its hex, nor any 12-character piece of any of them appears in any output, or
-in any file written outside the secrets dir. Once per command through the real console script.
+"""Canary test (DESIGN §9): random values for all eight secrets (plus a PEM key and a multi-line
+text, added to the manifest here), every foundation command in normal, --json and -v modes, on
+success and failure paths; no value, nor its base64 (standard or urlsafe), nor its hex, nor any
+12-character piece of any of them appears in any output, or in any file written outside the
+secrets dir. Once per command through the real console script.
 """
 
 from __future__ import annotations
@@ -24,23 +25,62 @@ CONSOLE_SCRIPT = Path(sys.executable).parent / "titan-deploy"
 MODES = [[], ["--json"], ["-v"], ["--json", "-v"]]
 
 
+# Two multi-line secrets on top of the Titan manifest: an Ed25519 exchange key (PEM) and a
+# multi-line config text. Both consumed by titan-execution, which the compose file defines.
+EXTRA_SECRETS = """\
+  exchange_ed25519_key:
+    description: An exchange's Ed25519 API private key (PEM).
+    kind: pem
+    consumers: {titan-execution: EXCHANGE_ED25519_KEY_FILE}
+  nats_conf:
+    description: A multi-line config holding credentials.
+    kind: text
+    multiline: true
+    consumers: {titan-execution: NATS_CONF_FILE}
+"""
+# Pieces of a value that are not secret (PEM armour, the fixed DER prefix of every Ed25519
+# key): a window inside one of these betrays nothing.
+PUBLIC_PIECES = (
+    "-----BEGIN PRIVATE KEY-----\n",
+    "-----END PRIVATE KEY-----\n",
+    "MC4CAQAwBQYDK2VwBCIEI",
+)
+
+
+@pytest.fixture
+def titan_project(titan_project: Path) -> Path:
+    """The conftest project, with the two multi-line secrets added to its manifest."""
+    manifest = titan_project / "secrets.manifest.yml"
+    manifest.write_text(manifest.read_text().rstrip("\n") + "\n" + EXTRA_SECRETS)
+    return titan_project
+
+
 class Canaries:
-    """Every string that would betray one of the values."""
+    """Every string that would betray one of the values (and each line of a multi-line one)."""
 
     def __init__(self, values: dict[str, bytes]) -> None:
         self.needles: dict[str, str] = {}
         for name, raw in values.items():
-            forms = {
-                "raw": raw.decode(),
-                "base64": base64.b64encode(raw).decode(),
-                "base64url": base64.urlsafe_b64encode(raw).decode(),
-                "hex": raw.hex(),
-            }
-            for form, text in forms.items():
-                self.needles[text] = f"{name} ({form})"
-                self.needles[text.rstrip("=")] = f"{name} ({form})"
-                for i in range(len(text.rstrip("=")) - WINDOW + 1):
-                    self.needles[text[i : i + WINDOW]] = f"{name} ({form}, piece at {i})"
+            lines = raw.strip().split(b"\n")
+            for i, line in enumerate(lines if len(lines) > 1 else []):
+                self._add(f"{name} line {i + 1}", line)
+            self._add(name, raw)
+        for needle in list(self.needles):
+            if any(needle in piece for piece in PUBLIC_PIECES):
+                del self.needles[needle]
+
+    def _add(self, name: str, raw: bytes) -> None:
+        forms = {
+            "raw": raw.decode(),
+            "base64": base64.b64encode(raw).decode(),
+            "base64url": base64.urlsafe_b64encode(raw).decode(),
+            "hex": raw.hex(),
+        }
+        for form, text in forms.items():
+            self.needles[text] = f"{name} ({form})"
+            self.needles[text.rstrip("=")] = f"{name} ({form})"
+            for i in range(len(text.rstrip("=")) - WINDOW + 1):
+                self.needles[text[i : i + WINDOW]] = f"{name} ({form}, piece at {i})"
 
     def found(self, text: str) -> list[str]:
         return sorted({what for needle, what in self.needles.items() if needle in text})
@@ -70,6 +110,12 @@ def test_the_detector_detects(titan_values: dict[str, bytes], canaries: Canaries
     assert canaries.found(base64.b64encode(value).decode()[:WINDOW])
     assert canaries.found(value.hex()[20 : 20 + WINDOW])
     assert not canaries.found("secrets/binance_api_secret is mode 0644")
+    key_line = titan_values["exchange_ed25519_key"].split(b"\n")[1]
+    assert canaries.found(key_line[-WINDOW:].decode())  # the random part of the key
+    assert canaries.found(base64.b64encode(key_line).decode())
+    conf_line = titan_values["nats_conf"].split(b"\n")[1]
+    assert canaries.found(conf_line[-WINDOW:].decode())
+    assert not canaries.found("-----BEGIN PRIVATE KEY----- line 3: not a base64 line")
 
 
 def run_everywhere(cli, project: Path, canaries: Canaries, *args: str, env=None) -> set[int]:
@@ -101,6 +147,10 @@ def break_store(project: Path, values: dict[str, bytes]) -> None:
     (store / "titan_db_password.v2").write_bytes(values["titan_db_password"][::-1])
     (store / "leftover").write_bytes(values["bybit_api_key"])  # stray
     (store / "bybit_api_key.v1").write_bytes(values["bybit_api_secret"][:-1] + b"\x00")
+    pem = values["exchange_ed25519_key"]
+    (store / "exchange_ed25519_key").write_bytes(pem.replace(b"END PRIVATE", b"END RSA PRIVATE"))
+    (store / "exchange_ed25519_key.v1").write_bytes(b"\n" + pem + b"\n")  # a rotation version
+    (store / "nats_conf").write_bytes(b"\n" + values["nats_conf"] + b"\n")  # fixable whitespace
 
 
 def plant_in_compose(project: Path, values: dict[str, bytes]) -> None:
@@ -131,6 +181,22 @@ def test_no_value_in_any_output_or_file(
     assert run_everywhere(cli, project, canaries, "render", "--check", env=env) == {0}
     assert run_everywhere(cli, project, canaries, "lint", env=env) == {0}
 
+    # audit-logs finds each multi-line value line by line (and whole, base64), never prints it
+    log = tmp_path / "shipped.log"
+    key, conf = titan_values["exchange_ed25519_key"], titan_values["nats_conf"]
+    log.write_bytes(
+        b"2026-11-28T10:00:00Z loaded key " + key.split(b"\n")[1] + b"\n"
+        b"2026-11-28T10:00:01Z config " + conf.split(b"\n")[1] + b"\n"
+        b"2026-11-28T10:00:02Z dump " + base64.b64encode(key.strip()) + b"\n"
+    )
+    assert run_everywhere(cli, project, canaries, "audit-logs", "--file", str(log), env=env) == {1}
+    audit = json.loads(cli("-C", project, "--json", "audit-logs", "--file", log).stdout)
+    assert sorted({(h["line"], h["secret"]) for h in audit["data"]["hits"]}) == [
+        (1, "exchange_ed25519_key"),
+        (2, "nats_conf"),
+        (3, "exchange_ed25519_key"),
+    ]
+
     # init from a directory of operator-supplied values, into a fresh project
     fresh = tmp_path / "fresh"
     shutil.copytree(project, fresh, ignore=shutil.ignore_patterns("secrets"))
@@ -153,6 +219,7 @@ def test_no_value_in_any_output_or_file(
         assert result.exit_code == 1
         canaries.assert_clean(result.output, f"check-secrets --fix {mode}")
     assert (store / "gemini_api_key").read_bytes() == titan_values["gemini_api_key"]
+    assert (store / "nats_conf").read_bytes() == titan_values["nats_conf"]  # one final newline
 
     # lint with values in the compose env; render --check drift; a broken manifest
     plant_in_compose(project, titan_values)

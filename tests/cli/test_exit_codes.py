@@ -73,7 +73,7 @@ def test_init_from_dir_then_check_passes(cli, titan_project: Path, titan_values,
     store = titan_project / "secrets"
     assert (store / "binance_api_key").read_bytes() == titan_values["binance_api_key"]
     result = cli("-C", titan_project, "check-secrets")
-    assert result.exit_code == 0, result.output  # a trailing newline is only a warning
+    assert result.exit_code == 1, result.output  # a trailing newline is an error for an api-key
     assert "S005" in result.stdout
     assert cli("-C", titan_project, "check-secrets", "--fix").exit_code == 0
     assert (store / "gemini_api_key").read_bytes() == titan_values["gemini_api_key"]

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import base64
 import os
+import random
 import secrets as pyrandom
+import shutil
 import stat
 import string
 import subprocess
@@ -11,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.pemkit import ED25519_PREFIX, block, cert_block, ed25519_pem, openssl_key, rsa_like_pem
 from titan_deploy.core.checks import Fix, GitFacts, check_store
 from titan_deploy.core.manifest import Manifest, parse_manifest_text
 from titan_deploy.io import fs
@@ -64,6 +68,9 @@ def make_store(root: Path, values: dict[str, bytes], gid: int | None = None) -> 
     return store
 
 
+ED25519_PEM = ed25519_pem()
+
+
 def codes(result, secret: str | None = None) -> list[str]:
     return sorted(f.code for f in result.findings if secret is None or f.secret == secret)
 
@@ -100,14 +107,50 @@ def test_missing_secrets_dir(tmp_path: Path) -> None:
     assert result.findings[0].fix == "titan-deploy init"
 
 
-def test_missing_secret(store: Path) -> None:
+def test_missing_secret(store: Path, tmp_path: Path) -> None:
     (store / "api_key").unlink()
-    result = check_store(manifest(), store)
+    examples = tmp_path / "secrets.example"
+    examples.mkdir()
+    (examples / "README.md").write_text("what to write where\n")
+    result = check_store(manifest(), store, example_dir=examples)
     assert codes(result) == ["S001"]
     finding = result.findings[0]
     assert finding.secret == "api_key"
     assert finding.message == "secrets/api_key is missing"
-    assert "secrets.example/README.md" in (finding.fix or "")
+    assert finding.fix == "write the value into secrets/api_key (see secrets.example/README.md)"
+
+
+def test_hints_name_the_configured_dirs_not_the_defaults(tmp_path: Path) -> None:
+    """A manifest with its own secrets_dir and example_dir: every hint names those."""
+    root = tmp_path / "proj"
+    root.mkdir()
+    text = BASE.format(extra="secrets_dir: vault/live\nexample_dir: docs/examples")
+    (root / "secrets.manifest.yml").write_text(text)
+    (root / "docs" / "examples").mkdir(parents=True)
+    (root / "docs" / "examples" / "README.md").write_text("what to write\n")
+    (root / "vault").mkdir()
+    store = make_store(root / "vault", {k: v for k, v in GOOD.items() if k != "api_key"})
+    store.rename(root / "vault" / "live")
+    subprocess.run(["git", "init", "-q", str(root)], check=True)
+    report = run_check(Project(project_dir=root))
+    hints = {f.code: (f.message, f.fix) for f in report.findings}
+    assert hints["S001"] == (
+        "vault/live/api_key is missing",
+        "write the value into vault/live/api_key (see docs/examples/README.md)",
+    )
+    assert hints["S012"] == (
+        "vault/live/ is not git-ignored",
+        "add '/vault/live/' to .gitignore (titan-deploy init does)",
+    )
+    assert not [f for f in report.findings if "secrets/" in f"{f.message} {f.fix}"]
+
+
+def test_no_readme_hint_when_the_example_dir_has_none(store: Path, tmp_path: Path) -> None:
+    (store / "api_key").unlink()
+    empty = tmp_path / "secrets.example"
+    empty.mkdir()
+    result = check_store(manifest(), store, example_dir=empty)
+    assert result.findings[0].fix == "write the value into secrets/api_key"
 
 
 def test_missing_generatable_secret_points_at_init(tmp_path: Path) -> None:
@@ -193,7 +236,7 @@ def test_carriage_return(store: Path) -> None:
     result = check_store(manifest(), store)
     assert codes(result) == ["S004"]
     assert "carriage return" in result.findings[0].message
-    assert not [f for f in result.fixes if f.action == "strip-newline"]
+    assert result.fixes == []  # a CRLF file is refused, never "fixed"
 
 
 def test_interior_newline(store: Path) -> None:
@@ -201,20 +244,50 @@ def test_interior_newline(store: Path) -> None:
     result = check_store(manifest(), store)
     assert codes(result) == ["S004"]
     assert result.findings[0].message == "secrets/api_key has more than one line"
+    assert "multiline: true" in (result.findings[0].fix or "")
 
 
-def test_two_trailing_newlines_are_an_interior_newline(store: Path) -> None:
-    (store / "api_key").write_bytes(GOOD["api_key"] + b"\n\n")
-    assert codes(check_store(manifest(), store)) == ["S004"]
+def test_a_pem_in_a_single_line_secret_points_at_kind_pem(tmp_path: Path) -> None:
+    store = make_store(tmp_path, {"key": ED25519_PEM})
+    result = check_store(manifest(text=one_value("key", kind="text")), store)
+    assert [(f.code, f.fix) for f in result.findings] == [
+        ("S004", "keys and certificates: set `kind: pem` in the manifest")
+    ]
 
 
-def test_trailing_newline_is_a_warning_with_a_fix(store: Path) -> None:
-    (store / "api_key").write_bytes(GOOD["api_key"] + b"\n")
-    result = check_store(manifest(), store)
+# Surrounding whitespace: two readers (one trims, one does not) would see two values.
+WHITESPACE_AROUND = [b"\n", b"\n\n", b" ", b"\t", b" \n"]
+WHITESPACE_BEFORE = [b" ", b"\t", b"\n"]
+
+
+@pytest.mark.parametrize("kind", ["password", "hex", "token", "api-key"])
+@pytest.mark.parametrize(
+    ("before", "after"),
+    [(b"", a) for a in WHITESPACE_AROUND] + [(b, b"") for b in WHITESPACE_BEFORE],
+)
+def test_whitespace_around_a_value_is_an_error_with_a_fix(
+    tmp_path: Path, kind: str, before: bytes, after: bytes
+) -> None:
+    value = {"hex": GOOD["hmac"], "password": GOOD["db_password"]}.get(kind, GOOD["api_key"])
+    extra = "    bytes: 32\n" if kind == "hex" else ""
+    store = make_store(tmp_path, {"s": before + value + after})
+    result = check_store(manifest(text=one_value("s", kind=kind, extra=extra)), store)
+    assert [(f.code, f.severity) for f in result.findings] == [("S005", "error")]
+    assert result.findings[0].message == (
+        "secrets/s starts or ends with whitespace (space, tab or newline): services that trim "
+        "it and services that do not read two different values"
+    )
+    assert result.findings[0].fix == "titan-deploy check-secrets --fix (strips it)"
+    assert result.fixes == [Fix("strip-whitespace", store / "s")]
+    assert result.values["s"] == value  # trimmed, as services read it
+
+
+@pytest.mark.parametrize("after", WHITESPACE_AROUND)
+def test_whitespace_around_text_is_a_warning(tmp_path: Path, after: bytes) -> None:
+    store = make_store(tmp_path, {"s": "caf\u00e9 au lait".encode() + after})
+    result = check_store(manifest(text=one_value("s", kind="text")), store)
     assert [(f.code, f.severity) for f in result.findings] == [("S005", "warning")]
-    assert result.findings[0].fix == "titan-deploy check-secrets --fix"
-    assert result.fixes == [Fix("strip-newline", store / "api_key")]
-    assert result.values["api_key"] == GOOD["api_key"]  # trimmed, as services read it
+    assert result.fixes == [Fix("strip-whitespace", store / "s")]
 
 
 # --- kinds ---------------------------------------------------------------------------------------
@@ -294,6 +367,9 @@ def test_api_key_pattern(tmp_path: Path) -> None:
     )
 
 
+_SYS = random.SystemRandom()
+
+
 def _rand(alphabet: str, n: int) -> str:
     return "".join(pyrandom.choice(alphabet) for _ in range(n))
 
@@ -317,7 +393,13 @@ REAL_SHAPED = {
     "openai-style sk- (51)": "sk-" + _rand(ALNUM, 48),
     "base64url with dashes first": "-" + _rand(URLSAFE, 40),
     "long provider secret (300)": _rand(B64, 300),
-    "8 chars, the lower bound": _rand(ALNUM, 8),
+    # mixed case, 8 distinct characters: a random 8-character key is weak 1 time in 4 when it is
+    # a lower-case word and digits, and an exchange's keys are not
+    "8 chars, the lower bound": "".join(
+        _SYS.sample(
+            _SYS.sample(string.ascii_lowercase + string.digits, 5) + _SYS.sample("ABCDEFGH", 3), 8
+        )
+    ),
 }
 
 
@@ -326,9 +408,11 @@ REAL_SHAPED = {
 def test_real_shaped_exchange_keys_are_never_rejected(
     tmp_path: Path, value: str, newline: bytes
 ) -> None:
+    """Never rejected for its shape; a trailing newline is the only (fixable) error."""
     store = make_store(tmp_path, {"key": value.encode() + newline})
     result = check_store(manifest(text=one_value("key")), store)
-    assert [f for f in result.findings if f.severity == "error"] == []
+    errors = [f.code for f in result.findings if f.severity == "error"]
+    assert errors == (["S005"] if newline else [])
     assert result.values["key"] == value.encode()
 
 
@@ -396,14 +480,21 @@ def test_repo_examples_are_all_placeholders(tmp_path: Path) -> None:
 # --- size ----------------------------------------------------------------------------------------
 
 
-def test_over_docker_500_kb_limit(tmp_path: Path) -> None:
+def test_over_docker_500_kib_limit(tmp_path: Path) -> None:
+    """Docker's limit is 500 KiB (swarmkit MaxSecretSize = 500 * 1024, refused when len >= it):
+    a 499 KiB text secret and one of 511999 bytes pass; 512000 bytes is "too large"."""
     text = one_value("blob", kind="text")
-    store = make_store(tmp_path, {"blob": b"a" * 500_000})  # the manifest's max_length cap
+    store = make_store(tmp_path, {"blob": _rand(ALNUM, 499 * 1024).encode()})
     assert check_store(manifest(text=text), store).findings == []
-    (store / "blob").write_bytes(b"a" * (500 * 1024 + 1))
+    (store / "blob").write_bytes(_rand(ALNUM, 511_999).encode())
+    assert check_store(manifest(text=text), store).findings == []
+    (store / "blob").write_bytes(b"a" * 512_000)
     result = check_store(manifest(text=text), store)
     assert codes(result) == ["S008"]
-    assert result.findings[0].message == "secrets/blob is over Docker's 500 KB secret limit"
+    assert result.findings[0].message == (
+        "secrets/blob is too large (500 KiB): over Docker's 500 KiB secret limit "
+        "(at most 511999 bytes)"
+    )
 
 
 # --- permissions ---------------------------------------------------------------------------------
@@ -609,7 +700,7 @@ def test_fix_applies_only_mechanical_fixes(tmp_path: Path) -> None:
         "chgrp",
         "chmod",
         "chmod",
-        "strip-newline",
+        "strip-whitespace",
     ]
     assert (store / "db_password").read_bytes() == GOOD["db_password"]
     assert stat.S_IMODE((store / "db_password").stat().st_mode) == 0o640
@@ -623,14 +714,19 @@ def test_fix_applies_only_mechanical_fixes(tmp_path: Path) -> None:
     assert sorted(os.listdir(store)) == ["api_key", "db_password", "hmac", "stray"]
 
 
-def test_fix_strips_exactly_one_newline_and_keeps_mode_and_group(tmp_path: Path) -> None:
+@pytest.mark.parametrize("around", [(b"", b"\n"), (b" ", b"\t\n\n"), (b"\t", b"")])
+def test_fix_strips_whitespace_and_keeps_mode_and_group(
+    tmp_path: Path, around: tuple[bytes, bytes]
+) -> None:
     project = _project(tmp_path, f"secrets_gid: {GID}", GOOD, GID)
     path = tmp_path / "secrets" / "api_key"
-    path.write_bytes(GOOD["api_key"] + b"\n")
+    path.write_bytes(around[0] + GOOD["api_key"] + around[1])
     os.chmod(path, 0o440)
+    assert run_check(project).exit_code == 1
     report = run_check(project, fix=True)
     assert report.findings == []
-    assert report.data["fixed"] == [{"action": "strip-newline", "path": str(path)}]
+    assert report.exit_code == 0
+    assert report.data["fixed"] == [{"action": "strip-whitespace", "path": str(path)}]
     assert path.read_bytes() == GOOD["api_key"]
     assert stat.S_IMODE(path.stat().st_mode) == 0o440
     assert path.stat().st_gid == GID
@@ -645,6 +741,263 @@ def test_without_fix_nothing_changes(tmp_path: Path) -> None:
     report = run_check(project)
     assert sorted(f.code for f in report.findings) == ["S005", "S009"]
     assert report.data["fixed"] == []
-    assert report.summary == "secrets NOT ready: 1 error(s), 1 warning(s), 2 fixable with --fix"
+    assert report.summary == "secrets NOT ready: 2 error(s), 0 warning(s), 2 fixable with --fix"
     assert path.read_bytes() == GOOD["api_key"] + b"\n"
     assert stat.S_IMODE(path.stat().st_mode) == 0o644
+
+
+# --- kind pem and multi-line text (issue 8, class 9) -------------------------------------------
+
+
+def pem_manifest(name: str = "key", kind: str = "pem", extra: str = "") -> Manifest:
+    return manifest(text=one_value(name, kind=kind, extra=extra))
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        ed25519_pem(),
+        ed25519_pem().rstrip(b"\n"),  # no final newline: fine too
+        rsa_like_pem(),
+        rsa_like_pem() + cert_block() + b"\n",  # key then its certificate
+        cert_block() + b"\n\n" + ed25519_pem(),  # a blank line between blocks
+        block("RSA PRIVATE KEY", os.urandom(600)).replace(
+            b"-----\n",
+            b"-----\nProc-Type: 4,ENCRYPTED\nDEK-Info: AES-128-CBC,0123456789ABCDEF\n\n",
+            1,
+        ),  # a legacy encrypted key: RFC 1421 headers, then a blank line
+    ],
+    ids=["ed25519", "no-final-newline", "rsa", "key+cert", "cert+blank+key", "rfc1421-headers"],
+)
+def test_pem_keys_are_accepted_with_their_newlines(tmp_path: Path, value: bytes) -> None:
+    store = make_store(tmp_path, {"key": value})
+    result = check_store(pem_manifest(), store)
+    assert result.findings == []
+    assert result.fixes == []
+    assert result.values["key"] == value.strip()  # interior newlines kept
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["ed25519"], ["RSA"], ["EC", "-pkeyopt", "ec_paramgen_curve:P-256"]],
+    ids=["ed25519", "rsa", "ec"],
+)
+def test_real_openssl_keys_are_accepted(tmp_path: Path, args: list[str]) -> None:
+    key = openssl_key(*args)
+    if key is None:
+        pytest.skip("no openssl")
+    store = make_store(tmp_path, {"key": key})
+    assert check_store(pem_manifest(), store).findings == []
+
+
+def test_an_openssh_private_key_is_accepted(tmp_path: Path) -> None:
+    if shutil.which("ssh-keygen") is None:
+        pytest.skip("no ssh-keygen")
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(tmp_path / "id")], check=True
+    )
+    store = make_store(tmp_path, {"key": (tmp_path / "id").read_bytes()})
+    assert check_store(pem_manifest(), store).findings == []
+
+
+_KEY_LINE = base64.b64encode(ED25519_PREFIX + os.urandom(32))
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        (b"just one line of text", "no -----BEGIN ...----- block"),
+        (
+            b"-----BEGIN PRIVATE KEY-----\n" + _KEY_LINE + b"\n-----END RSA PRIVATE KEY-----",
+            "line 3: END label differs from the BEGIN label at line 1",
+        ),
+        (
+            b"-----BEGIN PRIVATE KEY-----\n" + _KEY_LINE,
+            "the block opened at line 1 has no END line",
+        ),
+        (_KEY_LINE + b"\n-----END PRIVATE KEY-----", "no -----BEGIN ...----- block"),
+        (
+            ed25519_pem() + b"-----END PRIVATE KEY-----",
+            "line 4: END without a BEGIN",
+        ),
+        (
+            b"-----BEGIN PRIVATE KEY-----\n"
+            + _KEY_LINE[:20]
+            + b"!@#"
+            + _KEY_LINE[23:]
+            + b"\n-----END PRIVATE KEY-----",
+            "line 2: not a base64 line",
+        ),
+        (
+            b"-----BEGIN PRIVATE KEY-----\n" + _KEY_LINE + b" \n-----END PRIVATE KEY-----",
+            "line 2: not a base64 line",
+        ),
+        (
+            b"-----BEGIN PRIVATE KEY-----\n" + _KEY_LINE[:-1] + b"\n-----END PRIVATE KEY-----",
+            "the block opened at line 1 is not valid base64",
+        ),
+        (
+            b"-----BEGIN PRIVATE KEY-----\n-----END PRIVATE KEY-----",
+            "the block opened at line 1 is empty",
+        ),
+        (
+            b"-----BEGIN PRIVATE KEY-----\n"
+            + _KEY_LINE[:32]
+            + b"\n\n"
+            + _KEY_LINE[32:]
+            + b"\n-----END PRIVATE KEY-----",
+            "line 3: blank line inside the block opened at line 1",
+        ),
+        (
+            b"-----BEGIN PRIVATE KEY-----\n-----BEGIN PRIVATE KEY-----\n"
+            + _KEY_LINE
+            + b"\n-----END PRIVATE KEY-----",
+            "line 2: BEGIN inside the block opened at line 1",
+        ),
+        (
+            ed25519_pem() + b"Bag Attributes: trailing text\n",
+            "line 4: text outside a BEGIN/END block",
+        ),
+    ],
+    ids=[
+        "no-block",
+        "label-mismatch",
+        "no-end",
+        "no-begin",
+        "end-without-begin",
+        "bad-char",
+        "trailing-space-in-line",
+        "bad-padding",
+        "empty-block",
+        "blank-inside",
+        "nested-begin",
+        "text-after",
+    ],
+)
+def test_malformed_pem_is_an_error_naming_the_line(
+    tmp_path: Path, value: bytes, problem: str
+) -> None:
+    store = make_store(tmp_path, {"key": value})
+    result = check_store(pem_manifest(), store)
+    assert [(f.code, f.message) for f in result.findings] == [
+        ("S006", f"secrets/key: pem {problem}")
+    ]
+    assert "key" not in result.values
+
+
+def test_pem_findings_never_quote_the_key(tmp_path: Path) -> None:
+    line = _KEY_LINE.decode()
+    bad = b"-----BEGIN " + _KEY_LINE[:12] + b"-----\n" + _KEY_LINE + b"\n-----END X-----"
+    store = make_store(tmp_path, {"key": bad})
+    result = check_store(pem_manifest(), store)
+    text = " ".join(f"{f.message} {f.fix}" for f in result.findings)
+    assert result.findings and line[:12] not in text and line[20:32] not in text
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [ED25519_PEM + b"\n", b"\n" + ED25519_PEM, ED25519_PEM.rstrip(b"\n") + b" \n"],
+    ids=["blank-line-after", "blank-line-before", "space-after-end"],
+)
+def test_pem_whitespace_beyond_one_final_newline_is_a_fixable_warning(
+    tmp_path: Path, raw: bytes
+) -> None:
+    store = make_store(tmp_path, {"key": raw})
+    result = check_store(pem_manifest(), store)
+    assert [(f.code, f.severity) for f in result.findings] == [("S005", "warning")]
+    assert result.fixes == [Fix("strip-whitespace", store / "key", multiline=True)]
+    fs.apply_fix(result.fixes[0])
+    assert (store / "key").read_bytes() == ED25519_PEM
+    assert check_store(pem_manifest(), store).findings == []
+
+
+def test_multiline_text_needs_the_flag(tmp_path: Path) -> None:
+    value = "[client]\nuser = titan\npassword = " + _rand(ALNUM, 24) + "\n"
+    store = make_store(tmp_path, {"conf": value.encode()})
+    plain = manifest(text=one_value("conf", kind="text"))
+    assert codes(check_store(plain, store)) == ["S004"]
+    flagged = manifest(text=one_value("conf", kind="text", extra="    multiline: true\n"))
+    result = check_store(flagged, store)
+    assert result.findings == []
+    assert result.values["conf"] == value.strip().encode()
+
+
+@pytest.mark.parametrize("bad", [b"a = 1\r\nb = 2\r\n", b"a = 1\n\x00b = 2\n"], ids=["cr", "nul"])
+def test_multiline_text_still_refuses_cr_and_nul(tmp_path: Path, bad: bytes) -> None:
+    flagged = manifest(text=one_value("conf", kind="text", extra="    multiline: true\n"))
+    store = make_store(tmp_path, {"conf": bad})
+    assert codes(check_store(flagged, store)) == ["S004"]
+
+
+# --- weak values (class 11) ----------------------------------------------------------------------
+
+WEAK = {
+    "short": b"Ab1-xY",
+    "few distinct": b"abababababababababab",
+    "a word": b"nextcloud",
+    "a word and a number": b"Admin2024",
+    "upper-case word": b"NEXTCLOUDADMIN",
+    "only digits": b"123456789012",
+}
+
+
+@pytest.mark.parametrize("kind", ["password", "api-key", "token"])
+@pytest.mark.parametrize("value", list(WEAK.values()), ids=list(WEAK))
+def test_weak_values_are_errors_for_guessable_kinds(
+    tmp_path: Path, kind: str, value: bytes
+) -> None:
+    extra = "    min_length: 1\n"
+    store = make_store(tmp_path, {"s": value})
+    result = check_store(manifest(text=one_value("s", kind=kind, extra=extra)), store)
+    assert [(f.code, f.severity) for f in result.findings] == [("S023", "error")]
+    message = result.findings[0].message
+    assert message.startswith(f"secrets/s: {kind} is weak (")
+    assert value.decode() not in message
+    assert "s" in result.values  # still searched for leaks (as a whole word)
+
+
+def test_a_weak_hex_value_is_an_error(tmp_path: Path) -> None:
+    store = make_store(tmp_path, dict(GOOD, hmac=b"0f" * 32))
+    result = check_store(manifest(), store)
+    assert [(f.code, f.severity, f.secret) for f in result.findings] == [("S023", "error", "hmac")]
+    assert "fewer than 5 distinct characters" in result.findings[0].message
+
+
+def test_a_weak_text_value_is_a_warning(tmp_path: Path) -> None:
+    store = make_store(tmp_path, {"s": b"nextcloud"})
+    result = check_store(manifest(text=one_value("s", kind="text")), store)
+    assert [(f.code, f.severity) for f in result.findings] == [("S023", "warning")]
+
+
+NAMED = """\
+version: 1
+secrets:
+  exchange_api_secret_main:
+    kind: api-key
+    consumers: {titan-execution: X_FILE}
+  other:
+    kind: api-key
+    consumers: {titan-execution: Y_FILE}
+"""
+
+
+@pytest.mark.parametrize(
+    "name", ["exchange_api_secret_main", "titan-execution", "Titan-Execution", "titan-prod-2"]
+)
+def test_a_value_equal_to_a_secret_service_or_project_name_is_weak(
+    tmp_path: Path, name: str
+) -> None:
+    """Names that pass every other rule (long, mixed, separators): equal to a name is weak."""
+    store = make_store(
+        tmp_path, {"exchange_api_secret_main": GOOD["api_key"], "other": name.encode()}
+    )
+    result = check_store(manifest(text=NAMED), store, names=("titan-prod-2",))
+    assert [(f.code, f.severity, f.secret) for f in result.findings] == [("S023", "error", "other")]
+    message = result.findings[0].message
+    assert "equal to the name of a secret, a service or the project" in message
+    assert name.lower() not in message.lower()
+
+
+def test_a_strong_value_that_contains_a_name_is_not_weak(store: Path) -> None:
+    (store / "api_key").write_bytes(b"db_password-" + GOOD["api_key"])
+    assert check_store(manifest(), store).findings == []

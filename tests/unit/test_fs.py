@@ -65,10 +65,11 @@ def test_never_world_readable_during_the_write(
             seen.append(("write", stat.S_IMODE(st.st_mode), b""))
         real_fsync(fd)
 
-    def spy_replace(src, dst) -> None:
-        seen.append(("replace", mode_of(Path(src)), Path(src).read_bytes()))
-        assert Path(src).parent == Path(dst).parent  # same dir: rename is atomic
-        real_replace(src, dst)
+    def spy_replace(src, dst, *, src_dir_fd=None, dst_dir_fd=None) -> None:
+        assert src_dir_fd == dst_dir_fd  # same dir: rename is atomic
+        assert os.path.samestat(os.fstat(src_dir_fd), os.stat(tmp_path))
+        seen.append(("replace", mode_of(tmp_path / src), (tmp_path / src).read_bytes()))
+        real_replace(src, dst, src_dir_fd=src_dir_fd, dst_dir_fd=dst_dir_fd)
 
     monkeypatch.setattr(os, "fsync", spy_fsync)
     monkeypatch.setattr(os, "replace", spy_replace)
@@ -118,7 +119,7 @@ def test_a_failed_write_removes_the_temp_file_and_keeps_the_old(
     target = tmp_path / "k"
     target.write_bytes(b"old")
 
-    def boom(src, dst) -> None:
+    def boom(*args, **kwargs) -> None:
         raise OSError("disk on fire")
 
     monkeypatch.setattr(os, "replace", boom)
@@ -169,17 +170,50 @@ def test_apply_fix_chmod_and_chgrp(tmp_path: Path) -> None:
     assert target.stat().st_gid == GID
 
 
-def test_apply_fix_strip_newline_keeps_mode_and_group(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("raw", "multiline", "want"),
+    [
+        (b"value\n", False, b"value"),
+        (b" \tvalue \t\n\n", False, b"value"),
+        (b"\nvalue", False, b"value"),
+        (b"line one\nline two\n", True, b"line one\nline two\n"),
+        (b"\n line one\nline two \n\n", True, b"line one\nline two\n"),
+        (b"line one\nline two", True, b"line one\nline two\n"),
+    ],
+)
+def test_apply_fix_strip_whitespace_keeps_mode_and_group(
+    tmp_path: Path, raw: bytes, multiline: bool, want: bytes
+) -> None:
     target = tmp_path / "k"
-    target.write_bytes(b"value\n")
+    target.write_bytes(raw)
     os.chown(target, -1, GID)
     os.chmod(target, 0o440)
-    fs.apply_fix(Fix("strip-newline", target))
-    assert target.read_bytes() == b"value"
+    fs.apply_fix(Fix("strip-whitespace", target, multiline=multiline))
+    assert target.read_bytes() == want
     assert mode_of(target) == 0o440
     assert target.stat().st_gid == GID
     assert os.listdir(tmp_path) == ["k"]
-    fs.apply_fix(Fix("strip-newline", target))  # idempotent
+    inode = target.stat().st_ino
+    fs.apply_fix(Fix("strip-whitespace", target, multiline=multiline))  # idempotent
+    assert target.read_bytes() == want
+    assert target.stat().st_ino == inode  # nothing rewritten when nothing changes
+
+
+def test_apply_fix_strip_whitespace_is_atomic(tmp_path: Path, monkeypatch) -> None:
+    """The stripped value replaces the file by rename: a reader sees the old or the new bytes."""
+    target = tmp_path / "k"
+    target.write_bytes(b"value \n")
+    os.chmod(target, 0o600)
+    seen = []
+    real_replace = os.replace
+
+    def spy(src, dst, *, src_dir_fd=None, dst_dir_fd=None):
+        seen.append((Path(src).name, target.read_bytes()))
+        real_replace(src, dst, src_dir_fd=src_dir_fd, dst_dir_fd=dst_dir_fd)
+
+    monkeypatch.setattr(os, "replace", spy)
+    fs.apply_fix(Fix("strip-whitespace", target))
+    assert seen == [(f".k.tmp-{os.getpid()}", b"value \n")]
     assert target.read_bytes() == b"value"
 
 

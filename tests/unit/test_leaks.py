@@ -13,6 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.pemkit import cert_block, ed25519_pem, rsa_like_pem
 from titan_deploy.core import leaks
 from titan_deploy.core.leaks import (
     ENCODINGS,
@@ -20,9 +21,12 @@ from titan_deploy.core.leaks import (
     b64_aligned,
     build_patterns,
     encodings_of,
+    group_by_secret,
     hits_in_line,
     make_matcher,
+    search_context,
 )
+from titan_deploy.core.secretvalue import secret_lines, weakness
 
 BACKENDS = ["ahocorasick_rs", "re"]  # ahocorasick-rs is a runtime dependency
 
@@ -150,7 +154,7 @@ def test_hex_lower_and_upper_on_one_line_are_both_reported(backend: str) -> None
 @settings(max_examples=200)
 @given(
     value=st.binary(min_size=MIN_SECRET_LENGTH, max_size=80).filter(
-        lambda v: b"\n" not in v and v == v.strip()
+        lambda v: b"\n" not in v and v == v.strip() and weakness(v) is None
     ),
     before=st.binary(max_size=200),
     after=st.binary(max_size=200),
@@ -217,3 +221,198 @@ def test_a_matcher_failure_names_counts_not_patterns(monkeypatch: pytest.MonkeyP
     assert "patterns" in str(caught.value)
     assert value.decode() not in str(caught.value)
     assert caught.value.__cause__ is None and caught.value.__suppress_context__
+
+
+# --- weak values: whole tokens only (issue 8, class 11) -----------------------------------------
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        b"nextcloud",
+        b"password=nextcloud",
+        b'{"password": "nextcloud"}',
+        b"login nextcloud.",
+        b"user nextcloud logged in",
+        b"pass:nextcloud@db",
+    ],
+)
+def test_a_weak_value_is_found_as_a_whole_token(backend: str, line: bytes) -> None:
+    ps = build_patterns({"pw": [b"nextcloud"]}, backend=backend)
+    assert ps.weak == ("pw",)
+    assert ("pw", "raw") in hits_in_line(line, ps)
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        b"image nextcloud-fpm:27",  # part of an image name
+        b"container mynextcloud_1",
+        b"com.docker.compose.project=nextcloud2",
+        b"/var/www/nextcloudapps/x",
+    ],
+)
+def test_a_weak_value_inside_a_longer_word_is_not_a_hit(backend: str, line: bytes) -> None:
+    ps = build_patterns({"pw": [b"nextcloud"]}, backend=backend)
+    assert hits_in_line(line, ps) == []
+
+
+def test_a_strong_value_is_still_found_inside_anything(backend: str) -> None:
+    value = canary()
+    ps = build_patterns({"k": [value]}, backend=backend)
+    assert ps.weak == ()
+    assert ("k", "raw") in hits_in_line(b"xx" + value + b"yy", ps)
+
+
+def test_the_weak_and_strong_forms_of_one_pattern_count_as_strong(backend: str) -> None:
+    """Two secrets share bytes; one is weak (equal to a name), the other is not: a substring hit."""
+    context = search_context(["k"], ["Zq3vN8wLr2Tb6YhK"])
+    ps = build_patterns({"k": [b"Zq3vN8wLr2Tb6YhK"], "j": [b"Zq3vN8wLr2Tb6YhK"]}, context=context)
+    assert ps.weak == ("j", "k")  # both: equal to the service name
+    ps = build_patterns({"k": [b"Zq3vN8wLr2Tb6YhK"]}, backend=backend)
+    assert hits_in_line(b"aZq3vN8wLr2Tb6YhKa", ps) == [("k", "raw")]
+
+
+# --- the tool's own strings are never a leak -----------------------------------------------------
+
+
+def titan_context(**kw):
+    defaults = dict(
+        secrets=["grafana_admin_password", "titan_db_password"],
+        services=["grafana", "titan-brain"],
+        projects=["nextcloud"],
+        paths=["secrets", "./secrets", "/srv/titan/secrets"],
+    )
+    defaults.update(kw)
+    return search_context(**defaults)
+
+
+@pytest.mark.parametrize(
+    ("value", "line"),
+    [
+        (
+            b"grafana_admin_password",
+            b"GF_SECURITY_ADMIN_PASSWORD__FILE=/run/secrets/grafana_admin_password",
+        ),
+        (b"grafana_admin_password", b"mounted grafana_admin_password"),
+        (b"nextcloud", b"label com.docker.compose.project=nextcloud"),
+        (b"titan-brain", b"container nextcloud-titan-brain-1 started"),
+        (b"/srv/titan/secrets", b"bind /srv/titan/secrets/titan_db_password"),
+        (b"secrets", b"source ./secrets/titan_db_password"),
+        (b"titan_db_password", b"/run/secrets/titan_db_password.previous"),
+    ],
+)
+def test_a_value_never_matches_the_tools_own_strings(
+    backend: str, value: bytes, line: bytes
+) -> None:
+    ps = build_patterns({"s": [value]}, backend=backend, context=titan_context())
+    assert hits_in_line(line, ps) == []
+
+
+def test_outside_the_tools_strings_the_same_value_is_found(backend: str) -> None:
+    ps = build_patterns({"s": [b"nextcloud"]}, backend=backend, context=titan_context())
+    assert hits_in_line(b"project nextcloud password nextcloud", ps) == []  # both excluded
+    assert hits_in_line(b"password=nextcloud", ps) == []  # `nextcloud` is the project name
+    ps = build_patterns({"s": [b"grafana-pass"]}, backend=backend, context=titan_context())
+    assert hits_in_line(b"/run/secrets/grafana_admin_password pw=grafana-pass", ps) == [
+        ("s", "raw")
+    ]
+
+
+def test_a_strong_value_is_not_hidden_by_an_exclusion_next_to_it(backend: str) -> None:
+    value = canary()
+    ps = build_patterns({"s": [value]}, backend=backend, context=titan_context())
+    line = b"/run/secrets/titan_db_password" + value + b"/srv/titan/secrets"
+    assert hits_in_line(line, ps) == [("s", "raw")]
+
+
+def test_search_context_names_and_exclusions() -> None:
+    ctx = search_context(["a.vault"], ["app"], ["proj", ""], ["secrets"])
+    assert ctx.names == ("a.vault", "app", "proj")
+    assert set(ctx.exclusions) == {
+        b"a.vault",
+        b"app",
+        b"proj",
+        b"secrets",
+        b"/run/secrets/a.vault",
+        b"/run/secrets/a.vault.previous",
+    }
+
+
+# --- multi-line values: line by line (class 9) ---------------------------------------------------
+
+
+def test_a_pem_key_is_searched_line_by_line(backend: str) -> None:
+    key = rsa_like_pem()
+    ps = build_patterns({"key": [key]}, backend=backend)
+    body = key.strip().split(b"\n")[1:-1]
+    for line in body[:-1]:  # full 64-character lines
+        assert ("key", "raw") in hits_in_line(b"ERROR bad key " + line + b" (parse)", ps)
+    assert b"-----BEGIN RSA PRIVATE KEY-----" not in ps.patterns
+    assert hits_in_line(b"-----BEGIN RSA PRIVATE KEY-----", ps) == []
+    assert hits_in_line(b"-----END RSA PRIVATE KEY-----", ps) == []
+    # the whole file base64-encoded (a dumped manifest, an env var) is found too
+    assert ("key", "base64@0") in hits_in_line(base64.b64encode(key.strip()), ps)
+
+
+def test_an_ed25519_key_line_is_one_pattern_the_armour_none(backend: str) -> None:
+    key = ed25519_pem()
+    assert secret_lines(key.strip()) == [key.split(b"\n")[1]]
+    ps = build_patterns({"key": [key]}, backend=backend)
+    assert ps.skipped == ()
+    assert ("key", "raw") in hits_in_line(b"k=" + key.split(b"\n")[1], ps)
+
+
+def test_certificate_lines_next_to_a_key_are_not_searched(backend: str) -> None:
+    cert = cert_block()
+    key = ed25519_pem()
+    ps = build_patterns({"tls": [cert + b"\n" + key]}, backend=backend)
+    for line in cert.split(b"\n")[1:-1]:
+        assert hits_in_line(line, ps) == []
+    assert ("tls", "raw") in hits_in_line(key.split(b"\n")[1], ps)
+
+
+def test_only_public_blocks_means_nothing_to_search(backend: str) -> None:
+    ps = build_patterns({"ca": [cert_block() + b"\n"]}, backend=backend)
+    assert ps.skipped == ("ca",)
+    assert ps.patterns == tuple(sorted(ps.patterns))
+
+
+def test_multiline_text_long_lines_are_searched_short_ones_not(backend: str) -> None:
+    strong = pysecrets.token_urlsafe(24).encode()
+    value = b"[client]\nuser = nextcloud\npassword = " + strong + b"\nhost=db\n"
+    assert secret_lines(value.strip()) == [
+        b"[client]",
+        b"user = nextcloud",
+        b"password = " + strong,
+        b"host=db",
+    ]
+    ps = build_patterns({"conf": [value]}, backend=backend)
+    assert ("conf", "raw") in hits_in_line(b"dump: password = " + strong + b" end", ps)
+    assert ("conf", "raw") in hits_in_line(b"config user = nextcloud;", ps)
+    assert hits_in_line(b"[client]", ps) == []  # shorter than MIN_LINE_LENGTH
+    assert hits_in_line(b"host=db", ps) == []
+    assert ps.skipped == ()
+
+
+def test_a_weak_line_of_a_multiline_value_is_a_whole_token(backend: str) -> None:
+    value = b"first line of it\naaaaabbbbbaaaaabbbbb\n"  # 20 chars, 2 distinct: weak
+    ps = build_patterns({"conf": [value]}, backend=backend)
+    assert ps.weak == ("conf",)
+    assert hits_in_line(b"x aaaaabbbbbaaaaabbbbb y", ps) == [("conf", "raw")]
+    assert hits_in_line(b"xaaaaabbbbbaaaaabbbbby", ps) == []
+
+
+def test_group_by_secret_uses_the_manifests_names() -> None:
+    values = {
+        "app.vault_token": b"1",
+        "app.vault_token.v3": b"2",
+        "app": b"3",
+        "app.v2": b"4",
+        "stray.v1": b"5",
+    }
+    assert group_by_secret(values, {"app", "app.vault_token"}) == {
+        "app.vault_token": [b"1", b"2"],
+        "app": [b"3", b"4"],
+        "stray.v1": [b"5"],
+    }

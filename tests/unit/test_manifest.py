@@ -108,8 +108,8 @@ def test_defaults() -> None:
         ("secrets: {k: {kind: text}}\n", "m.yml:1: (top level): missing required key `version`"),
         (
             "version: 1\nsecrets: {k: {kind: text}}\nextra: 1\n",
-            "m.yml:3: extra: unknown key (allowed: auth_guard, compose_files, overlay, secrets, "
-            "secrets_dir, secrets_gid, state_dir, version)",
+            "m.yml:3: extra: unknown key (allowed: auth_guard, compose_files, example_dir, "
+            "overlay, secrets, secrets_dir, secrets_gid, state_dir, version)",
         ),
         ("version: 1\nsecrets: {}\n", "m.yml:2: secrets: must define at least one secret"),
         (
@@ -122,12 +122,13 @@ def test_defaults() -> None:
         ),
         (
             "version: 1\nsecrets:\n  k:\n    kind: secret\n",
-            "m.yml:4: secrets.k.kind: should be one of password, hex, token, api-key, text",
+            "m.yml:4: secrets.k.kind: should be one of password, hex, token, api-key, text, pem",
         ),
         (
             "version: 1\nsecrets:\n  k:\n    kind: password\n    min_length: 30\n"
             "    max_length: 20\n",
-            "m.yml:5: secrets.k.min_length: need 1 <= min_length <= max_length <= 500000",
+            "m.yml:5: secrets.k.min_length: need 1 <= min_length <= max_length <= 511999 "
+            "(Docker's 500 KiB secret limit)",
         ),
         (
             "version: 1\nsecrets:\n  k:\n    kind: hex\n    bytes: 4\n",
@@ -238,6 +239,105 @@ def test_defaults() -> None:
 )
 def test_exact_error_strings(text: str, message: str) -> None:
     assert error_of(text) == message
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "version: 1\nsecrets:\n  a: {kind: text}\n  a.v1: {kind: text}\n",
+            "m.yml:4: secrets.a.v1: collides with version 1 of secret a",
+        ),
+        (
+            "version: 1\nsecrets:\n  a_v1: {kind: text}\n  a: {kind: text}\n",
+            "m.yml:3: secrets.a_v1: collides with version 1 of secret a",
+        ),
+        (
+            "version: 1\nsecrets:\n  app.vault_token: {kind: text}\n"
+            "  app.vault_token.v12: {kind: text}\n",
+            "m.yml:4: secrets.app.vault_token.v12: collides with version 12 of secret "
+            "app.vault_token",
+        ),
+        (
+            "version: 1\nsecrets:\n  a: {kind: text}\n  a.v007: {kind: text}\n",
+            "m.yml:4: secrets.a.v007: collides with version 007 of secret a",
+        ),
+        (
+            "version: 1\nsecrets:\n  h: {kind: text}\n  h.previous: {kind: text}\n",
+            "m.yml:4: secrets.h.previous: collides with the previous-key mount of secret h",
+        ),
+    ],
+)
+def test_a_name_that_collides_with_another_secrets_versions_is_refused(
+    text: str, message: str
+) -> None:
+    got = error_of(text)
+    assert got.startswith(message), got
+    assert got.endswith("(rename it: NAME.vN, NAME_vN and NAME.previous are taken by rotation)")
+
+
+@pytest.mark.parametrize(
+    "names",
+    [
+        ["app", "app.vault_token"],  # `.v` inside a name is fine
+        ["a", "a.v1x", "a_vault", "a.version"],
+        ["a.v1"],  # the shape alone is fine: there is no `a`
+        ["db", "db_v", "db.v"],
+    ],
+)
+def test_names_with_v_that_collide_with_nothing_are_accepted(names: list[str]) -> None:
+    body = "".join(f"  {n}: {{kind: text}}\n" for n in names)
+    m = parse_manifest_text("version: 1\nsecrets:\n" + body)
+    assert list(m.secrets) == names
+
+
+def test_kind_pem_and_multiline_text() -> None:
+    m = parse_manifest_text(
+        "version: 1\nsecrets:\n  key: {kind: pem}\n  conf: {kind: text, multiline: true}\n"
+        "  one: {kind: text}\n"
+    )
+    key, conf, one = (m.secrets[n] for n in ("key", "conf", "one"))
+    assert (key.kind, key.multiline, key.is_multiline, key.max_length) == (
+        "pem",
+        False,
+        True,
+        511_999,
+    )
+    assert (conf.multiline, conf.is_multiline) == (True, True)
+    assert (one.multiline, one.is_multiline) == (False, False)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "version: 1\nsecrets:\n  k: {kind: pem, multiline: true}\n",
+            "m.yml:3: secrets.k.multiline: only for kind text (kind pem is multi-line)",
+        ),
+        (
+            "version: 1\nsecrets:\n  k: {kind: text, multiline: 'yes'}\n",
+            "m.yml:3: secrets.k.multiline: should be true or false",
+        ),
+        (
+            "version: 1\nsecrets:\n  k: {kind: pem, generate: true}\n",
+            "m.yml:3: secrets.k.generate: kind pem cannot be generated",
+        ),
+        (
+            "version: 1\nexample_dir: /etc/x\nsecrets:\n  k: {kind: pem}\n",
+            "m.yml:2: example_dir: must be a path inside the project directory",
+        ),
+    ],
+)
+def test_pem_multiline_and_example_dir_errors(text: str, message: str) -> None:
+    assert error_of(text) == message
+
+
+def test_example_dir_default_and_configured() -> None:
+    assert parse_manifest_text("version: 1\nsecrets: {k: {kind: pem}}\n").example_dir == (
+        "secrets.example"
+    )
+    m = parse_manifest_text("version: 1\nexample_dir: docs/ex\nsecrets: {k: {kind: pem}}\n")
+    assert m.example_dir == "docs/ex"
 
 
 def test_one_service_may_use_one_env_name_for_different_services() -> None:

@@ -125,10 +125,23 @@ def _scrubber(state: State) -> Callable[[str], str]:
         except TitanError:  # a broken manifest: fall back to the default dir
             secrets_dir = project.path(state.project_kwargs["secrets_dir_option"] or "secrets")
         if secrets_dir.is_dir():
-            values = [p.read_bytes() for p in secrets_dir.iterdir() if p.is_file()]
+            values = _store_values(secrets_dir)
     except (TitanError, OSError):
         pass
     return lambda text: redact(text, values) if text else text
+
+
+def _store_values(secrets_dir: Path) -> list[bytes]:
+    """Every file's content, read bounded (a FIFO, a device or a huge file is skipped)."""
+    from titan_deploy.io import fs
+
+    values = []
+    for path in secrets_dir.iterdir():
+        try:
+            values.append(fs.read_secret(path))
+        except OSError:
+            continue
+    return values
 
 
 def _details(exc: TitanError) -> str:

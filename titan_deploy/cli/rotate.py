@@ -15,6 +15,8 @@ from typing import Annotated
 
 import typer
 
+from titan_deploy.core.limits import MAX_SECRET_BYTES
+
 rotate_app = typer.Typer(
     help=(
         "Rotate secrets without downtime: hmac (listeners first, signers last, old key dropped "
@@ -206,19 +208,36 @@ def read_material(names: list[str], files: list[Path]) -> list[bytes]:
             raise UsageError(
                 f"give --from-file {len(names)} times, in this order: {', '.join(names)}"
             )
-        out = []
-        for path, name in zip(files, names, strict=True):
-            try:
-                out.append(path.read_bytes().strip())
-            except OSError as exc:
-                raise UsageError(
-                    f"cannot read the new {name} from {path}: {exc.strerror}"
-                ) from None
-        return out
+        return [_read_file(path, name) for path, name in zip(files, names, strict=True)]
     if not sys.stdin.isatty():
-        lines = [line.strip() for line in sys.stdin.buffer.read().splitlines()]
+        limit = len(names) * (MAX_SECRET_BYTES + 1)  # bounded: `< /dev/zero` must not hang
+        data = sys.stdin.buffer.read(limit + 1)
+        if len(data) > limit:
+            raise UsageError(
+                f"more than {limit} bytes on stdin: expected {len(names)} values "
+                f"({', '.join(names)}), one per line, each within Docker's 500 KiB limit"
+            )
+        lines = [line.strip() for line in data.splitlines()]
         return [line for line in lines if line]
     return [getpass.getpass(f"new {name} (input hidden): ").strip().encode() for name in names]
+
+
+def _read_file(path: Path, name: str) -> bytes:
+    """A --from-file value: a regular file only (a FIFO or /dev/zero is refused before it is
+    opened), at most Docker's secret limit."""
+    from titan_deploy.errors import UsageError
+    from titan_deploy.io import fs
+
+    try:
+        return fs.read_secret(path).strip()
+    except fs.TooLarge:
+        raise UsageError(
+            f"the new {name} in {path} is larger than Docker's 500 KiB secret limit"
+        ) from None
+    except fs.UnsafeFile as exc:
+        raise UsageError(f"cannot read the new {name} from {path}: it {exc.reason}") from None
+    except OSError as exc:
+        raise UsageError(f"cannot read the new {name} from {path}: {exc.strerror}") from None
 
 
 @rotate_app.command("status")

@@ -1,40 +1,47 @@
 """The secret-store preflight (DESIGN §6): take a directory, return findings and safe fixes.
 
 Nothing here prints or changes anything. Fixes are returned as data (`Fix`) so `check-secrets
---fix` can apply exactly the mechanical ones — permissions, group, one trailing newline — and a
-test can see which would be applied.
+--fix` can apply exactly the mechanical ones — permissions, group, whitespace around the value —
+and a test can see which would be applied.
+
+Hints name the configured paths (the secrets dir as shown, the example dir), never a default.
 """
 
 from __future__ import annotations
 
 import os
-import re
 import stat
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from titan_deploy.core.fileread import TooLarge, UnsafeFile, read_bounded
 from titan_deploy.core.findings import Finding, error, warning
+from titan_deploy.core.limits import LIMIT_TEXT, MAX_SECRET_BYTES
 from titan_deploy.core.manifest import Manifest, SecretSpec
 from titan_deploy.core.secretvalue import (
-    DOCKER_SECRET_LIMIT,
+    STRICT_WHITESPACE_KINDS,
     is_placeholder,
     kind_problem,
     trimmed,
+    weakness,
+    whitespace_ok,
 )
+from titan_deploy.core.versions import owner
 
-VERSION_RE = re.compile(r"^(?P<name>.+)\.v(?P<n>[0-9]+)$")
 IGNORED_NAMES = {".gitignore", "README.md", ".keep"}
 
 
 @dataclass(frozen=True)
 class Fix:
-    """One mechanical repair: chmod, chgrp or strip a single trailing newline."""
+    """One mechanical repair: chmod, chgrp, or strip the whitespace around a value
+    (`secretvalue.stripped`: a multi-line value keeps one final newline)."""
 
-    action: str  # "chmod" | "chgrp" | "strip-newline"
+    action: str  # "chmod" | "chgrp" | "strip-whitespace"
     path: Path
     mode: int | None = None
     gid: int | None = None
+    multiline: bool = False
 
 
 @dataclass(frozen=True)
@@ -44,6 +51,7 @@ class GitFacts:
     in_repo: bool = False
     tracked: frozenset[str] = frozenset()
     ignored: bool = True
+    available: bool = True  # False: no `git` program, the git checks could not run
 
 
 @dataclass
@@ -70,10 +78,22 @@ def check_store(
     example_dir: Path | None = None,
     git: GitFacts | None = None,
     label: str | None = None,
+    uid: int | None = None,
+    example_label: str | None = None,
+    names: Iterable[str] = (),
 ) -> CheckResult:
     """Every check of DESIGN §6 over `secrets_dir`. Values are kept in the result for later
-    comparisons (verify), never rendered."""
+    comparisons (verify), never rendered.
+
+    `label` is how the secrets dir is shown (default: its name), `example_label` how the example
+    dir is shown in hints (default: its name); `names` are more names a value must not equal
+    (the compose project's), besides the manifest's secrets and services. `uid`: the user the
+    tool runs as (default: the effective uid); a secret owned by anyone else than that user or
+    root is an error."""
     result = CheckResult()
+    if secrets_dir.is_symlink():
+        result.findings.append(_dir_symlink(secrets_dir, label))
+        return result
     if not secrets_dir.is_dir():
         result.findings.append(
             error(
@@ -84,14 +104,47 @@ def check_store(
         )
         return result
     _check_dir(manifest, secrets_dir, result)
-    shown = Path(label or secrets_dir.name)
+    where = _Where(
+        shown=Path(label or secrets_dir.name),
+        example_dir=example_dir,
+        example_label=_example_label(example_dir, example_label),
+        names=(*manifest.secrets, *manifest.services, *names),
+    )
+    _check_owner(secrets_dir, where.shown, uid, None, result)
     for spec in manifest.secrets.values():
-        _check_secret(manifest, spec, secrets_dir, shown, example_dir, result)
+        _check_secret(manifest, spec, secrets_dir, where, result)
+        _check_owner_and_links(spec, secrets_dir / spec.name, where.shown / spec.name, uid, result)
     _check_duplicates(result)
     _check_strays(manifest, secrets_dir, result, label)
     if git is not None:
-        _check_git(manifest, secrets_dir, git, result)
+        _check_git(where.shown, git, result)
+        _check_git_available(git, result)
     return result
+
+
+def _dir_symlink(secrets_dir: Path, label: str | None) -> Finding:
+    return error(
+        "S017",
+        f"secrets dir {label or secrets_dir} is a symlink: titan-deploy never reads or writes "
+        "secrets through one",
+        fix="point secrets_dir (or --secrets-dir) at the real directory",
+    )
+
+
+@dataclass(frozen=True)
+class _Where:
+    """How paths are shown in findings and hints, and the names a value must not equal."""
+
+    shown: Path  # the secrets dir as shown
+    example_dir: Path | None
+    example_label: str | None  # the example dir as shown, when it has a README
+    names: tuple[str, ...]
+
+
+def _example_label(example_dir: Path | None, label: str | None) -> str | None:
+    if example_dir is None or not (example_dir / "README.md").is_file():
+        return None
+    return label or example_dir.name
 
 
 def _check_dir(manifest: Manifest, secrets_dir: Path, result: CheckResult) -> None:
@@ -123,21 +176,23 @@ def _check_secret(
     manifest: Manifest,
     spec: SecretSpec,
     secrets_dir: Path,
-    shown: Path,
-    example_dir: Path | None,
+    where: _Where,
     result: CheckResult,
 ) -> None:
     path = secrets_dir / spec.name
-    problem = _file_problem(path, secrets_dir, shown / spec.name)
+    shown = where.shown / spec.name
+    problem = _file_problem(path, secrets_dir, shown)
     if problem:
-        result.findings.append(error(*problem, secret=spec.name, fix=_missing_fix(spec)))
+        result.findings.append(error(*problem, secret=spec.name, fix=_missing_fix(spec, where)))
         return
-    raw = path.read_bytes()
-    findings = list(_content_findings(spec, raw, shown / spec.name, example_dir))
-    findings += _mode_findings(manifest, spec, path, shown / spec.name, result)
+    raw = _read_secret(spec, path, shown, result)
+    if raw is None:
+        return
+    findings = list(_content_findings(spec, raw, shown, where))
+    findings += _mode_findings(manifest, spec, path, shown, result)
     result.findings.extend(findings)
-    if any(f.code == "S005" for f in findings):  # only a lone trailing newline (no CR, no NUL)
-        result.fixes.append(Fix("strip-newline", path))
+    if any(f.code == "S005" for f in findings):  # whitespace only: no NUL, no CR, one line
+        result.fixes.append(Fix("strip-whitespace", path, multiline=spec.is_multiline))
     if not any(f.severity == "error" and f.code in CONTENT_ERRORS for f in findings):
         result.values[spec.name] = trimmed(raw)
 
@@ -145,10 +200,88 @@ def _check_secret(
 CONTENT_ERRORS = {"S003", "S004", "S006", "S007", "S008"}
 
 
-def _missing_fix(spec: SecretSpec) -> str:
+def _read_secret(spec: SecretSpec, path: Path, shown: Path, result: CheckResult) -> bytes | None:
+    """The file's bytes, read bounded (never more than the limit + 1 byte, never a FIFO or
+    device); None, with an error finding, when it is too large or not a plain file."""
+    try:
+        return read_bounded(path, MAX_SECRET_BYTES)
+    except TooLarge as exc:
+        result.findings.append(
+            error(
+                "S008",
+                f"{shown} is too large ({_kib(exc.size)}): over {LIMIT_TEXT}",
+                secret=spec.name,
+            )
+        )
+    except UnsafeFile as exc:
+        result.findings.append(error("S002", f"{shown} {exc.reason}", secret=spec.name))
+    except OSError as exc:
+        result.findings.append(
+            error(
+                "S002", f"{shown} cannot be read: {exc.strerror or 'I/O error'}", secret=spec.name
+            )
+        )
+    return None
+
+
+def _kib(size: int) -> str:
+    return f"{size // 1024} KiB" if size >= 1024 else f"{size} bytes"
+
+
+def _check_owner_and_links(
+    spec: SecretSpec, path: Path, shown: Path, uid: int | None, result: CheckResult
+) -> None:
+    """A secret with more than one hard link has its content under another name too (outside
+    the tool's control, maybe outside the secrets dir); one owned by another user can be changed
+    by that user. Both are errors; neither is fixed by --fix."""
+    try:
+        st = path.stat()
+    except OSError:
+        return  # missing or unreadable: reported by _check_secret
+    if not stat.S_ISREG(st.st_mode):
+        return
+    if st.st_nlink > 1:
+        result.findings.append(
+            error(
+                "S018",
+                f"{shown} has {st.st_nlink} hard links: its content is also reachable under "
+                "another name, and a mode change would change that file too",
+                secret=spec.name,
+                fix=f"replace it with a copy: cp -p {shown} {shown}.tmp && mv {shown}.tmp {shown}",
+            )
+        )
+    _check_owner(path, shown, uid, spec.name, result)
+
+
+def _check_owner(
+    path: Path, shown: Path, uid: int | None, secret: str | None, result: CheckResult
+) -> None:
+    """A secret file (or the secrets dir) owned by another user than the deploying user or root:
+    that user can change or replace the secrets."""
+    try:
+        owner = path.stat().st_uid
+    except OSError:
+        return
+    me = os.geteuid() if uid is None else uid
+    if owner not in (me, 0):
+        result.findings.append(
+            error(
+                "S019",
+                f"{shown} is owned by uid {owner}, not by the deploying user (uid {me}) or "
+                "root: that user can change or replace the secrets",
+                secret=secret,
+                fix=f"chown {me} {shown} (as root)",
+            )
+        )
+
+
+def _missing_fix(spec: SecretSpec, where: _Where) -> str:
     if spec.generate:
         return "titan-deploy init (generates it)"
-    return f"write the value into secrets/{spec.name} (see secrets.example/README.md)"
+    hint = f"write the value into {where.shown / spec.name}"
+    if where.example_label:
+        hint += f" (see {where.example_label}/README.md)"
+    return hint
 
 
 def _file_problem(path: Path, secrets_dir: Path, shown: Path) -> tuple[str, str] | None:
@@ -165,54 +298,105 @@ def _file_problem(path: Path, secrets_dir: Path, shown: Path) -> tuple[str, str]
     return None
 
 
-def _content_findings(
-    spec: SecretSpec, raw: bytes, path: Path, example_dir: Path | None
-) -> Iterable[Finding]:
+def _content_findings(spec: SecretSpec, raw: bytes, path: Path, where: _Where) -> Iterable[Finding]:
     name = spec.name
-    if len(raw) > DOCKER_SECRET_LIMIT:
-        yield error("S008", f"{path} is over Docker's 500 KB secret limit", secret=name)
+    if len(raw) > MAX_SECRET_BYTES:
+        yield error("S008", f"{path} is too large: over {LIMIT_TEXT}", secret=name)
         return
     if not raw.strip():
         yield error("S003", f"{path} is empty or whitespace only", secret=name)
         return
-    body = raw[:-1] if raw.endswith(b"\n") else raw
     if b"\x00" in raw:
         yield error("S004", f"{path} contains a NUL byte", secret=name)
         return
     if b"\r" in raw:
         yield error("S004", f"{path} contains a carriage return (CRLF line ending?)", secret=name)
         return
-    if b"\n" in body:
-        yield error("S004", f"{path} has more than one line", secret=name)
-        return
-    if raw.endswith(b"\n"):
-        yield warning(
-            "S005",
-            f"{path} ends with a newline (services trim it, but byte-exact consumers may not)",
-            secret=name,
-            fix="titan-deploy check-secrets --fix",
-        )
     value = trimmed(raw)
-    example = _example(example_dir, name)
+    if b"\n" in value and not spec.is_multiline:
+        yield error(
+            "S004", f"{path} has more than one line", secret=name, fix=_multiline_fix(value)
+        )
+        return
+    if not whitespace_ok(raw, spec.is_multiline):
+        yield _whitespace_finding(spec, path)
+    example = _example(where.example_dir, name)
     if is_placeholder(value, example):
         yield error(
             "S007",
             f"{path} still holds a placeholder",
             secret=name,
-            fix=_missing_fix(spec),
+            fix=_missing_fix(spec, where),
         )
         return
     problem = kind_problem(spec, value)
     if problem:
         yield error("S006", f"{path}: {spec.kind} {problem}", secret=name)
+        return
+    weak = _weak_finding(spec, value, path, where)
+    if weak:
+        yield weak
+
+
+def _multiline_fix(value: bytes) -> str:
+    if value.startswith(b"-----BEGIN "):
+        return "keys and certificates: set `kind: pem` in the manifest"
+    return "if the value really spans lines: set `kind: text` and `multiline: true` in the manifest"
+
+
+def _whitespace_finding(spec: SecretSpec, path: Path) -> Finding:
+    """Surrounding whitespace: services that trim and services that do not read two values."""
+    fix = "titan-deploy check-secrets --fix (strips it)"
+    if spec.is_multiline:
+        return warning(
+            "S005",
+            f"{path} has whitespace before or after its content (one final newline is normal)",
+            secret=spec.name,
+            fix=fix,
+        )
+    make = error if spec.kind in STRICT_WHITESPACE_KINDS else warning
+    return make(
+        "S005",
+        f"{path} starts or ends with whitespace (space, tab or newline): services that trim "
+        "it and services that do not read two different values",
+        secret=spec.name,
+        fix=fix,
+    )
+
+
+WEAK_IS_ERROR = ("password", "hex", "token", "api-key")
+"""Kinds for which a weak value is an error (a warning for single-line text; the lines of pem and
+multi-line text are judged one by one when searched for, not here)."""
+
+
+def _weak_finding(spec: SecretSpec, value: bytes, path: Path, where: _Where) -> Finding | None:
+    if spec.is_multiline:
+        return None
+    reason = weakness(value, where.names)
+    if reason is None:
+        return None
+    make = error if spec.kind in WEAK_IS_ERROR else warning
+    return make(
+        "S023",
+        f"{path}: {spec.kind} is weak ({reason}): guessable, and too common to search for in "
+        "logs (audit-logs and verify match it only as a whole word)",
+        secret=spec.name,
+        fix=_weak_fix(spec),
+    )
+
+
+def _weak_fix(spec: SecretSpec) -> str:
+    if spec.generate:
+        return "rotate it to a generated value (or remove the file and run titan-deploy init)"
+    return "replace it with a long random value (e.g. `openssl rand -base64 32`)"
 
 
 def _example(example_dir: Path | None, name: str) -> bytes | None:
     if example_dir is None:
         return None
     try:
-        return (example_dir / name).read_bytes()
-    except OSError:
+        return read_bounded(example_dir / name, MAX_SECRET_BYTES)
+    except OSError:  # missing, unreadable, too large, not a plain file: no example to compare
         return None
 
 
@@ -282,11 +466,21 @@ def _check_strays(
 
 
 def _is_version(manifest: Manifest, entry: str) -> bool:
-    match = VERSION_RE.match(entry)
-    return bool(match and match["name"] in manifest.secrets)
+    return owner(entry, manifest.secrets) is not None
 
 
-def _check_git(manifest: Manifest, secrets_dir: Path, git: GitFacts, result: CheckResult) -> None:
+def _check_git_available(git: GitFacts, result: CheckResult) -> None:
+    if not git.available:
+        result.findings.append(
+            warning(
+                "S020",
+                "git not found: tracked/ignored checks skipped",
+                fix="install git (apt-get install git) and run check-secrets again",
+            )
+        )
+
+
+def _check_git(shown: Path, git: GitFacts, result: CheckResult) -> None:
     if not git.in_repo:
         return
     for tracked in sorted(git.tracked):
@@ -301,7 +495,7 @@ def _check_git(manifest: Manifest, secrets_dir: Path, git: GitFacts, result: Che
         result.findings.append(
             error(
                 "S012",
-                f"{manifest.secrets_dir}/ is not git-ignored",
-                fix=f"add '/{manifest.secrets_dir}/' to .gitignore (titan-deploy init does)",
+                f"{shown.as_posix()}/ is not git-ignored",
+                fix=f"add '/{shown.as_posix()}/' to .gitignore (titan-deploy init does)",
             )
         )

@@ -11,9 +11,23 @@ and JSON-escaped (structured logs). Base64 is searched at all three byte alignme
 alphabets, keeping only the characters that the value's bytes fully determine, so a value embedded
 anywhere inside a longer base64 blob is still found.
 
-API (what `audit-logs` needs):
-    build_patterns({"name": [value, older_value], ...}) -> PatternSet  (.skipped: not searched)
+Multi-line values (PEM keys, multi-line text) are searched line by line: a raw multi-line value
+can never appear within one log line, but each of its secret lines can (`secretvalue.
+secret_lines`: no PEM armour, no headers, no certificate). The encoded forms of the whole value
+(which hold no newline) are searched too.
+
+Weak values (`secretvalue.weakness`: short, word-like, few distinct characters, equal to a name)
+are searched only as whole tokens: an occurrence counts only when the bytes around it are not
+word characters (letters, digits, `_`, `-`), so `nextcloud` is not found in `nextcloud-app-1`.
+And no occurrence counts that lies inside a string the tool itself renders (`SearchContext`:
+`/run/secrets/<name>`, secret, service and project names, the secrets dir path).
+
+API (what `audit-logs` and `verify` need):
+    search_context(secrets, services, projects, paths) -> SearchContext
+    build_patterns({"name": [value, older_value], ...}, context=...) -> PatternSet
+        (.skipped: not searched, .weak: searched as whole tokens only)
     hits_in_line(line, patterns) -> [(secret, encoding), ...]
+    group_by_secret({file name: value}, names) -> {secret: [values]}  (versions join their secret)
 Encoding names are those of ENCODINGS: `raw`, `base64@K` / `base64url@K` (K = bytes before the
 value in its 3-byte group), `url`, `hex`, `HEX`, `json`.
 
@@ -27,12 +41,25 @@ import base64
 import binascii
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from urllib.parse import quote
 
+from titan_deploy.core.secretvalue import secret_lines, weakness
+from titan_deploy.core.versions import owner, secondary_target
+
+SECRETS_MOUNT = "/run/secrets"
+
 MIN_SECRET_LENGTH = 8
-"""Values shorter than this (in bytes, after trimming) are not searched: too many false hits."""
+"""Values (or lines of a multi-line value) shorter than this (in bytes, after trimming) are not
+searched: too many false hits."""
+
+MIN_LINE_LENGTH = 16
+"""Lines of a multi-line value shorter than this are not searched: `[client]`, `host=db` or the
+short last line of a PEM body say nothing (the value's other lines and its encoded forms do)."""
+
+WORD_BYTES = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
+"""A weak value's occurrence counts only between bytes that are not these (or a line's edge)."""
 
 MASK_MARKER = b"[MASKED]"
 """What a well-behaved service writes instead of a secret; lines carrying it are counted."""
@@ -193,13 +220,20 @@ class PatternSet:
 
     `patterns` are unique and sorted; `origins[p]` lists every (secret, encoding) that pattern `p`
     stands for (two versions or two secrets may share a value); `skipped` names the secrets that
-    had a value too short to search; `matcher` finds them all in one pass.
+    had a value too short to search; `matcher` finds them all in one pass. `token_only` patterns
+    (from weak values, named in `weak`) count only as whole tokens; `exclusions` are the tool's
+    own strings, inside which no occurrence counts (`excludable`: the patterns that can occur
+    inside one, the only ones that need that check).
     """
 
     patterns: tuple[bytes, ...]
     origins: Mapping[bytes, tuple[Origin, ...]]
     skipped: tuple[str, ...]
     matcher: Matcher = field(compare=False)
+    weak: tuple[str, ...] = ()
+    token_only: frozenset[bytes] = frozenset()
+    exclusions: tuple[bytes, ...] = ()
+    excludable: frozenset[bytes] = frozenset()
 
     @property
     def max_length(self) -> int:
@@ -214,58 +248,123 @@ class PatternSet:
     def __repr__(self) -> str:
         return (
             f"PatternSet(secrets={len(self.secrets)}, patterns={len(self.patterns)}, "
-            f"skipped={len(self.skipped)}, backend={self.matcher.backend})"
+            f"skipped={len(self.skipped)}, weak={len(self.weak)}, "
+            f"backend={self.matcher.backend})"
         )
 
     __str__ = __repr__
 
 
-def _searchable_values(values: Iterable[bytes]) -> tuple[list[bytes], bool]:
-    """The trimmed values long enough to search, and whether any value was too short.
+@dataclass(frozen=True)
+class SearchContext:
+    """What a leak search must know besides the values: `names` (secrets, services, project) a
+    value equal to is weak, and `exclusions`, strings the tool itself renders (mount paths, names,
+    the secrets dir) inside which an occurrence is no leak."""
 
-    Trimmed because services trim the file's content (DESIGN §1): the trailing newline of a secret
-    file is never part of what they could log.
-    """
-    kept: list[bytes] = []
-    short = False
-    for value in values:
+    names: tuple[str, ...] = ()
+    exclusions: tuple[bytes, ...] = ()
+
+
+def search_context(
+    secrets: Iterable[str],
+    services: Iterable[str] = (),
+    projects: Iterable[str] = (),
+    paths: Iterable[str] = (),
+) -> SearchContext:
+    """The context of one stack: its secret, service and project names, and `paths` (the
+    secrets dir, as the manifest and the overlay write it and as an absolute path)."""
+    secrets, services, projects = list(secrets), list(services), list(projects)
+    names = tuple(dict.fromkeys(n for n in (*secrets, *services, *projects) if n))
+    rendered: list[str] = [*names, *(p for p in paths if p)]
+    for name in secrets:
+        rendered += [f"{SECRETS_MOUNT}/{name}", f"{SECRETS_MOUNT}/{secondary_target(name)}"]
+    exclusions = tuple(dict.fromkeys(text.encode("utf-8", "replace") for text in rendered))
+    return SearchContext(names=names, exclusions=exclusions)
+
+
+def group_by_secret(values: Mapping[str, bytes], names: Collection[str]) -> dict[str, list[bytes]]:
+    """{file name: value} (base files and `<name>.v<N>` versions) -> {secret: [values]}; a file
+    no secret in `names` claims keeps its own name."""
+    grouped: dict[str, list[bytes]] = {}
+    for entry, value in values.items():
+        grouped.setdefault(owner(entry, names) or entry, []).append(value)
+    return grouped
+
+
+@dataclass
+class _Collector:
+    """Patterns being gathered: origins, which are strong (substring) and which secrets skipped."""
+
+    context: SearchContext
+    origins: dict[bytes, list[Origin]] = field(default_factory=dict)
+    strong: set[bytes] = field(default_factory=set)
+    skipped: set[str] = field(default_factory=set)
+    weak: set[str] = field(default_factory=set)
+
+    def add_value(self, name: str, value: bytes) -> None:
+        """One value: each secret line (weak ones as tokens), and for a multi-line value the
+        encoded forms of the whole."""
         value = bytes(value).strip()
-        if len(value) < MIN_SECRET_LENGTH:
-            short = True
-        elif value not in kept:
-            kept.append(value)
-    return kept, short
+        multiline = b"\n" in value
+        lines = secret_lines(value)
+        units = [
+            u for u in lines if len(u) >= (MIN_LINE_LENGTH if multiline else MIN_SECRET_LENGTH)
+        ]
+        if not units and not (multiline and lines):
+            self.skipped.add(name)
+            return
+        for unit in units:
+            token = weakness(unit, self.context.names) is not None
+            if token:
+                self.weak.add(name)
+            for encoding, pattern in encodings_of(unit):
+                self.add(name, encoding, pattern, strong=not token)
+        if multiline:
+            for encoding, pattern in encodings_of(value):
+                self.add(name, encoding, pattern, strong=True)
+
+    def add(self, name: str, encoding: str, pattern: bytes, strong: bool) -> None:
+        if b"\n" in pattern:  # can never lie within one line
+            return
+        found = self.origins.setdefault(pattern, [])
+        if (name, encoding) not in found:
+            found.append((name, encoding))
+        if strong:
+            self.strong.add(pattern)
 
 
 def build_patterns(
-    secrets: Mapping[str, Iterable[bytes]], *, backend: str | None = None
+    secrets: Mapping[str, Iterable[bytes]],
+    *,
+    backend: str | None = None,
+    context: SearchContext | None = None,
 ) -> PatternSet:
     """Every searchable form of every value of every secret, deduplicated, with one matcher.
 
     `secrets` maps a secret name to its values (several during a rotation). A value shorter than
-    MIN_SECRET_LENGTH bytes is not searched and its secret is listed in `skipped`. A raw form that
-    contains a newline can never appear within one log line and is left out (its encoded forms,
-    which have no newline, are still searched).
+    MIN_SECRET_LENGTH bytes (a line of a multi-line value: MIN_LINE_LENGTH) is not searched; a
+    secret with a value that has nothing to search (nor any secret line: a certificate) is listed
+    in `skipped`. A weak value is searched as a whole token only (its secret is in `weak`). A raw
+    form that contains a newline can never appear within one log line and is left out (its
+    encoded forms, which have no newline, are still searched). `context` supplies the names and
+    the tool's own strings (`search_context`).
     """
-    origins: dict[bytes, list[Origin]] = {}
-    skipped: list[str] = []
+    context = context or SearchContext()
+    collector = _Collector(context)
     for name, values in secrets.items():
-        kept, short = _searchable_values(values)
-        if short:
-            skipped.append(name)
-        for value in kept:
-            for encoding, pattern in encodings_of(value):
-                if b"\n" in pattern:
-                    continue
-                found = origins.setdefault(pattern, [])
-                if (name, encoding) not in found:
-                    found.append((name, encoding))
+        for value in values:
+            collector.add_value(name, value)
+    origins = collector.origins
     patterns = tuple(sorted(origins))
     return PatternSet(
         patterns=patterns,
         origins={p: tuple(sorted(origins[p])) for p in patterns},
-        skipped=tuple(sorted(skipped)),
+        skipped=tuple(sorted(collector.skipped)),
         matcher=make_matcher(patterns, backend),
+        weak=tuple(sorted(collector.weak)),
+        token_only=frozenset(p for p in patterns if p not in collector.strong),
+        exclusions=context.exclusions,
+        excludable=frozenset(p for p in patterns if any(p in e for e in context.exclusions)),
     )
 
 
@@ -277,10 +376,46 @@ def origins_in(text: bytes, patterns: PatternSet) -> set[Origin]:
     something.
     """
     found: set[Origin] = set()
+    spans: list[tuple[int, int]] | None = None
     for pattern in patterns.patterns:
-        if pattern in text:
-            found.update(patterns.origins[pattern])
+        if pattern not in text:
+            continue
+        token = pattern in patterns.token_only
+        excludable = pattern in patterns.excludable
+        if token or excludable:
+            if excludable and spans is None:
+                spans = _spans(text, patterns.exclusions)
+            if not _counts(text, pattern, token, spans if excludable else []):
+                continue
+        found.update(patterns.origins[pattern])
     return found
+
+
+def _spans(text: bytes, needles: Iterable[bytes]) -> list[tuple[int, int]]:
+    """(start, end) of every occurrence of every needle in `text`."""
+    out = []
+    for needle in needles:
+        at = text.find(needle)
+        while at >= 0:
+            out.append((at, at + len(needle)))
+            at = text.find(needle, at + 1)
+    return out
+
+
+def _counts(text: bytes, pattern: bytes, token: bool, spans: list[tuple[int, int]]) -> bool:
+    """Whether some occurrence of `pattern` is a leak: a whole token if `token`, and not inside
+    an excluded span."""
+    at = text.find(pattern)
+    while at >= 0:
+        end = at + len(pattern)
+        bounded = not token or (
+            (at == 0 or text[at - 1] not in WORD_BYTES)
+            and (end == len(text) or text[end] not in WORD_BYTES)
+        )
+        if bounded and not any(start <= at and end <= stop for start, stop in spans):
+            return True
+        at = text.find(pattern, at + 1)
+    return False
 
 
 def hits_in_line(line: bytes, patterns: PatternSet) -> list[Origin]:

@@ -8,32 +8,46 @@ manifest did not mean.
 
 from __future__ import annotations
 
+import posixpath
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from titan_deploy.core import regex
+from titan_deploy.core.limits import MAX_SECRET_BYTES
+from titan_deploy.core.versions import collision
 from titan_deploy.core.yamlpos import KeyPath, Located, load_file, load_located
 
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
 ENV_RE = re.compile(r"^[A-Z_][A-Z0-9_]*$")
 MAX_NAME = 63
 
-KINDS = ("password", "hex", "token", "api-key", "text")
+KINDS = ("password", "hex", "token", "api-key", "text", "pem")
+MULTILINE_KINDS = ("text",)  # `multiline: true` allowed; pem is always multi-line
 ROTATIONS = ("hmac", "rolling", "restart")
 ROLES = ("signer", "listener")
 GENERATABLE = ("password", "hex", "token")
 
 # Per-kind length defaults; api-key bounds are loose on purpose: a check must never reject a real
 # exchange key (Bybit keys are 18 characters, some providers' secrets are several hundred).
-DEFAULT_MIN = {"password": 16, "hex": 1, "token": 16, "api-key": 8, "text": 1}
-DEFAULT_MAX = {"password": 4096, "hex": 4096, "token": 4096, "api-key": 4096, "text": 500_000}
+# text and pem may use all of Docker's 500 KiB secret limit (core.limits): one constant everywhere
+DEFAULT_MIN = {"password": 16, "hex": 1, "token": 16, "api-key": 8, "text": 1, "pem": 1}
+DEFAULT_MAX = {
+    "password": 4096,
+    "hex": 4096,
+    "token": 4096,
+    "api-key": 4096,
+    "text": MAX_SECRET_BYTES,
+    "pem": MAX_SECRET_BYTES,
+}
 
 TOP_KEYS = {
     "version",
     "compose_files",
     "overlay",
     "secrets_dir",
+    "example_dir",
     "secrets_gid",
     "state_dir",
     "secrets",
@@ -46,6 +60,7 @@ SECRET_KEYS = {
     "max_length",
     "bytes",
     "pattern",
+    "multiline",
     "generate",
     "rotation",
     "verify_log",
@@ -113,6 +128,12 @@ class SecretSpec:
     key_id_env: str | None = None
     finish_after_hours: float = 24.0
     provision: ProvisionSpec | None = None
+    multiline: bool = False  # text only: interior newlines allowed (pem: always)
+
+    @property
+    def is_multiline(self) -> bool:
+        """Whether the value may span lines: kind pem, or text with `multiline: true`."""
+        return self.kind == "pem" or self.multiline
 
     def consumer(self, service: str) -> Consumer | None:
         return next((c for c in self.consumers if c.service == service), None)
@@ -125,6 +146,7 @@ class Manifest:
     overlay: str
     secrets_dir: str
     state_dir: str
+    example_dir: str = "secrets.example"
     secrets: dict[str, SecretSpec] = field(default_factory=dict)
     secrets_gid: int | None = None
     version: int = 1
@@ -175,6 +197,8 @@ def parse_manifest(doc: Located, path: Path) -> Manifest:
     overlay = v.relpath(("overlay",), v.get((), top, "overlay", str, "docker-compose.secrets.yml"))
     secrets_dir = v.relpath(("secrets_dir",), v.get((), top, "secrets_dir", str, "secrets"))
     state_dir = v.relpath(("state_dir",), v.get((), top, "state_dir", str, ".titan-deploy"))
+    example_dir = v.relpath(("example_dir",), v.get((), top, "example_dir", str, "secrets.example"))
+    _check_overlay_path(doc, overlay, compose_files, secrets_dir, state_dir)
     gid = v.get((), top, "secrets_gid", int, None)
     if gid is not None and not 1 <= gid < 2**31:
         raise doc.error(("secrets_gid",), "must be a group id between 1 and 2147483647")
@@ -182,6 +206,7 @@ def parse_manifest(doc: Located, path: Path) -> Manifest:
     if not raw_secrets:
         raise doc.error(("secrets",), "must define at least one secret")
     secrets = {name: _secret(v, name, body) for name, body in raw_secrets.items()}
+    _check_version_collisions(doc, secrets)
     _check_env_clash(doc, secrets)
     auth_guard = _auth_guard(v, top)
     return Manifest(
@@ -191,6 +216,7 @@ def parse_manifest(doc: Located, path: Path) -> Manifest:
         overlay=overlay,
         secrets_dir=secrets_dir,
         state_dir=state_dir,
+        example_dir=example_dir,
         secrets_gid=gid,
         secrets=secrets,
         auth_guard=auth_guard,
@@ -212,11 +238,18 @@ def _secret(v: _Validator, name: Any, body: Any) -> SecretSpec:
         raise v.doc.error((*path, "bytes"), "only for kind hex, between 8 and 1024")
     min_length = v.get(path, body, "min_length", int, DEFAULT_MIN[kind])
     max_length = v.get(path, body, "max_length", int, DEFAULT_MAX[kind])
-    if not 1 <= min_length <= max_length <= 500_000:
-        raise v.doc.error((*path, "min_length"), "need 1 <= min_length <= max_length <= 500000")
+    if not 1 <= min_length <= max_length <= MAX_SECRET_BYTES:
+        raise v.doc.error(
+            (*path, "min_length"),
+            f"need 1 <= min_length <= max_length <= {MAX_SECRET_BYTES} "
+            "(Docker's 500 KiB secret limit)",
+        )
     generate = v.get(path, body, "generate", bool, False)
     if generate and kind not in GENERATABLE:
         raise v.doc.error((*path, "generate"), f"kind {kind} cannot be generated")
+    multiline = v.get(path, body, "multiline", bool, False)
+    if multiline and kind not in MULTILINE_KINDS:
+        raise v.doc.error((*path, "multiline"), "only for kind text (kind pem is multi-line)")
     consumers = _consumers(v, path, body, rotation)
     spec = SecretSpec(
         name=name,
@@ -235,6 +268,7 @@ def _secret(v: _Validator, name: Any, body: Any) -> SecretSpec:
         key_id_env=v.optional_env(path, body, "key_id_env"),
         finish_after_hours=float(v.get(path, body, "finish_after_hours", (int, float), 24)),
         provision=_provision(v, path, body, consumers),
+        multiline=multiline,
     )
     _check_rotation(v, path, spec)
     return spec
@@ -303,6 +337,62 @@ def _auth_guard(v: _Validator, top: dict) -> AuthGuard | None:
     if not endpoints:
         raise v.doc.error((*path, "endpoints"), "must name at least one service")
     return AuthGuard(metric=metric, threshold=threshold, endpoints=tuple(endpoints))
+
+
+def overlay_conflict(
+    overlay: str,
+    compose_files: list[str] | tuple[str, ...],
+    secrets_dir: str,
+    state_dir: str,
+    manifest_name: str | None = None,
+) -> str | None:
+    """Why `render` must not write `overlay` (a path relative to the project dir), or None.
+
+    `render` overwrites the overlay: it must not be a compose file, the manifest, the secrets
+    dir or anything in it (a secret, a version file), or the state dir or anything in it. Paths
+    are compared after lexical normalisation (`./a` is `a`); the project compares resolved
+    paths too (symlinks, command-line options)."""
+    target = posixpath.normpath(overlay)
+
+    def within(directory: str) -> bool:
+        root = posixpath.normpath(directory)
+        return target == root or target.startswith(root.rstrip("/") + "/") or root == "."
+
+    if target in {posixpath.normpath(f) for f in compose_files}:
+        return "is also listed in compose_files: render would overwrite a compose file"
+    if manifest_name is not None and target == posixpath.normpath(manifest_name):
+        return "is the manifest itself: render would overwrite it"
+    if within(secrets_dir):
+        return f"is inside the secrets dir {secrets_dir}: render would overwrite a secret"
+    if within(state_dir):
+        return f"is inside the state dir {state_dir}: render would overwrite the journal"
+    return None
+
+
+def _check_overlay_path(
+    doc: Located,
+    overlay: str,
+    compose_files: list[str],
+    secrets_dir: str,
+    state_dir: str,
+) -> None:
+    problem = overlay_conflict(overlay, compose_files, secrets_dir, state_dir)
+    if problem:
+        raise doc.error(("overlay",), f"{overlay} {problem}")
+
+
+def _check_version_collisions(doc: Located, secrets: dict[str, SecretSpec]) -> None:
+    """No secret may be named like a version of another (`a.v1`, `a_v1` next to `a`) or like its
+    previous-key mount (`a.previous`): its file, compose secret name or mount target would be
+    taken for that one, and a consumer of `a` would mount the other secret's file."""
+    for name in secrets:
+        taken = collision(name, secrets)
+        if taken is not None:
+            raise doc.error(
+                ("secrets", name),
+                f"collides with {taken} (rename it: NAME.vN, NAME_vN and NAME.previous "
+                "are taken by rotation)",
+            )
 
 
 def _check_env_clash(doc: Located, secrets: dict[str, SecretSpec]) -> None:
@@ -429,10 +519,10 @@ class _Validator:
         value = self.get(path, body, key, str, None)
         if value is not None:
             try:
-                re.compile(value)
-            except re.error as exc:
+                regex.check_pattern(value)  # RE2: linear-time matching, see core/regex.py
+            except regex.RegexError as exc:
                 raise self.doc.error(
-                    (*path, key), f"not a valid regular expression: {exc}"
+                    (*path, key), f"not a valid RE2 regular expression: {exc}"
                 ) from None
         return value
 

@@ -17,6 +17,7 @@ from importlib import resources
 from pathlib import Path
 
 from titan_deploy.core.manifest import Manifest, SecretSpec
+from titan_deploy.core.versions import file_name, secondary_target, source_name
 
 SECRETS_MOUNT = "/run/secrets"
 TEMPLATE = "docker-compose.secrets.yml.j2"
@@ -66,17 +67,15 @@ class OverlayPlan:
 State = Mapping[str, Mapping[str, Assignment]]  # secret -> service -> assignment
 
 
-def source_name(secret: str, version: int | None) -> str:
-    return secret if version is None else f"{secret}_v{version}"
+def plan_overlay(
+    manifest: Manifest, state: State | None = None, secrets_dir: str | None = None
+) -> OverlayPlan:
+    """Decide every consumer's mounts from the manifest and the rotation state (pure).
 
-
-def file_name(secret: str, version: int | None) -> str:
-    return secret if version is None else f"{secret}.v{version}"
-
-
-def plan_overlay(manifest: Manifest, state: State | None = None) -> OverlayPlan:
-    """Decide every consumer's mounts from the manifest and the rotation state (pure)."""
+    `secrets_dir`: the secrets dir relative to the project dir (`--secrets-dir`), default the
+    manifest's `secrets_dir`; the overlay's file paths point into it."""
     state = state or {}
+    directory = Path(secrets_dir if secrets_dir is not None else manifest.secrets_dir)
     services = []
     used: dict[str, tuple[str, int | None]] = {}
     for service in manifest.services:
@@ -91,8 +90,7 @@ def plan_overlay(manifest: Manifest, state: State | None = None) -> OverlayPlan:
             used[mount.source] = (mount.secret, mount.version)
         services.append(ServicePlan(service, tuple(mounts), tuple(env)))
     files = tuple(
-        (source, f"./{Path(manifest.secrets_dir).as_posix()}/{file_name(*used[source])}")
-        for source in sorted(used)
+        (source, f"./{directory.as_posix()}/{file_name(*used[source])}") for source in sorted(used)
     )
     return OverlayPlan(
         services=tuple(services),
@@ -120,7 +118,7 @@ def _mounts(spec: SecretSpec, service: str, assignment: Assignment) -> list[Moun
                 source=source_name(spec.name, assignment.secondary),
                 secret=spec.name,
                 version=assignment.secondary,
-                target=f"{spec.name}.previous",
+                target=secondary_target(spec.name),
                 env=spec.secondary_env,
             )
         )

@@ -41,12 +41,12 @@ from titan_deploy.core.manifest import (
     ProvisionSpec,
     SecretSpec,
 )
-from titan_deploy.core.overlay import Assignment, file_name
+from titan_deploy.core.overlay import Assignment
+from titan_deploy.core.versions import file_name, versions_of
 from titan_deploy.errors import ConfigError, UsageError
 
 PROCEDURES = ("hmac", "hmac-finish", "db", "exchange")
 Assignments = dict[str, dict[str, Assignment]]  # secret -> service -> assignment
-VERSION_RE = re.compile(r"^(?P<name>.+)\.v(?P<n>[0-9]+)$")
 
 
 # --- steps ----------------------------------------------------------------------------------------
@@ -230,12 +230,7 @@ def versions_in_use(assignments: Assignments, secret: str) -> set[int]:
 
 def parse_version_files(names: Iterable[str], secret: str) -> tuple[int, ...]:
     """The N of every `<secret>.v<N>` among file names."""
-    out = []
-    for name in names:
-        match = VERSION_RE.match(name)
-        if match and match["name"] == secret:
-            out.append(int(match["n"]))
-    return tuple(sorted(out))
+    return versions_of(names, secret)
 
 
 def roles(spec: SecretSpec) -> dict[str, str]:

@@ -1,36 +1,78 @@
-"""Verification of a running stack (DESIGN §5 `verify`), as a pure function of gathered facts.
+"""Verification of a running stack (DESIGN §5 `verify`, §13), as a pure function of gathered facts.
 
-The op gathers facts (container inspect data, the tar header and hash of each mounted secret, the
-host files' hashes and mtimes, /etc/passwd and /etc/group of each image); this module decides.
-One row per (service, secret); a finding for each failed check naming the container. Values are
-compared by hash or by equality inside this process and never leave it.
+The op gathers facts (container inspect data; each mounted secret as the container sees it; the
+processes running in each container; the host files' hashes and identities, or the snapshot `up`
+took when check-secrets passed); this module decides. One row per (service, secret); a finding
+for each failed check naming the container, never a value. Values are compared by hash or by
+equality inside this process and never leave it.
 
-Content has two checks. The hash of the mounted file against the host file catches a container
-that mounts the wrong version. But the engine's archive API re-mounts a bind source when asked,
-so for compose's bind-mounted file secrets it may read the host file as it is *now*; what a
-service uses is what it read at start. Hence the second check: a host file modified after the
-container started means the service runs with a value that is no longer on disk.
+What a row proves, and how (its `method`):
+
+- `proc-root`: the file was opened through the container's own root (/proc/<pid>/root), so its
+  hash is what the container's mount really holds — a host file replaced by a rename (rsync -a,
+  cp -p + mv, tar x, install -p) keeps its old inode and content there. Its ctime says whether
+  that inode changed after the container started (an in-place write, even with the old mtime
+  put back): then the service runs with a value it read before.
+- `inode`: the file could be stat'ed but not read there: its device and inode must be the host
+  file's.
+- `archive+ctime`: the engine's archive API (remote engine, not root). It may re-read the host
+  path, so it cannot see a stale mount; the host file's ctime (a rename or a write sets it, and
+  nothing can set it back) after the container started is what names the pair.
+- `+config-user`: readability was judged from the configured User and group_add, because no
+  running process could be listed or none names the file; otherwise it is judged for each
+  running process whose environment names the file (its fs uid, gid, groups and capabilities):
+  an image that drops privileges loses group_add.
 """
 
 from __future__ import annotations
 
-import base64
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import PurePosixPath
 
-from titan_deploy.core.containers import ContainerInfo, FileStat
+from titan_deploy.core.containers import INODE, PROC_ROOT, ContainerInfo, FileStat, Process
 from titan_deploy.core.findings import Finding, error, warning
+from titan_deploy.core.leaks import (
+    PatternSet,
+    build_patterns,
+    group_by_secret,
+    hits_in_line,
+    search_context,
+)
 from titan_deploy.core.lint import file_base
-from titan_deploy.core.overlay import Mount, OverlayPlan
+from titan_deploy.core.overlay import SECRETS_MOUNT, Mount, OverlayPlan, ServicePlan
 
 CHECKS = ("mounted", "content", "readable", "env", "running", "no_leak")
+PROJECT_LABEL = "com.docker.compose.project"
+CHECK_OF = {
+    "V001": "mounted",
+    "V002": "content",
+    "V003": "readable",
+    "V004": "env",
+    "V005": "running",
+    "V006": "no_leak",
+    "V007": "env",  # X set beside X_FILE: the file is ignored
+    "V008": "env",  # an X_FILE under /run/secrets where nothing is mounted
+}
+METHODS = {PROC_ROOT: "proc-root", INODE: "inode"}
+ARCHIVE_METHOD = "archive+ctime"
+CONFIG_USER = "+config-user"
+CLOCK_SLACK = 1.0  # seconds between the engine's StartedAt and the filesystem's ctime
+REDEPLOY = "rotate the secret (`titan-deploy rotate ...`) or redeploy the service"
 
 
 @dataclass(frozen=True)
 class HostFile:
+    """A secret file on the host: hash, times (epoch s), identity; `problem` when it must not be
+    deployed at all (e.g. a symlink leading out of the secrets dir)."""
+
     sha256: str
     mtime: float
+    ctime: float = 0.0
+    dev: int = 0
+    ino: int = 0
+    problem: str = ""
 
 
 @dataclass(frozen=True)
@@ -48,25 +90,35 @@ class Facts:
     plan: OverlayPlan
     containers: dict[str, list[ContainerInfo]]  # service -> containers
     files: Mapping[tuple[str, str], FileStat]  # (container id, path) -> stat
-    host: Mapping[str, HostFile]  # compose secret source -> host file
-    identities: Mapping[str, Identity]  # container id -> identity
+    host: Mapping[str, HostFile]  # compose secret source -> host file now
+    identities: Mapping[str, Identity]  # container id -> configured identity
     values: Mapping[str, bytes] = field(repr=False, default_factory=dict)  # secret -> value
+    processes: Mapping[str, tuple[Process, ...]] = field(default_factory=dict)  # id -> running
+    checked: Mapping[str, HostFile] | None = None  # source -> as check-secrets passed it (`up`)
+    notes: Mapping[str, str] = field(default_factory=dict)  # id -> why its own view was not used
 
     def __repr__(self) -> str:
         return f"Facts(services={len(self.containers)})"
 
 
+Shared = tuple[Finding, frozenset[str] | None]  # a service-level finding and the rows it fails
+
+
 def verify(facts: Facts) -> tuple[list[dict], list[Finding]]:
-    """Rows (service, secret, containers, each check ok/FAIL, problem) and findings."""
+    """Rows (service, secret, containers, each check ok/FAIL, method, problem) and findings.
+
+    A service-level finding (a leaked value, a `*_FILE` ignored or dangling) fails the rows of
+    the mounts it concerns, or every row of the service when it concerns none of them."""
     rows: list[dict] = []
     findings: list[Finding] = []
+    patterns = leak_patterns(facts)
     for svc in facts.plan.services:
         containers = facts.containers.get(svc.service, [])
-        leaks = list(_leaks(svc.service, containers, facts.values))
-        findings += leaks
-        findings += _both_set(svc.service, containers)
+        shared = list(_service_findings(svc, containers, facts, patterns))
+        findings += [f for f, _ in shared]
         for mount in svc.mounts:
-            row, found = _verify_mount(svc.service, mount, containers, facts, leaks)
+            mine = [f for f, targets in shared if targets is None or mount.target in targets]
+            row, found = _verify_mount(svc.service, mount, containers, facts, mine)
             rows.append(row)
             findings += found
     return rows, findings
@@ -77,10 +129,11 @@ def _verify_mount(
     mount: Mount,
     containers: list[ContainerInfo],
     facts: Facts,
-    leaks: list[Finding],
+    shared: list[Finding],
 ) -> tuple[dict, list[Finding]]:
     row: dict = {"service": service, "secret": mount.target, "containers": len(containers)}
     found: list[Finding] = []
+    methods: list[str] = []
     if not containers:
         found.append(
             error(
@@ -91,18 +144,22 @@ def _verify_mount(
             )
         )
     for info in containers:
-        found += _check_container(service, mount, info, facts)
-    mine = found + [f for f in leaks if f.secret == mount.secret]  # leaks: reported per service
-    failed_checks = {f.code for f in mine}
-    for code, check in zip(("V001", "V002", "V003", "V004", "V005", "V006"), CHECKS, strict=True):
-        row[check] = bool(containers) and code not in failed_checks
+        more, method = _check_container(service, mount, info, facts)
+        found += more
+        if method:
+            methods.append(method)
+    mine = found + shared
+    failed = {CHECK_OF.get(f.code) for f in mine if f.severity == "error"}
+    for check in CHECKS:
+        row[check] = bool(containers) and check not in failed
+    row["method"] = ",".join(dict.fromkeys(methods))
     row["problem"] = "; ".join(dict.fromkeys(f.message for f in mine if f.severity == "error"))
     return row, found
 
 
 def _check_container(
     service: str, mount: Mount, info: ContainerInfo, facts: Facts
-) -> list[Finding]:
+) -> tuple[list[Finding], str]:
     where = {"service": service, "secret": mount.secret}
     found: list[Finding] = []
     path = mount.container_path
@@ -117,90 +174,200 @@ def _check_container(
     if stat is None or not stat.exists:
         reason = f" ({stat.error})" if stat is not None and stat.error else ""
         found.append(error("V001", f"{info.name}: {path} is not mounted{reason}", **where))
-        return found
-    found += _content(info, mount, stat, facts, where)
-    identity = facts.identities.get(info.id)
-    if identity is not None and not can_read(identity, stat):
+        return found, ""
+    if info.mounts is not None and not is_mounted(path, info.mounts):
+        message = f"{info.name}: {path} is a file of the image, not mounted (baked in?)"
+        found.append(error("V001", message, fix="rebuild the image without it", **where))
+        return found, ""
+    found += content_findings(info, mount, stat, facts)
+    readable, by_config = _readable(info, mount, stat, facts)
+    found += readable
+    method = METHODS.get(stat.method, ARCHIVE_METHOD) + (CONFIG_USER if by_config else "")
+    return found, method
+
+
+def content_findings(
+    info: ContainerInfo, mount: Mount, stat: FileStat, facts: Facts
+) -> list[Finding]:
+    """Is what the container holds the (checked) host file, unchanged since it started?"""
+    where = {"service": info.service, "secret": mount.secret}
+    path = mount.container_path
+    host = facts.host.get(mount.source)
+    if host is None:
+        return [error("V002", f"{info.name}: the host file for {mount.source} is missing", **where)]
+    found = []
+    checked = facts.checked.get(mount.source) if facts.checked is not None else None
+    problem = host.problem or (checked.problem if checked is not None else "")
+    if problem:
         found.append(
             error(
-                "V003",
-                f"{info.name}: {path} ({stat.uid}:{stat.gid} {stat.mode:04o}) is unreadable by "
-                f"its user {describe(identity)}",
-                fix="set secrets_gid in the manifest (files 0640, group added to consumers)",
+                "V002",
+                f"{info.name}: the host file for {mount.source} {problem}",
+                fix="put the file itself in the secrets dir, then `titan-deploy up`",
                 **where,
             )
         )
+    ref, what = host, "the host file"
+    if facts.checked is not None:
+        ref, what = checked or host, "the host file check-secrets passed"
+        if ref.sha256 != host.sha256:
+            found.append(
+                error(
+                    "V002",
+                    f"{info.name}: the host file for {mount.source} changed after "
+                    "check-secrets passed it",
+                    fix="run `titan-deploy up` again and do not edit secrets meanwhile",
+                    **where,
+                )
+            )
+    if stat.method == INODE:
+        if (stat.dev, stat.ino) != (ref.dev, ref.ino):
+            message = f"{info.name}: {path} is another file (device/inode) than {what}"
+            return [*found, error("V002", message, fix=REDEPLOY, **where)]
+    elif stat.sha256 != ref.sha256:
+        message = f"{info.name}: {path} differs from {what} (replaced after deploy?)"
+        return [*found, error("V002", message, fix=REDEPLOY, **where)]
+    changed = stat.ctime if stat.ctime is not None else max(host.mtime, host.ctime)
+    started = parse_time(info.started_at)
+    if started is not None and changed > started + CLOCK_SLACK:
+        message = (
+            f"{info.name}: {path} changed after the container started (content, owner or "
+            "mode); the service may still use the value it read at start"
+        )
+        found.append(error("V002", message, fix=REDEPLOY, **where))
     return found
 
 
-def _content(
-    info: ContainerInfo, mount: Mount, stat: FileStat, facts: Facts, where: dict
-) -> list[Finding]:
-    host = facts.host.get(mount.source)
+def _readable(
+    info: ContainerInfo, mount: Mount, stat: FileStat, facts: Facts
+) -> tuple[list[Finding], bool]:
+    """Findings, and whether the configured user (not running processes) was judged."""
+    where = {"service": info.service, "secret": mount.secret}
     path = mount.container_path
-    if host is None:
-        return [error("V002", f"{info.name}: the host file for {mount.source} is missing", **where)]
-    if stat.sha256 != host.sha256:
-        return [
-            error(
-                "V002",
-                f"{info.name}: {path} differs from the host file (edited after deploy?)",
-                fix="rotate the secret (`titan-deploy rotate ...`) or redeploy the service",
-                **where,
-            )
-        ]
-    started = parse_time(info.started_at)
-    if started is not None and host.mtime > started + 1:
-        return [
-            error(
-                "V002",
-                f"{info.name}: the host file changed after the container started; "
-                "the service still uses the value it read at start",
-                fix="rotate the secret (`titan-deploy rotate ...`) or redeploy the service",
-                **where,
-            )
-        ]
-    return []
+    shown = f"{path} ({stat.uid}:{stat.gid} {stat.mode:04o})"
+    readers = [p for p in facts.processes.get(info.id, ()) if reads(p, mount)]
+    if readers:
+        blocked = [p for p in readers if not process_can_read(p, stat)]
+        if not blocked:
+            return [], False
+        who = ", ".join(p.who() for p in blocked[:3])
+        if len(blocked) > 3:
+            who += f" and {len(blocked) - 3} more"
+        message = f"{info.name}: {shown} is unreadable by its process {who}"
+        fix = (
+            "the image drops privileges without the secrets group: add that user to the group "
+            "in the image's /etc/group, or read the file before dropping and unset the *_FILE var"
+        )
+        return [error("V003", message, fix=fix, **where)], False
+    identity = facts.identities.get(info.id)
+    if identity is not None and not can_read(identity, stat):
+        message = f"{info.name}: {shown} is unreadable by its user {describe(identity)}"
+        fix = "set secrets_gid in the manifest (files 0640, group added to consumers)"
+        return [error("V003", message, fix=fix, **where)], True
+    return [], True
+
+
+def reads(process: Process, mount: Mount) -> bool:
+    """Whether `process` may open the mount: its environment names the file (by the consumer's
+    env var or by the path), or its environment is unknown."""
+    if process.env_names is None:
+        return True
+    return mount.env in process.env_names or mount.container_path in process.env_paths
+
+
+def process_can_read(process: Process, stat: FileStat) -> bool:
+    """Whether a running process can open a file with this owner/mode (fs ids, groups, caps)."""
+    if process.dac_override or (process.dac_override is None and process.uid == 0):
+        return True
+    return _mode_allows(process.uid, process.gid, process.groups, stat)
+
+
+def is_mounted(path: str, mounts: Iterable[str]) -> bool:
+    """Whether `path` is a mount destination or lies under one."""
+    return any(path == d or path.startswith(d.rstrip("/") + "/") for d in mounts)
+
+
+def _service_findings(
+    svc: ServicePlan, containers: list[ContainerInfo], facts: Facts, patterns: PatternSet
+) -> Iterator[Shared]:
+    for info in containers:
+        yield from _leaks(svc, info, patterns, facts.processes.get(info.id, ()))
+        yield from _file_env(svc, info)
+
+
+def leak_patterns(facts: Facts) -> PatternSet:
+    """The values on disk, grouped by secret, searched as audit-logs searches them (every
+    encoding, multi-line values line by line, weak ones as whole tokens, never inside the tool's
+    own strings: mount paths, secret, service and project names, the secrets dir)."""
+    plan = facts.plan
+    secrets = sorted({m.secret for svc in plan.services for m in svc.mounts})
+    projects = {c.labels.get(PROJECT_LABEL, "") for cs in facts.containers.values() for c in cs}
+    paths = {str(PurePosixPath(path).parent) for _, path in plan.files}
+    paths |= {p.removeprefix("./") for p in paths}
+    context = search_context(secrets, [s.service for s in plan.services], projects, paths)
+    return build_patterns(group_by_secret(facts.values, secrets), context=context)
 
 
 def _leaks(
-    service: str, containers: list[ContainerInfo], values: Mapping[str, bytes]
-) -> Iterable[Finding]:
-    """Any secret value in a container's env, command or labels (raw or base64)."""
-    for info in containers:
-        places = [(f"env {k}", v) for k, v in info.env.items()]
-        places += [(f"command arg {i}", arg) for i, arg in enumerate(info.command)]
-        places += [(f"label {k}", v) for k, v in info.labels.items()]
-        for secret, value in values.items():
-            needles = _needles(value)
-            for place, text in places:
-                if any(needle in text for needle in needles):
-                    yield error(
-                        "V006",
-                        f"{info.name}: the value of {secret} appears in its {place}",
-                        service=service,
-                        secret=secret,
-                        fix="remove it from the compose file; mount the secret and use *_FILE",
-                    )
+    svc: ServicePlan, info: ContainerInfo, patterns: PatternSet, processes: Iterable[Process]
+) -> Iterator[Shared]:
+    """Any secret value (in any encoding, weak ones as whole words) in a container's env,
+    command, healthcheck, labels or the argv of any of its running processes (visible in `ps`
+    to every local user)."""
+    found = [
+        (place, {name for name, _ in hits_in_line(text.encode("utf-8", "replace"), patterns)})
+        for place, text in _places(info, processes)
+    ]
+    for secret in patterns.secrets:
+        targets = frozenset(m.target for m in svc.mounts if m.secret == secret) or None
+        for place, names in found:
+            if secret in names:
+                message = f"{info.name}: the value of {secret} appears in its {place}"
+                fix = "remove it from there; mount the secret and let the service read *_FILE"
+                leak = error("V006", message, service=svc.service, secret=secret, fix=fix)
+                yield leak, targets
 
 
-def _needles(value: bytes) -> list[str]:
-    if len(value) < 8:
-        return []
-    raw = value.decode("utf-8", "replace")
-    return [raw, base64.b64encode(value).decode(), base64.urlsafe_b64encode(value).decode()]
+def _places(info: ContainerInfo, processes: Iterable[Process]) -> list[tuple[str, str]]:
+    places = [(f"env {k}", v) for k, v in info.env.items()]
+    places += [(f"command arg {i}", arg) for i, arg in enumerate(info.command)]
+    places += [(f"healthcheck arg {i}", arg) for i, arg in enumerate(info.healthcheck)]
+    places += [(f"label {k}", v) for k, v in info.labels.items()]
+    places += [(f"process {p.pid} ({p.comm}) argv", "\0".join(p.argv)) for p in processes]
+    return places
 
 
-def _both_set(service: str, containers: list[ContainerInfo]) -> Iterable[Finding]:
-    for info in containers:
-        for key in info.env:
-            base = file_base(key)
-            if base and base in info.env:
-                yield warning(
-                    "V007",
-                    f"{info.name}: both {base} and {key} are set; the file may be ignored",
-                    service=service,
+def _file_env(svc: ServicePlan, info: ContainerInfo) -> Iterator[Shared]:
+    """The `*_FILE` contract in the container's env: `X` beside `X_FILE` means the file is
+    ignored (an error for a consumer var or a /run/secrets path); an `X_FILE` under
+    /run/secrets where nothing is mounted is an error too."""
+    consumer = {m.env: m.target for m in svc.mounts}
+    for key, value in info.env.items():
+        base = file_base(key)
+        if base is None:
+            continue
+        secret_path = value.startswith(SECRETS_MOUNT + "/")
+        targets = frozenset({consumer[key]}) if key in consumer else None
+        if base in info.env:
+            if key in consumer or secret_path:
+                yield (
+                    error(
+                        "V007",
+                        f"{info.name}: {base} is set beside {key}: the service ignores the file",
+                        service=svc.service,
+                        fix=f"remove {base} from environment:, env_file: and .env",
+                    ),
+                    targets,
                 )
+            else:
+                message = f"{info.name}: both {base} and {key} are set; the file may be ignored"
+                yield warning("V007", message, service=svc.service), None
+        mounts = info.mounts
+        dangling = mounts is not None and not is_mounted(value, mounts)
+        if secret_path and key not in consumer and dangling:
+            message = f"{info.name}: {key} points at {value}, where nothing is mounted"
+            fix = "add the secret to the manifest for this service, or drop the var"
+            yield error("V008", message, service=svc.service, fix=fix), None
 
 
 def can_read(identity: Identity, stat: FileStat) -> bool:
@@ -209,9 +376,13 @@ def can_read(identity: Identity, stat: FileStat) -> bool:
         return True
     if identity.uid is None:
         return bool(stat.mode & 0o004)
-    if identity.uid == stat.uid:
+    return _mode_allows(identity.uid, identity.gid, identity.groups, stat)
+
+
+def _mode_allows(uid: int, gid: int, groups: frozenset[int], stat: FileStat) -> bool:
+    if uid == stat.uid:
         return bool(stat.mode & 0o400)
-    if stat.gid == identity.gid or stat.gid in identity.groups:
+    if stat.gid == gid or stat.gid in groups:
         return bool(stat.mode & 0o040)
     return bool(stat.mode & 0o004)
 

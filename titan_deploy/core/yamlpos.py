@@ -13,6 +13,8 @@ from typing import Any
 
 import yaml
 
+from titan_deploy.core.fileread import TooLarge, UnsafeFile, read_bounded
+from titan_deploy.core.limits import MAX_CONFIG_BYTES
 from titan_deploy.errors import ConfigError
 
 KeyPath = tuple[str | int, ...]
@@ -61,11 +63,17 @@ def load_located(text: str, source: str) -> Located:
 
 
 def load_file(path: Path, display: str | None = None) -> Located:
+    """Read (bounded: a regular file of at most MAX_CONFIG_BYTES, never a FIFO or device) and
+    parse one YAML file. Raises ConfigError naming the file."""
     source = display or str(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_bounded(path, MAX_CONFIG_BYTES).decode("utf-8")
     except FileNotFoundError:
         raise ConfigError(f"{source}: file not found") from None
+    except TooLarge:
+        raise ConfigError(f"{source}: larger than {MAX_CONFIG_BYTES >> 20} MiB: refused") from None
+    except UnsafeFile as exc:
+        raise ConfigError(f"{source}: {exc.reason}: refused") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{source}: cannot read: {type(exc).__name__}") from None
     return load_located(text, source)

@@ -1,9 +1,12 @@
-"""The Docker SDK adapter: find a service's containers, read /run/secrets through the archive API,
-inspect config, read logs (DESIGN §4).
+"""The Docker SDK adapter: find a service's containers, read /run/secrets, inspect config, read
+logs (DESIGN §4).
 
-The archive API works in distroless and scratch images (no shell, no exec), and its tar header
-carries the uid/gid/mode the container sees — which, for compose's bind-mounted file secrets, are
-the host file's. Everything this module returns is plain data (dataclasses) so the verification
+`probe` reads what verify needs from each container once, in parallel. On the engine's own host
+and as root it uses the container's own view through /proc (io/procfs.py): the mount's real
+inode and content and the processes actually running. Otherwise (a remote engine, not root,
+another pid namespace) it falls back to the archive API — it works in distroless and scratch
+images and its tar header carries the uid/gid/mode the container sees — and to `docker top` for
+the processes. Everything this module returns is plain data (dataclasses) so the verification
 logic stays pure. The SDK is imported lazily: `check-secrets` must not pay for it.
 """
 
@@ -17,25 +20,36 @@ import socket
 import struct
 import tarfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from titan_deploy.core.containers import ContainerInfo, FileStat
+from titan_deploy.core.containers import ContainerInfo, ContainerView, FileStat, Process
 from titan_deploy.errors import EngineUnreachable, RuntimeFailure
 
 PROJECT_LABEL = "com.docker.compose.project"
 SERVICE_LABEL = "com.docker.compose.service"
 NUMBER_LABEL = "com.docker.compose.container-number"
 MAX_WORKERS = 16
+LOCAL_BASE_URL = "http+docker://localhost"  # docker-py's base_url for a unix socket (ssh differs)
+TOP_PS_ARGS = "-o pid,fsuid,fsgid,supgid,comm,args"
 
 
 class Engine:
     """A connected Docker client with the few calls the tool needs."""
 
-    def __init__(self, client: Any) -> None:
+    def __init__(self, client: Any, local: bool | None = None) -> None:
+        """`local` False forces the archive/top fallback; None decides: a unix socket and root."""
         self.client = client
+        if local is False:
+            self.local_reason = "the container's own view is disabled"
+        elif getattr(getattr(client, "api", None), "base_url", "") != LOCAL_BASE_URL:
+            self.local_reason = "the engine is not on this host (not a local unix socket)"
+        else:
+            from titan_deploy.io import procfs
+
+            self.local_reason = procfs.root_available()
 
     # --- containers -----------------------------------------------------------------------------
 
@@ -73,28 +87,6 @@ class Engine:
             return FileStat(path=path, exists=False, error=_api_reason(exc))
         return _stat_from_tar(path, data)
 
-    def read_files(self, requests: list[tuple[str, str]]) -> dict[tuple[str, str], FileStat]:
-        """Read many (container id, path) pairs: one archive call per (container, directory).
-
-        The archive API is the expensive part (the engine mounts the container's volumes for
-        each call), so all of a container's secrets come from one archive of /run/secrets, and
-        containers are read in parallel: verify stays flat per pair as the stack grows.
-        """
-        groups: dict[tuple[str, str], list[str]] = {}
-        for container_id, path in requests:
-            directory = path.rsplit("/", 1)[0] or "/"
-            groups.setdefault((container_id, directory), []).append(path)
-        if not groups:
-            return {}
-        workers = min(MAX_WORKERS, len(groups))
-        out: dict[tuple[str, str], FileStat] = {}
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            results = pool.map(lambda item: self._read_dir(*item[0], item[1]), groups.items())
-            for (container_id, _), stats in zip(groups, results, strict=True):
-                for stat in stats:
-                    out[(container_id, stat.path)] = stat
-        return out
-
     def _read_dir(self, container_id: str, directory: str, paths: list[str]) -> list[FileStat]:
         import docker.errors
 
@@ -108,6 +100,63 @@ class Engine:
         except docker.errors.APIError as exc:
             return [FileStat(path=p, exists=False, error=_api_reason(exc)) for p in paths]
         return _stats_from_dir_tar(directory, data, paths)
+
+    def probe(
+        self, containers: list[ContainerInfo], paths: Mapping[str, list[str]]
+    ) -> dict[str, ContainerView]:
+        """Read each container once, in parallel: the files at `paths[id]` and its processes.
+
+        The container's own view (/proc/<pid>/root, its cgroup's processes) when this host runs
+        the engine and the tool is root; else the archive API and `docker top` (the view's
+        `note` says why). Out: container id -> ContainerView. Engine errors on one container
+        become a file error or unknown processes there, never an exception."""
+        if not containers:
+            return {}
+        workers = min(MAX_WORKERS, len(containers))
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            views = list(pool.map(lambda c: self._probe(c, paths.get(c.id, [])), containers))
+        return {info.id: view for info, view in zip(containers, views, strict=True)}
+
+    def _probe(self, info: ContainerInfo, paths: list[str]) -> ContainerView:
+        from titan_deploy.io import procfs
+
+        note = self.local_reason
+        if not note:
+            try:
+                return self._probe_proc(info, paths)
+            except procfs.Unavailable as exc:
+                note = str(exc)
+        files = {stat.path: stat for stat in self._read_paths(info.id, paths)}
+        return ContainerView(files=files, processes=self._top(info.id), note=note)
+
+    def _probe_proc(self, info: ContainerInfo, paths: list[str]) -> ContainerView:
+        from titan_deploy.io import procfs
+
+        with procfs.open_container(info.pid, info.id) as pid_fd:
+            files = procfs.read_files(pid_fd, paths)
+            pids = procfs.container_pids(pid_fd, info.pid)
+        wanted = frozenset(paths)
+        processes = tuple(p for p in (procfs.read_process(pid, wanted) for pid in pids) if p)
+        rest = [p for p in paths if p not in files]  # a path through a symlink: the archive API
+        files.update({stat.path: stat for stat in self._read_paths(info.id, rest)})
+        return ContainerView(files=files, processes=processes or None)
+
+    def _read_paths(self, container_id: str, paths: list[str]) -> list[FileStat]:
+        groups: dict[str, list[str]] = {}
+        for path in paths:
+            groups.setdefault(path.rsplit("/", 1)[0] or "/", []).append(path)
+        return [s for d, group in groups.items() for s in self._read_dir(container_id, d, group)]
+
+    def _top(self, container_id: str) -> tuple[Process, ...] | None:
+        """The container's processes through `docker top` (ps on the engine's host), or None."""
+        import docker.errors
+        import requests.exceptions
+
+        try:
+            doc = self.client.api.top(container_id, ps_args=TOP_PS_ARGS)
+        except (docker.errors.APIError, requests.exceptions.RequestException):
+            return None
+        return processes_from_top(doc)
 
     def read_text(self, container_id: str, path: str) -> str | None:
         """A small non-secret text file (e.g. /etc/passwd) from a container, or None."""
@@ -252,6 +301,7 @@ def container_info(attrs: dict[str, Any]) -> ContainerInfo:
     )
     command = tuple((config.get("Entrypoint") or []) + (config.get("Cmd") or []))
     health = (state.get("Health") or {}).get("Status")
+    mounts = attrs.get("Mounts")
     return ContainerInfo(
         id=attrs.get("Id", ""),
         name=(attrs.get("Name") or "").lstrip("/"),
@@ -270,7 +320,42 @@ def container_info(attrs: dict[str, Any]) -> ContainerInfo:
         labels=labels,
         image=config.get("Image", ""),
         healthcheck=tuple((config.get("Healthcheck") or {}).get("Test") or ()),
+        pid=int(state.get("Pid") or 0),
+        mounts=None if mounts is None else _destinations(mounts, host.get("Tmpfs") or {}),
     )
+
+
+def _destinations(mounts: list[dict[str, Any]], tmpfs: dict[str, str]) -> tuple[str, ...]:
+    """Every mount point inside the container: binds and volumes, plus `tmpfs:` ones (which
+    inspect lists only under HostConfig.Tmpfs)."""
+    found = [m.get("Destination", "") for m in mounts] + list(tmpfs)
+    return tuple(d for d in found if d)
+
+
+def processes_from_top(doc: Mapping[str, Any]) -> tuple[Process, ...] | None:
+    """Processes from a `docker top` answer made with TOP_PS_ARGS (None: not that shape).
+
+    ps joins argv with spaces, so `argv` is approximate; capabilities and environment are
+    unknown (uid 0 is then assumed to read anything, and every process counts as a reader)."""
+    titles = [str(t).upper() for t in doc.get("Titles") or []]
+    if titles[:4] != ["PID", "FSUID", "FSGID", "SUPGID"] or len(titles) != 6:
+        return None
+    out = []
+    for row in doc.get("Processes") or []:
+        if len(row) != 6 or not all(str(x).isdigit() for x in row[:3]):
+            continue
+        groups = frozenset(int(g) for g in str(row[3]).split(",") if g.isdigit())
+        out.append(
+            Process(
+                pid=int(row[0]),
+                comm=str(row[4]),
+                uid=int(row[1]),
+                gid=int(row[2]),
+                groups=groups,
+                argv=tuple(str(row[5]).split()),
+            )
+        )
+    return tuple(out) or None
 
 
 @dataclass(frozen=True)

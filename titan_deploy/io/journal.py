@@ -52,10 +52,10 @@ def load_overlay_state(project: Project) -> State:
 
 def load(project: Project) -> Journal:
     path = state_path(project)
-    if not path.exists():
+    if not path.exists() and not path.is_symlink():
         return Journal()
-    try:
-        doc = json.loads(path.read_text())
+    try:  # bounded, a regular file only: a FIFO or /dev/zero here must not hang (issue 9.4)
+        doc = json.loads(fs.read_config(path))
         if not isinstance(doc, dict):
             raise ValueError("not an object")
         return journal_from_dict(doc)
@@ -71,9 +71,12 @@ def save(
     project: Project, journal: Journal, before_replace: Callable[[Path], None] | None = None
 ) -> None:
     """Write the journal atomically, mode 0600 (the state dir is created 0700 if missing)."""
-    fs.ensure_dir(project.state_dir, 0o700)
+    root = project.project_dir  # confined: never through a symlink (issue 9.2)
+    fs.ensure_dir(project.state_dir, 0o700, root=root)
     text = json.dumps(journal_to_dict(journal), indent=2, sort_keys=True) + "\n"
-    fs.atomic_write(state_path(project), text.encode(), mode=0o600, before_replace=before_replace)
+    fs.atomic_write(
+        state_path(project), text.encode(), mode=0o600, before_replace=before_replace, root=root
+    )
 
 
 # --- the lock -------------------------------------------------------------------------------------
@@ -133,12 +136,11 @@ def read_holder(path: Path) -> Holder | None:
         return None
     if path.is_symlink() or not path.is_dir():
         return Holder(pid=None)
-    try:
-        with open(path / HOLDER_FILE, "rb") as handle:
-            raw = handle.read(HOLDER_MAX_BYTES + 1)
+    try:  # bounded, a regular file only: a FIFO named holder.json must not hang (issue 9.4)
+        raw = fs.read_bounded(path / HOLDER_FILE, HOLDER_MAX_BYTES)
     except FileNotFoundError:
         return Holder(pid=None, recorded=False)
-    except OSError:
+    except OSError:  # too large, not a regular file, unreadable: not a lock this tool wrote
         return Holder(pid=None)
     return parse_holder(raw)
 
@@ -174,7 +176,7 @@ def _text(value: object, limit: int) -> str:
 
 def acquire(project: Project, command: str, break_stale: bool = False) -> Lock:
     """Take the rotation lock or raise LockError (exit 3) naming the holder."""
-    fs.ensure_dir(project.state_dir, 0o700)
+    fs.ensure_dir(project.state_dir, 0o700, root=project.project_dir)
     path = lock_path(project)
     broke = None
     for _ in range(3):
@@ -210,7 +212,12 @@ def acquire(project: Project, command: str, break_stale: bool = False) -> Lock:
             "started_at": me.started_at,
             "start_ticks": me.start_ticks,
         }
-        fs.atomic_write(path / HOLDER_FILE, (json.dumps(doc) + "\n").encode(), mode=0o600)
+        fs.atomic_write(
+            path / HOLDER_FILE,
+            (json.dumps(doc) + "\n").encode(),
+            mode=0o600,
+            root=project.project_dir,
+        )
         return Lock(path=path, holder=me, broke=broke)
     raise LockError(f"could not take {path}: it keeps changing; is another rotation starting?")
 

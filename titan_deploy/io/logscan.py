@@ -8,6 +8,8 @@ upper and lower, one value inside another) are all reported.
 
 A line longer than MAX_LINE is not held whole: it is scanned in windows that overlap by the longest
 pattern's length - 1, so an occurrence that straddles two windows lies whole inside the second.
+(A weak value counts only as a whole token, `core.leaks`: at the cut between two windows the cut
+counts as a token boundary, so there the check errs towards reporting, never towards missing.)
 
 API: `scan_file(path, patterns)` and `scan_lines(pieces, patterns, source=..., timestamps=...)`
 return a ScanResult (hits, masked_lines, lines, bytes, dropped_hits). A container's logs go
@@ -26,6 +28,7 @@ from dataclasses import dataclass, field
 from os import PathLike
 
 from titan_deploy.core.leaks import MASK_MARKER, Origin, PatternSet, origins_in
+from titan_deploy.io.fs import open_regular
 
 BLOCK_SIZE = 1 << 20
 """Bytes handed to the matcher at once. 1 MiB keeps the matcher's result list small even when
@@ -272,8 +275,10 @@ def scan_file(
     """Scan a file in `block_size` reads (no per-line Python work); `source` defaults to the path.
 
     The keyword options are those of `scan_lines`; `block_size` exists for tests of block edges.
+    Only a regular file is opened (io.fs.open_regular): a FIFO, device or socket raises
+    UnsafeFile (an OSError) before it is opened, so it can neither block nor stream forever.
     """
-    with open(path, "rb", buffering=0) as stream:
+    with open_regular(path) as stream:  # a FIFO or device is refused before it is opened
         blocks = iter(lambda: stream.read(block_size), b"")
         scanner = _Scanner(patterns, source or str(path), timestamps, max_line, max_hits)
         return scanner.feed(blocks)

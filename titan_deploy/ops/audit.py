@@ -18,14 +18,23 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from titan_deploy.core.containers import ContainerInfo
+from titan_deploy.core.fileread import UnsafeFile
 from titan_deploy.core.findings import Finding, Report, error, warning
-from titan_deploy.core.leaks import PatternSet, build_patterns
+from titan_deploy.core.leaks import (
+    MIN_SECRET_LENGTH,
+    PatternSet,
+    SearchContext,
+    build_patterns,
+    group_by_secret,
+    search_context,
+)
 from titan_deploy.core.timespec import parse_when
-from titan_deploy.errors import ConfigError, UsageError
+from titan_deploy.core.versions import owner
+from titan_deploy.errors import ConfigError, TitanError, UsageError
 from titan_deploy.io import engine as engine_io
 from titan_deploy.io.logscan import LeakHit, ScanResult, scan_file, scan_lines
 from titan_deploy.ops.render import current_plan
-from titan_deploy.ops.stack import project_name, secret_values
+from titan_deploy.ops.stack import project_name, read_secret_values
 from titan_deploy.project import Project
 
 ROW_COLUMNS = ["service", "source", "lines", "masked_lines", "leaks"]
@@ -43,16 +52,31 @@ class Scanned:
 
 
 def patterns_for(project: Project) -> PatternSet:
-    """Every value on disk, grouped by secret (`name.vN` versions count as `name`)."""
-    grouped: dict[str, list[bytes]] = {}
-    for key, value in secret_values(project).items():
-        grouped.setdefault(key.split(".v")[0], []).append(value)
+    """Every value on disk, grouped by secret (`name.vN` versions count as `name`), searched in
+    the stack's context (weak values as whole tokens, never inside the tool's own strings)."""
+    return _patterns(read_secret_values(project)[0], project)
+
+
+def _patterns(values: dict[str, bytes], project: Project) -> PatternSet:
+    grouped = group_by_secret(values, project.manifest.secrets)
     if not grouped:
         raise ConfigError(
             f"no secret values under {project.secrets_dir}: nothing to search for "
             "(run `titan-deploy init` or point --secrets-dir at the store)"
         )
-    return build_patterns(grouped)
+    return build_patterns(grouped, context=context_for(project))
+
+
+def context_for(project: Project) -> SearchContext:
+    """The names and rendered strings of this project (`core.leaks.search_context`)."""
+    manifest = project.manifest
+    try:
+        projects = [project_name(project)]
+    except TitanError:  # an unreadable compose file: nothing to add
+        projects = []
+    rel = Path(project.secrets_dir_option or manifest.secrets_dir).as_posix()
+    paths = [rel, f"./{rel}", str(project.secrets_dir)]
+    return search_context(manifest.secrets, manifest.services, projects, paths)
 
 
 def run_audit(
@@ -62,19 +86,39 @@ def run_audit(
     since: str | None = None,
     until: str | None = None,
 ) -> Report:
-    patterns = patterns_for(project)
+    values, unread = read_secret_values(project)
+    patterns = _patterns(values, project)
     if files:
         scanned = [_scan_path(path, patterns) for path in files]
     else:
         scanned = _scan_stack(project, patterns, services or [], since, until)
-    return _report(scanned, patterns)
+    report = _report(scanned, patterns)
+    report.findings += _unread(unread, project.manifest.secrets)
+    return report
 
 
 def _scan_path(path: Path, patterns: PatternSet) -> Scanned:
-    if not path.is_file():
-        raise UsageError(f"--file {path}: not a readable file")
-    result = scan_file(path, patterns, source=str(path), timestamps=True)
+    """One log file: a regular file only (a FIFO or /dev/zero is refused before it is opened
+    for reading, so it can neither block nor stream forever), scanned in bounded memory."""
+    try:
+        result = scan_file(path, patterns, source=str(path), timestamps=True)
+    except UnsafeFile as exc:
+        raise UsageError(f"--file {path}: {exc.reason}: refused") from None
+    except OSError as exc:
+        raise UsageError(f"--file {path}: not a readable file ({exc.strerror})") from None
     return Scanned(service="-", container=str(path), kind="file", result=result)
+
+
+def _unread(unread: dict[str, str], names: Iterable[str]) -> list[Finding]:
+    return [
+        warning(
+            "A004",
+            f"{entry} (secrets dir) not searched: it {why} (check-secrets reports it)",
+            secret=owner(entry, names) or entry,
+            fix="titan-deploy check-secrets",
+        )
+        for entry, why in sorted(unread.items())
+    ]
 
 
 def _scan_stack(
@@ -163,6 +207,7 @@ def _report(scanned: list[Scanned], patterns: PatternSet) -> Report:
         "matcher": patterns.matcher.backend,
         "secrets_searched": list(patterns.secrets),
         "secrets_skipped": list(patterns.skipped),
+        "secrets_weak": list(patterns.weak),
     }
     leaks = len(hits) + sum(s.result.dropped_hits for s in scanned)
     report.summary = (
@@ -199,14 +244,26 @@ def _hit_finding(item: Scanned, hit: LeakHit) -> Finding:
 
 
 def _skipped(patterns: PatternSet) -> list[Finding]:
-    return [
+    skipped = [
         warning(
             "A003",
-            f"{name} not searched: its value is shorter than 8 characters (too many false hits)",
+            f"{name} not searched: no part of its value is {MIN_SECRET_LENGTH} characters or "
+            "more (too many false hits)",
             secret=name,
         )
         for name in patterns.skipped
     ]
+    weak = [
+        warning(
+            "A005",
+            f"{name} has a weak value: searched only as a whole word, so a leak inside a longer "
+            "word goes unseen",
+            secret=name,
+            fix="replace the value with a strong one (see `titan-deploy check-secrets`)",
+        )
+        for name in patterns.weak
+    ]
+    return skipped + weak
 
 
 def _rows(scanned: list[Scanned]) -> list[dict]:

@@ -1,11 +1,31 @@
-"""`check-secrets`: the preflight of DESIGN §6, with `--fix` for the mechanical fixes only."""
+"""`check-secrets`: the preflight of DESIGN §6, with `--fix` for the mechanical fixes only.
+
+`--fix` changes only what the tool owns (issue 9.2): the secrets dir and its regular,
+single-link files, reached without following a symlink (io/fs.apply_fix). It never touches a
+file a container bind-mounts (DESIGN §8 invariant 1: a mounted secret file is never modified):
+when a Docker engine answers, it is asked which containers mount each file first; such a file is
+skipped with a warning saying why and what to do instead. Without an engine nothing can be
+mounted by a running container on this host's engine, and the fixes proceed.
+"""
 
 from __future__ import annotations
 
-from titan_deploy.core.checks import CheckResult, check_store
-from titan_deploy.core.findings import Report
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Protocol
+
+from titan_deploy.core.checks import CheckResult, Fix, check_store
+from titan_deploy.core.findings import Finding, Report, warning
+from titan_deploy.errors import EngineUnreachable, TitanError
 from titan_deploy.io import fs
 from titan_deploy.project import Project
+
+
+class MountOracle(Protocol):
+    """What --fix needs from the engine (io.engine.Engine has it)."""
+
+    def mounts_of(self, sources: list[str]) -> dict[str, list[str]]: ...
 
 
 def inspect_store(project: Project) -> CheckResult:
@@ -13,23 +33,114 @@ def inspect_store(project: Project) -> CheckResult:
     secrets_dir = project.secrets_dir
     git = fs.git_facts(project.project_dir, secrets_dir) if secrets_dir.is_dir() else None
     return check_store(
-        project.manifest, secrets_dir, project.example_dir, git, label=_label(project)
+        project.manifest,
+        secrets_dir,
+        project.example_dir,
+        git,
+        label=_label(project, secrets_dir),
+        example_label=_label(project, project.example_dir),
+        names=_project_names(project),
     )
 
 
-def run_check(project: Project, fix: bool = False) -> Report:
+def _project_names(project: Project) -> tuple[str, ...]:
+    """The compose project's name (a value equal to it is weak); none if it cannot be told."""
+    from titan_deploy.ops.stack import project_name
+
+    try:
+        return (project_name(project),)
+    except TitanError:  # an unreadable compose file: lint and render report it
+        return ()
+
+
+def run_check(
+    project: Project,
+    fix: bool = False,
+    engine: Callable[[], MountOracle] | None = None,
+) -> Report:
+    """Check the store; with `fix`, apply the safe fixes, then check again.
+
+    `engine`: a factory of the mount oracle (default: connect to the Docker engine); it may
+    raise EngineUnreachable, then no file counts as mounted."""
     result = inspect_store(project)
-    applied = []
+    applied: list[dict[str, str]] = []
+    notes: list[Finding] = []
     if fix and result.fixes:
-        for item in result.fixes:
-            fs.apply_fix(item)
-            applied.append({"action": item.action, "path": str(item.path)})
+        applied, notes = _apply_fixes(project, result.fixes, engine or _connect)
         result = inspect_store(project)
-    report = Report("check-secrets", findings=result.findings)
+    report = Report("check-secrets", findings=[*result.findings, *notes])
     report.data = {"fixed": applied, "secrets": len(project.manifest.secrets)}
+    if notes:
+        report.data["not_fixed"] = [n.message for n in notes]
     fixable = len(result.fixes)
     report.summary = _summary(report, len(applied), fixable)
     return report
+
+
+def _apply_fixes(
+    project: Project, fixes: list[Fix], engine: Callable[[], MountOracle]
+) -> tuple[list[dict[str, str]], list[Finding]]:
+    mounted = _mounted(fixes, engine)
+    applied: list[dict[str, str]] = []
+    notes: list[Finding] = []
+    for item in fixes:
+        shown = _shown(project, item)
+        holders = mounted.get(str(item.path)) or mounted.get(os.path.realpath(item.path))
+        if holders:
+            notes.append(_mounted_note(shown, item, holders))
+            continue
+        try:
+            fs.apply_fix(item, root=project.secrets_root)
+        except (fs.UnsafePath, fs.UnsafeFile) as exc:
+            notes.append(
+                warning(
+                    "S022",
+                    f"{shown}: {item.action} not applied: {_reason(exc, item)}",
+                    fix="fix it by hand once the finding above is resolved",
+                )
+            )
+            continue
+        applied.append({"action": item.action, "path": str(item.path)})
+    return applied, notes
+
+
+def _mounted(fixes: list[Fix], engine: Callable[[], MountOracle]) -> dict[str, list[str]]:
+    """Host path -> containers bind-mounting it ({} when no engine answers)."""
+    paths = sorted({p for f in fixes for p in (str(f.path), os.path.realpath(f.path))})
+    try:
+        return engine().mounts_of(paths)
+    except EngineUnreachable:
+        return {}
+
+
+def _connect() -> MountOracle:
+    from titan_deploy.io import engine as engine_io
+
+    return engine_io.connect(timeout=10)
+
+
+def _mounted_note(shown: str, item: Fix, holders: list[str]) -> Finding:
+    names = ", ".join(sorted(set(holders)))
+    return warning(
+        "S021",
+        f"{shown}: {item.action} not applied: bind-mounted by container(s) {names}; a "
+        "mounted secret file is never modified (DESIGN §8, invariant 1)",
+        fix="stop its consumers (`titan-deploy down`), run `check-secrets --fix`, then "
+        "`titan-deploy up`; or rotate the secret (a rotation writes a new, correct file)",
+    )
+
+
+def _reason(exc: Exception, item: Fix) -> str:
+    text = str(exc)
+    prefix = str(item.path)
+    return text[len(prefix) :].lstrip() if text.startswith(prefix) else text
+
+
+def _shown(project: Project, item: Fix) -> str:
+    try:
+        return str(item.path.relative_to(project.project_dir))
+    except ValueError:
+        return str(item.path)
 
 
 def _summary(report: Report, applied: int, fixable: int) -> str:
@@ -42,8 +153,9 @@ def _summary(report: Report, applied: int, fixable: int) -> str:
     return f"{verdict}: " + ", ".join(parts)
 
 
-def _label(project: Project) -> str:
+def _label(project: Project, path: Path) -> str:
+    """`path` as hints show it: relative to the project dir when inside it."""
     try:
-        return str(project.secrets_dir.relative_to(project.project_dir))
+        return str(path.relative_to(project.project_dir))
     except ValueError:
-        return str(project.secrets_dir)
+        return str(path)

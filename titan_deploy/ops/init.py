@@ -3,6 +3,12 @@
 Never overwrites an existing secret. Operator-supplied secrets (exchange keys) come from
 `--from DIR` or are left as placeholder files for the operator to fill in; check-secrets flags
 those until they hold real values.
+
+Writes stay inside the project (issue 9.2): the secrets dir, its files and .gitignore are reached
+from the project dir without following a symlink (io/fs). A `--from` file is copied only when it
+is a regular file with a single link, read without following a symlink and bounded by Docker's
+secret limit: a symlink planted there (e.g. to a root-only system file) is refused, never copied
+into a group-readable secret.
 """
 
 from __future__ import annotations
@@ -10,7 +16,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from titan_deploy.core.checks import expected_dir_mode, expected_file_mode
-from titan_deploy.core.findings import Report, warning
+from titan_deploy.core.findings import Finding, Report, error, warning
+from titan_deploy.core.limits import LIMIT_TEXT, MAX_SECRET_BYTES
+from titan_deploy.core.manifest import SecretSpec
 from titan_deploy.core.secretvalue import generate
 from titan_deploy.errors import ConfigError
 from titan_deploy.io import fs
@@ -24,47 +32,89 @@ def run_init(project: Project, from_dir: Path | None = None) -> Report:
     gid = manifest.secrets_gid
     if from_dir is not None and not from_dir.is_dir():
         raise ConfigError(f"--from {from_dir}: not a directory")
+    secrets_rel = project.secrets_dir_rel  # init creates the store inside the project only
     secrets_dir = project.secrets_dir
-    created_dir = fs.ensure_dir(secrets_dir, expected_dir_mode(gid), gid)
+    root = project.project_dir
+    created_dir = fs.ensure_dir(secrets_dir, expected_dir_mode(gid), gid, root=root)
     report = Report("init", columns=["secret", "action"])
     mode = expected_file_mode(gid)
     for spec in manifest.secrets.values():
-        action = _provision(secrets_dir / spec.name, spec, from_dir, mode, gid)
+        action, finding = _provision(project, spec, from_dir, mode, gid)
         report.rows.append({"secret": spec.name, "action": action})
-        if action == "to fill in":
-            report.findings.append(
-                warning(
-                    "I001",
-                    f"{project.secrets_dir_rel}/{spec.name} holds a placeholder: write the value",
-                    secret=spec.name,
-                    fix="see secrets.example/README.md",
-                )
-            )
-    ignored = fs.ensure_gitignored(
-        project.project_dir,
-        [f"/{project.secrets_dir_rel}/", "/.env", f"/{manifest.state_dir}/"],
-    )
+        if finding is not None:
+            report.findings.append(finding)
+    entries = [f"/{secrets_rel}/", "/.env", f"/{manifest.state_dir}/"]
+    try:
+        ignored = fs.ensure_gitignored(project.project_dir, entries)
+    except fs.UnsafePath as exc:
+        ignored = []
+        report.findings.append(
+            warning("I003", str(exc), fix=f"add these lines to .gitignore: {' '.join(entries)}")
+        )
     report.data = {
         "secrets_dir": str(secrets_dir),
         "created_dir": created_dir,
         "gitignore_added": ignored,
     }
     todo = sum(1 for row in report.rows if row["action"] == "to fill in")
-    report.summary = (
-        f"{project.secrets_dir_rel}/: {len(report.rows)} secrets, {todo} to fill in"
-        + (" — then run `titan-deploy check-secrets`" if todo else "")
+    report.summary = f"{secrets_rel}/: {len(report.rows)} secrets, {todo} to fill in" + (
+        " — then run `titan-deploy check-secrets`" if todo else ""
     )
     return report
 
 
-def _provision(path: Path, spec, from_dir: Path | None, mode: int, gid: int | None) -> str:
+def _example_hint(project: Project) -> str:
+    """Where the operator finds what to write: the configured example dir's README, if any."""
+    readme = project.example_dir / "README.md"
+    if not readme.is_file():
+        return "write the value the manifest's description asks for"
+    try:
+        return f"see {readme.relative_to(project.project_dir)}"
+    except ValueError:
+        return f"see {readme}"
+
+
+def _provision(
+    project: Project, spec: SecretSpec, from_dir: Path | None, mode: int, gid: int | None
+) -> tuple[str, Finding | None]:
+    path = project.secrets_dir / spec.name
+    shown = f"{project.secrets_dir_rel}/{spec.name}"
+    root = project.project_dir
     if path.exists() or path.is_symlink():
-        return "kept (exists)"
-    if from_dir is not None and (from_dir / spec.name).is_file():
-        fs.write_new(path, (from_dir / spec.name).read_bytes(), mode, gid)
-        return "copied"
+        return "kept (exists)", None
+    if from_dir is not None:
+        source = from_dir / spec.name
+        try:
+            data = fs.read_bounded(
+                source, MAX_SECRET_BYTES, follow_symlinks=False, single_link=True
+            )
+        except FileNotFoundError:
+            pass
+        except fs.TooLarge:
+            return "refused", _refused(spec, source, f"is over {LIMIT_TEXT}")
+        except fs.UnsafeFile as exc:  # a symlink, a hard link, a FIFO, a device, ...
+            return "refused", _refused(spec, source, exc.reason)
+        except OSError as exc:
+            return "refused", _refused(spec, source, f"cannot be read: {exc.strerror}")
+        else:
+            return ("copied" if fs.write_new(path, data, mode, gid, root=root) else "kept"), None
     if spec.generate:
-        fs.write_new(path, generate(spec), mode, gid)
-        return "generated"
-    fs.write_new(path, PLACEHOLDER, mode, gid)
-    return "to fill in"
+        fs.write_new(path, generate(spec), mode, gid, root=root)
+        return "generated", None
+    fs.write_new(path, PLACEHOLDER, mode, gid, root=root)
+    return "to fill in", warning(
+        "I001",
+        f"{shown} holds a placeholder: write the value",
+        secret=spec.name,
+        fix=_example_hint(project),
+    )
+
+
+def _refused(spec: SecretSpec, source: Path, reason: str) -> Finding:
+    return error(
+        "I002",
+        f"--from {source} {reason}: not copied (the tool copies only a regular file with one "
+        "link, never through a symlink)",
+        secret=spec.name,
+        fix=f"put a plain copy of the value at {source}, then run init again",
+    )

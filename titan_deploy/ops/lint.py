@@ -1,21 +1,40 @@
-"""`lint`: lint the merged compose config (compose files + overlay) with interpolation off."""
+"""`lint`: lint the merged compose config (compose files + overlay) with interpolation off.
+
+Besides the config, lint reads (names, never values out) every service's `env_file:` and the
+interpolation env files compose uses for this project — `<project dir>/.env`, or the files
+COMPOSE_ENV_FILES names, exactly as compose picks them — and the secret values on disk, to
+compare in memory. Each env file's text is scanned into facts (core/dotenv.py) and dropped.
+"""
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from titan_deploy.core.dotenv import EnvFileFacts, scan_env_text
 from titan_deploy.core.findings import Report
-from titan_deploy.core.lint import lint_config
+from titan_deploy.core.lint import LintEnv, lint_config
 from titan_deploy.errors import ComposeError, ConfigError
-from titan_deploy.io import compose
+from titan_deploy.io import compose, fs
 from titan_deploy.ops.render import current_plan
+from titan_deploy.ops.stack import secret_values
 from titan_deploy.project import Project
 
 
 def run_lint(project: Project) -> Report:
+    """Lint the project's merged compose config and env files. Raises ConfigError (exit 2) when
+    a compose file is missing or compose rejects the files; findings make the report fail."""
     files = project.all_compose_files()
     for file in files:
-        if not project.path(file).exists():
+        try:  # compose must not be handed a FIFO, a device or a huge file (issue 9.4)
+            fs.require_regular(project.path(file))
+        except FileNotFoundError:
             hint = " (run `titan-deploy render`)" if file == project.manifest.overlay else ""
-            raise ConfigError(f"{file}: file not found{hint}")
+            raise ConfigError(f"{file}: file not found{hint}") from None
+        except OSError as exc:
+            raise ConfigError(f"{file}: {exc}: refused") from None
     command = compose.command_for(project.project_dir, files, project.project_name)
     try:
         config = compose.merged_config(command)
@@ -23,10 +42,68 @@ def run_lint(project: Project) -> Report:
         # compose rejects the files themselves: that is a configuration problem (exit 2)
         raise ConfigError(f"compose rejects {', '.join(files)}: {exc.message}") from None
     plan = current_plan(project)
+    env = lint_env(project, config)
     # compose prints absolute file paths: compare them with the absolute secrets dir
-    findings = lint_config(config, project.manifest, plan, str(project.secrets_dir))
+    findings = lint_config(config, project.manifest, plan, str(project.secrets_dir), env)
     report = Report("lint", findings=findings)
     report.data = {"files": files, "services": len(config.get("services") or {})}
     verdict = "compose config clean" if report.ok else "compose config has problems"
     report.summary = f"{verdict}: {len(report.errors)} error(s), {len(report.warnings)} warning(s)"
     return report
+
+
+def lint_env(project: Project, config: dict[str, Any]) -> LintEnv:
+    """Facts about every env file the config uses, plus the secret values (memory only)."""
+    values = secret_values(project)
+    env_files: dict[str, EnvFileFacts] = {}
+    for body in (config.get("services") or {}).values():
+        for entry in _entries((body or {}).get("env_file")):
+            path = str(entry["path"])
+            if path not in env_files:
+                raw = entry.get("format") == "raw"
+                required = entry.get("required", True) is not False
+                env_files[path] = _scan(project, Path(path), values, raw, required)
+    dotenv = tuple(
+        _scan(project, path, values, False, False)
+        for path in interpolation_env_files(project.project_dir, os.environ)
+        if path.exists()
+    )
+    return LintEnv(env_files=env_files, dotenv=dotenv, values=values)
+
+
+def interpolation_env_files(project_dir: Path, environ: Mapping[str, str]) -> list[Path]:
+    """The env files compose interpolates from: COMPOSE_ENV_FILES (comma-separated, relative to
+    the working dir, as compose resolves them), else `<project dir>/.env`."""
+    listed = [p.strip() for p in environ.get("COMPOSE_ENV_FILES", "").split(",") if p.strip()]
+    if listed:
+        return [Path(p).absolute() for p in listed]
+    return [project_dir / ".env"]
+
+
+def _entries(raw: Any) -> list[dict[str, Any]]:
+    items = [raw] if isinstance(raw, (str, dict)) else list(raw or [])
+    out = []
+    for item in items:
+        entry = {"path": item} if isinstance(item, str) else item
+        if isinstance(entry, dict) and entry.get("path"):
+            out.append(entry)
+    return out
+
+
+def _scan(
+    project: Project, path: Path, values: dict[str, bytes], raw: bool, required: bool
+) -> EnvFileFacts:
+    display = _display(project, path)
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return EnvFileFacts(str(path), display, readable=False, required=required)
+    facts = scan_env_text(text, str(path), display, values, raw=raw)
+    return EnvFileFacts(facts.path, display, facts.vars, required=required)
+
+
+def _display(project: Project, path: Path) -> str:
+    try:
+        return str(path.relative_to(project.project_dir))
+    except ValueError:
+        return str(path)

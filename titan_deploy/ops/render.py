@@ -6,6 +6,8 @@ invent a half-defined service, which compose would otherwise accept as a service
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from titan_deploy.core.findings import Report
 from titan_deploy.core.overlay import OverlayPlan, plan_overlay, render_overlay
 from titan_deploy.core.rotation import effective_manifest
@@ -17,11 +19,14 @@ from titan_deploy.project import Project
 
 
 def current_plan(project: Project) -> OverlayPlan:
-    """The overlay plan for the manifest plus the rotation state on disk. While a rotation is in
-    flight its secrets' consumers are as the journal froze them (core.rotation.
-    effective_manifest): a manifest edited mid-rotation never drops a mount it relies on."""
+    """The overlay plan for the manifest plus the rotation state on disk, pointing into the
+    secrets dir in use (`--secrets-dir` wins over the manifest's, for every command). While a
+    rotation is in flight its secrets' consumers are as the journal froze them
+    (core.rotation.effective_manifest): a manifest edited mid-rotation never drops a mount the
+    rotation relies on."""
     journal = journal_io.load(project)
-    return plan_overlay(effective_manifest(project.manifest, journal), journal.assignments)
+    manifest = effective_manifest(project.manifest, journal)
+    return plan_overlay(manifest, journal.assignments, project.secrets_dir_rel)
 
 
 def defined_services(project: Project) -> set[str]:
@@ -50,7 +55,7 @@ def run_render(project: Project, check: bool = False) -> Report:
     check_consumers_exist(project)
     text = render_overlay(current_plan(project))
     target = project.overlay_path
-    on_disk = target.read_text() if target.exists() else None
+    on_disk = _on_disk(target, project.manifest.overlay)
     report = Report("render")
     report.data = {"overlay": str(target), "changed": on_disk != text}
     if check:
@@ -61,7 +66,21 @@ def run_render(project: Project, check: bool = False) -> Report:
             else f"{project.manifest.overlay} differs from the manifest: run `titan-deploy render`"
         )
         return report
-    if on_disk != text:
-        fs.atomic_write(target, text.encode(), mode=0o644)
+    if on_disk != text:  # confined to the project dir, never through a symlink (issue 9.2)
+        fs.atomic_write(target, text.encode(), mode=0o644, root=project.project_dir)
     report.summary = f"wrote {project.manifest.overlay}" if on_disk != text else "overlay unchanged"
     return report
+
+
+def _on_disk(target: Path, shown: str) -> str | None:
+    """The overlay on disk (None if missing): a regular file read bounded, never a symlink."""
+    try:
+        return fs.read_config(target, follow_symlinks=False).decode("utf-8")
+    except FileNotFoundError:
+        return None
+    except fs.UnsafeFile as exc:
+        raise fs.UnsafePath(
+            f"{shown} {exc.reason}: render writes only a regular file it owns"
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{shown}: cannot read: {type(exc).__name__}") from None

@@ -1,7 +1,8 @@
 """Facts about the deployed stack shared by the ops that touch it (verify, up, status, rotate).
 
 Resolves the compose project name the way compose does, and gathers everything `core.verify`
-needs in as few engine round trips as possible, in parallel.
+needs: each consumer container read once (its secrets as it sees them, its processes), all of
+them in parallel, plus the host files' hashes and identities.
 """
 
 from __future__ import annotations
@@ -9,13 +10,25 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import stat as stat_mod
 from pathlib import Path
 
 from titan_deploy.core.containers import ContainerInfo
 from titan_deploy.core.findings import Report
+from titan_deploy.core.limits import LIMIT_TEXT, MAX_SECRET_BYTES
 from titan_deploy.core.overlay import OverlayPlan
-from titan_deploy.core.verify import Facts, HostFile, Identity, resolve_identity, verify
+from titan_deploy.core.secretvalue import trimmed
+from titan_deploy.core.verify import (
+    Facts,
+    HostFile,
+    Identity,
+    reads,
+    resolve_identity,
+    verify,
+)
+from titan_deploy.core.versions import owner
 from titan_deploy.core.yamlpos import load_file
+from titan_deploy.io import fs
 from titan_deploy.io.engine import Engine
 from titan_deploy.ops.render import current_plan
 from titan_deploy.project import Project
@@ -30,6 +43,7 @@ VERIFY_COLUMNS = [
     "env",
     "running",
     "no_leak",
+    "method",
     "problem",
 ]
 
@@ -53,29 +67,85 @@ def project_name(project: Project) -> str:
 
 
 def host_files(project: Project, plan: OverlayPlan) -> dict[str, HostFile]:
+    """Each mounted source's host file: sha256, mtime/ctime, device+inode (of the file a
+    symlink leads to: what the engine bind-mounts), and a problem when it must not be deployed.
+    A missing or unreadable file is left out (verify names it)."""
     out = {}
     for source, path in plan.files:
-        file = project.path(path)
-        if file.is_file():
-            out[source] = HostFile(
-                hashlib.sha256(file.read_bytes()).hexdigest(), file.stat().st_mtime
-            )
+        found = host_file(project.path(path))
+        if found is not None:
+            out[source] = found
     return out
 
 
+def host_file(path: Path) -> HostFile | None:
+    """One host file read through a single fd (hash and identity agree); None if absent."""
+    problem = ""
+    if path.is_symlink():
+        inside = path.parent.resolve()
+        target = path.resolve()
+        if inside not in target.parents:
+            problem = "is a symlink resolving outside the secrets dir"
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        st = os.fstat(fd)
+        if not stat_mod.S_ISREG(st.st_mode):
+            return None
+        if st.st_size > MAX_SECRET_BYTES:
+            problem = problem or f"is over {LIMIT_TEXT}"
+        digest = hashlib.sha256()
+        left = MAX_SECRET_BYTES + 1  # bounded (issue 9.4): never hash more than the limit
+        while left > 0 and (chunk := os.read(fd, min(1 << 16, left))):
+            digest.update(chunk)
+            left -= len(chunk)
+    finally:
+        os.close(fd)
+    return HostFile(
+        sha256=digest.hexdigest(),
+        mtime=st.st_mtime,
+        ctime=st.st_ctime,
+        dev=st.st_dev,
+        ino=st.st_ino,
+        problem=problem,
+    )
+
+
+def checked_files(project: Project) -> dict[str, HostFile]:
+    """The identity (dev, inode, sha256) of every secret file `up` is about to deploy, taken
+    when check-secrets has passed: verify then proves the containers hold exactly these."""
+    return host_files(project, current_plan(project))
+
+
 def secret_values(project: Project) -> dict[str, bytes]:
-    """Every value on disk (base files and rotation versions), for the leak checks."""
+    """Every value on disk (base files and rotation versions), for the leak checks.
+
+    Keys are file names (`<name>` or `<name>.v<N>`, as `core.versions` parses them against the
+    manifest's names); values are trimmed, as services read them."""
+    return read_secret_values(project)[0]
+
+
+def read_secret_values(project: Project) -> tuple[dict[str, bytes], dict[str, str]]:
+    """(values, skipped): every value on disk, read bounded (issue 9.4: a 2 GB file is never
+    read whole), and the files left out with why (too large, not a regular file)."""
     values: dict[str, bytes] = {}
+    skipped: dict[str, str] = {}
     secrets_dir = project.secrets_dir
     if not secrets_dir.is_dir():
-        return values
+        return values, skipped
     for entry in sorted(os.listdir(secrets_dir)):
-        name = entry.split(".v")[0]
         path = Path(secrets_dir, entry)
-        if name in project.manifest.secrets and path.is_file():
-            key = name if entry == name else entry
-            values[key] = path.read_bytes().strip()
-    return values
+        if owner(entry, project.manifest.secrets) is None or not path.is_file():
+            continue
+        try:
+            value = trimmed(fs.read_secret(path))
+        except OSError as exc:
+            skipped[entry] = str(exc) if isinstance(exc, fs.UnsafeFile) else "unreadable"
+            continue
+        values[entry] = value
+    return values, skipped
 
 
 def identities(engine: Engine, containers: list[ContainerInfo]) -> dict[str, Identity]:
@@ -83,7 +153,7 @@ def identities(engine: Engine, containers: list[ContainerInfo]) -> dict[str, Ide
     per_image: dict[str, tuple[str | None, str | None]] = {}
     out = {}
     for info in containers:
-        if not info.user and not info.group_add:
+        if not info.user:  # root: reads anything, whatever its groups
             out[info.id] = Identity(uid=0, gid=0, name="root")
             continue
         if info.image not in per_image:
@@ -101,8 +171,10 @@ def gather(
     engine: Engine,
     plan: OverlayPlan | None = None,
     containers: list[ContainerInfo] | None = None,
+    checked: dict[str, HostFile] | None = None,
 ) -> Facts:
-    """Everything verify needs; pass `containers` when the caller already listed the project's."""
+    """Everything verify needs; pass `containers` when the caller already listed the project's,
+    `checked` (from `checked_files`) to prove the containers hold what check-secrets passed."""
     plan = plan or current_plan(project)
     consumers = {svc.service for svc in plan.services}
     if containers is None:
@@ -111,31 +183,59 @@ def gather(
     by_service: dict[str, list[ContainerInfo]] = {}
     for info in containers:
         by_service.setdefault(info.service, []).append(info)
-    requests = [
-        (info.id, mount.container_path)
+    paths: dict[str, list[str]] = {}
+    for svc in plan.services:
+        for info in by_service.get(svc.service, []):
+            paths[info.id] = [mount.container_path for mount in svc.mounts]
+    views = engine.probe(containers, paths)
+    processes = {cid: view.processes for cid, view in views.items() if view.processes}
+    # the configured user matters only where no running process names a file (reading the
+    # image's /etc/passwd costs two archive calls)
+    configured = [
+        info
         for svc in plan.services
         for info in by_service.get(svc.service, [])
-        for mount in svc.mounts
+        if any(not any(reads(p, m) for p in processes.get(info.id, ())) for m in svc.mounts)
     ]
     return Facts(
         plan=plan,
         containers=by_service,
-        files=engine.read_files(requests),
+        files={(cid, path): s for cid, view in views.items() for path, s in view.files.items()},
         host=host_files(project, plan),
-        identities=identities(engine, containers),
+        identities=identities(engine, configured),
         values=secret_values(project),
+        processes=processes,
+        checked=checked,
+        notes={cid: view.note for cid, view in views.items() if view.note},
     )
 
 
-def verify_report(project: Project, engine: Engine, plan: OverlayPlan | None = None) -> Report:
-    facts = gather(project, engine, plan)
+def verify_report(
+    project: Project,
+    engine: Engine,
+    plan: OverlayPlan | None = None,
+    checked: dict[str, HostFile] | None = None,
+) -> Report:
+    """The verify Report: one row per (service, secret) with the method that proved it."""
+    facts = gather(project, engine, plan, checked=checked)
     rows, findings = verify(facts)
     report = Report("verify", findings=findings, rows=rows, columns=VERIFY_COLUMNS)
     good = sum(1 for row in rows if not row["problem"])
     report.data = {"project": project_name(project), "pairs": len(rows), "verified": good}
+    report.data["methods"] = _count(m for row in rows for m in row["method"].split(",") if m)
+    fallback = sorted(set(facts.notes.values()))
+    if fallback:
+        report.data["fallback"] = fallback
     report.summary = (
         f"all {len(rows)} (service, secret) pairs verified"
         if report.ok
         else f"{len(rows) - good} of {len(rows)} (service, secret) pairs FAILED verification"
     )
     return report
+
+
+def _count(items) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for item in items:
+        out[item] = out.get(item, 0) + 1
+    return out

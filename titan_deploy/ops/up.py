@@ -17,7 +17,7 @@ from titan_deploy.io import engine as engine_io
 from titan_deploy.ops.check import run_check
 from titan_deploy.ops.lint import run_lint
 from titan_deploy.ops.render import run_render
-from titan_deploy.ops.stack import project_name, verify_report
+from titan_deploy.ops.stack import checked_files, project_name, verify_report
 from titan_deploy.project import Project
 
 Progress = Callable[[str], None]
@@ -26,15 +26,20 @@ Progress = Callable[[str], None]
 def run_up(project: Project, timeout: int = 300, progress: Progress = lambda _: None) -> Report:
     stages: list[dict] = []
     engine = engine_io.connect()
+    checked = None
     for name, stage in (("check-secrets", run_check), ("render", run_render), ("lint", run_lint)):
         report = _stage(name, lambda stage=stage: stage(project), stages, progress)
         if not report.ok:
             return _stopped(report, name, stages)
+        if checked is None:  # what check-secrets passed: verify proves it is what got deployed
+            checked = checked_files(project)
     command = compose.command_for(
         project.project_dir, project.all_compose_files(), project_name(project)
     )
     _compose_up(project, engine, command, timeout, stages, progress)
-    report = _stage("verify", lambda: verify_report(project, engine), stages, progress)
+    report = _stage(
+        "verify", lambda: verify_report(project, engine, checked=checked), stages, progress
+    )
     report.command = "up"
     report.data["stages"] = stages
     if not report.ok:

@@ -14,14 +14,14 @@ import contextlib
 import os
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
 
-from titan_deploy.core import authguard
+from titan_deploy.core import authguard, regex
 from titan_deploy.core.checks import expected_file_mode
 from titan_deploy.core.manifest import SecretSpec
-from titan_deploy.core.overlay import OverlayPlan, file_name
+from titan_deploy.core.overlay import OverlayPlan
 from titan_deploy.core.postgres import (
     UnsupportedPassword,
     alter_role_sql,
@@ -41,6 +41,7 @@ from titan_deploy.core.rotation import (
     versions_in_use,
 )
 from titan_deploy.core.secretvalue import generate
+from titan_deploy.core.versions import file_name
 from titan_deploy.errors import TitanError
 from titan_deploy.io import compose, fs
 from titan_deploy.io import engine as engine_io
@@ -51,6 +52,7 @@ from titan_deploy.ops.stack import project_name, verify_report
 from titan_deploy.project import Project
 
 SCRAPE_ATTEMPTS = 3
+MAX_LOG_LINE = 64 * 1024  # bytes of one log line matched against verify_log at once
 
 
 class StackEffects:
@@ -95,7 +97,7 @@ class StackEffects:
         target = self.path(step.secret, step.version)
         if target.exists():
             supplied = self.inputs.get(step.secret) if step.source == "input" else None
-            if supplied is not None and target.read_bytes() != supplied:
+            if supplied is not None and self.read(target) != supplied:
                 raise StepFailed(f"{target.name} exists and holds another value; not touched")
             return f"{target.name} already written (kept as is)"
         if step.source == "generate":
@@ -104,7 +106,7 @@ class StackEffects:
             source = self.path(step.secret, step.copy_of)
             if not source.is_file():
                 raise StepFailed(f"{source.name} is missing: nothing to pin")
-            data = source.read_bytes()
+            data = self.read(source)
         else:
             if step.secret not in self.inputs:
                 raise StepFailed(
@@ -112,10 +114,26 @@ class StackEffects:
                     "interrupted before it was written): start `rotate exchange` again"
                 )
             data = self.inputs[step.secret]
-        fs.atomic_write(
-            target, data, expected_file_mode(self.gid), self.gid, before_replace=self.mid_write
-        )
+        self.write(target, data)
         return f"wrote {target.name} ({oct(expected_file_mode(self.gid))[2:]})"
+
+    def read(self, path: Path) -> bytes:
+        """A secret file, bounded (Docker's limit) and a regular file only (issue 9.4)."""
+        try:
+            return fs.read_secret(path)
+        except OSError as exc:  # missing, too large, not a plain file
+            raise StepFailed(f"cannot read {path.name}: {exc.strerror or exc}") from None
+
+    def write(self, path: Path, data: bytes) -> None:
+        """Atomic, 0600/0640, confined to the project, never through a symlink (issue 9.2)."""
+        fs.atomic_write(
+            path,
+            data,
+            expected_file_mode(self.gid),
+            self.gid,
+            before_replace=self.mid_write,
+            root=self.project.secrets_root,
+        )
 
     def sync_base(self, step: SyncBase) -> str:
         base = self.path(step.secret, None)
@@ -125,12 +143,10 @@ class StackEffects:
         holders = self.engine.mounts_of([str(base)]).get(str(base))
         if holders:
             return f"{base.name} left as is: still mounted by {', '.join(sorted(holders))}"
-        data = source.read_bytes()
-        if base.is_file() and base.read_bytes() == data:
+        data = self.read(source)
+        if base.is_file() and self.read(base) == data:
             return f"{base.name} already holds the current value"
-        fs.atomic_write(
-            base, data, expected_file_mode(self.gid), self.gid, before_replace=self.mid_write
-        )
+        self.write(base, data)
         return f"{base.name} now holds the value of {source.name}"
 
     def remove_versions(self, step: RemoveVersions, journal: Journal) -> str:
@@ -146,7 +162,7 @@ class StackEffects:
                 why = ", ".join(sorted(holders)) if holders else "the overlay"
                 kept.append(f"{path.name} (mounted by {why})")
                 continue
-            path.unlink()
+            fs.unlink(path, root=self.project.secrets_root)
             removed.append(path.name)
         if removed:
             fs.fsync_dir(self.project.secrets_dir)
@@ -224,7 +240,7 @@ class StackEffects:
         if not source.is_file():
             raise StepFailed(f"{source.name} is missing: nothing to provision")
         try:
-            verifier = scram_verifier(source.read_bytes().strip().decode("ascii"), os.urandom(16))
+            verifier = scram_verifier(self.read(source).strip().decode("ascii"), os.urandom(16))
         except (UnicodeDecodeError, UnsupportedPassword):
             raise StepFailed(
                 f"{source.name} is not printable ASCII: cannot provision it safely"
@@ -243,7 +259,13 @@ class StackEffects:
         return f"role {role} in {holder.name} now takes {source.name}"
 
     def check_log(self, step: CheckLog) -> str:
-        pattern = re.compile(step.pattern)
+        # RE2 (linear time): the pattern comes from the manifest or, on resume/abort, from the
+        # journal; a catastrophic one must not hang the rotation while it holds the lock
+        try:
+            regex.check_pattern(step.pattern)
+        except regex.RegexError as exc:
+            raise StepFailed(f"verify_log is not a valid RE2 regex: {exc}") from None
+        pattern = step.pattern
         containers = self.engine.containers(self.name, step.service)
         if not containers:
             return "not deployed: nothing to check"
@@ -268,14 +290,13 @@ class StackEffects:
             time.sleep(1.0)
         return f"/{step.pattern}/ seen after {time.monotonic() - started:.1f}s"
 
-    def _log_matches(self, container_id: str, started_at: str, pattern: re.Pattern) -> bool:
+    def _log_matches(self, container_id: str, started_at: str, pattern: str) -> bool:
         since = _unix(started_at)
         try:
             chunks = self.engine.logs(container_id, since=since, timestamps=False)
-            text = b"".join(chunks).decode("utf-8", "replace")
+            return any(regex.search(pattern, line) for line in log_lines(chunks))
         except Exception:  # a container being replaced: try again on the next poll
             return False
-        return any(pattern.search(line) for line in text.splitlines())
 
     # --- the guard ------------------------------------------------------------------------------
 
@@ -309,6 +330,23 @@ class StackEffects:
             if attempt + 1 < SCRAPE_ATTEMPTS:
                 time.sleep(0.5)
         raise StepFailed(f"cannot read {metric} from {info.name} at {url}: {problem}")
+
+
+def log_lines(chunks: Iterable[bytes], max_line: int = MAX_LOG_LINE) -> Iterator[str]:
+    """The lines of a log stream, decoded, one at a time (memory bounded: a line longer than
+    `max_line` bytes is cut into pieces of that size)."""
+    carry = b""
+    for chunk in chunks:
+        carry += chunk
+        *lines, carry = carry.split(b"\n")
+        for line in lines:
+            for start in range(0, max(len(line), 1), max_line):
+                yield line[start : start + max_line].decode("utf-8", "replace")
+        while len(carry) > max_line:
+            yield carry[:max_line].decode("utf-8", "replace")
+            carry = carry[max_line:]
+    if carry:
+        yield carry.decode("utf-8", "replace")
 
 
 def scrape_argv(url: str) -> list[str]:

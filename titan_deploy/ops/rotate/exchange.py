@@ -10,11 +10,15 @@ the exchange — this tool cannot.
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from titan_deploy.core import versions
 from titan_deploy.core.findings import Report, warning
-from titan_deploy.core.overlay import file_name
-from titan_deploy.core.rotation import Journal, current, parse_version_files, plan_exchange
+from titan_deploy.core.rotation import Journal, current, plan_exchange
 from titan_deploy.core.secretvalue import is_placeholder, kind_problem
+from titan_deploy.core.versions import file_name
 from titan_deploy.errors import UsageError
+from titan_deploy.io import fs
 from titan_deploy.io import journal as journal_io
 from titan_deploy.ops.rotate.hmac import existing_versions
 from titan_deploy.ops.rotate.session import (
@@ -80,21 +84,20 @@ def _check_value(project: Project, name: str, value: bytes) -> None:
     problem = kind_problem(spec, value)
     if problem:
         raise UsageError(f"the new {name} is not a valid {spec.kind}: {problem}")
-    example = project.example_dir / name
-    if is_placeholder(value, example.read_bytes() if example.is_file() else None):
+    if is_placeholder(value, _bounded(project.example_dir / name)):
         raise UsageError(f"the new {name} is a placeholder, not a real key")
 
 
 def _in_use(project: Project, journal: Journal, name: str) -> set[bytes]:
     """The values of `name` that some consumer mounts now (the base file included)."""
     spec = project.manifest.secrets[name]
-    versions = {current(journal.assignments, name, c.service).version for c in spec.consumers}
-    versions.add(None)
+    used = {current(journal.assignments, name, c.service).version for c in spec.consumers}
+    used.add(None)
     out = set()
-    for version in versions:
-        path = project.secrets_dir / file_name(name, version)
-        if path.is_file():
-            out.add(path.read_bytes().strip())
+    for version in used:
+        value = _bounded(project.secrets_dir / file_name(name, version))
+        if value is not None:
+            out.add(value.strip())
     return out
 
 
@@ -104,23 +107,22 @@ def _owner_of(project: Project, value: bytes, name: str) -> str | None:
     if not directory.is_dir():
         return None
     for path in sorted(directory.iterdir()):
-        if path.name.startswith(".") or not path.is_file():
-            continue
-        owner = _secret_of(project, path.name)
+        owner = versions.owner(path.name, project.manifest.secrets)
         if owner is None or owner == name:
             continue
-        if path.read_bytes().strip() == value:
+        other = _bounded(path)
+        if other is not None and other.strip() == value:
             return owner
     return None
 
 
-def _secret_of(project: Project, file: str) -> str | None:
-    if file in project.manifest.secrets:
-        return file
-    for secret in project.manifest.secrets:
-        if parse_version_files([file], secret):
-            return secret
-    return None
+def _bounded(path: Path) -> bytes | None:
+    """A regular file's bytes within Docker's secret limit, else None (missing, too large, a
+    FIFO or device: never read whole, never blocking)."""
+    try:
+        return fs.read_secret(path)
+    except OSError:
+        return None
 
 
 def run_exchange(

@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import Any
 
+from titan_deploy.core import versions
 from titan_deploy.core.findings import Report, warning
 from titan_deploy.core.manifest import Manifest
 from titan_deploy.core.redact import redact
@@ -31,6 +32,7 @@ from titan_deploy.core.rotation import (
     start,
 )
 from titan_deploy.errors import EXIT_FINDINGS, TitanError, UsageError
+from titan_deploy.io import fs
 from titan_deploy.io import journal as journal_io
 from titan_deploy.ops.rotate.runner import Hooks, Outcome, Settings, execute
 from titan_deploy.project import Project
@@ -69,9 +71,8 @@ class Redactor:
     Known values: every regular file in the secrets dir — base files, version files, temp files
     — read again at each call (a rotation writes new versions as it goes) and remembered (a
     version removed by the rotation stays known), plus values only in memory (the new exchange
-    keys before they are written). core.redact.redact replaces each, raw and encoded."""
-
-    MAX_FILE = 1_000_000  # Docker's secret limit is 500 KB: larger files are not secrets
+    keys before they are written). core.redact.redact replaces each, raw and encoded. Files
+    are read bounded (Docker's secret limit), regular files only."""
 
     def __init__(self, project: Project, extra: Iterable[bytes] = ()) -> None:
         self.project = project
@@ -90,9 +91,8 @@ class Redactor:
         except (TitanError, OSError):
             return
         for path in entries:
-            try:
-                if path.is_file() and path.stat().st_size <= self.MAX_FILE:
-                    self.values.add(path.read_bytes())
+            try:  # bounded, regular files only: never a FIFO or a device
+                self.values.add(fs.read_secret(path))
             except OSError:
                 continue
 
@@ -193,19 +193,23 @@ def clean_stale_temps(project: Project) -> list[str]:
             pid = int(match["pid"])
             if pid == os.getpid() or journal_io.pid_alive(pid):
                 continue
-            (directory / entry).unlink(missing_ok=True)
+            in_store = directory == project.secrets_dir
+            root = project.secrets_root if in_store else project.project_dir
+            fs.unlink(directory / entry, root=root)
             removed.append(entry)
     return removed
 
 
 def _ours(project: Project, name: str) -> bool:
-    base = re.sub(r"\.v[0-9]+$", "", name)
-    if name == journal_io.STATE_FILE or base in project.manifest.secrets:
+    if name == journal_io.STATE_FILE:
+        return True
+    if versions.owner(name, project.manifest.secrets) is not None:
         return True
     try:  # a secret the manifest dropped while a rotation of it is in flight
-        return base in effective_manifest(project.manifest, journal_io.load(project)).secrets
+        manifest = effective_manifest(project.manifest, journal_io.load(project))
     except TitanError:
         return False
+    return versions.owner(name, manifest.secrets) is not None
 
 
 def run_plan(
