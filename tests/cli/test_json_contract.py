@@ -15,7 +15,10 @@ FINDING_KEYS = {"severity", "code", "secret", "service", "message", "fix"}
 ERROR_KEYS = {"command", "ok", "exit_code", "error"}
 
 
-def assert_report_shape(doc: dict[str, Any], command: str, exit_code: int) -> None:
+def assert_report_shape(
+    doc: dict[str, Any], command: str, exit_code: int, finding_keys: set[str] = FINDING_KEYS
+) -> None:
+    """`finding_keys`: `up` adds `stage` to each finding (tests/cli/test_up_cli.py)."""
     assert set(doc) == REPORT_KEYS
     assert doc["command"] == command
     assert doc["exit_code"] == exit_code
@@ -25,7 +28,7 @@ def assert_report_shape(doc: dict[str, Any], command: str, exit_code: int) -> No
     assert isinstance(doc["rows"], list)
     assert isinstance(doc["data"], dict)
     for finding in doc["findings"]:
-        assert set(finding) == FINDING_KEYS
+        assert set(finding) == finding_keys
         assert finding["severity"] in {"error", "warning", "info"}
         assert isinstance(finding["code"], str) and isinstance(finding["message"], str)
         for key in ("secret", "service", "fix"):

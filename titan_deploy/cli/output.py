@@ -78,19 +78,22 @@ def _render_human(console: Any, report: Report, verbose: bool) -> None:
         console.print(table)
     shown = [f for f in report.findings if verbose or f.severity != "info"]
     if shown:
+        staged = any(f.stage for f in shown)  # `up`: which stage found each one
         table = Table(show_header=True, header_style="bold")
-        for column in ("severity", "code", "where", "problem", "fix"):
+        columns = (("stage",) if staged else ()) + ("severity", "code", "where", "problem", "fix")
+        for column in columns:
             table.add_column(column, overflow="fold")
         for f in shown:
             where = " / ".join(x for x in (f.service, f.secret) if x)
             style = SEVERITY_STYLE.get(f.severity, "")
-            table.add_row(
+            cells = [
                 f"[{style}]{f.severity}[/]",
                 f.code,
                 escape(where),
                 escape(f.message),
                 escape(f.fix or ""),
-            )
+            ]
+            table.add_row(*(([escape(f.stage or "")] if staged else []) + cells))
         console.print(table)
     if report.summary:
         style = "green" if report.ok else "bold red"

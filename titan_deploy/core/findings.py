@@ -24,9 +24,10 @@ class Finding:
     secret: str | None = None
     service: str | None = None
     fix: str | None = None
+    stage: str | None = None  # set by `up`: the stage that found it (check-secrets, lint, ...)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "severity": self.severity,
             "code": self.code,
             "secret": self.secret,
@@ -34,6 +35,9 @@ class Finding:
             "message": self.message,
             "fix": self.fix,
         }
+        if self.stage is not None:  # an added key: the pinned shape of other commands holds
+            out["stage"] = self.stage
+        return out
 
 
 def error(code: str, message: str, **where: str | None) -> Finding:

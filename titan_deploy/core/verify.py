@@ -59,7 +59,6 @@ METHODS = {PROC_ROOT: "proc-root", INODE: "inode"}
 ARCHIVE_METHOD = "archive+ctime"
 CONFIG_USER = "+config-user"
 CLOCK_SLACK = 1.0  # seconds between the engine's StartedAt and the filesystem's ctime
-REDEPLOY = "rotate the secret (`titan-deploy rotate ...`) or redeploy the service"
 
 
 @dataclass(frozen=True)
@@ -96,6 +95,7 @@ class Facts:
     processes: Mapping[str, tuple[Process, ...]] = field(default_factory=dict)  # id -> running
     checked: Mapping[str, HostFile] | None = None  # source -> as check-secrets passed it (`up`)
     notes: Mapping[str, str] = field(default_factory=dict)  # id -> why its own view was not used
+    fix_hints: Mapping[str, str] = field(default_factory=dict)  # secret -> V002 fix (core/drift)
 
     def __repr__(self) -> str:
         return f"Facts(services={len(self.containers)})"
@@ -223,10 +223,10 @@ def content_findings(
     if stat.method == INODE:
         if (stat.dev, stat.ino) != (ref.dev, ref.ino):
             message = f"{info.name}: {path} is another file (device/inode) than {what}"
-            return [*found, error("V002", message, fix=REDEPLOY, **where)]
+            return [*found, error("V002", message, fix=_content_fix(facts, mount), **where)]
     elif stat.sha256 != ref.sha256:
         message = f"{info.name}: {path} differs from {what} (replaced after deploy?)"
-        return [*found, error("V002", message, fix=REDEPLOY, **where)]
+        return [*found, error("V002", message, fix=_content_fix(facts, mount), **where)]
     changed = stat.ctime if stat.ctime is not None else max(host.mtime, host.ctime)
     started = parse_time(info.started_at)
     if started is not None and changed > started + CLOCK_SLACK:
@@ -234,7 +234,7 @@ def content_findings(
             f"{info.name}: {path} changed after the container started (content, owner or "
             "mode); the service may still use the value it read at start"
         )
-        found.append(error("V002", message, fix=REDEPLOY, **where))
+        found.append(error("V002", message, fix=_content_fix(facts, mount), **where))
     return found
 
 
@@ -306,6 +306,13 @@ def leak_patterns(facts: Facts) -> PatternSet:
     paths |= {p.removeprefix("./") for p in paths}
     context = search_context(secrets, [s.service for s in plan.services], projects, paths)
     return build_patterns(group_by_secret(facts.values, secrets), context=context)
+
+
+def _content_fix(facts: Facts, mount: Mount) -> str:
+    """What applies the host file to the service: its rotation (core/drift.fix_hint)."""
+    return facts.fix_hints.get(mount.secret) or (
+        "the service must re-read the file: `titan-deploy up` does not apply an edited secret file"
+    )
 
 
 def _leaks(

@@ -6,6 +6,10 @@ file a container bind-mounts (DESIGN §8 invariant 1: a mounted secret file is n
 when a Docker engine answers, it is asked which containers mount each file first; such a file is
 skipped with a warning saying why and what to do instead. Without an engine nothing can be
 mounted by a running container on this host's engine, and the fixes proceed.
+
+Also the edits that will never apply (core/drift.py): a base file edited after a rotation moved
+its consumers to a version (D001), the database password edited after postgres initialised its
+volume (D002). `up` runs this first, so it stops before deploying either.
 """
 
 from __future__ import annotations
@@ -68,7 +72,7 @@ def run_check(
     if fix and result.fixes:
         applied, notes = _apply_fixes(project, result.fixes, engine or _connect)
         result = inspect_store(project)
-    report = Report("check-secrets", findings=[*result.findings, *notes])
+    report = Report("check-secrets", findings=[*result.findings, *notes, *unapplied_edits(project)])
     report.data = {"fixed": applied, "secrets": len(project.manifest.secrets)}
     if notes:
         report.data["not_fixed"] = [n.message for n in notes]
@@ -141,6 +145,38 @@ def _shown(project: Project, item: Fix) -> str:
         return str(item.path.relative_to(project.project_dir))
     except ValueError:
         return str(item.path)
+
+
+def unapplied_edits(project: Project) -> list[Finding]:
+    """D001/D002 findings from the journal, the deploy record and the files (no engine).
+
+    Secrets of a rotation in flight are skipped: their files legitimately differ mid-way.
+    Without a state dir (no rotation, no recorded `up`) there is nothing to compare, and the
+    rotation code is not even imported: check-secrets starts fast."""
+    if not project.state_dir.is_dir():
+        return []
+    from titan_deploy.core import drift
+    from titan_deploy.io import deployed as deployed_io
+    from titan_deploy.io import journal as journal_io
+
+    journal = journal_io.load(project)
+    skip = journal.active.secrets if journal.active else ()
+    return drift.unapplied_edits(
+        project.manifest,
+        journal.assignments,
+        secret_files(project),
+        deployed_io.load(project),
+        label=_label(project, project.secrets_dir),
+        skip=skip,
+    )
+
+
+def secret_files(project: Project) -> dict[str, bytes]:
+    """Trimmed content of every manifest secret's base and version files, by file name (read
+    bounded; see ops.stack.read_secret_values)."""
+    from titan_deploy.ops.stack import read_secret_values
+
+    return read_secret_values(project)[0]
 
 
 def _summary(report: Report, applied: int, fixable: int) -> str:

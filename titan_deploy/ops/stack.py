@@ -14,6 +14,7 @@ import stat as stat_mod
 from pathlib import Path
 
 from titan_deploy.core.containers import ContainerInfo
+from titan_deploy.core.drift import fix_hints
 from titan_deploy.core.findings import Report
 from titan_deploy.core.limits import LIMIT_TEXT, MAX_SECRET_BYTES
 from titan_deploy.core.overlay import OverlayPlan
@@ -207,6 +208,7 @@ def gather(
         processes=processes,
         checked=checked,
         notes={cid: view.note for cid, view in views.items() if view.note},
+        fix_hints=fix_hints(project.manifest),
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from titan_deploy.core.findings import Report
 from titan_deploy.core.verify import verify
 from titan_deploy.io import compose
+from titan_deploy.io import deployed as deployed_io
 from titan_deploy.io import engine as engine_io
 from titan_deploy.ops.stack import gather, project_name
 from titan_deploy.project import Project
@@ -52,6 +53,8 @@ def run_down(project: Project, volumes: bool = False, timeout: int = 30) -> Repo
     name = project_name(project)
     command = compose.command_for(project.project_dir, project.all_compose_files(), name)
     compose.run(command.down(volumes=volumes), what="docker compose down", timeout=timeout + 120)
+    if volumes:  # the database volume is gone: its next init reads the file as it is (D002)
+        deployed_io.forget(project)
     report = Report("down")
     report.data = {"project": name, "volumes_removed": volumes}
     report.summary = f"project {name} is down" + (" (volumes removed)" if volumes else "")

@@ -1,20 +1,33 @@
 """`up`: check-secrets -> render -> lint -> `compose up -d --wait` -> verify (DESIGN §5).
 
-Stops at the first failing stage with its findings. Progress (stage by stage, and each service's
+Stops at the first failing stage. The report carries the findings of EVERY stage that ran,
+warnings included, each stamped with its stage (`stage` in JSON, a column in the table): a
+warning of check-secrets or lint is never dropped because a later stage ran. Exit code as for
+any report: errors fail, warnings alone do not. Progress (stage by stage, and each service's
 state while compose waits) goes to the `progress` callback — stderr in the CLI — never stdout.
+
+Refused (exit 3) while a rotation is in flight or running: the journal then describes a half-done
+state that `rotate resume` or `rotate abort` must settle first. An HMAC phase 1 awaiting phase 2
+is not in flight: `up` renders that state. After a verified `up` the deploy record
+(io/deployed.py) takes the database password's digest, so a later edit of it is caught (D002).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import replace
 
+from titan_deploy.core import drift
 from titan_deploy.core.containers import ContainerInfo
-from titan_deploy.core.findings import Report
-from titan_deploy.errors import ComposeError
+from titan_deploy.core.findings import Finding, Report
+from titan_deploy.core.rotation import Journal, iso
+from titan_deploy.errors import ComposeError, RuntimeFailure, TitanError
 from titan_deploy.io import compose
+from titan_deploy.io import deployed as deployed_io
 from titan_deploy.io import engine as engine_io
-from titan_deploy.ops.check import run_check
+from titan_deploy.io import journal as journal_io
+from titan_deploy.ops.check import run_check, secret_files
 from titan_deploy.ops.lint import run_lint
 from titan_deploy.ops.render import run_render
 from titan_deploy.ops.stack import checked_files, project_name, verify_report
@@ -23,30 +36,108 @@ from titan_deploy.project import Project
 Progress = Callable[[str], None]
 
 
+class RotationInFlight(RuntimeFailure):
+    """`up` refused: a rotation is running or was interrupted (exit 3)."""
+
+
 def run_up(project: Project, timeout: int = 300, progress: Progress = lambda _: None) -> Report:
+    """Deploy and verify the stack; a Report with every stage's findings (stage-stamped).
+
+    Raises RotationInFlight (exit 3) while a rotation is in flight, ComposeError (exit 3) when
+    compose fails, EngineUnreachable (exit 3) without an engine."""
+    refuse_if_rotating(project)
     stages: list[dict] = []
-    engine = engine_io.connect()
+    found: list[Finding] = []
     checked = None
     for name, stage in (("check-secrets", run_check), ("render", run_render), ("lint", run_lint)):
         report = _stage(name, lambda stage=stage: stage(project), stages, progress)
+        found += staged(report.findings, name)
         if not report.ok:
-            return _stopped(report, name, stages)
+            return _result(report, found, stages, f"up stopped at {name}: {report.summary}")
         if checked is None:  # what check-secrets passed: verify proves it is what got deployed
             checked = checked_files(project)
-    command = compose.command_for(
-        project.project_dir, project.all_compose_files(), project_name(project)
-    )
-    _compose_up(project, engine, command, timeout, stages, progress)
-    report = _stage(
-        "verify", lambda: verify_report(project, engine, checked=checked), stages, progress
-    )
-    report.command = "up"
-    report.data["stages"] = stages
+    try:
+        engine = engine_io.connect()
+        command = compose.command_for(
+            project.project_dir, project.all_compose_files(), project_name(project)
+        )
+        _compose_up(project, engine, command, timeout, stages, progress)
+        report = _stage(
+            "verify", lambda: verify_report(project, engine, checked=checked), stages, progress
+        )
+    except TitanError:  # exit 3 prints one error line: the findings so far go to progress
+        for finding in found:
+            progress(describe(finding))
+        raise
+    found += staged(report.findings, "verify")
     if not report.ok:
-        report.summary = f"up stopped at verify: {report.summary}"
-    else:
-        report.summary = f"stack up and verified: {report.summary}"
-    return report
+        return _result(report, found, stages, f"up stopped at verify: {report.summary}")
+    _record_deployed(project, report)
+    return _result(report, found, stages, f"stack up and verified: {report.summary}")
+
+
+def refuse_if_rotating(project: Project) -> None:
+    """RotationInFlight (exit 3) if a rotation holds the lock or the journal has one in flight."""
+    holder = journal_io.read_holder(journal_io.lock_path(project))
+    if holder is not None and holder.alive:
+        raise RotationInFlight(
+            f"a rotation is running (pid {holder.pid}, `{holder.command}`, since "
+            f"{holder.started_at}): wait for it to finish, then run `titan-deploy up`"
+        )
+    message = in_flight_message(journal_io.load(project))
+    if message:
+        raise RotationInFlight(message)
+
+
+def in_flight_message(journal: Journal) -> str | None:
+    """Why `up` must not run on this journal, None if it may (an HMAC phase 1 awaiting phase 2
+    is settled: every consumer runs a consistent state that `up` renders as is)."""
+    from titan_deploy.ops.rotate.session import describe_active
+
+    active = journal.active
+    if active is None:
+        return None
+    index = active.in_progress if active.in_progress is not None else active.done
+    step = ""
+    if index < len(active.steps):
+        step = f"; step {index + 1}: {active.steps[index].describe()}"
+    return (
+        f"a rotation is in flight: {describe_active(active)}{step}. `up` would deploy its "
+        "half-done state: run `titan-deploy rotate resume` to finish it or `titan-deploy rotate "
+        "abort` to undo it (`titan-deploy rotate status` shows it)"
+    )
+
+
+def staged(findings: list[Finding], stage: str) -> list[Finding]:
+    """The findings, each stamped with the stage that found it."""
+    return [replace(f, stage=stage) for f in findings]
+
+
+def describe(finding: Finding) -> str:
+    """One progress line for a finding: `stage: severity CODE where: message`."""
+    where = " / ".join(x for x in (finding.service, finding.secret) if x)
+    return (
+        f"{finding.stage}: {finding.severity} {finding.code}"
+        f"{' ' + where if where else ''}: {finding.message}"
+    )
+
+
+def _result(report: Report, found: list[Finding], stages: list[dict], summary: str) -> Report:
+    """`up`'s report: the last stage's rows and data, every stage's findings."""
+    out = Report(
+        "up",
+        findings=found,
+        rows=report.rows,
+        columns=report.columns,
+        data={**report.data, "stages": stages},
+        failed=not report.ok,
+    )
+    warnings = [f for f in found if f.severity == "warning"]
+    if warnings:
+        where = ", ".join(dict.fromkeys(str(f.stage) for f in warnings))
+        summary += f" ({len(warnings)} warning(s) from {where})"
+    out.summary = summary
+    return out
 
 
 def _stage(name: str, fn: Callable[[], Report], stages: list[dict], progress: Progress) -> Report:
@@ -54,16 +145,44 @@ def _stage(name: str, fn: Callable[[], Report], stages: list[dict], progress: Pr
     started = time.monotonic()
     report = fn()
     seconds = round(time.monotonic() - started, 2)
-    stages.append({"stage": name, "ok": report.ok, "seconds": seconds})
-    progress(f"{name}: {'ok' if report.ok else 'FAILED'} ({seconds:.1f}s)")
+    errors, warnings = len(report.errors), len(report.warnings)
+    stages.append(
+        {
+            "stage": name,
+            "ok": report.ok,
+            "seconds": seconds,
+            "errors": errors,
+            "warnings": warnings,
+        }
+    )
+    counts = f", {errors} error(s), {warnings} warning(s)" if errors or warnings else ""
+    progress(f"{name}: {'ok' if report.ok else 'FAILED'} ({seconds:.1f}s{counts})")
     return report
 
 
-def _stopped(report: Report, stage: str, stages: list[dict]) -> Report:
-    report.command = "up"
-    report.data["stages"] = stages
-    report.summary = f"up stopped at {stage}: {report.summary}"
-    return report
+def _record_deployed(project: Project, verify: Report) -> None:
+    """Record the digest of each provisioned secret verify found no error for (D002)."""
+    manifest = project.manifest
+    names = [s.name for s in drift.provisioned(manifest)]
+    failed = {f.secret for f in verify.errors}
+    verified = [n for n in names if n not in failed]
+    if not verified:
+        return
+    record = drift.record_deployed(
+        manifest,
+        journal_io.load_overlay_state(project),
+        secret_files(project),
+        deployed_io.load_or_new(project),
+        verified,
+        at=iso(_now()),
+    )
+    deployed_io.save(project, record)
+
+
+def _now():
+    from datetime import datetime, timezone
+
+    return datetime.now(timezone.utc)
 
 
 def _compose_up(project, engine, command, timeout, stages, progress) -> None:
