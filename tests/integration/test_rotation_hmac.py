@@ -310,6 +310,90 @@ def test_killed_with_its_compose_child_in_the_middle_of_a_recreate(rotation_demo
         assert doc["assignments"] == before and snapshot_files(s) == before_files
 
 
+def test_killed_then_a_listener_dropped_from_the_manifest_resume_names_it_abort_recovers(
+    rotation_demo,
+):
+    """Issue 9.5's example: kill `rotate hmac` once the listeners accept both keys, drop a
+    listener from the manifest, `rotate resume`: refused with the change named (exit 2), nothing
+    recreated; `rotate abort` undoes it from the journal — the dropped listener included, never
+    without its key — and no message is rejected at any moment."""
+    s = rotation_demo
+    status = json.loads(td(s, "--json", "rotate", "status").stdout)["data"]
+    if status["pending"]:
+        finished = td(s, "rotate", "hmac", "--finish", "--force", *FAST)
+        assert finished.returncode == 0, finished.output
+    remember_values(s)
+    before_files = snapshot_files(s)
+    before = _in_use(journal(s))
+    dry = json.loads(td(s, "--json", "rotate", "hmac", "--dry-run").stdout)
+    listeners = next(r["n"] for r in dry["rows"] if r["action"] == "repoint")
+    manifest = s.root / "secrets.manifest.yml"
+    original = manifest.read_text()
+    line = "      titan-sentinel: {env: TITAN_HMAC_SECRET_PRIMARY_FILE, role: listener}\n"
+    assert line in original
+    client = docker_client()
+
+    def sentinel():
+        (container,) = client.containers.list(
+            filters={
+                "label": [
+                    f"com.docker.compose.project={s.name}",
+                    "com.docker.compose.service=titan-sentinel",
+                ]
+            }
+        )
+        return container
+
+    try:
+        with Traffic(s.name) as traffic:
+            crashed = td(s, "rotate", "hmac", *FAST, env={CRASH: str(listeners)})
+            assert crashed.returncode == -9, crashed.output
+            remember_values(s)
+            recreated = sentinel().id
+            manifest.write_text(original.replace(line, ""))
+            named = "titan_hmac_secret: consumer titan-sentinel was removed"
+            resumed = td(s, "--json", "rotate", "resume", *FAST)
+            assert resumed.returncode == 2, resumed.output
+            error = json.loads(resumed.stdout)["error"]
+            assert named in error and "`titan-deploy rotate abort`" in error
+            assert sentinel().id == recreated  # refused: nothing was recreated
+            status = json.loads(td(s, "--json", "rotate", "status").stdout)
+            assert status["data"]["active"] is not None
+            assert any(named in f["message"] for f in status["findings"])
+            again = td(s, "rotate", "hmac", *FAST)
+            assert again.returncode == 1 and "rotate abort" in again.output
+            aborted = td(s, "--json", "rotate", "abort", *FAST)
+            assert aborted.returncode == 0, aborted.output
+            data = json.loads(aborted.stdout)["data"]
+            assert data["outcome"] == "rolled back" and named in data["manifest_changes"][0]
+            container = sentinel()
+            container.reload()
+            assert container.attrs["State"]["Health"]["Status"] == "healthy"
+            assert container.attrs["RestartCount"] == 0
+            env = container.attrs["Config"]["Env"]
+            assert any(e.startswith("TITAN_HMAC_SECRET_PRIMARY_FILE=") for e in env)
+            status = td(s, "rotate", "status")
+            assert "no rotation in flight" in status.stdout
+            time.sleep(1.5)
+        assert traffic.rejected == 0 and traffic.auth_failures == 0
+    finally:
+        manifest.write_text(original)
+    doc = assert_consistent(s)
+    assert _in_use(doc) == before and snapshot_files(s) == before_files
+    assert td(s, "render", "--check").returncode == 0
+
+
+def _in_use(doc: dict) -> dict:
+    """The journal's assignments, a consumer on the base file counted as absent."""
+    base = {"version": None, "secondary": None, "key_id": None}
+    return {
+        (secret, service): a
+        for secret, services in (doc.get("assignments") or {}).items()
+        for service, a in services.items()
+        if a != base
+    }
+
+
 def test_no_secret_in_any_output_argv_env_or_log(rotation_demo):
     s = rotation_demo
     remember_values(s)

@@ -466,3 +466,63 @@ def test_a_reused_pid_is_not_a_live_holder(project: Project) -> None:
     assert ticks is not None
     assert not journal_io.pid_alive(os.getpid(), start_ticks=ticks + 1)
     assert not journal_io.pid_alive(dead_pid())
+
+
+GARBAGE_HOLDERS = [
+    json.dumps({"pid": -1, "command": "rotate hmac"}),
+    json.dumps({"pid": 0, "command": "rotate hmac"}),
+    json.dumps({"pid": "1234", "command": "rotate hmac"}),
+    json.dumps({"pid": True}),
+    json.dumps({"pid": 1.5}),
+    json.dumps({"pid": 2**40}),
+    json.dumps({"pid": -(2**40)}),
+    json.dumps([1, 2]),
+    "{not json",
+    "",
+    "\x00\xff" * 10,
+]
+
+
+@pytest.mark.parametrize("content", GARBAGE_HOLDERS)
+def test_a_lock_without_a_valid_pid_is_stale_never_alive(project: Project, content: str) -> None:
+    path = journal_io.lock_path(project)
+    project.state_dir.mkdir(exist_ok=True)
+    path.mkdir()
+    (path / "holder.json").write_text(content)
+    holder = journal_io.read_holder(path)
+    assert holder is not None and holder.pid is None and not holder.alive
+    with pytest.raises(LockError) as caught:
+        journal_io.acquire(project, "rotate db")
+    message = str(caught.value)
+    assert "lock holds no valid pid" in message and "stale rotation lock" in message
+    assert "None" not in message and "another rotation is running" not in message
+    with journal_io.acquire(project, "rotate abort", break_stale=True) as lock:
+        assert lock.broke is not None and lock.broke.pid is None
+        assert journal_io.broke_message(lock.broke) == (
+            "broke the stale rotation lock: it held no valid pid"
+        )
+
+
+@pytest.mark.parametrize("pid", [0, -1, -2, 2**22 + 1, 2**63])
+def test_pid_alive_never_signals_a_group_or_overflows(pid: int) -> None:
+    assert journal_io.pid_alive(pid) is False
+
+
+def test_a_file_or_symlink_in_place_of_the_lock_dir_is_a_stale_lock(project: Project) -> None:
+    path = journal_io.lock_path(project)
+    project.state_dir.mkdir(exist_ok=True)
+    for make in (lambda: path.write_text("x"), lambda: path.symlink_to("/nonexistent")):
+        make()
+        with pytest.raises(LockError, match="lock holds no valid pid"):
+            journal_io.acquire(project, "rotate db")
+        with journal_io.acquire(project, "rotate resume", break_stale=True) as lock:
+            assert lock.broke is not None and path.is_dir()
+        assert not path.exists() and not path.is_symlink()
+
+
+def test_a_lock_being_taken_is_not_stale_yet(project: Project) -> None:
+    path = journal_io.lock_path(project)
+    project.state_dir.mkdir(exist_ok=True)
+    path.mkdir()  # no holder.json yet: another invocation is between mkdir and its write
+    with pytest.raises(LockError, match="another rotation is starting"):
+        journal_io.acquire(project, "rotate db", break_stale=True)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
 
-from titan_deploy.core.manifest import load_manifest, parse_manifest_text
+from titan_deploy.core.manifest import Consumer, load_manifest, parse_manifest_text
 from titan_deploy.core.overlay import Assignment as A
 from titan_deploy.core.rotation import (
     Change,
@@ -23,9 +24,11 @@ from titan_deploy.core.rotation import (
     apply_steps,
     begin_rollback,
     complete,
+    effective_manifest,
     find_secret,
     journal_from_dict,
     journal_to_dict,
+    manifest_changes,
     next_version,
     parse_version_files,
     phase2_allowed_at,
@@ -115,7 +118,7 @@ def test_hmac_finish_drops_the_previous_key_then_cleans_up() -> None:
 
 
 def test_hmac_refuses_to_start_mid_rotation_and_finish_needs_phase1() -> None:
-    with pytest.raises(UsageError, match="mid-rotation"):
+    with pytest.raises(UsageError, match="still accept a previous key"):
         plan_hmac(M, H, phase1_done(), existing=(1, 2), key_token="x")
     with pytest.raises(UsageError, match="no phase 1 to finish"):
         plan_hmac_finish(M, H, {}, existing=())
@@ -311,3 +314,114 @@ def test_journal_roundtrip_and_rollback_switch() -> None:
 def test_version_files_are_recognised() -> None:
     names = [H, f"{H}.v1", f"{H}.v12", f"{H}.vx", f"{DB}.v3", f".{H}.v2.tmp-1"]
     assert parse_version_files(names, H) == (1, 12)
+
+
+# --- class 9.5: the journal carries its manifest entries; consumers that mount different files --
+
+
+def test_the_journal_freezes_the_manifest_entries_of_its_secrets() -> None:
+    plan = plan_hmac(M, H, {}, existing=(), key_token="aaaaaa")
+    assert plan.specs == {H: M.secrets[H]}
+    journal = start(plan, Journal(), "run", NOW)
+    again = journal_from_dict(journal_to_dict(journal))
+    assert again.active.specs == {H: M.secrets[H]}
+    # a manifest without the secret: the rollback comes from the journal alone
+    bare = replace(M, secrets={k: v for k, v in M.secrets.items() if k != H})
+    again.assignments = apply_steps({}, plan.steps[:3])
+    again.active.done = 3
+    rolled = begin_rollback(bare, again, reason="abort")
+    assert rolled.active.steps[:2] == (
+        Repoint((Change(EXE, H, A()), Change(SEN, H, A()))),
+        Verify((EXE, SEN)),
+    )
+    assert effective_manifest(bare, rolled).secrets[H] == M.secrets[H]
+    assert manifest_changes(bare, again.active.specs) == [
+        "secret titan_hmac_secret is no longer in secrets.manifest.yml (removed or renamed)"
+    ]
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"service": "a b", "env": "X_FILE"},
+        {"service": "ok", "env": "x-file"},
+        {"service": "ok", "env": 'X"\n  evil: 1'},
+        {"service": ["list"], "env": "X_FILE"},
+    ],
+)
+def test_a_hostile_frozen_entry_makes_the_journal_unreadable(bad: dict) -> None:
+    doc = journal_to_dict(start(plan_db(M, DB, {}, existing=()), Journal(), "run", NOW))
+    doc["active"]["specs"][DB]["consumers"][0] = bad
+    with pytest.raises((ValueError, TypeError)):
+        journal_from_dict(doc)
+
+
+def test_manifest_changes_name_each_change() -> None:
+    text = (REPO / "secrets.manifest.yml").read_text()
+    changed = parse_manifest_text(
+        text.replace(
+            "      titan-sentinel: {env: TITAN_HMAC_SECRET_PRIMARY_FILE, role: listener}\n", ""
+        )
+        .replace(
+            "      titan-execution: {env: TITAN_HMAC_SECRET_PRIMARY_FILE, role: listener}",
+            "      titan-execution: {env: TITAN_HMAC_PRIMARY_FILE, role: listener}\n"
+            "      titan-hunter: {env: TITAN_HMAC_SECRET_PRIMARY_FILE, role: listener}",
+        )
+        .replace("key_id_env: TITAN_HMAC_KEY_ID", "key_id_env: TITAN_HMAC_KID")
+        .replace(
+            "provision: {kind: postgres, service: postgres}",
+            "provision: {kind: postgres, service: postgres, role: app}",
+        ),
+    )
+    assert manifest_changes(changed, {H: M.secrets[H], DB: M.secrets[DB]}) == [
+        "titan_hmac_secret: consumer titan-sentinel was removed",
+        "titan_hmac_secret: consumer titan-hunter was added",
+        "titan_hmac_secret: titan-execution's env var changed from "
+        "TITAN_HMAC_SECRET_PRIMARY_FILE to TITAN_HMAC_PRIMARY_FILE",
+        "titan_hmac_secret: key_id_env changed from TITAN_HMAC_KEY_ID to TITAN_HMAC_KID",
+        "titan_db_password: provision changed from postgres in postgres to postgres in "
+        "postgres (role app)",
+    ]
+    assert manifest_changes(M, {H: M.secrets[H]}) == []
+
+
+def test_a_consumer_added_after_a_rotation_mounts_the_base_file_and_the_next_plan_works() -> None:
+    """No rotation in flight, consumers on different files: never 'finish or abort first'."""
+    after_db = {DB: {BRAIN: A(3)}}  # postgres still on the base file (e.g. added since)
+    plan = plan_db(M, DB, after_db, existing=(3,), last_version=3)
+    assert plan.new_versions == {DB: 4}
+    assert plan.initial == {DB: {"postgres": A(), BRAIN: A(3)}}
+    forward = tuple(s for s in plan.steps if not s.cleanup)
+    back = rollback_steps(M, "db", (DB,), plan.initial, apply_steps(after_db, forward), forward)
+    assert back[0] == Provision(DB, None, "postgres")  # the holder's own old file
+    assert Repoint((Change(BRAIN, DB, A(3)),)) in back
+    # exchange: a consumer on the base file beside others on v2
+    keys = {BK: {EXE: A(2), SEN: A(2)}, BS: {EXE: A(2), SEN: A(2)}}
+    plan = plan_exchange(M, "binance", keys, {BK: (2,), BS: (2,)}, {BK: 2, BS: 2})
+    assert plan.new_versions == {BK: 3, BS: 3}
+    # hmac: a listener added since phase 2 (base file) beside listeners and brain on v2
+    hmac_now = {H: {BRAIN: A(2, None, "k2-a"), EXE: A(2, None, "k2-a")}}
+    plan = plan_hmac(M, H, hmac_now, existing=(2,), key_token="bbbbbb", last_version=2)
+    assert plan.steps[1] == Repoint(
+        (Change(EXE, H, A(3, 2, "k3-bbbbbb")), Change(SEN, H, A(3, 2, "k3-bbbbbb")))
+    )
+    # signers that disagree, listeners that agree: the listeners' key stays accepted
+    split = {H: {BRAIN: A(2, None, "k2-a"), EXE: A(2, None, "k2-a"), SEN: A(2, None, "k2-a")}}
+    two_signers = replace(
+        M,
+        secrets={
+            **M.secrets,
+            H: replace(
+                M.secrets[H],
+                consumers=(*M.secrets[H].consumers, Consumer("titan-console", "X_FILE", "signer")),
+            ),
+        },
+    )
+    plan = plan_hmac(two_signers, H, split, existing=(2,), key_token="cccccc", last_version=2)
+    assert plan.steps[1].changes[0].assignment == A(3, 2, "k3-cccccc")
+    # nobody agrees: named, and not as a rotation in flight
+    chaos = {H: {BRAIN: A(2), "titan-console": A(), EXE: A(2), SEN: A()}}
+    with pytest.raises(UsageError) as caught:
+        plan_hmac(two_signers, H, chaos, existing=(2,), key_token="d", last_version=2)
+    assert "no rotation is in flight" in str(caught.value)
+    assert "titan-console base" in str(caught.value) and "abort" not in str(caught.value)

@@ -345,3 +345,146 @@ def test_dry_run_while_a_rotation_is_in_flight_is_refused(ready_project: Path, c
     assert "a hmac rotation (run) is in flight" in result.output
     status = cli("-C", ready_project, "rotate", "status")
     assert "rotation in flight: hmac (forward) run: 0/6 steps done" in status.stdout
+
+
+@pytest.mark.parametrize("pid", [-1, 0, "garbage"])
+def test_status_resume_abort_describe_a_lock_with_no_valid_pid(
+    ready_project: Path, cli, pid
+) -> None:
+    lock = ready_project / ".titan-deploy" / "rotation.lock"
+    for command in ("resume", "abort"):
+        lock.mkdir(parents=True)
+        (lock / "holder.json").write_text(json.dumps({"pid": pid, "command": "rotate hmac"}))
+        status = cli("-C", ready_project, "rotate", "status")
+        assert status.exit_code == 0
+        assert "STALE: the lock holds no valid pid" in status.stdout
+        assert "None" not in status.stdout and "(?)" not in status.stdout
+        doc = json.loads(cli("-C", ready_project, "--json", "rotate", "status").stdout)
+        assert doc["data"]["lock"]["alive"] is False and doc["data"]["lock"]["pid"] is None
+        refused = cli("-C", ready_project, "rotate", "db")
+        assert refused.exit_code == 3 and "lock holds no valid pid" in refused.output
+        broke = cli("-C", ready_project, "rotate", command)
+        assert broke.exit_code == 0, broke.output
+        assert "broke the stale rotation lock: it held no valid pid" in broke.output
+        assert not lock.exists()
+
+
+# --- class 9.7: a value or env var that is another's --------------------------------------------
+
+HMAC_WITH = """\
+version: 1
+secrets:
+  other:
+    kind: text
+    consumers: {{app: OTHER_FILE, sig: OTHER_FILE}}
+  h2:
+    kind: hex
+    bytes: 32
+    rotation: hmac
+    secondary_env: H2_PREV_FILE
+    key_id_env: H2_KEY_ID
+    consumers:
+      sig: {{env: H2_FILE, role: signer}}
+      lis: {{env: H2_FILE, role: listener}}
+  h:
+    kind: hex
+    bytes: 32
+    rotation: hmac
+    secondary_env: H_PREV_FILE
+    key_id_env: {key_id_env}
+    consumers:
+      sig: {{env: H_FILE, role: signer}}
+      lis: {{env: H_FILE, role: listener}}
+"""
+
+
+@pytest.mark.parametrize(
+    ("env", "other"),
+    [
+        ("OTHER_FILE", "the env var of secret other's consumer app"),  # another secret's env
+        ("H2_FILE", "the env var of secret h2's consumer sig"),  # another hmac secret's env
+        ("H_FILE", "the env var of secret h's consumer sig"),  # its own consumers' env
+        ("H_PREV_FILE", "secret h's secondary_env"),
+        ("H2_PREV_FILE", "secret h2's secondary_env"),
+        ("H2_KEY_ID", "secret h2's key_id_env"),
+    ],
+)
+def test_key_id_env_naming_an_env_var_in_use_is_a_config_error(env: str, other: str) -> None:
+    text = HMAC_WITH.format(key_id_env=env)
+    with pytest.raises(ConfigError) as caught:
+        parse_manifest_text(text, "m.yml")
+    assert caught.value.exit_code == 2
+    assert str(caught.value) == (
+        f"m.yml:20: secrets.h.key_id_env: {env} is already {other}: the overlay would set it "
+        "twice; name another env var"
+    )
+    parse_manifest_text(HMAC_WITH.format(key_id_env="H_KEY_ID"), "m.yml")  # control
+
+
+def test_key_id_env_equal_to_a_consumer_env_via_the_cli_exits_2(ready_project: Path, cli) -> None:
+    manifest = ready_project / "secrets.manifest.yml"
+    text = manifest.read_text()
+    manifest.write_text(
+        text.replace("key_id_env: TITAN_HMAC_KEY_ID", "key_id_env: BINANCE_API_KEY_FILE")
+    )
+    result = cli("-C", ready_project, "rotate", "hmac", "--dry-run")
+    assert result.exit_code == 2
+    assert "secrets.titan_hmac_secret.key_id_env: BINANCE_API_KEY_FILE is already" in result.output
+    assert "Traceback" not in result.output
+
+
+def _exchange(ready_project: Path, stdin: str):
+    from typer.testing import CliRunner
+
+    from titan_deploy.cli.app import app
+
+    args = ["-C", str(ready_project), "rotate", "exchange", "binance"]
+    return CliRunner().invoke(app, args, input=stdin)
+
+
+def test_exchange_refuses_a_key_equal_to_its_secret_or_to_another_secret(
+    ready_project: Path, titan_values
+) -> None:
+    secrets_dir = ready_project / "secrets"
+    hmac_version = secrets_dir / "titan_hmac_secret.v3"
+    old_hmac = b"0f" * 32
+    hmac_version.write_bytes(old_hmac + b"\n")
+    hmac_version.chmod(0o600)
+    before = {p.name: p.read_bytes() for p in secrets_dir.iterdir()}
+    fresh = "NEWkeyVALUEforBinance0123456789"
+    cases = [
+        (
+            f"{fresh}\n{fresh}\n",
+            "the new binance_api_secret is the same value as the new binance_api_key",
+        ),
+        (f"{fresh}\n  {fresh}  \n", "is the same value as the new binance_api_key"),
+        (
+            f"{titan_values['binance_api_secret'].decode()}\n{fresh}\n",
+            "the new binance_api_key is the value of binance_api_secret",
+        ),
+        (
+            f"{fresh}\n{titan_values['binance_api_key'].decode()}\n",
+            "the new binance_api_secret is the value of binance_api_key",
+        ),
+        (
+            f"{titan_values['bybit_api_key'].decode()}\n{fresh}\n",
+            "the new binance_api_key is the value of bybit_api_key",
+        ),
+        (
+            f"{fresh}\n{titan_values['titan_db_password'].decode()}\n",
+            "the new binance_api_secret is the value of titan_db_password",
+        ),
+        (
+            f"{old_hmac.decode()}\n{fresh}\n",
+            "the new binance_api_key is the value of titan_hmac_secret",
+        ),
+    ]
+    for stdin, message in cases:
+        result = _exchange(ready_project, stdin)
+        assert result.exit_code == 2, (message, result.output)
+        assert message in result.output, result.output
+        for value in [fresh, *(v.decode() for v in titan_values.values()), old_hmac.decode()]:
+            assert value not in result.output
+    after = {p.name: p.read_bytes() for p in secrets_dir.iterdir()}
+    assert after == before  # nothing changed
+    assert not (ready_project / ".titan-deploy" / "state.json").exists()

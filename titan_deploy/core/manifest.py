@@ -410,6 +410,32 @@ def _check_env_clash(doc: Located, secrets: dict[str, SecretSpec]) -> None:
                         ("secrets", spec.name, "consumers", consumer.service),
                         f"{consumer.service} already gets {env} from secret {other}",
                     )
+    _check_key_id_env(doc, secrets)
+
+
+def _check_key_id_env(doc: Located, secrets: dict[str, SecretSpec]) -> None:
+    """key_id_env is one more env var the overlay sets on every consumer of its secret: it must
+    not be an env var the manifest uses for anything else (a consumer's *_FILE of any secret, a
+    secondary_env, another key_id_env), or the overlay would hold one key twice."""
+    uses: dict[str, str] = {}
+    for spec in secrets.values():
+        for consumer in spec.consumers:
+            uses.setdefault(
+                consumer.env, f"the env var of secret {spec.name}'s consumer {consumer.service}"
+            )
+        if spec.secondary_env:
+            uses.setdefault(spec.secondary_env, f"secret {spec.name}'s secondary_env")
+    for spec in secrets.values():
+        env = spec.key_id_env
+        if not env:
+            continue
+        other = uses.get(env)
+        if other is not None:
+            raise doc.error(
+                ("secrets", spec.name, "key_id_env"),
+                f"{env} is already {other}: the overlay would set it twice; name another env var",
+            )
+        uses[env] = f"secret {spec.name}'s key_id_env"
 
 
 def _check_rotation(v: _Validator, path: KeyPath, spec: SecretSpec) -> None:

@@ -27,12 +27,20 @@ can only be resumed.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
-from titan_deploy.core.manifest import Manifest, SecretSpec
+from titan_deploy.core.manifest import (
+    ENV_RE,
+    NAME_RE,
+    Consumer,
+    Manifest,
+    ProvisionSpec,
+    SecretSpec,
+)
 from titan_deploy.core.overlay import Assignment
 from titan_deploy.core.versions import file_name, versions_of
 from titan_deploy.errors import ConfigError, UsageError
@@ -191,6 +199,9 @@ class Plan:
     key_id: str | None = None
     old_key_id: str | None = None
     group: str | None = None
+    # the manifest entries of `secrets` as the plan saw them: the journal keeps them, so a
+    # rotation is finished or undone from the journal alone whatever the manifest says later
+    specs: dict[str, SecretSpec] = field(default_factory=dict)
 
 
 def current(assignments: Mapping[str, Mapping[str, Assignment]], secret: str, service: str):
@@ -254,16 +265,36 @@ def find_secret(manifest: Manifest, rotation: str, what: str, name: str | None) 
     return found[0]
 
 
-def _uniform(
-    manifest: Manifest, assignments: Assignments, secret: str, services: Iterable[str]
+def _hmac_old_key(
+    assignments: Assignments, secret: str, signers: list[str], listeners: list[str]
 ) -> Assignment:
-    seen = {current(assignments, secret, s) for s in services}
-    if len(seen) != 1 or next(iter(seen)).secondary is not None:
+    """The key every listener must keep accepting during phase 1: the one the signers sign
+    with. Consumers need not all mount the same file when no rotation is in flight (a consumer
+    added to the manifest after a rotation still mounts the base file); the signers must agree
+    (else the listeners' common key); a previous key kept without a phase 1 in the journal, or
+    no key every signer or every listener agrees on, is named with what to do."""
+    everyone = [*signers, *listeners]
+    kept = [s for s in everyone if current(assignments, secret, s).secondary is not None]
+    if kept:
         raise UsageError(
-            f"{secret} is mid-rotation (its consumers use different versions): run "
-            "`titan-deploy rotate status`, then finish or abort that rotation first"
+            f"{secret}: {', '.join(kept)} still accept a previous key, but the journal has no "
+            "HMAC phase 1 awaiting phase 2 (was state.json edited or replaced?): restore "
+            "state.json from the backup taken with the secrets dir"
         )
-    return next(iter(seen))
+    for group in (signers, listeners):
+        seen = {current(assignments, secret, s) for s in group}
+        if len(seen) == 1:
+            return next(iter(seen))
+    uses = ", ".join(f"{s} {_v(current(assignments, secret, s).version)}" for s in everyone)
+    raise UsageError(
+        f"{secret}: no rotation is in flight, but its signers mount different key files and so "
+        f"do its listeners ({uses}): the manifest's consumers changed since the last rotation. "
+        "Make every signer use one key first (`titan-deploy up` deploys what the journal says)"
+    )
+
+
+def _freeze(manifest: Manifest, secrets: Iterable[str]) -> dict[str, SecretSpec]:
+    return {s: manifest.secrets[s] for s in secrets}
 
 
 def plan_hmac(
@@ -281,7 +312,7 @@ def plan_hmac(
     role = roles(spec)
     signers = [s for s, r in role.items() if r == "signer"]
     listeners = [s for s, r in role.items() if r == "listener"]
-    old = _uniform(manifest, assignments, secret, role)
+    old = _hmac_old_key(assignments, secret, signers, listeners)
     used = {*existing, *versions_in_use(assignments, secret)}
     version = next_version(used, last_version)
     steps: list[Step] = []
@@ -307,6 +338,7 @@ def plan_hmac(
         new_versions={secret: version},
         key_id=key_id,
         old_key_id=old.key_id,
+        specs=_freeze(manifest, [secret]),
     )
 
 
@@ -347,6 +379,7 @@ def plan_hmac_finish(
         new_versions={secret: new},
         key_id=sign.key_id,
         old_key_id=sign.key_id,
+        specs=_freeze(manifest, [secret]),
     )
 
 
@@ -367,7 +400,8 @@ def plan_db(
             "(where the credential lives, e.g. provision: {kind: postgres, service: postgres})"
         )
     consumers = [c.service for c in spec.consumers]
-    _uniform(manifest, assignments, secret, consumers)
+    # consumers may mount different files (one added since the last rotation is on the base
+    # file): each goes to the new version, and a rollback takes each back to its own
     version = next_version({*existing, *versions_in_use(assignments, secret)}, last_version)
     order = [s for s in consumers if s != holder] + [holder]
     steps: list[Step] = [
@@ -388,6 +422,7 @@ def plan_db(
         steps=tuple(steps),
         initial=snapshot(manifest, assignments, [secret]),
         new_versions={secret: version},
+        specs=_freeze(manifest, [secret]),
     )
 
 
@@ -421,8 +456,6 @@ def plan_exchange(
     versions = {}
     steps: list[Step] = []
     for secret in secrets:
-        spec = manifest.secrets[secret]
-        _uniform(manifest, assignments, secret, [c.service for c in spec.consumers])
         used = {*existing.get(secret, ()), *versions_in_use(assignments, secret)}
         versions[secret] = next_version(used, last_versions.get(secret, 0))
         steps.append(WriteVersion(secret, versions[secret], "input"))
@@ -445,6 +478,7 @@ def plan_exchange(
         initial=snapshot(manifest, assignments, secrets),
         new_versions=versions,
         group=group,
+        specs=_freeze(manifest, secrets),
     )
 
 
@@ -483,6 +517,14 @@ def rollback_steps(
     assignments the journal holds `now`. Only services whose assignment differs are repointed;
     every step is idempotent, so a rollback interrupted by a crash is simply run again."""
     reached = tuple(reached)
+    missing = [s for s in secrets if s not in manifest.secrets]
+    if missing:
+        raise ConfigError(
+            f"the journal of this {procedure} rotation does not record the manifest entry of "
+            f"{', '.join(missing)} (it predates titan-deploy's frozen entries) and "
+            f"{manifest.path.name} no longer has it: restore that entry in the manifest, then "
+            "run `titan-deploy rotate abort` again"
+        )
     if any(step.cleanup for step in reached):
         raise PastPointOfNoReturn(
             f"the {procedure} rotation is past its point of no return (cleanup started): "
@@ -574,6 +616,7 @@ class Active:
     forward_reached: int = 0  # ... and how many of its steps were reached
     reason: str | None = None  # why a rollback started
     log: list[dict[str, Any]] = field(default_factory=list)
+    specs: dict[str, SecretSpec] = field(default_factory=dict)  # frozen at plan time
 
     @property
     def reached(self) -> tuple[Step, ...]:
@@ -613,6 +656,7 @@ def start(plan: Plan, journal: Journal, run_id: str, now: datetime) -> Journal:
         key_id=plan.key_id,
         old_key_id=plan.old_key_id,
         group=plan.group,
+        specs=dict(plan.specs),
     )
     return replace(journal, last_version=last, active=active)
 
@@ -625,7 +669,7 @@ def begin_rollback(manifest: Manifest, journal: Journal, reason: str) -> Journal
     if active.mode == "rollback":
         return journal
     steps = rollback_steps(
-        manifest,
+        with_specs(manifest, active.specs),
         active.procedure,
         active.secrets,
         active.initial,
@@ -655,7 +699,10 @@ def rollback_pending(
         WriteVersion(secret, v, "generate")
         for v in pending.get("written", [pending["new_version"]])
     )
-    steps = rollback_steps(manifest, "hmac", (secret,), initial, journal.assignments, written)
+    specs = pending_specs(pending)
+    steps = rollback_steps(
+        with_specs(manifest, specs), "hmac", (secret,), initial, journal.assignments, written
+    )
     active = Active(
         id=run_id,
         procedure="hmac",
@@ -670,6 +717,7 @@ def rollback_pending(
         forward_steps=written,
         forward_reached=len(written),
         reason=reason,
+        specs=specs,
     )
     rest = {k: v for k, v in journal.pending.items() if k != secret}
     return replace(journal, active=active, pending=rest)
@@ -704,6 +752,7 @@ def complete(journal: Journal, now: datetime, finish_after_hours: float | None =
             "key_id": active.key_id,
             "old_key_id": active.old_key_id,
             "initial": assignments_to_dict(active.initial),
+            "specs": {name: spec_to_dict(spec) for name, spec in active.specs.items()},
         }
         record["outcome"] = "phase 1 completed"
     if active.procedure == "hmac-finish" and active.mode == "forward":
@@ -728,6 +777,237 @@ def iso(moment: datetime) -> str:
 
 def parse_iso(text: str) -> datetime:
     return datetime.fromisoformat(text)
+
+
+# --- the journal against a changed manifest (class 9.5) -----------------------------------------
+
+
+def with_specs(manifest: Manifest, specs: Mapping[str, SecretSpec]) -> Manifest:
+    """The manifest with these secrets' entries as frozen in a journal (in place of the
+    manifest's own, or added when the manifest no longer has them)."""
+    if not specs:
+        return manifest
+    taken = {
+        (c.service, env)
+        for spec in specs.values()
+        for c in spec.consumers
+        for env in _envs(spec, c)
+    }
+    merged: dict[str, SecretSpec] = {}
+    for name, spec in manifest.secrets.items():
+        if name in specs:
+            merged[name] = specs[name]
+            continue
+        # another entry claiming an env var of a frozen consumer (a renamed secret, say) waits
+        # until the rotation is over: the overlay cannot set one env var twice
+        kept = tuple(
+            c for c in spec.consumers if not any((c.service, e) in taken for e in _envs(spec, c))
+        )
+        merged[name] = spec if kept == spec.consumers else replace(spec, consumers=kept)
+    merged.update({name: spec for name, spec in specs.items() if name not in merged})
+    return replace(manifest, secrets=merged)
+
+
+def _envs(spec: SecretSpec, consumer: Consumer) -> list[str]:
+    """Every env var the overlay sets on `consumer` for `spec`."""
+    out = [consumer.env]
+    if spec.secondary_env and consumer.role == "listener":
+        out.append(spec.secondary_env)
+    if spec.key_id_env:
+        out.append(spec.key_id_env)
+    return out
+
+
+def effective_manifest(manifest: Manifest, journal: Journal) -> Manifest:
+    """What the overlay, the effects and a rollback follow: while a procedure is in flight its
+    secrets are as the journal froze them (consumers, env vars, roles, provision), whatever the
+    manifest says now; otherwise the manifest."""
+    return with_specs(manifest, journal.active.specs) if journal.active else manifest
+
+
+def pending_specs(pending: Mapping[str, Any]) -> dict[str, SecretSpec]:
+    """The entries frozen with a completed HMAC phase 1 (none in an older journal)."""
+    return {name: spec_from_dict(d) for name, d in (pending.get("specs") or {}).items()}
+
+
+def manifest_changes(manifest: Manifest, specs: Mapping[str, SecretSpec]) -> list[str]:
+    """How the manifest differs from the frozen entries in what a rotation relies on, one phrase
+    per change naming the secret and the service: an empty list means no conflict."""
+    out: list[str] = []
+    where = manifest.path.name
+    for name, frozen in specs.items():
+        now = manifest.secrets.get(name)
+        if now is None:
+            out.append(f"secret {name} is no longer in {where} (removed or renamed)")
+            continue
+        out += [f"{name}: {change}" for change in _spec_changes(frozen, now)]
+    return out
+
+
+def _spec_changes(frozen: SecretSpec, now: SecretSpec) -> list[str]:
+    out = []
+    if frozen.rotation != now.rotation:
+        out.append(f"rotation changed from {frozen.rotation} to {now.rotation}")
+    before = {c.service: c for c in frozen.consumers}
+    after = {c.service: c for c in now.consumers}
+    out += [f"consumer {s} was removed" for s in before if s not in after]
+    out += [f"consumer {s} was added" for s in after if s not in before]
+    for service in (s for s in before if s in after):
+        old, new = before[service], after[service]
+        if old.env != new.env:
+            out.append(f"{service}'s env var changed from {old.env} to {new.env}")
+        if old.role != new.role:
+            out.append(f"{service}'s role changed from {old.role} to {new.role}")
+    for key in ("secondary_env", "key_id_env"):
+        old, new = getattr(frozen, key), getattr(now, key)
+        if old != new:
+            out.append(f"{key} changed from {old or 'none'} to {new or 'none'}")
+    if frozen.provision != now.provision:
+        out.append(
+            f"provision changed from {_provision_text(frozen.provision)} to "
+            f"{_provision_text(now.provision)}"
+        )
+    return out
+
+
+def _provision_text(p: ProvisionSpec | None) -> str:
+    if p is None:
+        return "none"
+    return f"{p.kind} in {p.service}" + (f" (role {p.role})" if p.role else "")
+
+
+def conflicts(manifest: Manifest, journal: Journal) -> dict[str, list[str]]:
+    """Per rotation the journal holds (the active one by id, each awaiting HMAC phase 2 by
+    secret), the manifest changes it conflicts with. Empty when nothing conflicts."""
+    out: dict[str, list[str]] = {}
+    if journal.active is not None:
+        changes = manifest_changes(manifest, journal.active.specs)
+        if changes:
+            out[journal.active.id] = changes
+    for secret, pending in journal.pending.items():
+        changes = manifest_changes(manifest, pending_specs(pending))
+        if changes:
+            out[secret] = changes
+    return out
+
+
+class ManifestConflict(ConfigError):
+    """The manifest changed since a rotation was planned in a way that finishing it would not
+    honour (exit 2, nothing done); `rotate abort` undoes it from the journal alone."""
+
+
+def only_cleanup_left(active: Active) -> bool:
+    """Forward, and every step not yet done is cleanup (files only, past the point of no
+    return): finishing it needs nothing the manifest could have changed."""
+    return active.mode == "forward" and all(step.cleanup for step in active.steps[active.done :])
+
+
+def resume_refusal(manifest: Manifest, journal: Journal) -> str | None:
+    """Why `rotate resume` refuses the procedure in flight, None if it may run. A rollback, or
+    a forward procedure with only cleanup left, runs from the journal whatever the manifest
+    says; a forward one refuses when the manifest conflicts with what it froze."""
+    active = journal.active
+    if active is None or active.mode == "rollback" or only_cleanup_left(active):
+        return None
+    changes = manifest_changes(manifest, active.specs)
+    if not changes:
+        return None
+    return (
+        f"the manifest changed since the {active.procedure} rotation {active.id} started: "
+        f"{'; '.join(changes)}. Resuming would finish it on consumers the journal does not "
+        "know, so it is refused. Run `titan-deploy rotate abort` (it undoes the rotation from "
+        "the journal alone, whatever the manifest says now), then start the rotation again; or "
+        "restore the manifest as it was and run `titan-deploy rotate resume`"
+    )
+
+
+def finish_refusal(manifest: Manifest, journal: Journal, secret: str) -> str | None:
+    """Why `rotate hmac --finish` refuses a completed phase 1 of `secret`, None if it may run."""
+    pending = journal.pending.get(secret)
+    changes = manifest_changes(manifest, pending_specs(pending)) if pending else []
+    if not changes:
+        return None
+    return (
+        f"the manifest changed since phase 1 of {secret} ({pending.get('id')}): "
+        f"{'; '.join(changes)}. Phase 2 would leave consumers the journal does not know on the "
+        "wrong key, so it is refused. Run `titan-deploy rotate abort` (it undoes phase 1 from "
+        "the journal alone), then `titan-deploy rotate hmac` again; or restore the manifest as "
+        "it was and run `titan-deploy rotate hmac --finish`"
+    )
+
+
+def spec_to_dict(spec: SecretSpec) -> dict[str, Any]:
+    """A manifest entry as the journal keeps it (never a value: the manifest holds none)."""
+    return {
+        "name": spec.name,
+        "description": spec.description,
+        "kind": spec.kind,
+        "consumers": [{"service": c.service, "env": c.env, "role": c.role} for c in spec.consumers],
+        "min_length": spec.min_length,
+        "max_length": spec.max_length,
+        "bytes": spec.bytes,
+        "pattern": spec.pattern,
+        "generate": spec.generate,
+        "rotation": spec.rotation,
+        "verify_log": spec.verify_log,
+        "group": spec.group,
+        "secondary_env": spec.secondary_env,
+        "key_id_env": spec.key_id_env,
+        "finish_after_hours": spec.finish_after_hours,
+        "provision": None
+        if spec.provision is None
+        else {
+            "kind": spec.provision.kind,
+            "service": spec.provision.service,
+            "role": spec.provision.role,
+        },
+    }
+
+
+def spec_from_dict(d: Mapping[str, Any]) -> SecretSpec:
+    """The inverse of spec_to_dict. Names and env vars are checked as the manifest checks them
+    (they reach the overlay): ValueError on anything else."""
+    consumers = tuple(
+        Consumer(
+            service=_checked(c["service"], NAME_RE),
+            env=_checked(c["env"], ENV_RE),
+            role=c.get("role") if c.get("role") in ("signer", "listener") else None,
+        )
+        for c in d["consumers"]
+    )
+    raw = d.get("provision")
+    provision = None
+    if raw:
+        provision = ProvisionSpec(
+            kind=str(raw["kind"]), service=_checked(raw["service"], NAME_RE), role=raw.get("role")
+        )
+    optional_env = {
+        key: None if d.get(key) is None else _checked(d[key], ENV_RE)
+        for key in ("secondary_env", "key_id_env")
+    }
+    return SecretSpec(
+        name=_checked(d["name"], NAME_RE),
+        kind=str(d["kind"]),
+        consumers=consumers,
+        description=str(d.get("description") or ""),
+        min_length=int(d.get("min_length") or 1),
+        max_length=int(d.get("max_length") or 4096),
+        bytes=None if d.get("bytes") is None else int(d["bytes"]),
+        pattern=d.get("pattern"),
+        generate=bool(d.get("generate")),
+        rotation=str(d["rotation"]),
+        verify_log=d.get("verify_log"),
+        group=d.get("group"),
+        finish_after_hours=float(d.get("finish_after_hours", 24.0)),
+        provision=provision,
+        **optional_env,
+    )
+
+
+def _checked(value: Any, pattern: re.Pattern) -> str:
+    if not isinstance(value, str) or not pattern.fullmatch(value):
+        raise ValueError("a name in the journal is not one the manifest allows")
+    return value
 
 
 # --- (de)serialisation ---------------------------------------------------------------------------
@@ -801,6 +1081,7 @@ def active_to_dict(a: Active) -> dict[str, Any]:
         "forward_reached": a.forward_reached,
         "reason": a.reason,
         "log": list(a.log),
+        "specs": {name: spec_to_dict(spec) for name, spec in a.specs.items()},
     }
 
 
@@ -825,6 +1106,7 @@ def active_from_dict(d: Mapping[str, Any]) -> Active:
         forward_reached=int(d.get("forward_reached") or 0),
         reason=d.get("reason"),
         log=list(d.get("log") or []),
+        specs={name: spec_from_dict(v) for name, v in (d.get("specs") or {}).items()},
     )
 
 

@@ -37,6 +37,8 @@ STATE_FILE = "state.json"
 LOCK_DIR = "rotation.lock"
 HOLDER_FILE = "holder.json"
 ACQUIRE_GRACE_S = 10.0  # a lock dir younger than this without holder.json is being acquired
+HOLDER_MAX_BYTES = 64 * 1024  # holder.json is a few dozen bytes; more is not ours
+PID_MAX = 4_194_304  # Linux's PID_MAX_LIMIT: no process has a larger pid
 
 
 def state_path(project: Project) -> Path:
@@ -82,14 +84,25 @@ def save(
 
 @dataclass(frozen=True)
 class Holder:
+    """Who holds the lock, as `holder.json` says. Parsed strictly: `pid` is None unless the file
+    names a positive pid a process can have (a garbage, zero or negative pid is no pid: os.kill
+    would signal a whole process group), and such a lock is never alive."""
+
     pid: int | None
     command: str = "?"
     started_at: str = "?"
     start_ticks: int | None = None  # /proc/<pid>/stat field 22: tells a reused pid apart
+    recorded: bool = True  # False: no holder.json (yet): the lock may be being taken
 
     @property
     def alive(self) -> bool:
         return self.pid is not None and pid_alive(self.pid, self.start_ticks)
+
+    def describe(self) -> str:
+        """`pid N (`command`, since T)`, or that the lock holds no valid pid."""
+        if self.pid is None:
+            return "the lock holds no valid pid"
+        return f"pid {self.pid} (`{self.command}`, since {self.started_at})"
 
 
 @dataclass
@@ -116,19 +129,49 @@ def lock_path(project: Project) -> Path:
 
 
 def read_holder(path: Path) -> Holder | None:
-    """The holder of the lock at `path`, None if unlocked; pid None if not yet recorded."""
-    if not path.is_dir():
+    """The holder of the lock at `path`, None if unlocked. Anything at `path` that is not a lock
+    this tool wrote (a file, a symlink, garbage in holder.json, a pid <= 0) is a holder with pid
+    None: a stale lock that `rotate resume` / `abort` break."""
+    if not path.is_symlink() and not path.exists():
         return None
-    try:
-        doc = json.loads(fs.read_bounded(path / HOLDER_FILE, 1 << 16))
-        return Holder(
-            pid=int(doc["pid"]),
-            command=str(doc.get("command", "?")),
-            started_at=str(doc.get("started_at", "?")),
-            start_ticks=doc.get("start_ticks"),
-        )
-    except (OSError, ValueError, KeyError, TypeError):
+    if path.is_symlink() or not path.is_dir():
         return Holder(pid=None)
+    try:  # bounded, a regular file only: a FIFO named holder.json must not hang (issue 9.4)
+        raw = fs.read_bounded(path / HOLDER_FILE, HOLDER_MAX_BYTES)
+    except FileNotFoundError:
+        return Holder(pid=None, recorded=False)
+    except OSError:  # too large, not a regular file, unreadable: not a lock this tool wrote
+        return Holder(pid=None)
+    return parse_holder(raw)
+
+
+def parse_holder(raw: bytes) -> Holder:
+    """holder.json's content as a Holder; anything off makes that field unknown (pid None)."""
+    try:
+        doc = json.loads(raw) if len(raw) <= HOLDER_MAX_BYTES else None
+    except ValueError:
+        doc = None
+    if not isinstance(doc, dict):
+        return Holder(pid=None)
+    pid = doc.get("pid")
+    ticks = doc.get("start_ticks")
+    return Holder(
+        pid=pid if valid_pid(pid) else None,
+        command=_text(doc.get("command"), 200),
+        started_at=_text(doc.get("started_at"), 64),
+        start_ticks=ticks if type(ticks) is int and ticks >= 0 else None,
+    )
+
+
+def valid_pid(pid: object) -> bool:
+    """A pid a process can have: an int in 1..PID_MAX (not a bool, not a string)."""
+    return type(pid) is int and 0 < pid <= PID_MAX
+
+
+def _text(value: object, limit: int) -> str:
+    if isinstance(value, str) and value.isprintable() and 0 < len(value) <= limit:
+        return value
+    return "?"
 
 
 def acquire(project: Project, command: str, break_stale: bool = False) -> Lock:
@@ -143,15 +186,14 @@ def acquire(project: Project, command: str, break_stale: bool = False) -> Lock:
             holder = read_holder(path)
             if holder is None:
                 continue  # released meanwhile: try again
-            if _being_acquired(path, holder):
+            if being_acquired(path, holder):
                 raise LockError(
                     f"another rotation is starting ({path} was just created); "
                     "retry in a few seconds"
                 ) from None
             if holder.alive:
                 raise LockError(
-                    f"another rotation is running: pid {holder.pid} (`{holder.command}`, since "
-                    f"{holder.started_at}) holds {path}"
+                    f"another rotation is running: {holder.describe()} holds {path}"
                 ) from None
             if not break_stale:
                 raise LockError(stale_message(path, holder)) from None
@@ -181,36 +223,58 @@ def acquire(project: Project, command: str, break_stale: bool = False) -> Lock:
 
 
 def stale_message(path: Path, holder: Holder) -> str:
-    who = f"pid {holder.pid}" if holder.pid else "a process that left no pid"
+    if holder.pid is None:
+        who = "the lock holds no valid pid (its holder.json is missing or not one this tool wrote)"
+    else:
+        who = f"{holder.describe()} is no longer running"
     return (
-        f"stale rotation lock {path}: {who} (`{holder.command}`, since {holder.started_at}) is no "
-        "longer running, so a rotation was interrupted. Run `titan-deploy rotate status`, then "
-        "`titan-deploy rotate resume` (finish it) or `titan-deploy rotate abort` (undo it); "
-        "either breaks the stale lock"
+        f"stale rotation lock {path}: {who}, so a rotation was interrupted. Run `titan-deploy "
+        "rotate status`, then `titan-deploy rotate resume` (finish it) or `titan-deploy rotate "
+        "abort` (undo it); either breaks the stale lock"
     )
 
 
-def _being_acquired(path: Path, holder: Holder) -> bool:
-    if holder.pid is not None:
+def broke_message(holder: Holder) -> str:
+    """What resume/abort say after breaking a stale lock."""
+    if holder.pid is None:
+        return "broke the stale rotation lock: it held no valid pid"
+    return (
+        f"broke the stale rotation lock of pid {holder.pid} (`{holder.command}`), which is no "
+        "longer running"
+    )
+
+
+def being_acquired(path: Path, holder: Holder) -> bool:
+    """A lock dir just created, whose holder has not written holder.json yet."""
+    if holder.recorded:
         return False
     try:
         age = time.time() - path.stat().st_mtime
     except OSError:
         return False
-    return age < ACQUIRE_GRACE_S
+    return 0 <= age < ACQUIRE_GRACE_S
 
 
 def _break(path: Path) -> None:
-    shutil.rmtree(path, ignore_errors=True)
+    if path.is_symlink() or (path.exists() and not path.is_dir()):
+        path.unlink(missing_ok=True)
+    else:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def pid_alive(pid: int, start_ticks: int | None = None) -> bool:
+    """Whether process `pid` runs (and, given its start ticks, is the same process). A pid
+    outside 1..PID_MAX is never alive: os.kill(0 or -1, 0) would ask about whole groups."""
+    if not valid_pid(pid):
+        return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         pass  # exists, owned by someone else
+    except (OverflowError, OSError):
+        return False
     if start_ticks is not None:
         now = process_start_ticks(pid)
         if now is not None and now != start_ticks:
@@ -248,4 +312,6 @@ def holder_to_dict(holder: Holder | None, path: Path) -> dict[str, Any] | None:
         "command": holder.command,
         "started_at": holder.started_at,
         "alive": holder.alive,
+        "valid_pid": holder.pid is not None,
+        "describe": holder.describe(),
     }

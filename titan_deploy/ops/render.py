@@ -10,17 +10,23 @@ from pathlib import Path
 
 from titan_deploy.core.findings import Report
 from titan_deploy.core.overlay import OverlayPlan, plan_overlay, render_overlay
+from titan_deploy.core.rotation import effective_manifest
 from titan_deploy.core.yamlpos import load_file
 from titan_deploy.errors import ConfigError
 from titan_deploy.io import fs
-from titan_deploy.io.journal import load_overlay_state
+from titan_deploy.io import journal as journal_io
 from titan_deploy.project import Project
 
 
 def current_plan(project: Project) -> OverlayPlan:
     """The overlay plan for the manifest plus the rotation state on disk, pointing into the
-    secrets dir in use (`--secrets-dir` wins over the manifest's, for every command)."""
-    return plan_overlay(project.manifest, load_overlay_state(project), project.secrets_dir_rel)
+    secrets dir in use (`--secrets-dir` wins over the manifest's, for every command). While a
+    rotation is in flight its secrets' consumers are as the journal froze them
+    (core.rotation.effective_manifest): a manifest edited mid-rotation never drops a mount the
+    rotation relies on."""
+    journal = journal_io.load(project)
+    manifest = effective_manifest(project.manifest, journal)
+    return plan_overlay(manifest, journal.assignments, project.secrets_dir_rel)
 
 
 def defined_services(project: Project) -> set[str]:
@@ -35,7 +41,8 @@ def defined_services(project: Project) -> set[str]:
 
 def check_consumers_exist(project: Project) -> None:
     defined = defined_services(project)
-    missing = [s for s in project.manifest.services if s not in defined]
+    manifest = effective_manifest(project.manifest, journal_io.load(project))
+    missing = [s for s in manifest.services if s not in defined]
     if missing:
         files = ", ".join(project.compose_files)
         raise ConfigError(

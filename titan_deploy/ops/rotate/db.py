@@ -45,7 +45,7 @@ def run_db(
 
     if dry_run:
         journal = journal_io.load(project)
-        refuse_if_active(journal)
+        refuse_if_active(journal, project.manifest)
         return dry_run_report(project, make_plan(journal), "rotate db")
     _, outcome = run_plan(project, "rotate db", make_plan, options, progress)
     report = outcome_report(project, "rotate db", outcome)

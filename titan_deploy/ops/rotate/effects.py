@@ -20,6 +20,7 @@ from pathlib import Path
 
 from titan_deploy.core import authguard, regex
 from titan_deploy.core.checks import expected_file_mode
+from titan_deploy.core.manifest import SecretSpec
 from titan_deploy.core.overlay import OverlayPlan
 from titan_deploy.core.postgres import (
     UnsupportedPassword,
@@ -36,6 +37,7 @@ from titan_deploy.core.rotation import (
     SyncBase,
     Verify,
     WriteVersion,
+    effective_manifest,
     versions_in_use,
 )
 from titan_deploy.core.secretvalue import generate
@@ -43,6 +45,7 @@ from titan_deploy.core.versions import file_name
 from titan_deploy.errors import TitanError
 from titan_deploy.io import compose, fs
 from titan_deploy.io import engine as engine_io
+from titan_deploy.io import journal as journal_io
 from titan_deploy.ops.render import current_plan, run_render
 from titan_deploy.ops.rotate.runner import StepFailed
 from titan_deploy.ops.stack import project_name, verify_report
@@ -80,6 +83,11 @@ class StackEffects:
         self.progress = progress
         self.gid = self.manifest.secrets_gid
 
+    def spec(self, secret: str, journal: Journal | None = None) -> SecretSpec:
+        """The secret's entry as the rotation in flight froze it (else the manifest's)."""
+        journal = journal if journal is not None else journal_io.load(self.project)
+        return effective_manifest(self.manifest, journal).secrets[secret]
+
     # --- files ----------------------------------------------------------------------------------
 
     def path(self, secret: str, version: int | None) -> Path:
@@ -93,7 +101,7 @@ class StackEffects:
                 raise StepFailed(f"{target.name} exists and holds another value; not touched")
             return f"{target.name} already written (kept as is)"
         if step.source == "generate":
-            data = generate(self.manifest.secrets[step.secret])
+            data = generate(self.spec(step.secret, journal))
         elif step.source == "copy":
             source = self.path(step.secret, step.copy_of)
             if not source.is_file():
@@ -217,8 +225,9 @@ class StackEffects:
         return bad
 
     def provision(self, step: Provision) -> str:
-        spec = self.manifest.secrets[step.secret]
-        assert spec.provision is not None
+        spec = self.spec(step.secret)
+        if spec.provision is None:
+            raise StepFailed(f"{step.secret} has no provision entry: cannot ALTER ROLE")
         containers = [
             c for c in self.engine.containers(self.name, step.service) if c.status == "running"
         ]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from titan_deploy.core import versions
 from titan_deploy.core.findings import Report, warning
 from titan_deploy.core.rotation import Journal, current, plan_exchange
 from titan_deploy.core.secretvalue import is_placeholder, kind_problem
@@ -40,7 +41,12 @@ def group_secrets(project: Project, group: str) -> list[str]:
 
 
 def validate_material(project: Project, group: str, values: list[bytes]) -> dict[str, bytes]:
-    """Map the values (in the group's manifest order) to secrets; exit 2 on a bad value."""
+    """Map the values (in the group's manifest order) to secrets; exit 2 on a bad value.
+
+    Refused, changing nothing: an empty, multi-line, malformed or placeholder value; a value
+    already in use by the secret itself; two values of the group that are equal (a key pasted
+    as its own secret); a value equal to any other secret's (any file in the secrets dir: base
+    files and versions). Messages name secrets, never a value."""
     names = group_secrets(project, group)
     if len(values) != len(names):
         raise UsageError(
@@ -48,28 +54,66 @@ def validate_material(project: Project, group: str, values: list[bytes]) -> dict
             f"got {len(values)}"
         )
     journal = journal_io.load(project)
-    out = {}
+    out: dict[str, bytes] = {}
     for name, raw in zip(names, values, strict=True):
-        spec = project.manifest.secrets[name]
         value = raw.strip()
-        if not value:
-            raise UsageError(f"the new {name} is empty")
-        if b"\n" in value or b"\r" in value or b"\x00" in value:
-            raise UsageError(f"the new {name} holds a line break or NUL")
-        problem = kind_problem(spec, value)
-        if problem:
-            raise UsageError(f"the new {name} is not a valid {spec.kind}: {problem}")
-        if is_placeholder(value, _bounded(project.example_dir / name)):
-            raise UsageError(f"the new {name} is a placeholder, not a real key")
-        consumer = spec.consumers[0].service if spec.consumers else None
-        if consumer is not None:
-            version = current(journal.assignments, name, consumer).version
-            path = project.secrets_dir / file_name(name, version)
-            current_value = _bounded(path)
-            if current_value is not None and current_value.strip() == value:
-                raise UsageError(f"the new {name} is the value already in use")
+        _check_value(project, name, value)
+        same = next((other for other, v in out.items() if v == value), None)
+        if same is not None:
+            raise UsageError(
+                f"the new {name} is the same value as the new {same}: a key and its secret "
+                "differ (were both read from the same file or line?)"
+            )
+        if value in _in_use(project, journal, name):
+            raise UsageError(f"the new {name} is the value already in use")
+        owner = _owner_of(project, value, name)
+        if owner is not None:
+            raise UsageError(
+                f"the new {name} is the value of {owner}: every secret needs its own value"
+            )
         out[name] = value
     return out
+
+
+def _check_value(project: Project, name: str, value: bytes) -> None:
+    spec = project.manifest.secrets[name]
+    if not value:
+        raise UsageError(f"the new {name} is empty")
+    if b"\n" in value or b"\r" in value or b"\x00" in value:
+        raise UsageError(f"the new {name} holds a line break or NUL")
+    problem = kind_problem(spec, value)
+    if problem:
+        raise UsageError(f"the new {name} is not a valid {spec.kind}: {problem}")
+    if is_placeholder(value, _bounded(project.example_dir / name)):
+        raise UsageError(f"the new {name} is a placeholder, not a real key")
+
+
+def _in_use(project: Project, journal: Journal, name: str) -> set[bytes]:
+    """The values of `name` that some consumer mounts now (the base file included)."""
+    spec = project.manifest.secrets[name]
+    used = {current(journal.assignments, name, c.service).version for c in spec.consumers}
+    used.add(None)
+    out = set()
+    for version in used:
+        value = _bounded(project.secrets_dir / file_name(name, version))
+        if value is not None:
+            out.add(value.strip())
+    return out
+
+
+def _owner_of(project: Project, value: bytes, name: str) -> str | None:
+    """The other secret whose file (base or version) holds `value`, if any."""
+    directory = project.secrets_dir
+    if not directory.is_dir():
+        return None
+    for path in sorted(directory.iterdir()):
+        owner = versions.owner(path.name, project.manifest.secrets)
+        if owner is None or owner == name:
+            continue
+        other = _bounded(path)
+        if other is not None and other.strip() == value:
+            return owner
+    return None
 
 
 def _bounded(path: Path) -> bytes | None:
@@ -104,7 +148,7 @@ def run_exchange(
 
     if dry_run:
         journal = journal_io.load(project)
-        refuse_if_active(journal)
+        refuse_if_active(journal, project.manifest)
         return dry_run_report(project, make_plan(journal), "rotate exchange")
     if not material:
         raise UsageError(f"no new key material for {group}")

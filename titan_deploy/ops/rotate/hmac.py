@@ -15,7 +15,9 @@ from datetime import datetime
 from titan_deploy.core.findings import Report
 from titan_deploy.core.rotation import (
     Journal,
+    ManifestConflict,
     find_secret,
+    finish_refusal,
     iso,
     parse_version_files,
     phase2_allowed_at,
@@ -62,6 +64,10 @@ def run_hmac(
                 f"phase 1 of {name} is already done; finish it with `titan-deploy rotate hmac "
                 f"--finish` (allowed from {iso(allowed)}) or undo it with `rotate abort`"
             )
+        for other in sorted(journal.pending):  # e.g. the same key under its old name
+            refusal = finish_refusal(project.manifest, journal, other)
+            if refusal:
+                raise ManifestConflict(refusal)
         return plan_hmac(
             project.manifest,
             name,
@@ -73,7 +79,7 @@ def run_hmac(
 
     if dry_run:
         journal = journal_io.load(project)
-        refuse_if_active(journal)
+        refuse_if_active(journal, project.manifest)
         return dry_run_report(project, make_plan(journal), "rotate hmac")
     _, outcome = run_plan(
         project,
@@ -116,6 +122,9 @@ def run_hmac_finish(
 
     def check(journal: Journal) -> None:
         name = chosen(journal)
+        refusal = finish_refusal(project.manifest, journal, name)
+        if refusal:
+            raise ManifestConflict(refusal)
         allowed = phase2_allowed_at(journal.pending[name], min_age_hours)
         moment = now or utcnow()
         if moment < allowed and not force:
@@ -135,7 +144,10 @@ def run_hmac_finish(
 
     if dry_run:
         journal = journal_io.load(project)
-        refuse_if_active(journal)
+        refuse_if_active(journal, project.manifest)
+        refusal = finish_refusal(project.manifest, journal, chosen(journal))
+        if refusal:
+            raise ManifestConflict(refusal)
         return dry_run_report(project, make_plan(journal), "rotate hmac --finish")
     _, outcome = run_plan(
         project, "rotate hmac --finish", make_plan, options, progress, check=check

@@ -2,14 +2,25 @@
 
 Both break a stale lock (its holder is dead) and say so; neither breaks a live one. resume
 re-runs the interrupted step and continues (a procedure in rollback mode continues its
-rollback). abort switches a forward procedure to its rollback — signers back to the old key
+rollback); it refuses (exit 2, naming each change) a forward procedure whose secrets changed in
+the manifest since it was planned (core.rotation.resume_refusal). abort always runs: it undoes
+from the journal alone (the entries frozen at plan time), whatever the manifest says now.
+abort switches a forward procedure to its rollback — signers back to the old key
 first, then listeners — or undoes a completed HMAC phase 1 that awaits phase 2.
 """
 
 from __future__ import annotations
 
 from titan_deploy.core.findings import Report, warning
-from titan_deploy.core.rotation import begin_rollback, rollback_pending
+from titan_deploy.core.rotation import (
+    ManifestConflict,
+    begin_rollback,
+    effective_manifest,
+    finish_refusal,
+    manifest_changes,
+    resume_refusal,
+    rollback_pending,
+)
 from titan_deploy.io import journal as journal_io
 from titan_deploy.ops.rotate.runner import execute
 from titan_deploy.ops.rotate.session import (
@@ -38,9 +49,13 @@ def run_resume(
         if journal.active is None:
             report = _nothing(project, "rotate resume", lock, cleaned, journal)
             return report
+        refusal = resume_refusal(project.manifest, journal)
+        if refusal:
+            raise ManifestConflict(refusal)
+        changes = manifest_changes(project.manifest, journal.active.specs)
         progress(f"resuming {describe_active(journal.active)}")
         effects = make_effects(project, options, progress)
-        spec = project.manifest.secrets.get(journal.active.secrets[0])
+        spec = effective_manifest(project.manifest, journal).secrets.get(journal.active.secrets[0])
         outcome = execute(
             journal,
             effects,
@@ -51,6 +66,7 @@ def run_resume(
         )
         report = outcome_report(project, "rotate resume", outcome)
         _note_lock(report, lock, cleaned)
+        _note_changes(report, changes)
         what = f"{report.data.get('procedure')} of {', '.join(report.data.get('secrets') or [])}"
         if outcome.status == "completed":
             report.summary = f"resumed and completed the {what} rotation"
@@ -75,7 +91,9 @@ def run_abort(
     with journal_io.acquire(project, "rotate abort", break_stale=True) as lock:
         journal = journal_io.load(project)
         cleaned = clean_stale_temps(project)
+        changes: list[str] = []
         if journal.active is not None:
+            changes = manifest_changes(project.manifest, journal.active.specs)
             journal.active = begin_rollback(
                 project.manifest, journal, reason="aborted by the operator"
             ).active
@@ -90,6 +108,7 @@ def run_abort(
                 reason="aborted by the operator after phase 1",
             )
             journal.active, journal.pending = rolled.active, rolled.pending
+            changes = manifest_changes(project.manifest, journal.active.specs)
         else:
             return _nothing(project, "rotate abort", lock, cleaned, journal)
         save = save_fn(project)
@@ -101,6 +120,7 @@ def run_abort(
         )
         report = outcome_report(project, "rotate abort", outcome, rolled_back_is_ok=True)
         _note_lock(report, lock, cleaned)
+        _note_changes(report, changes)
         what = f"{report.data.get('procedure')} of {', '.join(report.data.get('secrets') or [])}"
         report.summary = f"aborted: the {what} rotation is rolled back to the keys before it"
         return report
@@ -112,22 +132,41 @@ def _nothing(project, command, lock, cleaned, journal) -> Report:
     _note_lock(report, lock, cleaned)
     report.summary = "no rotation in flight: nothing to " + command.split()[-1]
     if journal.pending and command.endswith("resume"):
+        blocked = [
+            s for s in sorted(journal.pending) if finish_refusal(project.manifest, journal, s)
+        ]
         report.summary += (
             f" (HMAC phase 1 of {', '.join(sorted(journal.pending))} awaits phase 2: "
-            "`titan-deploy rotate hmac --finish`)"
+            + (
+                "the manifest changed since, so `titan-deploy rotate abort` undoes it; see "
+                "`rotate status`)"
+                if blocked
+                else "`titan-deploy rotate hmac --finish`)"
+            )
         )
     return report
 
 
+def _note_changes(report: Report, changes: list[str]) -> None:
+    """Say that the rotation ran from the journal although the manifest changed since."""
+    if not changes:
+        return
+    report.findings.append(
+        warning(
+            "R013",
+            "the manifest changed since this rotation was planned ("
+            + "; ".join(changes)
+            + "): it ran from the journal as planned; the manifest's changes take effect at the "
+            "next `titan-deploy up`",
+        )
+    )
+    report.data["manifest_changes"] = changes
+
+
 def _note_lock(report: Report, lock, cleaned: list[str]) -> None:
     if lock.broke is not None:
-        report.findings.append(
-            warning(
-                "R012",
-                f"broke the stale rotation lock of pid {lock.broke.pid} "
-                f"(`{lock.broke.command}`), which is no longer running",
-            )
-        )
+        report.findings.append(warning("R012", journal_io.broke_message(lock.broke)))
         report.data["broke_stale_lock_of_pid"] = lock.broke.pid
+        report.data["broke_stale_lock"] = True
     if cleaned:
         report.data["removed_temp_files"] = cleaned

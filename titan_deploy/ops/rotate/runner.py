@@ -80,12 +80,20 @@ class Hooks:
     sleep: Callable[[float], None] = time.sleep
 
 
+def _unscrubbed(text: str) -> str:
+    return text
+
+
 @dataclass
 class Settings:
     threshold: int = 0
     settle: float = 2.0  # seconds of traffic after a Verify before the guard reads the counter
     guard: bool = True
     finish_after_hours: float | None = None
+    # Every piece of text from outside the tool (an effect's error or note: compose's stderr,
+    # psql, the engine) goes through this before it reaches the journal, a progress line or a
+    # report. ops/rotate/session.py passes a Redactor (every secret value known to the run).
+    redact: Callable[[str], str] = _unscrubbed
 
 
 @dataclass
@@ -110,20 +118,21 @@ def execute(
 ) -> Outcome:
     """Run the active procedure to its end (forward, or its rollback if a step fails)."""
     hooks = hooks or Hooks()
+    scrub = settings.redact
     assert journal.active is not None
     watched = settings.guard
     baseline = None
     if watched:
         try:
-            baseline = _snapshot(effects, journal, watched, progress)
+            baseline = _snapshot(effects, journal, watched, progress, scrub)
         except StepFailed as exc:
             active = journal.active
             if active.mode == "forward" and active.done == 0 and active.in_progress is None:
                 journal.active = None  # nothing happened yet: the rotation never started
                 save(journal)
-                raise RuntimeFailure(f"{exc}; nothing was changed") from None
+                raise RuntimeFailure(f"{scrub(str(exc))}; nothing was changed") from None
             raise RuntimeFailure(
-                f"{exc}; fix it, then `titan-deploy rotate resume` or `rotate abort`"
+                f"{scrub(str(exc))}; fix it, then `titan-deploy rotate resume` or `rotate abort`"
             ) from None
     total_failures = 0.0
     while True:
@@ -141,11 +150,11 @@ def execute(
         started = time.monotonic()
         change = None
         try:
-            note = _dispatch(step, effects, journal)
+            note = scrub(_dispatch(step, effects, journal))
             if watched and _touches_stack(step):
                 if isinstance(step, Verify) and settings.settle > 0:
                     hooks.sleep(settings.settle)
-                after = _snapshot(effects, journal, watched, progress)
+                after = _snapshot(effects, journal, watched, progress, scrub)
                 if baseline is not None and after is not None:
                     change = authguard.increase(baseline, after)
                     baseline = after
@@ -157,22 +166,23 @@ def execute(
                         )
         except TitanError as exc:
             seconds = round(time.monotonic() - started, 2)
-            active.log.append(_entry(active.mode, index, step, seconds, f"FAILED: {exc}", change))
+            error = scrub(str(exc))  # before it reaches the journal, a progress line or a report
+            active.log.append(_entry(active.mode, index, step, seconds, f"FAILED: {error}", change))
             if active.mode == "rollback":
                 active.in_progress = index
                 save(journal)
                 raise RollbackFailed(
-                    f"rollback step {index + 1} ({step.action}) failed: {exc}. The journal "
+                    f"rollback step {index + 1} ({step.action}) failed: {error}. The journal "
                     "keeps the rollback: fix the cause, then run `titan-deploy rotate abort`"
                 ) from None
             if step.cleanup:
                 save(journal)
                 raise RuntimeFailure(
-                    f"cleanup step {index + 1} ({step.action}) failed: {exc}; the rotation itself "
-                    "is complete: fix the cause, then `titan-deploy rotate resume`"
+                    f"cleanup step {index + 1} ({step.action}) failed: {error}; the rotation "
+                    "itself is complete: fix the cause, then `titan-deploy rotate resume`"
                 ) from None
-            progress(f"step {index + 1} failed: {exc}; rolling back")
-            journal.active = begin_rollback(manifest, journal, reason=str(exc)).active
+            progress(f"step {index + 1} failed: {error}; rolling back")
+            journal.active = begin_rollback(manifest, journal, reason=error).active
             save(journal)
             continue
         seconds = round(time.monotonic() - started, 2)
@@ -220,15 +230,15 @@ def _touches_stack(step: Step) -> bool:
     return isinstance(step, Repoint | Verify | Provision | CheckLog)
 
 
-def _snapshot(effects, journal, watched, progress) -> authguard.Snapshot | None:
+def _snapshot(effects, journal, watched, progress, scrub) -> authguard.Snapshot | None:
     active = journal.active
     try:
         return effects.guard_snapshot()
     except TitanError as exc:
         if active is not None and active.mode == "rollback":
-            progress(f"guard: {exc} (ignored while rolling back)")
+            progress(f"guard: {scrub(str(exc))} (ignored while rolling back)")
             return None
-        raise StepFailed(f"auth-failure guard: {exc}") from None
+        raise StepFailed(f"auth-failure guard: {scrub(str(exc))}") from None
 
 
 def _metric(manifest: Any) -> str:

@@ -9,21 +9,25 @@ from __future__ import annotations
 import os
 import re
 import secrets as _random
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import Any
 
 from titan_deploy.core import versions
 from titan_deploy.core.findings import Report, warning
+from titan_deploy.core.manifest import Manifest
+from titan_deploy.core.redact import redact
 from titan_deploy.core.rotation import (
     Active,
     Journal,
     Plan,
     Step,
     apply_steps,
+    effective_manifest,
     iso,
     phase2_allowed_at,
+    resume_refusal,
     rollback_steps,
     start,
 )
@@ -61,7 +65,68 @@ def run_id(procedure: str, now: datetime) -> str:
     return f"{procedure}-{now.strftime('%Y%m%dT%H%M%SZ')}-{_random.token_hex(2)}"
 
 
-def settings(project: Project, options: RotateOptions, finish_after_hours=None) -> Settings:
+class Redactor:
+    """Scrubs text from outside the tool of every secret value this run knows (class 9.1).
+
+    Known values: every regular file in the secrets dir — base files, version files, temp files
+    — read again at each call (a rotation writes new versions as it goes) and remembered (a
+    version removed by the rotation stays known), plus values only in memory (the new exchange
+    keys before they are written). core.redact.redact replaces each, raw and encoded. Files
+    are read bounded (Docker's secret limit), regular files only."""
+
+    def __init__(self, project: Project, extra: Iterable[bytes] = ()) -> None:
+        self.project = project
+        self.values: set[bytes] = {v for v in extra if v}
+
+    def __call__(self, text: str) -> str:
+        if not text:
+            return text
+        self.refresh()
+        return redact(text, self.values)
+
+    def refresh(self) -> None:
+        try:
+            directory = self.project.secrets_dir
+            entries = list(directory.iterdir()) if directory.is_dir() else []
+        except (TitanError, OSError):
+            return
+        for path in entries:
+            try:  # bounded, regular files only: never a FIFO or a device
+                self.values.add(fs.read_secret(path))
+            except OSError:
+                continue
+
+
+def scrub_report(report: Report, scrub: Callable[[str], str]) -> Report:
+    """Every string of the report (summary, rows, findings, data) through `scrub`, in place:
+    for reports that show text read back from the journal (it may predate the redactor)."""
+    report.summary = scrub(report.summary)
+    report.rows = [_scrub_value(row, scrub) for row in report.rows]
+    report.findings = [
+        replace(f, message=scrub(f.message), fix=scrub(f.fix) if f.fix else f.fix)
+        for f in report.findings
+    ]
+    report.data = _scrub_value(report.data, scrub)
+    return report
+
+
+def _scrub_value(value: Any, scrub: Callable[[str], str]) -> Any:
+    if isinstance(value, str):
+        return scrub(value)
+    if isinstance(value, dict):
+        return {k: _scrub_value(v, scrub) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_scrub_value(v, scrub) for v in value]
+    return value
+
+
+def settings(
+    project: Project,
+    options: RotateOptions,
+    finish_after_hours=None,
+    inputs: dict[str, bytes] | None = None,
+) -> Settings:
+    """The runner's settings: guard threshold, settle time and the redactor of this run."""
     guard = project.manifest.auth_guard
     threshold = options.threshold
     if threshold is None:
@@ -71,6 +136,7 @@ def settings(project: Project, options: RotateOptions, finish_after_hours=None) 
         settle=options.settle,
         guard=guard is not None,
         finish_after_hours=finish_after_hours,
+        redact=Redactor(project, (inputs or {}).values()),
     )
 
 
@@ -93,13 +159,21 @@ def save_fn(project: Project) -> Callable[[Journal], None]:
     return lambda journal: journal_io.save(project, journal, before_replace=hooks.mid_write)
 
 
-def refuse_if_active(journal: Journal) -> None:
+def refuse_if_active(journal: Journal, manifest: Manifest | None = None) -> None:
+    """Refuse (exit 1) to start a rotation while one is in flight, saying what finishes it:
+    resume or abort, or only abort when the manifest changed in a way resume refuses."""
     active = journal.active
     if active is not None:
         where = f"step {active.done + 1}/{len(active.steps)}"
+        blocked = manifest is not None and resume_refusal(manifest, journal)
+        what = (
+            "then `rotate abort` (the manifest changed since it started: resume refuses)"
+            if blocked
+            else "then `rotate resume` or `rotate abort`"
+        )
         raise Refused(
             f"a {active.procedure} rotation ({active.id}) is in flight ({active.mode}, {where}): "
-            "run `titan-deploy rotate status`, then `rotate resume` or `rotate abort`"
+            f"run `titan-deploy rotate status`, {what}"
         )
 
 
@@ -129,7 +203,13 @@ def clean_stale_temps(project: Project) -> list[str]:
 def _ours(project: Project, name: str) -> bool:
     if name == journal_io.STATE_FILE:
         return True
-    return versions.owner(name, project.manifest.secrets) is not None
+    if versions.owner(name, project.manifest.secrets) is not None:
+        return True
+    try:  # a secret the manifest dropped while a rotation of it is in flight
+        manifest = effective_manifest(project.manifest, journal_io.load(project))
+    except TitanError:
+        return False
+    return versions.owner(name, manifest.secrets) is not None
 
 
 def run_plan(
@@ -146,7 +226,7 @@ def run_plan(
     """Lock, plan from the journal, journal the plan, execute it. Returns (plan, outcome)."""
     with journal_io.acquire(project, command):
         journal = journal_io.load(project)
-        refuse_if_active(journal)
+        refuse_if_active(journal, project.manifest)
         if check is not None:
             check(journal)
         plan = make_plan(journal)
@@ -161,7 +241,7 @@ def run_plan(
             effects,
             save,
             project.manifest,
-            settings(project, options, finish_after_hours),
+            settings(project, options, finish_after_hours, inputs),
             progress,
         )
         return plan, outcome

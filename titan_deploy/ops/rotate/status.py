@@ -10,9 +10,23 @@ from __future__ import annotations
 from datetime import datetime
 
 from titan_deploy.core.findings import Finding, Report, warning
-from titan_deploy.core.rotation import Journal, iso, phase2_allowed_at
+from titan_deploy.core.rotation import (
+    Journal,
+    conflicts,
+    finish_refusal,
+    iso,
+    manifest_changes,
+    phase2_allowed_at,
+    resume_refusal,
+)
 from titan_deploy.io import journal as journal_io
-from titan_deploy.ops.rotate.session import describe_active, plan_rows, utcnow
+from titan_deploy.ops.rotate.session import (
+    Redactor,
+    describe_active,
+    plan_rows,
+    scrub_report,
+    utcnow,
+)
 from titan_deploy.project import Project
 
 COLUMNS = ["what", "detail"]
@@ -26,14 +40,22 @@ def run_status(project: Project, now: datetime | None = None) -> Report:
     report = Report("rotate status", columns=COLUMNS)
     rows = report.rows
     findings: list[Finding] = report.findings
+    holder_alive = holder is not None and (holder.alive or journal_io.being_acquired(lock, holder))
     if holder is not None:
         if holder.alive:
-            rows.append({"what": "lock", "detail": f"held by pid {holder.pid} ({holder.command})"})
+            rows.append({"what": "lock", "detail": f"held by {holder.describe()}"})
+        elif journal_io.being_acquired(lock, holder):
+            rows.append({"what": "lock", "detail": "being taken by a rotation that is starting"})
         else:
             findings.append(
                 warning("R010", journal_io.stale_message(lock, holder), fix="rotate resume")
             )
-            rows.append({"what": "lock", "detail": f"STALE: pid {holder.pid} is not running"})
+            why = (
+                "the lock holds no valid pid"
+                if holder.pid is None
+                else f"pid {holder.pid} is not running"
+            )
+            rows.append({"what": "lock", "detail": f"STALE: {why}"})
     active = journal.active
     if active is not None:
         rows.append({"what": "in flight", "detail": describe_active(active)})
@@ -45,15 +67,39 @@ def run_status(project: Project, now: datetime | None = None) -> Report:
             if active.in_progress == n:
                 status = "INTERRUPTED (re-run by resume)"
             rows.append({"what": f"  {active.mode} step {row['n']}", "detail": _line(row, status)})
-        if holder is None or not holder.alive:
+        refusal = resume_refusal(project.manifest, journal)
+        changes = manifest_changes(project.manifest, active.specs)
+        if refusal:
+            findings.append(warning("R013", refusal, fix="titan-deploy rotate abort"))
+        elif changes:
+            findings.append(
+                warning(
+                    "R013",
+                    "the manifest changed since this rotation was planned ("
+                    + "; ".join(changes)
+                    + "): `rotate resume` / `rotate abort` run it from the journal as planned",
+                )
+            )
+        if not holder_alive:
             findings.append(
                 warning(
                     "R011",
-                    f"a {active.procedure} rotation is unfinished ({active.mode}): run "
-                    "`titan-deploy rotate resume` to finish it or `rotate abort` to undo it",
+                    f"a {active.procedure} rotation is unfinished ({active.mode}): "
+                    + (
+                        "run `titan-deploy rotate abort` to undo it (resume is refused: the "
+                        "manifest changed)"
+                        if refusal
+                        else "run `titan-deploy rotate resume` to finish it or `rotate abort` "
+                        "to undo it"
+                    ),
                 )
             )
     for secret, pending in sorted(journal.pending.items()):
+        refusal = finish_refusal(project.manifest, journal, secret)
+        if refusal:
+            findings.append(
+                warning("R013", refusal, secret=secret, fix="titan-deploy rotate abort")
+            )
         allowed = phase2_allowed_at(pending)
         when = "now" if now >= allowed else f"from {iso(allowed)} (in {_left(allowed - now)})"
         rows.append(
@@ -80,6 +126,7 @@ def run_status(project: Project, now: datetime | None = None) -> Report:
             }
         )
     report.data = _data(project, journal, holder, lock, now)
+    report.data["manifest_changes"] = conflicts(project.manifest, journal)
     if active is not None:
         report.summary = f"rotation in flight: {describe_active(active)}"
     elif journal.pending:
@@ -89,7 +136,7 @@ def run_status(project: Project, now: datetime | None = None) -> Report:
         )
     else:
         report.summary = "no rotation in flight"
-    return report
+    return scrub_report(report, Redactor(project))
 
 
 def _line(row: dict, status: str) -> str:
