@@ -14,9 +14,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 from titan_deploy.core.checks import Fix, GitFacts
-from titan_deploy.errors import RuntimeFailure
+from titan_deploy.errors import RuntimeFailure, names_its_path
 
 
+@names_its_path
 def atomic_write(
     path: Path,
     data: bytes,
@@ -51,6 +52,7 @@ def atomic_write(
     fsync_dir(directory)
 
 
+@names_its_path
 def write_new(path: Path, data: bytes, mode: int = 0o600, gid: int | None = None) -> bool:
     """Create `path` only if it does not exist (never overwrite a secret). True if written."""
     if path.exists() or path.is_symlink():
