@@ -141,7 +141,8 @@ def run(
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
-            text=True,
+            encoding="utf-8",
+            errors="replace",  # compose may echo a non-UTF-8 value: never a decode crash
         )
     except FileNotFoundError:
         raise RuntimeFailure(f"{argv[0]} not found: {INSTALL_HINT}") from None
@@ -170,7 +171,11 @@ def _left(deadline: float | None) -> float | None:
 
 
 def classify_failure(what: str, argv: list[str], returncode: int, stderr: str) -> ComposeError:
-    """Turn compose's stderr into one operator line; the whole stderr stays on the error."""
+    """Turn compose's stderr into one operator line; the whole stderr stays on the error.
+
+    Compose's stderr may quote a value (a key pasted into a compose file, `Invalid template:
+    "..."` of a `.env` value): the CLI scrubs every message and detail before showing it
+    (core.redact); nothing here may print or log it."""
     lowered = stderr.lower()
     if "cannot connect to the docker daemon" in lowered or "connection refused" in lowered:
         host = os.environ.get("DOCKER_HOST")
