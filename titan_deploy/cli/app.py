@@ -59,15 +59,15 @@ class RootGroup(TyperGroup):
             result = super().main(argv, prog_name, complete_var, standalone_mode=False, **extra)
             code = result if isinstance(result, int) else 0
         except click_errors.ClickException as exc:
-            code = usage_failure(exc, argv)
+            code = usage_failure(exc, argv, set(self.commands))
         except click_errors.Abort:
-            code = usage_failure(click_errors.ClickException("aborted"), argv)
+            code = usage_failure(click_errors.ClickException("aborted"), argv, set(self.commands))
         if standalone_mode:
             sys.exit(code)
         return code
 
 
-def usage_failure(exc: Any, argv: list[str]) -> int:
+def usage_failure(exc: Any, argv: list[str], commands: set[str]) -> int:
     """Report a click error (bad option, unknown command, no command) like any failure."""
     json_mode = wants_json(argv)
     ctx = getattr(exc, "ctx", None)
@@ -87,7 +87,7 @@ def usage_failure(exc: Any, argv: list[str]) -> int:
     else:
         message = exc.format_message()
     where = ctx.command_path if ctx is not None else PROGRAM
-    output.failure(_command_of(ctx, argv), f"{message} (see `{where} --help`)", code)
+    output.failure(_command_of(ctx, argv, commands), f"{message} (see `{where} --help`)", code)
     return code
 
 
@@ -101,13 +101,12 @@ def wants_json(argv: list[str]) -> bool:
     return False
 
 
-def _command_of(ctx: Any, argv: list[str]) -> str:
+def _command_of(ctx: Any, argv: list[str], commands: set[str]) -> str:
     """The command a usage error belongs to: `rotate hmac`, else the first command word typed."""
     if ctx is not None and ctx.parent is not None:
         root = ctx.find_root().command_path
         return ctx.command_path[len(root) :].strip()
-    names = set(getattr(ctx.command, "commands", {}) if ctx is not None else {})
-    return next((token for token in argv if token in names), PROGRAM)
+    return next((token for token in argv if token in commands), PROGRAM)
 
 
 app = typer.Typer(
