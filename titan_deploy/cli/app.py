@@ -131,12 +131,16 @@ class State:
     def __init__(self, project_kwargs: dict, output: Output) -> None:
         self.project_kwargs = project_kwargs
         self.output = output
-        output.scrubber = lambda: _scrubber(project_kwargs)
+        self._project = None
+        output.scrubber = lambda: _scrubber(project_kwargs, self._project)
 
     def project(self):
+        """The Project (built once: the scrubber reuses its parsed manifest)."""
         from titan_deploy.project import Project
 
-        return Project(**self.project_kwargs)
+        if self._project is None:
+            self._project = Project(**self.project_kwargs)
+        return self._project
 
 
 @app.callback()
@@ -232,7 +236,7 @@ def _default_project_kwargs() -> dict:
     }
 
 
-def _scrubber(project_kwargs: dict) -> Callable[[str], str]:
+def _scrubber(project_kwargs: dict, project: Any = None) -> Callable[[str], str]:
     """The text -> text scrubber of everything printed: redacts every value of every file in the
     secrets dir (versions too), of every env file compose reads, and read in this process.
     Never fails: what it cannot read, it cannot redact (and the tool cannot print either)."""
@@ -240,16 +244,16 @@ def _scrubber(project_kwargs: dict) -> Callable[[str], str]:
 
     values: list[bytes] = []
     with contextlib.suppress(Exception):  # the scrubber must never be the thing that fails
-        values = _known_values(project_kwargs)
+        values = _known_values(project_kwargs, project)
     return Redactor(values)
 
 
-def _known_values(project_kwargs: dict) -> list[bytes]:
+def _known_values(project_kwargs: dict, project: Any = None) -> list[bytes]:
     from titan_deploy.io import knownvalues
     from titan_deploy.project import Project
 
     try:
-        project = Project(**project_kwargs)
+        project = project or Project(**project_kwargs)
     except TitanError:
         return []
     stores = {project.path(project_kwargs["secrets_dir_option"] or "secrets")}

@@ -95,7 +95,7 @@ def test_any_long_piece_of_a_value_is_redacted(value: str, data) -> None:
     piece = value[start:end]
     out = redact(f"found undefined alias '{piece}'", [value.encode()])
     assert piece not in out
-    assert out.startswith("found undefined alias '") and MARK in out
+    assert out.startswith("found undefined alias") and MARK in out
 
 
 def test_a_value_minus_its_first_character_is_caught() -> None:
