@@ -238,24 +238,27 @@ def _default_project_kwargs() -> dict:
 
 def _scrubber(project_kwargs: dict, project: Any = None) -> Callable[[str], str]:
     """The text -> text scrubber of everything printed: redacts every value of every file in the
-    secrets dir (versions too), of every env file compose reads, and read in this process.
+    secrets dir (versions too), of every env file compose reads, and read in this process; it
+    re-reads them when they change (a rotation writes new versions while it reports progress).
     Never fails: what it cannot read, it cannot redact (and the tool cannot print either)."""
-    from titan_deploy.core.redact import Redactor
+    from titan_deploy.io.knownvalues import Scrubber
 
-    values: list[bytes] = []
+    sources = None
     with contextlib.suppress(Exception):  # the scrubber must never be the thing that fails
-        values = _known_values(project_kwargs, project)
-    return Redactor(values)
+        sources = _sources(project_kwargs, project)
+    return Scrubber(sources)
 
 
-def _known_values(project_kwargs: dict, project: Any = None) -> list[bytes]:
+def _sources(project_kwargs: dict, project: Any = None) -> Any:
+    """Where the values are: the secrets dir (the manifest's, else the default), the example dir
+    and the env files of the compose files (the manifest's, else -f, else the default)."""
     from titan_deploy.io import knownvalues
     from titan_deploy.project import Project
 
     try:
         project = project or Project(**project_kwargs)
     except TitanError:
-        return []
+        return None
     stores = {project.path(project_kwargs["secrets_dir_option"] or "secrets")}
     composes = [project.path(f) for f in project_kwargs["compose_file_options"]]
     try:
@@ -263,11 +266,11 @@ def _known_values(project_kwargs: dict, project: Any = None) -> list[bytes]:
         composes = [project.path(f) for f in project.all_compose_files()]
     except TitanError:  # a broken manifest: the defaults
         composes = composes or [project.path("docker-compose.prod.yml")]
-    values: list[bytes] = []
-    for store in sorted(stores):
-        values += knownvalues.store_values(store, project.path("secrets.example"))
-    values += knownvalues.env_values(knownvalues.env_files(project.project_dir, composes))
-    return values
+    return knownvalues.Sources(
+        stores=sorted(stores),
+        example_dir=project.path("secrets.example"),
+        env_files=knownvalues.env_files(project.project_dir, composes),
+    )
 
 
 def _details(exc: TitanError) -> str:

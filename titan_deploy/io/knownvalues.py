@@ -14,16 +14,23 @@ secret file passed as the manifest — is redacted before it is shown:
 
 Reads are bounded (regular files only, never blocking, at most MAX_FILE_BYTES each and MAX_FILES
 in all) and never fail: what cannot be read cannot be echoed by the tool either.
+
+`Scrubber(sources)` is the CLI's text -> text function: a core.redact.Redactor over these values,
+refreshed whenever a secrets dir or an env file changes (a rotation writes a new version while it
+reports progress); a value once known is never forgotten.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from titan_deploy.core.envfile import env_file_values
+from titan_deploy.core.redact import Redactor
 from titan_deploy.core.secretvalue import is_placeholder
 from titan_deploy.core.yamlpos import load_file
 from titan_deploy.errors import TitanError
@@ -32,6 +39,54 @@ MAX_FILE_BYTES = 1 << 20
 MAX_FILES = 2000
 MAX_DEPTH = 2
 _COMPOSE_HINTS = (b"env_file", b"include", b"extends")
+
+
+@dataclass
+class Sources:
+    """Where the values are: secrets dirs, the example dir (public content), env files."""
+
+    stores: list[Path] = field(default_factory=list)
+    example_dir: Path | None = None
+    env_files: list[Path] = field(default_factory=list)
+
+    def values(self) -> list[bytes]:
+        """Every value in them now."""
+        out: list[bytes] = []
+        for store in self.stores:
+            out += store_values(store, self.example_dir)
+        return out + env_values(self.env_files)
+
+    def stamp(self) -> tuple:
+        """Changes when a file is added to, renamed in or removed from a secrets dir (the tool's
+        writes are renames) or an env file changes."""
+        return tuple(_stat_key(path) for path in [*self.stores, *self.env_files])
+
+
+def _stat_key(path: Path) -> tuple | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_ino, st.st_mtime_ns, st.st_size)
+
+
+class Scrubber:
+    """text -> text without any value of `sources` (re-read when they change) nor any value
+    `remember`ed in this process (core.redact). Never raises."""
+
+    def __init__(self, sources: Sources | None) -> None:
+        self.redactor = Redactor([])
+        self.sources = sources
+        self._stamp: tuple | None = None
+
+    def __call__(self, text: str) -> str:
+        if self.sources is not None:
+            with contextlib.suppress(Exception):
+                stamp = self.sources.stamp()
+                if stamp != self._stamp:
+                    self.redactor.add(self.sources.values())
+                    self._stamp = stamp
+        return self.redactor(text)
 
 
 def read_small(path: Path, limit: int = MAX_FILE_BYTES) -> bytes | None:
