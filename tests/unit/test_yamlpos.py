@@ -11,7 +11,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from titan_deploy.core.yamlpos import ALIAS_EXPANSION_LIMIT, load_file, load_located
+from titan_deploy.core.yamlpos import (
+    ALIAS_EXPANSION_LIMIT,
+    check_bounds,
+    load_file,
+    load_located,
+)
 from titan_deploy.errors import ConfigError
 
 
@@ -194,3 +199,15 @@ def test_a_file_that_is_not_utf8_names_its_line(tmp_path: Path) -> None:
     path.write_bytes(b"a: 1\nb: 2\nc: \xff\xfe\n")
     with pytest.raises(ConfigError, match=r"^c\.yml:3: not UTF-8 text$"):
         load_file(path, "c.yml")
+
+
+def test_check_bounds_refuses_only_what_compose_would_expand() -> None:
+    """For files handed to compose: bombs and recursive aliases are refused; other YAML problems
+    are compose's to report (its YAML rules differ)."""
+    with pytest.raises(ConfigError, match=r"^c\.yml:5: not valid here: aliases expand"):
+        check_bounds(billion_laughs(), "c.yml")
+    with pytest.raises(ConfigError, match=r"^c\.yml:1: not valid here: a recursive alias"):
+        check_bounds("a: &a [*a]\n", "c.yml")
+    check_bounds("a: *undefined\n", "c.yml")  # compose says it better
+    check_bounds("a: b: c\n", "c.yml")
+    check_bounds("x: &x {a: 1}\ny: {<<: *x}\n", "c.yml")

@@ -110,6 +110,23 @@ def load_located(text: str, source: str) -> Located:
     return located
 
 
+def check_bounds(text: str, source: str) -> None:
+    """Refuse (ConfigError) a document whose aliases or nesting exceed the bounds, without
+    building it; any other YAML problem is left to whoever parses it next (compose has its own
+    YAML rules and messages). For files handed to compose, which expands aliases unbounded."""
+    if "*" not in text:  # no alias at all: nothing to expand (nesting is bounded by compose)
+        return
+    line_at = _line_counter(text)
+    try:
+        node = _compose(text, source, line_at)
+    except ConfigError as exc:
+        if "not valid here:" in str(exc):
+            raise
+        return
+    if node is not None:
+        _check_graph(node, source, line_at)
+
+
 def load_file(path: Path, display: str | None = None) -> Located:
     """Read and parse a YAML file (UTF-8). Raises ConfigError naming `display` (or the path)."""
     source = display or str(path)
