@@ -94,7 +94,9 @@ _REASONS = {
 def os_failure(exc: OSError) -> TitanError:
     """An OSError as one operator line, `PATH: reason`, with its exit code: the operator's files
     (missing, a symlink loop, permissions) are exit 2; the machine (disk full, I/O) exit 3."""
-    reason = _REASONS.get(exc.errno or 0) or (exc.strerror or type(exc).__name__).lower()
+    reason = _REASONS.get(exc.errno or 0)
+    if reason is None:
+        reason = exc.strerror.lower() if exc.strerror else str(exc) or type(exc).__name__
     if exc.errno == errno.EEXIST and exc.filename and os.path.islink(exc.filename):
         reason = "a dangling symlink or a symlink loop is in the way: fix or remove it"
     names = [str(n) for n in (exc.filename, exc.filename2) if n is not None]
