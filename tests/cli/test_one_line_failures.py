@@ -174,6 +174,9 @@ def world_readable_copy(project: Path) -> Iterator[Path]:
 
 @pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("setpriv"), reason="needs root")
 def test_an_unreadable_secrets_dir(ready_project: Path) -> None:
+    probe = subprocess.run([*AS_NOBODY, str(CONSOLE_SCRIPT), "--help"], capture_output=True)
+    if probe.returncode != 0:
+        pytest.skip("the venv is not usable by uid 65534 here")
     with world_readable_copy(ready_project) as project:
         os.chmod(project / "secrets", 0)
         for args, code in (

@@ -71,7 +71,7 @@ def remembered() -> list[bytes]:
 
 
 class Redactor:
-    """Scrubs texts of a fixed set of values; build once, call many times.
+    """Scrubs texts of a set of values (grown by `add` and `remember`); build once, call often.
 
     `Redactor(values)(text) -> text`; `.data(obj)` scrubs every string inside dicts/lists.
     `repr()` shows counts only.
