@@ -3,17 +3,24 @@
 JSON mode prints exactly one JSON document on stdout and nothing else. Human mode prints the
 command's rows, then findings, then a summary line. Every string goes through `escape` so text like
 `[MASKED]` is shown literally instead of being read as rich markup. rich is imported only here.
+
+Every text printed here — a report (both forms), an error line, its -v details, a progress line —
+first goes through the scrubber (`core.redact.Redactor`, built lazily by the CLI from every value
+on disk and in the process), so a value quoted by compose or a tool never reaches the terminal or
+a CI log in any form.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sys
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
-from titan_deploy.core.findings import Report
+from titan_deploy.core.findings import Finding, Report
 
 SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
 
@@ -23,9 +30,47 @@ class Output:
     json_mode: bool = False
     no_color: bool = False
     verbose: bool = False
+    scrubber: Callable[[], Callable[[str], str]] | None = field(default=None, repr=False)
+    """Builds the text -> text scrubber on first use (reading the secrets dir costs a little)."""
 
     def __post_init__(self) -> None:
         self.no_color = self.no_color or bool(os.environ.get("NO_COLOR"))
+        self._scrub: Callable[[str], str] | None = None
+
+    def scrub(self, text: str) -> str:
+        """`text` without any known secret value (see core.redact)."""
+        if not text or self.scrubber is None:
+            return text
+        if self._scrub is None:
+            self._scrub = self.scrubber()
+        return self._scrub(text)
+
+    def scrub_data(self, obj: Any) -> Any:
+        """A copy of JSON-like `obj` with every string scrubbed (dict keys are the tool's own)."""
+        if isinstance(obj, str):
+            return self.scrub(obj)
+        if isinstance(obj, dict):
+            return {key: self.scrub_data(value) for key, value in obj.items()}
+        if isinstance(obj, list | tuple):
+            return [self.scrub_data(item) for item in obj]
+        return obj
+
+    def scrub_report(self, report: Report) -> Report:
+        """A copy of `report` with every text scrubbed (severity and code are the tool's own)."""
+        copy = dataclasses.replace(report)
+        copy.findings = [self._scrub_finding(f) for f in report.findings]
+        copy.rows = self.scrub_data(report.rows)
+        copy.data = self.scrub_data(report.data)
+        copy.summary = self.scrub(report.summary)
+        return copy
+
+    def _scrub_finding(self, finding: Finding) -> Finding:
+        changes = {}
+        for item in dataclasses.fields(finding):
+            value = getattr(finding, item.name)
+            if item.name not in ("severity", "code") and isinstance(value, str):
+                changes[item.name] = self.scrub(value)
+        return dataclasses.replace(finding, **changes)
 
     def console(self, stderr: bool = False):
         from rich.console import Console
@@ -39,6 +84,7 @@ class Output:
         )
 
     def report(self, report: Report) -> None:
+        report = self.scrub_report(report)
         if self.json_mode:
             sys.stdout.write(json.dumps(report.to_dict(), indent=2, sort_keys=True) + "\n")
             sys.stdout.flush()
@@ -47,6 +93,8 @@ class Output:
 
     def failure(self, command: str, message: str, exit_code: int, details: str = "") -> None:
         """One clear line on stderr (and a JSON document on stdout in --json mode)."""
+        message = " ".join(self.scrub(message).split())
+        details = self.scrub(details)
         if self.json_mode:
             doc = {"command": command, "ok": False, "exit_code": exit_code, "error": message}
             sys.stdout.write(json.dumps(doc, indent=2, sort_keys=True) + "\n")
@@ -61,6 +109,7 @@ class Output:
         """A progress line on stderr (never on stdout, which --json reserves)."""
         from rich.markup import escape
 
+        message = self.scrub(message)
         self.console(stderr=True).print(f"[dim]…[/] {escape(message)}", soft_wrap=True)
 
 

@@ -3,7 +3,11 @@
 Options become keyword arguments of an op in titan_deploy.ops.rotate (imported lazily, so CLI
 start-up stays fast); the op returns a Report rendered once by the app's error boundary. Progress
 goes to stderr. Exchange key material is read here, from files, stdin or a hidden prompt —
-never from an argument — and handed to the op as bytes.
+never from an argument — and handed to the op as bytes; it is also `remember`ed by the scrubber
+(core.redact), so no error or progress line of this process can show it.
+
+Numeric options are checked at parse time (cli.numbers): finite, not negative, bounded (exit 2).
+A closed or empty stdin, or a prompt ended with Ctrl-D, is a usage error naming what to give.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from typing import Annotated
 
 import typer
 
+from titan_deploy.cli import numbers
 from titan_deploy.core.limits import MAX_SECRET_BYTES
 
 rotate_app = typer.Typer(
@@ -28,15 +33,28 @@ rotate_app = typer.Typer(
 )
 
 Timeout = Annotated[
-    int, typer.Option("--timeout", help="Seconds to wait for a recreated service to be healthy.")
+    int,
+    typer.Option(
+        "--timeout",
+        help="Seconds to wait for a recreated service to be healthy.",
+        click_type=numbers.seconds(),
+    ),
 ]
 StopTimeout = Annotated[
     int | None,
-    typer.Option("--stop-timeout", help="Seconds a replaced container gets to stop (default 10)."),
+    typer.Option(
+        "--stop-timeout",
+        help="Seconds a replaced container gets to stop (default 10).",
+        click_type=numbers.seconds(positive=False, maximum=3600),
+    ),
 ]
 Settle = Annotated[
     float,
-    typer.Option("--settle", help="Seconds of traffic after each verify before the guard reads."),
+    typer.Option(
+        "--settle",
+        help="Seconds of traffic after each verify before the guard reads.",
+        click_type=numbers.seconds(positive=False, maximum=3600, whole=False),
+    ),
 ]
 Threshold = Annotated[
     int | None,
@@ -44,6 +62,15 @@ Threshold = Annotated[
         "--auth-failure-threshold",
         help="Abort and roll back when the guard counter rises by more than this "
         "(default: the manifest's auth_guard.threshold, else 0).",
+        click_type=numbers.count(),
+    ),
+]
+LogTimeout = Annotated[
+    float,
+    typer.Option(
+        "--log-timeout",
+        help="Exchange: seconds to wait for verify_log.",
+        click_type=numbers.seconds(whole=False),
     ),
 ]
 DryRun = Annotated[bool, typer.Option("--dry-run", help="Print the plan; change nothing.")]
@@ -85,6 +112,7 @@ def hmac(
             "--min-age",
             help="With --finish: hours phase 1 must be old (default: the manifest's "
             "finish_after_hours, 24).",
+            click_type=numbers.hours(),
         ),
     ] = None,
     dry_run: DryRun = False,
@@ -172,11 +200,20 @@ def exchange(
     ] = None,
     log_timeout: Annotated[
         float,
-        typer.Option("--timeout", help="Seconds each consumer gets to log the proof (verify_log)."),
+        typer.Option(
+            "--timeout",
+            help="Seconds each consumer gets to log the proof (verify_log).",
+            click_type=numbers.seconds(whole=False),
+        ),
     ] = 60.0,
     dry_run: DryRun = False,
     wait_timeout: Annotated[
-        int, typer.Option("--wait-timeout", help="Seconds to wait for a recreated service.")
+        int,
+        typer.Option(
+            "--wait-timeout",
+            help="Seconds to wait for a recreated service.",
+            click_type=numbers.seconds(),
+        ),
     ] = 180,
     stop_timeout: StopTimeout = None,
     settle: Settle = 2.0,
@@ -200,26 +237,88 @@ def exchange(
 
 
 def read_material(names: list[str], files: list[Path]) -> list[bytes]:
-    """The new values, in the group's order: --from-file, else stdin lines, else a prompt."""
-    from titan_deploy.errors import UsageError
+    """The new values, in the group's order: --from-file, else stdin lines, else a prompt.
+
+    Every value read is remembered by the scrubber (core.redact.remember). Raises UsageError
+    (exit 2) for an unreadable file, a closed or empty stdin, or a prompt ended with Ctrl-D.
+    """
+    from titan_deploy.core.redact import remember
 
     if files:
-        if len(files) != len(names):
-            raise UsageError(
-                f"give --from-file {len(names)} times, in this order: {', '.join(names)}"
-            )
-        return [_read_file(path, name) for path, name in zip(files, names, strict=True)]
-    if not sys.stdin.isatty():
-        limit = len(names) * (MAX_SECRET_BYTES + 1)  # bounded: `< /dev/zero` must not hang
-        data = sys.stdin.buffer.read(limit + 1)
-        if len(data) > limit:
-            raise UsageError(
-                f"more than {limit} bytes on stdin: expected {len(names)} values "
-                f"({', '.join(names)}), one per line, each within Docker's 500 KiB limit"
-            )
-        lines = [line.strip() for line in data.splitlines()]
-        return [line for line in lines if line]
-    return [getpass.getpass(f"new {name} (input hidden): ").strip().encode() for name in names]
+        values = _from_files(names, files)
+    elif _stdin_is_terminal():
+        values = _from_prompt(names)
+    else:
+        values = _from_stdin(names)
+    remember(values)
+    return values
+
+
+def _usage(message: str) -> Exception:
+    from titan_deploy.errors import UsageError
+
+    return UsageError(message)
+
+
+def _how(names: list[str]) -> str:
+    order = ", ".join(names)
+    return (
+        f"give {len(names)} values ({order}): --from-file once per value, one per line on "
+        "stdin, or run on a terminal to be prompted"
+    )
+
+
+def _from_files(names: list[str], files: list[Path]) -> list[bytes]:
+    if len(files) != len(names):
+        raise _usage(f"give --from-file {len(names)} times, in this order: {', '.join(names)}")
+    return [_read_file(path, name) for path, name in zip(files, names, strict=True)]
+
+
+def _stdin_is_terminal() -> bool:
+    stdin = sys.stdin
+    try:
+        return stdin is not None and not stdin.closed and stdin.isatty()
+    except (OSError, ValueError):
+        return False
+
+
+def _from_stdin(names: list[str]) -> list[bytes]:
+    stdin = sys.stdin
+    try:
+        if stdin is None or stdin.closed:
+            raise OSError(0, "closed")
+        stream = getattr(stdin, "buffer", stdin)
+        data = stream.read(_stdin_limit(names) + 1)
+    except (OSError, ValueError):
+        raise _usage(f"stdin is closed: {_how(names)}") from None
+    if isinstance(data, str):
+        data = data.encode()
+    if len(data) > _stdin_limit(names):
+        raise _usage(f"stdin holds more than {_stdin_limit(names)} bytes: {_how(names)}")
+    values = [line.strip() for line in data.splitlines() if line.strip()]
+    if not values:
+        raise _usage(f"stdin is empty: {_how(names)}")
+    return values
+
+
+def _stdin_limit(names: list[str]) -> int:
+    """Bytes stdin may hold: each value within Docker's secret limit, plus its newline (bounded:
+    `< /dev/zero` must not hang or fill memory)."""
+    return len(names) * (MAX_SECRET_BYTES + 1)
+
+
+def _from_prompt(names: list[str]) -> list[bytes]:
+    from titan_deploy.core.redact import remember
+
+    out: list[bytes] = []
+    for name in names:
+        try:
+            value = getpass.getpass(f"new {name} (input hidden): ").strip().encode()
+        except EOFError:
+            remember(out)  # the values typed so far
+            raise _usage(f"no value entered for the new {name} (input ended)") from None
+        out.append(value)
+    return out
 
 
 def _read_file(path: Path, name: str) -> bytes:
@@ -255,9 +354,7 @@ def resume(
     stop_timeout: StopTimeout = None,
     settle: Settle = 2.0,
     threshold: Threshold = None,
-    log_timeout: Annotated[
-        float, typer.Option("--log-timeout", help="Exchange: seconds to wait for verify_log.")
-    ] = 60.0,
+    log_timeout: LogTimeout = 60.0,
 ) -> None:
     """Finish an interrupted rotation (re-runs the interrupted step; breaks a stale lock)."""
     from titan_deploy.ops.rotate.recover import run_resume
@@ -274,9 +371,7 @@ def abort(
     timeout: Timeout = 180,
     stop_timeout: StopTimeout = None,
     settle: Settle = 2.0,
-    log_timeout: Annotated[
-        float, typer.Option("--log-timeout", help="Exchange: seconds to wait for verify_log.")
-    ] = 60.0,
+    log_timeout: LogTimeout = 60.0,
 ) -> None:
     """Undo the rotation in flight (or a finished HMAC phase 1): signers back first."""
     from titan_deploy.ops.rotate.recover import run_abort

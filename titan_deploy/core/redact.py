@@ -1,30 +1,328 @@
-"""Last line of defence for error text that came from outside the tool (compose's stderr).
+"""Last line of defence for text that may quote a secret value (compose's stderr, YAML errors).
 
-Compose can echo what an operator pasted into a compose file — a secret value used as a key, for
-instance (`additional properties 'X' not allowed`). Before any such text is shown, every known
-secret value (and its base64 forms) is replaced by [REDACTED].
+Compose can echo what an operator pasted into a compose file or a `.env` (a value used as a key,
+`Invalid template: "..."`), PyYAML can echo a file that was a secret by mistake, a rotation's
+failure reason can quote a tool's stderr. Before any such text is shown, every known value is
+replaced by `[REDACTED]` in every form it can take there:
+
+- raw, and with `\\` doubled (how compose's schema errors quote a key), `$` doubled (compose's
+  escape);
+- quoted: Go `%q` (strconv.Quote, also its ASCII-only `%+q`), JSON (ASCII and not), YAML double-
+  and single-quoted, Python repr;
+- URL-encoded (`%XX` upper and lower case, `+` for space), hex (both cases), base64 (standard and
+  URL-safe, at all three byte alignments, so a value inside a longer blob is caught too).
+
+And not only whole: ANY piece of FRAGMENT (8) or more characters of any of those forms is
+redacted (of a form shorter than 9 characters: any piece one character shorter than it; of a
+multi-line value, not the pieces made only of letters, spaces and separators: its public words,
+see `_public_piece`), so a value minus its first character, a wrapped line or a truncated
+quote are caught as well. Values shorter than MIN_LENGTH bytes (after trimming) are not
+searched: too many false hits.
+
+Cost: the pieces are indexed once per Redactor (a set per piece length), so scrubbing a text costs
+O(len(text)). The index holds at most MAX_PIECES pieces (values taken shortest first: every real
+secret fits); a value beyond that budget (a multi-MB stray file) is still redacted whole, raw and
+in its base64/hex forms, but not piece by piece.
+
+Values read in this process from stdin or a prompt (rotate exchange) are `remember`ed, so every
+Redactor built afterwards scrubs them too. PURE: no I/O; nothing here ever puts a value into a
+repr, a str or an exception message.
 """
 
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterable
+import json
+import re
+from collections.abc import Callable, Iterable
+from typing import Any
+from urllib.parse import quote, quote_plus
 
 MIN_LENGTH = 8
+"""Values shorter than this (bytes, trimmed) are not redacted."""
+
+FRAGMENT = 8
+"""Any piece of at least this many characters of any form of a value is redacted."""
+
+MAX_PIECES = 400_000
+"""Budget of indexed pieces (~40 MB); real secrets use a few thousand."""
+
+MARK = "[REDACTED]"
+
+_remembered: list[bytes] = []
 
 
 def redact(text: str, values: Iterable[bytes]) -> str:
-    for needle in sorted(_needles(values), key=len, reverse=True):
-        text = text.replace(needle, "[REDACTED]")
-    return text
+    """`text` with every form and every long piece of every value replaced by [REDACTED].
+
+    `values`: secret values as bytes (surrounding whitespace is ignored; values shorter than
+    MIN_LENGTH are skipped). Builds a Redactor each call: for many texts, build one and reuse it.
+    """
+    return Redactor(values)(text)
 
 
-def _needles(values: Iterable[bytes]) -> set[str]:
-    out: set[str] = set()
-    for value in values:
-        value = value.strip()
-        if len(value) < MIN_LENGTH:
+def remember(values: Iterable[bytes]) -> None:
+    """Record secret values that exist only in this process (read from stdin, a prompt or a
+    --from-file): every Redactor built afterwards with `include_remembered` scrubs them too."""
+    _remembered.extend(v for v in values if v)
+
+
+def remembered() -> list[bytes]:
+    """The values recorded by `remember` in this process (a copy)."""
+    return list(_remembered)
+
+
+class Redactor:
+    """Scrubs texts of a set of values (grown by `add` and `remember`); build once, call often.
+
+    `Redactor(values)(text) -> text`; `.data(obj)` scrubs every string inside dicts/lists.
+    `repr()` shows counts only.
+    """
+
+    def __init__(self, values: Iterable[bytes], *, include_remembered: bool = True) -> None:
+        self._pieces: dict[int, set[str]] = {}
+        self._whole: set[str] = set()
+        self._sizes: list[int] = []
+        self._budget = MAX_PIECES
+        self._cores: set[bytes] = set()
+        self._follow = include_remembered
+        self._seen = 0
+        self.add(values)
+        self._catch_up()
+
+    @property
+    def values(self) -> int:
+        """How many distinct values are scrubbed."""
+        return len(self._cores)
+
+    def add(self, values: Iterable[bytes]) -> None:
+        """Scrub these values too (shortest first, while the piece budget lasts)."""
+        new = {v.strip() for v in values if len(v.strip()) >= MIN_LENGTH} - self._cores
+        for value in sorted(new, key=len):
+            self._cores.add(value)
+            forms = value_forms(value)
+            cost = sum(max(0, len(f) - _piece_length(f) + 1) for f in forms)
+            if cost <= self._budget:
+                self._budget -= cost
+                public = _public_piece if b"\n" in value else None
+                encoded = {value.hex(), value.hex().upper(), *_base64_forms(value)}
+                for form in forms:
+                    self._index(form, None if form in encoded else public)
+            else:
+                self._whole.update(_essential_forms(value))
+        self._sizes = sorted(self._pieces, reverse=True)
+
+    def _catch_up(self) -> None:
+        """Add values `remember`ed since this Redactor was built (or last caught up)."""
+        if self._follow and self._seen < len(_remembered):
+            self.add(_remembered[self._seen :])
+            self._seen = len(_remembered)
+
+    def __repr__(self) -> str:
+        pieces = sum(len(s) for s in self._pieces.values())
+        return f"Redactor(values={self.values}, pieces={pieces}, whole={len(self._whole)})"
+
+    def __bool__(self) -> bool:
+        return bool(self._pieces or self._whole)
+
+    def _index(self, form: str, public: Callable[[str], bool] | None = None) -> None:
+        size = _piece_length(form)
+        if size < 1:
+            return
+        pieces = self._pieces.setdefault(size, set())
+        found = (form[i : i + size] for i in range(len(form) - size + 1))
+        pieces.update(p for p in found if public is None or not public(p))
+
+    def __call__(self, text: str) -> str:
+        """`text` with every known value, in any form or piece, replaced by [REDACTED]."""
+        self._catch_up()
+        if not text or not self:
+            return text
+        spans = list(self._spans(text))
+        if not spans:
+            return text
+        return _replace(text, spans)
+
+    def data(self, obj: Any) -> Any:
+        """A copy of `obj` (JSON-like: dicts, lists, strings) with every string scrubbed."""
+        if isinstance(obj, str):
+            return self(obj)
+        if isinstance(obj, dict):
+            return {key: self.data(value) for key, value in obj.items()}
+        if isinstance(obj, list | tuple):
+            return [self.data(item) for item in obj]
+        return obj
+
+    def _spans(self, text: str) -> Iterable[tuple[int, int]]:
+        for size in self._sizes:
+            pieces = self._pieces[size]
+            for i in range(len(text) - size + 1):
+                if text[i : i + size] in pieces:
+                    yield i, i + size
+        for needle in self._whole:
+            start = text.find(needle)
+            while start != -1:
+                yield start, start + len(needle)
+                start = text.find(needle, start + 1)
+
+
+_WORDS = re.compile(r"[A-Za-z_ .:=-]+")
+
+
+def _public_piece(piece: str) -> bool:
+    """A piece of a multi-line value (a config file, a PEM key) made of letters, spaces and
+    separators only: `password = `, `-----BEGIN PRIVATE KEY` are the file's public words, and
+    redacting them would black out names such as `secrets/db_password` in every message. The
+    value's secret parts (random runs with digits or symbols) are still redacted piece by piece,
+    and the whole value in every form."""
+    return _WORDS.fullmatch(piece) is not None
+
+
+def _piece_length(form: str) -> int:
+    return min(FRAGMENT, len(form) - 1)
+
+
+def _replace(text: str, spans: list[tuple[int, int]]) -> str:
+    out: list[str] = []
+    spans.sort()
+    cursor = 0
+    start, end = spans[0]
+    for s, e in spans[1:]:
+        if s <= end:
+            end = max(end, e)
             continue
-        for form in (value, base64.b64encode(value), base64.urlsafe_b64encode(value)):
-            out.add(form.decode("utf-8", "replace"))
+        out += [text[cursor:start], MARK]
+        cursor, start, end = end, s, e
+    out += [text[cursor:start], MARK, text[end:]]
+    return "".join(out)
+
+
+# --- the forms of a value ---------------------------------------------------------------------
+
+
+def value_forms(value: bytes) -> list[str]:
+    """Every form in which `value` (trimmed bytes) may be printed; duplicates removed."""
+    text = value.decode("utf-8", "replace")
+    forms = [
+        text,
+        text.replace("\\", "\\\\"),
+        text.replace("$", "$$"),
+        go_quote(value),
+        go_quote(value, ascii_only=True),
+        json.dumps(text)[1:-1],
+        json.dumps(text, ensure_ascii=False)[1:-1],
+        repr(text)[1:-1],
+        ascii(text)[1:-1],
+        text.replace("'", "''"),
+        *_yaml_quoted(text),
+        *_url_forms(value),
+        value.hex(),
+        value.hex().upper(),
+        *_base64_forms(value),
+    ]
+    if "\ufffd" in text:  # not UTF-8: also as Latin-1, as a byte-wise decoder shows it
+        forms.append(value.decode("latin-1"))
+    return list(dict.fromkeys(f for f in forms if f))
+
+
+def _essential_forms(value: bytes) -> list[str]:
+    """The forms of a value too large to index piece by piece: matched whole."""
+    text = value.decode("utf-8", "replace")
+    b64 = [base64.b64encode(value, alt).decode().rstrip("=") for alt in (None, b"-_")]
+    return list(dict.fromkeys([text, text.replace("\\", "\\\\"), value.hex(), *b64]))
+
+
+def go_quote(value: bytes, ascii_only: bool = False) -> str:
+    """Go's strconv.Quote (`%q`) of `value` without the quotes; `ascii_only`: QuoteToASCII
+    (`%+q`). Invalid UTF-8 bytes become `\\xNN`, as Go prints them."""
+    out: list[str] = []
+    for chunk, valid in _utf8_chunks(value):
+        if not valid:
+            out.extend(f"\\x{byte:02x}" for byte in chunk)
+            continue
+        for ch in chunk.decode("utf-8"):
+            out.append(_go_char(ch, ascii_only))
+    return "".join(out)
+
+
+_GO_NAMED = {
+    "\a": "\\a",
+    "\b": "\\b",
+    "\f": "\\f",
+    "\n": "\\n",
+    "\r": "\\r",
+    "\t": "\\t",
+    "\v": "\\v",
+    '"': '\\"',
+    "\\": "\\\\",
+}
+
+
+def _go_char(ch: str, ascii_only: bool) -> str:
+    if ch in _GO_NAMED:
+        return _GO_NAMED[ch]
+    code = ord(ch)
+    if ch.isprintable() and (code < 0x80 or not ascii_only):
+        return ch
+    if code < 0x80:
+        return f"\\x{code:02x}"
+    if code < 0x10000:
+        return f"\\u{code:04x}"
+    return f"\\U{code:08x}"
+
+
+def _utf8_chunks(value: bytes) -> Iterable[tuple[bytes, bool]]:
+    """Split bytes into (valid UTF-8 run, True) and (invalid bytes, False) chunks."""
+    rest = value
+    while rest:
+        try:
+            rest.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            if exc.start:
+                yield rest[: exc.start], True
+            yield rest[exc.start : exc.end], False
+            rest = rest[exc.end :]
+            continue
+        yield rest, True
+        return
+
+
+def _yaml_quoted(text: str) -> list[str]:
+    """How PyYAML's emitter double-quotes `text` (with and without allow_unicode)."""
+    import yaml
+
+    out = []
+    for allow_unicode in (True, False):
+        try:
+            dumped = yaml.dump(
+                text, default_style='"', allow_unicode=allow_unicode, width=1 << 30
+            ).strip()
+        except yaml.YAMLError:
+            continue
+        if dumped.endswith("..."):
+            dumped = dumped[:-3].strip()
+        out.append(dumped[1:-1] if dumped.startswith('"') else dumped)
+    return out
+
+
+_PERCENT = re.compile(r"%[0-9A-F]{2}")
+
+
+def _url_forms(value: bytes) -> list[str]:
+    forms = [quote(value, safe=""), quote(value, safe="/"), quote_plus(value)]
+    lower: Callable[[re.Match[str]], str] = lambda m: m.group(0).lower()  # noqa: E731
+    return [*forms, *(_PERCENT.sub(lower, f) for f in forms)]
+
+
+def _base64_forms(value: bytes) -> list[str]:
+    """Standard and URL-safe base64, whole and at byte offsets 1 and 2 (a value inside a longer
+    blob): only the characters the value's bytes fully determine."""
+    out = []
+    for alt in (None, b"-_"):
+        out.append(base64.b64encode(value, alt).decode())
+        for offset in (1, 2):
+            encoded = base64.b64encode(bytes(offset) + value, alt)
+            start = (8 * offset + 5) // 6
+            end = 8 * (offset + len(value)) // 6
+            out.append(encoded[start:end].decode())
     return out

@@ -3,10 +3,26 @@
 PyYAML's composer gives nodes with marks; we build plain Python values from them and a map from
 key path (a tuple) to 1-based line. Duplicate keys, which PyYAML would silently collapse, are
 errors here: a manifest or compose file with two `consumers:` keys means something nobody wrote.
+
+Hostile or mistaken input (a secret file passed as a manifest, a YAML bomb) gets one line:
+
+- Lines are counted as editors and `grep -n` count them: by `\\n` only, from the mark's character
+  index (PyYAML's own line counter also breaks lines at `\\r`, NEL, U+2028 and U+2029, and a
+  control character is reported with a stream position and no line at all).
+- Errors never quote the file: PyYAML's problem text embeds aliases, anchors, tags and characters
+  of the file (`found undefined alias 'x'` of a value `*x...` is the value minus its first
+  character); only PyYAML's own token names are kept.
+- Aliases are bounded before anything is expanded: a "billion laughs" document (each level
+  aliases the previous one N times) would grow without limit in memory and time. The node graph
+  may expand to at most ALIAS_EXPANSION_LIMIT nodes beyond its own size, may not nest deeper than
+  MAX_DEPTH, and an alias inside its own anchor (a recursive alias) is refused.
 """
 
 from __future__ import annotations
 
+import bisect
+import re
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +34,40 @@ from titan_deploy.core.limits import MAX_CONFIG_BYTES
 from titan_deploy.errors import ConfigError
 
 KeyPath = tuple[str | int, ...]
+
+ALIAS_EXPANSION_LIMIT = 10_000
+"""Nodes that aliases may add to a document (a compose file's `<<: *common` adds a few hundred)."""
+
+MAX_DEPTH = 200
+"""Deepest nesting accepted (a manifest or compose file nests less than 20 levels)."""
+
+# PyYAML's token names (safe to show); anything else quoted in a problem is text of the file.
+_TOKEN_NAMES = {
+    "<directive>",
+    "<document start>",
+    "<document end>",
+    "<stream start>",
+    "<stream end>",
+    "<block sequence start>",
+    "<block mapping start>",
+    "<block end>",
+    "<alias>",
+    "<anchor>",
+    "<tag>",
+    "<scalar>",
+    "[",
+    "]",
+    "{",
+    "}",
+    "?",
+    ":",
+    "-",
+    ",",
+    "\\t",
+    " ",
+}
+_QUOTED = re.compile(r""" ?(?:'((?:[^'\\]|\\.)*)'|"((?:[^"\\]|\\.)*)")""")
+_STANDARD_TAG = re.compile(r"^tag:yaml\.org,2002:(str|int|float|bool|null|timestamp|binary)$")
 
 
 @dataclass
@@ -47,104 +97,278 @@ def format_path(path: KeyPath) -> str:
 
 
 def load_located(text: str, source: str) -> Located:
-    """Parse one YAML document into plain values with key lines. Raises ConfigError."""
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-        line = mark.line + 1 if mark else 1
-        problem = getattr(exc, "problem", None) or "not valid YAML"
-        raise ConfigError(f"{source}:{line}: not valid YAML: {problem}") from None
+    """Parse one YAML document into plain values with key lines.
+
+    Raises ConfigError `source:LINE: problem` (never quoting the text) for invalid YAML, an alias
+    bomb, a recursive alias, too deep nesting, duplicate keys and values the safe loader refuses.
+    """
+    line_at = _line_counter(text)
+    node = _compose(text, source, line_at)
     located = Located(None, {}, source)
     if node is None:
         return located
-    located.value = _build(node, (), located)
+    _check_graph(node, source, line_at)
+    located.value = _Builder(located, line_at).build(node, ())
     return located
+
+
+def check_bounds(text: str, source: str) -> None:
+    """Refuse (ConfigError) a document whose aliases or nesting exceed the bounds, without
+    building it; any other YAML problem is left to whoever parses it next (compose has its own
+    YAML rules and messages). For files handed to compose, which expands aliases unbounded."""
+    if "*" not in text:  # no alias at all: nothing to expand (nesting is bounded by compose)
+        return
+    line_at = _line_counter(text)
+    try:
+        node = _compose(text, source, line_at)
+    except ConfigError as exc:
+        if "not valid here:" in str(exc):
+            raise
+        return
+    if node is not None:
+        _check_graph(node, source, line_at)
 
 
 def load_file(path: Path, display: str | None = None) -> Located:
     """Read (bounded: a regular file of at most MAX_CONFIG_BYTES, never a FIFO or device) and
-    parse one YAML file. Raises ConfigError naming the file."""
+    parse one YAML file (UTF-8, no newline translation). Raises ConfigError naming the file."""
     source = display or str(path)
     try:
-        text = read_bounded(path, MAX_CONFIG_BYTES).decode("utf-8")
+        data = read_bounded(path, MAX_CONFIG_BYTES)
     except FileNotFoundError:
         raise ConfigError(f"{source}: file not found") from None
     except TooLarge:
         raise ConfigError(f"{source}: larger than {MAX_CONFIG_BYTES >> 20} MiB: refused") from None
     except UnsafeFile as exc:
         raise ConfigError(f"{source}: {exc.reason}: refused") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{source}: cannot read: {type(exc).__name__}") from None
+    except OSError as exc:
+        raise ConfigError(f"{source}: cannot read: {exc.strerror or type(exc).__name__}") from None
+    try:
+        text = data.decode("utf-8")  # no newline translation: lines stay those of the file
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise ConfigError(f"{source}:{line}: not UTF-8 text") from None
     return load_located(text, source)
 
 
-def _build(node: yaml.Node, path: KeyPath, located: Located) -> Any:
-    located.lines.setdefault(path, node.start_mark.line + 1)
-    if isinstance(node, yaml.MappingNode):
-        return _build_mapping(node, path, located)
-    if isinstance(node, yaml.SequenceNode):
-        return [_build(child, (*path, i), located) for i, child in enumerate(node.value)]
-    return _scalar(node, located.source, path)
+# --- parsing -------------------------------------------------------------------------------------
 
 
-def _build_mapping(node: yaml.MappingNode, path: KeyPath, located: Located) -> dict:
-    out: dict = {}
-    for key_node, value_node in _merged_pairs(node, located.source):
-        key = _scalar(key_node, located.source) if isinstance(key_node, yaml.ScalarNode) else None
-        line = key_node.start_mark.line + 1
-        if not isinstance(key, str | int | float | bool) or key is None:
-            raise ConfigError(f"{located.source}:{line}: {format_path(path)}: keys must be strings")
-        if key in out:
-            where = format_path((*path, str(key)))
-            raise ConfigError(f"{located.source}:{line}: {where}: duplicate key")
-        child_path = (*path, str(key))
-        located.lines[child_path] = line
-        out[str(key) if isinstance(key, str) else key] = _build(value_node, child_path, located)
-    return out
+def _line_counter(text: str) -> Callable[[int], int]:
+    """Character index -> 1-based line, counting `\\n` only."""
+    breaks = [i for i, ch in enumerate(text) if ch == "\n"]
+    return lambda index: bisect.bisect_left(breaks, index) + 1
 
 
-def _merged_pairs(node: yaml.MappingNode, source: str) -> list[tuple[yaml.Node, yaml.Node]]:
-    """Resolve `<<:` merge keys (used by compose files); explicit keys win over merged ones."""
-    explicit: list[tuple[yaml.Node, yaml.Node]] = []
-    merged: list[tuple[yaml.Node, yaml.Node]] = []
-    for key_node, value_node in node.value:
-        if key_node.tag == "tag:yaml.org,2002:merge":
-            sources = (
-                value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]
-            )
-            for src in sources:
-                if not isinstance(src, yaml.MappingNode):
-                    line = src.start_mark.line + 1
-                    raise ConfigError(f"{source}:{line}: a merge key needs a mapping")
-                merged.extend(_merged_pairs(src, source))
-        else:
-            explicit.append((key_node, value_node))
-    names = {k.value for k, _ in explicit if isinstance(k, yaml.ScalarNode)}
-    seen: set = set()
-    inherited = []
-    for key_node, value_node in merged:
-        if key_node.value in names or key_node.value in seen:
-            continue
-        seen.add(key_node.value)
-        inherited.append((key_node, value_node))
-    return inherited + explicit
+class _TooDeep(Exception):
+    def __init__(self, index: int) -> None:
+        super().__init__("nested too deeply")
+        self.index = index
 
 
-def _scalar(node: yaml.Node, source: str, path: KeyPath = ()) -> Any:
-    """Construct one scalar with the safe loader's rules (ints, bools, timestamps stay typed).
+class _BoundedLoader(yaml.SafeLoader):
+    """The safe loader, refusing nesting beyond MAX_DEPTH while composing (PyYAML's composer
+    recurses once per level: without this, deep nesting ends in a RecursionError)."""
 
-    Errors are one line and never quote the value (PyYAML's own messages show the source line,
-    and `!!int x` would echo x): the problem, or the tag that could not be built.
-    """
-    loader = yaml.SafeLoader("")
+    depth = 0
+
+    def fetch_flow_collection_start(self, token_class: Any) -> None:
+        # the scanner's per-token work grows with the flow level: bound it before it is quadratic
+        if self.flow_level >= MAX_DEPTH:
+            raise _TooDeep(self.index)
+        super().fetch_flow_collection_start(token_class)
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        self.depth += 1
+        try:
+            if self.depth > MAX_DEPTH:
+                raise _TooDeep(self.peek_event().start_mark.index)
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+
+
+def _compose(text: str, source: str, line_at: Callable[[int], int]) -> yaml.Node | None:
+    loader = None
     try:
-        return loader.construct_object(node, deep=True)
-    except (yaml.YAMLError, ValueError, TypeError, OverflowError) as exc:
-        line = node.start_mark.line + 1
-        where = f" {format_path(path)}:" if path else ""
-        tag = str(node.tag).rsplit(":", 1)[-1]
-        problem = getattr(exc, "problem", None) or f"not a valid {tag}"
-        raise ConfigError(f"{source}:{line}:{where} cannot read value: {problem}") from None
+        loader = _BoundedLoader(text)
+        return loader.get_single_node()
+    except _TooDeep as exc:
+        line = line_at(exc.index)
+        raise ConfigError(
+            f"{source}:{line}: not valid here: nested more than {MAX_DEPTH} deep"
+        ) from None
+    except yaml.reader.ReaderError as exc:
+        line = line_at(exc.position) if isinstance(exc.position, int) else 1
+        what = f"control character #x{exc.character:02x}" if exc.character < 0x100 else "character"
+        raise ConfigError(f"{source}:{line}: not valid YAML: a {what} is not allowed") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+        line = line_at(mark.index) if mark is not None else 1
+        raise ConfigError(f"{source}:{line}: not valid YAML: {yaml_problem(exc)}") from None
+    except RecursionError:
+        line = line_at(loader.get_mark().index) if loader is not None else 1
+        raise ConfigError(f"{source}:{line}: not valid YAML: nested too deeply") from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
+
+
+def yaml_problem(exc: yaml.YAMLError) -> str:
+    """PyYAML's problem in words, without any text of the file (only its token names)."""
+    problem = getattr(exc, "problem", None) or "not valid YAML"
+    if problem == "second occurrence":  # the composer's duplicate anchor
+        return "found a duplicate anchor"
+    return safe_problem(problem)
+
+
+def safe_problem(problem: str) -> str:
+    """`problem` with every quoted piece that is not a PyYAML token name removed."""
+
+    def keep(match: re.Match[str]) -> str:
+        content = match.group(1) if match.group(1) is not None else match.group(2)
+        return match.group(0) if content in _TOKEN_NAMES else ""
+
+    return _QUOTED.sub(keep, problem).strip() or "not valid YAML"
+
+
+def _children(node: yaml.Node) -> Iterator[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            yield key
+            yield value
+    elif isinstance(node, yaml.SequenceNode):
+        yield from node.value
+
+
+def _check_graph(root: yaml.Node, source: str, line_at: Callable[[int], int]) -> None:
+    """Refuse a recursive alias, nesting beyond MAX_DEPTH, or aliases that expand the document
+    by more than ALIAS_EXPANSION_LIMIT nodes — measured on the composed graph (where an alias is
+    a shared node), in time linear in its size, before anything is expanded."""
+    limit = _distinct_nodes(root) + ALIAS_EXPANSION_LIMIT
+    sizes: dict[int, int] = {}
+    active = {id(root)}
+    stack = [(root, _children(root))]
+    while stack:
+        node, pending = stack[-1]
+        child = next(pending, None)
+        if child is None:
+            stack.pop()
+            active.discard(id(node))
+            size = 1 + sum(sizes[id(c)] for c in _children(node))
+            if size > limit:
+                line = line_at(node.start_mark.index)
+                raise ConfigError(
+                    f"{source}:{line}: not valid here: aliases expand to more than "
+                    f"{ALIAS_EXPANSION_LIMIT} extra nodes (a YAML alias bomb?)"
+                )
+            sizes[id(node)] = size
+            continue
+        if id(child) in active:
+            line = line_at(child.start_mark.index)
+            raise ConfigError(
+                f"{source}:{line}: not valid here: a recursive alias (an anchor used inside itself)"
+            )
+        if id(child) in sizes:
+            continue
+        if len(stack) >= MAX_DEPTH:
+            line = line_at(child.start_mark.index)
+            raise ConfigError(f"{source}:{line}: not valid here: nested more than {MAX_DEPTH} deep")
+        active.add(id(child))
+        stack.append((child, _children(child)))
+
+
+def _distinct_nodes(root: yaml.Node) -> int:
+    seen = {id(root)}
+    todo = [root]
+    while todo:
+        for child in _children(todo.pop()):
+            if id(child) not in seen:
+                seen.add(id(child))
+                todo.append(child)
+    return len(seen)
+
+
+# --- building plain values -------------------------------------------------------------------
+
+
+class _Builder:
+    def __init__(self, located: Located, line_at: Callable[[int], int]) -> None:
+        self.located = located
+        self.source = located.source
+        self.line_at = line_at
+
+    def line(self, node: yaml.Node) -> int:
+        return self.line_at(node.start_mark.index)
+
+    def build(self, node: yaml.Node, path: KeyPath) -> Any:
+        self.located.lines.setdefault(path, self.line(node))
+        if isinstance(node, yaml.MappingNode):
+            return self.mapping(node, path)
+        if isinstance(node, yaml.SequenceNode):
+            return [self.build(child, (*path, i)) for i, child in enumerate(node.value)]
+        return self.scalar(node, path)
+
+    def mapping(self, node: yaml.MappingNode, path: KeyPath) -> dict:
+        out: dict = {}
+        for key_node, value_node in self.merged_pairs(node):
+            key = self.scalar(key_node) if isinstance(key_node, yaml.ScalarNode) else None
+            line = self.line(key_node)
+            if not isinstance(key, str | int | float | bool) or key is None:
+                where = format_path(path)
+                raise ConfigError(f"{self.source}:{line}: {where}: keys must be strings")
+            if key in out:
+                where = format_path((*path, str(key)))
+                raise ConfigError(f"{self.source}:{line}: {where}: duplicate key")
+            child_path = (*path, str(key))
+            self.located.lines[child_path] = line
+            out[str(key) if isinstance(key, str) else key] = self.build(value_node, child_path)
+        return out
+
+    def merged_pairs(self, node: yaml.MappingNode) -> list[tuple[yaml.Node, yaml.Node]]:
+        """Resolve `<<:` merge keys (used by compose files); explicit keys win over merged ones."""
+        explicit: list[tuple[yaml.Node, yaml.Node]] = []
+        merged: list[tuple[yaml.Node, yaml.Node]] = []
+        for key_node, value_node in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                sources = (
+                    value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]
+                )
+                for src in sources:
+                    if not isinstance(src, yaml.MappingNode):
+                        line = self.line(src)
+                        raise ConfigError(f"{self.source}:{line}: a merge key needs a mapping")
+                    merged.extend(self.merged_pairs(src))
+            else:
+                explicit.append((key_node, value_node))
+        names = {k.value for k, _ in explicit if isinstance(k, yaml.ScalarNode)}
+        seen: set = set()
+        inherited = []
+        for key_node, value_node in merged:
+            if key_node.value in names or key_node.value in seen:
+                continue
+            seen.add(key_node.value)
+            inherited.append((key_node, value_node))
+        return inherited + explicit
+
+    def scalar(self, node: yaml.Node, path: KeyPath = ()) -> Any:
+        """Construct one scalar with the safe loader's rules (ints, bools, timestamps stay typed).
+
+        Errors are one line and never quote the value nor a tag written in the file (PyYAML's
+        messages show the source line, and `!!int x` would echo x): the problem, or the
+        standard tag that could not be built.
+        """
+        loader = yaml.SafeLoader("")
+        try:
+            return loader.construct_object(node, deep=True)
+        except (yaml.YAMLError, ValueError, TypeError, OverflowError) as exc:
+            line = self.line(node)
+            where = f" {format_path(path)}:" if path else ""
+            standard = _STANDARD_TAG.match(str(node.tag))
+            fallback = f"not a valid {standard.group(1)}" if standard else "not a valid value"
+            problem = getattr(exc, "problem", None)
+            problem = safe_problem(problem) if problem else fallback
+            message = f"{self.source}:{line}:{where} cannot read value: {problem}"
+            raise ConfigError(message) from None
+        finally:
+            loader.dispose()

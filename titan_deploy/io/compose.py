@@ -141,7 +141,8 @@ def run(
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
-            text=True,
+            encoding="utf-8",
+            errors="replace",  # compose may echo a non-UTF-8 value: never a decode crash
         )
     except FileNotFoundError:
         raise RuntimeFailure(f"{argv[0]} not found: {INSTALL_HINT}") from None
@@ -170,7 +171,11 @@ def _left(deadline: float | None) -> float | None:
 
 
 def classify_failure(what: str, argv: list[str], returncode: int, stderr: str) -> ComposeError:
-    """Turn compose's stderr into one operator line; the whole stderr stays on the error."""
+    """Turn compose's stderr into one operator line; the whole stderr stays on the error.
+
+    Compose's stderr may quote a value (a key pasted into a compose file, `Invalid template:
+    "..."` of a `.env` value): the CLI scrubs every message and detail before showing it
+    (core.redact); nothing here may print or log it."""
     lowered = stderr.lower()
     if "cannot connect to the docker daemon" in lowered or "connection refused" in lowered:
         host = os.environ.get("DOCKER_HOST")
@@ -192,13 +197,31 @@ def _last_line(stderr: str) -> str:
 
 
 def command_for(project_dir: Path, files: Sequence[str], project_name: str | None = None):
-    """The ComposeCommand for a project (finds the v2 binary once per call)."""
+    """The ComposeCommand for a project (finds the v2 binary once per call).
+
+    Each file is first checked for an alias bomb or a recursive alias (core.yamlpos bounds):
+    compose expands aliases without limit and would spin for minutes. ConfigError names the
+    file and line."""
+    for file in files:
+        check_compose_file(Path(project_dir, file), file)
     return ComposeCommand(
         base=find_compose(),
         files=tuple(str(Path(project_dir, f)) for f in files),
         project_dir=str(project_dir),
         project_name=project_name,
     )
+
+
+def check_compose_file(path: Path, display: str) -> None:
+    """ConfigError if the YAML file `path` exceeds the alias/nesting bounds; a file that cannot
+    be read is left to compose (it says so itself)."""
+    from titan_deploy.core.yamlpos import check_bounds
+
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return
+    check_bounds(data.decode("utf-8", "replace"), display)
 
 
 def merged_config(command: ComposeCommand) -> dict:

@@ -31,7 +31,7 @@ from titan_deploy.core.checks import Fix, GitFacts
 from titan_deploy.core.fileread import TooLarge, UnsafeFile, file_type, read_bounded, read_fd
 from titan_deploy.core.limits import MAX_CONFIG_BYTES, MAX_SECRET_BYTES
 from titan_deploy.core.secretvalue import stripped
-from titan_deploy.errors import ConfigError, RuntimeFailure
+from titan_deploy.errors import ConfigError, RuntimeFailure, names_its_path
 
 __all__ = ["TooLarge", "UnsafeFile", "UnsafePath", "read_bounded"]
 
@@ -180,6 +180,7 @@ def _not_a_dir(parent: int, name: str) -> str:
 # --- writes -----------------------------------------------------------------------------------
 
 
+@names_its_path
 def atomic_write(
     path: Path,
     data: bytes,
@@ -212,6 +213,7 @@ def atomic_write(
         os.close(dfd)
 
 
+@names_its_path
 def write_new(
     path: Path, data: bytes, mode: int = 0o600, gid: int | None = None, *, root: Path | None = None
 ) -> bool:

@@ -58,13 +58,45 @@ def load(project: Project) -> Journal:
         doc = json.loads(fs.read_config(path))
         if not isinstance(doc, dict):
             raise ValueError("not an object")
-        return journal_from_dict(doc)
-    except (OSError, ValueError, KeyError, TypeError):
+        _check_shape(doc)
+        return _well_typed(journal_from_dict(doc))
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError):
         raise ConfigError(
             f"{path}: unreadable rotation journal; restore it from a backup or move it away "
             "(then every consumer is assumed to use the base files: check with `titan-deploy "
             "verify`)"
         ) from None
+
+
+_SHAPE = {
+    "assignments": dict,
+    "last_version": dict,
+    "active": dict,
+    "pending": dict,
+    "history": list,
+}
+
+
+def _check_shape(doc: dict) -> None:
+    """TypeError unless the journal's top-level keys have their types (null allowed)."""
+    for key, kind in _SHAPE.items():
+        if doc.get(key) is not None and not isinstance(doc[key], kind):
+            raise TypeError(f"{key} is not a {kind.__name__}")
+    if not all(isinstance(entry, dict) for entry in doc.get("history") or []):
+        raise TypeError("a history entry is not an object")
+
+
+def _well_typed(journal: Journal) -> Journal:
+    """`journal`, if its assignments have the types the overlay renders from; else TypeError
+    (a hand-edited `"version": "x"` would otherwise render a file name nobody wrote)."""
+    for services in journal.assignments.values():
+        for assignment in services.values():
+            for number in (assignment.version, assignment.secondary):
+                if number is not None and (type(number) is not int or number < 1):
+                    raise TypeError("a version is not a positive integer")
+            if assignment.key_id is not None and not isinstance(assignment.key_id, str):
+                raise TypeError("a key id is not a string")
+    return journal
 
 
 def save(
