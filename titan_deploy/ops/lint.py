@@ -94,8 +94,8 @@ def _scan(
     project: Project, path: Path, values: dict[str, bytes], raw: bool, required: bool
 ) -> EnvFileFacts:
     display = _display(project, path)
-    try:
-        text = path.read_text(encoding="utf-8", errors="replace")
+    try:  # bounded; a FIFO or a device is refused before it is opened (issue 9.4)
+        text = fs.read_config(path).decode("utf-8", errors="replace")
     except OSError:
         return EnvFileFacts(str(path), display, readable=False, required=required)
     facts = scan_env_text(text, str(path), display, values, raw=raw)

@@ -67,9 +67,25 @@ def run_render(project: Project, check: bool = False) -> Report:
         )
         return report
     if on_disk != text:  # confined to the project dir, never through a symlink (issue 9.2)
+        refuse_foreign(on_disk, project.manifest.overlay)
         fs.atomic_write(target, text.encode(), mode=0o644, root=project.project_dir)
     report.summary = f"wrote {project.manifest.overlay}" if on_disk != text else "overlay unchanged"
     return report
+
+
+OWN_MARK = "# Rendered by titan-deploy"
+
+
+def refuse_foreign(on_disk: str | None, shown: str) -> None:
+    """UnsafePath (exit 2) when the overlay path holds a file titan-deploy did not render (no
+    OWN_MARK first line): an operator's compose file given with -f, `.gitignore`, `.env`, a
+    README. `render` replaces only a missing file or one it wrote itself (issue 9.2)."""
+    if on_disk is not None and not on_disk.startswith(OWN_MARK):
+        raise fs.UnsafePath(
+            f"overlay: {shown} exists and was not rendered by titan-deploy (its first line is "
+            f"not `{OWN_MARK} ...`): refusing to overwrite it; name another file in the "
+            "manifest's `overlay`, or move that file away"
+        )
 
 
 def _on_disk(target: Path, shown: str) -> str | None:
