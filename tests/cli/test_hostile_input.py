@@ -211,3 +211,28 @@ def test_fifo_compose_file_is_never_handed_to_compose(ready_project: Path) -> No
     done = run_bounded(["-C", ready_project, *args, "lint"])
     assert done.returncode == 2
     assert "compose.fifo.yml: is a FIFO, not a regular file: refused" in done.stderr
+
+
+@pytest.mark.parametrize("special", ["fifo", "/dev/zero"])
+def test_special_env_file_is_refused_before_compose(ready_project: Path, special: str) -> None:
+    """An `env_file:` (or `.env`) that is a FIFO or /dev/zero: lint's own reader blew up to GBs
+    on /dev/zero and compose blocked forever on the FIFO. Refused before either reads it."""
+    prod = ready_project / "docker-compose.prod.yml"
+    prod.write_text(
+        prod.read_text().replace(
+            "  titan-hunter:\n",
+            "  titan-hunter:\n    env_file: [{path: odd.env, required: false}]\n",
+        )
+    )
+    target = ready_project / "odd.env"
+    if special == "fifo":
+        fifo(target)
+    else:
+        target.symlink_to(special)
+    done = run_bounded(["-C", ready_project, "lint"])
+    assert done.returncode == 2, done.stderr
+    assert "env file odd.env: is a" in done.stderr and "not a regular file: refused" in done.stderr
+    (ready_project / "odd.env").unlink()
+    (ready_project / ".env").symlink_to("/dev/zero")
+    done = run_bounded(["-C", ready_project, "lint"])
+    assert done.returncode == 2 and "env file .env: is a" in done.stderr, done.stderr

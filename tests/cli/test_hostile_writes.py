@@ -259,3 +259,26 @@ def test_rotation_never_writes_a_version_through_a_symlinked_secrets_dir(
     with pytest.raises(ConfigError, match="secrets is a symlink"):
         effects.write_version(step, Journal())
     assert snapshot(outside) == before
+
+
+@pytest.mark.parametrize("victim", [".gitignore", ".env", "extra.yml", "secrets.example/README.md"])
+def test_render_never_overwrites_a_file_it_did_not_render(cli, ready_project: Path, victim) -> None:
+    """`overlay:` naming an operator's file (a -f compose file, .gitignore, .env, a README):
+    render refuses (exit 2) and the file keeps its bytes; its own overlay it still replaces."""
+    target = ready_project / victim
+    target.write_text("# the operator's own file\nservices: {}\n")
+    before = target.read_bytes()
+    manifest = ready_project / "secrets.manifest.yml"
+    manifest.write_text(
+        manifest.read_text().replace("overlay: docker-compose.secrets.yml", f"overlay: {victim}")
+    )
+    extra = ["-f", "docker-compose.prod.yml", "-f", victim] if victim == "extra.yml" else []
+    result = cli("-C", ready_project, *extra, "render")
+    assert result.exit_code == 2, result.output
+    assert "was not rendered by titan-deploy" in result.stderr
+    assert target.read_bytes() == before
+    if extra:
+        return  # the -f file is the operator's: nothing of its own to render into
+    target.unlink()
+    assert cli("-C", ready_project, "render").exit_code == 0  # missing: written
+    assert cli("-C", ready_project, "render").exit_code == 0  # its own: replaced

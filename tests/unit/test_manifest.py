@@ -383,3 +383,15 @@ def test_lines_and_key_paths() -> None:
     assert doc.line(("a", "nope")) == 1
     assert format_path(("secrets", "k", "consumers", 0, "env")) == "secrets.k.consumers[0].env"
     assert str(doc.error(("a", "b"), "boom")) == "f.yml:2: a.b: boom"
+
+
+@pytest.mark.parametrize("hours", [".nan", ".inf", "-.inf", "-1", "87601"])
+def test_finish_after_hours_must_be_a_finite_number_of_hours(hours: str) -> None:
+    """`.nan` made every `rotate status` an internal error; `-1` allowed phase 2 at once."""
+    text = (
+        "version: 1\nsecrets:\n  k:\n    kind: hex\n    bytes: 32\n    rotation: hmac\n"
+        f"    finish_after_hours: {hours}\n"
+        "    consumers: {a: {env: K_FILE, role: signer}, b: {env: K_FILE, role: listener}}\n"
+    )
+    with pytest.raises(ConfigError, match=r":7: secrets\.k\.finish_after_hours: must be"):
+        parse_manifest_text(text)

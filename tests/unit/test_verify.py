@@ -383,3 +383,18 @@ def test_missing_container_fails_every_check_and_proves_nothing() -> None:
     f.containers = {}
     table, _ = rows(f)
     assert all(r["method"] == "" and r["mounted"] is False for r in table.values())
+
+
+@pytest.mark.parametrize(
+    "changes, place",
+    [
+        ({"env": {"API_TOKEN_FILE": PATH, f"V{VALUE.decode()}": "1"}}, "env var names"),
+        ({"labels": {f"tok.{VALUE.decode()}": "x"}}, "label names"),
+    ],
+)
+def test_a_value_pasted_as_an_env_or_label_name_is_a_leak(changes: dict, place: str) -> None:
+    """A name is text `docker inspect` shows like any value: a secret there is a leak (V006)."""
+    _rows, found = verify(facts(container(**changes)))
+    leaks = [f for f in found if f.code == "V006"]
+    assert [f.secret for f in leaks] == ["api_token"] and place in leaks[0].message
+    assert VALUE.decode() not in repr([f.message for f in found])

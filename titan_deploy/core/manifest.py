@@ -8,8 +8,8 @@ manifest did not mean.
 
 from __future__ import annotations
 
-import posixpath
 import math
+import posixpath
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
