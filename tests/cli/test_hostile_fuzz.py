@@ -106,14 +106,28 @@ def make_world() -> World:
     return World(root, project, outside, values)
 
 
+def _text(path: Path) -> str | None:
+    """A regular file's text; None for anything else (an earlier mutation may have made it a
+    FIFO or /dev/zero, which the test itself must never read)."""
+    try:
+        if not stat.S_ISREG(path.stat().st_mode) or path.stat().st_size > 10**7:
+            return None
+        return path.read_text()
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
 def _edit(path: Path, old: str, new: str) -> None:
     """Replace `old` once (a no-op when an earlier mutation already replaced the file)."""
-    try:
-        text = path.read_text()
-    except (OSError, UnicodeDecodeError):
-        return
-    if old in text:
+    text = _text(path)
+    if text is not None and old in text:
         path.write_text(text.replace(old, new, 1))
+
+
+def _append(path: Path, tail: str) -> None:
+    text = _text(path)
+    if text is not None:
+        path.write_text(text + tail)
 
 
 # Each mutation takes the world and a draw-derived integer; it returns a short label.
@@ -141,12 +155,12 @@ def m_overlay_symlink(w: World, n: int) -> str:
 
 
 def m_manifest_alias_bomb(w: World, n: int) -> str:
-    w.manifest.write_text(w.manifest.read_text() + "\nx-bomb:\n" + _indent(ALIAS_BOMB))
+    _append(w.manifest, "\nx-bomb:\n" + _indent(ALIAS_BOMB))
     return "alias bomb in manifest"
 
 
 def m_manifest_recursive_alias(w: World, n: int) -> str:
-    w.manifest.write_text(w.manifest.read_text() + "\nx-loop: &loop [*loop]\n")
+    _append(w.manifest, "\nx-loop: &loop [*loop]\n")
     return "recursive alias in manifest"
 
 
@@ -166,7 +180,9 @@ def m_catastrophic_regex(w: World, n: int) -> str:
 
 
 def m_control_char(w: World, n: int) -> str:
-    text = w.manifest.read_text()
+    text = _text(w.manifest)
+    if text is None:
+        return "control char: manifest not a regular file (skipped)"
     pos = n % len(text)
     char = ["\x00", "\x07", "\x1b", "\x7f", "\u2028", "\ufeff"][n % 6]
     w.manifest.write_text(text[:pos] + char + text[pos:])
@@ -175,6 +191,7 @@ def m_control_char(w: World, n: int) -> str:
 
 def m_manifest_is_a_value(w: World, n: int) -> str:
     name = sorted(k for k in w.values if not k.startswith("__"))[n % 8]
+    w.manifest.unlink(missing_ok=True)  # never write into a FIFO an earlier case made
     w.manifest.write_bytes(b"*" + w.values[name] + b"\n")
     return f"manifest is the value of {name} (as an alias)"
 
@@ -241,13 +258,13 @@ def m_compose_value_key(w: World, n: int) -> str:
     value = w.values[name].decode()
     prod = w.project / PROD
     # a value pasted as a key, with a backslash in it (compose doubles it when quoting)
-    prod.write_text(prod.read_text() + f'\nx-{value}\\\\{value}: "1"\n"{value}\\\\": 1\n')
+    _append(prod, f'\nx-{value}\\\\{value}: "1"\n"{value}\\\\": 1\n')
     return f"value of {name} as a compose key"
 
 
 def m_compose_alias_bomb(w: World, n: int) -> str:
     prod = w.project / PROD
-    prod.write_text(prod.read_text() + "\nx-bomb:\n" + _indent(ALIAS_BOMB))
+    _append(prod, "\nx-bomb:\n" + _indent(ALIAS_BOMB))
     return "alias bomb in the compose file"
 
 
@@ -452,7 +469,8 @@ def test_hostile_inputs_are_refused_cleanly(case) -> None:
                 continue
             if path == w.manifest and m_manifest_is_a_value in mutations:
                 continue  # the case planted the value there itself
-            text = path.read_bytes()[: 10**6].decode("utf-8", "replace")
+            with open(path, "rb") as handle:  # bounded: a case may leave a huge file
+                text = handle.read(10**6).decode("utf-8", "replace")
             canaries.assert_clean(text, f"{where}: file {path.relative_to(w.project)}")
         canaries.assert_clean(done.stdout, f"{where}: stdout")
         canaries.assert_clean(done.stderr, f"{where}: stderr")
