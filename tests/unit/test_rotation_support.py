@@ -25,7 +25,7 @@ from titan_deploy.core.rotation import (
     plan_hmac,
     start,
 )
-from titan_deploy.errors import ConfigError
+from titan_deploy.errors import ConfigError, UsageError
 from titan_deploy.io import journal as journal_io
 from titan_deploy.ops.rotate.effects import scrape_argv
 from titan_deploy.project import Project
@@ -488,3 +488,26 @@ def test_exchange_refuses_a_key_equal_to_its_secret_or_to_another_secret(
     after = {p.name: p.read_bytes() for p in secrets_dir.iterdir()}
     assert after == before  # nothing changed
     assert not (ready_project / ".titan-deploy" / "state.json").exists()
+
+
+def test_exchange_accepts_a_pem_key_and_refuses_line_breaks_elsewhere(ready_project: Path) -> None:
+    """Exchange RSA/Ed25519 API keys are PEM (issue 8.9): `rotate exchange` takes one from a
+    file with its newlines; a single-line kind still refuses a line break."""
+    from tests.pemkit import ed25519_pem
+    from titan_deploy.ops.rotate.exchange import validate_material
+
+    manifest = ready_project / "secrets.manifest.yml"
+    text = manifest.read_text()
+    start = text.index("  binance_api_secret:")
+    block = text[start:].split("\n\n", 1)[0]
+    manifest.write_text(text.replace(block, block.replace("kind: api-key", "kind: pem", 1)))
+    project = Project(project_dir=ready_project)
+    assert project.manifest.secrets["binance_api_secret"].kind == "pem"
+    key = b"NEWkeyVALUEforBinance0123456789"
+    pem = ed25519_pem()
+    out = validate_material(project, "binance", [key, pem + b"\n"])
+    assert out == {"binance_api_key": key, "binance_api_secret": pem.strip()}
+    with pytest.raises(UsageError, match="the new binance_api_key holds a line break"):
+        validate_material(project, "binance", [key + b"\nmore", pem])
+    with pytest.raises(UsageError, match=r"multi-line, e\.g\. a PEM key: give each value with"):
+        validate_material(project, "binance", [key, *pem.splitlines()])

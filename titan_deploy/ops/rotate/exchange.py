@@ -43,15 +43,23 @@ def group_secrets(project: Project, group: str) -> list[str]:
 def validate_material(project: Project, group: str, values: list[bytes]) -> dict[str, bytes]:
     """Map the values (in the group's manifest order) to secrets; exit 2 on a bad value.
 
-    Refused, changing nothing: an empty, multi-line, malformed or placeholder value; a value
+    Refused, changing nothing: an empty, malformed or placeholder value, a multi-line one unless
+    the secret is `kind: pem` or multi-line text (a PEM key, given with --from-file); a value
     already in use by the secret itself; two values of the group that are equal (a key pasted
     as its own secret); a value equal to any other secret's (any file in the secrets dir: base
     files and versions). Messages name secrets, never a value."""
     names = group_secrets(project, group)
     if len(values) != len(names):
+        multiline = [n for n in names if project.manifest.secrets[n].is_multiline]
+        hint = (
+            f" ({', '.join(multiline)} is multi-line, e.g. a PEM key: give each value with "
+            "--from-file)"
+            if multiline
+            else ""
+        )
         raise UsageError(
             f"{group} needs {len(names)} values ({', '.join(names)}, in that order); "
-            f"got {len(values)}"
+            f"got {len(values)}{hint}"
         )
     journal = journal_io.load(project)
     out: dict[str, bytes] = {}
@@ -79,8 +87,10 @@ def _check_value(project: Project, name: str, value: bytes) -> None:
     spec = project.manifest.secrets[name]
     if not value:
         raise UsageError(f"the new {name} is empty")
-    if b"\n" in value or b"\r" in value or b"\x00" in value:
-        raise UsageError(f"the new {name} holds a line break or NUL")
+    if b"\r" in value or b"\x00" in value:
+        raise UsageError(f"the new {name} holds a carriage return or NUL")
+    if b"\n" in value and not spec.is_multiline:
+        raise UsageError(f"the new {name} holds a line break")
     problem = kind_problem(spec, value)
     if problem:
         raise UsageError(f"the new {name} is not a valid {spec.kind}: {problem}")
