@@ -49,13 +49,19 @@ PY
   docker compose version >&2
 }
 
-install_test_tools() { # rsync: the verify tests replace a secret the way `rsync -a` does
-  command -v rsync >/dev/null 2>&1 && return 0
-  [ "$(id -u)" -eq 0 ] || { log "rsync is missing (apt-get install rsync)"; return 0; }
-  log "installing rsync (used by the integration tests)"
+install_test_tools() { # rsync: replacing a secret as `rsync -a` does; openssl, ssh-keygen: real
+  # PEM keys; setpriv: an unprivileged run. In CI a missing one fails its test, never skips it.
+  local missing=()
+  command -v rsync >/dev/null 2>&1 || missing+=(rsync)
+  command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+  command -v ssh-keygen >/dev/null 2>&1 || missing+=(openssh-client)
+  command -v setpriv >/dev/null 2>&1 || missing+=(util-linux)
+  [ "${#missing[@]}" -eq 0 ] && return 0
+  [ "$(id -u)" -eq 0 ] || { log "missing test tools: ${missing[*]} (apt-get install them)"; return 0; }
+  log "installing ${missing[*]} (used by the tests)"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
-  apt-get install -y -qq rsync >/dev/null
+  apt-get install -y -qq "${missing[@]}" >/dev/null
 }
 
 if ! command -v docker >/dev/null 2>&1; then install_engine; fi

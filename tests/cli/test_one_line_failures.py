@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 import typer.main
 
+from tests.conftest import require
 from titan_deploy.cli.app import app
 from titan_deploy.cli.numbers import Bounded
 
@@ -172,11 +173,11 @@ def world_readable_copy(project: Path) -> Iterator[Path]:
         shutil.rmtree(top)
 
 
-@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("setpriv"), reason="needs root")
 def test_an_unreadable_secrets_dir(ready_project: Path) -> None:
+    require(os.geteuid() == 0 and shutil.which("setpriv") is not None, "needs root and setpriv")
     probe = subprocess.run([*AS_NOBODY, str(CONSOLE_SCRIPT), "--help"], capture_output=True)
-    if probe.returncode != 0:
-        pytest.skip("the venv is not usable by uid 65534 here")
+    if probe.returncode != 0:  # the checkout itself (e.g. under /root) is closed to uid 65534:
+        pytest.skip("the venv is not usable by uid 65534 here")  # a property of the path only
     with world_readable_copy(ready_project) as project:
         os.chmod(project / "secrets", 0)
         for args, code in (
@@ -363,7 +364,7 @@ def test_exchange_with_stdin_closed(ready_project: Path, how: str) -> None:
 def full_disk(titan_project: Path) -> Iterator[Path]:
     """The project on a 64 KiB tmpfs, filled up (the mount is removed afterwards)."""
     if os.geteuid() != 0 or not shutil.which("mount"):
-        pytest.skip("needs root to mount a tmpfs")
+        require(False, "needs root to mount a tmpfs")
     mountpoint = Path(tempfile.mkdtemp(prefix="tdtest-full-"))
     done = subprocess.run(
         ["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mountpoint)],
@@ -372,7 +373,7 @@ def full_disk(titan_project: Path) -> Iterator[Path]:
     )
     if done.returncode != 0:
         mountpoint.rmdir()
-        pytest.skip(f"cannot mount a tmpfs: {done.stderr!r}")
+        require(False, f"cannot mount a tmpfs: {done.stderr!r}")
     try:
         project = mountpoint / "project"
         shutil.copytree(titan_project, project)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import require
 from tests.pemkit import ED25519_PREFIX, block, cert_block, ed25519_pem, openssl_key, rsa_like_pem
 from titan_deploy.core.checks import Fix, GitFacts, check_store
 from titan_deploy.core.manifest import Manifest, parse_manifest_text
@@ -785,14 +786,14 @@ def test_pem_keys_are_accepted_with_their_newlines(tmp_path: Path, value: bytes)
 def test_real_openssl_keys_are_accepted(tmp_path: Path, args: list[str]) -> None:
     key = openssl_key(*args)
     if key is None:
-        pytest.skip("no openssl")
+        require(False, "openssl is missing (scripts/engine.sh installs it)")
     store = make_store(tmp_path, {"key": key})
     assert check_store(pem_manifest(), store).findings == []
 
 
 def test_an_openssh_private_key_is_accepted(tmp_path: Path) -> None:
     if shutil.which("ssh-keygen") is None:
-        pytest.skip("no ssh-keygen")
+        require(False, "ssh-keygen is missing (scripts/engine.sh installs it)")
     subprocess.run(
         ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(tmp_path / "id")], check=True
     )
