@@ -20,13 +20,10 @@ from titan_deploy.core.findings import Finding, error, warning
 from titan_deploy.core.limits import LIMIT_TEXT, MAX_SECRET_BYTES
 from titan_deploy.core.manifest import Manifest, SecretSpec
 from titan_deploy.core.secretvalue import (
-    STRICT_WHITESPACE_KINDS,
-    is_placeholder,
-    kind_problem,
     trimmed,
-    weakness,
-    whitespace_ok,
 )
+from titan_deploy.core.valuechecks import Where, content_findings, missing_fix
+from titan_deploy.core.valuechecks import example_label as shown_example
 from titan_deploy.core.versions import owner
 
 IGNORED_NAMES = {".gitignore", "README.md", ".keep"}
@@ -104,10 +101,10 @@ def check_store(
         )
         return result
     _check_dir(manifest, secrets_dir, result)
-    where = _Where(
+    where = Where(
         shown=Path(label or secrets_dir.name),
         example_dir=example_dir,
-        example_label=_example_label(example_dir, example_label),
+        example_label=shown_example(example_dir, example_label),
         names=(*manifest.secrets, *manifest.services, *names),
     )
     _check_owner(secrets_dir, where.shown, uid, None, result)
@@ -129,22 +126,6 @@ def _dir_symlink(secrets_dir: Path, label: str | None) -> Finding:
         "secrets through one",
         fix="point secrets_dir (or --secrets-dir) at the real directory",
     )
-
-
-@dataclass(frozen=True)
-class _Where:
-    """How paths are shown in findings and hints, and the names a value must not equal."""
-
-    shown: Path  # the secrets dir as shown
-    example_dir: Path | None
-    example_label: str | None  # the example dir as shown, when it has a README
-    names: tuple[str, ...]
-
-
-def _example_label(example_dir: Path | None, label: str | None) -> str | None:
-    if example_dir is None or not (example_dir / "README.md").is_file():
-        return None
-    return label or example_dir.name
 
 
 def _check_dir(manifest: Manifest, secrets_dir: Path, result: CheckResult) -> None:
@@ -176,19 +157,19 @@ def _check_secret(
     manifest: Manifest,
     spec: SecretSpec,
     secrets_dir: Path,
-    where: _Where,
+    where: Where,
     result: CheckResult,
 ) -> None:
     path = secrets_dir / spec.name
     shown = where.shown / spec.name
     problem = _file_problem(path, secrets_dir, shown)
     if problem:
-        result.findings.append(error(*problem, secret=spec.name, fix=_missing_fix(spec, where)))
+        result.findings.append(error(*problem, secret=spec.name, fix=missing_fix(spec, where)))
         return
     raw = _read_secret(spec, path, shown, result)
     if raw is None:
         return
-    findings = list(_content_findings(spec, raw, shown, where))
+    findings = list(content_findings(spec, raw, shown, where))
     findings += _mode_findings(manifest, spec, path, shown, result)
     result.findings.extend(findings)
     if any(f.code == "S005" for f in findings):  # whitespace only: no NUL, no CR, one line
@@ -275,15 +256,6 @@ def _check_owner(
         )
 
 
-def _missing_fix(spec: SecretSpec, where: _Where) -> str:
-    if spec.generate:
-        return "titan-deploy init (generates it)"
-    hint = f"write the value into {where.shown / spec.name}"
-    if where.example_label:
-        hint += f" (see {where.example_label}/README.md)"
-    return hint
-
-
 def _file_problem(path: Path, secrets_dir: Path, shown: Path) -> tuple[str, str] | None:
     if not path.exists() and not path.is_symlink():
         return ("S001", f"{shown} is missing")
@@ -296,108 +268,6 @@ def _file_problem(path: Path, secrets_dir: Path, shown: Path) -> tuple[str, str]
     if not path.is_file():
         return ("S002", f"{shown} is not a regular file")
     return None
-
-
-def _content_findings(spec: SecretSpec, raw: bytes, path: Path, where: _Where) -> Iterable[Finding]:
-    name = spec.name
-    if len(raw) > MAX_SECRET_BYTES:
-        yield error("S008", f"{path} is too large: over {LIMIT_TEXT}", secret=name)
-        return
-    if not raw.strip():
-        yield error("S003", f"{path} is empty or whitespace only", secret=name)
-        return
-    if b"\x00" in raw:
-        yield error("S004", f"{path} contains a NUL byte", secret=name)
-        return
-    if b"\r" in raw:
-        yield error("S004", f"{path} contains a carriage return (CRLF line ending?)", secret=name)
-        return
-    value = trimmed(raw)
-    if b"\n" in value and not spec.is_multiline:
-        yield error(
-            "S004", f"{path} has more than one line", secret=name, fix=_multiline_fix(value)
-        )
-        return
-    if not whitespace_ok(raw, spec.is_multiline):
-        yield _whitespace_finding(spec, path)
-    example = _example(where.example_dir, name)
-    if is_placeholder(value, example):
-        yield error(
-            "S007",
-            f"{path} still holds a placeholder",
-            secret=name,
-            fix=_missing_fix(spec, where),
-        )
-        return
-    problem = kind_problem(spec, value)
-    if problem:
-        yield error("S006", f"{path}: {spec.kind} {problem}", secret=name)
-        return
-    weak = _weak_finding(spec, value, path, where)
-    if weak:
-        yield weak
-
-
-def _multiline_fix(value: bytes) -> str:
-    if value.startswith(b"-----BEGIN "):
-        return "keys and certificates: set `kind: pem` in the manifest"
-    return "if the value really spans lines: set `kind: text` and `multiline: true` in the manifest"
-
-
-def _whitespace_finding(spec: SecretSpec, path: Path) -> Finding:
-    """Surrounding whitespace: services that trim and services that do not read two values."""
-    fix = "titan-deploy check-secrets --fix (strips it)"
-    if spec.is_multiline:
-        return warning(
-            "S005",
-            f"{path} has whitespace before or after its content (one final newline is normal)",
-            secret=spec.name,
-            fix=fix,
-        )
-    make = error if spec.kind in STRICT_WHITESPACE_KINDS else warning
-    return make(
-        "S005",
-        f"{path} starts or ends with whitespace (space, tab or newline): services that trim "
-        "it and services that do not read two different values",
-        secret=spec.name,
-        fix=fix,
-    )
-
-
-WEAK_IS_ERROR = ("password", "hex", "token", "api-key")
-"""Kinds for which a weak value is an error (a warning for single-line text; the lines of pem and
-multi-line text are judged one by one when searched for, not here)."""
-
-
-def _weak_finding(spec: SecretSpec, value: bytes, path: Path, where: _Where) -> Finding | None:
-    if spec.is_multiline:
-        return None
-    reason = weakness(value, where.names)
-    if reason is None:
-        return None
-    make = error if spec.kind in WEAK_IS_ERROR else warning
-    return make(
-        "S023",
-        f"{path}: {spec.kind} is weak ({reason}): guessable, and too common to search for in "
-        "logs (audit-logs and verify match it only as a whole word)",
-        secret=spec.name,
-        fix=_weak_fix(spec),
-    )
-
-
-def _weak_fix(spec: SecretSpec) -> str:
-    if spec.generate:
-        return "rotate it to a generated value (or remove the file and run titan-deploy init)"
-    return "replace it with a long random value (e.g. `openssl rand -base64 32`)"
-
-
-def _example(example_dir: Path | None, name: str) -> bytes | None:
-    if example_dir is None:
-        return None
-    try:
-        return read_bounded(example_dir / name, MAX_SECRET_BYTES)
-    except OSError:  # missing, unreadable, too large, not a plain file: no example to compare
-        return None
 
 
 def _mode_findings(
