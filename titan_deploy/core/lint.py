@@ -13,12 +13,19 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from pathlib import PurePosixPath
 from typing import Any
 
 from titan_deploy.core.conventions import SECRETISH, convention_for, unread_file_var
 from titan_deploy.core.dotenv import SECRETS_DIR, EnvFileFacts, EnvVar, secret_needles
 from titan_deploy.core.findings import Finding, error, warning
+from titan_deploy.core.lint_manifest import (
+    declared_secrets,
+    environment,
+    missing_consumers,
+    mounted_targets,
+    mounts,
+    unconsumed,
+)
 from titan_deploy.core.lint_text import argv_secret_reads, interpolated, walk_strings
 from titan_deploy.core.manifest import Manifest
 from titan_deploy.core.overlay import OverlayPlan
@@ -125,15 +132,15 @@ def lint_config(
         findings += _service(name, body or {}, ctx)
     findings += _top_level_fields(config, ctx)
     findings += _dotenv_values(config, ctx)
-    findings += _missing_consumers(manifest, services)
-    findings += _mounts(plan, services)
-    findings += _declared_secrets(config, manifest, plan, secrets_dir)
-    findings += _unconsumed(manifest, plan, services)
+    findings += missing_consumers(manifest, services)
+    findings += mounts(plan, services)
+    findings += declared_secrets(config, manifest, plan, secrets_dir)
+    findings += unconsumed(manifest, plan, services)
     return findings
 
 
 def _service(name: str, body: dict[str, Any], ctx: _Context) -> list[Finding]:
-    env = _environment(body)
+    env = environment(body)
     settings = _settings(body, env, ctx)
     findings = list(_secret_values_in_env(name, env, ctx))
     findings += _both_set(name, body.get("image"), settings)
@@ -142,17 +149,6 @@ def _service(name: str, body: dict[str, Any], ctx: _Context) -> list[Finding]:
     findings += _fields(name, body, ctx)
     findings += _env_file_findings(name, body, ctx)
     return findings
-
-
-def _environment(body: dict[str, Any]) -> dict[str, Any]:
-    env = body.get("environment") or {}
-    if isinstance(env, list):
-        pairs = (item.split("=", 1) if "=" in item else (item, None) for item in env)
-        return dict(pairs)
-    return dict(env)
-
-
-# --- where each env var comes from: env_file:, environment:, the interpolation .env ----------
 
 
 def _env_file_entries(body: dict[str, Any]) -> list[tuple[str, bool]]:
@@ -283,7 +279,7 @@ def _unmounted_paths(
     service: str, body: dict[str, Any], settings: dict[str, Setting], ctx: _Context
 ) -> Iterable[Finding]:
     owned = ctx.owned(service)
-    targets = _mounted_targets(body)
+    targets = mounted_targets(body)
     for name, setting in sorted(settings.items()):
         path = setting.value or ""
         if name in owned or not is_secret_path(path) or "$" in path:
@@ -296,29 +292,6 @@ def _unmounted_paths(
                 fix="mount the secret at that path (add the service as a consumer in the manifest "
                 "and run `titan-deploy render`), or fix the path",
             )
-
-
-def _mounted_targets(body: dict[str, Any]) -> list[str]:
-    """Container paths of the service's secrets and volumes (bind, volume, tmpfs)."""
-    out = []
-    for item in body.get("secrets") or []:
-        target = _source(item) if isinstance(item, str) else str(item.get("target") or "")
-        target = target or _source(item)
-        out.append(target if target.startswith("/") else f"{SECRETS_DIR}{target}")
-    for item in body.get("volumes") or []:
-        if isinstance(item, dict) and item.get("target"):
-            out.append(str(item["target"]))
-        elif isinstance(item, str) and ":" in item:
-            out.append(item.split(":")[1])
-    out += [str(t).split(":")[0] for t in _as_list(body.get("tmpfs"))]
-    return out
-
-
-def _as_list(value: Any) -> list:
-    return [value] if isinstance(value, str) else list(value or [])
-
-
-# --- L009: a *_FILE name the image does not read -----------------------------------------------
 
 
 def _unread_file_vars(
@@ -352,7 +325,7 @@ def _unread_file_vars(
 
 
 def _fields(service: str, body: dict[str, Any], ctx: _Context) -> Iterable[Finding]:
-    named = {**body, "environment": _environment(body)} if "environment" in body else body
+    named = {**body, "environment": environment(body)} if "environment" in body else body
     for path, text in walk_strings(named, hide=ctx.holds):
         in_env = path == "environment" or path.startswith(("environment.", "environment["))
         secret = ctx.holds(text)
@@ -471,92 +444,3 @@ def _dotenv_values(config: dict[str, Any], ctx: _Context) -> Iterable[Finding]:
 
 
 # --- L003-L007: the manifest against the config -----------------------------------------------
-
-
-def _missing_consumers(manifest: Manifest, services: dict[str, Any]) -> Iterable[Finding]:
-    for service in manifest.services:
-        if service not in services:
-            yield error(
-                "L003",
-                f"manifest consumer {service} is not a service of the merged compose config",
-                service=service,
-                fix="fix the service name in the manifest, or add the service",
-            )
-
-
-def _mounts(plan: OverlayPlan, services: dict[str, Any]) -> Iterable[Finding]:
-    for svc in plan.services:
-        body = services.get(svc.service)
-        if body is None:
-            continue
-        env = _environment(body)
-        mounted = {_target(item): _source(item) for item in body.get("secrets") or []}
-        for mount in svc.mounts:
-            if mounted.get(mount.target) != mount.source:
-                yield error(
-                    "L006",
-                    f"does not mount {mount.source} at {mount.container_path}",
-                    service=svc.service,
-                    secret=mount.secret,
-                    fix="titan-deploy render, and deploy with the overlay",
-                )
-            elif env.get(mount.env) != mount.container_path:
-                yield error(
-                    "L006",
-                    f"{mount.env} does not point at {mount.container_path}",
-                    service=svc.service,
-                    secret=mount.secret,
-                    fix="titan-deploy render",
-                )
-
-
-def _source(item: Any) -> str:
-    return item if isinstance(item, str) else str(item.get("source"))
-
-
-def _target(item: Any) -> str:
-    if isinstance(item, str):
-        return item
-    target = str(item.get("target") or item.get("source"))
-    return PurePosixPath(target).name if target.startswith(SECRETS_DIR) else target
-
-
-def _declared_secrets(
-    config: dict[str, Any], manifest: Manifest, plan: OverlayPlan, secrets_dir: str
-) -> Iterable[Finding]:
-    root = PurePosixPath(secrets_dir)
-    for source, body in sorted((config.get("secrets") or {}).items()):
-        if source not in plan.sources and source not in manifest.secrets:
-            yield error(
-                "L005",
-                f"compose declares secret {source}, which the manifest does not know",
-                secret=source,
-                fix="add it to secrets.manifest.yml (and render), or remove it",
-            )
-            continue
-        path = (body or {}).get("file")
-        parent = PurePosixPath(path).parent.parts if path else ()
-        if path and parent[len(parent) - len(root.parts) :] != root.parts:
-            yield error(
-                "L007",
-                f"secret {source} is read from outside the secrets dir",
-                secret=source,
-                fix="titan-deploy render",
-            )
-
-
-def _unconsumed(manifest: Manifest, plan: OverlayPlan, services: dict[str, Any]) -> Iterable:
-    mounted = {
-        plan.sources[_source(item)][0]
-        for body in services.values()
-        for item in body.get("secrets") or []
-        if _source(item) in plan.sources
-    }
-    for name, spec in manifest.secrets.items():
-        if not spec.consumers or name not in mounted:
-            yield warning(
-                "L004",
-                f"secret {name} is consumed by no service",
-                secret=name,
-                fix="add a consumer in the manifest, or remove the secret",
-            )

@@ -1,0 +1,140 @@
+"""Lint rules that compare the merged compose config with the manifest and the overlay plan:
+consumers that do not exist (L003), unconsumed secrets (L004), secrets compose declares but the
+manifest does not know (L005), consumers that do not mount their secret (L006), secret files
+outside the secrets dir (L007); and the small readers of a service body both lint modules use.
+Pure; `core/lint.py` runs these after the per-service rules.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import PurePosixPath
+from typing import Any
+
+from titan_deploy.core.dotenv import SECRETS_DIR
+from titan_deploy.core.findings import Finding, error, warning
+from titan_deploy.core.manifest import Manifest
+from titan_deploy.core.overlay import OverlayPlan
+
+
+def environment(body: dict[str, Any]) -> dict[str, Any]:
+    env = body.get("environment") or {}
+    if isinstance(env, list):
+        pairs = (item.split("=", 1) if "=" in item else (item, None) for item in env)
+        return dict(pairs)
+    return dict(env)
+
+
+# --- where each env var comes from: env_file:, environment:, the interpolation .env ----------
+
+
+def missing_consumers(manifest: Manifest, services: dict[str, Any]) -> Iterable[Finding]:
+    for service in manifest.services:
+        if service not in services:
+            yield error(
+                "L003",
+                f"manifest consumer {service} is not a service of the merged compose config",
+                service=service,
+                fix="fix the service name in the manifest, or add the service",
+            )
+
+
+def mounts(plan: OverlayPlan, services: dict[str, Any]) -> Iterable[Finding]:
+    for svc in plan.services:
+        body = services.get(svc.service)
+        if body is None:
+            continue
+        env = environment(body)
+        mounted = {secret_target(item): secret_source(item) for item in body.get("secrets") or []}
+        for mount in svc.mounts:
+            if mounted.get(mount.target) != mount.source:
+                yield error(
+                    "L006",
+                    f"does not mount {mount.source} at {mount.container_path}",
+                    service=svc.service,
+                    secret=mount.secret,
+                    fix="titan-deploy render, and deploy with the overlay",
+                )
+            elif env.get(mount.env) != mount.container_path:
+                yield error(
+                    "L006",
+                    f"{mount.env} does not point at {mount.container_path}",
+                    service=svc.service,
+                    secret=mount.secret,
+                    fix="titan-deploy render",
+                )
+
+
+def secret_source(item: Any) -> str:
+    return item if isinstance(item, str) else str(item.get("source"))
+
+
+def secret_target(item: Any) -> str:
+    if isinstance(item, str):
+        return item
+    target = str(item.get("target") or item.get("source"))
+    return PurePosixPath(target).name if target.startswith(SECRETS_DIR) else target
+
+
+def declared_secrets(
+    config: dict[str, Any], manifest: Manifest, plan: OverlayPlan, secrets_dir: str
+) -> Iterable[Finding]:
+    root = PurePosixPath(secrets_dir)
+    for source, body in sorted((config.get("secrets") or {}).items()):
+        if source not in plan.sources and source not in manifest.secrets:
+            yield error(
+                "L005",
+                f"compose declares secret {source}, which the manifest does not know",
+                secret=source,
+                fix="add it to secrets.manifest.yml (and render), or remove it",
+            )
+            continue
+        path = (body or {}).get("file")
+        parent = PurePosixPath(path).parent.parts if path else ()
+        if path and parent[len(parent) - len(root.parts) :] != root.parts:
+            yield error(
+                "L007",
+                f"secret {source} is read from outside the secrets dir",
+                secret=source,
+                fix="titan-deploy render",
+            )
+
+
+def unconsumed(manifest: Manifest, plan: OverlayPlan, services: dict[str, Any]) -> Iterable:
+    mounted = {
+        plan.sources[secret_source(item)][0]
+        for body in services.values()
+        for item in body.get("secrets") or []
+        if secret_source(item) in plan.sources
+    }
+    for name, spec in manifest.secrets.items():
+        if not spec.consumers or name not in mounted:
+            yield warning(
+                "L004",
+                f"secret {name} is consumed by no service",
+                secret=name,
+                fix="add a consumer in the manifest, or remove the secret",
+            )
+
+
+def mounted_targets(body: dict[str, Any]) -> list[str]:
+    """Container paths of the service's secrets and volumes (bind, volume, tmpfs)."""
+    out = []
+    for item in body.get("secrets") or []:
+        target = secret_source(item) if isinstance(item, str) else str(item.get("target") or "")
+        target = target or secret_source(item)
+        out.append(target if target.startswith("/") else f"{SECRETS_DIR}{target}")
+    for item in body.get("volumes") or []:
+        if isinstance(item, dict) and item.get("target"):
+            out.append(str(item["target"]))
+        elif isinstance(item, str) and ":" in item:
+            out.append(item.split(":")[1])
+    out += [str(t).split(":")[0] for t in as_list(body.get("tmpfs"))]
+    return out
+
+
+def as_list(value: Any) -> list:
+    return [value] if isinstance(value, str) else list(value or [])
+
+
+# --- L009: a *_FILE name the image does not read -----------------------------------------------
