@@ -9,20 +9,22 @@ manifest did not mean.
 from __future__ import annotations
 
 import math
-import posixpath
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from titan_deploy.core import regex
 from titan_deploy.core.limits import MAX_SECRET_BYTES
+from titan_deploy.core.manifest_validate import (  # noqa: F401 (NAME_RE, ENV_RE re-exported)
+    ENV_RE,
+    MAX_NAME,
+    NAME_RE,
+    Validator,
+    check,
+    overlay_conflict,
+)
 from titan_deploy.core.versions import collision
 from titan_deploy.core.yamlpos import KeyPath, Located, load_file, load_located
-
-NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
-ENV_RE = re.compile(r"^[A-Z_][A-Z0-9_]*$")
-MAX_NAME = 63
 
 KINDS = ("password", "hex", "token", "api-key", "text", "pem")
 MULTILINE_KINDS = ("text",)  # `multiline: true` allowed; pem is always multi-line
@@ -184,7 +186,7 @@ def parse_manifest_text(text: str, source: str = "secrets.manifest.yml") -> Mani
 
 
 def parse_manifest(doc: Located, path: Path) -> Manifest:
-    v = _Validator(doc)
+    v = Validator(doc)
     top = v.mapping((), "the manifest must be a mapping with `version` and `secrets`")
     v.known_keys((), top, TOP_KEYS)
     version = v.get((), top, "version", int, required=True)
@@ -224,7 +226,7 @@ def parse_manifest(doc: Located, path: Path) -> Manifest:
     )
 
 
-def _secret(v: _Validator, name: Any, body: Any) -> SecretSpec:
+def _secret(v: Validator, name: Any, body: Any) -> SecretSpec:
     path: KeyPath = ("secrets", str(name))
     v.name(path, name, "secret name")
     if not isinstance(body, dict):
@@ -275,7 +277,7 @@ def _secret(v: _Validator, name: Any, body: Any) -> SecretSpec:
     return spec
 
 
-def _hours(v: _Validator, path: KeyPath, body: dict) -> float:
+def _hours(v: Validator, path: KeyPath, body: dict) -> float:
     """`finish_after_hours`: a finite number of hours, 0 to 87600 (ten years); `.nan`, `.inf`
     or a negative value would make phase 2 never or always allowed."""
     hours = float(v.get(path, body, "finish_after_hours", (int, float), 24))
@@ -284,7 +286,7 @@ def _hours(v: _Validator, path: KeyPath, body: dict) -> float:
     return hours
 
 
-def _consumers(v: _Validator, path: KeyPath, body: dict, rotation: str) -> tuple[Consumer, ...]:
+def _consumers(v: Validator, path: KeyPath, body: dict, rotation: str) -> tuple[Consumer, ...]:
     raw = v.get(path, body, "consumers", dict, {})
     out = []
     for service, entry in raw.items():
@@ -308,7 +310,7 @@ def _consumers(v: _Validator, path: KeyPath, body: dict, rotation: str) -> tuple
 
 
 def _provision(
-    v: _Validator, path: KeyPath, body: dict, consumers: tuple[Consumer, ...]
+    v: Validator, path: KeyPath, body: dict, consumers: tuple[Consumer, ...]
 ) -> ProvisionSpec | None:
     raw = v.get(path, body, "provision", dict, None)
     if raw is None:
@@ -323,18 +325,18 @@ def _provision(
         raise v.doc.error((*ppath, "service"), "must be one of this secret's consumers")
     role = v.get(ppath, raw, "role", str, None)
     if role is not None:
-        _check(v.doc, (*ppath, "role"), role, PG_ROLE_RE, "role must match [A-Za-z_][A-Za-z0-9_]*")
+        check(v.doc, (*ppath, "role"), role, PG_ROLE_RE, "role must match [A-Za-z_][A-Za-z0-9_]*")
     return ProvisionSpec(kind=kind, service=service, role=role)
 
 
-def _auth_guard(v: _Validator, top: dict) -> AuthGuard | None:
+def _auth_guard(v: Validator, top: dict) -> AuthGuard | None:
     raw = v.get((), top, "auth_guard", dict, None)
     if raw is None:
         return None
     path: KeyPath = ("auth_guard",)
     v.known_keys(path, raw, AUTH_GUARD_KEYS)
     metric = v.get(path, raw, "metric", str, "auth_failures_total")
-    _check(v.doc, (*path, "metric"), metric, METRIC_RE, "not a Prometheus metric name")
+    check(v.doc, (*path, "metric"), metric, METRIC_RE, "not a Prometheus metric name")
     threshold = v.get(path, raw, "threshold", int, 0)
     if threshold < 0:
         raise v.doc.error((*path, "threshold"), "must be 0 or more")
@@ -342,41 +344,11 @@ def _auth_guard(v: _Validator, top: dict) -> AuthGuard | None:
     for service, url in v.get(path, raw, "endpoints", dict, required=True).items():
         epath = (*path, "endpoints", str(service))
         v.name(epath, service, "service name")
-        _check(v.doc, epath, url, METRICS_URL_RE, "should be an http://HOST[:PORT]/PATH URL")
+        check(v.doc, epath, url, METRICS_URL_RE, "should be an http://HOST[:PORT]/PATH URL")
         endpoints.append((service, url))
     if not endpoints:
         raise v.doc.error((*path, "endpoints"), "must name at least one service")
     return AuthGuard(metric=metric, threshold=threshold, endpoints=tuple(endpoints))
-
-
-def overlay_conflict(
-    overlay: str,
-    compose_files: list[str] | tuple[str, ...],
-    secrets_dir: str,
-    state_dir: str,
-    manifest_name: str | None = None,
-) -> str | None:
-    """Why `render` must not write `overlay` (a path relative to the project dir), or None.
-
-    `render` overwrites the overlay: it must not be a compose file, the manifest, the secrets
-    dir or anything in it (a secret, a version file), or the state dir or anything in it. Paths
-    are compared after lexical normalisation (`./a` is `a`); the project compares resolved
-    paths too (symlinks, command-line options)."""
-    target = posixpath.normpath(overlay)
-
-    def within(directory: str) -> bool:
-        root = posixpath.normpath(directory)
-        return target == root or target.startswith(root.rstrip("/") + "/") or root == "."
-
-    if target in {posixpath.normpath(f) for f in compose_files}:
-        return "is also listed in compose_files: render would overwrite a compose file"
-    if manifest_name is not None and target == posixpath.normpath(manifest_name):
-        return "is the manifest itself: render would overwrite it"
-    if within(secrets_dir):
-        return f"is inside the secrets dir {secrets_dir}: render would overwrite a secret"
-    if within(state_dir):
-        return f"is inside the state dir {state_dir}: render would overwrite the journal"
-    return None
 
 
 def _check_overlay_path(
@@ -448,7 +420,7 @@ def _check_key_id_env(doc: Located, secrets: dict[str, SecretSpec]) -> None:
         uses[env] = f"secret {spec.name}'s key_id_env"
 
 
-def _check_rotation(v: _Validator, path: KeyPath, spec: SecretSpec) -> None:
+def _check_rotation(v: Validator, path: KeyPath, spec: SecretSpec) -> None:
     if spec.rotation == "hmac":
         roles = {c.role for c in spec.consumers}
         if roles != {"signer", "listener"}:
@@ -463,108 +435,3 @@ def _check_rotation(v: _Validator, path: KeyPath, spec: SecretSpec) -> None:
             raise v.doc.error((*path, "consumers"), "role is only for rotation: hmac")
     if spec.provision and spec.rotation != "rolling":
         raise v.doc.error((*path, "provision"), "only for rotation: rolling")
-
-
-class _Validator:
-    """Small typed getters that raise ConfigError with the key path and line."""
-
-    def __init__(self, doc: Located) -> None:
-        self.doc = doc
-
-    def mapping(self, path: KeyPath, message: str) -> dict:
-        if not isinstance(self.doc.value, dict):
-            raise self.doc.error(path, message)
-        return self.doc.value
-
-    def known_keys(self, path: KeyPath, body: dict, allowed: set[str]) -> None:
-        for key in body:
-            if key not in allowed:
-                hint = ", ".join(sorted(allowed))
-                raise self.doc.error((*path, str(key)), f"unknown key (allowed: {hint})")
-
-    def get(
-        self,
-        path: KeyPath,
-        body: dict,
-        key: str,
-        typ: type | tuple[type, ...],
-        default: Any = None,
-        *,
-        required: bool = False,
-    ) -> Any:
-        if key not in body:
-            if required:
-                raise self.doc.error(path, f"missing required key `{key}`")
-            return default
-        value = body[key]
-        bad_bool = isinstance(value, bool) and typ is not bool and typ != (int, float)
-        if not isinstance(value, typ) or bad_bool or (typ == (int, float) and _is_bool(value)):
-            raise self.doc.error((*path, key), f"should be {_type_name(typ)}")
-        return value
-
-    def choice(self, path: KeyPath, body: dict, key: str, options: tuple, **kw: Any) -> Any:
-        value = self.get(path, body, key, str, **kw)
-        if value is not None and value not in options:
-            raise self.doc.error((*path, key), f"should be one of {', '.join(options)}")
-        return value
-
-    def name(self, path: KeyPath, value: Any, what: str) -> str:
-        _check(self.doc, path, value, NAME_RE, f"{what} must match [a-z0-9][a-z0-9_.-]*")
-        if len(value) > MAX_NAME:
-            raise self.doc.error(path, f"{what} is longer than {MAX_NAME} characters")
-        return value
-
-    def env(self, path: KeyPath, value: Any) -> str:
-        return _check(self.doc, path, value, ENV_RE, "env var must match [A-Z_][A-Z0-9_]*")
-
-    def optional_env(self, path: KeyPath, body: dict, key: str) -> str | None:
-        value = self.get(path, body, key, str, None)
-        return None if value is None else self.env((*path, key), value)
-
-    def optional_name(self, path: KeyPath, body: dict, key: str) -> str | None:
-        value = self.get(path, body, key, str, None)
-        return None if value is None else self.name((*path, key), value, key)
-
-    def regex(self, path: KeyPath, body: dict, key: str) -> str | None:
-        value = self.get(path, body, key, str, None)
-        if value is not None:
-            try:
-                regex.check_pattern(value)  # RE2: linear-time matching, see core/regex.py
-            except regex.RegexError as exc:
-                raise self.doc.error(
-                    (*path, key), f"not a valid RE2 regular expression: {exc}"
-                ) from None
-        return value
-
-    def relpath(self, path: KeyPath, value: Any) -> str:
-        if not isinstance(value, str) or not value or "\n" in value or "\x00" in value:
-            raise self.doc.error(path, "should be a relative path")
-        if Path(value).is_absolute() or ".." in Path(value).parts:
-            raise self.doc.error(path, "must be a path inside the project directory")
-        # paths reach the overlay: compose would interpolate `$`, and YAML can carry neither
-        # control characters nor (escaped) characters outside the BMP
-        if "$" in value or not value.isprintable() or any(ord(c) > 0xFFFF for c in value):
-            raise self.doc.error(path, "use printable characters (none beyond U+FFFF) and no `$`")
-        return value
-
-
-def _check(doc: Located, path: KeyPath, value: Any, pattern: re.Pattern, message: str) -> str:
-    if not isinstance(value, str) or not pattern.fullmatch(value):
-        raise doc.error(path, message)
-    return value
-
-
-def _is_bool(value: Any) -> bool:
-    return isinstance(value, bool)
-
-
-def _type_name(typ: type | tuple[type, ...]) -> str:
-    names: dict[Any, str] = {
-        int: "an integer",
-        str: "a string",
-        bool: "true or false",
-        list: "a list",
-        dict: "a mapping",
-        (int, float): "a number",
-    }
-    return names.get(typ, str(typ))

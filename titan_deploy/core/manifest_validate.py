@@ -1,0 +1,153 @@
+"""The manifest validator's primitives: typed gets, names, env vars, relative paths, regexes and
+the overlay-path rule; each failure a ConfigError naming file, line and key path
+(core/yamlpos). Pure.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from pathlib import Path
+from typing import Any
+
+from titan_deploy.core import regex
+from titan_deploy.core.yamlpos import KeyPath, Located
+
+NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
+ENV_RE = re.compile(r"^[A-Z_][A-Z0-9_]*$")
+MAX_NAME = 63
+
+
+class Validator:
+    """Small typed getters that raise ConfigError with the key path and line."""
+
+    def __init__(self, doc: Located) -> None:
+        self.doc = doc
+
+    def mapping(self, path: KeyPath, message: str) -> dict:
+        if not isinstance(self.doc.value, dict):
+            raise self.doc.error(path, message)
+        return self.doc.value
+
+    def known_keys(self, path: KeyPath, body: dict, allowed: set[str]) -> None:
+        for key in body:
+            if key not in allowed:
+                hint = ", ".join(sorted(allowed))
+                raise self.doc.error((*path, str(key)), f"unknown key (allowed: {hint})")
+
+    def get(
+        self,
+        path: KeyPath,
+        body: dict,
+        key: str,
+        typ: type | tuple[type, ...],
+        default: Any = None,
+        *,
+        required: bool = False,
+    ) -> Any:
+        if key not in body:
+            if required:
+                raise self.doc.error(path, f"missing required key `{key}`")
+            return default
+        value = body[key]
+        bad_bool = isinstance(value, bool) and typ is not bool and typ != (int, float)
+        if not isinstance(value, typ) or bad_bool or (typ == (int, float) and _is_bool(value)):
+            raise self.doc.error((*path, key), f"should be {_type_name(typ)}")
+        return value
+
+    def choice(self, path: KeyPath, body: dict, key: str, options: tuple, **kw: Any) -> Any:
+        value = self.get(path, body, key, str, **kw)
+        if value is not None and value not in options:
+            raise self.doc.error((*path, key), f"should be one of {', '.join(options)}")
+        return value
+
+    def name(self, path: KeyPath, value: Any, what: str) -> str:
+        check(self.doc, path, value, NAME_RE, f"{what} must match [a-z0-9][a-z0-9_.-]*")
+        if len(value) > MAX_NAME:
+            raise self.doc.error(path, f"{what} is longer than {MAX_NAME} characters")
+        return value
+
+    def env(self, path: KeyPath, value: Any) -> str:
+        return check(self.doc, path, value, ENV_RE, "env var must match [A-Z_][A-Z0-9_]*")
+
+    def optional_env(self, path: KeyPath, body: dict, key: str) -> str | None:
+        value = self.get(path, body, key, str, None)
+        return None if value is None else self.env((*path, key), value)
+
+    def optional_name(self, path: KeyPath, body: dict, key: str) -> str | None:
+        value = self.get(path, body, key, str, None)
+        return None if value is None else self.name((*path, key), value, key)
+
+    def regex(self, path: KeyPath, body: dict, key: str) -> str | None:
+        value = self.get(path, body, key, str, None)
+        if value is not None:
+            try:
+                regex.check_pattern(value)  # RE2: linear-time matching, see core/regex.py
+            except regex.RegexError as exc:
+                raise self.doc.error(
+                    (*path, key), f"not a valid RE2 regular expression: {exc}"
+                ) from None
+        return value
+
+    def relpath(self, path: KeyPath, value: Any) -> str:
+        if not isinstance(value, str) or not value or "\n" in value or "\x00" in value:
+            raise self.doc.error(path, "should be a relative path")
+        if Path(value).is_absolute() or ".." in Path(value).parts:
+            raise self.doc.error(path, "must be a path inside the project directory")
+        # paths reach the overlay: compose would interpolate `$`, and YAML can carry neither
+        # control characters nor (escaped) characters outside the BMP
+        if "$" in value or not value.isprintable() or any(ord(c) > 0xFFFF for c in value):
+            raise self.doc.error(path, "use printable characters (none beyond U+FFFF) and no `$`")
+        return value
+
+
+def check(doc: Located, path: KeyPath, value: Any, pattern: re.Pattern, message: str) -> str:
+    if not isinstance(value, str) or not pattern.fullmatch(value):
+        raise doc.error(path, message)
+    return value
+
+
+def _is_bool(value: Any) -> bool:
+    return isinstance(value, bool)
+
+
+def _type_name(typ: type | tuple[type, ...]) -> str:
+    names: dict[Any, str] = {
+        int: "an integer",
+        str: "a string",
+        bool: "true or false",
+        list: "a list",
+        dict: "a mapping",
+        (int, float): "a number",
+    }
+    return names.get(typ, str(typ))
+
+
+def overlay_conflict(
+    overlay: str,
+    compose_files: list[str] | tuple[str, ...],
+    secrets_dir: str,
+    state_dir: str,
+    manifest_name: str | None = None,
+) -> str | None:
+    """Why `render` must not write `overlay` (a path relative to the project dir), or None.
+
+    `render` overwrites the overlay: it must not be a compose file, the manifest, the secrets
+    dir or anything in it (a secret, a version file), or the state dir or anything in it. Paths
+    are compared after lexical normalisation (`./a` is `a`); the project compares resolved
+    paths too (symlinks, command-line options)."""
+    target = posixpath.normpath(overlay)
+
+    def within(directory: str) -> bool:
+        root = posixpath.normpath(directory)
+        return target == root or target.startswith(root.rstrip("/") + "/") or root == "."
+
+    if target in {posixpath.normpath(f) for f in compose_files}:
+        return "is also listed in compose_files: render would overwrite a compose file"
+    if manifest_name is not None and target == posixpath.normpath(manifest_name):
+        return "is the manifest itself: render would overwrite it"
+    if within(secrets_dir):
+        return f"is inside the secrets dir {secrets_dir}: render would overwrite a secret"
+    if within(state_dir):
+        return f"is inside the state dir {state_dir}: render would overwrite the journal"
+    return None
