@@ -140,8 +140,8 @@ class RootGroup(TyperGroup):
             code = result if isinstance(result, int) else 0
         except click_errors.ClickException as exc:
             code = usage_failure(exc, argv, set(self.commands))
-        except click_errors.Abort:
-            code = usage_failure(click_errors.ClickException("aborted"), argv, set(self.commands))
+        except typer.Abort:  # click's Abort: input ended (EOF) while it parsed; a usage error
+            code = usage_failure(click_errors.UsageError("aborted"), argv, set(self.commands))
         if standalone_mode:
             sys.exit(code)
         return code

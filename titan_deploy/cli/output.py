@@ -65,7 +65,7 @@ class Output:
         return copy
 
     def _scrub_finding(self, finding: Finding) -> Finding:
-        changes = {}
+        changes: dict[str, Any] = {}
         for item in dataclasses.fields(finding):
             value = getattr(finding, item.name)
             if item.name not in ("severity", "code") and isinstance(value, str):
@@ -129,8 +129,8 @@ def _render_human(console: Any, report: Report, verbose: bool) -> None:
     if shown:
         staged = any(f.stage for f in shown)  # `up`: which stage found each one
         table = Table(show_header=True, header_style="bold")
-        columns = (("stage",) if staged else ()) + ("severity", "code", "where", "problem", "fix")
-        for column in columns:
+        headers = (("stage",) if staged else ()) + ("severity", "code", "where", "problem", "fix")
+        for column in headers:
             table.add_column(column, overflow="fold")
         for f in shown:
             where = " / ".join(x for x in (f.service, f.secret) if x)

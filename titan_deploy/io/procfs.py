@@ -19,6 +19,7 @@ import hashlib
 import os
 import stat as stat_mod
 from collections.abc import Iterator
+from typing import Any
 
 from titan_deploy.core.containers import INODE, PROC_ROOT, FileStat, Process
 
@@ -115,7 +116,7 @@ def _stat_handle(path: str, handle: int) -> FileStat | None:
     st = os.fstat(handle)
     if stat_mod.S_ISLNK(st.st_mode):
         return None
-    base = {
+    base: dict[str, Any] = {
         "path": path,
         "uid": st.st_uid,
         "gid": st.st_gid,
