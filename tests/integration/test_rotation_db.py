@@ -8,7 +8,6 @@ to `python3 -` on stdin (never argv or env)."""
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 
@@ -22,6 +21,7 @@ from tests.integration.rotation_kit import (
     remember_values,
     run_td,
 )
+from tests.poll import wait_until
 
 pytestmark = pytest.mark.docker
 
@@ -52,13 +52,7 @@ def brain(stack):
 
 
 def wait_brain_healthy(stack, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        _, info = brain(stack)
-        if info.health == "healthy":
-            return
-        time.sleep(1)
-    raise AssertionError("brain is not healthy")
+    wait_until(lambda: brain(stack)[1].health == "healthy", "brain is healthy", timeout, 0.5)
 
 
 def test_db_rotation_consumers_work_and_the_old_password_is_refused(rotation_demo):
@@ -70,7 +64,7 @@ def test_db_rotation_consumers_work_and_the_old_password_is_refused(rotation_dem
     with Traffic(s.name) as traffic:
         result = td(s, "--json", "rotate", "db", *FAST)
         assert result.returncode == 0, result.output
-        time.sleep(2)
+        traffic.flows()
     doc = json.loads(result.stdout)
     assert doc["data"]["outcome"] == "completed"
     assert [r["action"] for r in doc["rows"]][:3] == ["write-version", "provision", "repoint"]
