@@ -206,9 +206,32 @@ def test_unregistered_key_pair_is_rolled_back_and_consumers_reconnect_with_the_o
     assert metrics.get("auth_failures", 0) == 0  # HMAC untouched by an exchange rotation
 
 
-def test_exchange_rotation_leaks_nothing(rotation_demo):
+def test_exchange_rotation_leaks_nothing(rotation_demo, tmp_path):
+    """Independent of the other tests (runs alone, in any order): its own rotation, new material
+    on stdin, /proc sampled while it runs; no value in any output, argv, env of the tool's
+    children, the journal or a container's log. The other tests' runs are checked too."""
     s = rotation_demo
     remember_values(s)
-    cmdlines = [c for x in SAMPLERS for c in x.cmdlines]
-    environs = [e for x in SAMPLERS for e in x.environs]
-    assert_no_canary(s, [*s.outputs, *cmdlines, *environs, container_logs(s.name)])
+    key, secret, _ = new_pair(s, tmp_path, "bybit", register=True)
+    mine: list = []
+    result = run_td(
+        s,
+        "--json",
+        "rotate",
+        "exchange",
+        "bybit",
+        "--timeout",
+        "30",
+        *FAST,
+        stdin=key + b"\n" + secret + b"\n",
+        sampler_sink=mine,
+    )
+    assert result.returncode == 0, result.output
+    remember_values(s)
+    cmdlines = [c for x in [*mine, *SAMPLERS] for c in x.cmdlines]
+    environs = [e for x in [*mine, *SAMPLERS] for e in x.environs]
+    assert sum(x.samples for x in mine) > 0, "the /proc sampler did not run"
+    assert any("compose" in c and "up" in c for c in cmdlines), "it saw the tool's children"
+    journal_text = (s.root / ".titan-deploy" / "state.json").read_text()
+    texts = [result.stdout, result.stderr, *s.outputs, *cmdlines, *environs, journal_text]
+    assert_no_canary(s, [*texts, container_logs(s.name)])
