@@ -1,4 +1,5 @@
-"""Lint of the merged compose config (prod + overlay), read with interpolation OFF (DESIGN §5).
+"""Lint of the merged compose config (prod + overlay), read with interpolation OFF (README
+"What `lint` checks").
 
 Input is the dict `docker compose config --no-interpolate --format json` prints, the manifest,
 the overlay plan and, optionally, a `LintEnv`: facts about the env files (each service's

@@ -1,4 +1,5 @@
-"""Streaming leak scan of a log: one pass, bounded memory, hits reported as values (DESIGN §5, §9).
+"""Streaming leak scan of a log: one pass, bounded memory, hits reported as values
+(ARCHITECTURE.md invariant 1).
 
 The data is read in blocks of about BLOCK_SIZE bytes cut at the last newline, and the matcher of a
 `PatternSet` runs over the whole block at once (C/Rust speed, not a Python loop per line). Only

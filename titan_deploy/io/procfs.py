@@ -1,4 +1,5 @@
-"""A container's own view through /proc, for `verify` on the engine's host (DESIGN §13).
+"""A container's own view through /proc, for `verify` on the engine's host (README "What
+`verify` proves").
 
 When the tool runs as root next to a local engine, `/proc/<pid>/root` of a container's process is
 that container's root as its processes see it: its mounts, including the inode a bind-mounted
