@@ -69,6 +69,13 @@ def new_pair(stack, tmp_path, exchange: str, register: bool) -> tuple[bytes, byt
     return key, secret, files
 
 
+def rotate_from_stdin(stack, exchange: str, key: bytes, secret: bytes, sampler_sink=SAMPLERS):
+    """`rotate exchange EXCHANGE` with the new pair on stdin, /proc sampled into `sampler_sink`."""
+    material = key + b"\n" + secret + b"\n"
+    argv = ["rotate", "exchange", exchange, "--timeout", "30", *FAST]
+    return run_td(stack, *argv, stdin=material, sampler_sink=sampler_sink)
+
+
 def connected(stack, exchange: str, timeout: float = 30) -> dict[str, float]:
     """exchange_connected{exchange=...} of every consumer, once all are 1 (or at the timeout)."""
     from prometheus_client.parser import text_string_to_metric_families
@@ -140,16 +147,7 @@ def test_registered_key_pair_from_files_is_proven_and_the_old_one_must_be_revoke
 def test_registered_key_pair_from_stdin(rotation_demo, tmp_path):
     s = rotation_demo
     key, secret, _ = new_pair(s, tmp_path, "bybit", register=True)
-    result = td(
-        s,
-        "rotate",
-        "exchange",
-        "bybit",
-        "--timeout",
-        "30",
-        *FAST,
-        stdin=key + b"\n" + secret + b"\n",
-    )
+    result = rotate_from_stdin(s, "bybit", key, secret)
     assert result.returncode == 0, result.output
     assert "Now revoke the old bybit key" in result.stdout
     assert (s.root / "secrets" / "bybit_api_key").read_bytes() == key
@@ -214,18 +212,7 @@ def test_exchange_rotation_leaks_nothing(rotation_demo, tmp_path):
     remember_values(s)
     key, secret, _ = new_pair(s, tmp_path, "bybit", register=True)
     mine: list = []
-    result = run_td(
-        s,
-        "--json",
-        "rotate",
-        "exchange",
-        "bybit",
-        "--timeout",
-        "30",
-        *FAST,
-        stdin=key + b"\n" + secret + b"\n",
-        sampler_sink=mine,
-    )
+    result = rotate_from_stdin(s, "bybit", key, secret, sampler_sink=mine)
     assert result.returncode == 0, result.output
     remember_values(s)
     cmdlines = [c for x in [*mine, *SAMPLERS] for c in x.cmdlines]
