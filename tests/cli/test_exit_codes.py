@@ -1,5 +1,5 @@
-"""Exit codes of init, check-secrets, render and lint (DESIGN §5): 0 good, 1 problems found,
-2 usage or configuration error, 3 runtime failure outside the tool. Never a traceback."""
+"""Exit codes of init, check-secrets, render and lint (README "Exit codes"): 0 good, 1 problems
+found, 2 usage or configuration error, 3 runtime failure outside the tool. Never a traceback."""
 
 from __future__ import annotations
 

@@ -39,7 +39,7 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from tests.cli.test_canary import Canaries
+from tests.canary import Canaries
 from tests.conftest import PROJECT_FILES, REPO, fill_store, random_value
 from titan_deploy.core.manifest import load_manifest
 

@@ -173,7 +173,8 @@ def test_fix_never_changes_a_hard_linked_secret(cli, ready_project: Path, outsid
 
 
 def test_fix_never_follows_a_secret_symlink(cli, ready_project: Path) -> None:
-    """A symlink inside the dir is allowed (DESIGN §6) but --fix changes the file, not a link."""
+    """A symlink inside the dir is allowed (README "What `check-secrets` checks") but --fix
+    changes the file, not a link."""
     store = ready_project / "secrets"
     target = store / "gemini_api_key.v2"
     (store / "gemini_api_key").rename(target)

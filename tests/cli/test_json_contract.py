@@ -1,4 +1,4 @@
-"""The `--json` contract (DESIGN §3, §5): one JSON document on stdout and nothing else, with a
+"""The `--json` contract (README "Exit codes"): one JSON document on stdout and nothing else, with a
 stable shape. Scripts and CI depend on these keys: changing them is a breaking change."""
 
 from __future__ import annotations

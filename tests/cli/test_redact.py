@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli.test_canary import Canaries
+from tests.canary import Canaries
 from titan_deploy.cli.output import Output
 from titan_deploy.core import redact as redact_module
 from titan_deploy.core.findings import Finding, Report

@@ -1,4 +1,4 @@
-"""Integration fixtures: a REAL Docker engine and REAL Compose v2 (DESIGN §10).
+"""Integration fixtures: a REAL Docker engine and REAL Compose v2 (ARCHITECTURE.md "Tests").
 
 Without a reachable engine these tests are skipped on a developer machine; with CI or
 TITAN_REQUIRE_DOCKER=1 set (as `.ci/run` and `make test` do) a missing engine FAILS the run.

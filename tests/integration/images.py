@@ -1,4 +1,5 @@
-"""Test images built locally (no registry here, DESIGN §10): a tiny busybox-static base.
+"""Test images built locally (no registry here; ARCHITECTURE.md "Tests"): a tiny busybox-static
+base.
 
 `docker import` of a rootfs tarball holding Debian's static busybox, an /etc/passwd with root and
 an unprivileged `app` (uid 1000), and /etc/group. Cached by tag; labelled so only test resources

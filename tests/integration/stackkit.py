@@ -17,6 +17,8 @@ from pathlib import Path
 
 import yaml
 
+from tests import canary
+
 TD = [sys.executable, "-m", "titan_deploy"]
 LOOP = "trap 'exit 0' TERM; while true; do sleep 1; done"
 
@@ -76,6 +78,12 @@ class Stack:
 
     def secret_path(self, name: str) -> Path:
         return self.root / "secrets" / name
+
+
+def assert_no_canary(stack, extra: str = "") -> None:
+    """Nothing the tool printed for `stack` (nor `extra`) betrays one of its values, in any form
+    or 12-character piece (tests/canary.py). `stack` has `values` (name -> bytes) and `outputs`."""
+    canary.assert_no_canary(stack.values, [*stack.outputs, extra])
 
 
 def make_stack(

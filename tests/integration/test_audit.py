@@ -12,7 +12,7 @@ import uuid
 
 import pytest
 
-from tests.integration.test_engine_stack import assert_no_canary
+from tests.integration.stackkit import assert_no_canary
 
 pytestmark = pytest.mark.docker
 

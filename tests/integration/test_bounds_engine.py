@@ -1,5 +1,5 @@
 """Issue 9.7 on a real engine: `check-secrets --fix` never modifies a secret file a container
-bind-mounts (DESIGN §8 invariant 1), and `--secrets-dir` is honoured from check to verify."""
+bind-mounts (ARCHITECTURE.md invariant 2), and `--secrets-dir` is honoured from check to verify."""
 
 from __future__ import annotations
 

@@ -10,7 +10,7 @@ import secrets
 
 import pytest
 
-from tests.cli.test_canary import Canaries
+from tests.canary import Canaries
 
 pytestmark = pytest.mark.docker
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tests.integration.test_engine_stack import assert_no_canary
+from tests.integration.stackkit import assert_no_canary
 
 pytestmark = pytest.mark.docker
 

@@ -2,25 +2,14 @@
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 
 import pytest
 
+from tests.integration.stackkit import assert_no_canary
+
 pytestmark = pytest.mark.docker
-
-
-def assert_no_canary(stack, extra: str = "") -> None:
-    text = "\n".join(stack.outputs) + extra
-    for value in stack.values.values():
-        for needle in (
-            value,
-            base64.b64encode(value),
-            base64.urlsafe_b64encode(value),
-            value[:12],
-        ):
-            assert needle.decode() not in text
 
 
 def rows_by_pair(result) -> dict[tuple[str, str], dict]:

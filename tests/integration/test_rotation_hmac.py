@@ -18,7 +18,6 @@ import json
 import os
 import secrets
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -33,6 +32,7 @@ from tests.integration.rotation_kit import (
     remember_values,
     run_td,
 )
+from tests.poll import wait_until
 
 pytestmark = pytest.mark.docker
 
@@ -85,7 +85,7 @@ def test_phase1_and_phase2_while_brain_signs_without_a_single_rejection(rotation
     assert dry.returncode == 0, dry.output
     assert "write titan_hmac_secret.v1" in dry.stdout and "signers back first" in dry.stdout
     with Traffic(s.name) as traffic:
-        time.sleep(1.5)
+        traffic.flows()
         signed_before = traffic.signed
         runs: list = []
         running = threading.Thread(
@@ -93,9 +93,7 @@ def test_phase1_and_phase2_while_brain_signs_without_a_single_rejection(rotation
         )
         running.start()
         holder = s.root / ".titan-deploy" / "rotation.lock" / "holder.json"
-        deadline = time.monotonic() + 30
-        while not holder.exists() and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_until(holder.exists, "the rotation takes the lock", timeout=30)
         pid = json.loads(holder.read_text())["pid"]
         second = td(s, "rotate", "db")  # one rotation at a time: exit 3 naming the holder
         running.join()
@@ -106,7 +104,7 @@ def test_phase1_and_phase2_while_brain_signs_without_a_single_rejection(rotation
         assert doc["data"]["outcome"] == "completed" and doc["data"]["auth_failures"] == 0
         key_id = doc["data"]["key_id"]
         assert key_id.startswith("k2-")
-        time.sleep(1.5)
+        traffic.flows()
         signed_phase1 = traffic.signed
         # the listeners accepted brain's OLD key as `previous` while brain was not yet switched
         assert accepted_by_key(s, "titan-execution", 3002).get("secondary", 0) > 0
@@ -119,7 +117,7 @@ def test_phase1_and_phase2_while_brain_signs_without_a_single_rejection(rotation
         phase2 = td(s, "--json", "rotate", "hmac", "--finish", "--force", *FAST)
         assert phase2.returncode == 0, phase2.output
         assert json.loads(phase2.stdout)["data"]["auth_failures"] == 0
-        time.sleep(1.5)
+        traffic.flows()
     assert traffic.rejected == 0, f"brain saw {traffic.rejected} rejected deliveries"
     assert traffic.auth_failures == 0, f"listeners counted {traffic.auth_failures} failures"
     assert signed_phase1 > signed_before + 10, "brain's traffic did not flow during phase 1"
@@ -159,7 +157,10 @@ def test_control_signers_first_is_seen_as_rejections(rotation_demo):
         with Traffic(s.name) as traffic:
             up = s.compose("up", "-d", "--no-deps", "--wait", "--timeout", "1", "titan-brain")
             assert up.returncode == 0, up.stderr
-            time.sleep(3)
+            wait_until(
+                lambda: traffic.rejected > 0 and traffic.auth_failures > 0,
+                "the listeners reject brain's unknown key",
+            )
         assert traffic.rejected > 0, "the control run must show rejected messages"
         assert traffic.auth_failures > 0
     finally:
@@ -282,6 +283,14 @@ def test_killed_with_its_compose_child_in_the_middle_of_a_recreate(rotation_demo
     remember_values(s)
     before_files = snapshot_files(s)
     before = journal(s)["assignments"]
+    client = docker_client()
+    label = {"label": f"com.docker.compose.project={s.name}"}
+    states = {c.id: c.status for c in client.containers.list(all=True, filters=label)}
+
+    def recreating() -> bool:
+        now = client.containers.list(all=True, filters=label)
+        return any(states.get(c.id) != c.status for c in now) or len(now) != len(states)
+
     with Traffic(s.name) as traffic:
         proc = subprocess.Popen(
             [*s.td_argv(), "rotate", "hmac", *FAST],
@@ -289,11 +298,11 @@ def test_killed_with_its_compose_child_in_the_middle_of_a_recreate(rotation_demo
             stderr=subprocess.DEVNULL,
             start_new_session=True,
         )
-        deadline = time.monotonic() + 60
-        while not _compose_child(proc.pid):
-            assert time.monotonic() < deadline and proc.poll() is None, "no recreate seen"
-            time.sleep(0.05)
-        time.sleep(1.0)  # compose is now stopping/creating containers
+        wait_until(
+            lambda: _compose_child(proc.pid) or proc.poll() is not None, "a compose child runs"
+        )
+        assert proc.poll() is None, "the rotation ended before any recreate was seen"
+        wait_until(recreating, "compose stops or creates a container")
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
         status = json.loads(td(s, "--json", "rotate", "status").stdout)["data"]["active"]
@@ -374,7 +383,7 @@ def test_killed_then_a_listener_dropped_from_the_manifest_resume_names_it_abort_
             assert any(e.startswith("TITAN_HMAC_SECRET_PRIMARY_FILE=") for e in env)
             status = td(s, "rotate", "status")
             assert "no rotation in flight" in status.stdout
-            time.sleep(1.5)
+            traffic.flows()
         assert traffic.rejected == 0 and traffic.auth_failures == 0
     finally:
         manifest.write_text(original)

@@ -13,8 +13,7 @@ import pytest
 import yaml
 
 from tests.cli.test_up_cli import run_rotation
-from tests.integration.stackkit import Stack
-from tests.integration.test_engine_stack import assert_no_canary
+from tests.integration.stackkit import Stack, assert_no_canary
 from titan_deploy.core.rotation import plan_exchange
 from titan_deploy.project import Project
 

@@ -13,7 +13,6 @@
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import secrets
@@ -23,19 +22,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.stackkit import LOOP
+from tests.integration.stackkit import LOOP, assert_no_canary
 from titan_deploy.core.verify import parse_time
 
 pytestmark = pytest.mark.docker
 
 GID = 10500
-
-
-def assert_no_canary(stack, extra: str = "") -> None:
-    text = "\n".join(stack.outputs) + extra
-    for value in stack.values.values():
-        for needle in (value, base64.b64encode(value), value.hex().encode(), value[:12]):
-            assert needle.decode() not in text
 
 
 def rows_by_pair(result) -> dict[tuple[str, str], dict]:

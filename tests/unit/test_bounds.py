@@ -222,7 +222,7 @@ def test_fix_skips_a_file_a_container_mounts(project: Project) -> None:
     notes = [f for f in report.findings if f.code == "S021"]
     assert {n.message for n in notes} == {
         f"secrets/db_password: {action} not applied: bind-mounted by container(s) tdtest-db-1; "
-        "a mounted secret file is never modified (DESIGN §8, invariant 1)"
+        "a mounted secret file is never modified"
         for action in ("chmod", "strip-whitespace")
     }
     assert "titan-deploy down" in (notes[0].fix or "") and "rotate" in (notes[0].fix or "")

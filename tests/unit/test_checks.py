@@ -1,4 +1,5 @@
-"""check_store (DESIGN §6): one test per check, plus what `--fix` may and may not touch."""
+"""check_store (README "What `check-secrets` checks"): one test per check, plus what `--fix` may
+and may not touch."""
 
 from __future__ import annotations
 

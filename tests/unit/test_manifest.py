@@ -1,4 +1,5 @@
-"""The manifest model (DESIGN §7): the Titan manifest, defaults, and exact error strings."""
+"""The manifest model (README "The manifest"): the Titan manifest, defaults, and exact error
+strings."""
 
 from __future__ import annotations
 

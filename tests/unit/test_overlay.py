@@ -1,5 +1,6 @@
 """The overlay: golden files, `render --check` on the repo, and a hypothesis property that any
-manifest that validates renders YAML meaning exactly what the manifest says (DESIGN §7)."""
+manifest that validates renders YAML meaning exactly what the manifest says (README "The
+manifest")."""
 
 from __future__ import annotations
 

@@ -1,113 +1,25 @@
-"""The typer app: global options -> Project + Output, one error boundary -> exit code.
+"""The typer app: global options -> State, and one thin function per command.
 
-Commands are thin: they turn options into keyword arguments, call an op (which returns a Report
-and never prints), and hand the report to the one reporter. Expected failures (TitanError) become
-one line and their exit code; so do the operating system's (a symlink loop, a permission, a full
-disk: `PATH: reason`, see errors.os_failure); anything unexpected becomes one line and exit 3,
-with the traceback only under -v. typer's pretty tracebacks are off: they print local variables,
-which may hold secret values. Usage errors (click's) are one line too, and under `--json` the
-error document on stdout, like any other failure.
-
-Everything printed goes through one scrubber (`_scrubber`): every value in the secrets dir
-(versions included), in the env files compose reads, and read from stdin in this process.
+Commands are thin: they turn options into keyword arguments and hand an op (which returns a
+Report and never prints) to the boundary (`cli/boundary.py`: `execute` runs it, renders the report
+once and maps every failure to one line and its exit code; `RootGroup` does the same for click's
+usage errors; everything printed is scrubbed of every known secret value). typer's pretty
+tracebacks are off: they print local variables, which may hold secret values. `rotate ...` is a
+sub-app in `cli/rotate.py`.
 """
 
 from __future__ import annotations
 
-import contextlib
 import sys
-import traceback
-from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
-from typer.core import TyperGroup
 
 from titan_deploy.cli import numbers
-from titan_deploy.cli.clickapi import exceptions as click_errors
+from titan_deploy.cli.boundary import RootGroup, State, execute
 from titan_deploy.cli.output import Output
-from titan_deploy.core.findings import Report
-from titan_deploy.errors import (
-    EXIT_CONFIG,
-    EXIT_RUNTIME,
-    ComposeError,
-    ConfigError,
-    RuntimeFailure,
-    TitanError,
-    os_failure,
-    symlink_loop_failure,
-)
-
-PROGRAM = "titan-deploy"
-
-
-class RootGroup(TyperGroup):
-    """The root command: click's usage errors take the same way out as every other failure —
-    one line on stderr, and under `--json` the error document on stdout (exit 2)."""
-
-    def main(  # type: ignore[override]
-        self,
-        args: list[str] | None = None,
-        prog_name: str | None = None,
-        complete_var: str | None = None,
-        standalone_mode: bool = True,
-        **extra: Any,
-    ) -> Any:
-        argv = list(sys.argv[1:] if args is None else args)
-        try:
-            result = super().main(argv, prog_name, complete_var, standalone_mode=False, **extra)
-            code = result if isinstance(result, int) else 0
-        except click_errors.ClickException as exc:
-            code = usage_failure(exc, argv, set(self.commands))
-        except click_errors.Abort:
-            code = usage_failure(click_errors.ClickException("aborted"), argv, set(self.commands))
-        if standalone_mode:
-            sys.exit(code)
-        return code
-
-
-def usage_failure(exc: Any, argv: list[str], commands: set[str]) -> int:
-    """Report a click error (bad option, unknown command, no command) like any failure."""
-    json_mode = wants_json(argv)
-    ctx = getattr(exc, "ctx", None)
-    code = getattr(exc, "exit_code", EXIT_CONFIG) or EXIT_CONFIG
-    if isinstance(exc, click_errors.NoArgsIsHelpError) and not json_mode:
-        exc.show()  # no command at all: the help, as before
-        return code
-    state = ctx.find_root().obj if ctx is not None else None
-    if isinstance(state, State):
-        output = state.output
-    else:
-        output = Output(json_mode=json_mode, no_color="--no-color" in argv)
-        output.scrubber = lambda: _scrubber(_default_project_kwargs())
-    output.json_mode = json_mode
-    if isinstance(exc, click_errors.NoArgsIsHelpError):
-        message = "no command given"
-    else:
-        message = exc.format_message()
-    where = ctx.command_path if ctx is not None else PROGRAM
-    output.failure(_command_of(ctx, argv, commands), f"{message} (see `{where} --help`)", code)
-    return code
-
-
-def wants_json(argv: list[str]) -> bool:
-    """Whether `--json` was given (anywhere before a `--`)."""
-    for token in argv:
-        if token == "--":
-            return False
-        if token == "--json":
-            return True
-    return False
-
-
-def _command_of(ctx: Any, argv: list[str], commands: set[str]) -> str:
-    """The command a usage error belongs to: `rotate hmac`, else the first command word typed."""
-    if ctx is not None and ctx.parent is not None:
-        root = ctx.find_root().command_path
-        return ctx.command_path[len(root) :].strip()
-    return next((token for token in argv if token in commands), PROGRAM)
-
+from titan_deploy.cli.rotate import rotate_app
 
 app = typer.Typer(
     name="titan-deploy",
@@ -123,24 +35,6 @@ app = typer.Typer(
     rich_markup_mode=None,
     cls=RootGroup,
 )
-
-
-class State:
-    """What the global options decided, handed to every command through the typer context."""
-
-    def __init__(self, project_kwargs: dict, output: Output) -> None:
-        self.project_kwargs = project_kwargs
-        self.output = output
-        self._project = None
-        output.scrubber = lambda: _scrubber(project_kwargs, self._project)
-
-    def project(self):
-        """The Project (built once: the scrubber reuses its parsed manifest)."""
-        from titan_deploy.project import Project
-
-        if self._project is None:
-            self._project = Project(**self.project_kwargs)
-        return self._project
 
 
 @app.callback()
@@ -183,100 +77,6 @@ def main_options(
         },
         Output(json_mode=json_output, no_color=no_color, verbose=verbose),
     )
-
-
-def execute(ctx: typer.Context, command: str, op: Callable[..., Report]) -> None:
-    """The error boundary: run `op(project)`, render its report, exit with its code.
-
-    Every failure is one line (the Output scrubs it): a TitanError as it says; an OSError as
-    `PATH: reason` (exit 2 for the operator's files, 3 for the machine: errors.os_failure);
-    pathlib's symlink-loop RuntimeError likewise; anything else `internal error` (exit 3)."""
-    state: State = ctx.obj
-    output = state.output
-    try:
-        report = op(state.project())
-    except KeyboardInterrupt:
-        output.failure(command, "interrupted", 130)
-        raise typer.Exit(130) from None
-    except Exception as exc:
-        failure = expected_failure(exc)
-        if failure is None:
-            details = traceback.format_exc() if output.verbose else ""
-            message = f"internal error ({type(exc).__name__}); run with -v for the traceback"
-            output.failure(command, message, EXIT_RUNTIME, details)
-            raise typer.Exit(EXIT_RUNTIME) from None
-        output.failure(command, str(failure), failure.exit_code, _details(failure))
-        raise typer.Exit(failure.exit_code) from None
-    output.report(report)
-    raise typer.Exit(report.exit_code)
-
-
-def expected_failure(exc: BaseException) -> TitanError | None:
-    """`exc` as the TitanError the operator should see, or None for an internal error."""
-    if isinstance(exc, TitanError):
-        return exc
-    if isinstance(exc, OSError):
-        return os_failure(exc)
-    if isinstance(exc, RecursionError):
-        return ConfigError("input nested too deeply to process")
-    if isinstance(exc, RuntimeError):
-        return symlink_loop_failure(exc)
-    if isinstance(exc, MemoryError):
-        return RuntimeFailure("out of memory")
-    return None
-
-
-def _default_project_kwargs() -> dict:
-    return {
-        "project_dir": Path("."),
-        "manifest_option": Path("secrets.manifest.yml"),
-        "secrets_dir_option": None,
-        "compose_file_options": [],
-        "project_name": None,
-    }
-
-
-def _scrubber(project_kwargs: dict, project: Any = None) -> Callable[[str], str]:
-    """The text -> text scrubber of everything printed: redacts every value of every file in the
-    secrets dir (versions too), of every env file compose reads, and read in this process; it
-    re-reads them when they change (a rotation writes new versions while it reports progress).
-    Never fails: what it cannot read, it cannot redact (and the tool cannot print either)."""
-    from titan_deploy.io.knownvalues import Scrubber
-
-    sources = None
-    with contextlib.suppress(Exception):  # the scrubber must never be the thing that fails
-        sources = _sources(project_kwargs, project)
-    return Scrubber(sources)
-
-
-def _sources(project_kwargs: dict, project: Any = None) -> Any:
-    """Where the values are: the secrets dir (the manifest's, else the default), the example dir
-    and the env files of the compose files (the manifest's, else -f, else the default)."""
-    from titan_deploy.io import knownvalues
-    from titan_deploy.project import Project
-
-    try:
-        project = project or Project(**project_kwargs)
-    except TitanError:
-        return None
-    stores = {project.path(project_kwargs["secrets_dir_option"] or "secrets")}
-    composes = [project.path(f) for f in project_kwargs["compose_file_options"]]
-    try:
-        stores.add(project.secrets_dir)
-        composes = [project.path(f) for f in project.all_compose_files()]
-    except TitanError:  # a broken manifest: the defaults
-        composes = composes or [project.path("docker-compose.prod.yml")]
-    return knownvalues.Sources(
-        stores=sorted(stores),
-        example_dir=project.path("secrets.example"),
-        env_files=knownvalues.env_files(project.project_dir, composes),
-    )
-
-
-def _details(exc: TitanError) -> str:
-    if isinstance(exc, ComposeError):
-        return f"argv: {' '.join(exc.argv)}\nexit: {exc.returncode}\n{exc.stderr.strip()}"
-    return ""
 
 
 # --- commands: options -> keyword arguments -> op ----------------------------------------------
@@ -409,13 +209,7 @@ def audit_logs(
     )
 
 
-def _register_subcommands() -> None:
-    from titan_deploy.cli.rotate import rotate_app
-
-    app.add_typer(rotate_app, name="rotate")
-
-
-_register_subcommands()
+app.add_typer(rotate_app, name="rotate")
 
 
 def main() -> None:

@@ -8,6 +8,6 @@ try:
     from typer._click.core import Context, Parameter
 except ImportError:  # pragma: no cover - typer before it vendored click
     from click import exceptions, types  # type: ignore[no-redef]
-    from click.core import Context, Parameter  # type: ignore[no-redef,assignment]
+    from click.core import Context, Parameter  # type: ignore[no-redef,assignment,unused-ignore]
 
 __all__ = ["Context", "Parameter", "exceptions", "types"]

@@ -1,4 +1,4 @@
-"""The one reporter: a Report becomes a rich table on a terminal or JSON on stdout (DESIGN §3).
+"""The one reporter: a Report becomes a rich table on a terminal or JSON on stdout.
 
 JSON mode prints exactly one JSON document on stdout and nothing else. Human mode prints the
 command's rows, then findings, then a summary line. Every string goes through `escape` so text like
@@ -65,7 +65,7 @@ class Output:
         return copy
 
     def _scrub_finding(self, finding: Finding) -> Finding:
-        changes = {}
+        changes: dict[str, Any] = {}
         for item in dataclasses.fields(finding):
             value = getattr(finding, item.name)
             if item.name not in ("severity", "code") and isinstance(value, str):
@@ -114,39 +114,52 @@ class Output:
 
 
 def _render_human(console: Any, report: Report, verbose: bool) -> None:
+    """Rows, then findings (info only under -v), then the summary line. rich.table is imported
+    only when there is a table to print (a clean check-secrets prints none)."""
     from rich.markup import escape
-    from rich.table import Table
 
     if report.rows:
-        columns = report.columns or list(report.rows[0])
-        table = Table(show_header=True, header_style="bold", show_lines=False)
-        for column in columns:
-            table.add_column(column, overflow="fold")
-        for row in report.rows:
-            table.add_row(*(_cell(row.get(c), escape) for c in columns))
-        console.print(table)
+        console.print(_rows_table(report, escape))
     shown = [f for f in report.findings if verbose or f.severity != "info"]
     if shown:
-        staged = any(f.stage for f in shown)  # `up`: which stage found each one
-        table = Table(show_header=True, header_style="bold")
-        columns = (("stage",) if staged else ()) + ("severity", "code", "where", "problem", "fix")
-        for column in columns:
-            table.add_column(column, overflow="fold")
-        for f in shown:
-            where = " / ".join(x for x in (f.service, f.secret) if x)
-            style = SEVERITY_STYLE.get(f.severity, "")
-            cells = [
-                f"[{style}]{f.severity}[/]",
-                f.code,
-                escape(where),
-                escape(f.message),
-                escape(f.fix or ""),
-            ]
-            table.add_row(*(([escape(f.stage or "")] if staged else []) + cells))
-        console.print(table)
+        console.print(_findings_table(shown, escape))
     if report.summary:
         style = "green" if report.ok else "bold red"
         console.print(f"[{style}]{escape(report.summary)}[/]", soft_wrap=True)
+
+
+def _rows_table(report: Report, escape: Any) -> Any:
+    from rich.table import Table
+
+    columns = report.columns or list(report.rows[0])
+    table = Table(show_header=True, header_style="bold", show_lines=False)
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    for row in report.rows:
+        table.add_row(*(_cell(row.get(c), escape) for c in columns))
+    return table
+
+
+def _findings_table(shown: list[Finding], escape: Any) -> Any:
+    from rich.table import Table
+
+    staged = any(f.stage for f in shown)  # `up`: which stage found each one
+    table = Table(show_header=True, header_style="bold")
+    headers = (("stage",) if staged else ()) + ("severity", "code", "where", "problem", "fix")
+    for column in headers:
+        table.add_column(column, overflow="fold")
+    for f in shown:
+        where = " / ".join(x for x in (f.service, f.secret) if x)
+        style = SEVERITY_STYLE.get(f.severity, "")
+        cells = [
+            f"[{style}]{f.severity}[/]",
+            f.code,
+            escape(where),
+            escape(f.message),
+            escape(f.fix or ""),
+        ]
+        table.add_row(*(([escape(f.stage or "")] if staged else []) + cells))
+    return table
 
 
 def _cell(value: Any, escape: Any) -> str:

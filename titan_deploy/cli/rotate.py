@@ -1,10 +1,12 @@
-"""`titan-deploy rotate ...`: the rotation procedures of DESIGN §8 as a typer sub-app.
+"""`titan-deploy rotate ...`: the rotation procedures (README "Rotation runbook", ARCHITECTURE.md
+"Data flow of a rotation") as a typer sub-app.
 
 Options become keyword arguments of an op in titan_deploy.ops.rotate (imported lazily, so CLI
-start-up stays fast); the op returns a Report rendered once by the app's error boundary. Progress
-goes to stderr. Exchange key material is read here, from files, stdin or a hidden prompt —
-never from an argument — and handed to the op as bytes; it is also `remember`ed by the scrubber
-(core.redact), so no error or progress line of this process can show it.
+start-up stays fast); the op returns a Report rendered once by the error boundary
+(cli/boundary.py). Progress goes to stderr. Exchange key material is read here, from files,
+stdin or a hidden prompt — never from an argument — and handed to the op as bytes; it is also
+`remember`ed by the scrubber (core.redact), so no error or progress line of this process can
+show it.
 
 Numeric options are checked at parse time (cli.numbers): finite, not negative, bounded (exit 2).
 A closed or empty stdin, or a prompt ended with Ctrl-D, is a usage error naming what to give.
@@ -20,6 +22,7 @@ from typing import Annotated
 import typer
 
 from titan_deploy.cli import numbers
+from titan_deploy.cli.boundary import execute
 from titan_deploy.core.limits import MAX_SECRET_BYTES
 
 rotate_app = typer.Typer(
@@ -92,8 +95,6 @@ def _options(timeout, stop_timeout, settle, threshold, log_timeout: float = 60.0
 
 
 def _run(ctx: typer.Context, command: str, op) -> None:
-    from titan_deploy.cli.app import execute
-
     execute(ctx, command, op)
 
 

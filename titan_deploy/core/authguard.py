@@ -1,5 +1,6 @@
-"""The rotation guard (DESIGN §8.5) as pure functions: read a counter out of a Prometheus text
-exposition, and decide from two snapshots whether it increased.
+"""The rotation guard (manifest `auth_guard`, README "Rotation runbook") as pure functions: read
+a counter out of a Prometheus text exposition, and decide from two snapshots whether it
+increased.
 
 Parsing is prometheus-client's (`text_string_to_metric_families`): the exposition format has
 enough corners (escaping, HELP/TYPE lines, `_total` suffixes, exemplars) that a maintained parser

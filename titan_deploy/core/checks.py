@@ -1,4 +1,5 @@
-"""The secret-store preflight (DESIGN §6): take a directory, return findings and safe fixes.
+"""The secret-store preflight (README "What `check-secrets` checks"): take a directory, return
+findings and safe fixes.
 
 Nothing here prints or changes anything. Fixes are returned as data (`Fix`) so `check-secrets
 --fix` can apply exactly the mechanical ones — permissions, group, whitespace around the value —
@@ -79,8 +80,8 @@ def check_store(
     example_label: str | None = None,
     names: Iterable[str] = (),
 ) -> CheckResult:
-    """Every check of DESIGN §6 over `secrets_dir`. Values are kept in the result for later
-    comparisons (verify), never rendered.
+    """Every check (README "What `check-secrets` checks") over `secrets_dir`. Values are kept in
+    the result for later comparisons (verify), never rendered.
 
     `label` is how the secrets dir is shown (default: its name), `example_label` how the example
     dir is shown in hints (default: its name); `names` are more names a value must not equal

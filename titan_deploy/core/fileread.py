@@ -8,7 +8,7 @@ with fstat that it opened the same regular file, and reads at most `limit` + 1 b
 file is refused as TooLarge without being read whole.
 
 Read-only observation, shared by the core checks and loaders (which take a directory or a file,
-DESIGN §3) and by io; nothing here writes. Errors carry a reason, never file content.
+ARCHITECTURE.md "Layers") and by io; nothing here writes. Errors carry a reason, never file content.
 """
 
 from __future__ import annotations

@@ -62,6 +62,7 @@ def resolve_identity(
     users = _passwd(passwd or "")
     groups = _groups(group or "")
     entry = users.get(name) if name and not name.isdigit() else None
+    uid: int | None
     if name.isdigit():
         uid = int(name)
         entry = next((e for e in users.values() if e[0] == uid), None)

@@ -385,7 +385,7 @@ def origins_in(text: bytes, patterns: PatternSet) -> set[Origin]:
         if token or excludable:
             if excludable and spans is None:
                 spans = _spans(text, patterns.exclusions)
-            if not _counts(text, pattern, token, spans if excludable else []):
+            if not _counts(text, pattern, token, (spans or []) if excludable else []):
                 continue
         found.update(patterns.origins[pattern])
     return found

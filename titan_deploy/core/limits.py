@@ -15,8 +15,6 @@ DOCKER_SECRET_LIMIT = 500 * 1024
 MAX_SECRET_BYTES = DOCKER_SECRET_LIMIT - 1
 """The largest secret file (and manifest max_length) accepted: 511999 bytes."""
 
-SECRET_READ_LIMIT = MAX_SECRET_BYTES + 1
-"""Bytes read from a secret file at most: one more than allowed tells "too large" apart."""
 
 MAX_CONFIG_BYTES = 8 << 20
 """A manifest, compose file or rotation journal larger than 8 MiB is refused, never read whole."""

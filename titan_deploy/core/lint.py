@@ -1,4 +1,5 @@
-"""Lint of the merged compose config (prod + overlay), read with interpolation OFF (DESIGN §5).
+"""Lint of the merged compose config (prod + overlay), read with interpolation OFF (README
+"What `lint` checks").
 
 Input is the dict `docker compose config --no-interpolate --format json` prints, the manifest,
 the overlay plan and, optionally, a `LintEnv`: facts about the env files (each service's
@@ -193,9 +194,9 @@ def _env_setting(key: str, value: Any, ctx: _Context) -> Setting:
     refs = interpolated(text)
     if not refs:
         return Setting(key, "environment:", "set" if text else "empty", text, fix=ENV_FIX)
-    filled = [ctx.dotenv[ref] for ref in refs if ref in ctx.dotenv]
-    state = "set" if any(var.state == "set" for var, _ in filled) else "unknown"
-    via = filled[0][1].display if filled else None
+    found = [ctx.dotenv[ref] for ref in refs if ref in ctx.dotenv]
+    state = "set" if any(var.state == "set" for var, _ in found) else "unknown"
+    via = found[0][1].display if found else None
     return Setting(key, "environment:", state, text, via=via, fix=ENV_FIX)
 
 

@@ -1,4 +1,5 @@
-"""The manifest model (DESIGN §7): which secrets exist, their format and who consumes them.
+"""The manifest model (README "The manifest"): which secrets exist, their format and who
+consumes them.
 
 Validation is strict and happens before anything reaches a template: unknown keys, wrong types and
 names outside the allowed alphabets are configuration errors naming file, line and key path. That
@@ -105,8 +106,8 @@ class ProvisionSpec:
 
 @dataclass(frozen=True)
 class AuthGuard:
-    """The rotation guard (DESIGN §8.5): a counter scraped inside these services during every
-    rotation; an increase over `threshold` aborts and rolls back."""
+    """The rotation guard (README "Rotation runbook"): a counter scraped inside these services
+    during every rotation; an increase over `threshold` aborts and rolls back."""
 
     metric: str = "auth_failures_total"
     threshold: int = 0

@@ -1,4 +1,4 @@
-"""The secrets overlay as data, then as YAML (DESIGN §3, §8.1).
+"""The secrets overlay as data, then as YAML (ARCHITECTURE.md "Layers", invariant 2).
 
 `plan_overlay` decides, for each consumer service, which secret files it mounts, at which target
 under /run/secrets, and which env var names them. Rotation state only changes that decision (a

@@ -1,8 +1,9 @@
-"""What a secret value must look like, per kind (DESIGN §6). Pure; messages never quote a value.
+"""What a secret value must look like, per kind (README "What `check-secrets` checks"). Pure;
+messages never quote a value.
 
 A value is the file's content with the loader's semantics: trimmed of surrounding whitespace, as
-services read it (DESIGN §1). Structural problems (NUL, CR, interior newline) are checked on the
-raw bytes before that.
+services read it (README "The `*_FILE` contract"). Structural problems (NUL, CR, interior
+newline) are checked on the raw bytes before that.
 
 Multi-line values (kind `pem`, or `text` with `multiline: true`) keep their interior newlines;
 `trimmed` only removes what surrounds the content. `secret_lines` says which lines of a value are

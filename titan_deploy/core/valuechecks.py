@@ -1,4 +1,5 @@
-"""What a secret file's CONTENT must be (DESIGN §6): kind, placeholder, whitespace, weakness.
+"""What a secret file's CONTENT must be (README "What `check-secrets` checks"): kind,
+placeholder, whitespace, weakness.
 
 No effects but a bounded read of the example file, and never quotes a value: findings name the
 file as shown (`Where`), hints name the configured secrets and example dirs. `core/checks.py`

@@ -1,4 +1,5 @@
-"""Verification of a running stack (DESIGN §5 `verify`, §13), as a pure function of gathered facts.
+"""Verification of a running stack (README "What `verify` proves"), as a pure function of
+gathered facts.
 
 The op gathers facts (container inspect data; each mounted secret as the container sees it; the
 processes running in each container; the host files' hashes and identities, or the snapshot `up`

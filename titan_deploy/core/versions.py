@@ -1,4 +1,5 @@
-"""Version naming (DESIGN §8.1): the one module that builds and parses `<name>.v<N>`, `<name>_v<N>`.
+"""Version naming (ARCHITECTURE.md invariant 2): the one module that builds and parses
+`<name>.v<N>`, `<name>_v<N>`.
 
 A rotation never changes a file a container has mounted; it writes version N of secret `name` to
 the file `<name>.v<N>` and gives it the compose secret name `<name>_v<N>`. Everything that names

@@ -303,16 +303,6 @@ def fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
-def chgrp(path: Path, gid: int) -> None:
-    """Give `path` (not followed if a symlink) to group `gid`. RuntimeFailure if not allowed."""
-    try:
-        os.chown(path, -1, gid, follow_symlinks=False)
-    except PermissionError:
-        raise RuntimeFailure(
-            f"cannot give {path} to group {gid}: run as root or as a member of that group"
-        ) from None
-
-
 def _fchgrp(fd: int, gid: int, shown: Path) -> None:
     try:
         os.fchown(fd, -1, gid)

@@ -1,4 +1,4 @@
-"""The rotation journal and the rotation lock on disk (DESIGN §8.6, §8.7).
+"""The rotation journal and the rotation lock on disk (ARCHITECTURE.md invariant 6).
 
 Journal: `<state_dir>/state.json`, 0600, written atomically (temp file in the same dir, fsync,
 rename, fsync dir) after every step. It holds the assignments the overlay renders from, the

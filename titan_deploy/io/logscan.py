@@ -1,4 +1,5 @@
-"""Streaming leak scan of a log: one pass, bounded memory, hits reported as values (DESIGN §5, §9).
+"""Streaming leak scan of a log: one pass, bounded memory, hits reported as values
+(ARCHITECTURE.md invariant 1).
 
 The data is read in blocks of about BLOCK_SIZE bytes cut at the last newline, and the matcher of a
 `PatternSet` runs over the whole block at once (C/Rust speed, not a Python loop per line). Only
@@ -53,15 +54,6 @@ class LeakHit:
     source: str
     timestamp: str | None = None
 
-    def to_dict(self) -> dict[str, object]:
-        return {
-            "secret": self.secret,
-            "encoding": self.encoding,
-            "line": self.line_no,
-            "source": self.source,
-            "timestamp": self.timestamp,
-        }
-
 
 @dataclass
 class ScanResult:
@@ -72,10 +64,6 @@ class ScanResult:
     lines: int = 0
     bytes: int = 0
     dropped_hits: int = 0
-
-    @property
-    def leaked(self) -> bool:
-        return bool(self.hits) or self.dropped_hits > 0
 
     def __repr__(self) -> str:
         return (

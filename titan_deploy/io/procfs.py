@@ -1,4 +1,5 @@
-"""A container's own view through /proc, for `verify` on the engine's host (DESIGN §13).
+"""A container's own view through /proc, for `verify` on the engine's host (README "What
+`verify` proves").
 
 When the tool runs as root next to a local engine, `/proc/<pid>/root` of a container's process is
 that container's root as its processes see it: its mounts, including the inode a bind-mounted
@@ -19,6 +20,7 @@ import hashlib
 import os
 import stat as stat_mod
 from collections.abc import Iterator
+from typing import Any
 
 from titan_deploy.core.containers import INODE, PROC_ROOT, FileStat, Process
 
@@ -115,7 +117,7 @@ def _stat_handle(path: str, handle: int) -> FileStat | None:
     st = os.fstat(handle)
     if stat_mod.S_ISLNK(st.st_mode):
         return None
-    base = {
+    base: dict[str, Any] = {
         "path": path,
         "uid": st.st_uid,
         "gid": st.st_gid,

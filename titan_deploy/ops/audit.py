@@ -12,7 +12,7 @@ never the value; it also counts `[MASKED]` lines per service, as evidence maskin
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -109,7 +109,7 @@ def _scan_path(path: Path, patterns: PatternSet) -> Scanned:
     return Scanned(service="-", container=str(path), kind="file", result=result)
 
 
-def _unread(unread: dict[str, str], names: Iterable[str]) -> list[Finding]:
+def _unread(unread: dict[str, str], names: Collection[str]) -> list[Finding]:
     return [
         warning(
             "A004",

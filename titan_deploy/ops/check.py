@@ -1,8 +1,10 @@
-"""`check-secrets`: the preflight of DESIGN §6, with `--fix` for the mechanical fixes only.
+"""`check-secrets`: the preflight (README "What `check-secrets` checks"), with `--fix` for the
+mechanical fixes only.
 
 `--fix` changes only what the tool owns (issue 9.2): the secrets dir and its regular,
 single-link files, reached without following a symlink (io/fs.apply_fix). It never touches a
-file a container bind-mounts (DESIGN §8 invariant 1: a mounted secret file is never modified):
+file a container bind-mounts (ARCHITECTURE.md invariant 2: a mounted secret file is never
+modified):
 when a Docker engine answers, it is asked which containers mount each file first; such a file is
 skipped with a warning saying why and what to do instead. Without an engine nothing can be
 mounted by a running container on this host's engine, and the fixes proceed.
@@ -128,7 +130,7 @@ def _mounted_note(shown: str, item: Fix, holders: list[str]) -> Finding:
     return warning(
         "S021",
         f"{shown}: {item.action} not applied: bind-mounted by container(s) {names}; a "
-        "mounted secret file is never modified (DESIGN §8, invariant 1)",
+        "mounted secret file is never modified",
         fix="stop its consumers (`titan-deploy down`), run `check-secrets --fix`, then "
         "`titan-deploy up`; or rotate the secret (a rotation writes a new, correct file)",
     )

@@ -1,0 +1,43 @@
+"""`check-secrets` stays light: it never imports the Docker SDK, jinja2 or rich's tables (issue 11).
+
+The preflight runs before every deploy and in CI; the heavy libraries belong to the commands that
+need them (engine, render, a table of rows). Proven in a fresh interpreter with `-X importtime`,
+which lists every module the run imported - not timed, nothing measured.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+HEAVY = ("docker", "jinja2", "rich.table")
+
+
+def imported_modules(args: list[str]) -> tuple[int, set[str]]:
+    """Exit code and every module a fresh `python -m titan_deploy ARGS` imported."""
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "titan_deploy", *args],
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        timeout=120,
+        check=False,
+    )
+    names = {
+        line.rsplit("|", 1)[1].strip()
+        for line in done.stderr.splitlines()
+        if line.startswith("import time:") and "|" in line
+    }
+    return done.returncode, names
+
+
+@pytest.mark.parametrize("mode", [[], ["--json"]], ids=["table", "json"])
+def test_check_secrets_imports_no_heavy_library(ready_project: Path, mode: list[str]) -> None:
+    code, names = imported_modules(["-C", str(ready_project), *mode, "check-secrets"])
+    assert code == 0
+    assert "titan_deploy.ops.check" in names, "the probe sees the command's own imports"
+    heavy = [n for n in names if any(n == h or n.startswith(f"{h}.") for h in HEAVY)]
+    assert sorted(heavy) == []
