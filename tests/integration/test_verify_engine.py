@@ -159,7 +159,7 @@ def test_archive_fallback_names_a_rename_by_the_host_ctime(stack, tmp_path):
     import docker
 
     from titan_deploy.io.engine import Engine
-    from titan_deploy.ops.stack import verify_report
+    from titan_deploy.ops.verify import verify_report
     from titan_deploy.project import Project
 
     s = stack()
@@ -319,6 +319,7 @@ def _swap_rename_in(stack, tmp_path: Path) -> None:
 @pytest.mark.parametrize("swap", [_swap_symlink_out, _swap_rename_in], ids=["symlink", "rename"])
 def test_secret_swapped_between_check_and_compose_fails_up(stack, tmp_path, monkeypatch, swap):
     from titan_deploy.io import compose
+    from titan_deploy.ops import stack as stack_ops
     from titan_deploy.ops.up import run_up
     from titan_deploy.project import Project
 
@@ -333,7 +334,8 @@ def test_secret_swapped_between_check_and_compose_fails_up(stack, tmp_path, monk
         return real_run(argv, **kwargs)
 
     monkeypatch.setattr(compose, "run", run_then_swap)
-    report = run_up(Project(project_dir=s.root, project_name=s.name), timeout=60)
+    project = Project(project_dir=s.root, project_name=s.name)
+    report = run_up(project, stack_ops.real(), timeout=60)
     assert swapped
     assert not report.ok
     rows = {(r["service"], r["secret"]): r for r in report.rows}
