@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.stackkit import LOOP
-from titan_deploy.core.verify import parse_time
+from titan_deploy.core.timespec import parse_timestamp
 
 pytestmark = pytest.mark.docker
 
@@ -56,7 +56,7 @@ def started_at(stack, service: str) -> float:
         text=True,
         check=True,
     ).stdout.strip()
-    value = parse_time(stamp)
+    value = parse_timestamp(stamp)
     assert value is not None
     return value
 
