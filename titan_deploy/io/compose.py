@@ -73,9 +73,6 @@ class ComposeCommand:
     def config_interpolated(self) -> list[str]:
         return [*self._prefix(), "config", "--format", "json"]
 
-    def config_quiet(self) -> list[str]:
-        return [*self._prefix(), "config", "--quiet"]
-
     def up(self, timeout: int, services: Sequence[str] = (), build: bool = False) -> list[str]:
         argv = [*self._prefix(), "up", "--detach", "--wait", "--wait-timeout", str(timeout)]
         argv += ["--remove-orphans", "--pull", "never"]
@@ -93,15 +90,9 @@ class ComposeCommand:
             argv += ["--timeout", str(stop_timeout)]
         return [*argv, "--no-deps", "--pull", "never", "--no-build", *services]
 
-    def restart(self, services: Sequence[str], timeout: int = 10) -> list[str]:
-        return [*self._prefix(), "restart", "--timeout", str(timeout), *services]
-
     def down(self, volumes: bool = False, timeout: int = 10) -> list[str]:
         argv = [*self._prefix(), "down", "--remove-orphans", "--timeout", str(timeout)]
         return [*argv, "--volumes"] if volumes else argv
-
-    def ps(self) -> list[str]:
-        return [*self._prefix(), "ps", "--all", "--format", "json"]
 
 
 @dataclass(frozen=True)

@@ -53,15 +53,6 @@ class LeakHit:
     source: str
     timestamp: str | None = None
 
-    def to_dict(self) -> dict[str, object]:
-        return {
-            "secret": self.secret,
-            "encoding": self.encoding,
-            "line": self.line_no,
-            "source": self.source,
-            "timestamp": self.timestamp,
-        }
-
 
 @dataclass
 class ScanResult:
@@ -72,10 +63,6 @@ class ScanResult:
     lines: int = 0
     bytes: int = 0
     dropped_hits: int = 0
-
-    @property
-    def leaked(self) -> bool:
-        return bool(self.hits) or self.dropped_hits > 0
 
     def __repr__(self) -> str:
         return (
