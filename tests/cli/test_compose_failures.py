@@ -63,3 +63,16 @@ def test_the_error_types_carry_their_exit_codes() -> None:
     assert compose.ComposeRejected("x", **kwargs).exit_code == 2
     assert compose.ComposeTimeout("x", **kwargs).exit_code == 3
     assert compose.ComposeUnreachable("x", **kwargs).exit_code == 3
+
+
+def test_check_secrets_never_runs_compose(cli, ready_project: Path, tmp_path: Path) -> None:
+    """check-secrets needs the project name (a value equal to it is weak): by Compose's rule,
+    computed without running Compose or touching the engine."""
+    marker = tmp_path / "compose-ran"
+    env = stand_in(tmp_path, "exit 1")
+    script = Path(env["TITAN_COMPOSE"])
+    script.write_text(f"#!/bin/sh\ntouch {marker}\necho 2.40.3\n")  # any call leaves a mark
+    env["PATH"] = str(tmp_path / "no-bin")  # nor `docker`
+    result = cli("-C", ready_project, "check-secrets", env=env)
+    assert result.exit_code == 0, result.output
+    assert not marker.exists()
