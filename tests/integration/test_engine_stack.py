@@ -183,7 +183,8 @@ def _name_sources(s) -> dict[str, tuple[dict[str, str], str]]:
     return {
         "dotenv": ({".env": f"COMPOSE_PROJECT_NAME={s.name}\n"}, {}),
         "environment": ({}, {"COMPOSE_PROJECT_NAME": s.name}),
-        "interpolated name:": ({".env": f"TD_STACK={s.name}\n"}, {}),
+        # from the environment: a `.env` value is scrubbed from output like any env-file value
+        "interpolated name:": ({}, {"TD_STACK": s.name}),
     }
 
 
