@@ -58,7 +58,6 @@ from titan_deploy.core.overlay import SECRETS_MOUNT, Mount, OverlayPlan, Service
 from titan_deploy.core.timespec import parse_timestamp
 
 CHECKS = ("mounted", "content", "readable", "env", "running", "no_leak")
-PROJECT_LABEL = "com.docker.compose.project"
 CHECK_OF = {
     "V001": "mounted",
     "V002": "content",
@@ -100,6 +99,7 @@ class Facts:
     checked: Mapping[str, HostFile] | None = None  # source -> as check-secrets passed it (`up`)
     notes: Mapping[str, str] = field(default_factory=dict)  # id -> why its own view was not used
     fix_hints: Mapping[str, str] = field(default_factory=dict)  # secret -> V002 fix (core/drift)
+    project: str = ""  # the compose project name (Project.name): a value equal to it is weak
 
     def __repr__(self) -> str:
         return f"Facts(services={len(self.containers)})"
@@ -301,7 +301,7 @@ def leak_patterns(facts: Facts) -> PatternSet:
     own strings: mount paths, secret, service and project names, the secrets dir)."""
     plan = facts.plan
     secrets = sorted({m.secret for svc in plan.services for m in svc.mounts})
-    projects = {c.labels.get(PROJECT_LABEL, "") for cs in facts.containers.values() for c in cs}
+    projects = [facts.project]
     paths = {str(PurePosixPath(path).parent) for _, path in plan.files}
     paths |= {p.removeprefix("./") for p in paths}
     context = search_context(secrets, [s.service for s in plan.services], projects, paths)

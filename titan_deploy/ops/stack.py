@@ -194,4 +194,5 @@ def gather(
         checked=checked,
         notes={cid: view.note for cid, view in views.items() if view.note},
         fix_hints=fix_hints(project.manifest),
+        project=project.name,
     )
