@@ -163,3 +163,23 @@ def test_down_removes_the_project_containers(project: Project) -> None:
     other = engine.add(FakeContainer("another", "web"))
     run_down(project, backends(engine, compose))
     assert engine.items == [other]
+
+
+def test_a_failed_compose_up_names_the_failing_containers(project: Project) -> None:
+    from titan_deploy.errors import ComposeError
+
+    def crash(engine: FakeEngine) -> None:
+        brain = engine.container("titan-brain")
+        brain.status, brain.restarting, brain.exit_code = "restarting", True, 2
+        engine.container("postgres").health = "unhealthy"
+
+    engine = FakeEngine()
+    compose = FakeCompose(engine, project, after_up=crash, fail_up="docker compose up failed")
+    progress: list[str] = []
+    with pytest.raises(ComposeError) as caught:
+        run_up(project, backends(engine, compose), progress=progress.append)
+    assert caught.value.message == (
+        "docker compose up failed; failing: postgres (unhealthy, exit 0), "
+        "titan-brain (restarting, exit 2)"
+    )
+    assert "  titan-brain: restarting" in progress  # the watcher's one label per state
