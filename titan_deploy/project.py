@@ -1,18 +1,25 @@
-"""Where things are: the project dir, its manifest, secrets dir, compose files and state dir.
+"""Where things are: the project dir, its manifest, secrets dir, compose files and state dir,
+and the compose project name.
 
 Built once from the global options; commands receive it instead of re-deriving paths. The
-manifest is loaded lazily (and once), so `--help` and option errors never touch the disk.
+manifest and the project name are resolved lazily (and once), so `--help` and option errors
+never touch the disk. `name` is the one owner of the compose project name: `-p` as given, else
+what Compose itself resolves (`config --format json`), else, without Compose, the same rule
+computed here (core/projectname.py); `rule_name` is that rule alone (check-secrets runs no
+subprocess).
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
+from titan_deploy.core import projectname
 from titan_deploy.core.manifest import Manifest, load_manifest, overlay_conflict
-from titan_deploy.errors import ConfigError
+from titan_deploy.errors import ConfigError, RuntimeFailure
 
 
 @dataclass
@@ -21,7 +28,7 @@ class Project:
     manifest_option: Path = Path("secrets.manifest.yml")
     secrets_dir_option: Path | None = None
     compose_file_options: list[str] = field(default_factory=list)
-    project_name: str | None = None
+    project_name: str | None = None  # `-p` as given; the resolved name is `name`
 
     def __post_init__(self) -> None:
         if not self.project_dir.is_dir():
@@ -124,3 +131,57 @@ class Project:
         files = self.compose_files
         overlay = self.manifest.overlay
         return files if overlay in files else [*files, overlay]
+
+    @cached_property
+    def name(self) -> str:
+        """The compose project name, resolved once per run: `-p` (validated as compose does),
+        else what Compose resolves for these files (COMPOSE_PROJECT_NAME in the environment or
+        `.env`, the interpolated `name:`, the normalised dir name), else `rule_name` when no
+        Compose v2 is installed. ConfigError when compose rejects the name or the files;
+        ComposeError/RuntimeFailure (exit 3) when compose times out or fails otherwise."""
+        if self.project_name:
+            return projectname.require_valid(self.project_name, "-p")
+        from titan_deploy.io import compose
+
+        try:
+            base = compose.find_compose()
+        except RuntimeFailure:  # no Compose v2 here: the same rule, computed without it
+            return self.rule_name
+        # the overlay may not be rendered yet: it never names the project anyway
+        files = [f for f in self.all_compose_files() if self.path(f).exists()]
+        command = compose.command_for(self.project_dir, files or self.compose_files, base=base)
+        return compose.resolved_name(command)
+
+    @cached_property
+    def rule_name(self) -> str:
+        """The project name by Compose's rule (core/projectname.py) without running Compose:
+        reads `.env` (or COMPOSE_ENV_FILES) and each compose file's `name:`. ConfigError when a
+        compose file cannot be parsed or the name is invalid."""
+        from titan_deploy.core.dotenv import _dotenv_pairs  # compose-go's dotenv grammar
+        from titan_deploy.core.yamlpos import load_file
+        from titan_deploy.io import fs
+
+        dotenv: dict[str, str] = {}
+        for path in interpolation_env_files(self.project_dir, os.environ):
+            try:
+                text = fs.read_config(path).decode("utf-8", "replace")
+            except OSError:
+                continue
+            dotenv.update((k, v[0]) for k, v, _ in _dotenv_pairs(text) if v is not None)
+        names = []
+        for file in self.all_compose_files():
+            path = self.path(file)
+            doc = load_file(path, display=file).value if path.exists() else None
+            names.append(doc.get("name") if isinstance(doc, dict) else None)
+        return projectname.resolve(
+            self.project_name, os.environ, dotenv, names, self.project_dir.name
+        )
+
+
+def interpolation_env_files(project_dir: Path, environ: Mapping[str, str]) -> list[Path]:
+    """The env files compose interpolates from: COMPOSE_ENV_FILES (comma-separated, relative to
+    the working dir, as compose resolves them), else `<project dir>/.env`."""
+    listed = [p.strip() for p in environ.get("COMPOSE_ENV_FILES", "").split(",") if p.strip()]
+    if listed:
+        return [Path(p).absolute() for p in listed]
+    return [project_dir / ".env"]

@@ -7,6 +7,7 @@ import os
 
 import pytest
 
+from tests.integration import stackkit
 from tests.integration.stackkit import assert_no_canary
 
 pytestmark = pytest.mark.docker
@@ -160,3 +161,81 @@ def test_down_removes_only_this_stack(stack):
     assert down.returncode == 0, down.output
     ps = s.compose("ps", "--all", "--quiet")
     assert ps.stdout.strip() == ""
+
+
+# --- the project name as Compose resolves it (issue 11.3, issue 10.4) -----------------------------
+
+
+def _name_sources(s) -> dict[str, tuple[dict[str, str], str]]:
+    """Each source of the name: (files to write, environment) -> the stack's own name."""
+    return {
+        "dotenv": ({".env": f"COMPOSE_PROJECT_NAME={s.name}\n"}, {}),
+        "environment": ({}, {"COMPOSE_PROJECT_NAME": s.name}),
+        # from the environment: a `.env` value is scrubbed from output like any env-file value
+        "interpolated name:": ({}, {"TD_STACK": s.name}),
+    }
+
+
+@pytest.mark.parametrize("source", ["dotenv", "environment", "interpolated name:"])
+def test_up_and_verify_use_the_name_compose_resolves(stack, source, monkeypatch):
+    """Without -p: the name from `.env`, the environment or an interpolated `name:` is the one
+    compose deploys under, and verify finds the containers there."""
+    import subprocess
+
+    from titan_deploy.core.projectname import normalize
+    from titan_deploy.project import Project
+
+    s = stack()
+    files, env = _name_sources(s)[source]
+    for name, text in files.items():
+        (s.root / name).write_text(text)
+    if source == "interpolated name:":
+        path = s.root / "docker-compose.yml"
+        path.write_text("name: ${TD_STACK}\n" + path.read_text())
+    argv = [*stackkit.TD, "-C", str(s.root)]
+    run = {**os.environ, **env}
+    try:
+        up = subprocess.run([*argv, "up", "--timeout", "60"], env=run, capture_output=True)
+        assert up.returncode == 0, up.stderr.decode()
+        verify = subprocess.run([*argv, "--json", "verify"], env=run, capture_output=True)
+        assert verify.returncode == 0, verify.stdout.decode()
+        assert json.loads(verify.stdout)["data"]["project"] == s.name
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        project = Project(project_dir=s.root)
+        assert project.name == project.rule_name == s.name  # Compose and the rule agree
+    finally:  # a wrong name would have deployed under the directory's name: remove that too
+        wrong = normalize(s.root.name)
+        subprocess.run(
+            ["docker", "compose", "-p", wrong, "down", "--timeout", "2"], capture_output=True
+        )
+
+
+@pytest.mark.parametrize(
+    ("dirname", "compose_head", "dotenv", "expected"),
+    [
+        ("My_Proj.X", "", "", "my_projx"),
+        ("d", "name: Titan.Prod\n", "", "titanprod"),
+        ("d", 'name: "app-${STAGE:-dev}"\n', "STAGE=blue\n", "app-blue"),
+        ("d", 'name: "app-${STAGE:-dev}"\n', "", "app-dev"),
+        ("d", "name: from-file\n", "COMPOSE_PROJECT_NAME=from-dotenv\n", "from-dotenv"),
+    ],
+)
+def test_the_pure_rule_agrees_with_compose(
+    tmp_path, monkeypatch, dirname, compose_head, dotenv, expected
+):
+    from titan_deploy.project import Project
+
+    monkeypatch.delenv("COMPOSE_PROJECT_NAME", raising=False)
+    monkeypatch.delenv("STAGE", raising=False)
+    root = tmp_path / dirname
+    root.mkdir()
+    (root / "secrets.manifest.yml").write_text(
+        "version: 1\ncompose_files: [c.yml]\nsecrets:\n  k:\n    kind: password\n"
+        "    consumers: {app: K_FILE}\n"
+    )
+    (root / "c.yml").write_text(compose_head + "services:\n  app: {image: busybox}\n")
+    if dotenv:
+        (root / ".env").write_text(dotenv)
+    project = Project(project_dir=root)
+    assert (project.name, project.rule_name) == (expected, expected)

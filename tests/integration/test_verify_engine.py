@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.stackkit import LOOP, assert_no_canary
-from titan_deploy.core.verify import parse_time
+from titan_deploy.core.timespec import parse_timestamp
 
 pytestmark = pytest.mark.docker
 
@@ -48,7 +48,7 @@ def started_at(stack, service: str) -> float:
         text=True,
         check=True,
     ).stdout.strip()
-    value = parse_time(stamp)
+    value = parse_timestamp(stamp)
     assert value is not None
     return value
 
@@ -151,7 +151,7 @@ def test_archive_fallback_names_a_rename_by_the_host_ctime(stack, tmp_path):
     import docker
 
     from titan_deploy.io.engine import Engine
-    from titan_deploy.ops.stack import verify_report
+    from titan_deploy.ops.verify import verify_report
     from titan_deploy.project import Project
 
     s = stack()
@@ -311,6 +311,7 @@ def _swap_rename_in(stack, tmp_path: Path) -> None:
 @pytest.mark.parametrize("swap", [_swap_symlink_out, _swap_rename_in], ids=["symlink", "rename"])
 def test_secret_swapped_between_check_and_compose_fails_up(stack, tmp_path, monkeypatch, swap):
     from titan_deploy.io import compose
+    from titan_deploy.ops import stack as stack_ops
     from titan_deploy.ops.up import run_up
     from titan_deploy.project import Project
 
@@ -325,7 +326,8 @@ def test_secret_swapped_between_check_and_compose_fails_up(stack, tmp_path, monk
         return real_run(argv, **kwargs)
 
     monkeypatch.setattr(compose, "run", run_then_swap)
-    report = run_up(Project(project_dir=s.root, project_name=s.name), timeout=60)
+    project = Project(project_dir=s.root, project_name=s.name)
+    report = run_up(project, stack_ops.real(), timeout=60)
     assert swapped
     assert not report.ok
     rows = {(r["service"], r["secret"]): r for r in report.rows}

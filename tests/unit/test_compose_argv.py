@@ -43,8 +43,8 @@ def test_config() -> None:
     assert CMD.config() == [*PREFIX, "config", "--no-interpolate", "--format", "json"]
 
 
-def test_config_quiet() -> None:
-    assert CMD.config_quiet() == [*PREFIX, "config", "--quiet"]
+def test_config_interpolated() -> None:
+    assert CMD.config_interpolated() == [*PREFIX, "config", "--format", "json"]
 
 
 def test_up() -> None:
@@ -94,17 +94,6 @@ def test_up_no_deps() -> None:
     ]
 
 
-def test_restart() -> None:
-    assert CMD.restart(["titan-sentinel"]) == [
-        *PREFIX,
-        "restart",
-        "--timeout",
-        "10",
-        "titan-sentinel",
-    ]
-    assert CMD.restart(["a", "b"], timeout=3) == [*PREFIX, "restart", "--timeout", "3", "a", "b"]
-
-
 def test_down() -> None:
     assert CMD.down() == [*PREFIX, "down", "--remove-orphans", "--timeout", "10"]
     assert CMD.down(volumes=True, timeout=5) == [
@@ -117,10 +106,6 @@ def test_down() -> None:
     ]
 
 
-def test_ps() -> None:
-    assert CMD.ps() == [*PREFIX, "ps", "--all", "--format", "json"]
-
-
 def test_standalone_binary_without_project_name_with_profiles() -> None:
     cmd = ComposeCommand(
         base=("docker-compose",),
@@ -128,7 +113,7 @@ def test_standalone_binary_without_project_name_with_profiles() -> None:
         project_dir="/p",
         profiles=("edge", "monitoring"),
     )
-    assert cmd.config_quiet() == [
+    assert cmd.config() == [
         "docker-compose",
         "--project-directory",
         "/p",
@@ -139,7 +124,9 @@ def test_standalone_binary_without_project_name_with_profiles() -> None:
         "--profile",
         "monitoring",
         "config",
-        "--quiet",
+        "--no-interpolate",
+        "--format",
+        "json",
     ]
 
 

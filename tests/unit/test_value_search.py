@@ -129,6 +129,7 @@ def leaks(values: dict[str, bytes], env: dict[str, str], labels=None) -> list[tu
         host={},
         identities={},
         values=values,
+        project=(labels or {}).get("com.docker.compose.project", ""),
     )
     _, findings = verify(facts)
     return sorted((f.secret or "", f.message) for f in findings if f.code == "V006")

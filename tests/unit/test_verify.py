@@ -15,10 +15,11 @@ import pytest
 
 from titan_deploy.core.containers import ARCHIVE, INODE, PROC_ROOT, ContainerInfo, FileStat, Process
 from titan_deploy.core.overlay import Mount, OverlayPlan, ServicePlan
-from titan_deploy.core.verify import Facts, HostFile, Identity, parse_time, verify
+from titan_deploy.core.timespec import parse_timestamp
+from titan_deploy.core.verify import Facts, HostFile, Identity, verify
 
 STARTED = "2026-01-02T03:04:05.123456789Z"
-T0 = parse_time(STARTED)
+T0 = parse_timestamp(STARTED)
 assert T0 is not None
 OLD = T0 - 3600  # before the container started
 LATER = T0 + 60  # after it started

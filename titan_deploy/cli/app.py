@@ -125,9 +125,10 @@ def render(
 @app.command()
 def lint(ctx: typer.Context) -> None:
     """Lint the merged compose config (compose files + overlay), interpolation off."""
+    from titan_deploy.ops import stack
     from titan_deploy.ops.lint import run_lint
 
-    execute(ctx, "lint", run_lint)
+    execute(ctx, "lint", lambda project: run_lint(project, stack.real().compose))
 
 
 @app.command()
@@ -143,26 +144,33 @@ def up(
     ] = 300,
 ) -> None:
     """check-secrets -> render -> lint -> compose up -d --wait -> verify; stops at a failure."""
+    from titan_deploy.ops import stack
     from titan_deploy.ops.up import run_up
 
     output: Output = ctx.obj.output
-    execute(ctx, "up", lambda project: run_up(project, timeout=timeout, progress=output.progress))
+    execute(
+        ctx,
+        "up",
+        lambda project: run_up(project, stack.real(), timeout=timeout, progress=output.progress),
+    )
 
 
 @app.command()
 def verify(ctx: typer.Context) -> None:
     """Prove every secret is mounted, identical to the host file, readable and leaked nowhere."""
+    from titan_deploy.ops import stack
     from titan_deploy.ops.verify import run_verify
 
-    execute(ctx, "verify", run_verify)
+    execute(ctx, "verify", lambda project: run_verify(project, stack.real()))
 
 
 @app.command()
 def status(ctx: typer.Context) -> None:
     """Services, their state and health, and how many of their secrets verify."""
+    from titan_deploy.ops import stack
     from titan_deploy.ops.status import run_status
 
-    execute(ctx, "status", run_status)
+    execute(ctx, "status", lambda project: run_status(project, stack.real()))
 
 
 @app.command()
@@ -173,9 +181,10 @@ def down(
     ] = False,
 ) -> None:
     """Stop and remove the stack's containers and network (volumes kept unless --volumes)."""
+    from titan_deploy.ops import stack
     from titan_deploy.ops.status import run_down
 
-    execute(ctx, "down", lambda project: run_down(project, volumes=volumes))
+    execute(ctx, "down", lambda project: run_down(project, stack.real(), volumes=volumes))
 
 
 @app.command("audit-logs")
@@ -200,12 +209,15 @@ def audit_logs(
     Reports service, container, timestamp, line and encoding — never the value — and counts
     [MASKED] lines per service. Exit 1 when anything leaked.
     """
+    from titan_deploy.ops import stack
     from titan_deploy.ops.audit import run_audit
 
     execute(
         ctx,
         "audit-logs",
-        lambda project: run_audit(project, files=file, services=service, since=since, until=until),
+        lambda project: run_audit(
+            project, stack.real(), files=file, services=service, since=since, until=until
+        ),
     )
 
 

@@ -102,3 +102,10 @@ class ContainerInfo:
 
     def __repr__(self) -> str:  # env/command/labels may hold a leaked value: never show them
         return f"ContainerInfo({self.name}, {self.status})"
+
+
+def state_label(info: ContainerInfo) -> str:
+    """The one word shown for a container's state: `restarting` while it restarts, else its
+    health when it has a healthcheck (healthy, unhealthy, starting), else its status (running,
+    exited, dead, created, ...)."""
+    return "restarting" if info.restarting else info.health or info.status

@@ -17,10 +17,11 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
+from titan_deploy.core.encodings import MIN_LENGTH
 from titan_deploy.core.versions import parse_file
 
 SECRETS_DIR = "/run/secrets/"
-MIN_SECRET_LENGTH = 8  # shorter values match too much to mean anything (as core/redact.py)
+MIN_SECRET_LENGTH = MIN_LENGTH  # core/encodings.py: the one minimum-length rule
 _EXPORT = re.compile(r"export[ \t]+")
 _NAME = re.compile(r"[A-Za-z0-9_.\-\[\]]+")
 _SPACE = " \t\v\f\r"

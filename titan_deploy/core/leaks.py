@@ -5,11 +5,8 @@ each pattern back to the (secret, encoding) pairs it stands for, the names of se
 search, and one compiled matcher); `hits_in_line` says which (secret, encoding) pairs a line
 contains. Streaming over files and log streams lives in `titan_deploy.io.logscan`.
 
-Why these encodings: a value leaks raw (printf of a config), base64 (HTTP Basic auth, a JWT-ish
-blob, a dumped k8s-style manifest), URL-encoded (a query string), hex (a hexdump or a debug repr)
-and JSON-escaped (structured logs). Base64 is searched at all three byte alignments and in both
-alphabets, keeping only the characters that the value's bytes fully determine, so a value embedded
-anywhere inside a longer base64 blob is still found.
+The encodings searched (raw, base64 at every alignment in both alphabets, URL, hex, JSON) and the
+minimum length are core/encodings.py's: the redactor hides the same forms.
 
 Multi-line values (PEM keys, multi-line text) are searched line by line: a raw multi-line value
 can never appear within one log line, but each of its secret lines can (`secretvalue.
@@ -37,22 +34,31 @@ exception message; reprs show counts only.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import re
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
-from urllib.parse import quote
 
+from titan_deploy.core.encodings import (  # noqa: F401 (re-exported: the encoding names)
+    B64_ALPHABETS,
+    ENCODINGS,
+    HEX_LOWER,
+    HEX_UPPER,
+    JSON,
+    MIN_LENGTH,
+    RAW,
+    URL,
+    b64_aligned,
+    b64_encoding_name,
+    encoded_forms,
+)
 from titan_deploy.core.secretvalue import secret_lines, weakness
 from titan_deploy.core.versions import owner, secondary_target
 
 SECRETS_MOUNT = "/run/secrets"
 
-MIN_SECRET_LENGTH = 8
+MIN_SECRET_LENGTH = MIN_LENGTH
 """Values (or lines of a multi-line value) shorter than this (in bytes, after trimming) are not
-searched: too many false hits."""
+searched: core/encodings.py's one minimum-length rule."""
 
 MIN_LINE_LENGTH = 16
 """Lines of a multi-line value shorter than this are not searched: `[client]`, `host=db` or the
@@ -64,82 +70,11 @@ WORD_BYTES = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz012
 MASK_MARKER = b"[MASKED]"
 """What a well-behaved service writes instead of a secret; lines carrying it are counted."""
 
-RAW = "raw"
-URL = "url"
-HEX_LOWER = "hex"
-HEX_UPPER = "HEX"
-JSON = "json"
-B64_ALPHABETS = {"base64": None, "base64url": b"-_"}
-
-
-def b64_encoding_name(alphabet: str, offset: int) -> str:
-    """Name of a base64 form at a byte offset: `base64url@2` = 2 bytes precede the value."""
-    return f"{alphabet}@{offset}"
-
-
-ENCODINGS: tuple[str, ...] = (
-    RAW,
-    *(b64_encoding_name(a, k) for a in B64_ALPHABETS for k in range(3)),
-    URL,
-    HEX_LOWER,
-    HEX_UPPER,
-    JSON,
-)
-"""Every encoding name a hit can carry, in the order they are generated for one value."""
-
 Origin = tuple[str, str]
 """(secret name, encoding name): what a pattern stands for. Never the value."""
 
-
-def b64_aligned(value: bytes, offset: int, altchars: bytes | None = None) -> bytes:
-    """The base64 characters of `value` that do not depend on what surrounds it in a longer blob.
-
-    Encoding `offset` filler bytes + value makes the value start `offset` bytes into a 3-byte
-    group, like it would inside a longer blob. Output char i covers input bits [6i, 6i+6): it is
-    fully determined by the value only when those bits lie within the value's bits
-    [8*offset, 8*(offset+len)). The leading chars mix in the filler, the trailing ones mix in
-    whatever follows (or the padding), so both are cut off.
-    """
-    encoded = base64.b64encode(bytes(offset) + value, altchars)
-    start = (8 * offset + 5) // 6
-    end = 8 * (offset + len(value)) // 6
-    return encoded[start:end]
-
-
-def _json_forms(value: bytes) -> list[bytes]:
-    """JSON string-body forms of a UTF-8 value (ASCII-escaped, and UTF-8 as most loggers write)."""
-    try:
-        text = value.decode("utf-8")
-    except UnicodeDecodeError:
-        return []
-    return [
-        json.dumps(text)[1:-1].encode("ascii"),
-        json.dumps(text, ensure_ascii=False)[1:-1].encode(),
-    ]
-
-
-def encodings_of(value: bytes) -> list[tuple[str, bytes]]:
-    """Every (encoding, pattern) pair for one value, without a form that repeats an earlier one.
-
-    An encoding that leaves the value unchanged (URL-quoting `abc123xyz`, JSON-escaping plain
-    ASCII, base64url of a blob without `+/`) adds nothing but a duplicate report, so the first
-    encoding that produces a pattern keeps it.
-    """
-    forms: list[tuple[str, bytes]] = [(RAW, value)]
-    for alphabet, altchars in B64_ALPHABETS.items():
-        for k in range(3):
-            forms.append((b64_encoding_name(alphabet, k), b64_aligned(value, k, altchars)))
-    forms.append((URL, quote(value, safe="").encode("ascii")))
-    hexed = binascii.hexlify(value)
-    forms += [(HEX_LOWER, hexed), (HEX_UPPER, hexed.upper())]
-    forms += [(JSON, form) for form in _json_forms(value)]
-    seen: set[bytes] = set()
-    unique: list[tuple[str, bytes]] = []
-    for encoding, pattern in forms:
-        if pattern and pattern not in seen:
-            seen.add(pattern)
-            unique.append((encoding, pattern))
-    return unique
+encodings_of = encoded_forms
+"""Every (encoding, pattern) pair for one value: core/encodings.py's one set of forms."""
 
 
 class Matcher:

@@ -9,15 +9,15 @@ replaced by `[REDACTED]` in every form it can take there:
   escape);
 - quoted: Go `%q` (strconv.Quote, also its ASCII-only `%+q`), JSON (ASCII and not), YAML double-
   and single-quoted, Python repr;
-- URL-encoded (`%XX` upper and lower case, `+` for space), hex (both cases), base64 (standard and
-  URL-safe, at all three byte alignments, so a value inside a longer blob is caught too).
+- every encoded form the leak search looks for (core/encodings.py: URL-encoded, hex, base64 at
+  all three byte alignments in both alphabets, JSON), plus base64 whole with its padding.
 
 And not only whole: ANY piece of FRAGMENT (8) or more characters of any of those forms is
 redacted (of a form shorter than 9 characters: any piece one character shorter than it; of a
 multi-line value, not the pieces made only of letters, spaces and separators: its public words,
 see `_public_piece`), so a value minus its first character, a wrapped line or a truncated
-quote are caught as well. Values shorter than MIN_LENGTH bytes (after trimming) are not
-searched: too many false hits.
+quote are caught as well. Values shorter than MIN_LENGTH bytes (after trimming; core/encodings.py's
+rule) are not searched: too many false hits.
 
 Cost: the pieces are indexed once per Redactor (a set per piece length), so scrubbing a text costs
 O(len(text)). The index holds at most MAX_PIECES pieces (values taken shortest first: every real
@@ -36,10 +36,8 @@ import json
 import re
 from collections.abc import Callable, Iterable
 from typing import Any
-from urllib.parse import quote, quote_plus
 
-MIN_LENGTH = 8
-"""Values shorter than this (bytes, trimmed) are not redacted."""
+from titan_deploy.core.encodings import MIN_LENGTH, RAW, encoded_forms, long_enough  # noqa: F401
 
 FRAGMENT = 8
 """Any piece of at least this many characters of any form of a value is redacted."""
@@ -97,7 +95,7 @@ class Redactor:
 
     def add(self, values: Iterable[bytes]) -> None:
         """Scrub these values too (shortest first, while the piece budget lasts)."""
-        new = {v.strip() for v in values if len(v.strip()) >= MIN_LENGTH} - self._cores
+        new = {v.strip() for v in values if long_enough(v)} - self._cores
         for value in sorted(new, key=len):
             self._cores.add(value)
             forms = value_forms(value)
@@ -105,7 +103,7 @@ class Redactor:
             if cost <= self._budget:
                 self._budget -= cost
                 public = _public_piece if b"\n" in value else None
-                encoded = {value.hex(), value.hex().upper(), *_base64_forms(value)}
+                encoded = _binary_forms(value)
                 for form in forms:
                     self._index(form, None if form in encoded else public)
             else:
@@ -201,10 +199,13 @@ def _replace(text: str, spans: list[tuple[int, int]]) -> str:
 
 
 def value_forms(value: bytes) -> list[str]:
-    """Every form in which `value` (trimmed bytes) may be printed; duplicates removed."""
+    """Every form in which `value` (trimmed bytes) may be printed; duplicates removed. Holds
+    every form of core/encodings.encoded_forms (what the leak search looks for)."""
     text = value.decode("utf-8", "replace")
     forms = [
         text,
+        *(form.decode("utf-8") for encoding, form in encoded_forms(value) if encoding != RAW),
+        *_padded_base64(value),
         text.replace("\\", "\\\\"),
         text.replace("$", "$$"),
         go_quote(value),
@@ -215,10 +216,6 @@ def value_forms(value: bytes) -> list[str]:
         ascii(text)[1:-1],
         text.replace("'", "''"),
         *_yaml_quoted(text),
-        *_url_forms(value),
-        value.hex(),
-        value.hex().upper(),
-        *_base64_forms(value),
     ]
     if "\ufffd" in text:  # not UTF-8: also as Latin-1, as a byte-wise decoder shows it
         forms.append(value.decode("latin-1"))
@@ -305,24 +302,12 @@ def _yaml_quoted(text: str) -> list[str]:
     return out
 
 
-_PERCENT = re.compile(r"%[0-9A-F]{2}")
+def _padded_base64(value: bytes) -> list[str]:
+    """Standard and URL-safe base64 of the whole value, with its padding."""
+    return [base64.b64encode(value, alt).decode() for alt in (None, b"-_")]
 
 
-def _url_forms(value: bytes) -> list[str]:
-    forms = [quote(value, safe=""), quote(value, safe="/"), quote_plus(value)]
-    lower: Callable[[re.Match[str]], str] = lambda m: m.group(0).lower()  # noqa: E731
-    return [*forms, *(_PERCENT.sub(lower, f) for f in forms)]
-
-
-def _base64_forms(value: bytes) -> list[str]:
-    """Standard and URL-safe base64, whole and at byte offsets 1 and 2 (a value inside a longer
-    blob): only the characters the value's bytes fully determine."""
-    out = []
-    for alt in (None, b"-_"):
-        out.append(base64.b64encode(value, alt).decode())
-        for offset in (1, 2):
-            encoded = base64.b64encode(bytes(offset) + value, alt)
-            start = (8 * offset + 5) // 6
-            end = 8 * (offset + len(value)) // 6
-            out.append(encoded[start:end].decode())
-    return out
+def _binary_forms(value: bytes) -> set[str]:
+    """The hex and base64 forms: random-looking text, never a multi-line value's public words."""
+    binary = {f.decode() for e, f in encoded_forms(value) if e.startswith(("base64", "hex", "HEX"))}
+    return binary | set(_padded_base64(value))

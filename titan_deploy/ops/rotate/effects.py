@@ -10,16 +10,14 @@ and never appear in a note, an error, argv or env.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import re
 import time
 from collections.abc import Callable, Iterable, Iterator
-from datetime import datetime
 from pathlib import Path
 
 from titan_deploy.core import authguard, regex
 from titan_deploy.core.checks import expected_file_mode
+from titan_deploy.core.containers import state_label
 from titan_deploy.core.manifest import SecretSpec
 from titan_deploy.core.overlay import OverlayPlan
 from titan_deploy.core.postgres import (
@@ -41,6 +39,7 @@ from titan_deploy.core.rotation import (
     versions_in_use,
 )
 from titan_deploy.core.secretvalue import generate
+from titan_deploy.core.timespec import parse_timestamp
 from titan_deploy.core.versions import file_name
 from titan_deploy.errors import TitanError
 from titan_deploy.io import compose, fs
@@ -48,7 +47,7 @@ from titan_deploy.io import engine as engine_io
 from titan_deploy.io import journal as journal_io
 from titan_deploy.ops.render import current_plan, run_render
 from titan_deploy.ops.rotate.runner import StepFailed
-from titan_deploy.ops.stack import project_name, verify_report
+from titan_deploy.ops.verify import verify_report
 from titan_deploy.project import Project
 
 SCRAPE_ATTEMPTS = 3
@@ -76,7 +75,7 @@ class StackEffects:
         self.inputs = inputs or {}
         self.mid_write = mid_write
         self.engine = engine or engine_io.connect()
-        self.name = project_name(project)
+        self.name = project.name
         self.command = compose.command_for(
             project.project_dir, project.all_compose_files(), self.name
         )
@@ -221,7 +220,7 @@ class StackEffects:
                 ok = info.status == "running" and not info.restarting
                 ok = ok and info.health in (None, "healthy")
                 if not ok:
-                    bad.append(f"{info.name} ({info.health or info.status})")
+                    bad.append(f"{info.name} ({state_label(info)})")
         return bad
 
     def provision(self, step: Provision) -> str:
@@ -356,12 +355,8 @@ def scrape_argv(url: str) -> list[str]:
 
 
 def _unix(started_at: str) -> int | None:
-    if not started_at or started_at.startswith("0001"):
-        return None
-    text = re.sub(r"(\.\d{6})\d*", r"\1", started_at.replace("Z", "+00:00"))
-    with contextlib.suppress(ValueError):
-        return int(datetime.fromisoformat(text).timestamp())
-    return None
+    stamp = parse_timestamp(started_at)  # the one Docker timestamp parser (core/timespec.py)
+    return None if stamp is None else int(stamp)
 
 
 def _pg_error(stderr: bytes) -> str:
