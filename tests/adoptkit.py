@@ -47,7 +47,9 @@ def _token(n: int = 32) -> str:
     return "cnry" + pyrandom.token_urlsafe(n)
 
 
-def write_titan_like(root: Path, *, deployable: bool = False, image: str | None = None) -> TitanLike:
+def write_titan_like(
+    root: Path, *, deployable: bool = False, image: str | None = None
+) -> TitanLike:
     """Write the project under `root` (created); return it with its canary values."""
     root.mkdir(parents=True, exist_ok=True)
     db = _token()
@@ -128,7 +130,10 @@ def _compose(deployable: bool, image: str | None) -> dict:
             "environment": {"POSTGRES_USER": "titan", "POSTGRES_DB": "titan_brain"},
             "env_file": ".env.prod",
         }
-        services["titan-sentinel"]["environment"] = ["HEADLESS=true", "TITAN_HMAC_SECRET=${HMAC_SECRET}"]
+        services["titan-sentinel"]["environment"] = [
+            "HEADLESS=true",
+            "TITAN_HMAC_SECRET=${HMAC_SECRET}",
+        ]
         return {"services": services}
     for body in services.values():
         body["image"] = image

@@ -45,12 +45,19 @@ def secret_entries(secrets: tuple[SecretPlan, ...], indent: str = "  ") -> str:
     return "".join(f"{indent}{line}\n" for line in lines)
 
 
-def new_manifest(plan: AdoptPlan, compose_files: list[str], overlay: str, secrets_dir: str) -> str:
-    """A whole manifest for a project that has none."""
+def new_manifest(
+    plan: AdoptPlan,
+    compose_files: list[str],
+    overlay: str,
+    secrets_dir: str,
+    secrets_gid: int | None = None,
+) -> str:
+    """A whole manifest for a project that has none (`secrets_gid`: the secrets group)."""
     files = ", ".join(_q(f) for f in compose_files)
+    gid = f"secrets_gid: {int(secrets_gid)}\n" if secrets_gid is not None else ""
     return (
         f"{HEADER}version: 1\ncompose_files: [{files}]\noverlay: {_q(overlay)}\n"
-        f"secrets_dir: {_q(secrets_dir)}\nsecrets:\n{secret_entries(plan.secrets)}"
+        f"secrets_dir: {_q(secrets_dir)}\n{gid}secrets:\n{secret_entries(plan.secrets)}"
     )
 
 

@@ -50,6 +50,11 @@ class Group:
         return sorted({u.name for u in self.uses})
 
     @property
+    def first(self) -> tuple[str, int]:
+        """The first place the value is written (file, line): the plan's order."""
+        return min((u.file, u.first) for u in self.uses)
+
+    @property
     def where(self) -> str:
         return ", ".join(sorted({f"{u.file}:{u.first}" for u in self.uses}))
 
@@ -112,7 +117,7 @@ class Decider:
         notes: list[str] = []
         chosen: dict[str, int] = {}
         taken: set[str] = set()
-        for group in sorted(groups, key=lambda g: (g.where, g.names)):
+        for group in sorted(groups, key=lambda g: (g.first, g.names)):
             names = tuple(group.names)
             if set(names) & data.exclude:
                 notes.append(f"{', '.join(names)} ({group.where}): excluded (--exclude)")

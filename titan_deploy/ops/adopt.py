@@ -232,7 +232,7 @@ def _write(
     gid: int | None,
 ) -> list[str]:
     root = project.project_dir
-    manifest_text = _manifest_text(project, manifest, compose_files, plan)
+    manifest_text = _manifest_text(project, manifest, compose_files, plan, gid)
     secrets_dir = project.path(plan.secrets[0].file).parent
     fs.ensure_dir(secrets_dir, expected_dir_mode(gid), gid, root=root)
     written = []
@@ -272,14 +272,17 @@ def _write(
 
 
 def _manifest_text(
-    project: Project, manifest: Manifest | None, compose_files: list[str], plan: AdoptPlan
+    project: Project,
+    manifest: Manifest | None,
+    compose_files: list[str],
+    plan: AdoptPlan,
+    gid: int | None,
 ) -> str | None:
     """The manifest to write (None: unchanged), validated as the manifest parser reads it."""
     shown = str(project.manifest_option)
     if manifest is None:
-        text = new_manifest(
-            plan, compose_files, DEFAULT_OVERLAY, plan.secrets[0].file.rsplit("/", 1)[0]
-        )
+        secrets_dir = plan.secrets[0].file.rsplit("/", 1)[0]
+        text = new_manifest(plan, compose_files, DEFAULT_OVERLAY, secrets_dir, gid)
     else:
         current = fs.read_config(project.manifest_path, follow_symlinks=False).decode("utf-8")
         text = merged_manifest(current, plan)
