@@ -280,3 +280,15 @@ def test_rewrite_removes_exactly_the_adopted_lines(newline: str) -> None:
     assert out.endswith("B=2" + newline)
     assert "cnry" not in out
     assert out.count("moved to a secret file by titan-deploy adopt") == 3
+
+
+def test_an_adopted_value_leaves_the_dotenv_when_nothing_interpolates_it() -> None:
+    db = canary()
+    plan, _ = plan_of(
+        {"app": svc(environment={"MODE": "${MODE}"})},
+        f"DB_PASSWORD={db}\n",
+        dotenv=f"MODE=prod\nPOSTGRES_PASSWORD={db}\n",
+    )
+    assert [s.name for s in plan.secrets] == ["db_password"]
+    edits = {e.file: e.spans for e in plan.edits}
+    assert edits == {".env": ((2, 2),), ".env.prod": ((1, 1),)}

@@ -198,7 +198,10 @@ def plan_adoption(data: AdoptInput) -> tuple[AdoptPlan, Values]:
     runtime = {svc.name: _runtime_names(svc) for svc in services.values()}
     grouped = _group(uses, values, data)
     out = rules.Decider(services={s.name: s.image for s in services.values()}, runtime=runtime)
-    plan, chosen = out.decide(grouped, data, files)
+    every = dict(files)  # the .env too: an adopted value it holds leaves it
+    if dotenv is not None:
+        every.setdefault(data.dotenv_display, dotenv)
+    plan, chosen = out.decide(grouped, data, every)
     refusals = (*compose_refusals, *plan.refusals, *_outside(files))
     notes = (*plan.notes, *_already_files(services))
     plan = AdoptPlan(plan.secrets, refusals, plan.edits, plan.possible, notes)

@@ -370,21 +370,20 @@ def _edits(
     chosen: dict[str, int],
     files: Mapping[str, list[Assignment] | None],
 ) -> tuple[Any, ...]:
-    """Per env file: the lines of every adopted name (every assignment of it in that file)."""
+    """Per env file (`.env` included): every line that assigns an adopted value, under any name.
+    Each is a use that was adopted, or one no service sees (shadowed by `environment:`, or a
+    `.env` variable nothing interpolates: a use would have refused the secret), so no service
+    loses a value it reads; the value leaves every file."""
     from titan_deploy.core.adopt import EnvEdit
 
-    by_index = {g.index: g for g in groups}
-    wanted: dict[str, dict[str, str]] = {}  # file -> env name -> secret
-    for secret in secrets:
-        for use in by_index[chosen[secret.name]].uses:
-            if use.via == "env_file":
-                wanted.setdefault(use.file, {})[use.name] = secret.name
+    value_of = {g.index: g.value for g in groups}
+    owner = {value_of[chosen[s.name]]: s.name for s in secrets}
     out = []
-    for path in sorted(wanted):
-        names = wanted[path]
-        spans = tuple((a.first, a.last) for a in files.get(path) or [] if a.name in names)
-        owners = tuple(
-            dict.fromkeys(names[a.name] for a in files.get(path) or [] if a.name in names)
-        )
-        out.append(EnvEdit(path, spans, tuple(sorted(names)), owners))
+    for path in sorted(files):
+        hits = [a for a in files.get(path) or [] if a.value is not None and a.value in owner]
+        if hits:
+            spans = tuple((a.first, a.last) for a in hits)
+            names = tuple(sorted({a.name for a in hits}))
+            owners = tuple(dict.fromkeys(owner[a.value or ""] for a in hits))
+            out.append(EnvEdit(path, spans, names, owners))
     return tuple(out)
