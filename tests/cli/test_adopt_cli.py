@@ -155,3 +155,16 @@ def test_help_explains(cli) -> None:
     assert result.exit_code == 0
     for word in ("--dry-run", "--include", "--exclude", "--secrets-gid", "backup", "never"):
         assert word in result.output
+
+
+def test_a_symlinked_env_file_is_refused_before_anything_is_written(
+    cli, titan: TitanLike, tmp_path: Path
+) -> None:
+    real = tmp_path / "real.env"
+    (titan.root / ".env.prod").rename(real)
+    (titan.root / ".env.prod").symlink_to(real)
+    before = snapshot(titan.root)
+    result = adopt(cli, titan)
+    assert result.exit_code == 2, result.output
+    assert "is a symlink" in result.output
+    assert snapshot(titan.root) == before and not (titan.root / "secrets").exists()

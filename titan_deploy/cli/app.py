@@ -431,10 +431,9 @@ def adopt(
         int | None,
         typer.Option(
             "--secrets-gid",
-            help="Secrets group for a NEW manifest (files 0640, "
-            "consumers get the group); without it files are 0600.",
-            min=1,
-            max=2**31 - 1,
+            help="Secrets group for a NEW manifest (files 0640, consumers get the group); "
+            "without it files are 0600.",
+            click_type=numbers.Bounded(int, maximum=2**31 - 1, positive=True),
         ),
     ] = None,
 ) -> None:

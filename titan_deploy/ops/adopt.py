@@ -233,6 +233,8 @@ def _write(
 ) -> list[str]:
     root = project.project_dir
     manifest_text = _manifest_text(project, manifest, compose_files, plan, gid)
+    for edit in plan.edits:  # before anything is written: every env file can be rewritten
+        _preflight(project, edit.file)
     secrets_dir = project.path(plan.secrets[0].file).parent
     fs.ensure_dir(secrets_dir, expected_dir_mode(gid), gid, root=root)
     written = []
@@ -295,6 +297,19 @@ def _manifest_text(
             return None
     parse_manifest_text(text, shown)  # a ConfigError here names the line adopt got wrong
     return text
+
+
+def _preflight(project: Project, relative: str) -> None:
+    """UnsafePath (exit 2) unless `relative` is a regular file adopt may replace: not a
+    symlink (the write would not reach the file compose reads), inside the project dir."""
+    path = project.path(relative)
+    if path.is_symlink():
+        raise fs.UnsafePath(
+            f"{relative} is a symlink: adopt rewrites a regular file only (never through a "
+            "link); point env_file: at the real file, then run adopt again"
+        )
+    if not path.resolve().is_relative_to(project.project_dir):
+        raise fs.UnsafePath(f"{relative} is outside the project dir: adopt rewrites inside it only")
 
 
 def _rewrite(project: Project, state: Path, edit) -> list[str]:
