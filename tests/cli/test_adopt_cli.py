@@ -10,12 +10,13 @@ from __future__ import annotations
 import json
 import os
 import stat
+import subprocess
 from pathlib import Path
 
 import pytest
 
 from tests.adoptkit import TitanLike, write_titan_like
-from tests.cli.test_canary import Canaries
+from tests.cli.test_canary import CONSOLE_SCRIPT, Canaries
 from titan_deploy.core.manifest import load_manifest
 
 MODES = [[], ["--json"], ["-v"], ["--json", "-v"]]
@@ -168,3 +169,41 @@ def test_a_symlinked_env_file_is_refused_before_anything_is_written(
     assert result.exit_code == 2, result.output
     assert "is a symlink" in result.output
     assert snapshot(titan.root) == before and not (titan.root / "secrets").exists()
+
+
+def test_the_report_itself_holds_no_value(titan: TitanLike, canaries: Canaries) -> None:
+    """Before the CLI's scrubber: the report adopt returns (dry run and run) is value-free."""
+    from titan_deploy.ops.adopt import run_adopt
+    from titan_deploy.project import Project
+
+    for dry_run in (True, False):
+        project = Project(project_dir=titan.root, compose_file_options=["docker-compose.prod.yml"])
+        report = run_adopt(project, dry_run=dry_run, include=["WEBHOOK_SIGNING"])
+        assert report.exit_code == 0
+        canaries.assert_clean(json.dumps(report.to_dict()), f"report (dry run {dry_run})")
+        canaries.assert_clean(repr(report), f"repr(report) (dry run {dry_run})")
+
+
+def test_console_script_leaves_no_value_in_temp_files_or_output(
+    titan: TitanLike, canaries: Canaries, tmp_path: Path
+) -> None:
+    tmpdir = tmp_path / "tmp"
+    tmpdir.mkdir()
+    env = dict(os.environ, TMPDIR=str(tmpdir))
+    for args in (["--dry-run"], ["--json", "--dry-run"], []):
+        json_flag = ["--json"] if "--json" in args else []
+        rest = [a for a in args if a != "--json"]
+        argv = [str(CONSOLE_SCRIPT), "-C", str(titan.root), "-f", "docker-compose.prod.yml"]
+        done = subprocess.run(
+            [*argv, *json_flag, "adopt", *rest],
+            capture_output=True,
+            text=True,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            check=False,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        canaries.assert_clean(done.stdout + done.stderr, f"adopt {args}")
+    assert not any(tmpdir.iterdir())
+    leftovers = [p.name for p in titan.root.rglob("*") if ".tmp-" in p.name]
+    assert leftovers == []
