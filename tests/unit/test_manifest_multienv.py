@@ -5,15 +5,15 @@ corpus (tests/unit/corpus/33_* .. 36_*)."""
 
 from __future__ import annotations
 
-import hashlib
+from dataclasses import replace
 
 import pytest
 import yaml
 
-from titan_deploy.core.containers import PROC_ROOT, ContainerInfo, FileStat, Process
+from tests.unit import test_verify as tv
 from titan_deploy.core.manifest import parse_manifest_text
-from titan_deploy.core.overlay import Mount, OverlayPlan, ServicePlan, plan_overlay, render_overlay
-from titan_deploy.core.verify import Facts, HostFile, Identity, parse_time, verify
+from titan_deploy.core.overlay import ServicePlan, plan_overlay, render_overlay
+from titan_deploy.core.verify import verify
 from titan_deploy.errors import ConfigError
 
 MANIFEST = """\
@@ -74,84 +74,21 @@ def test_a_bad_list_is_a_config_error(entry: str, message: str) -> None:
         parse_manifest_text(text, "m.yml")
 
 
-STARTED = "2026-01-02T03:04:05.123456789Z"
-OLD = (parse_time(STARTED) or 0) - 3600
-VALUE = b"canary-" + b"Zq8Lm3Vt7Rw1Ks9Pd4Hn6Jb2Fx5Cy0Ga"
-PATH = "/run/secrets/db_password"
-MOUNT = Mount(
-    source="db_password",
-    secret="db_password",
-    version=None,
-    target="db_password",
-    env="DB_PASSWORD_FILE",
-    also=("TITAN_DB_PASSWORD_FILE",),
-)
-
-
-def _two_name_facts(env: dict[str, str]) -> Facts:
-    """One running container of `app` with the db_password mount, its `env` as given."""
-    digest = hashlib.sha256(VALUE).hexdigest()
-    info = ContainerInfo(
-        id="c1",
-        name="proj-app-1",
-        service="app",
-        number=1,
-        status="running",
-        restarting=False,
-        restart_count=0,
-        exit_code=0,
-        health="healthy",
-        started_at=STARTED,
-        user="1000",
-        group_add=(),
-        env=env,
-        command=("app",),
-        labels={},
-        healthcheck=(),
-        pid=4242,
-        mounts=(PATH,),
-    )
-    stat = FileStat(
-        path=PATH,
-        exists=True,
-        sha256=digest,
-        size=len(VALUE),
-        uid=1000,
-        gid=1000,
-        mode=0o400,
-        method=PROC_ROOT,
-        dev=64,
-        ino=1001,
-        ctime=OLD,
-    )
-    process = Process(
-        pid=7,
-        comm="app",
-        uid=1000,
-        gid=1000,
-        groups=frozenset({1000}),
-        dac_override=False,
-        argv=("app",),
-        env_names=frozenset(env),
-    )
-    return Facts(
-        plan=OverlayPlan(
-            services=(ServicePlan("app", (MOUNT,)),), files=(("db_password", "./s/db"),)
-        ),
-        containers={"app": [info]},
-        files={("c1", PATH): stat},
-        host={"db_password": HostFile(sha256=digest, mtime=OLD, ctime=OLD, dev=64, ino=1001)},
-        identities={"c1": Identity(uid=1000, gid=1000, groups=frozenset(), name="app")},
-        values={"db_password": VALUE},
-        processes={"c1": (process,)},
-    )
+def _two_name_facts(env: dict[str, str]):
+    """test_verify's facts, its db_password mount read under two names."""
+    db = replace(tv.DB, also=("TITAN_DB_PASSWORD_FILE",))
+    plan = replace(tv.PLAN, services=(ServicePlan("app", (tv.MOUNT, db)),))
+    info = tv.container(env={"API_TOKEN_FILE": tv.PATH, **env})
+    return replace(tv.facts(info), plan=plan)
 
 
 def test_verify_expects_every_env_name() -> None:
-    good = {"DB_PASSWORD_FILE": PATH, "TITAN_DB_PASSWORD_FILE": PATH}
-    _, findings = verify(_two_name_facts(good))
+    path = tv.DB.container_path
+    _, findings = verify(
+        _two_name_facts({"DB_PASSWORD_FILE": path, "TITAN_DB_PASSWORD_FILE": path})
+    )
     assert not [f for f in findings if f.severity == "error"], [f.message for f in findings]
-    _, findings = verify(_two_name_facts({"DB_PASSWORD_FILE": PATH}))
+    _, findings = verify(_two_name_facts({"DB_PASSWORD_FILE": path}))
     errors = [f for f in findings if f.severity == "error"]
     assert [f.code for f in errors] == ["V004"]
     assert "TITAN_DB_PASSWORD_FILE does not point at" in errors[0].message
