@@ -207,3 +207,32 @@ def test_console_script_leaves_no_value_in_temp_files_or_output(
     assert not any(tmpdir.iterdir())
     leftovers = [p.name for p in titan.root.rglob("*") if ".tmp-" in p.name]
     assert leftovers == []
+
+
+def test_a_second_adopt_adds_to_the_manifest_keeping_what_was_there(cli, titan: TitanLike) -> None:
+    first = adopt(cli, titan, "--exclude", "GEMINI_API_KEY")
+    assert first.exit_code == 0, first.output
+    manifest = titan.root / "secrets.manifest.yml"
+    manifest.write_text(manifest.read_text().replace("version: 1\n", "version: 1  # mine\n"))
+    assert "gemini_api_key" not in load_manifest(manifest).secrets
+    second = adopt(cli, titan)
+    assert second.exit_code == 0, second.output
+    text = manifest.read_text()
+    assert "version: 1  # mine" in text
+    assert set(load_manifest(manifest).secrets) == ADOPTED | {"database_url"}
+    assert "GEMINI_API_KEY=" not in (titan.root / ".env.prod").read_text()
+    assert len(list((titan.root / ".titan-deploy" / "adopt").iterdir())) == 2
+    assert cli("-C", titan.root, "render", "--check").exit_code == 0
+
+
+def test_a_run_interrupted_before_the_env_files_finishes_when_run_again(
+    cli, titan: TitanLike
+) -> None:
+    original = (titan.root / ".env.prod").read_bytes()
+    assert adopt(cli, titan).exit_code == 0
+    manifest = (titan.root / "secrets.manifest.yml").read_bytes()
+    (titan.root / ".env.prod").write_bytes(original)  # as if killed before step 4
+    again = adopt(cli, titan)
+    assert again.exit_code == 0, again.output
+    assert (titan.root / "secrets.manifest.yml").read_bytes() == manifest
+    assert "DB_PASSWORD=" not in (titan.root / ".env.prod").read_text().replace("# ", "#")
