@@ -73,6 +73,11 @@ def test_dry_run_shows_the_plan_writes_nothing_and_prints_no_value(
     }
     assert [e["file"] for e in data["env_edits"]] == [".env.prod"]
     assert data["dry_run"] is True and data["written"] == []
+    assert data["manifest"]["action"] == "create"
+    assert (
+        '"titan-brain": ["TITAN_DB_PASSWORD_FILE", "DB_PASSWORD_FILE"]'
+        in data["manifest"]["entries"]
+    )
 
 
 def test_adopt_writes_files_manifest_overlay_and_env_files_with_a_backup(

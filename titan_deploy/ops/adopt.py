@@ -41,6 +41,7 @@ from titan_deploy.core.adopt_render import (
     plan_dict,
     plan_rows,
     rewrite_env,
+    secret_entries,
 )
 from titan_deploy.core.checks import expected_dir_mode, expected_file_mode
 from titan_deploy.core.findings import Finding, Report, error, warning
@@ -80,6 +81,7 @@ def run_adopt(
     report.findings += _findings(plan)
     report.findings += _conflicts(project, plan, values)
     report.data = plan_dict(plan) | {"dry_run": dry_run, "written": []}
+    report.data["manifest"] = _manifest_plan(project, manifest, plan)
     if not plan.secrets:
         report.failed = True
         report.summary = "nothing to adopt" + (
@@ -97,6 +99,18 @@ def run_adopt(
     report.data["env_edits"] = plan_dict(plan, _backups_of(written))["env_edits"]
     report.summary = _summary(plan, "adopted") + f"; wrote {len(written)} file(s)"
     return report
+
+
+def _manifest_plan(project: Project, manifest: Manifest | None, plan: AdoptPlan) -> dict:
+    """What happens to the manifest: created, merged (entries added under `secrets:`) or left
+    unchanged, and the entries' YAML text (names only)."""
+    new = [s for s in plan.secrets if not s.existing]
+    action = "create" if manifest is None else "merge" if new else "unchanged"
+    return {
+        "file": str(project.manifest_option),
+        "action": action,
+        "entries": secret_entries(plan.secrets),
+    }
 
 
 def _summary(plan: AdoptPlan, verb: str) -> str:
