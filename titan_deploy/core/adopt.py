@@ -51,106 +51,20 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from titan_deploy.core import adopt_rules as rules
+from titan_deploy.core.adopt_model import (  # noqa: F401 (the plan's types, re-exported)
+    AdoptInput,
+    AdoptPlan,
+    ComposeFile,
+    ConsumerPlan,
+    EnvEdit,
+    Refusal,
+    SecretPlan,
+    Use,
+    Values,
+)
 from titan_deploy.core.dotenv import Assignment, assignments
 from titan_deploy.core.lint_text import interpolated, variable_refs, walk_strings
-from titan_deploy.core.manifest import Manifest
 from titan_deploy.core.yamlpos import Located
-
-
-@dataclass(frozen=True)
-class ComposeFile:
-    """One compose file as ops read it: its name relative to the project dir and its parse."""
-
-    display: str
-    doc: Located
-
-
-@dataclass(frozen=True)
-class AdoptInput:
-    """Everything adopt decides from. `env_files`: project-relative path -> text (None: missing
-    or unreadable); `dotenv`: the interpolation `.env` text (None: none)."""
-
-    compose: tuple[ComposeFile, ...]
-    env_files: Mapping[str, str | None] = field(default_factory=dict)
-    dotenv: str | None = None
-    dotenv_display: str = ".env"
-    manifest: Manifest | None = None
-    secrets_dir: str = "secrets"
-    include: frozenset[str] = frozenset()
-    exclude: frozenset[str] = frozenset()
-
-
-@dataclass(frozen=True)
-class ConsumerPlan:
-    """A service of an adopted secret: the file env vars it will read (`envs`), the plain names
-    it got the value under (`reads`) and the env files it got it from (`via`)."""
-
-    service: str
-    envs: tuple[str, ...]
-    reads: tuple[str, ...]
-    via: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class SecretPlan:
-    """One secret to adopt. `sources`: `file:line` of every line holding it; `found_by`:
-    name, dsn or value (--include); `existing`: the manifest already declares it."""
-
-    name: str
-    kind: str
-    consumers: tuple[ConsumerPlan, ...]
-    sources: tuple[str, ...]
-    found_by: str
-    file: str
-    bytes: int | None = None
-    multiline: bool = False
-    existing: bool = False
-    notes: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class Refusal:
-    """Something adopt leaves as it is: the env names, where, why, and what to do instead."""
-
-    names: tuple[str, ...]
-    where: str
-    reason: str
-    service: str | None = None
-
-
-@dataclass(frozen=True)
-class EnvEdit:
-    """Lines (first, last: inclusive, 1-based) to take out of one env file, and their names."""
-
-    file: str
-    spans: tuple[tuple[int, int], ...]
-    names: tuple[str, ...]
-    secrets: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class AdoptPlan:
-    secrets: tuple[SecretPlan, ...] = ()
-    refusals: tuple[Refusal, ...] = ()
-    edits: tuple[EnvEdit, ...] = ()
-    possible: tuple[Refusal, ...] = ()
-    notes: tuple[str, ...] = ()
-
-    @property
-    def adoptable(self) -> bool:
-        return bool(self.secrets)
-
-
-class Values(dict):
-    """Secret name -> value (bytes), for the writer only. Its repr never shows a value."""
-
-    def __repr__(self) -> str:
-        return f"<Values: {len(self)} secret(s), not shown>"
-
-    __str__ = __repr__
-
-
-# --- where values come from ---------------------------------------------------------------------
 
 
 @dataclass
@@ -161,20 +75,6 @@ class _Service:
     environment: dict[str, tuple[Any, str, int]] = field(default_factory=dict)
     runtime: list[str] = field(default_factory=list)  # command/entrypoint/healthcheck strings
     other: list[tuple[str, str, str]] = field(default_factory=list)  # (path, text, compose file)
-
-
-@dataclass(frozen=True)
-class _Use:
-    """One place a value reaches: a service's env var, or a compose interpolation."""
-
-    service: str | None
-    name: str  # the env name the service sees (or the interpolated variable)
-    file: str  # the file the value is written in
-    first: int
-    last: int
-    via: str  # env_file | environment | interpolation | argv | config
-    ref: str | None = None  # the compose place that uses it (file:line or a key path)
-    var: str | None = None  # the variable of the file holding the value
 
 
 def env_file_paths(compose: Iterable[ComposeFile]) -> list[str]:
@@ -301,7 +201,7 @@ def _uses(
     files: Mapping[str, list[Assignment] | None],
     dotenv: list[Assignment] | None,
     data: AdoptInput,
-) -> tuple[list[tuple[_Use, int]], list[str]]:
+) -> tuple[list[tuple[Use, int]], list[str]]:
     """Every (use, value index): env_file vars per service (environment: wins), environment:
     literals and interpolations, and every other interpolation of a `.env` variable."""
     values: list[str] = []
@@ -316,13 +216,13 @@ def _uses(
 
     env = {a.name: a for a in dotenv or []}
     dot = data.dotenv_display
-    out: list[tuple[_Use, int]] = []
+    out: list[tuple[Use, int]] = []
     for svc in services.values():
-        seen: dict[str, tuple[_Use, int]] = {}
+        seen: dict[str, tuple[Use, int]] = {}
         for path in svc.env_files:
             for a in files.get(path) or []:
                 if a.value is not None:
-                    use = _Use(svc.name, a.name, path, a.first, a.last, "env_file")
+                    use = Use(svc.name, a.name, path, a.first, a.last, "env_file")
                     seen[a.name] = (use, keep(a.value))
         for name, (raw, cfile, line) in svc.environment.items():
             seen.pop(name, None)
@@ -334,31 +234,29 @@ def _uses(
                     a = env[var]
                     head = path.split(".")[0].split("[")[0]
                     via = "argv" if head in rules.RUNTIME_FIELDS else "config"
-                    use = _Use(svc.name, var, dot, a.first, a.last, via, f"{cfile} {path}", var)
+                    use = Use(svc.name, var, dot, a.first, a.last, via, f"{cfile} {path}", var)
                     out.append((use, keep(a.value or "")))
     return out, values
 
 
-def _environment_uses(service, name, raw, ref, env, dot, keep) -> list[tuple[_Use, int]]:
+def _environment_uses(service, name, raw, ref, env, dot, keep) -> list[tuple[Use, int]]:
     if raw is None:  # `- NAME`: compose passes it from the shell or the .env
         a = env.get(name)
         if a is None or a.value is None:
             return []
         return [
-            (_Use(service, name, dot, a.first, a.last, "interpolation", ref, name), keep(a.value))
+            (Use(service, name, dot, a.first, a.last, "interpolation", ref, name), keep(a.value))
         ]
     text = str(raw)
     refs = [v for v in dict.fromkeys(interpolated(text)) if v in env and env[v].value is not None]
     if not refs and not variable_refs(text)[0]:
         file, _, line = ref.rpartition(":")
         literal = text.replace("$$", "$")
-        return [
-            (_Use(service, name, file, int(line), int(line), "environment", ref), keep(literal))
-        ]
+        return [(Use(service, name, file, int(line), int(line), "environment", ref), keep(literal))]
     out = []
     for var in refs:
         a = env[var]
-        use = _Use(service, name, dot, a.first, a.last, "interpolation", ref, var)
+        use = Use(service, name, dot, a.first, a.last, "interpolation", ref, var)
         out.append((use, keep(a.value or "")))
     return out
 
@@ -368,9 +266,9 @@ def _runtime_names(svc: _Service) -> set[str]:
     return {name for text in svc.runtime for name, _ in variable_refs(text)[1]}
 
 
-def _group(uses: list[tuple[_Use, int]], values: list[str], data: AdoptInput) -> list[rules.Group]:
+def _group(uses: list[tuple[Use, int]], values: list[str], data: AdoptInput) -> list[rules.Group]:
     """Uses grouped by identical value; each group's reason to be a secret (or none)."""
-    by_value: dict[int, list[_Use]] = {}
+    by_value: dict[int, list[Use]] = {}
     for use, index in uses:
         by_value.setdefault(index, []).append(use)
     out = []

@@ -11,15 +11,23 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from titan_deploy.core.adopt_model import (
+    AdoptInput,
+    AdoptPlan,
+    ConsumerPlan,
+    EnvEdit,
+    Refusal,
+    SecretPlan,
+    Use,
+)
 from titan_deploy.core.conventions import convention_for, image_repository
 from titan_deploy.core.lint import HIGH_ENTROPY, RUNTIME_FIELDS
 from titan_deploy.core.manifest import DEFAULT_MAX, DEFAULT_MIN, ENV_RE, NAME_RE, SecretSpec
 from titan_deploy.core.secretvalue import is_placeholder, kind_problem, weakness
 
 if TYPE_CHECKING:
-    from titan_deploy.core.adopt import AdoptInput, AdoptPlan, _Use
     from titan_deploy.core.dotenv import Assignment
 
 __all__ = ["RUNTIME_FIELDS", "Decider", "Group", "found_by"]
@@ -41,7 +49,7 @@ class Group:
     """Every use of one value; `found_by`: name, dsn or value."""
 
     index: int
-    uses: tuple[_Use, ...]
+    uses: tuple[Use, ...]
     found_by: str
     value: str = field(repr=False)
 
@@ -79,7 +87,7 @@ def found_by(names: set[str], value: str, include: frozenset[str]) -> str | None
 @dataclass
 class _Decision:
     consumers: dict[str, dict[str, list[str]]] = field(default_factory=dict)
-    refusals: list[Any] = field(default_factory=list)
+    refusals: list[Refusal] = field(default_factory=list)
     dropped: dict[str, list[str]] = field(default_factory=dict)  # service -> names it never read
 
     @property
@@ -109,11 +117,9 @@ class Decider:
         files: Mapping[str, list[Assignment] | None],
     ) -> tuple[AdoptPlan, dict[str, int]]:
         """The plan for every group, and which value each adopted secret holds."""
-        from titan_deploy.core.adopt import AdoptPlan, Refusal
-
-        secrets: list[Any] = []
-        refusals: list[Any] = []
-        possible: list[Any] = []
+        secrets: list[SecretPlan] = []
+        refusals: list[Refusal] = []
+        possible: list[Refusal] = []
         notes: list[str] = []
         chosen: dict[str, int] = {}
         taken: set[str] = set()
@@ -155,8 +161,6 @@ class Decider:
         return plan, chosen
 
     def _consumers(self, group: Group) -> _Decision:
-        from titan_deploy.core.adopt import Refusal
-
         out = _Decision()
         for use in group.uses:
             refused = self._refusal(use)
@@ -190,7 +194,7 @@ class Decider:
                     entry[key].append(item)
         return out
 
-    def _refusal(self, use: _Use) -> str | None:
+    def _refusal(self, use: Use) -> str | None:
         if use.file.startswith("/") or use.file.startswith("../"):
             return f"{use.file} is outside the project dir: adopt rewrites env files inside it only"
         if use.via == "environment":
@@ -216,7 +220,7 @@ class Decider:
             )
         return None
 
-    def _file_var(self, use: _Use) -> tuple[str | None, str]:
+    def _file_var(self, use: Use) -> tuple[str | None, str]:
         """(the file var `use.service` reads for `use.name`, "") — or (None, "") when its image
         never reads the name (it only came with a shared env_file), or (None, why) when the
         image reads it but not from a file."""
@@ -248,7 +252,9 @@ def _unique(name: str, taken: set[str]) -> str:
     return out
 
 
-def _existing(data: AdoptInput, name: str, decision: _Decision) -> tuple[Any, str | None]:
+def _existing(
+    data: AdoptInput, name: str, decision: _Decision
+) -> tuple[SecretSpec | None, str | None]:
     """The manifest's entry for `name` (None when new) and a clash that refuses the group: the
     entry lacks a planned consumer, or another secret already has one of its env vars."""
     manifest = data.manifest
@@ -275,13 +281,14 @@ def _existing(data: AdoptInput, name: str, decision: _Decision) -> tuple[Any, st
     return spec, None
 
 
-def _secret(group: Group, name: str, data: AdoptInput, decision: _Decision, spec: Any) -> Any:
-    from titan_deploy.core.adopt import ConsumerPlan, SecretPlan
-
+def _secret(
+    group: Group, name: str, data: AdoptInput, decision: _Decision, spec: SecretSpec | None
+) -> SecretPlan:
     consumers = tuple(
         ConsumerPlan(service, tuple(e["envs"]), tuple(e["reads"]), tuple(e["via"]))
         for service, e in sorted(decision.consumers.items())
     )
+    notes: list[str]
     if spec is not None:
         kind, size, multiline, notes = spec.kind, spec.bytes, spec.multiline, []
     else:
@@ -304,7 +311,9 @@ def _secret(group: Group, name: str, data: AdoptInput, decision: _Decision, spec
     )
 
 
-def derive_kind(names: list[str], value: str, found: str) -> tuple[str, int | None, bool, list]:
+def derive_kind(
+    names: list[str], value: str, found: str
+) -> tuple[str, int | None, bool, list[str]]:
     """(kind, bytes for hex, multiline, notes) for a value under `names`: the kind its names
     and shape say, or `text` when the value does not pass that kind's check."""
     raw = value.encode()
@@ -344,7 +353,7 @@ def _spec(kind: str) -> SecretSpec:
     )
 
 
-def _dsn_notes(secret: Any, chosen: dict[str, int], groups: list[Group]) -> Any:
+def _dsn_notes(secret: SecretPlan, chosen: dict[str, int], groups: list[Group]) -> SecretPlan:
     """A DSN that embeds another adopted secret's value says so: rotating that one will not
     update the DSN."""
     if secret.found_by != "dsn":
@@ -365,17 +374,15 @@ def _dsn_notes(secret: Any, chosen: dict[str, int], groups: list[Group]) -> Any:
 
 
 def _edits(
-    secrets: list[Any],
+    secrets: list[SecretPlan],
     groups: list[Group],
     chosen: dict[str, int],
     files: Mapping[str, list[Assignment] | None],
-) -> tuple[Any, ...]:
+) -> tuple[EnvEdit, ...]:
     """Per env file (`.env` included): every line that assigns an adopted value, under any name.
     Each is a use that was adopted, or one no service sees (shadowed by `environment:`, or a
     `.env` variable nothing interpolates: a use would have refused the secret), so no service
     loses a value it reads; the value leaves every file."""
-    from titan_deploy.core.adopt import EnvEdit
-
     value_of = {g.index: g.value for g in groups}
     owner = {value_of[chosen[s.name]]: s.name for s in secrets}
     out = []

@@ -429,9 +429,9 @@ def _check_key_id_env(doc: Located, secrets: dict[str, SecretSpec]) -> None:
     uses: dict[str, str] = {}
     for spec in secrets.values():
         for consumer in spec.consumers:
-            for env in consumer.envs:
+            for name in consumer.envs:
                 uses.setdefault(
-                    env, f"the env var of secret {spec.name}'s consumer {consumer.service}"
+                    name, f"the env var of secret {spec.name}'s consumer {consumer.service}"
                 )
         if spec.secondary_env:
             uses.setdefault(spec.secondary_env, f"secret {spec.name}'s secondary_env")

@@ -301,14 +301,15 @@ def _manifest_text(
         text = new_manifest(plan, compose_files, DEFAULT_OVERLAY, secrets_dir, gid)
     else:
         current = fs.read_config(project.manifest_path, follow_symlinks=False).decode("utf-8")
-        text = merged_manifest(current, plan)
-        if text is None:
+        merged = merged_manifest(current, plan)
+        if merged is None:
             raise ConfigError(
                 f"{shown}: no block-style `secrets:` line to add the adopted entries under; "
                 "run `titan-deploy adopt --dry-run --json` and add them by hand"
             )
-        if text == current:
+        if merged == current:
             return None
+        text = merged
     parse_manifest_text(text, shown)  # a ConfigError here names the line adopt got wrong
     return text
 
