@@ -259,6 +259,7 @@ def bounded_options() -> list[tuple[list[str], str, Bounded]]:
 # proves the list complete)
 NUMERIC = [
     (["up"], "--timeout"),
+    (["adopt"], "--secrets-gid"),
     *[
         (["rotate", sub], option)
         for sub in ("hmac", "db", "exchange", "resume", "abort")

@@ -149,7 +149,7 @@ def test_defaults() -> None:
         ),
         (
             "version: 1\nsecrets:\n  k:\n    kind: text\n    consumers:\n      a: 5\n",
-            "m.yml:6: secrets.k.consumers.a: must be an env var name or "
+            "m.yml:6: secrets.k.consumers.a: must be an env var name, a list of them, or "
             "{env: NAME, role: signer|listener}",
         ),
         (

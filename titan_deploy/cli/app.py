@@ -96,6 +96,59 @@ def init(
     execute(ctx, "init", lambda project: run_init(project, from_dir=from_dir))
 
 
+@app.command()
+def adopt(
+    ctx: typer.Context,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show the plan; write nothing.")
+    ] = False,
+    include: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--include",
+            help="Also adopt this env name (repeatable): a value that "
+            "only looks random is listed as possible, not adopted, without it.",
+        ),
+    ] = None,
+    exclude: Annotated[
+        list[str] | None,
+        typer.Option("--exclude", help="Never adopt this env name (repeatable)."),
+    ] = None,
+    secrets_gid: Annotated[
+        int | None,
+        typer.Option(
+            "--secrets-gid",
+            help="Secrets group for a NEW manifest (files 0640, consumers get the group); "
+            "without it files are 0600.",
+            click_type=numbers.Bounded(int, maximum=2**31 - 1, positive=True),
+        ),
+    ] = None,
+) -> None:
+    """Move the secrets of env files into ./secrets/ without editing the compose files.
+
+    Finds secrets by name (*PASSWORD*, *SECRET*, *TOKEN*, *_KEY, URLs with a password) and by
+    value in the services' env_file:s, environment: and .env; one value under several names is
+    one secret. Writes secrets/<name> (never over a different value), the manifest, the overlay,
+    and each env file without the adopted lines (the original kept as a 0600 backup in the state
+    dir). What it cannot adopt (a value on a command line, in environment: of an upstream file)
+    is listed with the reason. No value is ever printed. Exit 0 adopted, 1 nothing to adopt or a
+    secret file with another value, 2 bad input.
+    """
+    from titan_deploy.ops.adopt import run_adopt
+
+    execute(
+        ctx,
+        "adopt",
+        lambda project: run_adopt(
+            project,
+            dry_run=dry_run,
+            include=include or (),
+            exclude=exclude or (),
+            secrets_gid=secrets_gid,
+        ),
+    )
+
+
 @app.command("check-secrets")
 def check_secrets(
     ctx: typer.Context,

@@ -116,6 +116,27 @@ def secret_needles(values: Mapping[str, bytes]) -> list[tuple[str, str]]:
     return out
 
 
+@dataclass(frozen=True)
+class Assignment:
+    """One `NAME=VALUE` of an env file WITH its value, for `adopt` only (core/adopt.py keeps the
+    values apart from everything it reports). `first`/`last`: the lines it spans (a quoted
+    value may span several)."""
+
+    name: str
+    value: str | None  # None: a bare NAME (compose takes it from the shell)
+    first: int
+    last: int
+
+
+def assignments(text: str) -> list[Assignment]:
+    """Every assignment of a dotenv text in file order, compose-go's grammar (as scan_env_text)."""
+    out = []
+    for name, value, line, end in _dotenv_spans(text):
+        last = text.count("\n", 0, max(end - 1, 0)) + 1 if end > 0 else line
+        out.append(Assignment(name, None if value is None else value[0], line, max(line, last)))
+    return out
+
+
 def _raw_pairs(text: str) -> Iterator[tuple[str, tuple[str, str] | None, int]]:
     for number, line in enumerate(text.splitlines(), start=1):
         stripped = line.strip()
@@ -128,6 +149,12 @@ def _raw_pairs(text: str) -> Iterator[tuple[str, tuple[str, str] | None, int]]:
 
 def _dotenv_pairs(text: str) -> Iterator[tuple[str, tuple[str, str] | None, int]]:
     """(name, value or None for a bare NAME, line) in file order, compose-go's grammar."""
+    for name, value, line, _ in _dotenv_spans(text):
+        yield name, value, line
+
+
+def _dotenv_spans(text: str) -> Iterator[tuple[str, tuple[str, str] | None, int, int]]:
+    """(name, value or None, line, index just past the assignment) in file order."""
     i, n = 0, len(text)
     while i < n:
         if text[i] == "\n" or text[i] in _SPACE:
@@ -145,12 +172,12 @@ def _dotenv_pairs(text: str) -> Iterator[tuple[str, tuple[str, str] | None, int]
         name = text[i:j].strip()
         if j >= n or text[j] == "\n":
             if _NAME.fullmatch(name):
-                yield name, None, line
+                yield name, None, line, j
             i = j
             continue
         value, i = _value(text, j + 1)
         if _NAME.fullmatch(name):
-            yield name, value, line
+            yield name, value, line, i
 
 
 def _value(text: str, i: int) -> tuple[tuple[str, str], int]:

@@ -77,7 +77,7 @@ class _Context:
         self.needles = secret_needles(env.values)
         names = {name.upper().replace("-", "_").replace(".", "_") for name in manifest.secrets}
         for spec in manifest.secrets.values():
-            envs = [c.env for c in spec.consumers] + [spec.secondary_env or ""]
+            envs = [e for c in spec.consumers for e in c.envs] + [spec.secondary_env or ""]
             names |= {base for base in map(file_base, envs) if base}
         names |= {name for name, (var, _) in self.dotenv.items() if var.holds}
         self.secret_names = frozenset(names)
@@ -93,7 +93,7 @@ class _Context:
     def owned(self, service: str) -> set[str]:
         """Env vars the overlay itself points at its mounts (L006 judges those)."""
         svc = self.plan.service(service)
-        return {mount.env for mount in svc.mounts} if svc else set()
+        return {env for mount in svc.mounts for env in mount.envs} if svc else set()
 
     def declared(self, service: str) -> set[str]:
         """Env vars the manifest says the service reads a secret file from (HMAC listeners: the
@@ -101,7 +101,7 @@ class _Context:
         names = set()
         for spec in self.manifest.secrets_of(service):
             consumer = spec.consumer(service)
-            names.add(consumer.env if consumer else "")
+            names.update(consumer.envs if consumer else ())
             if spec.secondary_env and consumer and consumer.role == "listener":
                 names.add(spec.secondary_env)
         return names - {""}

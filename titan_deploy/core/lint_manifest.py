@@ -55,14 +55,16 @@ def mounts(plan: OverlayPlan, services: dict[str, Any]) -> Iterable[Finding]:
                     secret=mount.secret,
                     fix="titan-deploy render, and deploy with the overlay",
                 )
-            elif env.get(mount.env) != mount.container_path:
-                yield error(
-                    "L006",
-                    f"{mount.env} does not point at {mount.container_path}",
-                    service=svc.service,
-                    secret=mount.secret,
-                    fix="titan-deploy render",
-                )
+            else:
+                for name in mount.envs:
+                    if env.get(name) != mount.container_path:
+                        yield error(
+                            "L006",
+                            f"{name} does not point at {mount.container_path}",
+                            service=svc.service,
+                            secret=mount.secret,
+                            fix="titan-deploy render",
+                        )
 
 
 def secret_source(item: Any) -> str:

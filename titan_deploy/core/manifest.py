@@ -88,11 +88,21 @@ METRICS_URL_RE = re.compile(r"^http://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._
 
 @dataclass(frozen=True)
 class Consumer:
-    """A service that reads a secret from the file its env var names."""
+    """A service that reads a secret from the file its env var names.
+
+    `env` is the primary env var; `also` are more env vars naming the same file, for a service
+    that reads one secret under several names (`env: [TITAN_DB_PASSWORD_FILE, DB_PASSWORD_FILE]`).
+    """
 
     service: str
     env: str
     role: str | None = None
+    also: tuple[str, ...] = ()
+
+    @property
+    def envs(self) -> tuple[str, ...]:
+        """Every env var that names this consumer's file: the primary first."""
+        return (self.env, *self.also)
 
 
 @dataclass(frozen=True)
@@ -293,21 +303,38 @@ def _consumers(v: Validator, path: KeyPath, body: dict, rotation: str) -> tuple[
     for service, entry in raw.items():
         cpath = (*path, "consumers", str(service))
         v.name(cpath, service, "service name")
-        if isinstance(entry, str):
-            env, role = entry, None
-        elif isinstance(entry, dict):
+        if isinstance(entry, dict):
             v.known_keys(cpath, entry, CONSUMER_KEYS)
-            env = v.get(cpath, entry, "env", str, required=True)
+            raw_env = v.get(cpath, entry, "env", (str, list), required=True)
+            envs = _env_names(v, (*cpath, "env"), raw_env)
             role = v.choice(cpath, entry, "role", ROLES, default=None)
+        elif isinstance(entry, (str, list)):
+            envs, role = _env_names(v, cpath, entry), None
         else:
             raise v.doc.error(
-                cpath, "must be an env var name or {env: NAME, role: signer|listener}"
+                cpath,
+                "must be an env var name, a list of them, or {env: NAME, role: signer|listener}",
             )
-        v.env((*cpath, "env") if isinstance(entry, dict) else cpath, env)
         if rotation == "hmac" and role is None:
             raise v.doc.error(cpath, "consumers of an hmac secret need role: signer or listener")
-        out.append(Consumer(service=service, env=env, role=role))
+        out.append(Consumer(service=service, env=envs[0], role=role, also=envs[1:]))
     return tuple(out)
+
+
+def _env_names(v: Validator, path: KeyPath, raw: Any) -> tuple[str, ...]:
+    """A consumer's env var names: one name, or a non-empty list of distinct names (one service
+    reading the secret under several names); each validated as an env var name."""
+    names = [raw] if isinstance(raw, str) else raw
+    if not names:
+        raise v.doc.error(path, "must name at least one env var")
+    for i, name in enumerate(names):
+        where = path if isinstance(raw, str) else (*path, i)
+        if not isinstance(name, str):
+            raise v.doc.error(where, "must be an env var name")
+        v.env(where, name)
+        if names.index(name) != i:
+            raise v.doc.error(where, f"{name} is listed twice")
+    return tuple(names)
 
 
 def _provision(
@@ -383,7 +410,7 @@ def _check_env_clash(doc: Located, secrets: dict[str, SecretSpec]) -> None:
     seen: dict[tuple[str, str], str] = {}
     for spec in secrets.values():
         for consumer in spec.consumers:
-            envs = [consumer.env]
+            envs = list(consumer.envs)
             if spec.secondary_env and consumer.role == "listener":
                 envs.append(spec.secondary_env)
             for env in envs:
@@ -403,9 +430,10 @@ def _check_key_id_env(doc: Located, secrets: dict[str, SecretSpec]) -> None:
     uses: dict[str, str] = {}
     for spec in secrets.values():
         for consumer in spec.consumers:
-            uses.setdefault(
-                consumer.env, f"the env var of secret {spec.name}'s consumer {consumer.service}"
-            )
+            for name in consumer.envs:
+                uses.setdefault(
+                    name, f"the env var of secret {spec.name}'s consumer {consumer.service}"
+                )
         if spec.secondary_env:
             uses.setdefault(spec.secondary_env, f"secret {spec.name}'s secondary_env")
     for spec in secrets.values():

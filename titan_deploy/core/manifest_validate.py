@@ -119,6 +119,7 @@ def _type_name(typ: type | tuple[type, ...]) -> str:
         list: "a list",
         dict: "a mapping",
         (int, float): "a number",
+        (str, list): "a string or a list of strings",
     }
     return names.get(typ, str(typ))
 

@@ -39,6 +39,12 @@ class Mount:
     version: int | None
     target: str  # file name under /run/secrets
     env: str  # env var that names /run/secrets/<target>
+    also: tuple[str, ...] = ()  # more env vars naming the same file (a consumer's `env:` list)
+
+    @property
+    def envs(self) -> tuple[str, ...]:
+        """Every env var the overlay points at this mount: `env` first."""
+        return (self.env, *self.also)
 
     @property
     def container_path(self) -> str:
@@ -110,6 +116,7 @@ def _mounts(spec: SecretSpec, service: str, assignment: Assignment) -> list[Moun
         version=assignment.version,
         target=spec.name,
         env=consumer.env,
+        also=consumer.also,
     )
     out = [primary]
     if assignment.secondary is not None and spec.secondary_env and consumer.role == "listener":

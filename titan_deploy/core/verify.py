@@ -176,8 +176,9 @@ def _check_container(
                 **where,
             )
         )
-    if info.env.get(mount.env) != path:
-        found.append(error("V004", f"{info.name}: {mount.env} does not point at {path}", **where))
+    for env in mount.envs:
+        if info.env.get(env) != path:
+            found.append(error("V004", f"{info.name}: {env} does not point at {path}", **where))
     stat = facts.files.get((info.id, path))
     if stat is None or not stat.exists:
         reason = f" ({stat.error})" if stat is not None and stat.error else ""
@@ -280,7 +281,8 @@ def reads(process: Process, mount: Mount) -> bool:
     env var or by the path), or its environment is unknown."""
     if process.env_names is None:
         return True
-    return mount.env in process.env_names or mount.container_path in process.env_paths
+    named = any(env in process.env_names for env in mount.envs)
+    return named or mount.container_path in process.env_paths
 
 
 def is_mounted(path: str, mounts: Iterable[str]) -> bool:
@@ -350,7 +352,7 @@ def _file_env(svc: ServicePlan, info: ContainerInfo) -> Iterator[Shared]:
     """The `*_FILE` contract in the container's env: `X` beside `X_FILE` means the file is
     ignored (an error for a consumer var or a /run/secrets path); an `X_FILE` under
     /run/secrets where nothing is mounted is an error too."""
-    consumer = {m.env: m.target for m in svc.mounts}
+    consumer = {env: m.target for m in svc.mounts for env in m.envs}
     for key, value in info.env.items():
         base = file_base(key)
         if base is None:

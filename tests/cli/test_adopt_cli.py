@@ -1,0 +1,243 @@
+"""`titan-deploy adopt` through the CLI on a project laid out like real Titan (tests/adoptkit.py):
+the dry run writes nothing; the run writes the secret files (modes), the manifest, the overlay
+and the env file without the adopted lines (a 0600 backup kept); the compose file is unchanged
+byte for byte; an existing secret file with a different value is never overwritten; no value
+reaches stdout or stderr in any mode or encoding, nor any file written outside the secrets dir
+and the backups."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.adoptkit import TitanLike, write_titan_like
+from tests.cli.test_canary import CONSOLE_SCRIPT, Canaries
+from titan_deploy.core.manifest import load_manifest
+
+MODES = [[], ["--json"], ["-v"], ["--json", "-v"]]
+ADOPTED = {"titan_db_password", "binance_api_key", "binance_api_secret", "gemini_api_key"}
+
+
+@pytest.fixture
+def titan(tmp_path: Path) -> TitanLike:
+    return write_titan_like(tmp_path / "titan")
+
+
+@pytest.fixture
+def canaries(titan: TitanLike) -> Canaries:
+    # the DSN's own secret part is the db password (a canary); the rest of it is public text
+    return Canaries({k: v for k, v in titan.values.items() if k != "DATABASE_URL"})
+
+
+def snapshot(root: Path) -> dict[str, tuple[bytes, int]]:
+    out = {}
+    for dirpath, _, files in os.walk(root):
+        for name in files:
+            path = Path(dirpath, name)
+            out[str(path.relative_to(root))] = (path.read_bytes(), path.stat().st_mode)
+    return out
+
+
+def adopt(cli, titan: TitanLike, *args: str, mode: list[str] | None = None):
+    return cli("-C", titan.root, "-f", "docker-compose.prod.yml", *(mode or []), "adopt", *args)
+
+
+def test_dry_run_shows_the_plan_writes_nothing_and_prints_no_value(
+    cli, titan: TitanLike, canaries: Canaries
+) -> None:
+    before = snapshot(titan.root)
+    for mode in MODES:
+        result = adopt(cli, titan, "--dry-run", mode=mode)
+        where = f"adopt --dry-run {mode}"
+        assert result.exit_code == 0, result.output
+        assert "Traceback" not in result.output
+        canaries.assert_clean(result.stdout, f"{where} stdout")
+        canaries.assert_clean(result.stderr, f"{where} stderr")
+    assert snapshot(titan.root) == before
+    doc = json.loads(adopt(cli, titan, "--dry-run", mode=["--json"]).stdout)
+    data = doc["data"]
+    assert {s["name"] for s in data["secrets"]} == ADOPTED | {"database_url"}
+    db = next(s for s in data["secrets"] if s["name"] == "titan_db_password")
+    brain = next(c for c in db["consumers"] if c["service"] == "titan-brain")
+    assert brain["env"] == ["TITAN_DB_PASSWORD_FILE", "DB_PASSWORD_FILE"]
+    assert brain["reads"] == ["TITAN_DB_PASSWORD", "DB_PASSWORD"]
+    assert {tuple(r["names"]) for r in data["refused"]} >= {
+        ("REDIS_PASSWORD",),
+        ("NATS_BRAIN_PASSWORD",),
+        ("TITAN_HMAC_SECRET",),
+    }
+    assert [e["file"] for e in data["env_edits"]] == [".env.prod"]
+    assert data["dry_run"] is True and data["written"] == []
+    assert data["manifest"]["action"] == "create"
+    assert (
+        '"titan-brain": ["TITAN_DB_PASSWORD_FILE", "DB_PASSWORD_FILE"]'
+        in data["manifest"]["entries"]
+    )
+
+
+def test_adopt_writes_files_manifest_overlay_and_env_files_with_a_backup(
+    cli, titan: TitanLike, canaries: Canaries
+) -> None:
+    compose = (titan.root / "docker-compose.prod.yml").read_bytes()
+    env_before = (titan.root / ".env.prod").read_bytes()
+    result = adopt(cli, titan)
+    assert result.exit_code == 0, result.output
+    canaries.assert_clean(result.stdout + result.stderr, "adopt")
+    root = titan.root
+    assert (root / "docker-compose.prod.yml").read_bytes() == compose
+    store = root / "secrets"
+    assert stat.S_IMODE(store.stat().st_mode) == 0o700
+    for name in ADOPTED | {"database_url"}:
+        assert stat.S_IMODE((store / name).stat().st_mode) == 0o600
+    assert (store / "titan_db_password").read_bytes() == titan.values["DB_PASSWORD"]
+    assert (store / "database_url").read_bytes() == titan.values["DATABASE_URL"]
+    manifest = load_manifest(root / "secrets.manifest.yml")
+    brain = manifest.secrets["titan_db_password"].consumer("titan-brain")
+    assert brain is not None and brain.envs == ("TITAN_DB_PASSWORD_FILE", "DB_PASSWORD_FILE")
+    env_after = (root / ".env.prod").read_text()
+    assert "NODE_ENV=production" in env_after and "NATS_BRAIN_PASSWORD=" in env_after
+    (backup,) = (root / ".titan-deploy" / "adopt").iterdir()
+    assert backup.read_bytes() == env_before
+    assert stat.S_IMODE(backup.stat().st_mode) == 0o600
+    moved = ("DB_PASSWORD", "BINANCE_API_KEY", "BINANCE_API_SECRET", "GEMINI_API_KEY")
+    adopted = Canaries({k: titan.values[k] for k in moved})  # refused ones stay in .env.prod
+    adopted.assert_clean(env_after, ".env.prod")
+    for path in (root / "secrets.manifest.yml", root / ".gitignore"):
+        canaries.assert_clean(path.read_text(), str(path.name))
+    overlay = (root / "docker-compose.secrets.yml").read_text()
+    canaries.assert_clean(overlay, "overlay")
+    assert "DB_PASSWORD_FILE" in overlay
+    for args in (["render", "--check"], ["check-secrets"]):
+        done = cli("-C", root, *args)
+        assert done.exit_code == 0, done.output
+        canaries.assert_clean(done.output, " ".join(args))
+    again = adopt(cli, titan)
+    assert again.exit_code == 1 and "nothing to adopt" in again.output
+
+
+def test_an_existing_secret_with_another_value_is_never_overwritten(
+    cli, titan: TitanLike, canaries: Canaries
+) -> None:
+    store = titan.root / "secrets"
+    store.mkdir(mode=0o700)
+    (store / "titan_db_password").write_bytes(b"another-value-" + os.urandom(8).hex().encode())
+    before = snapshot(titan.root)
+    for mode in MODES:
+        result = adopt(cli, titan, mode=mode)
+        assert result.exit_code == 1, result.output
+        canaries.assert_clean(result.stdout + result.stderr, f"adopt {mode}")
+        assert "A003" in result.output
+    assert snapshot(titan.root) == before
+
+
+def test_an_existing_secret_with_the_same_value_is_kept(cli, titan: TitanLike) -> None:
+    store = titan.root / "secrets"
+    store.mkdir(mode=0o700)
+    (store / "titan_db_password").write_bytes(titan.values["DB_PASSWORD"])
+    os.chmod(store / "titan_db_password", 0o600)
+    result = adopt(cli, titan)
+    assert result.exit_code == 0, result.output
+    assert (store / "titan_db_password").read_bytes() == titan.values["DB_PASSWORD"]
+
+
+def test_bad_input_is_one_line_exit_2(cli, titan: TitanLike, tmp_path: Path) -> None:
+    (titan.root / "docker-compose.prod.yml").write_text("services: [\n")
+    result = adopt(cli, titan, "--dry-run")
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert len([ln for ln in result.stderr.splitlines() if ln.strip()]) == 1
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    result = cli("-C", empty, "adopt", "--dry-run")
+    assert result.exit_code == 2 and "name yours with -f" in result.output
+
+
+def test_help_explains(cli) -> None:
+    result = cli("adopt", "--help")
+    assert result.exit_code == 0
+    for word in ("--dry-run", "--include", "--exclude", "--secrets-gid", "backup", "never"):
+        assert word in result.output
+
+
+def test_a_symlinked_env_file_is_refused_before_anything_is_written(
+    cli, titan: TitanLike, tmp_path: Path
+) -> None:
+    real = tmp_path / "real.env"
+    (titan.root / ".env.prod").rename(real)
+    (titan.root / ".env.prod").symlink_to(real)
+    before = snapshot(titan.root)
+    result = adopt(cli, titan)
+    assert result.exit_code == 2, result.output
+    assert "is a symlink" in result.output
+    assert snapshot(titan.root) == before and not (titan.root / "secrets").exists()
+
+
+def test_the_report_itself_holds_no_value(titan: TitanLike, canaries: Canaries) -> None:
+    """Before the CLI's scrubber: the report adopt returns (dry run and run) is value-free."""
+    from titan_deploy.ops.adopt import run_adopt
+    from titan_deploy.project import Project
+
+    for dry_run in (True, False):
+        project = Project(project_dir=titan.root, compose_file_options=["docker-compose.prod.yml"])
+        report = run_adopt(project, dry_run=dry_run, include=["WEBHOOK_SIGNING"])
+        assert report.exit_code == 0
+        canaries.assert_clean(json.dumps(report.to_dict()), f"report (dry run {dry_run})")
+        canaries.assert_clean(repr(report), f"repr(report) (dry run {dry_run})")
+
+
+def test_console_script_leaves_no_value_in_temp_files_or_output(
+    titan: TitanLike, canaries: Canaries, tmp_path: Path
+) -> None:
+    tmpdir = tmp_path / "tmp"
+    tmpdir.mkdir()
+    env = dict(os.environ, TMPDIR=str(tmpdir))
+    for args in (["--dry-run"], ["--json", "--dry-run"], []):
+        json_flag = ["--json"] if "--json" in args else []
+        rest = [a for a in args if a != "--json"]
+        argv = [str(CONSOLE_SCRIPT), "-C", str(titan.root), "-f", "docker-compose.prod.yml"]
+        done = subprocess.run(
+            [*argv, *json_flag, "adopt", *rest],
+            capture_output=True,
+            text=True,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            check=False,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        canaries.assert_clean(done.stdout + done.stderr, f"adopt {args}")
+    assert not any(tmpdir.iterdir())
+    leftovers = [p.name for p in titan.root.rglob("*") if ".tmp-" in p.name]
+    assert leftovers == []
+
+
+def test_a_second_adopt_adds_to_the_manifest_keeping_what_was_there(cli, titan: TitanLike) -> None:
+    first = adopt(cli, titan, "--exclude", "GEMINI_API_KEY")
+    assert first.exit_code == 0, first.output
+    manifest = titan.root / "secrets.manifest.yml"
+    manifest.write_text(manifest.read_text().replace("version: 1\n", "version: 1  # mine\n"))
+    assert "gemini_api_key" not in load_manifest(manifest).secrets
+    second = adopt(cli, titan)
+    assert second.exit_code == 0, second.output
+    text = manifest.read_text()
+    assert "version: 1  # mine" in text
+    assert set(load_manifest(manifest).secrets) == ADOPTED | {"database_url"}
+    assert "GEMINI_API_KEY=" not in (titan.root / ".env.prod").read_text()
+    assert len(list((titan.root / ".titan-deploy" / "adopt").iterdir())) == 2
+    assert cli("-C", titan.root, "render", "--check").exit_code == 0
+
+
+def test_a_run_interrupted_before_the_env_files_finishes_when_run_again(
+    cli, titan: TitanLike
+) -> None:
+    original = (titan.root / ".env.prod").read_bytes()
+    assert adopt(cli, titan).exit_code == 0
+    manifest = (titan.root / "secrets.manifest.yml").read_bytes()
+    (titan.root / ".env.prod").write_bytes(original)  # as if killed before step 4
+    again = adopt(cli, titan)
+    assert again.exit_code == 0, again.output
+    assert (titan.root / "secrets.manifest.yml").read_bytes() == manifest
+    assert "DB_PASSWORD=" not in (titan.root / ".env.prod").read_text().replace("# ", "#")

@@ -1,0 +1,294 @@
+"""core/adopt.py (the pure planner) on constructed projects: what is a secret (by name, by value,
+a DSN), one secret for one value under several names, which file var each image reads, what is
+refused and why, and that the plan never holds a value (only the writer's `Values` does)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import secrets as pyrandom
+
+import pytest
+import yaml
+
+from titan_deploy.core.adopt import AdoptInput, ComposeFile, Values, env_file_paths, plan_adoption
+from titan_deploy.core.adopt_render import (
+    merged_manifest,
+    new_manifest,
+    plan_dict,
+    plan_rows,
+    rewrite_env,
+)
+from titan_deploy.core.manifest import parse_manifest_text
+from titan_deploy.core.yamlpos import load_located
+
+APP = "ghcr.io/acme/app:1"
+
+
+def canary(n: int = 32) -> str:
+    return "cnry" + pyrandom.token_urlsafe(n)
+
+
+def plan_of(
+    services: dict, env: str = "", dotenv: str | None = None, top: dict | None = None, **kw
+):
+    """Plan a project with one compose file and `.env.prod` holding `env`."""
+    doc = {"services": services, **(top or {})}
+    compose = (ComposeFile("docker-compose.yml", load_located(yaml.safe_dump(doc), "c.yml")),)
+    files = dict.fromkeys(env_file_paths(compose), env)
+    return plan_adoption(AdoptInput(compose=compose, env_files=files, dotenv=dotenv, **kw))
+
+
+def svc(image: str = APP, **body) -> dict:
+    return {"image": image, "env_file": ".env.prod", **body}
+
+
+def assert_no_value(plan, values: list[str]) -> None:
+    """Neither the plan's repr, its JSON nor its rows hold a value in any common form."""
+    texts = [repr(plan), json.dumps(plan_dict(plan)), json.dumps(plan_rows(plan))]
+    for value in values:
+        raw = value.encode()
+        forms = [value, raw.hex(), base64.b64encode(raw).decode(), value[1:-1]]
+        for text in texts:
+            for form in forms:
+                assert form not in text
+
+
+# --- what is a secret -----
+
+
+def test_secret_names_are_found_and_settings_are_not() -> None:
+    values = {n: canary() for n in ("DB_PASSWORD", "API_SECRET", "BOT_TOKEN", "EXCHANGE_KEY")}
+    env = "".join(f"{k}={v}\n" for k, v in values.items())
+    env += "TOKEN_TTL=3600\nMAX_TOKENS=4096\nUSE_SECRET=true\nNODE_ENV=production\n"
+    env += "ADMIN_PASSWORD=changeme\nEMPTY_PASSWORD=\nX_PASSWORD_FILE=/run/secrets/x\n"
+    plan, got = plan_of({"app": svc()}, env)
+    assert sorted(s.name for s in plan.secrets) == sorted(n.lower() for n in values)
+    assert {s.found_by for s in plan.secrets} == {"name"}
+    assert_no_value(plan, list(values.values()))
+    assert isinstance(got, Values) and "cnry" not in repr(got) and "cnry" not in str(got)
+
+
+def test_a_random_value_under_a_plain_name_is_only_possible_until_included() -> None:
+    value = pyrandom.token_urlsafe(48)
+    plan, _ = plan_of({"app": svc()}, f"SIGNING={value}\n")
+    assert not plan.secrets
+    assert [r.names for r in plan.possible] == [("SIGNING",)]
+    plan, got = plan_of({"app": svc()}, f"SIGNING={value}\n", include=frozenset({"SIGNING"}))
+    assert [(s.name, s.found_by) for s in plan.secrets] == [("signing", "value")]
+    assert got["signing"] == value.encode()
+
+
+def test_a_dsn_with_a_password_is_one_text_secret_that_names_what_it_embeds() -> None:
+    password = canary()
+    dsn = f"postgres://titan:{password}@db:5432/titan"
+    plan, got = plan_of({"app": svc()}, f"DB_PASSWORD={password}\nDATABASE_URL='{dsn}'\n")
+    by_name = {s.name: s for s in plan.secrets}
+    url = by_name["database_url"]
+    assert (url.kind, url.found_by) == ("text", "dsn")
+    assert any("embeds the value of db_password" in n for n in url.notes)
+    assert got["database_url"] == dsn.encode()
+    assert_no_value(plan, [password, dsn])
+
+
+def test_a_dsn_only_images_without_file_support_get_is_refused() -> None:
+    dsn = f"redis://:{canary()}@cache:6379/0"
+    plan, _ = plan_of({"cache": svc("redis:7")}, f"REDIS_URL={dsn}\n")
+    assert not plan.secrets
+    assert "no service reads it from a file" in plan.refusals[0].reason
+
+
+# --- one value, several names -----
+
+
+def test_one_value_under_two_names_is_one_secret_read_under_both() -> None:
+    db = canary()
+    env = f'TITAN_DB_PASSWORD={db}\nDB_PASSWORD="{db}"\n'
+    plan, got = plan_of({"brain": svc(), "sentinel": svc()}, env)
+    (secret,) = plan.secrets
+    assert secret.name == "titan_db_password"
+    assert [c.envs for c in secret.consumers] == [
+        ("TITAN_DB_PASSWORD_FILE", "DB_PASSWORD_FILE")
+    ] * 2
+    assert secret.sources == (".env.prod:1", ".env.prod:2")
+    assert got == {"titan_db_password": db.encode()}
+    (edit,) = plan.edits
+    assert edit.spans == ((1, 1), (2, 2))
+
+
+# --- which file var each image reads -----
+
+
+def test_official_images_read_their_own_spelling_and_drop_what_they_never_read() -> None:
+    pg, gf = canary(), canary()
+    env = f"POSTGRES_PASSWORD={pg}\nGF_SECURITY_ADMIN_PASSWORD={gf}\n"
+    services = {"db": svc("postgres:16"), "grafana": svc("grafana/grafana:11"), "app": svc()}
+    plan, _ = plan_of(services, env)
+    consumers = {s.name: {c.service: c.envs for c in s.consumers} for s in plan.secrets}
+    assert consumers["postgres_password"] == {
+        "db": ("POSTGRES_PASSWORD_FILE",),
+        "app": ("POSTGRES_PASSWORD_FILE",),
+    }
+    assert consumers["gf_security_admin_password"] == {
+        "grafana": ("GF_SECURITY_ADMIN_PASSWORD__FILE",),
+        "app": ("GF_SECURITY_ADMIN_PASSWORD_FILE",),
+    }
+    notes = {s.name: s.notes for s in plan.secrets}
+    assert any("grafana no longer get" in n for n in notes["postgres_password"])
+
+
+def test_a_name_of_the_images_own_it_cannot_read_from_a_file_is_refused() -> None:
+    plan, _ = plan_of({"db": svc("postgres:16")}, f"POSTGRES_REPLICATION_PASSWORD={canary()}\n")
+    assert not plan.secrets
+    assert "cannot read POSTGRES_REPLICATION_PASSWORD from a file" in plan.refusals[0].reason
+
+
+# --- refusals -----
+
+
+def test_a_password_on_redis_argv_is_refused_pointing_at_config_file_secrets() -> None:
+    value = canary()
+    services = {
+        "redis": {
+            "image": "redis:alpine",
+            "command": "redis-server --requirepass ${REDIS_PASSWORD}",
+        }
+    }
+    plan, got = plan_of(services, dotenv=f"REDIS_PASSWORD={value}\n")
+    assert not plan.secrets and not got
+    (refusal,) = plan.refusals
+    assert refusal.names == ("REDIS_PASSWORD",) and "issue 12" in refusal.reason
+    assert "command line" in refusal.reason
+
+
+def test_a_command_expanding_the_var_at_run_time_is_refused_and_the_whole_secret_stays() -> None:
+    value = canary()
+    nats = svc("nats:2.10", entrypoint=["sh", "-c", "envsubst '$$NATS_PASSWORD' < a > b"])
+    plan, _ = plan_of({"nats": nats, "app": svc()}, f"NATS_PASSWORD={value}\n")
+    assert not plan.secrets and not plan.edits
+    assert "expands $NATS_PASSWORD" in plan.refusals[0].reason
+    assert any("all or nothing" in note for note in plan.notes)
+
+
+def test_environment_interpolation_and_literals_are_refused_without_editing_compose() -> None:
+    hmac, literal = pyrandom.token_hex(32), canary()
+    services = {
+        "sentinel": svc(environment=["TITAN_HMAC_SECRET=${HMAC_SECRET}"]),
+        "brain": svc(environment={"API_TOKEN": literal}),
+    }
+    plan, _ = plan_of(services, f"HMAC_SECRET={hmac}\n", dotenv=f"HMAC_SECRET={hmac}\n")
+    reasons = {r.names: r.reason for r in plan.refusals}
+    assert "issue 10 item 2" in reasons[("TITAN_HMAC_SECRET",)]
+    assert "upstream compose file itself" in reasons[("API_TOKEN",)]
+    assert not plan.secrets
+    assert_no_value(plan, [hmac, literal])
+
+
+def test_external_and_environment_sourced_compose_secrets_are_refused() -> None:
+    top = {"secrets": {"a": {"external": True}, "b": {"environment": "B_TOKEN"}}}
+    plan, _ = plan_of({"app": svc()}, "", top=top)
+    reasons = [r.reason for r in plan.refusals]
+    assert any("external" in r for r in reasons) and any(
+        "environment: B_TOKEN" in r for r in reasons
+    )
+
+
+def test_a_service_name_the_manifest_cannot_hold_is_refused() -> None:
+    plan, _ = plan_of({"App": svc()}, f"API_TOKEN={canary()}\n")
+    assert not plan.secrets and "cannot hold yet" in plan.refusals[0].reason
+
+
+def test_an_env_file_outside_the_project_is_refused() -> None:
+    compose = (
+        ComposeFile(
+            "c.yml",
+            load_located(yaml.safe_dump({"services": {"a": svc(env_file="../x.env")}}), "c.yml"),
+        ),
+    )
+    plan, _ = plan_adoption(AdoptInput(compose=compose, env_files={"../x.env": None}))
+    assert any("outside the project dir" in r.reason for r in plan.refusals)
+
+
+# --- the manifest -----
+
+
+def test_kinds_follow_names_and_shapes() -> None:
+    env = (
+        f"HMAC_SECRET={pyrandom.token_hex(32)}\nSHORT_PASSWORD=Xq7-Lm9#Tz\n"
+        f"API_TOKEN={pyrandom.token_urlsafe(24)}\nEXCHANGE_KEY={canary()}\n"
+    )
+    plan, _ = plan_of({"app": svc()}, env)
+    kinds = {s.name: (s.kind, s.bytes) for s in plan.secrets}
+    assert kinds == {
+        "hmac_secret": ("hex", 32),
+        "short_password": ("text", None),  # too short for kind password: still adopted
+        "api_token": ("token", None),
+        "exchange_key": ("api-key", None),
+    }
+
+
+def test_new_and_merged_manifests_parse_and_keep_what_was_there() -> None:
+    plan, _ = plan_of({"brain": svc()}, f"A_PASSWORD={canary()}\nB_PASSWORD={canary()}\n")
+    text = new_manifest(
+        plan, ["docker-compose.yml"], "docker-compose.secrets.yml", "secrets", 10500
+    )
+    manifest = parse_manifest_text(text)
+    assert sorted(manifest.secrets) == ["a_password", "b_password"]
+    assert manifest.secrets_gid == 10500
+    existing = (
+        "version: 1\n# my comment\nsecrets:\n    old_token:  # keep me\n        kind: token\n"
+        "        consumers: {brain: OLD_TOKEN_FILE}\n"
+    )
+    merged = merged_manifest(existing, plan)
+    assert merged is not None and "# keep me" in merged and "# my comment" in merged
+    assert sorted(parse_manifest_text(merged).secrets) == ["a_password", "b_password", "old_token"]
+
+
+def test_an_existing_entry_is_reused_or_refused_on_a_clash() -> None:
+    manifest = parse_manifest_text(
+        "version: 1\nsecrets:\n  api_token:\n    kind: token\n"
+        "    consumers: {brain: API_TOKEN_FILE}\n"
+        "  other:\n    kind: token\n    consumers: {brain: X_TOKEN_FILE}\n"
+    )
+    plan, _ = plan_of({"brain": svc()}, f"API_TOKEN={canary()}\n", manifest=manifest)
+    assert [(s.name, s.existing) for s in plan.secrets] == [("api_token", True)]
+    assert (
+        merged_manifest("version: 1\nsecrets:\n  x: 1\n", plan) == "version: 1\nsecrets:\n  x: 1\n"
+    )
+    plan, _ = plan_of(
+        {"brain": svc(), "sentinel": svc()}, f"API_TOKEN={canary()}\n", manifest=manifest
+    )
+    assert not plan.secrets and "add that consumer by hand" in plan.refusals[0].reason
+    plan, _ = plan_of({"brain": svc()}, f"X_TOKEN={canary()}\n", manifest=manifest)
+    assert not plan.secrets and "at secret other" in plan.refusals[0].reason
+
+
+# --- env files -----
+
+
+@pytest.mark.parametrize("newline", ["\n", ""])
+def test_rewrite_removes_exactly_the_adopted_lines(newline: str) -> None:
+    value = canary()
+    env = (
+        f"# top\nA=1\nDB_PASSWORD=\"{value}\"\nexport API_TOKEN='{canary()}'\n"
+        f'MULTI_SECRET="{canary()}\n{canary()}"\nB=2{newline}'
+    )
+    plan, _ = plan_of({"app": svc()}, env)
+    (edit,) = plan.edits
+    out = rewrite_env(env, edit)
+    assert out.splitlines()[:2] == ["# top", "A=1"]
+    assert out.endswith("B=2" + newline)
+    assert "cnry" not in out
+    assert out.count("moved to a secret file by titan-deploy adopt") == 3
+
+
+def test_an_adopted_value_leaves_the_dotenv_when_nothing_interpolates_it() -> None:
+    db = canary()
+    plan, _ = plan_of(
+        {"app": svc(environment={"MODE": "${MODE}"})},
+        f"DB_PASSWORD={db}\n",
+        dotenv=f"MODE=prod\nPOSTGRES_PASSWORD={db}\n",
+    )
+    assert [s.name for s in plan.secrets] == ["db_password"]
+    edits = {e.file: e.spans for e in plan.edits}
+    assert edits == {".env": ((2, 2),), ".env.prod": ((1, 1),)}

@@ -1,0 +1,303 @@
+"""`adopt`: find the secrets a compose project keeps in env files, plan moving them to files. PURE.
+
+Input: the parsed compose files, the text of every `env_file:` they name and of the interpolation
+`.env` (read by ops/adopt.py). Output: an `AdoptPlan` — what is found, who reads it under which
+names, what is written and removed, what cannot be adopted and why — and, apart from it, a
+`Values` mapping (secret name -> bytes) used only by the writer. The plan holds no value, not
+even a fragment: it is what `adopt --dry-run` prints.
+
+What is a secret (found where the services get their environment: `env_file:`s, `environment:`
+and the `.env` values it interpolates):
+- by NAME: `*PASSWORD*`, `*PASSWD*`, `*PASSPHRASE*`, `*SECRET*`, `*TOKEN*`, `*_KEY`/`*APIKEY`,
+  unless the value is a number or true/false (a setting such as `TOKEN_TTL=3600`), empty, a
+  placeholder (`changeme`) or a /run/secrets/ path;
+- a DSN with a password (`scheme://user:PASSWORD@host/...`) under any name: the WHOLE value is
+  one secret (kind text), because a consumer that reads `DATABASE_URL_FILE` needs the whole URL.
+  Only consumers that read `X_FILE` can take it; for an image that cannot, it is refused
+  (a config-file secret, issue 12). When it embeds another adopted secret's value the plan says
+  so: rotating that one does not update the DSN;
+- by VALUE: a long random-looking value (lint's HIGH_ENTROPY rule) under another name is listed
+  as `possible` and adopted only when named with `--include NAME`.
+Identical values under several names are ONE secret (`DB_PASSWORD` and `TITAN_DB_PASSWORD`): a
+service that got it under two names reads the one file under both (`env: [A_FILE, B_FILE]`).
+
+Which file var a consumer reads (core/conventions.py): an official image it knows reads its own
+spelling (`POSTGRES_PASSWORD_FILE`, Grafana's `GF_..._PASSWORD__FILE`); a name it cannot read
+from a file is refused when the name is the image's own (`POSTGRES_*`), else the image never read
+it (it only came with a shared `env_file:`) and simply stops receiving it. Images known to read no
+secret file at all (redis, nats, traefik, memcached) likewise stop receiving env_file values they
+never named. Every other image is taken to honour the `*_FILE` loader contract: `X_FILE`.
+
+A secret is adopted all or nothing: one refused use keeps every line of it where it is.
+Refused, with the reason and what to do:
+- a value written in an upstream compose file (`environment: {X: literal}`): adopt never edits it;
+- `environment: X=${V}` filled from `.env`: removing X from the upstream file's environment needs
+  the overlay to reset it (issue 10 item 2, not yet); move X to the env_file and run adopt again;
+- any other interpolation of the value (a command line such as redis' `--requirepass ${V}`, a
+  healthcheck, a label) and a command that expands it at run time (`$$X`, nats' envsubst): the
+  program needs a config-file secret (issue 12);
+- names the manifest cannot hold yet (a service or env name outside its alphabet), an env file
+  outside the project dir, a clash with an existing manifest entry;
+- top-level compose `secrets:` that are `external:` or `environment:`-sourced: not files adopt
+  can manage.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from titan_deploy.core import adopt_rules as rules
+from titan_deploy.core.adopt_model import (  # noqa: F401 (the plan's types, re-exported)
+    AdoptInput,
+    AdoptPlan,
+    ComposeFile,
+    ConsumerPlan,
+    EnvEdit,
+    Refusal,
+    SecretPlan,
+    Use,
+    Values,
+)
+from titan_deploy.core.dotenv import Assignment, assignments
+from titan_deploy.core.lint_text import interpolated, variable_refs, walk_strings
+from titan_deploy.core.yamlpos import Located
+
+
+@dataclass
+class _Service:
+    name: str
+    image: str | None = None
+    env_files: list[str] = field(default_factory=list)
+    environment: dict[str, tuple[Any, str, int]] = field(default_factory=dict)
+    runtime: list[str] = field(default_factory=list)  # command/entrypoint/healthcheck strings
+    other: list[tuple[str, str, str]] = field(default_factory=list)  # (path, text, compose file)
+
+
+def env_file_paths(compose: Iterable[ComposeFile]) -> list[str]:
+    """Every `env_file:` the compose files name, as project-relative paths (compose resolves
+    them from the project dir), in first-seen order: what ops must read for plan_adoption."""
+    seen: dict[str, None] = {}
+    for cf in compose:
+        for body in _services(cf.doc).values():
+            for path in _env_file_entries(body):
+                seen.setdefault(_normal(path))
+    return list(seen)
+
+
+def plan_adoption(data: AdoptInput) -> tuple[AdoptPlan, Values]:
+    """The plan and, apart, the values of the secrets it adopts. Never raises on odd input:
+    what it cannot read it reports as a refusal."""
+    services, compose_refusals = _read_services(data.compose)
+    files = {path: _parse(text) for path, text in data.env_files.items()}
+    dotenv = _parse(data.dotenv)
+    uses, values = _uses(services, files, dotenv, data)
+    runtime = {svc.name: _runtime_names(svc) for svc in services.values()}
+    grouped = _group(uses, values, data)
+    out = rules.Decider(services={s.name: s.image for s in services.values()}, runtime=runtime)
+    every = dict(files)  # the .env too: an adopted value it holds leaves it
+    if dotenv is not None:
+        every.setdefault(data.dotenv_display, dotenv)
+    plan, chosen = out.decide(grouped, data, every)
+    refusals = (*compose_refusals, *plan.refusals, *_outside(files))
+    notes = (*plan.notes, *_already_files(services))
+    plan = AdoptPlan(plan.secrets, refusals, plan.edits, plan.possible, notes)
+    return plan, Values({name: values[index].encode() for name, index in chosen.items()})
+
+
+def _parse(text: str | None) -> list[Assignment] | None:
+    return None if text is None else assignments(text)
+
+
+def _normal(path: str) -> str:
+    return posixpath.normpath(path.removeprefix("./")) if path else path
+
+
+def _services(doc: Located) -> dict[str, Any]:
+    value = doc.value if isinstance(doc.value, dict) else {}
+    services = value.get("services")
+    return services if isinstance(services, dict) else {}
+
+
+def _env_file_entries(body: Any) -> list[str]:
+    raw = body.get("env_file") if isinstance(body, dict) else None
+    items = [raw] if isinstance(raw, (str, dict)) else list(raw or [])
+    out = []
+    for item in items:
+        path = item.get("path") if isinstance(item, dict) else item
+        if isinstance(path, str) and path:
+            out.append(path)
+    return out
+
+
+def _read_services(compose: Iterable[ComposeFile]) -> tuple[dict[str, _Service], list[Refusal]]:
+    """Services merged over the files (environment by key, later files win; env_file appended)
+    and the top-level secrets adopt cannot manage."""
+    out: dict[str, _Service] = {}
+    refusals: list[Refusal] = []
+    for cf in compose:
+        for name, body in _services(cf.doc).items():
+            if not isinstance(body, dict):
+                continue
+            svc = out.setdefault(str(name), _Service(str(name)))
+            svc.image = body.get("image") if isinstance(body.get("image"), str) else svc.image
+            for path in _env_file_entries(body):
+                if _normal(path) not in svc.env_files:
+                    svc.env_files.append(_normal(path))
+            svc.environment.update(_environment(cf, str(name), body.get("environment")))
+            for key, value in body.items():
+                if key == "environment":
+                    continue
+                for path, text in walk_strings(value, key):
+                    if key in rules.RUNTIME_FIELDS:
+                        svc.runtime.append(text)
+                    svc.other.append((path, text, cf.display))
+        refusals += _top_level_secrets(cf)
+    return out, refusals
+
+
+def _environment(cf: ComposeFile, service: str, raw: Any) -> dict[str, tuple[Any, str, int]]:
+    base = ("services", service, "environment")
+    out: dict[str, tuple[Any, str, int]] = {}
+    if isinstance(raw, dict):
+        for key, value in raw.items():
+            out[str(key)] = (value, cf.display, cf.doc.line((*base, str(key))))
+    elif isinstance(raw, list):
+        for i, item in enumerate(raw):
+            if isinstance(item, str):
+                key, sep, value = item.partition("=")
+                out[key] = (value if sep else None, cf.display, cf.doc.line((*base, i)))
+    return out
+
+
+def _top_level_secrets(cf: ComposeFile) -> list[Refusal]:
+    value = cf.doc.value if isinstance(cf.doc.value, dict) else {}
+    secrets = value.get("secrets")
+    out = []
+    for name, body in (secrets or {}).items() if isinstance(secrets, dict) else ():
+        if not isinstance(body, dict):
+            continue
+        where = f"{cf.display}:{cf.doc.line(('secrets', str(name)))}"
+        if body.get("external"):
+            reason = (
+                f"compose secret {name} is external: (managed outside this project); "
+                "titan-deploy manages file secrets only — declare a file secret in the manifest"
+            )
+            out.append(Refusal((str(name),), where, reason))
+        elif body.get("environment"):
+            reason = (
+                f"compose secret {name} is sourced from environment: {body['environment']}; "
+                "adopt moves values into files: put the value in an env_file and run adopt again"
+            )
+            out.append(Refusal((str(name),), where, reason))
+    return out
+
+
+def _uses(
+    services: dict[str, _Service],
+    files: Mapping[str, list[Assignment] | None],
+    dotenv: list[Assignment] | None,
+    data: AdoptInput,
+) -> tuple[list[tuple[Use, int]], list[str]]:
+    """Every (use, value index): env_file vars per service (environment: wins), environment:
+    literals and interpolations, and every other interpolation of a `.env` variable."""
+    values: list[str] = []
+    index: dict[str, int] = {}
+
+    def keep(value: str) -> int:
+        """The index of `value` in `values` (added once)."""
+        if value not in index:
+            index[value] = len(values)
+            values.append(value)
+        return index[value]
+
+    env = {a.name: a for a in dotenv or []}
+    dot = data.dotenv_display
+    out: list[tuple[Use, int]] = []
+    for svc in services.values():
+        seen: dict[str, tuple[Use, int]] = {}
+        for path in svc.env_files:
+            for a in files.get(path) or []:
+                if a.value is not None:
+                    use = Use(svc.name, a.name, path, a.first, a.last, "env_file")
+                    seen[a.name] = (use, keep(a.value))
+        for name, (raw, cfile, line) in svc.environment.items():
+            seen.pop(name, None)
+            out += _environment_uses(svc.name, name, raw, f"{cfile}:{line}", env, dot, keep)
+        out += seen.values()
+        for path, text, cfile in svc.other:
+            for var in dict.fromkeys(interpolated(text)):
+                if var in env and env[var].value is not None:
+                    a = env[var]
+                    head = path.split(".")[0].split("[")[0]
+                    via = "argv" if head in rules.RUNTIME_FIELDS else "config"
+                    use = Use(svc.name, var, dot, a.first, a.last, via, f"{cfile} {path}", var)
+                    out.append((use, keep(a.value or "")))
+    return out, values
+
+
+def _environment_uses(service, name, raw, ref, env, dot, keep) -> list[tuple[Use, int]]:
+    if raw is None:  # `- NAME`: compose passes it from the shell or the .env
+        a = env.get(name)
+        if a is None or a.value is None:
+            return []
+        return [
+            (Use(service, name, dot, a.first, a.last, "interpolation", ref, name), keep(a.value))
+        ]
+    text = str(raw)
+    refs = [v for v in dict.fromkeys(interpolated(text)) if v in env and env[v].value is not None]
+    if not refs and not variable_refs(text)[0]:
+        file, _, line = ref.rpartition(":")
+        literal = text.replace("$$", "$")
+        return [(Use(service, name, file, int(line), int(line), "environment", ref), keep(literal))]
+    out = []
+    for var in refs:
+        a = env[var]
+        use = Use(service, name, dot, a.first, a.last, "interpolation", ref, var)
+        out.append((use, keep(a.value or "")))
+    return out
+
+
+def _runtime_names(svc: _Service) -> set[str]:
+    """Env names a container shell expands on the service's command line (`$$X`)."""
+    return {name for text in svc.runtime for name, _ in variable_refs(text)[1]}
+
+
+def _group(uses: list[tuple[Use, int]], values: list[str], data: AdoptInput) -> list[rules.Group]:
+    """Uses grouped by identical value; each group's reason to be a secret (or none)."""
+    by_value: dict[int, list[Use]] = {}
+    for use, index in uses:
+        by_value.setdefault(index, []).append(use)
+    out = []
+    for index, members in by_value.items():
+        value = values[index]
+        names = {u.name for u in members} | {u.var for u in members if u.var}
+        found = rules.found_by(names, value, data.include)
+        if found is None:
+            continue
+        out.append(rules.Group(index=index, uses=tuple(members), found_by=found, value=value))
+    return out
+
+
+def _outside(files: Mapping[str, Any]) -> list[Refusal]:
+    out = []
+    for path in files:
+        if path.startswith("/") or path == ".." or path.startswith("../"):
+            reason = "outside the project dir: adopt rewrites env files inside it only"
+            out.append(Refusal((), path, reason))
+    return out
+
+
+def _already_files(services: dict[str, _Service]) -> list[str]:
+    out = []
+    for svc in services.values():
+        for name, (raw, cfile, line) in sorted(svc.environment.items()):
+            if re.search(r"_FILE$", name) and isinstance(raw, str) and raw.startswith("/run/"):
+                out.append(
+                    f"{svc.name} already reads {name} from a file ({cfile}:{line}): left as it "
+                    "is (declare it in the manifest to have it verified)"
+                )
+    return out

@@ -1,0 +1,122 @@
+"""The values `adopt` plans with (core/adopt.py reads the project, core/adopt_rules.py decides,
+core/adopt_render.py writes text). PURE. None of them holds a secret value except `Values`,
+which only the writer uses and whose repr never shows one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from titan_deploy.core.manifest import Manifest
+from titan_deploy.core.yamlpos import Located
+
+
+@dataclass(frozen=True)
+class ComposeFile:
+    """One compose file as ops read it: its name relative to the project dir and its parse."""
+
+    display: str
+    doc: Located
+
+
+@dataclass(frozen=True)
+class AdoptInput:
+    """Everything adopt decides from. `env_files`: project-relative path -> text (None: missing
+    or unreadable); `dotenv`: the interpolation `.env` text (None: none)."""
+
+    compose: tuple[ComposeFile, ...]
+    env_files: Mapping[str, str | None] = field(default_factory=dict)
+    dotenv: str | None = None
+    dotenv_display: str = ".env"
+    manifest: Manifest | None = None
+    secrets_dir: str = "secrets"
+    include: frozenset[str] = frozenset()
+    exclude: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class ConsumerPlan:
+    """A service of an adopted secret: the file env vars it will read (`envs`), the plain names
+    it got the value under (`reads`) and the env files it got it from (`via`)."""
+
+    service: str
+    envs: tuple[str, ...]
+    reads: tuple[str, ...]
+    via: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class SecretPlan:
+    """One secret to adopt. `sources`: `file:line` of every line holding it; `found_by`:
+    name, dsn or value (--include); `existing`: the manifest already declares it."""
+
+    name: str
+    kind: str
+    consumers: tuple[ConsumerPlan, ...]
+    sources: tuple[str, ...]
+    found_by: str
+    file: str
+    bytes: int | None = None
+    multiline: bool = False
+    existing: bool = False
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Something adopt leaves as it is: the env names, where, why, and what to do instead."""
+
+    names: tuple[str, ...]
+    where: str
+    reason: str
+    service: str | None = None
+
+
+@dataclass(frozen=True)
+class EnvEdit:
+    """Lines (first, last: inclusive, 1-based) to take out of one env file, and their names."""
+
+    file: str
+    spans: tuple[tuple[int, int], ...]
+    names: tuple[str, ...]
+    secrets: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class AdoptPlan:
+    secrets: tuple[SecretPlan, ...] = ()
+    refusals: tuple[Refusal, ...] = ()
+    edits: tuple[EnvEdit, ...] = ()
+    possible: tuple[Refusal, ...] = ()
+    notes: tuple[str, ...] = ()
+
+    @property
+    def adoptable(self) -> bool:
+        return bool(self.secrets)
+
+
+class Values(dict):
+    """Secret name -> value (bytes), for the writer only. Its repr never shows a value."""
+
+    def __repr__(self) -> str:
+        return f"<Values: {len(self)} secret(s), not shown>"
+
+    __str__ = __repr__
+
+
+# --- where values come from ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Use:
+    """One place a value reaches: a service's env var, or a compose interpolation."""
+
+    service: str | None
+    name: str  # the env name the service sees (or the interpolated variable)
+    file: str  # the file the value is written in
+    first: int
+    last: int
+    via: str  # env_file | environment | interpolation | argv | config
+    ref: str | None = None  # the compose place that uses it (file:line or a key path)
+    var: str | None = None  # the variable of the file holding the value

@@ -1,0 +1,358 @@
+"""`adopt`: move the secrets a compose project keeps in env files into `./secrets/`, without
+touching its compose files.
+
+Recipe: read the compose files, their env files and `.env` -> plan (core/adopt.py, pure) ->
+with `--dry-run` report the plan; else check that nothing would be overwritten with a different
+value, then write in an order that leaves a working project at every point:
+1. `secrets/<name>` — created 0600 (0640 and the secrets group with `secrets_gid`), atomically,
+   never over an existing file (one with the same value is fine, another is an error: exit 1,
+   nothing written);
+2. `secrets.manifest.yml` — created, or the new entries inserted under `secrets:` (every other
+   byte kept), parsed again before it is written;
+3. the overlay — rendered by `render` from the manifest;
+4. each env file — first copied, as it was, to `<state dir>/adopt/<file>.<UTC time>` (0600,
+   never over another backup), then rewritten atomically without the adopted lines (each
+   replaced by a comment), keeping its mode;
+5. `.gitignore` — the secrets dir, `.env` and the state dir, as `init` adds them.
+An interrupted run can be run again: the secret files it wrote hold the same values and the
+manifest entries it wrote are recognised. The upstream compose files are only read.
+
+Exit codes: 0 something adopted (or would be, with --dry-run); 1 nothing adoptable, or a secret
+file that exists with a different value; 2 bad input (a compose file that does not parse, no
+compose file); 3 a runtime failure (a full disk).
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Iterable
+from pathlib import Path
+
+from titan_deploy.core.adopt import (
+    AdoptInput,
+    AdoptPlan,
+    ComposeFile,
+    env_file_paths,
+    plan_adoption,
+)
+from titan_deploy.core.adopt_render import (
+    merged_manifest,
+    new_manifest,
+    plan_dict,
+    plan_rows,
+    rewrite_env,
+    secret_entries,
+)
+from titan_deploy.core.checks import expected_dir_mode, expected_file_mode
+from titan_deploy.core.findings import Finding, Report, error, warning
+from titan_deploy.core.manifest import Manifest, parse_manifest_text
+from titan_deploy.core.yamlpos import load_file
+from titan_deploy.errors import ConfigError
+from titan_deploy.io import fs
+from titan_deploy.project import Project
+
+COLUMNS = ["secret", "kind", "action", "consumers", "from"]
+DEFAULT_COMPOSE = ("compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml")
+DEFAULT_OVERLAY = "docker-compose.secrets.yml"
+DEFAULT_STATE = ".titan-deploy"
+
+
+def run_adopt(
+    project: Project,
+    dry_run: bool = False,
+    include: Iterable[str] = (),
+    exclude: Iterable[str] = (),
+    secrets_gid: int | None = None,
+) -> Report:
+    """Plan (and without `dry_run` carry out) the adoption; the report never holds a value.
+
+    `include`: env names to adopt though only their value looks secret; `exclude`: env names
+    never adopted; `secrets_gid`: the secrets group written into a NEW manifest."""
+    manifest = _manifest(project)
+    if manifest is not None and secrets_gid is not None and manifest.secrets_gid != secrets_gid:
+        raise ConfigError(
+            f"--secrets-gid {secrets_gid}: the manifest already says secrets_gid "
+            f"{manifest.secrets_gid}; change it there"
+        )
+    gid = manifest.secrets_gid if manifest is not None else secrets_gid
+    compose_files = _compose_files(project, manifest)
+    plan, values = plan_adoption(_input(project, manifest, compose_files, include, exclude))
+    report = Report("adopt", columns=COLUMNS, rows=plan_rows(plan))
+    report.findings += _findings(plan)
+    report.findings += _conflicts(project, plan, values)
+    report.data = plan_dict(plan) | {"dry_run": dry_run, "written": []}
+    report.data["manifest"] = _manifest_plan(project, manifest, plan)
+    if not plan.secrets:
+        report.failed = True
+        report.summary = "nothing to adopt" + (
+            f": {len(plan.refusals)} refused (see the table)" if plan.refusals else ""
+        )
+        return report
+    if report.errors:
+        report.summary = "nothing written: a secret file exists with a different value"
+        return report
+    if dry_run:
+        report.summary = _summary(plan, "would adopt") + " (dry run: nothing written)"
+        return report
+    written = _write(project, manifest, compose_files, plan, values, gid)
+    report.data["written"] = written
+    report.data["env_edits"] = plan_dict(plan, _backups_of(written))["env_edits"]
+    report.summary = _summary(plan, "adopted") + f"; wrote {len(written)} file(s)"
+    return report
+
+
+def _manifest_plan(project: Project, manifest: Manifest | None, plan: AdoptPlan) -> dict:
+    """What happens to the manifest: created, merged (entries added under `secrets:`) or left
+    unchanged, and the entries' YAML text (names only)."""
+    new = [s for s in plan.secrets if not s.existing]
+    action = "create" if manifest is None else "merge" if new else "unchanged"
+    return {
+        "file": str(project.manifest_option),
+        "action": action,
+        "entries": secret_entries(plan.secrets),
+    }
+
+
+def _summary(plan: AdoptPlan, verb: str) -> str:
+    lines = sum(len(e.spans) for e in plan.edits)
+    refused = f", {len(plan.refusals)} refused" if plan.refusals else ""
+    return (
+        f"{verb} {len(plan.secrets)} secret(s) from {len(plan.edits)} env file(s) "
+        f"({lines} line(s)){refused}"
+    )
+
+
+# --- reading ------------------------------------------------------------------------------------
+
+
+def _manifest(project: Project) -> Manifest | None:
+    path = project.manifest_path
+    if not path.exists() and not path.is_symlink():
+        return None
+    return project.manifest
+
+
+def _compose_files(project: Project, manifest: Manifest | None) -> list[str]:
+    if project.compose_file_options or manifest is not None:
+        return project.compose_files
+    for name in DEFAULT_COMPOSE:
+        if project.path(name).is_file():
+            return [name]
+    raise ConfigError(
+        f"no compose file in {project.project_dir} ({', '.join(DEFAULT_COMPOSE)}): name yours "
+        "with -f, e.g. `titan-deploy -f docker-compose.prod.yml adopt --dry-run`"
+    )
+
+
+def _input(
+    project: Project,
+    manifest: Manifest | None,
+    compose_files: list[str],
+    include: Iterable[str],
+    exclude: Iterable[str],
+) -> AdoptInput:
+    composes = tuple(ComposeFile(f, load_file(project.path(f), display=f)) for f in compose_files)
+    env_files = {p: _read_text(project, p) for p in env_file_paths(composes)}
+    secrets_dir = project.secrets_dir_rel if manifest is not None else _secrets_rel(project)
+    return AdoptInput(
+        compose=composes,
+        env_files=env_files,
+        dotenv=_read_text(project, ".env"),
+        manifest=manifest,
+        secrets_dir=secrets_dir,
+        include=frozenset(include),
+        exclude=frozenset(exclude),
+    )
+
+
+def _secrets_rel(project: Project) -> str:
+    option = project.secrets_dir_option
+    if option is None:
+        return "secrets"
+    path = project.path(option).resolve()
+    if not path.is_relative_to(project.project_dir):
+        raise ConfigError(f"--secrets-dir {option} must be inside the project dir")
+    return path.relative_to(project.project_dir).as_posix()
+
+
+def _read_text(project: Project, relative: str) -> str | None:
+    """An env file's text (bounded, regular files only), None when missing; one outside the
+    project dir is not read (core refuses it)."""
+    if relative.startswith(("/", "../")) or relative == "..":
+        return None
+    try:
+        return fs.read_config(project.path(relative)).decode("utf-8")
+    except FileNotFoundError:
+        return None
+    except fs.UnsafeFile as exc:
+        raise ConfigError(f"{relative} {exc.reason}: adopt reads regular files only") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{relative}: not UTF-8 text") from None
+
+
+# --- findings -------------------------------------------------------------------------------------
+
+
+def _findings(plan: AdoptPlan) -> list[Finding]:
+    out = [
+        warning(
+            "A001", f"{', '.join(r.names) or r.where} not adopted: {r.reason}", service=r.service
+        )
+        for r in plan.refusals
+    ]
+    out += [warning("A002", f"{', '.join(r.names)} ({r.where}): {r.reason}") for r in plan.possible]
+    for s in plan.secrets:
+        out += [warning("A004", f"{s.name}: {note}", secret=s.name) for note in s.notes]
+    out += [Finding("info", "A005", note) for note in plan.notes]
+    return out
+
+
+def _conflicts(project: Project, plan: AdoptPlan, values: dict[str, bytes]) -> list[Finding]:
+    """An existing secret file with a different value: adopt never overwrites a secret."""
+    out = []
+    for s in plan.secrets:
+        path = project.path(s.file)
+        try:
+            current = fs.read_secret(path)
+        except FileNotFoundError:
+            continue
+        except (fs.UnsafeFile, fs.TooLarge, OSError) as exc:
+            reason = getattr(exc, "reason", None) or type(exc).__name__
+            out.append(
+                error("A003", f"{s.file} exists and cannot be compared: {reason}", secret=s.name)
+            )
+            continue
+        if current.strip() != values[s.name].strip():
+            out.append(
+                error(
+                    "A003",
+                    f"{s.file} exists with a different value: adopt never overwrites a secret",
+                    secret=s.name,
+                    fix=f"move {s.file} away (or `--exclude` its env names), then run adopt again",
+                )
+            )
+    return out
+
+
+# --- writing --------------------------------------------------------------------------------------
+
+
+def _write(
+    project: Project,
+    manifest: Manifest | None,
+    compose_files: list[str],
+    plan: AdoptPlan,
+    values: dict[str, bytes],
+    gid: int | None,
+) -> list[str]:
+    root = project.project_dir
+    manifest_text = _manifest_text(project, manifest, compose_files, plan, gid)
+    for edit in plan.edits:  # before anything is written: every env file can be rewritten
+        _preflight(project, edit.file)
+    secrets_dir = project.path(plan.secrets[0].file).parent
+    fs.ensure_dir(secrets_dir, expected_dir_mode(gid), gid, root=root)
+    written = []
+    for s in plan.secrets:
+        if fs.write_new(
+            project.path(s.file), values[s.name], expected_file_mode(gid), gid, root=root
+        ):
+            written.append(s.file)
+    if manifest_text is not None:
+        fs.atomic_write(project.manifest_path, manifest_text.encode(), mode=0o644, root=root)
+        written.append(str(project.manifest_option))
+    fresh = Project(
+        project_dir=root,
+        manifest_option=project.manifest_option,
+        secrets_dir_option=project.secrets_dir_option,
+        compose_file_options=list(project.compose_file_options),
+        project_name=project.project_name,
+    )
+    from titan_deploy.ops.render import run_render
+
+    if run_render(fresh).data.get("changed"):
+        written.append(fresh.manifest.overlay)
+    state = fresh.state_dir
+    for edit in plan.edits:
+        written += _rewrite(project, state, edit)
+    entries = [
+        f"/{plan.secrets[0].file.rsplit('/', 1)[0]}/",
+        "/.env",
+        f"/{fresh.manifest.state_dir}/",
+    ]
+    try:
+        if fs.ensure_gitignored(root, entries):
+            written.append(".gitignore")
+    except fs.UnsafePath:
+        pass  # init reports it (I003); the secrets are written either way
+    return written
+
+
+def _manifest_text(
+    project: Project,
+    manifest: Manifest | None,
+    compose_files: list[str],
+    plan: AdoptPlan,
+    gid: int | None,
+) -> str | None:
+    """The manifest to write (None: unchanged), validated as the manifest parser reads it."""
+    shown = str(project.manifest_option)
+    if manifest is None:
+        secrets_dir = plan.secrets[0].file.rsplit("/", 1)[0]
+        text = new_manifest(plan, compose_files, DEFAULT_OVERLAY, secrets_dir, gid)
+    else:
+        current = fs.read_config(project.manifest_path, follow_symlinks=False).decode("utf-8")
+        merged = merged_manifest(current, plan)
+        if merged is None:
+            raise ConfigError(
+                f"{shown}: no block-style `secrets:` line to add the adopted entries under; "
+                "run `titan-deploy adopt --dry-run --json` and add them by hand"
+            )
+        if merged == current:
+            return None
+        text = merged
+    parse_manifest_text(text, shown)  # a ConfigError here names the line adopt got wrong
+    return text
+
+
+def _preflight(project: Project, relative: str) -> None:
+    """UnsafePath (exit 2) unless `relative` is a regular file adopt may replace: not a
+    symlink (the write would not reach the file compose reads), inside the project dir."""
+    path = project.path(relative)
+    if path.is_symlink():
+        raise fs.UnsafePath(
+            f"{relative} is a symlink: adopt rewrites a regular file only (never through a "
+            "link); point env_file: at the real file, then run adopt again"
+        )
+    if not path.resolve().is_relative_to(project.project_dir):
+        raise fs.UnsafePath(f"{relative} is outside the project dir: adopt rewrites inside it only")
+
+
+def _rewrite(project: Project, state: Path, edit) -> list[str]:
+    """Back up one env file (0600, in the state dir) and rewrite it without the adopted lines."""
+    root = project.project_dir
+    path = project.path(edit.file)
+    raw = fs.read_config(path, follow_symlinks=False)
+    mode = path.stat().st_mode & 0o777
+    backups = state / "adopt"
+    fs.ensure_dir(backups, 0o700, root=root)
+    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    base = edit.file.replace("/", "__")
+    n = 0
+    while True:
+        name = f"{base}.{stamp}" + (f".{n}" if n else "")
+        if fs.write_new(backups / name, raw, 0o600, root=root):
+            break
+        n += 1
+    text = rewrite_env(raw.decode("utf-8"), edit)
+    fs.atomic_write(path, text.encode(), mode=mode, root=root)
+    backup = (backups / name).relative_to(root).as_posix()
+    return [f"{edit.file} (backup {backup})"]
+
+
+def _backups_of(written: list[str]) -> dict[str, str]:
+    out = {}
+    for item in written:
+        if " (backup " in item:
+            file, _, rest = item.partition(" (backup ")
+            out[file] = rest.rstrip(")")
+    return out
