@@ -151,7 +151,7 @@ def make_effects(project: Project, options: RotateOptions, progress: Progress, i
         inputs=inputs,
         mid_write=Hooks().mid_write,
         progress=progress,
-    )
+    ).connect()  # the engine and the compose files now: fail before anything is journaled
 
 
 def save_fn(project: Project) -> Callable[[Journal], None]:
