@@ -119,7 +119,7 @@ def test_registered_key_pair_from_files_is_proven_and_the_old_one_must_be_revoke
         files[0],
         "--from-file",
         files[1],
-        "--timeout",
+        "--log-timeout",
         "30",
         *FAST,
     )
@@ -145,7 +145,7 @@ def test_registered_key_pair_from_stdin(rotation_demo, tmp_path):
         "rotate",
         "exchange",
         "bybit",
-        "--timeout",
+        "--log-timeout",
         "30",
         *FAST,
         stdin=key + b"\n" + secret + b"\n",
@@ -175,7 +175,7 @@ def test_unregistered_key_pair_is_rolled_back_and_consumers_reconnect_with_the_o
         files[0],
         "--from-file",
         files[1],
-        "--timeout",
+        "--log-timeout",
         "8",
         *FAST,
     )

@@ -14,25 +14,21 @@ from titan_deploy.io import journal as journal_io
 from titan_deploy.ops.rotate.hmac import existing_versions
 from titan_deploy.ops.rotate.session import (
     Progress,
-    RotateOptions,
     dry_run_report,
     outcome_report,
     refuse_if_active,
     run_plan,
 )
+from titan_deploy.ops.rotate.settings import RotateSettings
 from titan_deploy.project import Project
 
 
 def run_db(
     project: Project,
-    *,
-    secret: str | None = None,
-    dry_run: bool = False,
-    options: RotateOptions | None = None,
+    settings: RotateSettings = RotateSettings(),
     progress: Progress = lambda _: None,
 ) -> Report:
-    options = options or RotateOptions()
-    name = find_secret(project.manifest, "rolling", "db", secret)
+    name = find_secret(project.manifest, "rolling", "db", settings.secret)
 
     def make_plan(journal: Journal):
         return plan_db(
@@ -43,11 +39,11 @@ def run_db(
             journal.last_version.get(name, 0),
         )
 
-    if dry_run:
+    if settings.dry_run:
         journal = journal_io.load(project)
         refuse_if_active(journal, project.manifest)
         return dry_run_report(project, make_plan(journal), "rotate db")
-    _, outcome = run_plan(project, "rotate db", make_plan, options, progress)
+    _, outcome = run_plan(project, "rotate db", make_plan, settings, progress)
     report = outcome_report(project, "rotate db", outcome)
     version = (report.data.get("versions") or {}).get(name)
     if outcome.status == "completed":

@@ -3,7 +3,7 @@
 The new key material comes from files, stdin or a hidden prompt (read by the CLI, never argv),
 is validated against the manifest (kind, placeholder, not the value in use), and written as new
 version files. Consumers are recreated one at a time; each must log the manifest's verify_log
-line (e.g. `Exchange connected (binance)`) within --timeout of its restart. Otherwise every
+line (e.g. `Exchange connected (binance)`) within --log-timeout of its restart. Otherwise every
 consumer goes back to the old files and the command exits 1. On success: revoke the old key at
 the exchange — this tool cannot.
 """
@@ -23,12 +23,12 @@ from titan_deploy.io import journal as journal_io
 from titan_deploy.ops.rotate.hmac import existing_versions
 from titan_deploy.ops.rotate.session import (
     Progress,
-    RotateOptions,
     dry_run_report,
     outcome_report,
     refuse_if_active,
     run_plan,
 )
+from titan_deploy.ops.rotate.settings import RotateSettings
 from titan_deploy.project import Project
 
 
@@ -138,13 +138,11 @@ def _bounded(path: Path) -> bytes | None:
 def run_exchange(
     project: Project,
     group: str,
+    settings: RotateSettings = RotateSettings(),
+    progress: Progress = lambda _: None,
     *,
     material: dict[str, bytes] | None = None,
-    dry_run: bool = False,
-    options: RotateOptions | None = None,
-    progress: Progress = lambda _: None,
 ) -> Report:
-    options = options or RotateOptions()
     names = group_secrets(project, group)
 
     def make_plan(journal: Journal):
@@ -156,13 +154,15 @@ def run_exchange(
             journal.last_version,
         )
 
-    if dry_run:
+    if settings.dry_run:
         journal = journal_io.load(project)
         refuse_if_active(journal, project.manifest)
         return dry_run_report(project, make_plan(journal), "rotate exchange")
     if not material:
         raise UsageError(f"no new key material for {group}")
-    _, outcome = run_plan(project, "rotate exchange", make_plan, options, progress, inputs=material)
+    _, outcome = run_plan(
+        project, "rotate exchange", make_plan, settings, progress, inputs=material
+    )
     report = outcome_report(project, "rotate exchange", outcome)
     report.data["group"] = group
     if outcome.status == "completed":

@@ -28,7 +28,6 @@ from titan_deploy.io import journal as journal_io
 from titan_deploy.ops.rotate.session import (
     Progress,
     Refused,
-    RotateOptions,
     dry_run_report,
     outcome_report,
     pick_pending,
@@ -36,6 +35,7 @@ from titan_deploy.ops.rotate.session import (
     run_plan,
     utcnow,
 )
+from titan_deploy.ops.rotate.settings import RotateSettings
 from titan_deploy.project import Project
 
 
@@ -47,14 +47,10 @@ def existing_versions(project: Project, secret: str) -> tuple[int, ...]:
 
 def run_hmac(
     project: Project,
-    *,
-    secret: str | None = None,
-    dry_run: bool = False,
-    options: RotateOptions | None = None,
+    settings: RotateSettings = RotateSettings(),
     progress: Progress = lambda _: None,
 ) -> Report:
-    options = options or RotateOptions()
-    name = find_secret(project.manifest, "hmac", "hmac", secret)
+    name = find_secret(project.manifest, "hmac", "hmac", settings.secret)
     spec = project.manifest.secrets[name]
 
     def make_plan(journal: Journal):
@@ -77,7 +73,7 @@ def run_hmac(
             journal.last_version.get(name, 0),
         )
 
-    if dry_run:
+    if settings.dry_run:
         journal = journal_io.load(project)
         refuse_if_active(journal, project.manifest)
         return dry_run_report(project, make_plan(journal), "rotate hmac")
@@ -85,7 +81,7 @@ def run_hmac(
         project,
         "rotate hmac",
         make_plan,
-        options,
+        settings,
         progress,
         finish_after_hours=spec.finish_after_hours,
     )
@@ -104,16 +100,11 @@ def run_hmac(
 
 def run_hmac_finish(
     project: Project,
-    *,
-    secret: str | None = None,
-    force: bool = False,
-    min_age_hours: float | None = None,
-    dry_run: bool = False,
-    options: RotateOptions | None = None,
+    settings: RotateSettings = RotateSettings(),
     progress: Progress = lambda _: None,
     now: datetime | None = None,
 ) -> Report:
-    options = options or RotateOptions()
+    secret, force = settings.secret, settings.force
     if secret:
         find_secret(project.manifest, "hmac", "hmac --finish", secret)
 
@@ -125,7 +116,7 @@ def run_hmac_finish(
         refusal = finish_refusal(project.manifest, journal, name)
         if refusal:
             raise ManifestConflict(refusal)
-        allowed = phase2_allowed_at(journal.pending[name], min_age_hours)
+        allowed = phase2_allowed_at(journal.pending[name], settings.min_age_hours)
         moment = now or utcnow()
         if moment < allowed and not force:
             left = allowed - moment
@@ -142,7 +133,7 @@ def run_hmac_finish(
             project.manifest, name, journal.assignments, existing_versions(project, name)
         )
 
-    if dry_run:
+    if settings.dry_run:
         journal = journal_io.load(project)
         refuse_if_active(journal, project.manifest)
         refusal = finish_refusal(project.manifest, journal, chosen(journal))
@@ -150,7 +141,7 @@ def run_hmac_finish(
             raise ManifestConflict(refusal)
         return dry_run_report(project, make_plan(journal), "rotate hmac --finish")
     _, outcome = run_plan(
-        project, "rotate hmac --finish", make_plan, options, progress, check=check
+        project, "rotate hmac --finish", make_plan, settings, progress, check=check
     )
     report = outcome_report(project, "rotate hmac --finish", outcome)
     secrets = ", ".join(report.data.get("secrets") or [])

@@ -25,24 +25,25 @@ from titan_deploy.io import journal as journal_io
 from titan_deploy.ops.rotate.runner import execute
 from titan_deploy.ops.rotate.session import (
     Progress,
-    RotateOptions,
     clean_stale_temps,
     describe_active,
+    executor_settings,
     make_effects,
     outcome_report,
     pick_pending,
     run_id,
     save_fn,
-    settings,
     utcnow,
 )
+from titan_deploy.ops.rotate.settings import RotateSettings
 from titan_deploy.project import Project
 
 
 def run_resume(
-    project: Project, *, options: RotateOptions | None = None, progress: Progress = lambda _: None
+    project: Project,
+    settings: RotateSettings = RotateSettings(),
+    progress: Progress = lambda _: None,
 ) -> Report:
-    options = options or RotateOptions()
     with journal_io.acquire(project, "rotate resume", break_stale=True) as lock:
         journal = journal_io.load(project)
         cleaned = clean_stale_temps(project)
@@ -54,14 +55,14 @@ def run_resume(
             raise ManifestConflict(refusal)
         changes = manifest_changes(project.manifest, journal.active.specs)
         progress(f"resuming {describe_active(journal.active)}")
-        effects = make_effects(project, options, progress)
+        effects = make_effects(project, settings, progress)
         spec = effective_manifest(project.manifest, journal).secrets.get(journal.active.secrets[0])
         outcome = execute(
             journal,
             effects,
             save_fn(project),
             project.manifest,
-            settings(project, options, spec.finish_after_hours if spec else None),
+            executor_settings(project, settings, spec.finish_after_hours if spec else None),
             progress,
         )
         report = outcome_report(project, "rotate resume", outcome)
@@ -82,12 +83,9 @@ def run_resume(
 
 def run_abort(
     project: Project,
-    *,
-    secret: str | None = None,
-    options: RotateOptions | None = None,
+    settings: RotateSettings = RotateSettings(),
     progress: Progress = lambda _: None,
 ) -> Report:
-    options = options or RotateOptions()
     with journal_io.acquire(project, "rotate abort", break_stale=True) as lock:
         journal = journal_io.load(project)
         cleaned = clean_stale_temps(project)
@@ -98,7 +96,7 @@ def run_abort(
                 project.manifest, journal, reason="aborted by the operator"
             ).active
         elif journal.pending:
-            name = pick_pending(journal, secret)
+            name = pick_pending(journal, settings.secret)
             rolled = rollback_pending(
                 project.manifest,
                 journal,
@@ -112,11 +110,11 @@ def run_abort(
         else:
             return _nothing(project, "rotate abort", lock, cleaned, journal)
         save = save_fn(project)
-        effects = make_effects(project, options, progress)
+        effects = make_effects(project, settings, progress)
         save(journal)
         progress(f"aborting: {describe_active(journal.active)}")
         outcome = execute(
-            journal, effects, save, project.manifest, settings(project, options), progress
+            journal, effects, save, project.manifest, executor_settings(project, settings), progress
         )
         report = outcome_report(project, "rotate abort", outcome, rolled_back_is_ok=True)
         _note_lock(report, lock, cleaned)

@@ -1,4 +1,4 @@
-"""What every rotate command shares: options, the lock + journal session, the report.
+"""What every rotate command shares: the lock + journal session, the report.
 
 A command reads like a recipe: take the lock -> load the journal -> compute the plan (pure) ->
 journal it -> execute (runner) -> report. Reports are values; the CLI renders them once.
@@ -10,7 +10,7 @@ import os
 import re
 import secrets as _random
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Any
 
@@ -35,6 +35,7 @@ from titan_deploy.errors import EXIT_FINDINGS, TitanError, UsageError
 from titan_deploy.io import fs
 from titan_deploy.io import journal as journal_io
 from titan_deploy.ops.rotate.runner import Hooks, Outcome, Settings, execute
+from titan_deploy.ops.rotate.settings import RotateSettings
 from titan_deploy.project import Project
 
 Progress = Callable[[str], None]
@@ -46,15 +47,6 @@ class Refused(TitanError):
     """The command ran and refused, for a reason the operator can act on (exit 1)."""
 
     exit_code = EXIT_FINDINGS
-
-
-@dataclass
-class RotateOptions:
-    timeout: int = 180  # seconds to wait for a recreated service to be healthy
-    stop_timeout: int | None = None  # seconds a replaced container gets to stop (compose -t)
-    settle: float = 2.0  # seconds of traffic before the guard reads the counter after a verify
-    threshold: int | None = None  # guard threshold (default: the manifest's, else 0)
-    log_timeout: float = 60.0  # exchange: seconds to wait for the verify_log line
 
 
 def utcnow() -> datetime:
@@ -120,34 +112,34 @@ def _scrub_value(value: Any, scrub: Callable[[str], str]) -> Any:
     return value
 
 
-def settings(
+def executor_settings(
     project: Project,
-    options: RotateOptions,
+    chosen: RotateSettings,
     finish_after_hours=None,
     inputs: dict[str, bytes] | None = None,
 ) -> Settings:
     """The runner's settings: guard threshold, settle time and the redactor of this run."""
     guard = project.manifest.auth_guard
-    threshold = options.threshold
+    threshold = chosen.threshold
     if threshold is None:
         threshold = guard.threshold if guard else 0
     return Settings(
         threshold=threshold,
-        settle=options.settle,
+        settle=chosen.settle,
         guard=guard is not None,
         finish_after_hours=finish_after_hours,
         redact=Redactor(project, (inputs or {}).values()),
     )
 
 
-def make_effects(project: Project, options: RotateOptions, progress: Progress, inputs=None):
+def make_effects(project: Project, chosen: RotateSettings, progress: Progress, inputs=None):
     from titan_deploy.ops.rotate.effects import StackEffects
 
     return StackEffects(
         project,
-        timeout=options.timeout,
-        stop_timeout=options.stop_timeout,
-        log_timeout=options.log_timeout,
+        timeout=chosen.timeout,
+        stop_timeout=chosen.stop_timeout,
+        log_timeout=chosen.log_timeout,
         inputs=inputs,
         mid_write=Hooks().mid_write,
         progress=progress,
@@ -216,7 +208,7 @@ def run_plan(
     project: Project,
     command: str,
     make_plan: Callable[[Journal], Plan],
-    options: RotateOptions,
+    chosen: RotateSettings,
     progress: Progress,
     *,
     inputs: dict[str, bytes] | None = None,
@@ -230,7 +222,7 @@ def run_plan(
         if check is not None:
             check(journal)
         plan = make_plan(journal)
-        effects = make_effects(project, options, progress, inputs)  # engine first: fail early
+        effects = make_effects(project, chosen, progress, inputs)  # engine first: fail early
         clean_stale_temps(project)
         now = utcnow()
         journal = start(plan, journal, run_id(plan.procedure, now), now)
@@ -241,7 +233,7 @@ def run_plan(
             effects,
             save,
             project.manifest,
-            settings(project, options, finish_after_hours, inputs),
+            executor_settings(project, chosen, finish_after_hours, inputs),
             progress,
         )
         return plan, outcome
