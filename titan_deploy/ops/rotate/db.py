@@ -9,16 +9,11 @@ current value). Any failure restores the old password and the old files.
 from __future__ import annotations
 
 from titan_deploy.core.findings import Report
-from titan_deploy.core.rotation import Journal, find_secret, plan_db
-from titan_deploy.io import journal as journal_io
+from titan_deploy.core.rotation import Journal, Plan, find_secret, plan_db
 from titan_deploy.ops.rotate.hmac import existing_versions
-from titan_deploy.ops.rotate.session import (
-    Progress,
-    dry_run_report,
-    outcome_report,
-    refuse_if_active,
-    run_plan,
-)
+from titan_deploy.ops.rotate.procedure import Procedure, run
+from titan_deploy.ops.rotate.runner import Outcome
+from titan_deploy.ops.rotate.session import Progress
 from titan_deploy.ops.rotate.settings import RotateSettings
 from titan_deploy.project import Project
 
@@ -28,9 +23,10 @@ def run_db(
     settings: RotateSettings = RotateSettings(),
     progress: Progress = lambda _: None,
 ) -> Report:
+    """Rotate the manifest's rolling secret with a provision entry (or settings.secret)."""
     name = find_secret(project.manifest, "rolling", "db", settings.secret)
 
-    def make_plan(journal: Journal):
+    def plan(journal: Journal) -> Plan:
         return plan_db(
             project.manifest,
             name,
@@ -39,20 +35,15 @@ def run_db(
             journal.last_version.get(name, 0),
         )
 
-    if settings.dry_run:
-        journal = journal_io.load(project)
-        refuse_if_active(journal, project.manifest)
-        return dry_run_report(project, make_plan(journal), "rotate db")
-    _, outcome = run_plan(project, "rotate db", make_plan, settings, progress)
-    report = outcome_report(project, "rotate db", outcome)
-    version = (report.data.get("versions") or {}).get(name)
-    if outcome.status == "completed":
-        report.summary = (
+    def summary(report: Report, outcome: Outcome) -> str:
+        if outcome.status != "completed":
+            return f"{name} rotation failed and was rolled back (old password restored): " + str(
+                outcome.reason
+            )
+        version = (report.data.get("versions") or {}).get(name)
+        return (
             f"{name} rotated to v{version}: the database takes only the new password and every "
             "consumer was restarted onto it, healthy and verified"
         )
-    else:
-        report.summary = (
-            f"{name} rotation failed and was rolled back (old password restored): {outcome.reason}"
-        )
-    return report
+
+    return run(project, Procedure("rotate db", summary, plan=plan), settings, progress)

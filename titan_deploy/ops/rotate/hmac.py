@@ -16,6 +16,7 @@ from titan_deploy.core.findings import Report
 from titan_deploy.core.rotation import (
     Journal,
     ManifestConflict,
+    Plan,
     find_secret,
     finish_refusal,
     iso,
@@ -24,17 +25,9 @@ from titan_deploy.core.rotation import (
     plan_hmac,
     plan_hmac_finish,
 )
-from titan_deploy.io import journal as journal_io
-from titan_deploy.ops.rotate.session import (
-    Progress,
-    Refused,
-    dry_run_report,
-    outcome_report,
-    pick_pending,
-    refuse_if_active,
-    run_plan,
-    utcnow,
-)
+from titan_deploy.ops.rotate.procedure import Procedure, run
+from titan_deploy.ops.rotate.runner import Outcome
+from titan_deploy.ops.rotate.session import Progress, Refused, pick_pending, utcnow
 from titan_deploy.ops.rotate.settings import RotateSettings
 from titan_deploy.project import Project
 
@@ -50,10 +43,11 @@ def run_hmac(
     settings: RotateSettings = RotateSettings(),
     progress: Progress = lambda _: None,
 ) -> Report:
+    """Phase 1 of the manifest's HMAC secret (or settings.secret). Refused (exit 1) while its
+    phase 1 awaits phase 2; ManifestConflict (exit 2) when another pending phase 1 conflicts."""
     name = find_secret(project.manifest, "hmac", "hmac", settings.secret)
-    spec = project.manifest.secrets[name]
 
-    def make_plan(journal: Journal):
+    def plan(journal: Journal) -> Plan:
         if name in journal.pending:
             allowed = phase2_allowed_at(journal.pending[name])
             raise Refused(
@@ -61,9 +55,7 @@ def run_hmac(
                 f"--finish` (allowed from {iso(allowed)}) or undo it with `rotate abort`"
             )
         for other in sorted(journal.pending):  # e.g. the same key under its old name
-            refusal = finish_refusal(project.manifest, journal, other)
-            if refusal:
-                raise ManifestConflict(refusal)
+            _refuse_conflict(project, journal, other)
         return plan_hmac(
             project.manifest,
             name,
@@ -73,29 +65,17 @@ def run_hmac(
             journal.last_version.get(name, 0),
         )
 
-    if settings.dry_run:
-        journal = journal_io.load(project)
-        refuse_if_active(journal, project.manifest)
-        return dry_run_report(project, make_plan(journal), "rotate hmac")
-    _, outcome = run_plan(
-        project,
-        "rotate hmac",
-        make_plan,
-        settings,
-        progress,
-        finish_after_hours=spec.finish_after_hours,
-    )
-    report = outcome_report(project, "rotate hmac", outcome)
-    if outcome.status == "completed":
-        allowed = report.data.get("phase2_allowed_at")
-        report.summary = (
+    def summary(report: Report, outcome: Outcome) -> str:
+        if outcome.status != "completed":
+            return f"phase 1 of {name} failed and was rolled back: {outcome.reason}"
+        return (
             f"phase 1 of {name} done: every listener accepts the new key (id "
             f"{report.data.get('key_id')}) and the old one; signers sign with the new key. "
-            f"Phase 2 (`titan-deploy rotate hmac --finish`) is allowed from {allowed}"
+            "Phase 2 (`titan-deploy rotate hmac --finish`) is allowed from "
+            f"{report.data.get('phase2_allowed_at')}"
         )
-    else:
-        report.summary = f"phase 1 of {name} failed and was rolled back: {outcome.reason}"
-    return report
+
+    return run(project, Procedure("rotate hmac", summary, plan=plan), settings, progress)
 
 
 def run_hmac_finish(
@@ -104,55 +84,50 @@ def run_hmac_finish(
     progress: Progress = lambda _: None,
     now: datetime | None = None,
 ) -> Report:
-    secret, force = settings.secret, settings.force
-    if secret:
-        find_secret(project.manifest, "hmac", "hmac --finish", secret)
+    """Phase 2 of the pending HMAC phase 1 (settings.secret names it when several await).
+    Refused (exit 1) before settings.min_age_hours (else the journal's finish_after_hours)
+    unless settings.force; a dry run shows the plan whatever its age."""
+    if settings.secret:
+        find_secret(project.manifest, "hmac", "hmac --finish", settings.secret)
 
-    def chosen(journal: Journal) -> str:
-        return pick_pending(journal, secret)
-
-    def check(journal: Journal) -> None:
-        name = chosen(journal)
-        refusal = finish_refusal(project.manifest, journal, name)
-        if refusal:
-            raise ManifestConflict(refusal)
-        allowed = phase2_allowed_at(journal.pending[name], settings.min_age_hours)
-        moment = now or utcnow()
-        if moment < allowed and not force:
-            left = allowed - moment
-            hours, rest = divmod(int(left.total_seconds()), 3600)
-            raise Refused(
-                f"phase 2 of {name} is refused until {iso(allowed)} ({hours} h {rest // 60} min "
-                "from now): listeners keep the old key that long so messages signed before "
-                "phase 1 still verify. Pass --force to finish now"
-            )
-
-    def make_plan(journal: Journal):
-        name = chosen(journal)
+    def plan(journal: Journal) -> Plan:
+        name = pick_pending(journal, settings.secret)
+        _refuse_conflict(project, journal, name)
+        if not settings.dry_run:
+            _refuse_early(name, journal, settings, now or utcnow())
         return plan_hmac_finish(
             project.manifest, name, journal.assignments, existing_versions(project, name)
         )
 
-    if settings.dry_run:
-        journal = journal_io.load(project)
-        refuse_if_active(journal, project.manifest)
-        refusal = finish_refusal(project.manifest, journal, chosen(journal))
-        if refusal:
-            raise ManifestConflict(refusal)
-        return dry_run_report(project, make_plan(journal), "rotate hmac --finish")
-    _, outcome = run_plan(
-        project, "rotate hmac --finish", make_plan, settings, progress, check=check
-    )
-    report = outcome_report(project, "rotate hmac --finish", outcome)
-    secrets = ", ".join(report.data.get("secrets") or [])
-    if outcome.status == "completed":
-        report.summary = (
+    def summary(report: Report, outcome: Outcome) -> str:
+        secrets = ", ".join(report.data.get("secrets") or [])
+        if outcome.status != "completed":
+            return (
+                f"phase 2 of {secrets} failed and was rolled back to the end of phase 1 (both "
+                f"keys accepted): {outcome.reason}"
+            )
+        return (
             f"phase 2 of {secrets} done: listeners accept only the new key (id "
             f"{report.data.get('key_id')}); the old key is retired"
         )
-    else:
-        report.summary = (
-            f"phase 2 of {secrets} failed and was rolled back to the end of phase 1 (both keys "
-            f"accepted): {outcome.reason}"
+
+    procedure = Procedure("rotate hmac --finish", summary, plan=plan)
+    return run(project, procedure, settings, progress)
+
+
+def _refuse_conflict(project: Project, journal: Journal, name: str) -> None:
+    refusal = finish_refusal(project.manifest, journal, name)
+    if refusal:
+        raise ManifestConflict(refusal)
+
+
+def _refuse_early(name: str, journal: Journal, settings: RotateSettings, now: datetime) -> None:
+    allowed = phase2_allowed_at(journal.pending[name], settings.min_age_hours)
+    if now < allowed and not settings.force:
+        left = allowed - now
+        hours, rest = divmod(int(left.total_seconds()), 3600)
+        raise Refused(
+            f"phase 2 of {name} is refused until {iso(allowed)} ({hours} h {rest // 60} min "
+            "from now): listeners keep the old key that long so messages signed before "
+            "phase 1 still verify. Pass --force to finish now"
         )
-    return report

@@ -20,13 +20,8 @@ from titan_deploy.core.rotation import (
     resume_refusal,
 )
 from titan_deploy.io import journal as journal_io
-from titan_deploy.ops.rotate.session import (
-    Redactor,
-    describe_active,
-    plan_rows,
-    scrub_report,
-    utcnow,
-)
+from titan_deploy.ops.rotate.report import plan_rows, scrub_report
+from titan_deploy.ops.rotate.session import Redactor, describe_active, utcnow
 from titan_deploy.project import Project
 
 COLUMNS = ["what", "detail"]
