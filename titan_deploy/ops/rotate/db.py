@@ -10,10 +10,9 @@ from __future__ import annotations
 
 from titan_deploy.core.findings import Report
 from titan_deploy.core.rotation import Journal, Plan, find_secret, plan_db
-from titan_deploy.ops.rotate.hmac import existing_versions
 from titan_deploy.ops.rotate.procedure import Procedure, run
 from titan_deploy.ops.rotate.runner import Outcome
-from titan_deploy.ops.rotate.session import Progress
+from titan_deploy.ops.rotate.session import Progress, existing_versions
 from titan_deploy.ops.rotate.settings import RotateSettings
 from titan_deploy.project import Project
 

@@ -20,10 +20,9 @@ from titan_deploy.core.versions import file_name
 from titan_deploy.errors import UsageError
 from titan_deploy.io import fs
 from titan_deploy.io import journal as journal_io
-from titan_deploy.ops.rotate.hmac import existing_versions
 from titan_deploy.ops.rotate.procedure import Procedure, run
 from titan_deploy.ops.rotate.runner import Outcome
-from titan_deploy.ops.rotate.session import Progress
+from titan_deploy.ops.rotate.session import Progress, existing_versions
 from titan_deploy.ops.rotate.settings import RotateSettings
 from titan_deploy.project import Project
 

@@ -8,7 +8,6 @@ base file takes the current value, superseded versions go.
 
 from __future__ import annotations
 
-import os
 import secrets as _random
 from datetime import datetime
 
@@ -20,22 +19,21 @@ from titan_deploy.core.rotation import (
     find_secret,
     finish_refusal,
     iso,
-    parse_version_files,
     phase2_allowed_at,
     plan_hmac,
     plan_hmac_finish,
 )
 from titan_deploy.ops.rotate.procedure import Procedure, run
 from titan_deploy.ops.rotate.runner import Outcome
-from titan_deploy.ops.rotate.session import Progress, Refused, pick_pending, utcnow
+from titan_deploy.ops.rotate.session import (
+    Progress,
+    Refused,
+    existing_versions,
+    pick_pending,
+    utcnow,
+)
 from titan_deploy.ops.rotate.settings import RotateSettings
 from titan_deploy.project import Project
-
-
-def existing_versions(project: Project, secret: str) -> tuple[int, ...]:
-    directory = project.secrets_dir
-    names = os.listdir(directory) if directory.is_dir() else []
-    return parse_version_files(names, secret)
 
 
 def run_hmac(

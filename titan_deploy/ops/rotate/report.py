@@ -28,11 +28,13 @@ from titan_deploy.project import Project
 STEP_COLUMNS = ["n", "phase", "action", "step", "status", "seconds", "note"]
 
 
-def plan_rows(steps: tuple[Step, ...], phase: str, log: list[dict[str, Any]] | None = None):
-    by_step = {}
-    for entry in log or []:
-        if entry.get("mode") == ("rollback" if phase == "rollback" else "forward"):
-            by_step[entry["step"]] = entry
+def plan_rows(
+    steps: tuple[Step, ...], phase: str, log: list[dict[str, Any]] | None = None
+) -> list[dict[str, Any]]:
+    """One row per step (STEP_COLUMNS). With the procedure's `log`, each row's status, seconds
+    and note come from the log entry of that step in that phase; without, all are planned."""
+    mode = "rollback" if phase == "rollback" else "forward"
+    by_step = {e["step"]: e for e in log or [] if e.get("mode") == mode}
     rows = []
     for n, step in enumerate(steps, 1):
         entry = by_step.get(n)
@@ -109,6 +111,9 @@ def dry_run_report(project: Project, plan: Plan, command: str) -> Report:
 def outcome_report(
     project: Project, command: str, outcome: Outcome, *, rolled_back_is_ok: bool = False
 ) -> Report:
+    """The steps run (forward, then any rollback) with their status, and the data of the
+    journal's last record. A rollback fails the report (exit 1) unless `rolled_back_is_ok`
+    (abort); the caller words the summary."""
     journal = outcome.journal
     report = Report(command, columns=STEP_COLUMNS)
     record = journal.history[-1] if journal.history else {}

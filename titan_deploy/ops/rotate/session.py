@@ -20,6 +20,7 @@ from titan_deploy.core.rotation import (
     Active,
     Journal,
     effective_manifest,
+    parse_version_files,
     resume_refusal,
 )
 from titan_deploy.errors import EXIT_FINDINGS, TitanError, UsageError
@@ -81,6 +82,13 @@ class Redactor:
 def save_fn(project: Project) -> Callable[[Journal], None]:
     hooks = Hooks()
     return lambda journal: journal_io.save(project, journal, before_replace=hooks.mid_write)
+
+
+def existing_versions(project: Project, secret: str) -> tuple[int, ...]:
+    """The version numbers of `secret` that have a file in the secrets dir (sorted)."""
+    directory = project.secrets_dir
+    names = os.listdir(directory) if directory.is_dir() else []
+    return parse_version_files(names, secret)
 
 
 def refuse_if_active(journal: Journal, manifest: Manifest | None = None) -> None:
