@@ -26,6 +26,7 @@ from titan_deploy.core.rotation import (
     phase2_allowed_at,
     rollback_pending,
 )
+from titan_deploy.errors import ConfigError
 from titan_deploy.io import journal as journal_io
 from titan_deploy.ops.rotate.status import run_status
 from titan_deploy.project import Project
@@ -90,3 +91,49 @@ def test_a_phase1_journaled_without_frozen_entries_is_still_aborted_from_the_jou
     # the phase 1 pinned the base value as v1 and wrote v2: both go, signers back first
     assert [step.action for step in rolled.active.steps][-1] == "remove-versions"
     assert rolled.active.steps[-1].versions == (1, 2)
+
+
+def _phase1_entry(**change: object) -> dict:
+    doc = json.loads((HERE / CURRENT[0]).read_text())
+    return {**doc["pending"][H], **change}
+
+
+MALFORMED_ENTRIES = {
+    "pending not an object": {"pending": {H: 1}},
+    "pending empty": {"pending": {H: {}}},
+    "pending time not ISO": {"pending": {H: _phase1_entry(phase1_completed_at="yesterday")}},
+    "pending version a string": {"pending": {H: _phase1_entry(new_version="2")}},
+    "pending hours a string": {"pending": {H: _phase1_entry(finish_after_hours="24")}},
+    "pending spec bad env": {
+        "pending": {
+            H: _phase1_entry(
+                specs={
+                    H: {
+                        **_phase1_entry()["specs"][H],
+                        "consumers": [{"service": "x", "env": "A=B"}],
+                    }
+                }
+            )
+        }
+    },
+    "history empty entry": {"history": [{}]},
+    "history secret a number": {
+        "history": [{**json.loads((HERE / CURRENT[0]).read_text())["history"][0], "secrets": [1]}]
+    },
+}
+
+
+@pytest.mark.parametrize("doc", MALFORMED_ENTRIES.values(), ids=MALFORMED_ENTRIES.keys())
+def test_a_malformed_pending_or_history_entry_is_refused_when_the_journal_is_read(
+    tmp_path: Path, cli, doc: dict
+) -> None:
+    """Typed at load, so `rotate status`, `--finish` and `abort` never meet a broken entry later:
+    one line naming the file, exit 2."""
+    project = project_with(tmp_path, CURRENT[0])
+    journal_io.state_path(project).write_text(json.dumps(doc))
+    with pytest.raises(ConfigError, match="unreadable rotation journal"):
+        journal_io.load(project)
+    result = cli("-C", project.project_dir, "rotate", "status")
+    assert result.exit_code == 2
+    assert "unreadable rotation journal" in result.output
+    assert "Traceback" not in result.output
