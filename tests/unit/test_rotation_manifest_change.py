@@ -431,7 +431,7 @@ def abort_everything(project: Project, label: str) -> None:
 def assert_back(s: Scenario, stack: OverlayStack, project, label, initial, final) -> None:
     """Where the stack must be once nothing is in flight: where it started, or (a rotation that
     was finished, never an HMAC phase 1: that one was aborted too) where a clean run ends."""
-    last = journal_io.load(project).history[-1]["outcome"]
+    last = journal_io.load(project).history[-1].outcome
     if last == "completed" and s.procedure != "hmac":
         assert stack.state() == final, label
     else:

@@ -623,18 +623,57 @@ class Active:
         end = self.done if self.in_progress is None else self.in_progress + 1
         return self.steps[:end]
 
-    @property
-    def next_index(self) -> int:
-        return self.done
+
+@dataclass(frozen=True)
+class PendingPhase2:
+    """A completed HMAC phase 1 awaiting phase 2 (`rotate hmac --finish`) or `rotate abort`."""
+
+    id: str  # the run id of phase 1
+    phase1_completed_at: str  # ISO 8601, seconds
+    finish_after_hours: float  # phase 2 is refused before this many hours (unless --force)
+    new_version: int  # the version every consumer uses as its primary key
+    written: tuple[int, ...]  # every version phase 1 wrote (an abort removes them)
+    key_id: str | None = None
+    old_key_id: str | None = None
+    initial: Assignments = field(default_factory=dict)  # the assignments before phase 1
+    specs: dict[str, SecretSpec] = field(default_factory=dict)  # frozen at plan time
+
+    def allowed_at(self, min_age_hours: float | None = None) -> datetime:
+        """When phase 2 is allowed: phase 1's completion plus `min_age_hours` (hours), else
+        plus the journaled finish_after_hours. ValueError if the journaled time is not ISO."""
+        hours = self.finish_after_hours if min_age_hours is None else min_age_hours
+        return parse_iso(self.phase1_completed_at) + timedelta(hours=float(hours))
+
+
+@dataclass(frozen=True)
+class HistoryRecord:
+    """One finished procedure, as `rotate status` lists it (the journal keeps the last 50)."""
+
+    id: str
+    procedure: str
+    secrets: tuple[str, ...]
+    outcome: str  # "completed" | "rolled back" | "phase 1 completed"
+    started_at: str  # ISO 8601
+    finished_at: str  # ISO 8601
+    versions: dict[str, int] = field(default_factory=dict)  # the new version of each secret
+    key_id: str | None = None
+    reason: str | None = None  # why it was rolled back
+
+
+HISTORY_KEPT = 50
 
 
 @dataclass
 class Journal:
+    """What `state.json` holds: the overlay's assignments, the last version written per secret
+    (versions are never reused), the procedure in flight, the HMAC phase 1s awaiting phase 2
+    (by secret) and the last finished procedures."""
+
     assignments: Assignments = field(default_factory=dict)
     last_version: dict[str, int] = field(default_factory=dict)
     active: Active | None = None
-    pending: dict[str, dict[str, Any]] = field(default_factory=dict)  # hmac awaiting phase 2
-    history: list[dict[str, Any]] = field(default_factory=list)
+    pending: dict[str, PendingPhase2] = field(default_factory=dict)
+    history: list[HistoryRecord] = field(default_factory=list)
 
 
 def start(plan: Plan, journal: Journal, run_id: str, now: datetime) -> Journal:
@@ -694,30 +733,30 @@ def rollback_pending(
 ) -> Journal:
     """Abort a completed HMAC phase 1 that awaits phase 2: back to the keys before it."""
     pending = journal.pending[secret]
-    initial = assignments_from_dict(pending["initial"])
-    written = tuple(
-        WriteVersion(secret, v, "generate")
-        for v in pending.get("written", [pending["new_version"]])
-    )
-    specs = pending_specs(pending)
+    written = tuple(WriteVersion(secret, v, "generate") for v in pending.written)
     steps = rollback_steps(
-        with_specs(manifest, specs), "hmac", (secret,), initial, journal.assignments, written
+        with_specs(manifest, pending.specs),
+        "hmac",
+        (secret,),
+        pending.initial,
+        journal.assignments,
+        written,
     )
     active = Active(
         id=run_id,
         procedure="hmac",
         secrets=(secret,),
         steps=steps,
-        initial=initial,
+        initial=pending.initial,
         started_at=iso(now),
         mode="rollback",
-        new_versions={secret: pending["new_version"]},
-        key_id=pending.get("key_id"),
-        old_key_id=pending.get("old_key_id"),
+        new_versions={secret: pending.new_version},
+        key_id=pending.key_id,
+        old_key_id=pending.old_key_id,
         forward_steps=written,
         forward_reached=len(written),
         reason=reason,
-        specs=specs,
+        specs=dict(pending.specs),
     )
     rest = {k: v for k, v in journal.pending.items() if k != secret}
     return replace(journal, active=active, pending=rest)
@@ -728,42 +767,41 @@ def complete(journal: Journal, now: datetime, finish_after_hours: float | None =
     active = journal.active
     assert active is not None
     outcome = "rolled back" if active.mode == "rollback" else "completed"
-    record = {
-        "id": active.id,
-        "procedure": active.procedure,
-        "secrets": list(active.secrets),
-        "outcome": outcome,
-        "started_at": active.started_at,
-        "finished_at": iso(now),
-        "versions": dict(active.new_versions),
-        "key_id": active.key_id,
-    }
-    if active.reason:
-        record["reason"] = active.reason
     pending = dict(journal.pending)
     if active.procedure == "hmac" and active.mode == "forward":
         secret = active.secrets[0]
-        pending[secret] = {
-            "id": active.id,
-            "phase1_completed_at": iso(now),
-            "finish_after_hours": finish_after_hours if finish_after_hours is not None else 24.0,
-            "new_version": active.new_versions[secret],
-            "written": [s.version for s in active.steps if isinstance(s, WriteVersion)],
-            "key_id": active.key_id,
-            "old_key_id": active.old_key_id,
-            "initial": assignments_to_dict(active.initial),
-            "specs": {name: spec_to_dict(spec) for name, spec in active.specs.items()},
-        }
-        record["outcome"] = "phase 1 completed"
+        pending[secret] = PendingPhase2(
+            id=active.id,
+            phase1_completed_at=iso(now),
+            finish_after_hours=finish_after_hours if finish_after_hours is not None else 24.0,
+            new_version=active.new_versions[secret],
+            written=tuple(s.version for s in active.steps if isinstance(s, WriteVersion)),
+            key_id=active.key_id,
+            old_key_id=active.old_key_id,
+            initial=active.initial,
+            specs=dict(active.specs),
+        )
+        outcome = "phase 1 completed"
     if active.procedure == "hmac-finish" and active.mode == "forward":
         pending.pop(active.secrets[0], None)
-    history = [*journal.history, record][-50:]
+    record = HistoryRecord(
+        id=active.id,
+        procedure=active.procedure,
+        secrets=active.secrets,
+        outcome=outcome,
+        started_at=active.started_at,
+        finished_at=iso(now),
+        versions=dict(active.new_versions),
+        key_id=active.key_id,
+        reason=active.reason or None,
+    )
+    history = [*journal.history, record][-HISTORY_KEPT:]
     return replace(journal, active=None, pending=pending, history=history)
 
 
-def phase2_allowed_at(pending: Mapping[str, Any], min_age_hours: float | None = None) -> datetime:
-    hours = pending["finish_after_hours"] if min_age_hours is None else min_age_hours
-    return parse_iso(pending["phase1_completed_at"]) + timedelta(hours=float(hours))
+def phase2_allowed_at(pending: PendingPhase2, min_age_hours: float | None = None) -> datetime:
+    """When phase 2 of `pending` is allowed (see PendingPhase2.allowed_at)."""
+    return pending.allowed_at(min_age_hours)
 
 
 def new_key_id(version: int, token: str) -> str:
@@ -825,11 +863,6 @@ def effective_manifest(manifest: Manifest, journal: Journal) -> Manifest:
     return with_specs(manifest, journal.active.specs) if journal.active else manifest
 
 
-def pending_specs(pending: Mapping[str, Any]) -> dict[str, SecretSpec]:
-    """The entries frozen with a completed HMAC phase 1 (none in an older journal)."""
-    return {name: spec_from_dict(d) for name, d in (pending.get("specs") or {}).items()}
-
-
 def manifest_changes(manifest: Manifest, specs: Mapping[str, SecretSpec]) -> list[str]:
     """How the manifest differs from the frozen entries in what a rotation relies on, one phrase
     per change naming the secret and the service: an empty list means no conflict."""
@@ -885,7 +918,7 @@ def conflicts(manifest: Manifest, journal: Journal) -> dict[str, list[str]]:
         if changes:
             out[journal.active.id] = changes
     for secret, pending in journal.pending.items():
-        changes = manifest_changes(manifest, pending_specs(pending))
+        changes = manifest_changes(manifest, pending.specs)
         if changes:
             out[secret] = changes
     return out
@@ -924,11 +957,11 @@ def resume_refusal(manifest: Manifest, journal: Journal) -> str | None:
 def finish_refusal(manifest: Manifest, journal: Journal, secret: str) -> str | None:
     """Why `rotate hmac --finish` refuses a completed phase 1 of `secret`, None if it may run."""
     pending = journal.pending.get(secret)
-    changes = manifest_changes(manifest, pending_specs(pending)) if pending else []
-    if not changes:
+    changes = manifest_changes(manifest, pending.specs) if pending else []
+    if not pending or not changes:
         return None
     return (
-        f"the manifest changed since phase 1 of {secret} ({pending.get('id')}): "
+        f"the manifest changed since phase 1 of {secret} ({pending.id}): "
         f"{'; '.join(changes)}. Phase 2 would leave consumers the journal does not know on the "
         "wrong key, so it is refused. Run `titan-deploy rotate abort` (it undoes phase 1 from "
         "the journal alone), then `titan-deploy rotate hmac` again; or restore the manifest as "
@@ -1116,16 +1149,111 @@ def journal_to_dict(j: Journal) -> dict[str, Any]:
         "assignments": assignments_to_dict(j.assignments),
         "last_version": dict(j.last_version),
         "active": active_to_dict(j.active) if j.active else None,
-        "pending": j.pending,
-        "history": j.history,
+        "pending": {secret: pending_to_dict(p) for secret, p in j.pending.items()},
+        "history": [history_to_dict(r) for r in j.history],
     }
 
 
 def journal_from_dict(d: Mapping[str, Any]) -> Journal:
+    """The inverse of journal_to_dict. KeyError, TypeError or ValueError on a document that
+    is not one (the caller names the file and says what to do)."""
     return Journal(
         assignments=assignments_from_dict(d.get("assignments") or {}),
         last_version={k: int(v) for k, v in (d.get("last_version") or {}).items()},
         active=active_from_dict(d["active"]) if d.get("active") else None,
-        pending=dict(d.get("pending") or {}),
-        history=list(d.get("history") or []),
+        pending={
+            str(secret): pending_from_dict(p) for secret, p in (d.get("pending") or {}).items()
+        },
+        history=[history_from_dict(r) for r in d.get("history") or []],
     )
+
+
+def pending_to_dict(p: PendingPhase2) -> dict[str, Any]:
+    """A phase 1 awaiting phase 2 as the journal keeps it."""
+    return {
+        "id": p.id,
+        "phase1_completed_at": p.phase1_completed_at,
+        "finish_after_hours": p.finish_after_hours,
+        "new_version": p.new_version,
+        "written": list(p.written),
+        "key_id": p.key_id,
+        "old_key_id": p.old_key_id,
+        "initial": assignments_to_dict(p.initial),
+        "specs": {name: spec_to_dict(spec) for name, spec in p.specs.items()},
+    }
+
+
+def pending_from_dict(d: Mapping[str, Any]) -> PendingPhase2:
+    """The inverse of pending_to_dict; `written` and `specs` may be missing (an older journal:
+    then phase 1 wrote only the new version, and froze no entries). TypeError/KeyError/
+    ValueError otherwise."""
+    new_version = _int(d["new_version"])
+    completed = _str(d["phase1_completed_at"])
+    parse_iso(completed)  # ValueError now, not when status or --finish reads it
+    return PendingPhase2(
+        id=_str(d["id"]),
+        phase1_completed_at=completed,
+        finish_after_hours=_number(d["finish_after_hours"]),
+        new_version=new_version,
+        written=tuple(_int(v) for v in d.get("written", [new_version])),
+        key_id=_opt_str(d.get("key_id")),
+        old_key_id=_opt_str(d.get("old_key_id")),
+        initial=assignments_from_dict(d["initial"]),
+        specs={name: spec_from_dict(v) for name, v in (d.get("specs") or {}).items()},
+    )
+
+
+def history_to_dict(r: HistoryRecord) -> dict[str, Any]:
+    """A finished procedure as the journal keeps it (`reason` only when there is one)."""
+    out: dict[str, Any] = {
+        "id": r.id,
+        "procedure": r.procedure,
+        "secrets": list(r.secrets),
+        "outcome": r.outcome,
+        "started_at": r.started_at,
+        "finished_at": r.finished_at,
+        "versions": dict(r.versions),
+        "key_id": r.key_id,
+    }
+    if r.reason:
+        out["reason"] = r.reason
+    return out
+
+
+def history_from_dict(d: Mapping[str, Any]) -> HistoryRecord:
+    """The inverse of history_to_dict. TypeError/KeyError on anything else."""
+    if not isinstance(d, Mapping):
+        raise TypeError("a history entry is not an object")
+    return HistoryRecord(
+        id=_str(d["id"]),
+        procedure=_str(d["procedure"]),
+        secrets=tuple(_str(s) for s in d["secrets"]),
+        outcome=_str(d["outcome"]),
+        started_at=_str(d["started_at"]),
+        finished_at=_str(d["finished_at"]),
+        versions={_str(k): _int(v) for k, v in (d.get("versions") or {}).items()},
+        key_id=_opt_str(d.get("key_id")),
+        reason=_opt_str(d.get("reason")),
+    )
+
+
+def _str(value: Any) -> str:
+    if not isinstance(value, str):
+        raise TypeError("not a string")
+    return value
+
+
+def _opt_str(value: Any) -> str | None:
+    return None if value is None else _str(value)
+
+
+def _int(value: Any) -> int:
+    if type(value) is not int:
+        raise TypeError("not an integer")
+    return value
+
+
+def _number(value: Any) -> float:
+    if type(value) not in (int, float):
+        raise TypeError("not a number")
+    return value

@@ -116,23 +116,23 @@ def outcome_report(
     (abort); the caller words the summary."""
     journal = outcome.journal
     report = Report(command, columns=STEP_COLUMNS)
-    record = journal.history[-1] if journal.history else {}
+    record = journal.history[-1] if journal.history else None
     report.rows = plan_rows(outcome.forward_steps, "forward", outcome.log)
     if outcome.rollback_steps:
         report.rows += plan_rows(outcome.rollback_steps, "rollback", outcome.log)
     report.data = {
-        "procedure": record.get("procedure"),
-        "secrets": record.get("secrets"),
+        "procedure": record.procedure if record else None,
+        "secrets": list(record.secrets) if record else None,
         "outcome": outcome.status,
         "reason": outcome.reason,
-        "versions": record.get("versions"),
-        "key_id": record.get("key_id"),
+        "versions": dict(record.versions) if record else None,
+        "key_id": record.key_id if record else None,
         "auth_failures": outcome.auth_failures,
         "journal": str(journal_io.state_path(project)),
     }
     guard_note(project, report)
-    secret = (record.get("secrets") or [""])[0]
-    pending = journal.pending.get(secret) if record.get("procedure") == "hmac" else None
+    secret = record.secrets[0] if record and record.secrets else ""
+    pending = journal.pending.get(secret) if record and record.procedure == "hmac" else None
     if pending and outcome.status == "completed":
         report.data["phase2_allowed_at"] = iso(phase2_allowed_at(pending))
     if outcome.status == "rolled back":
