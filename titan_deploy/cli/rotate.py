@@ -18,12 +18,15 @@ from __future__ import annotations
 import getpass
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from titan_deploy.cli import numbers
 from titan_deploy.core.limits import MAX_SECRET_BYTES
+
+if TYPE_CHECKING:
+    from titan_deploy.ops.rotate.settings import RotateSettings
 
 rotate_app = typer.Typer(
     help=(
@@ -55,7 +58,7 @@ Settle = Annotated[
     float,
     typer.Option(
         "--settle",
-        help="Seconds of traffic after each verify before the guard reads its counter (default 2).",
+        help="Seconds of traffic after each verify before the guard reads its counter.",
         click_type=numbers.seconds(positive=False, maximum=3600, whole=False),
     ),
 ]
@@ -92,7 +95,7 @@ WaitTimeout = Annotated[
 ]
 
 
-def _settings(ctx: typer.Context):
+def _settings(ctx: typer.Context) -> RotateSettings:
     """The one place the CLI builds a command's RotateSettings: from its parsed options, by
     parameter name (each option's parameter is named as the settings field it sets)."""
     from dataclasses import fields

@@ -84,8 +84,8 @@ def run(
     with journal_io.acquire(project, procedure.command, break_stale=taking_over) as lock:
         journal = journal_io.load(project)
         cleaned = clean_stale_temps(project) if taking_over else []
-        if taking_over:
-            ready = _take_over(procedure, journal)
+        if procedure.take_over is not None:
+            ready = procedure.take_over(journal)
         else:
             ready = _start(project, procedure, journal)
         if ready is None:
@@ -125,11 +125,6 @@ def _start(project: Project, procedure: Procedure, journal: Journal) -> Journal:
     plan = procedure.plan(journal)
     now = utcnow()
     return start(plan, journal, run_id(plan.procedure, now), now)
-
-
-def _take_over(procedure: Procedure, journal: Journal) -> Journal | None:
-    assert procedure.take_over is not None
-    return procedure.take_over(journal)
 
 
 def executor_settings(
