@@ -56,7 +56,7 @@ from titan_deploy.core.rotation import (
 )
 from titan_deploy.io import journal as journal_io
 from titan_deploy.ops.render import current_plan
-from titan_deploy.ops.rotate import procedure
+from titan_deploy.ops.rotate import command
 from titan_deploy.ops.rotate.recover import run_abort, run_resume
 from titan_deploy.ops.rotate.runner import Hooks, Settings, StepFailed, execute
 from titan_deploy.ops.rotate.settings import RotateSettings
@@ -338,7 +338,7 @@ class Scenario:
         plan = make_plan(self.procedure, project, Journal())
         journal = start(plan, Journal(), "run", NOW)
         journal_io.save(project, journal)
-        self.monkeypatch.setattr(procedure, "make_effects", stack.bind)
+        self.monkeypatch.setattr(command, "make_effects", stack.bind)
         return project, stack, journal
 
     def run(self, project, journal, stack, hooks=None) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from titan_deploy.core.findings import Report
 from titan_deploy.core.rotation import Journal, Plan, find_secret, plan_db
-from titan_deploy.ops.rotate.procedure import Procedure, run
+from titan_deploy.ops.rotate.command import Command, run
 from titan_deploy.ops.rotate.runner import Outcome
 from titan_deploy.ops.rotate.session import Progress, existing_versions
 from titan_deploy.ops.rotate.settings import RotateSettings
@@ -45,4 +45,4 @@ def run_db(
             "consumer was restarted onto it, healthy and verified"
         )
 
-    return run(project, Procedure("rotate db", summary, plan=plan), settings, progress)
+    return run(project, Command("rotate db", summary, plan=plan), settings, progress)

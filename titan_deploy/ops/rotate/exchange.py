@@ -20,7 +20,7 @@ from titan_deploy.core.versions import file_name
 from titan_deploy.errors import UsageError
 from titan_deploy.io import fs
 from titan_deploy.io import journal as journal_io
-from titan_deploy.ops.rotate.procedure import Procedure, run
+from titan_deploy.ops.rotate.command import Command, run
 from titan_deploy.ops.rotate.runner import Outcome
 from titan_deploy.ops.rotate.session import Progress, existing_versions
 from titan_deploy.ops.rotate.settings import RotateSettings
@@ -172,5 +172,5 @@ def run_exchange(
             f"key. Now revoke the old {group} key at the exchange"
         )
 
-    procedure = Procedure("rotate exchange", summary, plan=plan, inputs=material or {})
-    return run(project, procedure, settings, progress)
+    command = Command("rotate exchange", summary, plan=plan, inputs=material or {})
+    return run(project, command, settings, progress)

@@ -23,7 +23,7 @@ from titan_deploy.core.rotation import (
     plan_hmac,
     plan_hmac_finish,
 )
-from titan_deploy.ops.rotate.procedure import Procedure, run
+from titan_deploy.ops.rotate.command import Command, run
 from titan_deploy.ops.rotate.runner import Outcome
 from titan_deploy.ops.rotate.session import (
     Progress,
@@ -73,7 +73,7 @@ def run_hmac(
             f"{report.data.get('phase2_allowed_at')}"
         )
 
-    return run(project, Procedure("rotate hmac", summary, plan=plan), settings, progress)
+    return run(project, Command("rotate hmac", summary, plan=plan), settings, progress)
 
 
 def run_hmac_finish(
@@ -109,8 +109,8 @@ def run_hmac_finish(
             f"{report.data.get('key_id')}); the old key is retired"
         )
 
-    procedure = Procedure("rotate hmac --finish", summary, plan=plan)
-    return run(project, procedure, settings, progress)
+    command = Command("rotate hmac --finish", summary, plan=plan)
+    return run(project, command, settings, progress)
 
 
 def _refuse_conflict(project: Project, journal: Journal, name: str) -> None:

@@ -21,7 +21,7 @@ from titan_deploy.core.rotation import (
     resume_refusal,
     rollback_pending,
 )
-from titan_deploy.ops.rotate.procedure import Procedure, run
+from titan_deploy.ops.rotate.command import Command, run
 from titan_deploy.ops.rotate.runner import Outcome
 from titan_deploy.ops.rotate.session import Progress, pick_pending, run_id, utcnow
 from titan_deploy.ops.rotate.settings import RotateSettings
@@ -52,8 +52,8 @@ def run_resume(
         later = f"; phase 2 (`rotate hmac --finish`) allowed from {allowed}" if allowed else ""
         return f"resumed and completed the {what} rotation{later}"
 
-    procedure = Procedure("rotate resume", summary, take_over=take_over, announce="resuming")
-    return run(project, procedure, settings, progress)
+    command = Command("rotate resume", summary, take_over=take_over, announce="resuming")
+    return run(project, command, settings, progress)
 
 
 def run_abort(
@@ -83,10 +83,10 @@ def run_abort(
     def summary(report: Report, outcome: Outcome) -> str:
         return f"aborted: the {_what(report)} rotation is rolled back to the keys before it"
 
-    procedure = Procedure(
+    command = Command(
         "rotate abort", summary, take_over=take_over, announce="aborting:", rolled_back_is_ok=True
     )
-    return run(project, procedure, settings, progress)
+    return run(project, command, settings, progress)
 
 
 def _what(report: Report) -> str:

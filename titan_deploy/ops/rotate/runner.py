@@ -92,7 +92,7 @@ class Settings:
     finish_after_hours: float | None = None
     # Every piece of text from outside the tool (an effect's error or note: compose's stderr,
     # psql, the engine) goes through this before it reaches the journal, a progress line or a
-    # report. ops/rotate/procedure.py passes a Redactor (every secret value known to the run).
+    # report. ops/rotate/command.py passes a Redactor (every secret value known to the run).
     redact: Callable[[str], str] = _unscrubbed
 
 

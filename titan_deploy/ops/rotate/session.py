@@ -2,7 +2,7 @@
 removing the temp files a crash left, saving the journal, naming a run, picking the pending HMAC
 phase 1, describing the rotation in flight, and the redactor of every secret value the run knows.
 
-procedure.py runs a command with these; report.py words its report.
+command.py runs a command with these; report.py words its report.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The one run every rotate command shares: dry run | lock -> journal -> plan -> execute -> report.
 
-A command module says only what is its own, as a `Procedure`: how it plans from the journal (a
+A command module says only what is its own, as a `Command`: how it plans from the journal (a
 new rotation: hmac, hmac --finish, db, exchange) or how it takes over the journal's rotation
 (resume, abort), and the summary of its outcome. `run` does the rest, in this order:
 
@@ -51,15 +51,16 @@ from titan_deploy.project import Project
 
 
 @dataclass(frozen=True)
-class Procedure:
-    """What one rotate command adds to the shared run.
+class Command:
+    """What one rotate command adds to the shared run (not to be confused with a rotation
+    procedure of the core, core.rotation.procedures: the steps, rollback and on-complete).
 
     Exactly one of `plan` (a new rotation: its plan from the journal, raising Refused,
     ManifestConflict or UsageError to refuse) and `take_over` (resume, abort: the journal whose
     rotation to run, or None when nothing is in flight). `summary` words the outcome (it may add
     findings or data to the report); `inputs` are values only in memory (new exchange keys)."""
 
-    command: str
+    name: str  # as the reports and the lock name it: "rotate hmac"
     summary: Callable[[Report, Outcome], str]
     plan: Callable[[Journal], Plan] | None = None
     take_over: Callable[[Journal], Journal | None] | None = None
@@ -70,59 +71,59 @@ class Procedure:
 
 def run(
     project: Project,
-    procedure: Procedure,
+    command: Command,
     settings: RotateSettings,
     progress: Progress = lambda _: None,
 ) -> Report:
-    """Run `procedure` (or, with settings.dry_run, report its plan) and return its report.
+    """Run `command` (or, with settings.dry_run, report its plan) and return its report.
 
     Raises Refused (exit 1), ManifestConflict/UsageError (exit 2), RuntimeFailure (exit 3: the
     lock is held, the engine does not answer, a rollback step failed)."""
     if settings.dry_run:
-        return _dry_run(project, procedure)
-    taking_over = procedure.take_over is not None
-    with journal_io.acquire(project, procedure.command, break_stale=taking_over) as lock:
+        return _dry_run(project, command)
+    taking_over = command.take_over is not None
+    with journal_io.acquire(project, command.name, break_stale=taking_over) as lock:
         journal = journal_io.load(project)
         cleaned = clean_stale_temps(project) if taking_over else []
-        if procedure.take_over is not None:
-            ready = procedure.take_over(journal)
+        if command.take_over is not None:
+            ready = command.take_over(journal)
         else:
-            ready = _start(project, procedure, journal)
+            ready = _start(project, command, journal)
         if ready is None:
-            return nothing_report(project, procedure.command, lock, cleaned, journal)
+            return nothing_report(project, command.name, lock, cleaned, journal)
         assert ready.active is not None
-        if procedure.announce:
-            progress(f"{procedure.announce} {describe_active(ready.active)}")
-        effects = make_effects(project, settings, progress, procedure.inputs)
+        if command.announce:
+            progress(f"{command.announce} {describe_active(ready.active)}")
+        effects = make_effects(project, settings, progress, command.inputs)
         if not taking_over:
             clean_stale_temps(project)
         save = save_fn(project)
         if ready is not journal:
             save(ready)
         changes = manifest_changes(project.manifest, ready.active.specs) if taking_over else []
-        chosen = executor_settings(project, settings, ready, procedure.inputs)
+        chosen = executor_settings(project, settings, ready, command.inputs)
         outcome = execute(ready, effects, save, project.manifest, chosen, progress)
         report = outcome_report(
-            project, procedure.command, outcome, rolled_back_is_ok=procedure.rolled_back_is_ok
+            project, command.name, outcome, rolled_back_is_ok=command.rolled_back_is_ok
         )
         if taking_over:
             note_lock(report, lock, cleaned)
             note_changes(report, changes)
-        report.summary = procedure.summary(report, outcome)
+        report.summary = command.summary(report, outcome)
         return report
 
 
-def _dry_run(project: Project, procedure: Procedure) -> Report:
-    assert procedure.plan is not None, f"{procedure.command} has no dry run"
+def _dry_run(project: Project, command: Command) -> Report:
+    assert command.plan is not None, f"{command.name} has no dry run"
     journal = journal_io.load(project)
     refuse_if_active(journal, project.manifest)
-    return dry_run_report(project, procedure.plan(journal), procedure.command)
+    return dry_run_report(project, command.plan(journal), command.name)
 
 
-def _start(project: Project, procedure: Procedure, journal: Journal) -> Journal:
-    assert procedure.plan is not None
+def _start(project: Project, command: Command, journal: Journal) -> Journal:
+    assert command.plan is not None
     refuse_if_active(journal, project.manifest)
-    plan = procedure.plan(journal)
+    plan = command.plan(journal)
     now = utcnow()
     return start(plan, journal, run_id(plan.procedure, now), now)
 
