@@ -271,6 +271,7 @@ NUMERIC = [
     ],
     (["rotate", "hmac"], "--min-age"),
     (["rotate", "exchange"], "--wait-timeout"),
+    (["rotate", "exchange"], "--log-timeout"),
     (["rotate", "resume"], "--log-timeout"),
     (["rotate", "abort"], "--log-timeout"),
 ]

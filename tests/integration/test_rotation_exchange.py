@@ -72,7 +72,7 @@ def new_pair(stack, tmp_path, exchange: str, register: bool) -> tuple[bytes, byt
 def rotate_from_stdin(stack, exchange: str, key: bytes, secret: bytes, sampler_sink=SAMPLERS):
     """`rotate exchange EXCHANGE` with the new pair on stdin, /proc sampled into `sampler_sink`."""
     material = key + b"\n" + secret + b"\n"
-    argv = ["rotate", "exchange", exchange, "--timeout", "30", *FAST]
+    argv = ["rotate", "exchange", exchange, "--log-timeout", "30", *FAST]
     return run_td(stack, *argv, stdin=material, sampler_sink=sampler_sink)
 
 
@@ -126,7 +126,7 @@ def test_registered_key_pair_from_files_is_proven_and_the_old_one_must_be_revoke
         files[0],
         "--from-file",
         files[1],
-        "--timeout",
+        "--log-timeout",
         "30",
         *FAST,
     )
@@ -173,7 +173,7 @@ def test_unregistered_key_pair_is_rolled_back_and_consumers_reconnect_with_the_o
         files[0],
         "--from-file",
         files[1],
-        "--timeout",
+        "--log-timeout",
         "8",
         *FAST,
     )

@@ -367,7 +367,7 @@ def test_exchange_unregistered_key_rolls_back_every_consumer(project: Project) -
     assert outcome.status == "rolled back"
     assert outcome.reason == "no proof in titan-execution"
     assert stack.state() == initial
-    assert harness.load().history[-1]["outcome"] == "rolled back"
+    assert harness.load().history[-1].outcome == "rolled back"
 
 
 def test_the_guard_aborts_and_rolls_back_on_any_increase(project: Project) -> None:

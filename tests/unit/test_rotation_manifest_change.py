@@ -56,10 +56,10 @@ from titan_deploy.core.rotation import (
 )
 from titan_deploy.io import journal as journal_io
 from titan_deploy.ops.render import current_plan
-from titan_deploy.ops.rotate import recover, session
+from titan_deploy.ops.rotate import command
 from titan_deploy.ops.rotate.recover import run_abort, run_resume
 from titan_deploy.ops.rotate.runner import Hooks, Settings, StepFailed, execute
-from titan_deploy.ops.rotate.session import RotateOptions
+from titan_deploy.ops.rotate.settings import RotateSettings
 from titan_deploy.ops.rotate.status import run_status
 from titan_deploy.project import Project
 
@@ -68,7 +68,7 @@ DB = "titan_db_password"
 BK, BS = "binance_api_key", "binance_api_secret"
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=timezone.utc)
 MISSING = ("missing",)
-FAST = RotateOptions(settle=0)
+FAST = RotateSettings(settle=0)
 
 
 class Crash(BaseException):
@@ -338,8 +338,7 @@ class Scenario:
         plan = make_plan(self.procedure, project, Journal())
         journal = start(plan, Journal(), "run", NOW)
         journal_io.save(project, journal)
-        for module in (recover, session):
-            self.monkeypatch.setattr(module, "make_effects", stack.bind)
+        self.monkeypatch.setattr(command, "make_effects", stack.bind)
         return project, stack, journal
 
     def run(self, project, journal, stack, hooks=None) -> None:
@@ -411,8 +410,8 @@ def assert_settled(project: Project, procedure: str, label: str) -> None:
     """No rotation in flight, and status, resume, abort and a new plan all agree on it."""
     report = run_status(project)
     assert report.summary == "no rotation in flight", (label, report.summary)
-    assert run_resume(project, options=FAST).data["outcome"] == "nothing to do", label
-    assert run_abort(project, options=FAST).data["outcome"] == "nothing to do", label
+    assert run_resume(project, settings=FAST).data["outcome"] == "nothing to do", label
+    assert run_abort(project, settings=FAST).data["outcome"] == "nothing to do", label
     spec = project.manifest.secrets.get(SECRET[procedure])
     if spec is not None and spec.rotation == ROTATION[procedure]:
         make_plan(procedure, project, journal_io.load(project))  # accepted: nothing in flight
@@ -424,7 +423,7 @@ def abort_everything(project: Project, label: str) -> None:
         journal = journal_io.load(project)
         if journal.active is None and not journal.pending:
             return
-        report = run_abort(project, options=FAST)
+        report = run_abort(project, settings=FAST)
         assert report.data["outcome"] == "rolled back", (label, report.summary)
     raise AssertionError(f"{label}: abort never ends")
 
@@ -432,7 +431,7 @@ def abort_everything(project: Project, label: str) -> None:
 def assert_back(s: Scenario, stack: OverlayStack, project, label, initial, final) -> None:
     """Where the stack must be once nothing is in flight: where it started, or (a rotation that
     was finished, never an HMAC phase 1: that one was aborted too) where a clean run ends."""
-    last = journal_io.load(project).history[-1]["outcome"]
+    last = journal_io.load(project).history[-1].outcome
     if last == "completed" and s.procedure != "hmac":
         assert stack.state() == final, label
     else:
@@ -450,12 +449,12 @@ def resume_first(s: Scenario, stack: OverlayStack, edit, label: str, initial, fi
         assert ("R013" in codes) == bool(manifest_changes(project.manifest, journal.active.specs))
         if refusal:
             with pytest.raises(ManifestConflict) as caught:
-                run_resume(project, options=FAST)
+                run_resume(project, settings=FAST)
             assert str(caught.value) == refusal and caught.value.exit_code == 2, label
             assert "rotate abort" in refusal, label
             assert in_flight(project), label  # refused: nothing changed, still in flight
         else:
-            report = run_resume(project, options=FAST)
+            report = run_resume(project, settings=FAST)
             assert report.data["outcome"] in ("completed", "rolled back"), label
     else:
         assert refusal is None, label
@@ -468,11 +467,11 @@ def abort_first(s: Scenario, stack: OverlayStack, edit, label: str, initial, fin
     project = s.change(edit)
     journal = journal_io.load(project)
     try:
-        report = run_abort(project, options=FAST)
+        report = run_abort(project, settings=FAST)
     except PastPointOfNoReturn as exc:
         assert "rotate resume" in str(exc), label
         assert resume_refusal(project.manifest, journal) is None, label
-        report = run_resume(project, options=FAST)
+        report = run_resume(project, settings=FAST)
         assert report.data["outcome"] == "completed", label
     else:
         if report.data["outcome"] == "nothing to do":

@@ -161,7 +161,7 @@ def test_abort_after_phase1_completed() -> None:
     journal.assignments = apply_steps({}, plan.steps)
     journal.active.done = len(plan.steps)
     journal = complete(journal, NOW, finish_after_hours=24)
-    assert journal.pending[H]["written"] == [1, 2]
+    assert journal.pending[H].written == (1, 2)
     assert phase2_allowed_at(journal.pending[H]) == datetime(2025, 3, 2, 12, 0, tzinfo=timezone.utc)
     assert phase2_allowed_at(journal.pending[H], min_age_hours=1.5).hour == 13
     rolled = rollback_pending(M, journal, H, "run-2", NOW, reason="operator")

@@ -148,12 +148,11 @@ def journal_texts(project: Path) -> list[str]:
 def test_compose_errors_quoting_values_never_reach_journal_progress_or_reports(
     ready_project: Path, cli, canaries, monkeypatch
 ) -> None:
-    from titan_deploy.ops.rotate import recover, session
+    from titan_deploy.ops.rotate import command
 
     text = quoted(list(canaries.values()))
     fake = LeakyCompose(text, failures=2)  # the forward repoint, then the rollback's first
-    monkeypatch.setattr(session, "make_effects", fake.bind)
-    monkeypatch.setattr(recover, "make_effects", fake.bind)
+    monkeypatch.setattr(command, "make_effects", fake.bind)
     stdin = f"{canaries['new key']}\n{canaries['new secret']}\n"
     outputs: list[str] = []
 
@@ -200,7 +199,7 @@ def test_a_forward_failure_with_a_leaky_note_is_redacted_in_the_report(
 ) -> None:
     """Rolled back cleanly (exit 1): the reason in the report, summary and history is scrubbed,
     and so is every note an effect returned."""
-    from titan_deploy.ops.rotate import session
+    from titan_deploy.ops.rotate import command
 
     fake = LeakyCompose(quoted(list(canaries.values())), failures=0)
 
@@ -210,7 +209,7 @@ def test_a_forward_failure_with_a_leaky_note_is_redacted_in_the_report(
         return "WARNING: no proof"
 
     fake.check_log = check_log
-    monkeypatch.setattr(session, "make_effects", fake.bind)
+    monkeypatch.setattr(command, "make_effects", fake.bind)
     from typer.testing import CliRunner
 
     from titan_deploy.cli.app import app
@@ -241,7 +240,7 @@ def test_an_error_quoting_the_new_key_before_it_is_written_is_redacted(
 ) -> None:
     """The new exchange key exists only in memory: the guard's first reading fails quoting it
     (nothing written yet, the rotation never starts): the one error line is scrubbed."""
-    from titan_deploy.ops.rotate import session
+    from titan_deploy.ops.rotate import command
 
     fake = LeakyCompose(quoted([canaries["new key"], canaries["new secret"]]), failures=0)
 
@@ -249,7 +248,7 @@ def test_an_error_quoting_the_new_key_before_it_is_written_is_redacted(
         raise StepFailed(f"cannot read auth_failures_total: {fake.text}")
 
     fake.guard_snapshot = guard
-    monkeypatch.setattr(session, "make_effects", fake.bind)
+    monkeypatch.setattr(command, "make_effects", fake.bind)
     from typer.testing import CliRunner
 
     from titan_deploy.cli.app import app

@@ -1,14 +1,16 @@
 """`titan-deploy rotate ...`: the rotation procedures (README "Rotation runbook", ARCHITECTURE.md
 "Data flow of a rotation") as a typer sub-app.
 
-Options become keyword arguments of an op in titan_deploy.ops.rotate (imported lazily, so CLI
-start-up stays fast); the op returns a Report rendered once by the error boundary
-(cli/boundary.py). Progress goes to stderr. Exchange key material is read here, from files,
-stdin or a hidden prompt — never from an argument — and handed to the op as bytes; it is also
-`remember`ed by the scrubber (core.redact), so no error or progress line of this process can
-show it.
+Options become one RotateSettings value, built in one place (`_settings`, from the parsed options
+by name), and an op of titan_deploy.ops.rotate takes it (imported lazily, so CLI start-up stays
+fast); the op returns a Report rendered once by the error boundary (cli/boundary.py). Progress
+goes to stderr. Exchange key material is read here, from files, stdin or a hidden prompt —
+never from an argument — and handed to the op as bytes; it is also `remember`ed by the scrubber
+(core.redact), so no error or progress line of this process can show it.
 
 Numeric options are checked at parse time (cli.numbers): finite, not negative, bounded (exit 2).
+One option means one thing in every rotate command: `--timeout` is the wait for each recreated
+service to be healthy, `--log-timeout` the wait for a consumer's proof in its logs (seconds).
 A closed or empty stdin, or a prompt ended with Ctrl-D, is a usage error naming what to give.
 """
 
@@ -17,13 +19,16 @@ from __future__ import annotations
 import getpass
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from titan_deploy.cli import numbers
 from titan_deploy.cli.boundary import execute
 from titan_deploy.core.limits import MAX_SECRET_BYTES
+
+if TYPE_CHECKING:
+    from titan_deploy.ops.rotate.settings import RotateSettings
 
 rotate_app = typer.Typer(
     help=(
@@ -39,7 +44,7 @@ Timeout = Annotated[
     int,
     typer.Option(
         "--timeout",
-        help="Seconds to wait for a recreated service to be healthy.",
+        help="Seconds each recreated service gets to become healthy.",
         click_type=numbers.seconds(),
     ),
 ]
@@ -55,7 +60,7 @@ Settle = Annotated[
     float,
     typer.Option(
         "--settle",
-        help="Seconds of traffic after each verify before the guard reads.",
+        help="Seconds of traffic after each verify before the guard reads its counter.",
         click_type=numbers.seconds(positive=False, maximum=3600, whole=False),
     ),
 ]
@@ -72,7 +77,8 @@ LogTimeout = Annotated[
     float,
     typer.Option(
         "--log-timeout",
-        help="Exchange: seconds to wait for verify_log.",
+        help="Seconds each restarted consumer gets to log the proof of connection (the "
+        "manifest's verify_log).",
         click_type=numbers.seconds(whole=False),
     ),
 ]
@@ -80,18 +86,31 @@ DryRun = Annotated[bool, typer.Option("--dry-run", help="Print the plan; change 
 Secret = Annotated[
     str | None, typer.Option("--secret", help="The secret (default: the only one that fits).")
 ]
+WaitTimeout = Annotated[
+    int | None,
+    typer.Option(
+        "--wait-timeout",
+        hidden=True,  # deprecated: the old name of --timeout on `rotate exchange`
+        help="Deprecated: use --timeout.",
+        click_type=numbers.seconds(),
+    ),
+]
 
 
-def _options(timeout, stop_timeout, settle, threshold, log_timeout: float = 60.0):
-    from titan_deploy.ops.rotate.session import RotateOptions
+def _settings(ctx: typer.Context) -> RotateSettings:
+    """The one place the CLI builds a command's RotateSettings: from its parsed options, by
+    parameter name (each option's parameter is named as the settings field it sets)."""
+    from dataclasses import fields
 
-    return RotateOptions(
-        timeout=timeout,
-        stop_timeout=stop_timeout,
-        settle=settle,
-        threshold=threshold,
-        log_timeout=log_timeout,
-    )
+    from titan_deploy.ops.rotate.settings import RotateSettings
+
+    params = dict(ctx.params)
+    wait = params.pop("wait_timeout", None)
+    given = getattr(ctx.get_parameter_source("timeout"), "name", None)
+    if wait is not None and given != "COMMANDLINE":
+        params["timeout"] = wait  # the deprecated alias, unless --timeout was given too
+    names = {f.name for f in fields(RotateSettings)}
+    return RotateSettings(**{k: v for k, v in params.items() if k in names})
 
 
 def _run(ctx: typer.Context, command: str, op) -> None:
@@ -107,7 +126,7 @@ def hmac(
     force: Annotated[
         bool, typer.Option("--force", help="With --finish: do not wait for the minimum age.")
     ] = False,
-    min_age: Annotated[
+    min_age_hours: Annotated[
         float | None,
         typer.Option(
             "--min-age",
@@ -127,8 +146,8 @@ def hmac(
     from titan_deploy.errors import UsageError
 
     progress = ctx.obj.output.progress
-    options = _options(timeout, stop_timeout, settle, threshold)
-    if not finish and (force or min_age is not None):
+    settings = _settings(ctx)
+    if not finish and (force or min_age_hours is not None):
 
         def refuse(project):
             raise UsageError("--force and --min-age only go with --finish")
@@ -141,15 +160,7 @@ def hmac(
         _run(
             ctx,
             "rotate hmac --finish",
-            lambda project: run_hmac_finish(
-                project,
-                secret=secret,
-                force=force,
-                min_age_hours=min_age,
-                dry_run=dry_run,
-                options=options,
-                progress=progress,
-            ),
+            lambda project: run_hmac_finish(project, settings, progress),
         )
         return
     from titan_deploy.ops.rotate.hmac import run_hmac
@@ -157,9 +168,7 @@ def hmac(
     _run(
         ctx,
         "rotate hmac",
-        lambda project: run_hmac(
-            project, secret=secret, dry_run=dry_run, options=options, progress=progress
-        ),
+        lambda project: run_hmac(project, settings, progress),
     )
 
 
@@ -177,14 +186,8 @@ def db(
     from titan_deploy.ops.rotate.db import run_db
 
     progress = ctx.obj.output.progress
-    options = _options(timeout, stop_timeout, settle, threshold)
-    _run(
-        ctx,
-        "rotate db",
-        lambda project: run_db(
-            project, secret=secret, dry_run=dry_run, options=options, progress=progress
-        ),
-    )
+    settings = _settings(ctx)
+    _run(ctx, "rotate db", lambda project: run_db(project, settings, progress))
 
 
 @rotate_app.command("exchange")
@@ -199,23 +202,10 @@ def exchange(
             "SECRET_FILE). Without it: one value per line on stdin, or a hidden prompt.",
         ),
     ] = None,
-    log_timeout: Annotated[
-        float,
-        typer.Option(
-            "--timeout",
-            help="Seconds each consumer gets to log the proof (verify_log).",
-            click_type=numbers.seconds(whole=False),
-        ),
-    ] = 60.0,
     dry_run: DryRun = False,
-    wait_timeout: Annotated[
-        int,
-        typer.Option(
-            "--wait-timeout",
-            help="Seconds to wait for a recreated service.",
-            click_type=numbers.seconds(),
-        ),
-    ] = 180,
+    timeout: Timeout = 180,
+    log_timeout: LogTimeout = 60.0,
+    wait_timeout: WaitTimeout = None,
     stop_timeout: StopTimeout = None,
     settle: Settle = 2.0,
     threshold: Threshold = None,
@@ -224,15 +214,15 @@ def exchange(
     from titan_deploy.ops.rotate.exchange import group_secrets, run_exchange, validate_material
 
     progress = ctx.obj.output.progress
-    options = _options(wait_timeout, stop_timeout, settle, threshold, log_timeout)
+    settings = _settings(ctx)
 
     def op(project):
         if dry_run:
-            return run_exchange(project, name, dry_run=True, options=options)
+            return run_exchange(project, name, settings)
         names = group_secrets(project, name)
         values = read_material(names, from_file or [])
         material = validate_material(project, name, values)
-        return run_exchange(project, name, material=material, options=options, progress=progress)
+        return run_exchange(project, name, settings, progress, material=material)
 
     _run(ctx, "rotate exchange", op)
 
@@ -361,8 +351,8 @@ def resume(
     from titan_deploy.ops.rotate.recover import run_resume
 
     progress = ctx.obj.output.progress
-    options = _options(timeout, stop_timeout, settle, threshold, log_timeout)
-    _run(ctx, "rotate resume", lambda p: run_resume(p, options=options, progress=progress))
+    settings = _settings(ctx)
+    _run(ctx, "rotate resume", lambda p: run_resume(p, settings, progress))
 
 
 @rotate_app.command("abort")
@@ -378,9 +368,5 @@ def abort(
     from titan_deploy.ops.rotate.recover import run_abort
 
     progress = ctx.obj.output.progress
-    options = _options(timeout, stop_timeout, settle, None, log_timeout)
-    _run(
-        ctx,
-        "rotate abort",
-        lambda p: run_abort(p, secret=secret, options=options, progress=progress),
-    )
+    settings = _settings(ctx)
+    _run(ctx, "rotate abort", lambda p: run_abort(p, settings, progress))

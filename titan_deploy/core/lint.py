@@ -98,7 +98,7 @@ class _Context:
     def declared(self, service: str) -> set[str]:
         """Env vars the manifest says the service reads a secret file from (HMAC listeners: the
         secondary too)."""
-        names = set()
+        names: set[str] = set()
         for spec in self.manifest.secrets_of(service):
             consumer = spec.consumer(service)
             names.update(consumer.envs if consumer else ())

@@ -26,7 +26,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from titan_deploy.core.overlay import State
-from titan_deploy.core.rotation import Journal, journal_from_dict, journal_to_dict
+from titan_deploy.core.rotation.codec import journal_from_dict, journal_to_dict
+from titan_deploy.core.rotation.journal import Journal
 from titan_deploy.errors import ConfigError, LockError
 from titan_deploy.io import fs
 

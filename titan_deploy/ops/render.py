@@ -10,7 +10,7 @@ from pathlib import Path
 
 from titan_deploy.core.findings import Report
 from titan_deploy.core.overlay import OverlayPlan, plan_overlay, render_overlay
-from titan_deploy.core.rotation import effective_manifest
+from titan_deploy.core.rotation.manifestchange import effective_manifest
 from titan_deploy.core.yamlpos import load_file
 from titan_deploy.errors import ConfigError
 from titan_deploy.io import fs
@@ -22,7 +22,7 @@ def current_plan(project: Project) -> OverlayPlan:
     """The overlay plan for the manifest plus the rotation state on disk, pointing into the
     secrets dir in use (`--secrets-dir` wins over the manifest's, for every command). While a
     rotation is in flight its secrets' consumers are as the journal froze them
-    (core.rotation.effective_manifest): a manifest edited mid-rotation never drops a mount the
+    (core/rotation/manifestchange.py): a manifest edited mid-rotation never drops a mount the
     rotation relies on."""
     journal = journal_io.load(project)
     manifest = effective_manifest(project.manifest, journal)

@@ -21,7 +21,7 @@ from dataclasses import replace
 from titan_deploy.core import drift
 from titan_deploy.core.containers import ContainerInfo, state_label
 from titan_deploy.core.findings import Finding, Report
-from titan_deploy.core.rotation import Journal, iso
+from titan_deploy.core.rotation.journal import Journal, iso
 from titan_deploy.errors import ComposeError, RuntimeFailure, TitanError
 from titan_deploy.io import deployed as deployed_io
 from titan_deploy.io import journal as journal_io

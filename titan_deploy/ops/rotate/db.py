@@ -9,32 +9,23 @@ current value). Any failure restores the old password and the old files.
 from __future__ import annotations
 
 from titan_deploy.core.findings import Report
-from titan_deploy.core.rotation import Journal, find_secret, plan_db
-from titan_deploy.io import journal as journal_io
-from titan_deploy.ops.rotate.hmac import existing_versions
-from titan_deploy.ops.rotate.session import (
-    Progress,
-    RotateOptions,
-    dry_run_report,
-    outcome_report,
-    refuse_if_active,
-    run_plan,
-)
+from titan_deploy.core.rotation import Journal, Plan, find_secret, plan_db
+from titan_deploy.ops.rotate.command import Command, run
+from titan_deploy.ops.rotate.runner import Outcome
+from titan_deploy.ops.rotate.session import Progress, existing_versions
+from titan_deploy.ops.rotate.settings import RotateSettings
 from titan_deploy.project import Project
 
 
 def run_db(
     project: Project,
-    *,
-    secret: str | None = None,
-    dry_run: bool = False,
-    options: RotateOptions | None = None,
+    settings: RotateSettings = RotateSettings(),
     progress: Progress = lambda _: None,
 ) -> Report:
-    options = options or RotateOptions()
-    name = find_secret(project.manifest, "rolling", "db", secret)
+    """Rotate the manifest's rolling secret with a provision entry (or settings.secret)."""
+    name = find_secret(project.manifest, "rolling", "db", settings.secret)
 
-    def make_plan(journal: Journal):
+    def plan(journal: Journal) -> Plan:
         return plan_db(
             project.manifest,
             name,
@@ -43,20 +34,15 @@ def run_db(
             journal.last_version.get(name, 0),
         )
 
-    if dry_run:
-        journal = journal_io.load(project)
-        refuse_if_active(journal, project.manifest)
-        return dry_run_report(project, make_plan(journal), "rotate db")
-    _, outcome = run_plan(project, "rotate db", make_plan, options, progress)
-    report = outcome_report(project, "rotate db", outcome)
-    version = (report.data.get("versions") or {}).get(name)
-    if outcome.status == "completed":
-        report.summary = (
+    def summary(report: Report, outcome: Outcome) -> str:
+        if outcome.status != "completed":
+            return f"{name} rotation failed and was rolled back (old password restored): " + str(
+                outcome.reason
+            )
+        version = (report.data.get("versions") or {}).get(name)
+        return (
             f"{name} rotated to v{version}: the database takes only the new password and every "
             "consumer was restarted onto it, healthy and verified"
         )
-    else:
-        report.summary = (
-            f"{name} rotation failed and was rolled back (old password restored): {outcome.reason}"
-        )
-    return report
+
+    return run(project, Command("rotate db", summary, plan=plan), settings, progress)

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from functools import cached_property
 from pathlib import Path
 
 from titan_deploy.core import authguard, regex
 from titan_deploy.core.checks import expected_file_mode
 from titan_deploy.core.containers import state_label
-from titan_deploy.core.manifest import SecretSpec
+from titan_deploy.core.manifest import Manifest, SecretSpec
 from titan_deploy.core.overlay import OverlayPlan
 from titan_deploy.core.postgres import (
     UnsupportedPassword,
@@ -55,6 +56,10 @@ MAX_LOG_LINE = 64 * 1024  # bytes of one log line matched against verify_log at 
 
 
 class StackEffects:
+    """The steps' effects on a real stack. Constructing one does no I/O: the manifest, the
+    engine, the compose project name and the compose command are resolved on first use, or all
+    at once by `connect()` (which a run calls before it journals anything: fail early)."""
+
     def __init__(
         self,
         project: Project,
@@ -62,25 +67,49 @@ class StackEffects:
         timeout: int = 180,
         stop_timeout: int | None = None,
         log_timeout: float = 60.0,
-        inputs: dict[str, bytes] | None = None,
+        inputs: Mapping[str, bytes] | None = None,
         mid_write: Callable[[Path], None] | None = None,
         engine: engine_io.Engine | None = None,
         progress: Callable[[str], None] = lambda _: None,
     ) -> None:
         self.project = project
-        self.manifest = project.manifest
-        self.timeout = timeout
-        self.stop_timeout = stop_timeout
-        self.log_timeout = log_timeout
-        self.inputs = inputs or {}
+        self.timeout = timeout  # seconds a recreated service gets to be healthy
+        self.stop_timeout = stop_timeout  # seconds a replaced container gets to stop
+        self.log_timeout = log_timeout  # seconds a consumer gets to log the proof
+        self.inputs = dict(inputs or {})
         self.mid_write = mid_write
-        self.engine = engine or engine_io.connect()
-        self.name = project.name
-        self.command = compose.command_for(
-            project.project_dir, project.all_compose_files(), self.name
-        )
+        self._engine = engine
         self.progress = progress
-        self.gid = self.manifest.secrets_gid
+
+    def connect(self) -> StackEffects:
+        """Resolve everything that needs the disk, the engine or compose now; returns self.
+
+        Raises ConfigError (manifest, compose files) or EngineUnreachable (exit 3)."""
+        _ = (self.manifest, self.engine, self.name, self.command)
+        return self
+
+    @cached_property
+    def manifest(self) -> Manifest:
+        return self.project.manifest
+
+    @cached_property
+    def gid(self) -> int | None:
+        return self.manifest.secrets_gid
+
+    @cached_property
+    def engine(self) -> engine_io.Engine:
+        return self._engine or engine_io.connect()
+
+    @cached_property
+    def name(self) -> str:
+        """The compose project name."""
+        return self.project.name
+
+    @cached_property
+    def command(self) -> compose.ComposeCommand:
+        return compose.command_for(
+            self.project.project_dir, self.project.all_compose_files(), self.name
+        )
 
     def spec(self, secret: str, journal: Journal | None = None) -> SecretSpec:
         """The secret's entry as the rotation in flight froze it (else the manifest's)."""

@@ -3,7 +3,7 @@
 The new key material comes from files, stdin or a hidden prompt (read by the CLI, never argv),
 is validated against the manifest (kind, placeholder, not the value in use), and written as new
 version files. Consumers are recreated one at a time; each must log the manifest's verify_log
-line (e.g. `Exchange connected (binance)`) within --timeout of its restart. Otherwise every
+line (e.g. `Exchange connected (binance)`) within --log-timeout of its restart. Otherwise every
 consumer goes back to the old files and the command exits 1. On success: revoke the old key at
 the exchange — this tool cannot.
 """
@@ -14,21 +14,16 @@ from pathlib import Path
 
 from titan_deploy.core import versions
 from titan_deploy.core.findings import Report, warning
-from titan_deploy.core.rotation import Journal, current, plan_exchange
+from titan_deploy.core.rotation import Journal, Plan, current, plan_exchange
 from titan_deploy.core.secretvalue import is_placeholder, kind_problem
 from titan_deploy.core.versions import file_name
 from titan_deploy.errors import UsageError
 from titan_deploy.io import fs
 from titan_deploy.io import journal as journal_io
-from titan_deploy.ops.rotate.hmac import existing_versions
-from titan_deploy.ops.rotate.session import (
-    Progress,
-    RotateOptions,
-    dry_run_report,
-    outcome_report,
-    refuse_if_active,
-    run_plan,
-)
+from titan_deploy.ops.rotate.command import Command, run
+from titan_deploy.ops.rotate.runner import Outcome
+from titan_deploy.ops.rotate.session import Progress, existing_versions
+from titan_deploy.ops.rotate.settings import RotateSettings
 from titan_deploy.project import Project
 
 
@@ -138,16 +133,18 @@ def _bounded(path: Path) -> bytes | None:
 def run_exchange(
     project: Project,
     group: str,
+    settings: RotateSettings = RotateSettings(),
+    progress: Progress = lambda _: None,
     *,
     material: dict[str, bytes] | None = None,
-    dry_run: bool = False,
-    options: RotateOptions | None = None,
-    progress: Progress = lambda _: None,
 ) -> Report:
-    options = options or RotateOptions()
+    """Rotate the exchange `group`'s key pair to `material` (validate_material's values; not
+    needed for a dry run). UsageError (exit 2) without material or for an unknown group."""
     names = group_secrets(project, group)
+    if not settings.dry_run and not material:
+        raise UsageError(f"no new key material for {group}")
 
-    def make_plan(journal: Journal):
+    def plan(journal: Journal) -> Plan:
         return plan_exchange(
             project.manifest,
             group,
@@ -156,16 +153,13 @@ def run_exchange(
             journal.last_version,
         )
 
-    if dry_run:
-        journal = journal_io.load(project)
-        refuse_if_active(journal, project.manifest)
-        return dry_run_report(project, make_plan(journal), "rotate exchange")
-    if not material:
-        raise UsageError(f"no new key material for {group}")
-    _, outcome = run_plan(project, "rotate exchange", make_plan, options, progress, inputs=material)
-    report = outcome_report(project, "rotate exchange", outcome)
-    report.data["group"] = group
-    if outcome.status == "completed":
+    def summary(report: Report, outcome: Outcome) -> str:
+        report.data["group"] = group
+        if outcome.status != "completed":
+            return (
+                f"the new {group} keys were NOT accepted ({outcome.reason}); every consumer is "
+                f"back on the old keys. Check the new key's permissions/IP whitelist at {group}"
+            )
         report.findings.append(
             warning(
                 "R020",
@@ -173,13 +167,10 @@ def run_exchange(
                 "works there, and no consumer uses it any more",
             )
         )
-        report.summary = (
+        return (
             f"{group} keys rotated: every consumer logged the proof of connection with the new "
             f"key. Now revoke the old {group} key at the exchange"
         )
-    else:
-        report.summary = (
-            f"the new {group} keys were NOT accepted ({outcome.reason}); every consumer is back "
-            f"on the old keys. Check the new key's permissions/IP whitelist at {group}"
-        )
-    return report
+
+    command = Command("rotate exchange", summary, plan=plan, inputs=material or {})
+    return run(project, command, settings, progress)

@@ -8,7 +8,6 @@ base file takes the current value, superseded versions go.
 
 from __future__ import annotations
 
-import os
 import secrets as _random
 from datetime import datetime
 
@@ -16,48 +15,37 @@ from titan_deploy.core.findings import Report
 from titan_deploy.core.rotation import (
     Journal,
     ManifestConflict,
+    Plan,
     find_secret,
     finish_refusal,
     iso,
-    parse_version_files,
     phase2_allowed_at,
     plan_hmac,
     plan_hmac_finish,
 )
-from titan_deploy.io import journal as journal_io
+from titan_deploy.ops.rotate.command import Command, run
+from titan_deploy.ops.rotate.runner import Outcome
 from titan_deploy.ops.rotate.session import (
     Progress,
     Refused,
-    RotateOptions,
-    dry_run_report,
-    outcome_report,
+    existing_versions,
     pick_pending,
-    refuse_if_active,
-    run_plan,
     utcnow,
 )
+from titan_deploy.ops.rotate.settings import RotateSettings
 from titan_deploy.project import Project
-
-
-def existing_versions(project: Project, secret: str) -> tuple[int, ...]:
-    directory = project.secrets_dir
-    names = os.listdir(directory) if directory.is_dir() else []
-    return parse_version_files(names, secret)
 
 
 def run_hmac(
     project: Project,
-    *,
-    secret: str | None = None,
-    dry_run: bool = False,
-    options: RotateOptions | None = None,
+    settings: RotateSettings = RotateSettings(),
     progress: Progress = lambda _: None,
 ) -> Report:
-    options = options or RotateOptions()
-    name = find_secret(project.manifest, "hmac", "hmac", secret)
-    spec = project.manifest.secrets[name]
+    """Phase 1 of the manifest's HMAC secret (or settings.secret). Refused (exit 1) while its
+    phase 1 awaits phase 2; ManifestConflict (exit 2) when another pending phase 1 conflicts."""
+    name = find_secret(project.manifest, "hmac", "hmac", settings.secret)
 
-    def make_plan(journal: Journal):
+    def plan(journal: Journal) -> Plan:
         if name in journal.pending:
             allowed = phase2_allowed_at(journal.pending[name])
             raise Refused(
@@ -65,9 +53,7 @@ def run_hmac(
                 f"--finish` (allowed from {iso(allowed)}) or undo it with `rotate abort`"
             )
         for other in sorted(journal.pending):  # e.g. the same key under its old name
-            refusal = finish_refusal(project.manifest, journal, other)
-            if refusal:
-                raise ManifestConflict(refusal)
+            _refuse_conflict(project, journal, other)
         return plan_hmac(
             project.manifest,
             name,
@@ -77,91 +63,69 @@ def run_hmac(
             journal.last_version.get(name, 0),
         )
 
-    if dry_run:
-        journal = journal_io.load(project)
-        refuse_if_active(journal, project.manifest)
-        return dry_run_report(project, make_plan(journal), "rotate hmac")
-    _, outcome = run_plan(
-        project,
-        "rotate hmac",
-        make_plan,
-        options,
-        progress,
-        finish_after_hours=spec.finish_after_hours,
-    )
-    report = outcome_report(project, "rotate hmac", outcome)
-    if outcome.status == "completed":
-        allowed = report.data.get("phase2_allowed_at")
-        report.summary = (
+    def summary(report: Report, outcome: Outcome) -> str:
+        if outcome.status != "completed":
+            return f"phase 1 of {name} failed and was rolled back: {outcome.reason}"
+        return (
             f"phase 1 of {name} done: every listener accepts the new key (id "
             f"{report.data.get('key_id')}) and the old one; signers sign with the new key. "
-            f"Phase 2 (`titan-deploy rotate hmac --finish`) is allowed from {allowed}"
+            "Phase 2 (`titan-deploy rotate hmac --finish`) is allowed from "
+            f"{report.data.get('phase2_allowed_at')}"
         )
-    else:
-        report.summary = f"phase 1 of {name} failed and was rolled back: {outcome.reason}"
-    return report
+
+    return run(project, Command("rotate hmac", summary, plan=plan), settings, progress)
 
 
 def run_hmac_finish(
     project: Project,
-    *,
-    secret: str | None = None,
-    force: bool = False,
-    min_age_hours: float | None = None,
-    dry_run: bool = False,
-    options: RotateOptions | None = None,
+    settings: RotateSettings = RotateSettings(),
     progress: Progress = lambda _: None,
     now: datetime | None = None,
 ) -> Report:
-    options = options or RotateOptions()
-    if secret:
-        find_secret(project.manifest, "hmac", "hmac --finish", secret)
+    """Phase 2 of the pending HMAC phase 1 (settings.secret names it when several await).
+    Refused (exit 1) before settings.min_age_hours (else the journal's finish_after_hours)
+    unless settings.force; a dry run shows the plan whatever its age."""
+    if settings.secret:
+        find_secret(project.manifest, "hmac", "hmac --finish", settings.secret)
 
-    def chosen(journal: Journal) -> str:
-        return pick_pending(journal, secret)
-
-    def check(journal: Journal) -> None:
-        name = chosen(journal)
-        refusal = finish_refusal(project.manifest, journal, name)
-        if refusal:
-            raise ManifestConflict(refusal)
-        allowed = phase2_allowed_at(journal.pending[name], min_age_hours)
-        moment = now or utcnow()
-        if moment < allowed and not force:
-            left = allowed - moment
-            hours, rest = divmod(int(left.total_seconds()), 3600)
-            raise Refused(
-                f"phase 2 of {name} is refused until {iso(allowed)} ({hours} h {rest // 60} min "
-                "from now): listeners keep the old key that long so messages signed before "
-                "phase 1 still verify. Pass --force to finish now"
-            )
-
-    def make_plan(journal: Journal):
-        name = chosen(journal)
+    def plan(journal: Journal) -> Plan:
+        name = pick_pending(journal, settings.secret)
+        _refuse_conflict(project, journal, name)
+        if not settings.dry_run:
+            _refuse_early(name, journal, settings, now or utcnow())
         return plan_hmac_finish(
             project.manifest, name, journal.assignments, existing_versions(project, name)
         )
 
-    if dry_run:
-        journal = journal_io.load(project)
-        refuse_if_active(journal, project.manifest)
-        refusal = finish_refusal(project.manifest, journal, chosen(journal))
-        if refusal:
-            raise ManifestConflict(refusal)
-        return dry_run_report(project, make_plan(journal), "rotate hmac --finish")
-    _, outcome = run_plan(
-        project, "rotate hmac --finish", make_plan, options, progress, check=check
-    )
-    report = outcome_report(project, "rotate hmac --finish", outcome)
-    secrets = ", ".join(report.data.get("secrets") or [])
-    if outcome.status == "completed":
-        report.summary = (
+    def summary(report: Report, outcome: Outcome) -> str:
+        secrets = ", ".join(report.data.get("secrets") or [])
+        if outcome.status != "completed":
+            return (
+                f"phase 2 of {secrets} failed and was rolled back to the end of phase 1 (both "
+                f"keys accepted): {outcome.reason}"
+            )
+        return (
             f"phase 2 of {secrets} done: listeners accept only the new key (id "
             f"{report.data.get('key_id')}); the old key is retired"
         )
-    else:
-        report.summary = (
-            f"phase 2 of {secrets} failed and was rolled back to the end of phase 1 (both keys "
-            f"accepted): {outcome.reason}"
+
+    command = Command("rotate hmac --finish", summary, plan=plan)
+    return run(project, command, settings, progress)
+
+
+def _refuse_conflict(project: Project, journal: Journal, name: str) -> None:
+    refusal = finish_refusal(project.manifest, journal, name)
+    if refusal:
+        raise ManifestConflict(refusal)
+
+
+def _refuse_early(name: str, journal: Journal, settings: RotateSettings, now: datetime) -> None:
+    allowed = phase2_allowed_at(journal.pending[name], settings.min_age_hours)
+    if now < allowed and not settings.force:
+        left = allowed - now
+        hours, rest = divmod(int(left.total_seconds()), 3600)
+        raise Refused(
+            f"phase 2 of {name} is refused until {iso(allowed)} ({hours} h {rest // 60} min "
+            "from now): listeners keep the old key that long so messages signed before "
+            "phase 1 still verify. Pass --force to finish now"
         )
-    return report

@@ -11,162 +11,83 @@ first, then listeners — or undoes a completed HMAC phase 1 that awaits phase 2
 
 from __future__ import annotations
 
-from titan_deploy.core.findings import Report, warning
+from dataclasses import replace
+
+from titan_deploy.core.findings import Report
 from titan_deploy.core.rotation import (
+    Journal,
     ManifestConflict,
     begin_rollback,
-    effective_manifest,
-    finish_refusal,
-    manifest_changes,
     resume_refusal,
     rollback_pending,
 )
-from titan_deploy.io import journal as journal_io
-from titan_deploy.ops.rotate.runner import execute
-from titan_deploy.ops.rotate.session import (
-    Progress,
-    RotateOptions,
-    clean_stale_temps,
-    describe_active,
-    make_effects,
-    outcome_report,
-    pick_pending,
-    run_id,
-    save_fn,
-    settings,
-    utcnow,
-)
+from titan_deploy.ops.rotate.command import Command, run
+from titan_deploy.ops.rotate.runner import Outcome
+from titan_deploy.ops.rotate.session import Progress, pick_pending, run_id, utcnow
+from titan_deploy.ops.rotate.settings import RotateSettings
 from titan_deploy.project import Project
 
 
 def run_resume(
-    project: Project, *, options: RotateOptions | None = None, progress: Progress = lambda _: None
+    project: Project,
+    settings: RotateSettings = RotateSettings(),
+    progress: Progress = lambda _: None,
 ) -> Report:
-    options = options or RotateOptions()
-    with journal_io.acquire(project, "rotate resume", break_stale=True) as lock:
-        journal = journal_io.load(project)
-        cleaned = clean_stale_temps(project)
+    """Finish the rotation in flight from its journal. ManifestConflict (exit 2) when its
+    secrets changed in the manifest since it was planned (abort still runs)."""
+
+    def take_over(journal: Journal) -> Journal | None:
         if journal.active is None:
-            report = _nothing(project, "rotate resume", lock, cleaned, journal)
-            return report
+            return None
         refusal = resume_refusal(project.manifest, journal)
         if refusal:
             raise ManifestConflict(refusal)
-        changes = manifest_changes(project.manifest, journal.active.specs)
-        progress(f"resuming {describe_active(journal.active)}")
-        effects = make_effects(project, options, progress)
-        spec = effective_manifest(project.manifest, journal).secrets.get(journal.active.secrets[0])
-        outcome = execute(
-            journal,
-            effects,
-            save_fn(project),
-            project.manifest,
-            settings(project, options, spec.finish_after_hours if spec else None),
-            progress,
-        )
-        report = outcome_report(project, "rotate resume", outcome)
-        _note_lock(report, lock, cleaned)
-        _note_changes(report, changes)
-        what = f"{report.data.get('procedure')} of {', '.join(report.data.get('secrets') or [])}"
-        if outcome.status == "completed":
-            report.summary = f"resumed and completed the {what} rotation"
-            if report.data.get("phase2_allowed_at"):
-                report.summary += (
-                    f"; phase 2 (`rotate hmac --finish`) allowed from "
-                    f"{report.data['phase2_allowed_at']}"
-                )
-        else:
-            report.summary = f"the {what} rotation was rolled back: {outcome.reason}"
-        return report
+        return journal
+
+    def summary(report: Report, outcome: Outcome) -> str:
+        what = _what(report)
+        if outcome.status != "completed":
+            return f"the {what} rotation was rolled back: {outcome.reason}"
+        allowed = report.data.get("phase2_allowed_at")
+        later = f"; phase 2 (`rotate hmac --finish`) allowed from {allowed}" if allowed else ""
+        return f"resumed and completed the {what} rotation{later}"
+
+    command = Command("rotate resume", summary, take_over=take_over, announce="resuming")
+    return run(project, command, settings, progress)
 
 
 def run_abort(
     project: Project,
-    *,
-    secret: str | None = None,
-    options: RotateOptions | None = None,
+    settings: RotateSettings = RotateSettings(),
     progress: Progress = lambda _: None,
 ) -> Report:
-    options = options or RotateOptions()
-    with journal_io.acquire(project, "rotate abort", break_stale=True) as lock:
-        journal = journal_io.load(project)
-        cleaned = clean_stale_temps(project)
-        changes: list[str] = []
+    """Roll back the rotation in flight, or the completed HMAC phase 1 that awaits phase 2
+    (settings.secret names it when several await), from the journal alone."""
+
+    def take_over(journal: Journal) -> Journal | None:
         if journal.active is not None:
-            changes = manifest_changes(project.manifest, journal.active.specs)
-            journal.active = begin_rollback(
-                project.manifest, journal, reason="aborted by the operator"
-            ).active
-        elif journal.pending:
-            name = pick_pending(journal, secret)
-            rolled = rollback_pending(
-                project.manifest,
-                journal,
-                name,
-                run_id("hmac-abort", utcnow()),
-                utcnow(),
-                reason="aborted by the operator after phase 1",
-            )
-            journal.active, journal.pending = rolled.active, rolled.pending
-            changes = manifest_changes(project.manifest, journal.active.specs)
-        else:
-            return _nothing(project, "rotate abort", lock, cleaned, journal)
-        save = save_fn(project)
-        effects = make_effects(project, options, progress)
-        save(journal)
-        progress(f"aborting: {describe_active(journal.active)}")
-        outcome = execute(
-            journal, effects, save, project.manifest, settings(project, options), progress
+            rolled = begin_rollback(project.manifest, journal, reason="aborted by the operator")
+            return replace(journal, active=rolled.active)
+        if not journal.pending:
+            return None
+        rolled = rollback_pending(
+            project.manifest,
+            journal,
+            pick_pending(journal, settings.secret),
+            run_id("hmac-abort", utcnow()),
+            utcnow(),
+            reason="aborted by the operator after phase 1",
         )
-        report = outcome_report(project, "rotate abort", outcome, rolled_back_is_ok=True)
-        _note_lock(report, lock, cleaned)
-        _note_changes(report, changes)
-        what = f"{report.data.get('procedure')} of {', '.join(report.data.get('secrets') or [])}"
-        report.summary = f"aborted: the {what} rotation is rolled back to the keys before it"
-        return report
+        return replace(journal, active=rolled.active, pending=rolled.pending)
 
+    def summary(report: Report, outcome: Outcome) -> str:
+        return f"aborted: the {_what(report)} rotation is rolled back to the keys before it"
 
-def _nothing(project, command, lock, cleaned, journal) -> Report:
-    report = Report(command)
-    report.data = {"outcome": "nothing to do", "pending": sorted(journal.pending)}
-    _note_lock(report, lock, cleaned)
-    report.summary = "no rotation in flight: nothing to " + command.split()[-1]
-    if journal.pending and command.endswith("resume"):
-        blocked = [
-            s for s in sorted(journal.pending) if finish_refusal(project.manifest, journal, s)
-        ]
-        report.summary += (
-            f" (HMAC phase 1 of {', '.join(sorted(journal.pending))} awaits phase 2: "
-            + (
-                "the manifest changed since, so `titan-deploy rotate abort` undoes it; see "
-                "`rotate status`)"
-                if blocked
-                else "`titan-deploy rotate hmac --finish`)"
-            )
-        )
-    return report
-
-
-def _note_changes(report: Report, changes: list[str]) -> None:
-    """Say that the rotation ran from the journal although the manifest changed since."""
-    if not changes:
-        return
-    report.findings.append(
-        warning(
-            "R013",
-            "the manifest changed since this rotation was planned ("
-            + "; ".join(changes)
-            + "): it ran from the journal as planned; the manifest's changes take effect at the "
-            "next `titan-deploy up`",
-        )
+    command = Command(
+        "rotate abort", summary, take_over=take_over, announce="aborting:", rolled_back_is_ok=True
     )
-    report.data["manifest_changes"] = changes
+    return run(project, command, settings, progress)
 
 
-def _note_lock(report: Report, lock, cleaned: list[str]) -> None:
-    if lock.broke is not None:
-        report.findings.append(warning("R012", journal_io.broke_message(lock.broke)))
-        report.data["broke_stale_lock_of_pid"] = lock.broke.pid
-        report.data["broke_stale_lock"] = True
-    if cleaned:
-        report.data["removed_temp_files"] = cleaned
+def _what(report: Report) -> str:
+    return f"{report.data.get('procedure')} of {', '.join(report.data.get('secrets') or [])}"

@@ -92,7 +92,7 @@ class Settings:
     finish_after_hours: float | None = None
     # Every piece of text from outside the tool (an effect's error or note: compose's stderr,
     # psql, the engine) goes through this before it reaches the journal, a progress line or a
-    # report. ops/rotate/session.py passes a Redactor (every secret value known to the run).
+    # report. ops/rotate/command.py passes a Redactor (every secret value known to the run).
     redact: Callable[[str], str] = _unscrubbed
 
 
@@ -126,8 +126,9 @@ def execute(
         try:
             baseline = _snapshot(effects, journal, watched, progress, scrub)
         except StepFailed as exc:
-            active = journal.active
-            if active.mode == "forward" and active.done == 0 and active.in_progress is None:
+            first = journal.active
+            assert first is not None
+            if first.mode == "forward" and first.done == 0 and first.in_progress is None:
                 journal.active = None  # nothing happened yet: the rotation never started
                 save(journal)
                 raise RuntimeFailure(f"{scrub(str(exc))}; nothing was changed") from None

@@ -12,21 +12,20 @@ from datetime import datetime
 from titan_deploy.core.findings import Finding, Report, warning
 from titan_deploy.core.rotation import (
     Journal,
+    active_to_dict,
+    assignments_to_dict,
     conflicts,
     finish_refusal,
+    history_to_dict,
     iso,
     manifest_changes,
+    pending_to_dict,
     phase2_allowed_at,
     resume_refusal,
 )
 from titan_deploy.io import journal as journal_io
-from titan_deploy.ops.rotate.session import (
-    Redactor,
-    describe_active,
-    plan_rows,
-    scrub_report,
-    utcnow,
-)
+from titan_deploy.ops.rotate.report import plan_rows, scrub_report
+from titan_deploy.ops.rotate.session import Redactor, describe_active, utcnow
 from titan_deploy.project import Project
 
 COLUMNS = ["what", "detail"]
@@ -106,7 +105,7 @@ def run_status(project: Project, now: datetime | None = None) -> Report:
             {
                 "what": f"{secret}: phase 1 done",
                 "detail": (
-                    f"at {pending['phase1_completed_at']}, key id {pending.get('key_id')}; "
+                    f"at {pending.phase1_completed_at}, key id {pending.key_id}; "
                     f"phase 2 (`rotate hmac --finish`) allowed {when}"
                 ),
             }
@@ -120,9 +119,8 @@ def run_status(project: Project, now: datetime | None = None) -> Report:
     for record in journal.history[-5:]:
         rows.append(
             {
-                "what": f"history {record.get('finished_at')}",
-                "detail": f"{record.get('procedure')} {', '.join(record.get('secrets') or [])}: "
-                f"{record.get('outcome')}",
+                "what": f"history {record.finished_at}",
+                "detail": f"{record.procedure} {', '.join(record.secrets)}: {record.outcome}",
             }
         )
     report.data = _data(project, journal, holder, lock, now)
@@ -151,20 +149,18 @@ def _left(delta) -> str:
 
 
 def _data(project: Project, journal: Journal, holder, lock, now: datetime) -> dict:
-    from titan_deploy.core.rotation import active_to_dict, assignments_to_dict
-
     return {
         "journal": str(journal_io.state_path(project)),
         "lock": journal_io.holder_to_dict(holder, lock),
         "active": active_to_dict(journal.active) if journal.active else None,
         "pending": {
             secret: {
-                **{k: v for k, v in pending.items() if k != "initial"},
+                **{k: v for k, v in pending_to_dict(pending).items() if k != "initial"},
                 "phase2_allowed_at": iso(phase2_allowed_at(pending)),
                 "phase2_allowed_now": now >= phase2_allowed_at(pending),
             }
             for secret, pending in journal.pending.items()
         },
         "assignments": assignments_to_dict(journal.assignments),
-        "history": journal.history[-10:],
+        "history": [history_to_dict(record) for record in journal.history[-10:]],
     }

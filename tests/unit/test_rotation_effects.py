@@ -1,0 +1,68 @@
+"""ops/rotate/effects.py: a StackEffects does no I/O when it is constructed (issue 11.2).
+
+The manifest, the engine, the compose project name and the compose command are resolved on first
+use or by `connect()`, which the procedure runner calls before it journals anything."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from titan_deploy.errors import EngineUnreachable, TitanError
+from titan_deploy.io import compose
+from titan_deploy.io import engine as engine_io
+from titan_deploy.ops.rotate.effects import StackEffects
+from titan_deploy.ops.rotate.session import Redactor
+from titan_deploy.project import Project
+
+UNREACHABLE = "tcp://127.0.0.1:9"  # the discard port: nothing listens there
+
+
+def _vanished_project(tmp_path: Path) -> Project:
+    root = tmp_path / "project"
+    root.mkdir()
+    project = Project(project_dir=root)
+    shutil.rmtree(root)  # the project dir is missing from here on
+    return project
+
+
+def test_constructing_effects_touches_neither_disk_nor_engine_nor_compose(
+    tmp_path: Path, monkeypatch
+) -> None:
+    monkeypatch.setenv("DOCKER_HOST", UNREACHABLE)
+    calls: list[str] = []
+    real_connect, real_find = engine_io.connect, compose.find_compose
+
+    def connect(*args, **kwargs):
+        calls.append("engine")
+        return real_connect(*args, **kwargs)
+
+    def find_compose(*args, **kwargs):
+        calls.append("compose")
+        return real_find(*args, **kwargs)
+
+    monkeypatch.setattr(engine_io, "connect", connect)
+    monkeypatch.setattr(compose, "find_compose", find_compose)
+    project = _vanished_project(tmp_path)
+
+    effects = StackEffects(project, timeout=5, inputs={"x": b"value"})
+    Redactor(project, [b"value"])
+
+    assert calls == []
+    assert not project.project_dir.exists()
+    assert "manifest" not in vars(project)  # the manifest was not even read
+    with pytest.raises(TitanError):  # the I/O happens when asked for, as one clear error
+        effects.connect()
+
+
+def test_connect_reports_an_unreachable_engine(tmp_path: Path, monkeypatch) -> None:
+    """The engine is resolved by connect(): an unreachable DOCKER_HOST is EngineUnreachable."""
+    monkeypatch.setenv("DOCKER_HOST", UNREACHABLE)
+    root = tmp_path / "project"
+    root.mkdir()
+    effects = StackEffects(Project(project_dir=root))
+    effects.manifest = object()  # type: ignore[assignment]  # past the manifest
+    with pytest.raises(EngineUnreachable):
+        effects.connect()
