@@ -32,7 +32,7 @@ def spec_to_dict(spec: SecretSpec) -> dict[str, Any]:
         "name": spec.name,
         "description": spec.description,
         "kind": spec.kind,
-        "consumers": [{"service": c.service, "env": c.env, "role": c.role} for c in spec.consumers],
+        "consumers": [_consumer_to_dict(c) for c in spec.consumers],
         "min_length": spec.min_length,
         "max_length": spec.max_length,
         "bytes": spec.bytes,
@@ -54,6 +54,15 @@ def spec_to_dict(spec: SecretSpec) -> dict[str, Any]:
     }
 
 
+def _consumer_to_dict(consumer: Consumer) -> dict[str, Any]:
+    """A consumer as the journal keeps it; `also` only when it names more env vars, so a journal
+    of a single-env manifest stays byte for byte what it was."""
+    out: dict[str, Any] = {"service": consumer.service, "env": consumer.env, "role": consumer.role}
+    if consumer.also:
+        out["also"] = list(consumer.also)
+    return out
+
+
 def spec_from_dict(d: Mapping[str, Any]) -> SecretSpec:
     """The inverse of spec_to_dict. Names and env vars are checked as the manifest checks them
     (they reach the overlay): ValueError on anything else."""
@@ -62,6 +71,7 @@ def spec_from_dict(d: Mapping[str, Any]) -> SecretSpec:
             service=_checked(c["service"], NAME_RE),
             env=_checked(c["env"], ENV_RE),
             role=c.get("role") if c.get("role") in ("signer", "listener") else None,
+            also=tuple(_checked(env, ENV_RE) for env in c.get("also") or ()),
         )
         for c in d["consumers"]
     )

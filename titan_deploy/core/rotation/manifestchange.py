@@ -45,7 +45,7 @@ def with_specs(manifest: Manifest, specs: Mapping[str, SecretSpec]) -> Manifest:
 
 def _envs(spec: SecretSpec, consumer: Consumer) -> list[str]:
     """Every env var the overlay sets on `consumer` for `spec`."""
-    out = [consumer.env]
+    out = list(consumer.envs)
     if spec.secondary_env and consumer.role == "listener":
         out.append(spec.secondary_env)
     if spec.key_id_env:
@@ -84,8 +84,10 @@ def _spec_changes(frozen: SecretSpec, now: SecretSpec) -> list[str]:
     out += [f"consumer {s} was added" for s in after if s not in before]
     for service in (s for s in before if s in after):
         old, new = before[service], after[service]
-        if old.env != new.env:
-            out.append(f"{service}'s env var changed from {old.env} to {new.env}")
+        if old.envs != new.envs:
+            before, after = ", ".join(old.envs), ", ".join(new.envs)
+            noun = "env var" if len(old.envs) == len(new.envs) == 1 else "env vars"
+            out.append(f"{service}'s {noun} changed from {before} to {after}")
         if old.role != new.role:
             out.append(f"{service}'s role changed from {old.role} to {new.role}")
     for key in ("secondary_env", "key_id_env"):
