@@ -39,3 +39,21 @@ def test_overlay_mid_rotation_sets_each_env_name():
 def test_a_changed_env_name_list_is_a_manifest_change():
     changes = _spec_changes(_spec("A_FILE", "B_FILE"), _spec("A_FILE"))
     assert any("env vars changed from A_FILE, B_FILE to A_FILE" in c for c in changes)
+
+
+def test_every_consumer_is_compared_after_an_env_change():
+    first = Consumer(service="a", env="A_FILE", role=None, also=("B_FILE",))
+    second = Consumer(service="b", env="X_FILE", role=None)
+    frozen = SecretSpec(name="s", kind="password", rotation="rolling", consumers=(first, second))
+    now = SecretSpec(
+        name="s",
+        kind="password",
+        rotation="rolling",
+        consumers=(
+            Consumer(service="a", env="A_FILE", role=None),
+            Consumer(service="b", env="Y_FILE", role=None),
+        ),
+    )
+    changes = _spec_changes(frozen, now)
+    assert any(c.startswith("a's env vars changed") for c in changes)
+    assert any(c.startswith("b's env var changed from X_FILE to Y_FILE") for c in changes)

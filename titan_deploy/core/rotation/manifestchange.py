@@ -85,9 +85,9 @@ def _spec_changes(frozen: SecretSpec, now: SecretSpec) -> list[str]:
     for service in (s for s in before if s in after):
         old, new = before[service], after[service]
         if old.envs != new.envs:
-            before, after = ", ".join(old.envs), ", ".join(new.envs)
             noun = "env var" if len(old.envs) == len(new.envs) == 1 else "env vars"
-            out.append(f"{service}'s {noun} changed from {before} to {after}")
+            was, now_envs = ", ".join(old.envs), ", ".join(new.envs)
+            out.append(f"{service}'s {noun} changed from {was} to {now_envs}")
         if old.role != new.role:
             out.append(f"{service}'s role changed from {old.role} to {new.role}")
     for key in ("secondary_env", "key_id_env"):
