@@ -7,11 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.paths import REPO
 from titan_deploy.core.manifest import Consumer, load_manifest, parse_manifest_text
 from titan_deploy.core.yamlpos import format_path, load_located
 from titan_deploy.errors import ConfigError
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 def error_of(text: str) -> str:

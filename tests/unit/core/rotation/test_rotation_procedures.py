@@ -4,10 +4,10 @@ codec, its rollback and its completion look a procedure up there and nowhere els
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from pathlib import Path
 
 import pytest
 
+from tests.paths import REPO
 from titan_deploy.core.manifest import load_manifest
 from titan_deploy.core.overlay import Assignment
 from titan_deploy.core.rotation import (
@@ -27,7 +27,6 @@ from titan_deploy.core.rotation.procedures import PROCEDURES
 from titan_deploy.core.rotation.procedures.base import Procedure, Undo
 from titan_deploy.core.rotation.steps import Change, Step
 
-REPO = Path(__file__).resolve().parents[2]
 M = load_manifest(REPO / "secrets.manifest.yml")
 DB = "titan_db_password"
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=timezone.utc)

@@ -13,6 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.paths import REPO
 from titan_deploy.core.leaks import MASK_MARKER, PatternSet, build_patterns, origins_in
 from titan_deploy.io.logscan import (
     LeakHit,
@@ -24,7 +25,6 @@ from titan_deploy.io.logscan import (
 )
 
 TS = b"2026-11-28T10:00:00.000000000Z"
-REPO = Path(__file__).resolve().parents[2]
 
 
 def canary() -> bytes:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import ast
-from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from tests.paths import PACKAGE
 from titan_deploy.core import versions
 from titan_deploy.core.versions import (
     collision,
@@ -21,7 +21,7 @@ from titan_deploy.core.versions import (
     versions_of,
 )
 
-PACKAGE = Path(__file__).resolve().parents[2] / "titan_deploy"
+PACKAGE = PACKAGE
 NAMES = {"a", "app.vault_token", "app", "db.v", "x_v", "titan_hmac_secret"}
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import require
+from tests.paths import REPO
 from tests.pemkit import ED25519_PREFIX, block, cert_block, ed25519_pem, openssl_key, rsa_like_pem
 from titan_deploy.core.checks import Fix, GitFacts, check_store
 from titan_deploy.core.manifest import Manifest, parse_manifest_text
@@ -23,7 +24,6 @@ from titan_deploy.io import fs
 from titan_deploy.ops.check import run_check
 from titan_deploy.project import Project
 
-REPO = Path(__file__).resolve().parents[2]
 GID = 10500  # the tests run as root (CI too); chgrp to any gid works
 OTHER_GID = 10501
 

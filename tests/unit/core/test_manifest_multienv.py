@@ -1,7 +1,7 @@
 """A consumer that reads one secret under several env names (issue 10 item 1, first bullet):
 `env: [TITAN_DB_PASSWORD_FILE, DB_PASSWORD_FILE]`. The manifest accepts it, the overlay points
 every name at the one mount, verify and lint expect every name. Broken spellings are in the
-corpus (tests/unit/corpus/33_* .. 36_*)."""
+corpus (tests/unit/core/corpus/33_* .. 36_*)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from dataclasses import replace
 import pytest
 import yaml
 
-from tests.unit import test_verify as tv
+from tests.unit.core import test_verify as tv
 from titan_deploy.core.manifest import parse_manifest_text
 from titan_deploy.core.overlay import ServicePlan, plan_overlay, render_overlay
 from titan_deploy.core.verify import verify

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import datetime, timezone
-from pathlib import Path
 
 import pytest
 
+from tests.paths import REPO
 from titan_deploy.core.manifest import Consumer, load_manifest, parse_manifest_text
 from titan_deploy.core.overlay import Assignment as A
 from titan_deploy.core.rotation import (
@@ -44,7 +44,6 @@ from titan_deploy.core.rotation import (
 )
 from titan_deploy.errors import ConfigError, UsageError
 
-REPO = Path(__file__).resolve().parents[2]
 M = load_manifest(REPO / "secrets.manifest.yml")
 H = "titan_hmac_secret"
 DB = "titan_db_password"

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.paths import REPO
 from titan_deploy.core import authguard
 from titan_deploy.core.manifest import AuthGuard, ProvisionSpec, load_manifest, parse_manifest_text
 from titan_deploy.core.postgres import alter_role_sql, psql_argv, scram_verifier
@@ -29,8 +30,6 @@ from titan_deploy.errors import ConfigError, UsageError
 from titan_deploy.io import journal as journal_io
 from titan_deploy.ops.rotate.effects import scrape_argv
 from titan_deploy.project import Project
-
-REPO = Path(__file__).resolve().parents[2]
 
 EXPOSITION = """\
 # HELP auth_failures_total Signed messages rejected: no key matches (401)

@@ -1,6 +1,6 @@
 """The journal's on-disk format does not change when the code that reads it does.
 
-`tests/unit/journals/*.json` were written by titan-deploy before the rotation core became a
+`tests/unit/core/rotation/journals/*.json` were written by titan-deploy before the rotation core became a
 package (commit f628020, `core/rotation.py`): an HMAC phase 1 awaiting phase 2 after a
 rolled-back db rotation, the same with a db rotation interrupted mid-step, an exchange rotation
 rolling back, and a phase 1 as journaled before manifest entries were frozen (no `specs`).
@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.paths import REPO
 from titan_deploy.core.manifest import load_manifest
 from titan_deploy.core.overlay import Assignment
 from titan_deploy.core.rotation import (
@@ -32,7 +33,6 @@ from titan_deploy.ops.rotate.status import run_status
 from titan_deploy.project import Project
 
 HERE = Path(__file__).parent / "journals"
-REPO = Path(__file__).resolve().parents[2]
 CURRENT = [
     "hmac_phase1_awaiting_phase2.json",
     "db_in_flight_step4_running.json",

@@ -14,11 +14,11 @@ import yaml
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
+from tests.paths import REPO
 from titan_deploy.core.manifest import ENV_RE, NAME_RE, load_manifest, parse_manifest_text
 from titan_deploy.core.overlay import Assignment, plan_overlay, render_overlay
 from titan_deploy.errors import EXIT_CONFIG, ConfigError
 
-REPO = Path(__file__).resolve().parents[2]
 GOLDEN = REPO / "tests" / "golden"
 UPDATE = os.environ.get("UPDATE_GOLDEN") == "1"  # UPDATE_GOLDEN=1 pytest ... rewrites them
 

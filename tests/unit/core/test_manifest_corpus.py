@@ -1,4 +1,4 @@
-"""A corpus of broken manifests (tests/unit/corpus/*.yml): each one is exit 2 through the CLI, with
+"""A corpus of broken manifests (tests/unit/core/corpus/*.yml): each one is exit 2 through the CLI, with
 ONE line naming the file, the line and the key path, and never a traceback.
 
 Every corpus file says what is wrong on its first line and what to expect on its second:
@@ -15,6 +15,8 @@ import sys
 from pathlib import Path
 
 import pytest
+
+from tests.paths import REPO
 
 CORPUS = Path(__file__).resolve().parent / "corpus"
 FILES = sorted(CORPUS.glob("*.yml"))
@@ -63,7 +65,7 @@ def test_broken_manifest_is_one_clear_line(
     # nothing was written: no overlay change, no secrets dir
     assert not (corpus_project / "secrets").exists()
     assert (corpus_project / "docker-compose.secrets.yml").read_bytes() == (
-        Path(__file__).resolve().parents[2] / "docker-compose.secrets.yml"
+        REPO / "docker-compose.secrets.yml"
     ).read_bytes()
     # the same message, as the error document, in --json mode
     as_json = cli("-C", corpus_project, "--json", "--manifest", shown, *command)

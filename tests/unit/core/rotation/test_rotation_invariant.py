@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterable
-from pathlib import Path
 
 import pytest
 
+from tests.paths import REPO
 from titan_deploy.core.manifest import load_manifest
 from titan_deploy.core.overlay import Assignment
 from titan_deploy.core.rotation import (
@@ -36,7 +36,6 @@ from titan_deploy.core.rotation import (
     rollback_steps,
 )
 
-REPO = Path(__file__).resolve().parents[2]
 M = load_manifest(REPO / "secrets.manifest.yml")
 H = "titan_hmac_secret"
 ROLES = roles(M.secrets[H])
