@@ -1,5 +1,5 @@
-"""A corpus of broken manifests (tests/unit/core/corpus/*.yml): each one is exit 2 through the CLI, with
-ONE line naming the file, the line and the key path, and never a traceback.
+"""A corpus of broken manifests (`corpus/*.yml` beside this file): each one is exit 2 through the
+CLI, with ONE line naming the file, the line and the key path, and never a traceback.
 
 Every corpus file says what is wrong on its first line and what to expect on its second:
 `# expect: LINE KEYPATH` (KEYPATH `-` for YAML syntax errors, which have no key path).
