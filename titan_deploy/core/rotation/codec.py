@@ -1,8 +1,8 @@
 """The journal's JSON form: steps, assignments, manifest entries, Active, PendingPhase2,
 HistoryRecord and Journal to and from plain dicts (io/journal.py writes them to `state.json`).
 
-The format is fixed (journals written by earlier versions load:
-tests/unit/core/rotation/journals/). Reading is strict: a `*_from_dict` raises KeyError, TypeError or ValueError on anything it would not
+The format is fixed (journals written by earlier versions load: tests/unit/core/rotation/journals/).
+Reading is strict: a `*_from_dict` raises KeyError, TypeError or ValueError on anything it would not
 write, and names and env vars that reach the overlay are checked as the manifest checks them;
 io/journal.py turns any of these into one exit-2 line naming the file.
 """

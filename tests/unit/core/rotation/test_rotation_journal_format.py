@@ -1,12 +1,12 @@
 """The journal's on-disk format does not change when the code that reads it does.
 
 The journals in `journals/*.json` (beside this file) were written by titan-deploy before the
-rotation core became a package (commit f628020, `core/rotation.py`): an HMAC phase 1 awaiting phase 2 after a
-rolled-back db rotation, the same with a db rotation interrupted mid-step, an exchange rotation
-rolling back, and a phase 1 as journaled before manifest entries were frozen (no `specs`).
-`status_data.json` is what `rotate status` reported for each (`data`, without the paths), at a
-fixed time. Every journal must load, save back byte for byte (the current format), and read the
-same to `rotate status`.
+rotation core became a package (commit f628020, `core/rotation.py`): an HMAC phase 1 awaiting phase
+2 after a rolled-back db rotation, the same with a db rotation interrupted mid-step, an exchange
+rotation rolling back, and a phase 1 as journaled before manifest entries were frozen (no `specs`).
+`status_data.json` is what `rotate status` reported for each (`data`, without the paths), at a fixed
+time. Every journal must load, save back byte for byte (the current format), and read the same to
+`rotate status`.
 """
 
 from __future__ import annotations
