@@ -285,10 +285,11 @@ def test_killed_with_its_compose_child_in_the_middle_of_a_recreate(rotation_demo
     before = _in_use(journal(s))  # runs alone too: no journal before the first rotation
     client = docker_client()
     label = {"label": f"com.docker.compose.project={s.name}"}
-    states = {c.id: c.status for c in client.containers.list(all=True, filters=label)}
+    # sparse: the list call alone (no inspect per container, which races a removal)
+    states = {c.id: c.status for c in client.containers.list(all=True, sparse=True, filters=label)}
 
     def recreating() -> bool:
-        now = client.containers.list(all=True, filters=label)
+        now = client.containers.list(all=True, sparse=True, filters=label)
         return any(states.get(c.id) != c.status for c in now) or len(now) != len(states)
 
     with Traffic(s.name) as traffic:
