@@ -69,9 +69,9 @@ def test_the_merged_config_has_the_file_vars_and_not_the_plain_ones(
         assert plain not in result.output
     overlay = (tmp_path / "docker-compose.secrets.yml").read_text()
     assert plain not in overlay
+    files = ["-f", "compose.yml", "-f", "docker-compose.secrets.yml"]
     done = subprocess.run(
-        ["docker", "compose", "-p", "tdtest-overlay-reset", "-f", "compose.yml"]
-        + ["-f", "docker-compose.secrets.yml", "config", "--format", "json"],
+        ["docker", "compose", "-p", "tdtest-overlay-reset", *files, "config", "--format", "json"],
         cwd=tmp_path,
         capture_output=True,
         text=True,
