@@ -1,7 +1,8 @@
 """Lint rules that compare the merged compose config with the manifest and the overlay plan:
 consumers that do not exist (L003), unconsumed secrets (L004), secrets compose declares but the
 manifest does not know (L005), consumers that do not mount their secret (L006), secret files
-outside the secrets dir (L007); and the small readers of a service body both lint modules use.
+outside the secrets dir (L007), a managed secret read from another file than the manifest's
+(L014); and the small readers of a service body both lint modules use.
 Pure; `core/lint.py` runs these after the per-service rules.
 """
 
@@ -82,6 +83,7 @@ def declared_secrets(
     config: dict[str, Any], manifest: Manifest, plan: OverlayPlan, secrets_dir: str
 ) -> Iterable[Finding]:
     root = PurePosixPath(secrets_dir)
+    expected = {source: PurePosixPath(path).name for source, path in plan.files}
     for source, body in sorted((config.get("secrets") or {}).items()):
         if source not in plan.sources and source not in manifest.secrets:
             yield error(
@@ -99,6 +101,15 @@ def declared_secrets(
                 f"secret {source} is read from outside the secrets dir",
                 secret=source,
                 fix="titan-deploy render",
+            )
+        elif source in expected and PurePosixPath(path or "").name != expected[source]:
+            yield error(
+                "L014",
+                f"secret {source} is not read from the manifest's file {expected[source]} in "
+                "the secrets dir (a base compose file's `file:`, `environment:` or `external:` "
+                "wins over the overlay)",
+                secret=source,
+                fix="titan-deploy render, and deploy with the overlay last",
             )
 
 

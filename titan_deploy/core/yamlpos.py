@@ -291,6 +291,18 @@ def _distinct_nodes(root: yaml.Node) -> int:
 
 # --- building plain values -------------------------------------------------------------------
 
+RESET_TAG = "!reset"
+"""Compose's merge tag (v2.24+): the key it tags is removed from the merged model; read as unset."""
+OVERRIDE_TAG = "!override"
+"""Compose's merge tag (v2.24+): the value replaces the earlier files' one; read as the value."""
+
+
+def _untagged(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> yaml.ScalarNode:
+    """`node` with the tag the YAML resolver would give it without `!override` (plain -> int,
+    bool, null...; quoted -> str)."""
+    tag = loader.resolve(yaml.ScalarNode, node.value, (not node.style, False))
+    return yaml.ScalarNode(tag, node.value, node.start_mark, node.end_mark, node.style)
+
 
 class _Builder:
     def __init__(self, located: Located, line_at: Callable[[int], int]) -> None:
@@ -303,10 +315,13 @@ class _Builder:
 
     def build(self, node: yaml.Node, path: KeyPath) -> Any:
         self.located.lines.setdefault(path, self.line(node))
+        if node.tag == RESET_TAG:  # a document root or sequence item: nothing is set here
+            return None
         if isinstance(node, yaml.MappingNode):
             return self.mapping(node, path)
         if isinstance(node, yaml.SequenceNode):
-            return [self.build(child, (*path, i)) for i, child in enumerate(node.value)]
+            items = [c for c in node.value if c.tag != RESET_TAG]
+            return [self.build(child, (*path, i)) for i, child in enumerate(items)]
         return self.scalar(node, path)
 
     def mapping(self, node: yaml.MappingNode, path: KeyPath) -> dict:
@@ -321,6 +336,8 @@ class _Builder:
                 where = format_path((*path, str(key)))
                 raise ConfigError(f"{self.source}:{line}: {where}: duplicate key")
             child_path = (*path, str(key))
+            if value_node.tag == RESET_TAG:  # Compose's `!reset`: this file removes the key
+                continue
             self.located.lines[child_path] = line
             out[str(key) if isinstance(key, str) else key] = self.build(value_node, child_path)
         return out
@@ -359,6 +376,8 @@ class _Builder:
         standard tag that could not be built.
         """
         loader = yaml.SafeLoader("")
+        if node.tag == OVERRIDE_TAG and isinstance(node, yaml.ScalarNode):
+            node = _untagged(loader, node)
         try:
             return loader.construct_object(node, deep=True)
         except (yaml.YAMLError, ValueError, TypeError, OverflowError) as exc:

@@ -6,10 +6,11 @@ invent a half-defined service, which compose would otherwise accept as a service
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from titan_deploy.core.findings import Report
-from titan_deploy.core.overlay import OverlayPlan, plan_overlay, render_overlay
+from titan_deploy.core.overlay import OverlayPlan, base_compose, plan_overlay, render_overlay
 from titan_deploy.core.rotation.manifestchange import effective_manifest
 from titan_deploy.core.yamlpos import load_file
 from titan_deploy.errors import ConfigError
@@ -26,7 +27,15 @@ def current_plan(project: Project) -> OverlayPlan:
     rotation relies on."""
     journal = journal_io.load(project)
     manifest = effective_manifest(project.manifest, journal)
-    return plan_overlay(manifest, journal.assignments, project.secrets_dir_rel)
+    base = base_compose(base_documents(project))
+    return plan_overlay(manifest, journal.assignments, project.secrets_dir_rel, base)
+
+
+def base_documents(project: Project) -> list[object]:
+    """The base compose files (`-f`, without the overlay) parsed, in order."""
+    overlay = os.path.abspath(project.path(project.manifest.overlay))
+    files = [f for f in project.compose_files if os.path.abspath(project.path(f)) != overlay]
+    return [load_file(project.path(f), display=f).value for f in files]
 
 
 def defined_services(project: Project) -> set[str]:

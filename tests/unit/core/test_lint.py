@@ -317,14 +317,27 @@ def test_l007_a_dir_merely_named_secrets_elsewhere_is_outside(path: str) -> None
 def test_l007_versions_in_the_secrets_dir_are_inside() -> None:
     config = clean_config()
     config["secrets"]["api_key"] = {"file": f"{ROOT}/secrets/api_key.v3", "name": "x"}
-    assert lint_config(config, MANIFEST, PLAN, f"{ROOT}/secrets") == []
-    assert lint(config) == []
+    assert only(lint_config(config, MANIFEST, PLAN, f"{ROOT}/secrets"), "L007") == []
+    assert only(lint(config), "L007") == []
 
 
-def test_l007_external_or_environment_secret_is_not_a_file() -> None:
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"file": f"{ROOT}/secrets/api_key.v3"},  # not the version the plan mounts
+        {"file": f"{ROOT}/secrets/db_password"},  # another secret's file
+        {"external": True, "name": "api_key"},  # a base file's external: won the merge
+        {"environment": "API_KEY"},  # a base file's environment: won the merge
+    ],
+)
+def test_l014_a_managed_secret_not_read_from_the_manifests_file(body: dict) -> None:
+    """Issue 10 item 2: a base file's `secrets:` entry that wins over the overlay (a stale
+    overlay, another file, external, environment) made `rotate db` report success on a stack
+    reading the old file."""
     config = clean_config()
-    config["secrets"]["api_key"] = {"external": True, "name": "api_key"}
-    assert lint(config) == []
+    config["secrets"]["api_key"] = body
+    for findings in (lint(config), lint_config(config, MANIFEST, PLAN, f"{ROOT}/secrets")):
+        assert [(f.code, f.severity, f.secret) for f in findings] == [("L014", "error", "api_key")]
 
 
 def test_findings_are_deterministic() -> None:
