@@ -12,13 +12,19 @@ echo it. Every code is documented in README.md ("Lint codes").
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from titan_deploy.core.conventions import SECRETISH, convention_for, unread_file_var
 from titan_deploy.core.dotenv import SECRETS_DIR, EnvFileFacts, EnvVar, secret_needles
 from titan_deploy.core.findings import Finding, error, warning
+from titan_deploy.core.lint_envfiles import (
+    LintEnv,
+    dotenv_values,
+    env_file_entries,
+    env_file_findings,
+)
 from titan_deploy.core.lint_manifest import (
     declared_secrets,
     environment,
@@ -35,18 +41,6 @@ SECRETISH_KEY = SECRETISH
 HIGH_ENTROPY = re.compile(r"^(?:[0-9a-fA-F]{32,}|[A-Za-z0-9+/_-]{40,}={0,2})$")
 RUNTIME_FIELDS = ("command", "entrypoint", "healthcheck", "post_start", "pre_stop")
 ENV_FIX = "remove {base} from the service's environment"
-
-
-@dataclass(frozen=True)
-class LintEnv:
-    """What lint knows besides the merged config. `env_files`: facts per env file, keyed by the
-    path compose prints in `env_file:` (absolute); `dotenv`: the interpolation env files (the
-    project's `.env`, or COMPOSE_ENV_FILES), later ones winning; `values`: secret values (name
-    or `name.vN` -> bytes), kept in memory and only compared."""
-
-    env_files: Mapping[str, EnvFileFacts] = field(default_factory=dict)
-    dotenv: tuple[EnvFileFacts, ...] = ()
-    values: Mapping[str, bytes] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -132,7 +126,7 @@ def lint_config(
     for name, body in sorted(services.items()):
         findings += _service(name, body or {}, ctx)
     findings += _top_level_fields(config, ctx)
-    findings += _dotenv_values(config, ctx)
+    findings += dotenv_values(config, ctx.env)
     findings += missing_consumers(manifest, services)
     findings += mounts(plan, services)
     findings += declared_secrets(config, manifest, plan, secrets_dir)
@@ -148,27 +142,14 @@ def _service(name: str, body: dict[str, Any], ctx: _Context) -> list[Finding]:
     findings += _unmounted_paths(name, body, settings, ctx)
     findings += _unread_file_vars(name, body.get("image"), settings, ctx)
     findings += _fields(name, body, ctx)
-    findings += _env_file_findings(name, body, ctx)
+    findings += env_file_findings(name, body, ctx.env)
     return findings
-
-
-def _env_file_entries(body: dict[str, Any]) -> list[tuple[str, bool]]:
-    """(path, required) per `env_file:` entry: a string, a list of strings or of mappings."""
-    raw = body.get("env_file") or []
-    items = [raw] if isinstance(raw, (str, dict)) else list(raw)
-    out = []
-    for item in items:
-        if isinstance(item, str):
-            out.append((item, True))
-        elif isinstance(item, dict) and item.get("path"):
-            out.append((str(item["path"]), item.get("required", True) is not False))
-    return out
 
 
 def _settings(body: dict[str, Any], env: dict[str, Any], ctx: _Context) -> dict[str, Setting]:
     """Every env var the container gets, by name; `environment:` wins over `env_file:`."""
     settings: dict[str, Setting] = {}
-    for path, _ in _env_file_entries(body):
+    for path, _ in env_file_entries(body):
         facts = ctx.env.env_files.get(path)
         if facts is None or not facts.readable:
             continue
@@ -391,57 +372,6 @@ def _argv_reads(path: str, text: str, ctx: _Context, service: str) -> Iterable[F
             fix="let the program read the file itself (a *_FILE variable, a config file or a "
             "--...-file option); never pass a secret's content as an argument",
         )
-
-
-# --- L012 / L013: env files -------------------------------------------------------------------
-
-
-def _env_file_findings(service: str, body: dict[str, Any], ctx: _Context) -> Iterable[Finding]:
-    for path, required in _env_file_entries(body):
-        facts = ctx.env.env_files.get(path)
-        if facts is None:
-            continue
-        if not facts.readable:
-            if required:
-                yield error(
-                    "L013",
-                    f"env_file {facts.display} cannot be read: its variables are unchecked "
-                    "and compose will refuse to start the service",
-                    service=service,
-                    fix="create the file (or mark it `required: false`), readable by the deployer",
-                )
-            continue
-        for var in facts.vars:
-            if var.holds:
-                yield error(
-                    "L012",
-                    f"env_file {facts.display} sets {var.name} (line {var.line}) to the value of "
-                    f"secret {var.holds}: it lands in the container's environment",
-                    service=service,
-                    secret=var.holds,
-                    fix=f"remove {var.name} from {facts.display}; mount the secret and set "
-                    f"{var.name}_FILE={SECRETS_DIR}{var.holds}",
-                )
-
-
-def _dotenv_values(config: dict[str, Any], ctx: _Context) -> Iterable[Finding]:
-    """The interpolation .env holding a secret value: an error once the config uses it."""
-    used = {ref for _, text in walk_strings(config) for ref in interpolated(text)}
-    for facts in ctx.env.dotenv:
-        for var in facts.vars:
-            if not var.holds:
-                continue
-            referenced = var.name in used
-            make = error if referenced else warning
-            tail = ": the compose config interpolates it" if referenced else ""
-            yield make(
-                "L012",
-                f"{facts.display} sets {var.name} (line {var.line}) to the value of secret "
-                f"{var.holds}{tail}",
-                secret=var.holds,
-                fix=f"delete {var.name} from {facts.display}: secret values live only in the "
-                "secrets dir",
-            )
 
 
 # --- L003-L007: the manifest against the config -----------------------------------------------

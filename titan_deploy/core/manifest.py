@@ -11,11 +11,18 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from titan_deploy.core.limits import MAX_SECRET_BYTES
+from titan_deploy.core.manifest_crosschecks import check_across_secrets
+from titan_deploy.core.manifest_model import (
+    AuthGuard,
+    Consumer,
+    Manifest,
+    ProvisionSpec,
+    SecretSpec,
+)
 from titan_deploy.core.manifest_validate import (  # noqa: F401 (NAME_RE, ENV_RE re-exported)
     ENV_RE,
     MAX_NAME,
@@ -24,7 +31,6 @@ from titan_deploy.core.manifest_validate import (  # noqa: F401 (NAME_RE, ENV_RE
     check,
     overlay_conflict,
 )
-from titan_deploy.core.versions import collision
 from titan_deploy.core.yamlpos import KeyPath, Located, load_file, load_located
 
 KINDS = ("password", "hex", "token", "api-key", "text", "pem")
@@ -86,107 +92,6 @@ PG_ROLE_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 METRICS_URL_RE = re.compile(r"^http://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~/-]*)?$")
 
 
-@dataclass(frozen=True)
-class Consumer:
-    """A service that reads a secret from the file its env var names.
-
-    `env` is the primary env var; `also` are more env vars naming the same file, for a service
-    that reads one secret under several names (`env: [TITAN_DB_PASSWORD_FILE, DB_PASSWORD_FILE]`).
-    """
-
-    service: str
-    env: str
-    role: str | None = None
-    also: tuple[str, ...] = ()
-
-    @property
-    def envs(self) -> tuple[str, ...]:
-        """Every env var that names this consumer's file: the primary first."""
-        return (self.env, *self.also)
-
-
-@dataclass(frozen=True)
-class ProvisionSpec:
-    """Where a rolling secret's credential lives (rotate db provisions it there first)."""
-
-    kind: str  # "postgres": ALTER ROLE in the service's running PostgreSQL
-    service: str
-    role: str | None = None  # default: the container's POSTGRES_USER (else "postgres")
-
-
-@dataclass(frozen=True)
-class AuthGuard:
-    """The rotation guard (README "Rotation runbook"): a counter scraped inside these services
-    during every rotation; an increase over `threshold` aborts and rolls back."""
-
-    metric: str = "auth_failures_total"
-    threshold: int = 0
-    endpoints: tuple[tuple[str, str], ...] = ()  # (service, http URL inside its container)
-
-
-@dataclass(frozen=True)
-class SecretSpec:
-    name: str
-    kind: str
-    consumers: tuple[Consumer, ...]
-    description: str = ""
-    min_length: int = 1
-    max_length: int = 4096
-    bytes: int | None = None
-    pattern: str | None = None
-    generate: bool = False
-    rotation: str = "restart"
-    verify_log: str | None = None
-    group: str | None = None
-    secondary_env: str | None = None
-    key_id_env: str | None = None
-    finish_after_hours: float = 24.0
-    provision: ProvisionSpec | None = None
-    multiline: bool = False  # text only: interior newlines allowed (pem: always)
-
-    @property
-    def is_multiline(self) -> bool:
-        """Whether the value may span lines: kind pem, or text with `multiline: true`."""
-        return self.kind == "pem" or self.multiline
-
-    def consumer(self, service: str) -> Consumer | None:
-        return next((c for c in self.consumers if c.service == service), None)
-
-
-@dataclass(frozen=True)
-class Manifest:
-    path: Path
-    compose_files: tuple[str, ...]
-    overlay: str
-    secrets_dir: str
-    state_dir: str
-    example_dir: str = "secrets.example"
-    secrets: dict[str, SecretSpec] = field(default_factory=dict)
-    secrets_gid: int | None = None
-    version: int = 1
-    auth_guard: AuthGuard | None = None
-
-    @property
-    def services(self) -> list[str]:
-        """Every consumer service, in first-seen order."""
-        seen: dict[str, None] = {}
-        for spec in self.secrets.values():
-            for consumer in spec.consumers:
-                seen.setdefault(consumer.service)
-        return list(seen)
-
-    def secrets_of(self, service: str) -> list[SecretSpec]:
-        return [s for s in self.secrets.values() if s.consumer(service)]
-
-    def groups(self) -> dict[str, list[str]]:
-        """Exchange (or other) groups: group name -> its secrets, for `rotate exchange NAME`."""
-        out: dict[str, list[str]] = {}
-        for spec in self.secrets.values():
-            if spec.group:
-                out.setdefault(spec.group, []).append(spec.name)
-        return out
-
-
 def load_manifest(path: Path, display: str | None = None) -> Manifest:
     """Read and validate a manifest file. Raises ConfigError (exit 2) with file:line key path."""
     return parse_manifest(load_file(path, display), path)
@@ -220,8 +125,7 @@ def parse_manifest(doc: Located, path: Path) -> Manifest:
     if not raw_secrets:
         raise doc.error(("secrets",), "must define at least one secret")
     secrets = {name: _secret(v, name, body) for name, body in raw_secrets.items()}
-    _check_version_collisions(doc, secrets)
-    _check_env_clash(doc, secrets)
+    check_across_secrets(doc, secrets)
     auth_guard = _auth_guard(v, top)
     return Manifest(
         path=path,
@@ -389,64 +293,6 @@ def _check_overlay_path(
     problem = overlay_conflict(overlay, compose_files, secrets_dir, state_dir)
     if problem:
         raise doc.error(("overlay",), f"{overlay} {problem}")
-
-
-def _check_version_collisions(doc: Located, secrets: dict[str, SecretSpec]) -> None:
-    """No secret may be named like a version of another (`a.v1`, `a_v1` next to `a`) or like its
-    previous-key mount (`a.previous`): its file, compose secret name or mount target would be
-    taken for that one, and a consumer of `a` would mount the other secret's file."""
-    for name in secrets:
-        taken = collision(name, secrets)
-        if taken is not None:
-            raise doc.error(
-                ("secrets", name),
-                f"collides with {taken} (rename it: NAME.vN, NAME_vN and NAME.previous "
-                "are taken by rotation)",
-            )
-
-
-def _check_env_clash(doc: Located, secrets: dict[str, SecretSpec]) -> None:
-    """One env var names one file per service: the overlay cannot hold the same key twice."""
-    seen: dict[tuple[str, str], str] = {}
-    for spec in secrets.values():
-        for consumer in spec.consumers:
-            envs = list(consumer.envs)
-            if spec.secondary_env and consumer.role == "listener":
-                envs.append(spec.secondary_env)
-            for env in envs:
-                other = seen.setdefault((consumer.service, env), spec.name)
-                if other != spec.name or envs.count(env) > 1:
-                    raise doc.error(
-                        ("secrets", spec.name, "consumers", consumer.service),
-                        f"{consumer.service} already gets {env} from secret {other}",
-                    )
-    _check_key_id_env(doc, secrets)
-
-
-def _check_key_id_env(doc: Located, secrets: dict[str, SecretSpec]) -> None:
-    """key_id_env is one more env var the overlay sets on every consumer of its secret: it must
-    not be an env var the manifest uses for anything else (a consumer's *_FILE of any secret, a
-    secondary_env, another key_id_env), or the overlay would hold one key twice."""
-    uses: dict[str, str] = {}
-    for spec in secrets.values():
-        for consumer in spec.consumers:
-            for name in consumer.envs:
-                uses.setdefault(
-                    name, f"the env var of secret {spec.name}'s consumer {consumer.service}"
-                )
-        if spec.secondary_env:
-            uses.setdefault(spec.secondary_env, f"secret {spec.name}'s secondary_env")
-    for spec in secrets.values():
-        env = spec.key_id_env
-        if not env:
-            continue
-        other = uses.get(env)
-        if other is not None:
-            raise doc.error(
-                ("secrets", spec.name, "key_id_env"),
-                f"{env} is already {other}: the overlay would set it twice; name another env var",
-            )
-        uses[env] = f"secret {spec.name}'s key_id_env"
 
 
 def _check_rotation(v: Validator, path: KeyPath, spec: SecretSpec) -> None:

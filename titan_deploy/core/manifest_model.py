@@ -1,0 +1,110 @@
+"""The manifest as values (README "The manifest"): a Manifest of SecretSpecs, each with its
+Consumers, an optional ProvisionSpec, and the rotation AuthGuard. Built only by
+core/manifest.py's parser, which validates everything first; these types hold no behaviour beyond
+lookups."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Consumer:
+    """A service that reads a secret from the file its env var names.
+
+    `env` is the primary env var; `also` are more env vars naming the same file, for a service
+    that reads one secret under several names (`env: [TITAN_DB_PASSWORD_FILE, DB_PASSWORD_FILE]`).
+    """
+
+    service: str
+    env: str
+    role: str | None = None
+    also: tuple[str, ...] = ()
+
+    @property
+    def envs(self) -> tuple[str, ...]:
+        """Every env var that names this consumer's file: the primary first."""
+        return (self.env, *self.also)
+
+
+@dataclass(frozen=True)
+class ProvisionSpec:
+    """Where a rolling secret's credential lives (rotate db provisions it there first)."""
+
+    kind: str  # "postgres": ALTER ROLE in the service's running PostgreSQL
+    service: str
+    role: str | None = None  # default: the container's POSTGRES_USER (else "postgres")
+
+
+@dataclass(frozen=True)
+class AuthGuard:
+    """The rotation guard (README "Rotation runbook"): a counter scraped inside these services
+    during every rotation; an increase over `threshold` aborts and rolls back."""
+
+    metric: str = "auth_failures_total"
+    threshold: int = 0
+    endpoints: tuple[tuple[str, str], ...] = ()  # (service, http URL inside its container)
+
+
+@dataclass(frozen=True)
+class SecretSpec:
+    name: str
+    kind: str
+    consumers: tuple[Consumer, ...]
+    description: str = ""
+    min_length: int = 1
+    max_length: int = 4096
+    bytes: int | None = None
+    pattern: str | None = None
+    generate: bool = False
+    rotation: str = "restart"
+    verify_log: str | None = None
+    group: str | None = None
+    secondary_env: str | None = None
+    key_id_env: str | None = None
+    finish_after_hours: float = 24.0
+    provision: ProvisionSpec | None = None
+    multiline: bool = False  # text only: interior newlines allowed (pem: always)
+
+    @property
+    def is_multiline(self) -> bool:
+        """Whether the value may span lines: kind pem, or text with `multiline: true`."""
+        return self.kind == "pem" or self.multiline
+
+    def consumer(self, service: str) -> Consumer | None:
+        return next((c for c in self.consumers if c.service == service), None)
+
+
+@dataclass(frozen=True)
+class Manifest:
+    path: Path
+    compose_files: tuple[str, ...]
+    overlay: str
+    secrets_dir: str
+    state_dir: str
+    example_dir: str = "secrets.example"
+    secrets: dict[str, SecretSpec] = field(default_factory=dict)
+    secrets_gid: int | None = None
+    version: int = 1
+    auth_guard: AuthGuard | None = None
+
+    @property
+    def services(self) -> list[str]:
+        """Every consumer service, in first-seen order."""
+        seen: dict[str, None] = {}
+        for spec in self.secrets.values():
+            for consumer in spec.consumers:
+                seen.setdefault(consumer.service)
+        return list(seen)
+
+    def secrets_of(self, service: str) -> list[SecretSpec]:
+        return [s for s in self.secrets.values() if s.consumer(service)]
+
+    def groups(self) -> dict[str, list[str]]:
+        """Exchange (or other) groups: group name -> its secrets, for `rotate exchange NAME`."""
+        out: dict[str, list[str]] = {}
+        for spec in self.secrets.values():
+            if spec.group:
+                out.setdefault(spec.group, []).append(spec.name)
+        return out
