@@ -1,7 +1,7 @@
 """What every stand-in shares: the secret loader, masked logging, metrics and the HTTP server.
 
-Secret contract (DESIGN §1): for every env var ``X_FILE`` whose ``X`` is unset, ``X`` becomes the
-content of that file, trimmed. Every value loaded that way is registered with the masking filter,
+Secret contract (README "The `*_FILE` contract for service authors"): for every env var
+``X_FILE`` whose ``X`` is unset, ``X`` becomes the content of that file, trimmed. Every value loaded that way is registered with the masking filter,
 so it can never reach the service's logs: it is replaced by ``[MASKED]``.
 """
 
@@ -25,7 +25,7 @@ MASK = "[MASKED]"
 _SECRETS: set[str] = set()
 _SECRETS_LOCK = threading.Lock()
 
-# Every loop that sends traffic stops by itself after this many seconds (DESIGN §12).
+# Every loop that sends traffic stops by itself after this many seconds (nothing runs unbounded).
 MAX_RUNTIME_S = float(os.environ.get("TITAN_DEMO_MAX_RUNTIME_S", str(12 * 3600)))
 STARTED = time.time()
 

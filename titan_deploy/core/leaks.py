@@ -1,4 +1,5 @@
-"""Leak patterns: every form in which a secret value may show up in a log line (DESIGN §5, §9).
+"""Leak patterns: every form in which a secret value may show up in a log line (ARCHITECTURE.md
+invariant 1).
 
 PURE: no I/O. `build_patterns` turns secret values into a `PatternSet` (byte patterns, a map from
 each pattern back to the (secret, encoding) pairs it stands for, the names of secrets too short to

@@ -1,4 +1,5 @@
-"""The Compose v2 driver: argv built as data, exactly one runner, typed failures (DESIGN §4, §11).
+"""The Compose v2 driver: argv built as data, exactly one runner, typed failures (ARCHITECTURE.md
+"Layers", invariant 4).
 
 `ComposeCommand` methods return argv lists and do no I/O, so tests compare them with literal
 lists. `run` is the only place a process is started; a non-zero exit becomes a ComposeError that

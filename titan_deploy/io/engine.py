@@ -1,5 +1,5 @@
 """The Docker SDK adapter: find a service's containers, read /run/secrets, inspect config, read
-logs (DESIGN §4).
+logs (ARCHITECTURE.md "Layers").
 
 `probe` reads what verify needs from each container once, in parallel. On the engine's own host
 and as root it uses the container's own view through /proc (io/procfs.py): the mount's real

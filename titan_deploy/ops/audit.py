@@ -1,4 +1,5 @@
-"""`audit-logs`: look for every secret value, raw and encoded, wherever a leak can hide (DESIGN §5).
+"""`audit-logs`: look for every secret value, raw and encoded, wherever a leak can hide
+(ARCHITECTURE.md invariant 1).
 
 Where: each container's logs (stdout+stderr, `--since/--until`, `--service`), each container's
 config (env, command, entrypoint, labels, healthcheck), and the history and config of each

@@ -1,4 +1,5 @@
-"""`up`: check-secrets -> render -> lint -> `compose up -d --wait` -> verify (DESIGN §5).
+"""`up`: check-secrets -> render -> lint -> `compose up -d --wait` -> verify (ARCHITECTURE.md "Data
+flow of `up`").
 
 Stops at the first failing stage. The report carries the findings of EVERY stage that ran,
 warnings included, each stamped with its stage (`stage` in JSON, a column in the table): a

@@ -1,7 +1,7 @@
-"""Rotation as data (DESIGN §8): plans, rollbacks and the journal, pure functions of the
-manifest and the journal. Nothing here touches the disk, the engine or the clock (times are
-parameters), so every plan, every rollback and every crash point is unit-tested as data; the
-executor and the commands are in ops/rotate/, the journal file and the lock in io/journal.py.
+"""Rotation as data (ARCHITECTURE.md "The rotation core"): plans, rollbacks and the journal, pure
+functions of the manifest and the journal. Nothing here touches the disk, the engine or the clock
+(times are parameters), so every plan, every rollback and every crash point is unit-tested as data;
+the executor and the commands are in ops/rotate/, the journal file and the lock in io/journal.py.
 
 Where things are:
 - steps.py           the step values (WriteVersion, Repoint, ...), their descriptions, apply_step(s)

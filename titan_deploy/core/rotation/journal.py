@@ -1,4 +1,4 @@
-"""The rotation journal as typed values (DESIGN §8.7): what `state.json` holds.
+"""The rotation journal as typed values (ARCHITECTURE.md invariant 6): what `state.json` holds.
 
 `Journal` is the whole document; `Active` the procedure in flight (its steps, how far it got,
 what it started from); `PendingPhase2` an HMAC phase 1 awaiting phase 2; `HistoryRecord` a

@@ -1,4 +1,4 @@
-"""`titan-deploy rotate ...` (DESIGN §8): one module per command, one shared run.
+"""`titan-deploy rotate ...` (README "Rotation runbook"): one module per command, one shared run.
 
 hmac.py (phase 1 and --finish), db.py, exchange.py, recover.py (resume, abort) each say only what
 is theirs — which secret, how to plan, the summary — as a `Command`; command.py runs it

@@ -1,4 +1,5 @@
-"""`rotate db`: rolling rotation of a credential that lives in a running PostgreSQL (DESIGN §8.3).
+"""`rotate db`: rolling rotation of a credential that lives in a running PostgreSQL (README "2.
+Database password").
 
 New password (a new version file) -> ALTER ROLE inside the postgres container, the SCRAM
 verifier on psql's stdin -> each consumer recreated one at a time, healthy and verified before

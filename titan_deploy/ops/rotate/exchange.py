@@ -1,4 +1,5 @@
-"""`rotate exchange NAME`: restart rotation of an exchange key pair with proof (DESIGN §8.4).
+"""`rotate exchange NAME`: restart rotation of an exchange key pair with proof (README "3. Exchange
+keys").
 
 The new key material comes from files, stdin or a hidden prompt (read by the CLI, never argv),
 is validated against the manifest (kind, placeholder, not the value in use), and written as new

@@ -1,4 +1,4 @@
-"""`rotate hmac` (phase 1) and `rotate hmac --finish` (phase 2), DESIGN §8.2.
+"""`rotate hmac` (phase 1) and `rotate hmac --finish` (phase 2), README "1. HMAC key".
 
 Phase 1: listeners accept the new key and keep the old one as previous (verified healthy and
 mounted), then signers sign with the new key; a new key id. Phase 2, refused before the

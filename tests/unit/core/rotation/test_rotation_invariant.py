@@ -1,7 +1,8 @@
-"""DESIGN §8 invariant 2, checked EXHAUSTIVELY (not sampled): at every step boundary and during
-every step of phase 1, phase 2 and every abort — from every crash point, including crashes
-during the abort itself — and for every subset of containers that might have restarted at that
-moment, every key a signer may sign with is accepted by every listener.
+"""ARCHITECTURE.md invariant 6 (listeners accept both keys before any signer changes), checked
+EXHAUSTIVELY (not sampled): at every step boundary and during every step of phase 1, phase 2 and
+every abort — from every crash point, including crashes during the abort itself — and for every
+subset of containers that might have restarted at that moment, every key a signer may sign with is
+accepted by every listener.
 
 Model. A service's containers may run any assignment in its `possible` set. While a Repoint runs
 (or after a crash inside it), each touched service may run the assignment before OR after it; once

@@ -1,4 +1,5 @@
-"""Rotation plans as data (DESIGN §8): literal step lists for every procedure and its rollback."""
+"""Rotation plans as data (README "Rotation runbook"): literal step lists for every procedure and
+its rollback."""
 
 from __future__ import annotations
 

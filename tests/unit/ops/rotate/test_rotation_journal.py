@@ -424,7 +424,7 @@ def test_unreadable_journal_is_one_clear_line(project: Project) -> None:
         journal_io.load(project)
 
 
-# --- the lock (DESIGN §8.6) ---------------------------------------------------------------------
+# --- the lock (ARCHITECTURE.md invariant 6) -------------------------------------------------------
 
 
 def test_second_invocation_is_refused_naming_the_pid(project: Project) -> None:

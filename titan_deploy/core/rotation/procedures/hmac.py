@@ -1,4 +1,4 @@
-"""HMAC: two phases (DESIGN §8.2), so that no message is ever rejected.
+"""HMAC: two phases (README "1. HMAC key"), so that no message is ever rejected.
 
 The overlay cannot name the base file as a listener's *previous* key, so a first rotation pins
 the base value as a version first (WriteVersion source "copy"). Phase 1 (`hmac`): listeners ->
