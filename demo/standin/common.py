@@ -1,8 +1,9 @@
 """What every stand-in shares: the secret loader, masked logging, metrics and the HTTP server.
 
-Secret contract (README "The `*_FILE` contract for service authors"): for every env var
-``X_FILE`` whose ``X`` is unset, ``X`` becomes the content of that file, trimmed. Every value loaded that way is registered with the masking filter,
-so it can never reach the service's logs: it is replaced by ``[MASKED]``.
+Secret contract (README "The `*_FILE` contract for service authors"): for every env var ``X_FILE``
+whose ``X`` is unset, ``X`` becomes the content of that file, trimmed. Every value loaded that way
+is registered with the masking filter, so it can never reach the service's logs: it is replaced by
+``[MASKED]``.
 """
 
 from __future__ import annotations
