@@ -234,8 +234,11 @@ class StackEffects:
             manifest_name=plan.manifest_name,
             sources=plan.sources,
         )
-        if not sub.services:
-            return "nothing deployed to verify"
+        if not sub.services:  # nothing proved: never report a rotation verified on no container
+            raise StepFailed(
+                f"none of {', '.join(step.services)} is deployed in project {self.name}: nothing "
+                "can prove the new version (deploy with `titan-deploy up`, or check -p)"
+            )
         report = verify_report(self.project, self.engine, sub)
         if not report.ok:
             problems = "; ".join(f"{f.service}/{f.secret}: {f.message}" for f in report.errors[:3])
@@ -296,6 +299,11 @@ class StackEffects:
         pattern = step.pattern
         containers = self.engine.containers(self.name, step.service)
         if not containers:
+            if step.required:  # the proof is the point: no container, no proof, no success
+                raise StepFailed(
+                    f"{step.service} is not deployed in project {self.name}: nothing can log the "
+                    "proof (deploy with `titan-deploy up`, or check -p)"
+                )
             return "not deployed: nothing to check"
         deadline = time.monotonic() + self.log_timeout
         started = time.monotonic()

@@ -66,3 +66,35 @@ def test_connect_reports_an_unreachable_engine(tmp_path: Path, monkeypatch) -> N
     effects.manifest = object()  # type: ignore[assignment]  # past the manifest
     with pytest.raises(EngineUnreachable):
         effects.connect()
+
+
+# --- nothing deployed is never a proof (a mistyped -p, a stack that is down) ---------------------
+
+
+def _effects_on_an_empty_engine(project_dir: Path) -> StackEffects:
+    from tests.fakes import FakeEngine
+
+    effects = StackEffects(Project(project_dir=project_dir), timeout=1, log_timeout=1)
+    effects.engine = FakeEngine()  # type: ignore[assignment]  # no container at all
+    effects.name = "tdtest-not-deployed"
+    return effects
+
+
+def test_a_required_log_proof_with_no_container_fails(ready_project: Path) -> None:
+    from titan_deploy.core.rotation import CheckLog
+    from titan_deploy.ops.rotate.runner import StepFailed
+
+    effects = _effects_on_an_empty_engine(ready_project)
+    with pytest.raises(StepFailed, match="not deployed in project tdtest-not-deployed"):
+        effects.check_log(CheckLog(service="titan-execution", pattern="connected"))
+    optional = CheckLog(service="titan-execution", pattern="connected", required=False)
+    assert "nothing to check" in effects.check_log(optional)
+
+
+def test_verify_with_no_deployed_service_fails(ready_project: Path) -> None:
+    from titan_deploy.core.rotation import Verify
+    from titan_deploy.ops.rotate.runner import StepFailed
+
+    effects = _effects_on_an_empty_engine(ready_project)
+    with pytest.raises(StepFailed, match="nothing can prove the new version"):
+        effects.verify(Verify(services=("titan-execution", "titan-sentinel")))
