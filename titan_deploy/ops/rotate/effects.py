@@ -47,7 +47,7 @@ from titan_deploy.io import compose, fs
 from titan_deploy.io import engine as engine_io
 from titan_deploy.io import journal as journal_io
 from titan_deploy.ops.render import current_plan, run_render
-from titan_deploy.ops.rotate.runner import StepFailed
+from titan_deploy.ops.rotate.runner import NothingDeployed, StepFailed
 from titan_deploy.ops.verify import verify_report
 from titan_deploy.project import Project
 
@@ -235,7 +235,7 @@ class StackEffects:
             sources=plan.sources,
         )
         if not sub.services:  # nothing proved: never report a rotation verified on no container
-            raise StepFailed(
+            raise NothingDeployed(
                 f"none of {', '.join(step.services)} is deployed in project {self.name}: nothing "
                 "can prove the new version (deploy with `titan-deploy up`, or check -p)"
             )
@@ -300,7 +300,7 @@ class StackEffects:
         containers = self.engine.containers(self.name, step.service)
         if not containers:
             if step.required:  # the proof is the point: no container, no proof, no success
-                raise StepFailed(
+                raise NothingDeployed(
                     f"{step.service} is not deployed in project {self.name}: nothing can log the "
                     "proof (deploy with `titan-deploy up`, or check -p)"
                 )

@@ -53,6 +53,12 @@ class StepFailed(TitanError):
     exit_code = EXIT_FINDINGS
 
 
+class NothingDeployed(StepFailed):
+    """A verify or a required log proof found no container to prove anything on. Forward, that is
+    a failure (no success without proof); while rolling back it is a note (restoring the old
+    version needs no proof, and a rollback must be able to finish on a stack that is down)."""
+
+
 class RollbackFailed(RuntimeFailure):
     """A rollback step failed: the journal keeps the rollback for `rotate abort` (exit 3)."""
 
@@ -209,6 +215,15 @@ def execute(
 
 
 def _dispatch(step: Step, effects: Effects, journal: Journal) -> str:
+    try:
+        return _run_step(step, effects, journal)
+    except NothingDeployed as exc:
+        if journal.active is not None and journal.active.mode == "rollback":
+            return f"nothing to prove it on ({exc})"
+        raise
+
+
+def _run_step(step: Step, effects: Effects, journal: Journal) -> str:
     action = step.action
     if action == "write-version":
         return effects.write_version(step, journal)

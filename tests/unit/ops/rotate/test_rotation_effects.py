@@ -98,3 +98,29 @@ def test_verify_with_no_deployed_service_fails(ready_project: Path) -> None:
     effects = _effects_on_an_empty_engine(ready_project)
     with pytest.raises(StepFailed, match="nothing can prove the new version"):
         effects.verify(Verify(services=("titan-execution", "titan-sentinel")))
+
+
+class _NothingDeployedEffects:
+    def verify(self, step):
+        from titan_deploy.ops.rotate.runner import NothingDeployed
+
+        raise NothingDeployed("none of titan-execution is deployed")
+
+
+@pytest.mark.parametrize("mode", ["forward", "rollback"])
+def test_nothing_deployed_fails_forward_and_is_a_note_in_a_rollback(mode: str) -> None:
+    from titan_deploy.core.rotation import Active, Journal, Verify
+    from titan_deploy.ops.rotate.runner import NothingDeployed, _dispatch
+
+    step = Verify(services=("titan-execution",))
+    active = Active(
+        id="r1", procedure="db", secrets=("s",), steps=(step,), initial={}, started_at="t"
+    )
+    active.mode = mode
+    journal = Journal(active=active)
+    if mode == "forward":
+        with pytest.raises(NothingDeployed):
+            _dispatch(step, _NothingDeployedEffects(), journal)  # type: ignore[arg-type]
+    else:
+        note = _dispatch(step, _NothingDeployedEffects(), journal)  # type: ignore[arg-type]
+        assert note.startswith("nothing to prove it on")
