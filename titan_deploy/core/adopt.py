@@ -63,6 +63,7 @@ from titan_deploy.core.adopt_model import (  # noqa: F401 (the plan's types, re-
     Values,
 )
 from titan_deploy.core.dotenv import Assignment, assignments
+from titan_deploy.core.lint_envfiles import env_file_entries
 from titan_deploy.core.lint_text import interpolated, variable_refs, walk_strings
 from titan_deploy.core.yamlpos import Located
 
@@ -123,14 +124,8 @@ def _services(doc: Located) -> dict[str, Any]:
 
 
 def _env_file_entries(body: Any) -> list[str]:
-    raw = body.get("env_file") if isinstance(body, dict) else None
-    items = [raw] if isinstance(raw, (str, dict)) else list(raw or [])
-    out = []
-    for item in items:
-        path = item.get("path") if isinstance(item, dict) else item
-        if isinstance(path, str) and path:
-            out.append(path)
-    return out
+    """The paths of a service's `env_file:` entries (lint's reader, without `required`)."""
+    return [path for path, _ in env_file_entries(body)]
 
 
 def _read_services(compose: Iterable[ComposeFile]) -> tuple[dict[str, _Service], list[Refusal]]:

@@ -25,17 +25,17 @@ class LintEnv:
     values: Mapping[str, bytes] = field(default_factory=dict)
 
 
-def env_file_entries(body: dict[str, Any]) -> list[tuple[str, bool]]:
+def env_file_entries(body: Any) -> list[tuple[str, bool]]:
     """(path, required) per `env_file:` entry of a service `body`: a string, a list of strings or
-    of mappings with `path` and `required`."""
-    raw = body.get("env_file") or []
-    items = [raw] if isinstance(raw, (str, dict)) else list(raw)
+    of mappings with `path` and `required`. Anything else (an unmerged, hostile file) is skipped."""
+    raw = body.get("env_file") if isinstance(body, dict) else None
+    items = [raw] if isinstance(raw, (str, dict)) else raw if isinstance(raw, list) else []
     out = []
     for item in items:
-        if isinstance(item, str):
-            out.append((item, True))
-        elif isinstance(item, dict) and item.get("path"):
-            out.append((str(item["path"]), item.get("required", True) is not False))
+        path = item.get("path") if isinstance(item, dict) else item
+        if isinstance(path, str) and path:
+            required = not isinstance(item, dict) or item.get("required", True) is not False
+            out.append((path, required))
     return out
 
 
