@@ -65,7 +65,7 @@ from titan_deploy.core.adopt_model import (  # noqa: F401 (the plan's types, re-
 from titan_deploy.core.dotenv import Assignment, assignments
 from titan_deploy.core.lint_envfiles import env_file_entries
 from titan_deploy.core.lint_text import interpolated, variable_refs, walk_strings
-from titan_deploy.core.yamlpos import Located
+from titan_deploy.core.yamlpos import OVERRIDE_TAG, RESET_TAG, Located
 
 
 @dataclass
@@ -73,19 +73,21 @@ class _Service:
     name: str
     image: str | None = None
     env_files: list[str] = field(default_factory=list)
+    raw: set[str] = field(default_factory=set)  # env files it reads with `format: raw`
     environment: dict[str, tuple[Any, str, int]] = field(default_factory=dict)
     runtime: list[str] = field(default_factory=list)  # command/entrypoint/healthcheck strings
     other: list[tuple[str, str, str]] = field(default_factory=list)  # (path, text, compose file)
 
 
 def env_file_paths(compose: Iterable[ComposeFile]) -> list[str]:
-    """Every `env_file:` the compose files name, as project-relative paths (compose resolves
-    them from the project dir), in first-seen order: what ops must read for plan_adoption."""
+    """Every `env_file:` the services read once the compose files are merged (`!reset` and
+    `!override` honoured), as project-relative paths (compose resolves them from the project
+    dir), in first-seen order: what ops must read for plan_adoption."""
+    services, _ = _read_services(compose)
     seen: dict[str, None] = {}
-    for cf in compose:
-        for body in _services(cf.doc).values():
-            for path in _env_file_entries(body):
-                seen.setdefault(_normal(path))
+    for svc in services.values():
+        for path in svc.env_files:
+            seen.setdefault(path)
     return list(seen)
 
 
@@ -93,7 +95,9 @@ def plan_adoption(data: AdoptInput) -> tuple[AdoptPlan, Values]:
     """The plan and, apart, the values of the secrets it adopts. Never raises on odd input:
     what it cannot read it reports as a refusal."""
     services, compose_refusals = _read_services(data.compose)
-    files = {path: _parse(text) for path, text in data.env_files.items()}
+    raw_paths, mode_refusals = _formats(services)
+    files = {path: _parse(text, path in raw_paths) for path, text in data.env_files.items()}
+    files.update((r.where, None) for r in mode_refusals)  # read two ways: not adopted from
     dotenv = _parse(data.dotenv)
     uses, values = _uses(services, files, dotenv, data)
     runtime = {svc.name: _runtime_names(svc) for svc in services.values()}
@@ -103,14 +107,31 @@ def plan_adoption(data: AdoptInput) -> tuple[AdoptPlan, Values]:
     if dotenv is not None:
         every.setdefault(data.dotenv_display, dotenv)
     plan, chosen = out.decide(grouped, data, every)
-    refusals = (*compose_refusals, *plan.refusals, *_outside(files))
+    refusals = (*compose_refusals, *mode_refusals, *plan.refusals, *_outside(files))
     notes = (*plan.notes, *_already_files(services))
     plan = AdoptPlan(plan.secrets, refusals, plan.edits, plan.possible, notes)
     return plan, Values({name: values[index].encode() for name, index in chosen.items()})
 
 
-def _parse(text: str | None) -> list[Assignment] | None:
-    return None if text is None else assignments(text)
+def _parse(text: str | None, raw: bool = False) -> list[Assignment] | None:
+    return None if text is None else assignments(text, raw=raw)
+
+
+def _formats(services: dict[str, _Service]) -> tuple[set[str], list[Refusal]]:
+    """The env files read with `format: raw`, and a refusal for each file one service reads raw
+    and another as dotenv (two readings of one line: adopt cannot tell which value is meant)."""
+    raw = {p for svc in services.values() for p in svc.raw}
+    plain = {p for svc in services.values() for p in svc.env_files if p not in svc.raw}
+    refusals = [
+        Refusal(
+            (),
+            path,
+            "read with `format: raw` by one service and as dotenv by another: two values for "
+            "one line; give every service the same format, then run adopt again",
+        )
+        for path in sorted(raw & plain)
+    ]
+    return raw - plain, refusals
 
 
 def _normal(path: str) -> str:
@@ -123,26 +144,36 @@ def _services(doc: Located) -> dict[str, Any]:
     return services if isinstance(services, dict) else {}
 
 
-def _env_file_entries(body: Any) -> list[str]:
-    """The paths of a service's `env_file:` entries (lint's reader, without `required`)."""
-    return [path for path, _ in env_file_entries(body)]
+def _env_file_entries(body: Any) -> list[tuple[str, bool]]:
+    """(path, raw) of a service's `env_file:` entries (lint's reader for the paths; `format:
+    raw` from the long form)."""
+    raw = body.get("env_file") if isinstance(body, dict) else None
+    items = [raw] if isinstance(raw, (str, dict)) else raw if isinstance(raw, list) else []
+    formats = {
+        item.get("path"): item.get("format") == "raw" for item in items if isinstance(item, dict)
+    }
+    return [(path, formats.get(path, False)) for path, _ in env_file_entries(body)]
 
 
 def _read_services(compose: Iterable[ComposeFile]) -> tuple[dict[str, _Service], list[Refusal]]:
-    """Services merged over the files (environment by key, later files win; env_file appended)
-    and the top-level secrets adopt cannot manage."""
+    """Services merged over the files as Compose merges them (environment by key, later files
+    win; env_file appended) with Compose's merge tags (core/yamlpos.py records them): `!reset`
+    on a service, its `env_file:`, its `environment:` or one environment key removes what the
+    earlier files set; `!override` replaces it. Also the top-level secrets adopt cannot manage."""
     out: dict[str, _Service] = {}
     refusals: list[Refusal] = []
     for cf in compose:
+        tags = cf.doc.tags
         for name, body in _services(cf.doc).items():
+            base = ("services", str(name))
             if not isinstance(body, dict):
                 continue
+            if tags.get(base) == OVERRIDE_TAG:
+                out.pop(str(name), None)
             svc = out.setdefault(str(name), _Service(str(name)))
             svc.image = body.get("image") if isinstance(body.get("image"), str) else svc.image
-            for path in _env_file_entries(body):
-                if _normal(path) not in svc.env_files:
-                    svc.env_files.append(_normal(path))
-            svc.environment.update(_environment(cf, str(name), body.get("environment")))
+            _merge_env_files(svc, body, tags.get((*base, "env_file")))
+            _merge_environment(svc, cf, str(name), body.get("environment"))
             for key, value in body.items():
                 if key == "environment":
                     continue
@@ -150,8 +181,35 @@ def _read_services(compose: Iterable[ComposeFile]) -> tuple[dict[str, _Service],
                     if key in rules.RUNTIME_FIELDS:
                         svc.runtime.append(text)
                     svc.other.append((path, text, cf.display))
+        for (*head, key), tag in tags.items():  # a service `!reset` to nothing
+            if tag == RESET_TAG and tuple(head) == ("services",):
+                out.pop(str(key), None)
         refusals += _top_level_secrets(cf)
     return out, refusals
+
+
+def _merge_env_files(svc: _Service, body: dict, tag: str | None) -> None:
+    if tag is not None:  # `env_file: !reset` or `!override`: the earlier files' entries go
+        svc.env_files, svc.raw = [], set()
+    for path, raw in _env_file_entries(body):
+        path = _normal(path)
+        if path not in svc.env_files:
+            svc.env_files.append(path)
+        if raw:
+            svc.raw.add(path)
+        else:
+            svc.raw.discard(path)
+
+
+def _merge_environment(svc: _Service, cf: ComposeFile, service: str, raw: Any) -> None:
+    base = ("services", service, "environment")
+    tags = cf.doc.tags
+    if tags.get(base) is not None:  # `environment: !reset` / `!override`
+        svc.environment = {}
+    for (*head, key), tag in tags.items():  # `X: !reset null`: this key is unset
+        if tuple(head) == base and tag == RESET_TAG:
+            svc.environment.pop(str(key), None)
+    svc.environment.update(_environment(cf, service, raw))
 
 
 def _environment(cf: ComposeFile, service: str, raw: Any) -> dict[str, tuple[Any, str, int]]:

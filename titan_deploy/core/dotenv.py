@@ -128,8 +128,11 @@ class Assignment:
     last: int
 
 
-def assignments(text: str) -> list[Assignment]:
-    """Every assignment of a dotenv text in file order, compose-go's grammar (as scan_env_text)."""
+def assignments(text: str, raw: bool = False) -> list[Assignment]:
+    """Every assignment of a dotenv text in file order, compose-go's grammar (as scan_env_text);
+    `raw`: an `env_file:` with `format: raw`, read as Compose reads it (`raw_lines`)."""
+    if raw:
+        return [Assignment(name, value, line, line) for name, value, line in raw_lines(text)]
     out = []
     for name, value, line, end in _dotenv_spans(text):
         last = text.count("\n", 0, max(end - 1, 0)) + 1 if end > 0 else line
@@ -138,13 +141,29 @@ def assignments(text: str) -> list[Assignment]:
 
 
 def _raw_pairs(text: str) -> Iterator[tuple[str, tuple[str, str] | None, int]]:
-    for number, line in enumerate(text.splitlines(), start=1):
-        stripped = line.strip()
-        if not stripped or stripped.startswith("#"):
+    for name, value, number in raw_lines(text):
+        yield name, (None if value is None else (value, value)), number
+
+
+def raw_lines(text: str) -> Iterator[tuple[str, str | None, int]]:
+    """(name, value or None for a bare NAME, line) of an env file with `format: raw`, exactly as
+    Compose reads one (the docker CLI's `--env-file` parser, docker/cli pkg/kvfile): lines split
+    at `\\n` only, one trailing `\\r` dropped, a BOM dropped from the first line, leading
+    whitespace dropped; blank lines and lines starting with `#` skipped; the name is everything
+    before the first `=`, the value everything after it, byte for byte (quotes, backslashes,
+    `$`, `#` and trailing whitespace are part of it). A name holding whitespace makes Compose
+    refuse the file: such a line is skipped here."""
+    for number, line in enumerate(text.split("\n"), start=1):
+        line = line.removesuffix("\r")
+        if number == 1:
+            line = line.removeprefix("\ufeff")
+        line = line.lstrip()
+        if not line or line.startswith("#"):
             continue
         name, sep, value = line.partition("=")
-        if _NAME.fullmatch(name.strip()):
-            yield name.strip(), ((value, value) if sep else None), number
+        if not name or any(ch.isspace() for ch in name):
+            continue
+        yield name, (value if sep else None), number
 
 
 def _dotenv_pairs(text: str) -> Iterator[tuple[str, tuple[str, str] | None, int]]:

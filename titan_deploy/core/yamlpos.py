@@ -77,6 +77,9 @@ class Located:
     value: Any
     lines: dict[KeyPath, int] = field(default_factory=dict)
     source: str = "<string>"
+    # key path -> RESET_TAG / OVERRIDE_TAG where a mapping value carries Compose's merge tag (a
+    # `!reset` key is absent from `value`; readers that merge files need to know it was there)
+    tags: dict[KeyPath, str] = field(default_factory=dict)
 
     def line(self, path: KeyPath) -> int:
         """The line of `path`, or of its closest ancestor that has one."""
@@ -336,6 +339,8 @@ class _Builder:
                 where = format_path((*path, str(key)))
                 raise ConfigError(f"{self.source}:{line}: {where}: duplicate key")
             child_path = (*path, str(key))
+            if value_node.tag in (RESET_TAG, OVERRIDE_TAG):
+                self.located.tags[child_path] = value_node.tag
             if value_node.tag == RESET_TAG:  # Compose's `!reset`: this file removes the key
                 continue
             self.located.lines[child_path] = line

@@ -292,3 +292,74 @@ def test_an_adopted_value_leaves_the_dotenv_when_nothing_interpolates_it() -> No
     assert [s.name for s in plan.secrets] == ["db_password"]
     edits = {e.file: e.spans for e in plan.edits}
     assert edits == {".env": ((2, 2),), ".env.prod": ((1, 1),)}
+
+
+# --- values exactly as Compose reads them (issue 10, adopt fault 1) -----
+
+
+def test_a_raw_env_file_value_is_taken_byte_for_byte_as_compose_reads_it() -> None:
+    """`format: raw` (the docker CLI's --env-file parser): quotes, backslashes, `$`, `#` and
+    trailing spaces are part of the value; only leading whitespace and one trailing CR go."""
+    core = canary(20)
+    value = f"\"{core}\\n$HOME 'x' # not a comment  "
+    env = f"  API_TOKEN={value}\r\n# c\nOTHER_TOKEN={canary()}\n"
+    body = {"image": APP, "env_file": [{"path": ".env.prod", "format": "raw"}]}
+    plan, got = plan_of({"app": body}, env)
+    assert got["api_token"] == value.encode()
+    assert got["other_token"].startswith(b"cnry")
+    (edit,) = plan.edits
+    assert edit.spans == ((1, 1), (3, 3))
+
+
+def test_a_file_read_raw_by_one_service_and_dotenv_by_another_is_refused() -> None:
+    raw = {"image": APP, "env_file": [{"path": ".env.prod", "format": "raw"}]}
+    plan, got = plan_of({"a": raw, "b": svc()}, f'API_TOKEN="{canary()}"\n')
+    assert any("format: raw" in r.reason for r in plan.refusals)
+    assert not got
+
+
+# --- Compose's merge tags (issue 10, adopt fault 2) -----
+
+
+def plan_files(docs: list[str], env_files: dict[str, str], **kw):
+    compose = tuple(
+        ComposeFile(f"c{i}.yml", load_located(text, f"c{i}.yml")) for i, text in enumerate(docs)
+    )
+    return plan_adoption(AdoptInput(compose=compose, env_files=env_files, **kw))
+
+
+BASE = f"services:\n  app:\n    image: {APP}\n    env_file: [old.env]\n"
+
+
+def test_a_reset_env_file_is_not_adopted_from_and_an_override_replaces_the_base_list() -> None:
+    old, new = canary(), canary()
+    files = {"old.env": f"OLD_TOKEN={old}\n", "new.env": f"NEW_TOKEN={new}\n"}
+    reset = "services:\n  app:\n    env_file: !reset []\n"
+    plan, got = plan_files([BASE, reset], files)
+    assert not plan.secrets and not got and not plan.edits
+    override = "services:\n  app:\n    env_file: !override [new.env]\n"
+    plan, got = plan_files([BASE, override], files)
+    assert [s.name for s in plan.secrets] == ["new_token"]
+    assert [e.file for e in plan.edits] == ["new.env"]
+    appended = "services:\n  app:\n    env_file: [new.env]\n"
+    plan, _ = plan_files([BASE, appended], files)
+    assert sorted(s.name for s in plan.secrets) == ["new_token", "old_token"]
+    from titan_deploy.core.adopt import env_file_paths
+
+    compose = tuple(ComposeFile(f"c{i}", load_located(t, "c")) for i, t in enumerate([BASE, reset]))
+    assert env_file_paths(compose) == []
+
+
+def test_reset_and_override_on_environment_are_honoured() -> None:
+    literal = canary()
+    base = BASE + f"    environment:\n      API_TOKEN: {literal}\n      MODE: x\n"
+    files = {"old.env": ""}
+    plan, _ = plan_files([base], files)
+    assert any("upstream compose file itself" in r.reason for r in plan.refusals)
+    for override in (
+        "services:\n  app:\n    environment:\n      API_TOKEN: !reset null\n",
+        "services:\n  app:\n    environment: !reset {}\n",
+        "services:\n  app:\n    environment: !override {MODE: y}\n",
+    ):
+        plan, got = plan_files([base, override], files)
+        assert not plan.refusals and not got, override
