@@ -33,6 +33,7 @@ class AdoptInput:
     secrets_dir: str = "secrets"
     include: frozenset[str] = frozenset()
     exclude: frozenset[str] = frozenset()
+    project_name: str | None = None  # as Compose resolves it: a value equal to it is weak
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,7 @@ class Refusal:
     where: str
     reason: str
     service: str | None = None
+    code: str = "A001"  # A006: check-secrets would reject the value
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from titan_deploy.core.adopt_model import (
@@ -25,7 +26,8 @@ from titan_deploy.core.adopt_model import (
 from titan_deploy.core.conventions import convention_for, image_repository
 from titan_deploy.core.lint import HIGH_ENTROPY, RUNTIME_FIELDS
 from titan_deploy.core.manifest import DEFAULT_MAX, DEFAULT_MIN, ENV_RE, NAME_RE, SecretSpec
-from titan_deploy.core.secretvalue import is_placeholder, kind_problem, weakness
+from titan_deploy.core.secretvalue import is_placeholder, kind_problem
+from titan_deploy.core.valuechecks import Where, content_findings
 
 if TYPE_CHECKING:
     from titan_deploy.core.dotenv import Assignment
@@ -152,9 +154,15 @@ class Decider:
             if clash:
                 refusals.append(Refusal(names, group.where, clash))
                 continue
+            secret = _secret(group, name, data, decision, spec)
+            rejected, warned = value_problems(secret, group, data, spec)
+            if rejected:
+                refusals.append(Refusal(names, group.where, rejected, code="A006"))
+                continue
+            secret = replace(secret, notes=(*secret.notes, *warned))
             taken.add(name)
             chosen[name] = group.index
-            secrets.append(_secret(group, name, data, decision, spec))
+            secrets.append(secret)
         secrets = [_dsn_notes(s, chosen, groups) for s in secrets]
         edits = _edits(secrets, groups, chosen, files)
         plan = AdoptPlan(tuple(secrets), tuple(refusals), edits, tuple(possible), tuple(notes))
@@ -293,9 +301,6 @@ def _secret(
         kind, size, multiline, notes = spec.kind, spec.bytes, spec.multiline, []
     else:
         kind, size, multiline, notes = derive_kind(group.names, group.value, group.found_by)
-    problem = weakness(group.value.encode().strip(), [name, *decision.consumers])
-    if problem and kind != "text":
-        notes.append(f"weak value ({problem}): check-secrets reports it (S023) until you rotate it")
     notes += decision.notes
     return SecretPlan(
         name=name,
@@ -309,6 +314,38 @@ def _secret(
         existing=spec is not None,
         notes=tuple(notes),
     )
+
+
+def value_problems(
+    secret: SecretPlan, group: Group, data: AdoptInput, spec: SecretSpec | None
+) -> tuple[str | None, list[str]]:
+    """(why check-secrets would reject `secret`'s value (its own checks, core/valuechecks.py:
+    NUL or CR, too large, more lines than its kind allows, invalid for its kind, a placeholder,
+    weak for a strict kind, surrounding whitespace) or None, and its warnings as notes). Never
+    a value in the text."""
+    checked = spec or SecretSpec(
+        name=secret.name,
+        kind=secret.kind,
+        consumers=(),
+        min_length=DEFAULT_MIN[secret.kind],
+        max_length=DEFAULT_MAX[secret.kind],
+        bytes=secret.bytes,
+        multiline=secret.multiline,
+    )
+    names = (secret.name, *(c.service for c in secret.consumers))
+    names += (data.project_name,) if data.project_name else ()
+    where = Where(shown=Path(data.secrets_dir), example_dir=None, example_label=None, names=names)
+    shown = Path(f"the value of {', '.join(group.names)}")
+    found = list(content_findings(checked, group.value.encode(), shown, where))
+    errors = [f"{f.code} {f.message}" for f in found if f.severity == "error"]
+    if errors:
+        reason = (
+            f"check-secrets would reject it as secret {secret.name} ({checked.kind}): "
+            f"{'; '.join(errors)}; it stays where it is: fix the value (rotate it), then run "
+            "adopt again"
+        )
+        return reason, []
+    return None, [f"check-secrets warns: {f.code} {f.message}" for f in found]
 
 
 def derive_kind(
@@ -358,8 +395,6 @@ def _dsn_notes(secret: SecretPlan, chosen: dict[str, int], groups: list[Group]) 
     update the DSN."""
     if secret.found_by != "dsn":
         return secret
-    from dataclasses import replace
-
     value = {g.index: g.value for g in groups}
     mine = value[chosen[secret.name]]
     inside = [

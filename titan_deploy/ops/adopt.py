@@ -196,7 +196,7 @@ def _read_text(project: Project, relative: str) -> str | None:
 def _findings(plan: AdoptPlan) -> list[Finding]:
     out = [
         warning(
-            "A001", f"{', '.join(r.names) or r.where} not adopted: {r.reason}", service=r.service
+            r.code, f"{', '.join(r.names) or r.where} not adopted: {r.reason}", service=r.service
         )
         for r in plan.refusals
     ]

@@ -363,3 +363,43 @@ def test_reset_and_override_on_environment_are_honoured() -> None:
     ):
         plan, got = plan_files([base, override], files)
         assert not plan.refusals and not got, override
+
+
+# --- only values check-secrets accepts (issue 10, adopt fault 3) -----
+
+
+@pytest.mark.parametrize(
+    "value, expect",
+    [
+        (f"{'x' * 8}\x00{pyrandom.token_hex(8)}", "S004"),  # a NUL byte
+        (pyrandom.token_urlsafe(400_000), "S008"),  # over Docker's secret limit
+        ("a" * 30, "S023"),  # a weak password (kind password: an error)
+    ],
+    ids=["nul", "too-large", "weak"],
+)
+def test_a_value_check_secrets_would_reject_is_a_finding_not_a_file(
+    value: str, expect: str
+) -> None:
+    plan, got = plan_of({"app": svc()}, f"API_PASSWORD={value}\nOK_TOKEN={canary()}\n")
+    assert [s.name for s in plan.secrets] == ["ok_token"]
+    assert "api_password" not in got
+    (refusal,) = plan.refusals
+    assert refusal.code == "A006" and expect in refusal.reason
+    assert [e.spans for e in plan.edits] == [((2, 2),)]  # its line stays
+    assert_no_value(plan, [value])
+
+
+def test_a_value_invalid_for_the_manifests_kind_is_not_adopted() -> None:
+    manifest = parse_manifest_text(
+        "version: 1\nsecrets:\n  api_token:\n    kind: hex\n    bytes: 32\n"
+        "    consumers: {app: API_TOKEN_FILE}\n"
+    )
+    plan, got = plan_of({"app": svc()}, f"API_TOKEN={canary()}\n", manifest=manifest)
+    assert not got and "S006" in plan.refusals[0].reason
+    assert plan.refusals[0].code == "A006"
+
+
+def test_a_value_equal_to_the_project_name_is_weak() -> None:
+    value = "Titan-Trading-Stack-Prod-2024"
+    plan, got = plan_of({"app": svc()}, f"API_TOKEN={value}\n", project_name=value.lower())
+    assert not got and "S023" in plan.refusals[0].reason
