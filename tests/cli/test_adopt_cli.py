@@ -241,3 +241,67 @@ def test_a_run_interrupted_before_the_env_files_finishes_when_run_again(
     assert again.exit_code == 0, again.output
     assert (titan.root / "secrets.manifest.yml").read_bytes() == manifest
     assert "DB_PASSWORD=" not in (titan.root / ".env.prod").read_text().replace("# ", "#")
+
+
+# --- adopt asks Compose (issue 10, adopt fault 5) -----
+
+
+def test_a_project_compose_rejects_is_one_line_exit_2(cli, titan: TitanLike) -> None:
+    path = titan.root / "docker-compose.prod.yml"
+    path.write_text(path.read_text().replace("services:", "bogus_top_level: 1\nservices:", 1))
+    before = snapshot(titan.root)
+    result = adopt(cli, titan, "--dry-run")
+    assert result.exit_code == 2, result.output
+    lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and "compose rejects docker-compose.prod.yml" in lines[0]
+    assert snapshot(titan.root) == before
+
+
+def test_a_value_compose_reads_otherwise_is_refused_not_written_wrong(
+    cli, titan: TitanLike
+) -> None:
+    """Compose expands `$WORD` in an unquoted dotenv value: the container never got the text
+    as written, so adopt must not write that text as the secret."""
+    env = titan.root / ".env.prod"
+    env.write_text(env.read_text() + "PAYMENT_TOKEN=cnryA8f3k$Q9zLmXw2Pq7Rt5\n")
+    result = adopt(cli, titan, "--dry-run", mode=["--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)["data"]
+    assert "payment_token" not in {s["name"] for s in data["secrets"]}
+    reasons = [r["reason"] for r in data["refused"] if r["names"] == ["PAYMENT_TOKEN"]]
+    assert reasons and "Compose gives" in reasons[0]
+
+
+@pytest.mark.parametrize("option", ["--include", "--exclude"])
+def test_an_include_or_exclude_name_that_matches_nothing_is_exit_2(
+    cli, titan: TitanLike, option: str
+) -> None:
+    result = adopt(cli, titan, "--dry-run", option, "WEBHOOK_SIGNNG")
+    assert result.exit_code == 2, result.output
+    lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1, lines
+    assert f"{option} WEBHOOK_SIGNNG" in lines[0] and "WEBHOOK_SIGNING" in lines[0]
+
+
+def test_a_name_tie_is_decided_and_said(cli, titan: TitanLike) -> None:
+    env = titan.root / ".env.prod"
+    value = "cnry" + os.urandom(16).hex()
+    env.write_text(env.read_text() + f"PG_PASSWORD={value}\nMQ_PASSWORD={value}\n")
+    result = adopt(cli, titan, "--dry-run", mode=["--json"])
+    data = json.loads(result.stdout)["data"]
+    (secret,) = [s for s in data["secrets"] if {"PG_PASSWORD"} <= set(s["consumers"][0]["reads"])]
+    assert secret["name"] == "mq_password"
+    assert any("PG_PASSWORD is as long" in n for n in secret["notes"])
+
+
+def test_rows_say_what_happens_and_notes_show_in_the_text_report(cli, titan: TitanLike) -> None:
+    store = titan.root / "secrets"
+    store.mkdir(mode=0o700)
+    (store / "titan_db_password").write_bytes(b"another-value-" + os.urandom(8).hex().encode())
+    doc = json.loads(adopt(cli, titan, mode=["--json"]).stdout)
+    actions = {r["secret"]: r["action"] for r in doc["rows"]}
+    assert "holds another value" in actions["titan_db_password"]
+    assert actions["gemini_api_key"].startswith("not written")
+    assert not any(a.startswith("adopt") for a in actions.values())
+    text = adopt(cli, titan, "--dry-run", "--exclude", "GEMINI_API_KEY").stdout
+    assert "excluded (--exclude)" in text  # an A005 note, without -v

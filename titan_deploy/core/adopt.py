@@ -109,7 +109,8 @@ def plan_adoption(data: AdoptInput) -> tuple[AdoptPlan, Values]:
     plan, chosen = out.decide(grouped, data, every)
     refusals = (*compose_refusals, *mode_refusals, *plan.refusals, *_outside(files))
     notes = (*plan.notes, *_already_files(services))
-    plan = AdoptPlan(plan.secrets, refusals, plan.edits, plan.possible, notes)
+    names = tuple(sorted({n for u, _ in uses for n in (u.name, u.var) if n}))
+    plan = AdoptPlan(plan.secrets, refusals, plan.edits, plan.possible, notes, names)
     return plan, Values({name: values[index].encode() for name, index in chosen.items()})
 
 

@@ -26,14 +26,17 @@ class AdoptInput:
     or unreadable); `dotenv`: the interpolation `.env` text (None: none)."""
 
     compose: tuple[ComposeFile, ...]
-    env_files: Mapping[str, str | None] = field(default_factory=dict)
-    dotenv: str | None = None
+    env_files: Mapping[str, str | None] = field(default_factory=dict, repr=False)
+    dotenv: str | None = field(default=None, repr=False)
     dotenv_display: str = ".env"
     manifest: Manifest | None = None
     secrets_dir: str = "secrets"
     include: frozenset[str] = frozenset()
     exclude: frozenset[str] = frozenset()
     project_name: str | None = None  # as Compose resolves it: a value equal to it is weak
+    # service -> env name -> the value its container gets, as Compose reads it (`config`,
+    # interpolated): a value adopt reads otherwise is refused. Empty: not asked.
+    compose_env: Mapping[str, Mapping[str, str]] = field(default_factory=dict, repr=False)
 
 
 @dataclass(frozen=True)
@@ -92,6 +95,7 @@ class AdoptPlan:
     edits: tuple[EnvEdit, ...] = ()
     possible: tuple[Refusal, ...] = ()
     notes: tuple[str, ...] = ()
+    names: tuple[str, ...] = ()  # every env name the services get (for --include/--exclude)
 
     @property
     def adoptable(self) -> bool:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from titan_deploy.core.adopt import AdoptPlan, EnvEdit, SecretPlan
@@ -99,15 +100,17 @@ def rewrite_env(text: str, edit: EnvEdit) -> str:
     return "".join(out)
 
 
-def plan_rows(plan: AdoptPlan) -> list[dict[str, Any]]:
-    """One table row per adopted secret and per refusal: never a value."""
+def plan_rows(plan: AdoptPlan, actions: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
+    """One table row per adopted secret and per refusal: never a value. `actions`: secret ->
+    what actually happens to it (ops/adopt.py knows: adopted, kept, not written and why)."""
     rows = []
     for s in plan.secrets:
+        default = "adopt" + (" (in manifest)" if s.existing else "")
         rows.append(
             {
                 "secret": s.name,
                 "kind": s.kind,
-                "action": "adopt" + (" (in manifest)" if s.existing else ""),
+                "action": (actions or {}).get(s.name, default),
                 "consumers": "; ".join(f"{c.service}: {', '.join(c.envs)}" for c in s.consumers),
                 "from": ", ".join(s.sources),
             }
@@ -117,7 +120,7 @@ def plan_rows(plan: AdoptPlan) -> list[dict[str, Any]]:
             {
                 "secret": ", ".join(r.names) or "-",
                 "kind": "-",
-                "action": "refused",
+                "action": "refused" + (f" ({r.code})" if r.code != "A001" else ""),
                 "consumers": r.service or "-",
                 "from": r.where,
             }

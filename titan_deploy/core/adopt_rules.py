@@ -136,7 +136,7 @@ class Decider:
                 )
                 possible.append(Refusal(names, group.where, reason))
                 continue
-            decision = self._consumers(group)
+            decision = self._consumers(group, data)
             if not decision.refusals and not decision.consumers:
                 reason = "no service reads it from a file (" + "; ".join(decision.notes) + ")"
                 decision.refusals.append(Refusal(names, group.where, reason))
@@ -149,7 +149,8 @@ class Decider:
                     "all or nothing, and one of its uses cannot be"
                 )
                 continue
-            name = _unique(_secret_name(names), taken)
+            base, tie = _secret_name(names)
+            name = _unique(base, taken)
             spec, clash = _existing(data, name, decision)
             if clash:
                 refusals.append(Refusal(names, group.where, clash))
@@ -159,7 +160,7 @@ class Decider:
             if rejected:
                 refusals.append(Refusal(names, group.where, rejected, code="A006"))
                 continue
-            secret = replace(secret, notes=(*secret.notes, *warned))
+            secret = replace(secret, notes=(*secret.notes, *tie, *warned))
             taken.add(name)
             chosen[name] = group.index
             secrets.append(secret)
@@ -168,10 +169,10 @@ class Decider:
         plan = AdoptPlan(tuple(secrets), tuple(refusals), edits, tuple(possible), tuple(notes))
         return plan, chosen
 
-    def _consumers(self, group: Group) -> _Decision:
+    def _consumers(self, group: Group, data: AdoptInput) -> _Decision:
         out = _Decision()
         for use in group.uses:
-            refused = self._refusal(use)
+            refused = self._refusal(use) or self._differs(use, group.value, data)
             if refused is not None:
                 out.refusals.append(
                     Refusal((use.name,), f"{use.file}:{use.first}", refused, use.service)
@@ -201,6 +202,21 @@ class Decider:
                 if item not in entry[key]:
                     entry[key].append(item)
         return out
+
+    def _differs(self, use: Use, value: str, data: AdoptInput) -> str | None:
+        """Why the value adopt read for `use` is not the one Compose gives the container (a
+        `$` Compose expands, an escape or quote it reads otherwise), or None."""
+        got = data.compose_env.get(use.service or "")
+        if got is None or use.via not in ("env_file", "interpolation"):
+            return None
+        if use.name in got and got[use.name] != value:
+            return (
+                f"Compose gives {use.service} a different {use.name} than adopt reads in "
+                f"{use.file}:{use.first} (a `$` it expands, an escape or quote it reads "
+                "otherwise): quote the value as Compose expects (single quotes: taken as "
+                "written), then run adopt again"
+            )
+        return None
 
     def _refusal(self, use: Use) -> str | None:
         if use.file.startswith("/") or use.file.startswith("../"):
@@ -246,11 +262,23 @@ class Decider:
         return f"{use.name}_FILE", ""
 
 
-def _secret_name(names: tuple[str, ...]) -> str:
-    """The longest env name (the most specific: TITAN_DB_PASSWORD over DB_PASSWORD), lowered."""
-    best = sorted(names, key=lambda n: (-len(n), n))[0]
+def _secret_name(names: tuple[str, ...]) -> tuple[str, list[str]]:
+    """The longest env name (the most specific: TITAN_DB_PASSWORD over DB_PASSWORD), lowered,
+    and a note when several names are that long: the first of them in sorting order is taken
+    (deterministic), and the note says which others tied."""
+    ranked = sorted(names, key=lambda n: (-len(n), n))
+    best = ranked[0]
     name = re.sub(r"[^a-z0-9_.-]", "_", best.lower()).strip("_.-") or "secret"
-    return name if name[0].isalnum() else f"s{name}"
+    name = name if name[0].isalnum() else f"s{name}"
+    tied = [n for n in ranked[1:] if len(n) == len(best)]
+    if not tied:
+        return name, []
+    note = (
+        f"named {name} after {best}: {', '.join(tied)} {'is' if len(tied) == 1 else 'are'} as "
+        "long (the first in sorting order is taken); rename it in the manifest before the "
+        "first deploy if you prefer another"
+    )
+    return name, [note]
 
 
 def _unique(name: str, taken: set[str]) -> str:

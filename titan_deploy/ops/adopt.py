@@ -25,7 +25,8 @@ compose file); 3 a runtime failure (a full disk).
 from __future__ import annotations
 
 import datetime
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from titan_deploy.core.adopt import (
@@ -48,7 +49,7 @@ from titan_deploy.core.findings import Finding, Report, error, warning
 from titan_deploy.core.manifest import Manifest, parse_manifest_text
 from titan_deploy.core.yamlpos import load_file
 from titan_deploy.errors import ConfigError
-from titan_deploy.io import fs
+from titan_deploy.io import compose, fs
 from titan_deploy.project import Project
 
 COLUMNS = ["secret", "kind", "action", "consumers", "from"]
@@ -63,11 +64,16 @@ def run_adopt(
     include: Iterable[str] = (),
     exclude: Iterable[str] = (),
     secrets_gid: int | None = None,
+    compose_for: compose.ComposeFactory | None = None,
 ) -> Report:
     """Plan (and without `dry_run` carry out) the adoption; the report never holds a value.
 
     `include`: env names to adopt though only their value looks secret; `exclude`: env names
-    never adopted; `secrets_gid`: the secrets group written into a NEW manifest."""
+    never adopted (a name that is in no env file or `environment:` is exit 2, naming the
+    candidates); `secrets_gid`: the secrets group written into a NEW manifest; `compose_for`:
+    the compose runner (ops/stack.Backends.compose; default the installed Compose v2), asked
+    for the merged config, the project name and the environment each service gets.
+    ConfigError (exit 2) when Compose rejects the project."""
     manifest = _manifest(project)
     if manifest is not None and secrets_gid is not None and manifest.secrets_gid != secrets_gid:
         raise ConfigError(
@@ -76,29 +82,76 @@ def run_adopt(
         )
     gid = manifest.secrets_gid if manifest is not None else secrets_gid
     compose_files = _compose_files(project, manifest)
-    plan, values = plan_adoption(_input(project, manifest, compose_files, include, exclude))
-    report = Report("adopt", columns=COLUMNS, rows=plan_rows(plan))
+    seen = _ask_compose(project, manifest, compose_files, compose_for or compose.for_project)
+    data = _input(project, manifest, compose_files, include, exclude, seen)
+    plan, values = plan_adoption(data)
+    _check_names(plan, "--include", data.include)
+    _check_names(plan, "--exclude", data.exclude)
+    conflicts, kept = _conflicts(project, plan, values)
+    report = Report("adopt", columns=COLUMNS)
+    report.rows = plan_rows(plan, _actions(plan, conflicts, kept, dry_run))
     report.findings += _findings(plan)
-    report.findings += _conflicts(project, plan, values)
+    report.findings += conflicts
     report.data = plan_dict(plan) | {"dry_run": dry_run, "written": []}
     report.data["manifest"] = _manifest_plan(project, manifest, plan)
+    report.data["project_name"] = seen.name
     if not plan.secrets:
         report.failed = True
         report.summary = "nothing to adopt" + (
             f": {len(plan.refusals)} refused (see the table)" if plan.refusals else ""
         )
-        return report
-    if report.errors:
+    elif report.errors:
         report.summary = "nothing written: a secret file exists with a different value"
-        return report
-    if dry_run:
+    elif dry_run:
         report.summary = _summary(plan, "would adopt") + " (dry run: nothing written)"
-        return report
-    written = _write(project, manifest, compose_files, plan, values, gid)
-    report.data["written"] = written
-    report.data["env_edits"] = plan_dict(plan, _backups_of(written))["env_edits"]
-    report.summary = _summary(plan, "adopted") + f"; wrote {len(written)} file(s)"
+    else:
+        written = _write(project, manifest, compose_files, plan, values, gid)
+        report.data["written"] = written
+        report.data["env_edits"] = plan_dict(plan, _backups_of(written))["env_edits"]
+        report.summary = _summary(plan, "adopted") + f"; wrote {len(written)} file(s)"
+    report.summary += _notes_line(plan)
     return report
+
+
+def _notes_line(plan: AdoptPlan) -> str:
+    """The A005 notes as one line of the summary (the text report hides info findings)."""
+    return f" — note: {'; '.join(plan.notes)}" if plan.notes else ""
+
+
+def _actions(
+    plan: AdoptPlan, conflicts: list[Finding], kept: set[str], dry_run: bool
+) -> dict[str, str]:
+    """What happens to each secret, for its table row: adopted, or why not."""
+    blocked = {f.secret for f in conflicts}
+    out = {}
+    for s in plan.secrets:
+        if s.name in blocked:
+            out[s.name] = f"not written: {s.file} holds another value (A003)"
+        elif blocked:
+            out[s.name] = "not written: another secret file holds another value (A003)"
+        else:
+            verb = "would adopt" if dry_run else "adopted"
+            out[s.name] = verb + (
+                f" ({s.file} exists with this value: kept)" if s.name in kept else ""
+            )
+            out[s.name] += " (in manifest)" if s.existing else ""
+    return out
+
+
+def _check_names(plan: AdoptPlan, option: str, names: frozenset[str]) -> None:
+    """ConfigError (exit 2) naming an `--include`/`--exclude` name that is in none of the
+    project's env files or `environment:`s (a typo would otherwise be ignored), with the
+    closest candidates."""
+    import difflib
+
+    for name in sorted(names - set(plan.names)):
+        close = difflib.get_close_matches(name, plan.names, n=5, cutoff=0.6)
+        candidates = close or sorted({n for s in plan.possible for n in s.names}) or plan.names
+        listed = ", ".join(candidates[:8]) or "none"
+        raise ConfigError(
+            f"{option} {name}: no env var of that name in the project's env files or "
+            f"environment: (candidates: {listed})"
+        )
 
 
 def _manifest_plan(project: Project, manifest: Manifest | None, plan: AdoptPlan) -> dict:
@@ -144,12 +197,64 @@ def _compose_files(project: Project, manifest: Manifest | None) -> list[str]:
     )
 
 
+@dataclass(frozen=True)
+class _Seen:
+    """What Compose says of the project: its name and each service's environment as the
+    container gets it (values in memory only; never shown)."""
+
+    name: str
+    environment: Mapping[str, Mapping[str, str]] = field(repr=False)
+
+
+def _ask_compose(
+    project: Project,
+    manifest: Manifest | None,
+    files: list[str],
+    compose_for: compose.ComposeFactory,
+) -> _Seen:
+    """Compose's merged config (interpolation off: it must accept the project), the project
+    name it resolves, and the environment of each service (interpolated: exactly the values the
+    containers get, `$$` unescaped). ConfigError (exit 2) when Compose rejects the files."""
+    runner = compose_for(project.project_dir, files, project.project_name)
+    try:
+        runner.config()
+        command = getattr(runner, "command", None)  # a fake runner has none
+        if command is None:
+            return _Seen(project.project_name or project.project_dir.name, {})
+        name = project.name if manifest is not None else compose.resolved_name(command)
+        return _Seen(name, _environments(compose.run_config(command.config_interpolated()).stdout))
+    except compose.ComposeRejected as exc:
+        exc.message = f"compose rejects {', '.join(files)}: {exc.message}"
+        exc.args = (exc.message,)
+        raise
+
+
+def _environments(stdout: str) -> dict[str, dict[str, str]]:
+    """service -> env name -> value from `config --format json` (interpolated), whose values
+    write `$` as `$$`; everything else in it is dropped at once."""
+    import json
+
+    try:
+        services = json.loads(stdout).get("services") or {}
+    except (ValueError, AttributeError):
+        return {}
+    out: dict[str, dict[str, str]] = {}
+    for name, body in services.items() if isinstance(services, dict) else ():
+        env = body.get("environment") if isinstance(body, dict) else None
+        if isinstance(env, dict):
+            out[str(name)] = {
+                str(k): v.replace("$$", "$") for k, v in env.items() if isinstance(v, str)
+            }
+    return out
+
+
 def _input(
     project: Project,
     manifest: Manifest | None,
     compose_files: list[str],
     include: Iterable[str],
     exclude: Iterable[str],
+    seen: _Seen,
 ) -> AdoptInput:
     composes = tuple(ComposeFile(f, load_file(project.path(f), display=f)) for f in compose_files)
     env_files = {p: _read_text(project, p) for p in env_file_paths(composes)}
@@ -162,6 +267,8 @@ def _input(
         secrets_dir=secrets_dir,
         include=frozenset(include),
         exclude=frozenset(exclude),
+        project_name=seen.name,
+        compose_env=seen.environment,
     )
 
 
@@ -207,9 +314,13 @@ def _findings(plan: AdoptPlan) -> list[Finding]:
     return out
 
 
-def _conflicts(project: Project, plan: AdoptPlan, values: dict[str, bytes]) -> list[Finding]:
-    """An existing secret file with a different value: adopt never overwrites a secret."""
+def _conflicts(
+    project: Project, plan: AdoptPlan, values: dict[str, bytes]
+) -> tuple[list[Finding], set[str]]:
+    """A003 for each existing secret file with a different value (adopt never overwrites a
+    secret), and the secrets whose file exists with the same value (kept)."""
     out = []
+    kept = set()
     for s in plan.secrets:
         path = project.path(s.file)
         try:
@@ -222,7 +333,9 @@ def _conflicts(project: Project, plan: AdoptPlan, values: dict[str, bytes]) -> l
                 error("A003", f"{s.file} exists and cannot be compared: {reason}", secret=s.name)
             )
             continue
-        if current.strip() != values[s.name].strip():
+        if current.strip() == values[s.name].strip():
+            kept.add(s.name)
+        else:
             out.append(
                 error(
                     "A003",
@@ -231,7 +344,7 @@ def _conflicts(project: Project, plan: AdoptPlan, values: dict[str, bytes]) -> l
                     fix=f"move {s.file} away (or `--exclude` its env names), then run adopt again",
                 )
             )
-    return out
+    return out, kept
 
 
 # --- writing --------------------------------------------------------------------------------------
