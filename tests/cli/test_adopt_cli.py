@@ -20,7 +20,13 @@ from tests.cli.test_canary import CONSOLE_SCRIPT, Canaries
 from titan_deploy.core.manifest import load_manifest
 
 MODES = [[], ["--json"], ["-v"], ["--json", "-v"]]
-ADOPTED = {"titan_db_password", "binance_api_key", "binance_api_secret", "gemini_api_key"}
+ADOPTED = {
+    "titan_db_password",
+    "titan_hmac_secret",  # sentinel's `TITAN_HMAC_SECRET=${HMAC_SECRET}`: the overlay resets it
+    "binance_api_key",
+    "binance_api_secret",
+    "gemini_api_key",
+}
 
 
 @pytest.fixture
@@ -69,9 +75,13 @@ def test_dry_run_shows_the_plan_writes_nothing_and_prints_no_value(
     assert {tuple(r["names"]) for r in data["refused"]} >= {
         ("REDIS_PASSWORD",),
         ("NATS_BRAIN_PASSWORD",),
-        ("TITAN_HMAC_SECRET",),
     }
-    assert [e["file"] for e in data["env_edits"]] == [".env.prod"]
+    edits = {e["file"]: e for e in data["env_edits"]}
+    assert sorted(edits) == [".env", ".env.prod"]
+    assert edits[".env"]["stand_in"] == ["HMAC_SECRET"]  # still interpolated upstream
+    hmac = next(s for s in data["secrets"] if s["name"] == "titan_hmac_secret")
+    sentinel = next(c for c in hmac["consumers"] if c["service"] == "titan-sentinel")
+    assert sentinel["resets"] == ["TITAN_HMAC_SECRET"]
     assert data["dry_run"] is True and data["written"] == []
     assert data["manifest"]["action"] == "create"
     assert (
@@ -101,10 +111,17 @@ def test_adopt_writes_files_manifest_overlay_and_env_files_with_a_backup(
     assert brain is not None and brain.envs == ("TITAN_DB_PASSWORD_FILE", "DB_PASSWORD_FILE")
     env_after = (root / ".env.prod").read_text()
     assert "NODE_ENV=production" in env_after and "NATS_BRAIN_PASSWORD=" in env_after
-    (backup,) = (root / ".titan-deploy" / "adopt").iterdir()
-    assert backup.read_bytes() == env_before
-    assert stat.S_IMODE(backup.stat().st_mode) == 0o600
-    moved = ("DB_PASSWORD", "BINANCE_API_KEY", "BINANCE_API_SECRET", "GEMINI_API_KEY")
+    backups = {p.name.split(".20")[0]: p for p in (root / ".titan-deploy" / "adopt").iterdir()}
+    assert sorted(backups) == [".env", ".env.prod"]
+    assert backups[".env.prod"].read_bytes() == env_before
+    assert {stat.S_IMODE(p.stat().st_mode) for p in backups.values()} == {0o600}
+    moved = (
+        "DB_PASSWORD",
+        "HMAC_SECRET",
+        "BINANCE_API_KEY",
+        "BINANCE_API_SECRET",
+        "GEMINI_API_KEY",
+    )
     adopted = Canaries({k: titan.values[k] for k in moved})  # refused ones stay in .env.prod
     adopted.assert_clean(env_after, ".env.prod")
     for path in (root / "secrets.manifest.yml", root / ".gitignore"):
@@ -226,7 +243,10 @@ def test_a_second_adopt_adds_to_the_manifest_keeping_what_was_there(cli, titan: 
     assert "version: 1  # mine" in text
     assert set(load_manifest(manifest).secrets) == ADOPTED | {"database_url"}
     assert "GEMINI_API_KEY=" not in (titan.root / ".env.prod").read_text()
-    assert len(list((titan.root / ".titan-deploy" / "adopt").iterdir())) == 2
+    backups = sorted(
+        p.name.split(".20")[0] for p in (titan.root / ".titan-deploy" / "adopt").iterdir()
+    )
+    assert backups == [".env", ".env.prod", ".env.prod"]  # .env once: the second run left it
     assert cli("-C", titan.root, "render", "--check").exit_code == 0
 
 
@@ -305,3 +325,18 @@ def test_rows_say_what_happens_and_notes_show_in_the_text_report(cli, titan: Tit
     assert not any(a.startswith("adopt") for a in actions.values())
     text = adopt(cli, titan, "--dry-run", "--exclude", "GEMINI_API_KEY").stdout
     assert "excluded (--exclude)" in text  # an A005 note, without -v
+
+
+def test_an_overlay_that_would_copy_a_secret_looking_entry_stops_before_anything_is_written(
+    cli, titan: TitanLike
+) -> None:
+    """Sentinel's `environment:` is a list: the overlay must repeat its other entries to reset
+    TITAN_HMAC_SECRET, and refuses to copy one that looks like a secret: adopt says so first."""
+    path = titan.root / "docker-compose.prod.yml"
+    path.write_text(path.read_text().replace("- HEADLESS=true", "- LEGACY_API_TOKEN=${LEGACY}"))
+    before = snapshot(titan.root)
+    for args in (["--dry-run"], []):
+        result = adopt(cli, titan, *args)
+        assert result.exit_code == 2, result.output
+        assert "LEGACY_API_TOKEN looks like a secret" in result.stderr
+    assert snapshot(titan.root) == before

@@ -293,24 +293,34 @@ def _uses(
     return out, values
 
 
+_WHOLE_REF = re.compile(
+    r"\$(?:([A-Za-z_][A-Za-z0-9_]*)|\{([A-Za-z_][A-Za-z0-9_]*)(?::?[-?][^}]*)?\})"
+)
+
+
 def _environment_uses(service, name, raw, ref, env, dot, keep) -> list[tuple[Use, int]]:
+    """The uses of `environment:` entry `name` (`raw` as written, None for a bare `- NAME`):
+    a bare name passes the `.env` value through (`passthrough`); a value that is exactly one
+    `${V}` (a default or required form allowed) is V's value (`interpolation`: the overlay
+    resets `name` for the consumer, the `.env` line becomes a stand-in); `${V}` with more text
+    around it (`composed`) is not V's value and is refused; no reference: a literal."""
     if raw is None:  # `- NAME`: compose passes it from the shell or the .env
         a = env.get(name)
         if a is None or a.value is None:
             return []
-        return [
-            (Use(service, name, dot, a.first, a.last, "interpolation", ref, name), keep(a.value))
-        ]
+        return [(Use(service, name, dot, a.first, a.last, "passthrough", ref, name), keep(a.value))]
     text = str(raw)
     refs = [v for v in dict.fromkeys(interpolated(text)) if v in env and env[v].value is not None]
     if not refs and not variable_refs(text)[0]:
         file, _, line = ref.rpartition(":")
         literal = text.replace("$$", "$")
         return [(Use(service, name, file, int(line), int(line), "environment", ref), keep(literal))]
+    whole = _WHOLE_REF.fullmatch(text)
     out = []
     for var in refs:
         a = env[var]
-        use = Use(service, name, dot, a.first, a.last, "interpolation", ref, var)
+        via = "interpolation" if whole and var in whole.groups() else "composed"
+        use = Use(service, name, dot, a.first, a.last, via, ref, var)
         out.append((use, keep(a.value or "")))
     return out
 

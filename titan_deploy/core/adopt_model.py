@@ -48,6 +48,9 @@ class ConsumerPlan:
     envs: tuple[str, ...]
     reads: tuple[str, ...]
     via: tuple[str, ...]
+    # names an upstream `environment:` sets from `${V}`: the overlay takes them out (core/overlay
+    # resets a plain X where the consumer reads X_FILE); the plan shows it
+    resets: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -86,6 +89,16 @@ class EnvEdit:
     spans: tuple[tuple[int, int], ...]
     names: tuple[str, ...]
     secrets: tuple[str, ...]
+    # `.env` names a compose file interpolates (`X: ${V}`, reset by the overlay): their line
+    # becomes `V=<STAND_IN>` so that Compose, which interpolates every file before the overlay
+    # resets X, still finds V set (a missing V is a warning, or an error for `${V:?}`)
+    stand_in: tuple[str, ...] = ()
+
+
+STAND_IN = "adopted-by-titan-deploy"
+"""The value a `.env` variable keeps when adopted but still interpolated by an upstream file;
+never a secret (adopt does not find it again), and a service given it without the overlay
+fails closed (a wrong password, not an empty one)."""
 
 
 @dataclass(frozen=True)
@@ -123,6 +136,6 @@ class Use:
     file: str  # the file the value is written in
     first: int
     last: int
-    via: str  # env_file | environment | interpolation | argv | config
+    via: str  # env_file | environment | passthrough | interpolation | composed | argv | config
     ref: str | None = None  # the compose place that uses it (file:line or a key path)
     var: str | None = None  # the variable of the file holding the value

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from titan_deploy.core.adopt import AdoptPlan, EnvEdit, SecretPlan
+from titan_deploy.core.adopt_model import STAND_IN
 
 HEADER = "# Written by `titan-deploy adopt`; edit freely (see the README's manifest reference).\n"
 _SECRETS_LINE = re.compile(r"^secrets:[ \t]*(#.*)?$", re.MULTILINE)
@@ -93,6 +94,8 @@ def rewrite_env(text: str, edit: EnvEdit) -> str:
             name = re.match(r"\s*(?:export\s+)?([A-Za-z0-9_.\-\[\]]+)", lines[number - 1])
             label = name.group(1) if name else "a secret"
             out.append(f"# {label}: moved to a secret file by titan-deploy adopt\n")
+            if label in edit.stand_in:  # still interpolated upstream (the overlay resets it)
+                out.append(f"{label}={STAND_IN}\n")
             number = gone[number] + 1
             continue
         out.append(lines[number - 1])
@@ -146,6 +149,7 @@ def plan_dict(plan: AdoptPlan, backups: dict[str, str] | None = None) -> dict[st
                         "env": list(c.envs),
                         "reads": list(c.reads),
                         "via": list(c.via),
+                        "resets": list(c.resets),
                     }
                     for c in s.consumers
                 ],
@@ -159,6 +163,7 @@ def plan_dict(plan: AdoptPlan, backups: dict[str, str] | None = None) -> dict[st
                 "file": e.file,
                 "remove_lines": [list(span) for span in e.spans],
                 "names": list(e.names),
+                "stand_in": list(e.stand_in),
                 "backup": (backups or {}).get(e.file),
             }
             for e in plan.edits

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from titan_deploy.core.adopt_model import (
+    STAND_IN,
     AdoptInput,
     AdoptPlan,
     ConsumerPlan,
@@ -72,7 +73,7 @@ class Group:
 def found_by(names: set[str], value: str, include: frozenset[str]) -> str | None:
     """Why a value is a secret (`name`, `dsn`, `value`) or None. `value` means only its shape
     says so: adopted with --include NAME only."""
-    if not value.strip() or value.startswith("/run/secrets/"):
+    if not value.strip() or value.startswith("/run/secrets/") or value == STAND_IN:
         return None
     if is_placeholder(value.encode(), None):
         return None
@@ -165,7 +166,11 @@ class Decider:
             chosen[name] = group.index
             secrets.append(secret)
         secrets = [_dsn_notes(s, chosen, groups) for s in secrets]
-        edits = _edits(secrets, groups, chosen, files)
+        adopted = {chosen[s.name] for s in secrets}
+        kept_set = {
+            u.var for g in groups if g.index in adopted for u in g.uses if u.via == "interpolation"
+        }
+        edits = _edits(secrets, groups, chosen, files, {data.dotenv_display: kept_set})
         plan = AdoptPlan(tuple(secrets), tuple(refusals), edits, tuple(possible), tuple(notes))
         return plan, chosen
 
@@ -196,9 +201,12 @@ class Decider:
                 )
                 continue
             entry = out.consumers.setdefault(
-                use.service or "", {"envs": [], "reads": [], "via": []}
+                use.service or "", {"envs": [], "reads": [], "via": [], "resets": []}
             )
-            for key, item in (("envs", file_var), ("reads", use.name), ("via", use.file)):
+            pairs = [("envs", file_var), ("reads", use.name), ("via", use.file)]
+            if use.via == "interpolation":
+                pairs.append(("resets", use.name))
+            for key, item in pairs:
                 if item not in entry[key]:
                     entry[key].append(item)
         return out
@@ -207,7 +215,7 @@ class Decider:
         """Why the value adopt read for `use` is not the one Compose gives the container (a
         `$` Compose expands, an escape or quote it reads otherwise), or None."""
         got = data.compose_env.get(use.service or "")
-        if got is None or use.via not in ("env_file", "interpolation"):
+        if got is None or use.via not in ("env_file", "interpolation", "passthrough"):
             return None
         if use.name in got and got[use.name] != value:
             return (
@@ -227,12 +235,11 @@ class Decider:
                 "upstream compose file itself; adopt never edits it: move the value to an "
                 "env_file, then run adopt again"
             )
-        if use.via == "interpolation":
+        if use.via == "composed":
             return (
-                f"{use.ref}: {use.service}'s environment: sets {use.name} from ${{{use.var}}}; "
-                "taking it out of the upstream file needs the overlay to reset it (issue 10 "
-                f"item 2, not yet): put {use.name} in the service's env_file instead, then run "
-                "adopt again"
+                f"{use.ref}: {use.service}'s environment: builds {use.name} from "
+                f"${{{use.var}}} and more text, so its value is not {use.var}'s: give the "
+                f"service {use.var} itself (a `*_FILE` it reads), then run adopt again"
             )
         if use.via in ("argv", "config"):
             where = "a command line" if use.via == "argv" else "the compose config"
@@ -321,7 +328,9 @@ def _secret(
     group: Group, name: str, data: AdoptInput, decision: _Decision, spec: SecretSpec | None
 ) -> SecretPlan:
     consumers = tuple(
-        ConsumerPlan(service, tuple(e["envs"]), tuple(e["reads"]), tuple(e["via"]))
+        ConsumerPlan(
+            service, tuple(e["envs"]), tuple(e["reads"]), tuple(e["via"]), tuple(e["resets"])
+        )
         for service, e in sorted(decision.consumers.items())
     )
     notes: list[str]
@@ -441,6 +450,7 @@ def _edits(
     groups: list[Group],
     chosen: dict[str, int],
     files: Mapping[str, list[Assignment] | None],
+    stand_in: Mapping[str, set[str | None]],
 ) -> tuple[EnvEdit, ...]:
     """Per env file (`.env` included): every line that assigns an adopted value, under any name.
     Each is a use that was adopted, or one no service sees (shadowed by `environment:`, or a
@@ -455,5 +465,6 @@ def _edits(
             spans = tuple((a.first, a.last) for a in hits)
             names = tuple(sorted({a.name for a in hits}))
             owners = tuple(dict.fromkeys(owner[a.value or ""] for a in hits))
-            out.append(EnvEdit(path, spans, names, owners))
+            kept = tuple(n for n in names if n in stand_in.get(path, set()))
+            out.append(EnvEdit(path, spans, names, owners, kept))
     return tuple(out)

@@ -47,6 +47,7 @@ from titan_deploy.core.adopt_render import (
 from titan_deploy.core.checks import expected_dir_mode, expected_file_mode
 from titan_deploy.core.findings import Finding, Report, error, warning
 from titan_deploy.core.manifest import Manifest, parse_manifest_text
+from titan_deploy.core.overlay import base_compose, plan_overlay
 from titan_deploy.core.yamlpos import load_file
 from titan_deploy.errors import ConfigError
 from titan_deploy.io import compose, fs
@@ -103,14 +104,35 @@ def run_adopt(
     elif report.errors:
         report.summary = "nothing written: a secret file exists with a different value"
     elif dry_run:
+        _overlay_preflight(project, manifest, compose_files, plan, gid, data)
         report.summary = _summary(plan, "would adopt") + " (dry run: nothing written)"
     else:
+        _overlay_preflight(project, manifest, compose_files, plan, gid, data)
         written = _write(project, manifest, compose_files, plan, values, gid)
         report.data["written"] = written
         report.data["env_edits"] = plan_dict(plan, _backups_of(written))["env_edits"]
         report.summary = _summary(plan, "adopted") + f"; wrote {len(written)} file(s)"
     report.summary += _notes_line(plan)
     return report
+
+
+def _overlay_preflight(
+    project: Project,
+    manifest: Manifest | None,
+    compose_files: list[str],
+    plan: AdoptPlan,
+    gid: int | None,
+    data: AdoptInput,
+) -> None:
+    """Plan the overlay for the manifest adopt would write, before anything is written: the
+    overlay refuses (ConfigError, exit 2, names only) where taking a plain `X` out of a base
+    `environment:` list would copy another entry that looks like a secret."""
+    text = _manifest_text(project, manifest, compose_files, plan, gid)
+    if text is None:
+        return
+    planned = parse_manifest_text(text, str(project.manifest_option))
+    base = base_compose([cf.doc.value for cf in data.compose])
+    plan_overlay(planned, None, data.secrets_dir, base)
 
 
 def _notes_line(plan: AdoptPlan) -> str:

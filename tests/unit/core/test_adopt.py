@@ -170,18 +170,53 @@ def test_a_command_expanding_the_var_at_run_time_is_refused_and_the_whole_secret
     assert any("all or nothing" in note for note in plan.notes)
 
 
-def test_environment_interpolation_and_literals_are_refused_without_editing_compose() -> None:
-    hmac, literal = pyrandom.token_hex(32), canary()
-    services = {
-        "sentinel": svc(environment=["TITAN_HMAC_SECRET=${HMAC_SECRET}"]),
-        "brain": svc(environment={"API_TOKEN": literal}),
-    }
-    plan, _ = plan_of(services, f"HMAC_SECRET={hmac}\n", dotenv=f"HMAC_SECRET={hmac}\n")
+def test_environment_literals_are_refused_without_editing_compose() -> None:
+    literal = canary()
+    services = {"brain": svc(environment={"API_TOKEN": literal})}
+    plan, _ = plan_of(services, "")
     reasons = {r.names: r.reason for r in plan.refusals}
-    assert "issue 10 item 2" in reasons[("TITAN_HMAC_SECRET",)]
     assert "upstream compose file itself" in reasons[("API_TOKEN",)]
     assert not plan.secrets
-    assert_no_value(plan, [hmac, literal])
+    assert_no_value(plan, [literal])
+
+
+# --- `environment: X=${V}` (issue 10, adopt fault 4) -----
+
+
+@pytest.mark.parametrize(
+    "environment",
+    [
+        ["HEADLESS=true", "TITAN_HMAC_SECRET=${HMAC_SECRET}"],
+        {"HEADLESS": "true", "TITAN_HMAC_SECRET": "${HMAC_SECRET:?set it}"},
+    ],
+    ids=["list", "mapping-required"],
+)
+def test_environment_interpolation_is_adopted_from_the_dotenv_and_reset_by_the_overlay(
+    environment,
+) -> None:
+    hmac = pyrandom.token_hex(32)
+    services = {"sentinel": {"image": APP, "environment": environment}}
+    dotenv = f"TAG=1\nHMAC_SECRET={hmac}\n"
+    plan, got = plan_of(services, dotenv=dotenv)
+    (secret,) = plan.secrets
+    assert got[secret.name] == hmac.encode() and secret.sources == (".env:2",)
+    (consumer,) = secret.consumers
+    assert consumer.envs == ("TITAN_HMAC_SECRET_FILE",)
+    assert consumer.resets == ("TITAN_HMAC_SECRET",)
+    (edit,) = plan.edits
+    assert (edit.file, edit.spans, edit.stand_in) == (".env", ((2, 2),), ("HMAC_SECRET",))
+    out = rewrite_env(dotenv, edit)
+    assert hmac not in out and "HMAC_SECRET=adopted-by-titan-deploy\n" in out
+    again, got = plan_of(services, dotenv=out)  # the stand-in is never adopted again
+    assert not again.secrets and not got
+    assert_no_value(plan, [hmac])
+
+
+def test_a_value_built_around_an_interpolation_is_refused() -> None:
+    services = {"app": {"image": APP, "environment": {"DB_URL": "pg://u:${DB_PASSWORD}@db/x"}}}
+    plan, got = plan_of(services, dotenv=f"DB_PASSWORD={canary()}\n")
+    assert not got
+    assert "and more text" in plan.refusals[0].reason
 
 
 def test_external_and_environment_sourced_compose_secrets_are_refused() -> None:
