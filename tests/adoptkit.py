@@ -7,9 +7,13 @@ its config from env vars in its entrypoint (`$$NATS_BRAIN_PASSWORD`); sentinel s
 `TITAN_HMAC_SECRET=${HMAC_SECRET}` in `environment:`; a console that already reads a `*_FILE`.
 
 `write_titan_like(root, deployable=False)`: the full layout with the images real Titan names
-(for the planner and the CLI). `deployable=True`: what adopt fully adopts and `up` can run on
-local stand-ins (busybox-like `image`), without the parts adopt refuses (redis on argv, nats'
-envsubst, sentinel's `environment:` interpolation, which lint would reject at `up` anyway).
+(for the planner and the CLI). `deployable=True`: what adopt adopts and `up` can run on local
+stand-ins (busybox-like `image`), without the parts adopt refuses (redis on argv, nats'
+envsubst), and with what real projects add: redis given its password in `environment:`
+(`REDIS_PASSWORD: ${REDIS_PASSWORD}` from `.env`), an `env_file:` with `format: raw` whose value
+holds quotes, `$` and `#` (Compose takes them literally), a second compose file that
+`!override`s hunter's env_file list (its legacy env file is no longer read: nothing is adopted
+from it) and a weak password that check-secrets would reject (A006: it stays where it is).
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ class TitanLike:
     root: Path
     values: dict[str, bytes] = field(default_factory=dict)  # env name -> canary value
     compose: tuple[str, ...] = ("docker-compose.prod.yml",)
+    untouched: dict[str, bytes] = field(default_factory=dict)  # files adopt must not change
 
     def canaries(self) -> list[bytes]:
         return sorted(set(self.values.values()))
@@ -65,8 +70,11 @@ def write_titan_like(
         "DATABASE_URL": f"postgres://titan:{db}@db-primary:5432/titan_brain",
         "WEBHOOK_SIGNING": pyrandom.token_urlsafe(48),
     }
+    values["REDIS_PASSWORD"] = _token()
     if not deployable:
-        values |= {"NATS_BRAIN_PASSWORD": _token(), "REDIS_PASSWORD": _token()}
+        values["NATS_BRAIN_PASSWORD"] = _token()
+    else:  # literal in a raw env file: quotes, `$`, `#` and a trailing space are the value
+        values["AI_PROVIDER_TOKEN"] = f"\"{_token(24)}'$HOME#x "
     env_prod = [
         "# Titan production settings (made up for tests)",
         "NODE_ENV=production",
@@ -87,15 +95,33 @@ def write_titan_like(
     else:
         env_prod.append(f"NATS_BRAIN_PASSWORD={values['NATS_BRAIN_PASSWORD']}")
     (root / ".env.prod").write_text("\n".join(env_prod) + "\n")
-    dotenv = ["TITAN_TAG=latest"]
-    if not deployable:
-        dotenv += [f"REDIS_PASSWORD={values['REDIS_PASSWORD']}", f"HMAC_SECRET={hmac}"]
+    dotenv = ["TITAN_TAG=latest", f"REDIS_PASSWORD={values['REDIS_PASSWORD']}"]
+    dotenv.append(f"HMAC_SECRET={hmac}")
     (root / ".env").write_text("\n".join(dotenv) + "\n")
     (root / "config").mkdir(exist_ok=True)
     (root / "config" / "console_session_key").write_text(_token() + "\n")
     compose = _compose(deployable, image)
     (root / "docker-compose.prod.yml").write_text(yaml.safe_dump(compose, sort_keys=False))
-    return TitanLike(root, {k: v.encode() for k, v in values.items()})
+    out = TitanLike(root, {k: v.encode() for k, v in values.items()})
+    if deployable:
+        _deployable_extras(out)
+    return out
+
+
+def _deployable_extras(titan: TitanLike) -> None:
+    root = titan.root
+    token = titan.values["AI_PROVIDER_TOKEN"].decode()
+    raw = f"# raw: no quote or escape processing\nAI_PROVIDER_TOKEN={token}\n"
+    (root / ".env.ai").write_text(raw)
+    with (root / ".env.prod").open("a") as f:
+        f.write("ADMIN_PASSWORD=aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n")  # weak: check-secrets rejects
+    titan.values["LEGACY_API_TOKEN"] = _token().encode()
+    legacy = f"LEGACY_API_TOKEN={titan.values['LEGACY_API_TOKEN'].decode()}\n"
+    (root / ".env.legacy").write_text(legacy)
+    ops = "services:\n  titan-hunter:\n    env_file: !override [.env.prod]\n"
+    (root / "docker-compose.ops.yml").write_text(ops)
+    titan.compose = ("docker-compose.prod.yml", "docker-compose.ops.yml")
+    titan.untouched = {".env.legacy": legacy.encode()}
 
 
 def _compose(deployable: bool, image: str | None) -> dict:
@@ -135,6 +161,13 @@ def _compose(deployable: bool, image: str | None) -> dict:
             "TITAN_HMAC_SECRET=${HMAC_SECRET}",
         ]
         return {"services": services}
+    services["titan-sentinel"]["environment"] = [
+        "HEADLESS=true",
+        "TITAN_HMAC_SECRET=${HMAC_SECRET}",
+    ]
+    services["titan-ai-quant"]["env_file"] = [".env.prod", {"path": ".env.ai", "format": "raw"}]
+    services["titan-hunter"]["env_file"] = [".env.prod", ".env.legacy"]
+    services["redis"] = {"environment": {"REDIS_PASSWORD": "${REDIS_PASSWORD}"}}
     for body in services.values():
         body["image"] = image
         body["command"] = ["sh", "-c", LOOP]
