@@ -28,11 +28,21 @@ it (it only came with a shared `env_file:`) and simply stops receiving it. Image
 secret file at all (redis, nats, traefik, memcached) likewise stop receiving env_file values they
 never named. Every other image is taken to honour the `*_FILE` loader contract: `X_FILE`.
 
+Values are read as Compose reads them: an `env_file:` with `format: raw` by the docker CLI's
+`--env-file` grammar (core/dotenv.raw_lines), the others by compose-go's dotenv grammar; the
+merge of the compose files honours Compose's `!reset`/`!override` (a reset env_file is not read,
+an overridden list replaces the earlier one); and ops/adopt.py hands in what Compose itself
+gives each container (`compose_env`): a value adopt reads otherwise is refused, never written.
+`environment: X=${V}` (exactly one reference) is V's value from `.env`: the consumer reads
+X_FILE and the overlay resets X (core/overlay.py takes a plain X out where X_FILE is read); the
+`.env` line keeps a stand-in (`STAND_IN`) because Compose interpolates the upstream file before
+the overlay resets X. A value check-secrets would reject (core/valuechecks.py: NUL, too large,
+invalid for its kind, weak for a strict kind) is refused as A006, named, never shown.
+
 A secret is adopted all or nothing: one refused use keeps every line of it where it is.
 Refused, with the reason and what to do:
 - a value written in an upstream compose file (`environment: {X: literal}`): adopt never edits it;
-- `environment: X=${V}` filled from `.env`: removing X from the upstream file's environment needs
-  the overlay to reset it (issue 10 item 2, not yet); move X to the env_file and run adopt again;
+- `environment: X=prefix${V}suffix`: X's value is not V's;
 - any other interpolation of the value (a command line such as redis' `--requirepass ${V}`, a
   healthcheck, a label) and a command that expands it at run time (`$$X`, nats' envsubst): the
   program needs a config-file secret (issue 12);
