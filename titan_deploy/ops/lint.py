@@ -17,6 +17,7 @@ from titan_deploy.core.findings import Report
 from titan_deploy.core.lint import LintEnv, lint_config
 from titan_deploy.errors import ConfigError
 from titan_deploy.io import compose, fs
+from titan_deploy.ops.check import counted, waived
 from titan_deploy.ops.render import current_plan
 from titan_deploy.ops.stack import secret_values
 from titan_deploy.project import Project, interpolation_env_files
@@ -49,10 +50,11 @@ def run_lint(project: Project, compose_for: compose.ComposeFactory) -> Report:
     env = lint_env(project, config)
     # compose prints absolute file paths: compare them with the absolute secrets dir
     findings = lint_config(config, project.manifest, plan, str(project.secrets_dir), env)
+    findings = waived(project, findings, "L")
     report = Report("lint", findings=findings)
     report.data = {"files": files, "services": len(config.get("services") or {})}
     verdict = "compose config clean" if report.ok else "compose config has problems"
-    report.summary = f"{verdict}: {len(report.errors)} error(s), {len(report.warnings)} warning(s)"
+    report.summary = f"{verdict}: {counted(report)}"
     return report
 
 
