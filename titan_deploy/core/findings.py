@@ -43,7 +43,7 @@ class Finding:
         return f"{self.file}:{self.line}" if self.line is not None else self.file
 
     def to_dict(self) -> dict[str, Any]:
-        out = {
+        out: dict[str, Any] = {
             "severity": self.severity,
             "code": self.code,
             "secret": self.secret,
@@ -61,11 +61,11 @@ class Finding:
         return out
 
 
-def error(code: str, message: str, **where: str | None) -> Finding:
+def error(code: str, message: str, **where: Any) -> Finding:
     return Finding("error", code, message, **where)
 
 
-def warning(code: str, message: str, **where: str | None) -> Finding:
+def warning(code: str, message: str, **where: Any) -> Finding:
     return Finding("warning", code, message, **where)
 
 

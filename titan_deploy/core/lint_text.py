@@ -103,12 +103,12 @@ def argv_secret_reads(text: str, is_secret_var: Callable[[str], bool]) -> list[s
             found.append(f"the content of {what}")
     pipelines = [_stages(p) for script in _scripts(text) for p in _pipelines(script)]
 
-    def secret(name: str) -> bool:
+    def is_secret(name: str) -> bool:
         return name in assigned or (is_secret_var(name) and not name.endswith("_FILE"))
 
-    found += _stream_reads(pipelines, assigned, secret)
+    found += _stream_reads(pipelines, assigned, is_secret)
     for name, offset in variable_refs(text)[1]:
-        if not secret(name) or _ASSIGNED.search(text[:offset]) or _builtin_at(text, offset):
+        if not is_secret(name) or _ASSIGNED.search(text[:offset]) or _builtin_at(text, offset):
             continue
         found.append(f"${name}")
     return list(dict.fromkeys(found))
