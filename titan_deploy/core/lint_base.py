@@ -151,34 +151,29 @@ def _secret_of(manifest: Manifest, service: str, name: str) -> str | None:
     return None
 
 
+_ELSEWHERE = {
+    "external": "is declared `external:` in a base compose file: Compose would use a secret "
+    "created outside this project",
+    "environment": "is read from an environment variable (`environment:`) in a base compose "
+    "file: its value passes through Compose's environment (the shell or .env)",
+}
+
+
 def _sourced_elsewhere(
     doc: Located, name: str, body: dict[str, Any], secrets_dir: str
 ) -> Iterable[Finding]:
-    if body.get("external") not in (None, False):
+    """L014 for each of `external:` / `environment:` set on a managed secret's base entry."""
+    for key, what in _ELSEWHERE.items():
+        if body.get(key) in (None, False):
+            continue
         yield replace(
             error(
                 "L014",
-                f"secret {name} is declared `external:` in a base compose file: Compose would use "
-                "a secret created outside this project, not the manifest's file in the secrets "
-                "dir",
+                f"secret {name} {what}, not the manifest's file in the secrets dir",
                 secret=name,
-                fix=f"delete `external:` there (or the whole entry): the overlay declares {name} "
-                f"with `file: ./{secrets_dir}/{name}`; the value lives only in the secrets dir",
+                fix=f"delete `{key}:` there (or the whole entry) and keep the value in "
+                f"./{secrets_dir}/{name}: the overlay declares {name} with `file:`",
             ),
             file=doc.source,
-            line=doc.line(("secrets", name, "external")),
-        )
-    if body.get("environment") is not None:
-        yield replace(
-            error(
-                "L014",
-                f"secret {name} is read from an environment variable (`environment:`) in a base "
-                "compose file: its value passes through Compose's environment (the shell or "
-                ".env), not the manifest's file in the secrets dir",
-                secret=name,
-                fix=f"delete `environment:` there (or the whole entry) and put the value in "
-                f"./{secrets_dir}/{name}: the overlay declares it with `file:`",
-            ),
-            file=doc.source,
-            line=doc.line(("secrets", name, "environment")),
+            line=doc.line(("secrets", name, key)),
         )
