@@ -9,6 +9,7 @@ expanded by a shell inside the container at run time, after compose.
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -26,6 +27,7 @@ _WRAPPERS = {"sh", "bash", "ash", "dash", "zsh", "-c", "-ec", "-ce", "exec", "en
 _WRAPPERS |= {"if", "then", "else", "do", "!", "time", "while", "until"}
 _BUILTINS = {"echo", "printf", "export", "local", "readonly", "declare", "read", "test", "[", "[["}
 _SEPARATORS = re.compile(r"[;|&\n(]")
+ASSIGN_WINDOW = 512  # characters before a `$(...)` / `$$X` searched for its `NAME=`
 
 Refs = tuple[list[str], list[tuple[str, int]]]
 
@@ -90,16 +92,17 @@ def argv_secret_reads(text: str, is_secret_var: Callable[[str], bool]) -> list[s
     nothing in `ps`) are not command lines."""
     found: list[str] = []
     assigned: set[str] = set()
+    seps = [m.end() for m in _SEPARATORS.finditer(text)]
     for match in _SUBST.finditer(text):
         body = match.group(1) if match.group(1) is not None else match.group(2)
         secret = _SECRET_FILE.search(body)
         if secret is None:
             continue
         what = secret.group(1) or f"${secret.group(2)}"
-        target = _ASSIGNED.search(text[: match.start()])
+        target = _assigned_at(text, match.start())
         if target:
             assigned.add(target.group(1))
-        elif not _builtin_at(text, match.start()):
+        elif not _builtin_at(text, match.start(), seps):
             found.append(f"the content of {what}")
     pipelines = [_stages(p) for script in _scripts(text) for p in _pipelines(script)]
 
@@ -108,7 +111,7 @@ def argv_secret_reads(text: str, is_secret_var: Callable[[str], bool]) -> list[s
 
     found += _stream_reads(pipelines, assigned, is_secret)
     for name, offset in variable_refs(text)[1]:
-        if not is_secret(name) or _ASSIGNED.search(text[:offset]) or _builtin_at(text, offset):
+        if not is_secret(name) or _assigned_at(text, offset) or _builtin_at(text, offset, seps):
             continue
         found.append(f"${name}")
     return list(dict.fromkeys(found))
@@ -128,6 +131,8 @@ _ARG_FILE = re.compile(
     r"(?:^|\s)(?:-a\s*|--arg-file[=\s]\s*)[\"']?(/run/secrets/|\$\$?\{?\w+_FILE)"
 )
 _PLACEHOLDER = "@SUBST@"
+MAX_NESTING = 4
+"""`$( ... $( ... ) ... )` levels read as scripts of their own (real commands nest two or three)."""
 _LAUNCHERS = {"exec", "nohup", "env", "time", "!"}
 _ASSIGNMENT = re.compile(r"^[A-Za-z_]\w*=")
 _REDIRECT = re.compile(r"\d*(?:<<<|<<|<|>>|>)&?\d*")
@@ -169,18 +174,22 @@ def _stream_reads(
     for _ in range(3):  # `read A < f; echo "$$A" | read B`: a variable can taint the next one
         before = len(assigned)
         found = []
+        loop_input = False  # `while read X; ...; done < secret`: every read reads the secret
         for pipeline in stages:
-            found += _pipeline_reads(pipeline, stages, assigned, secret)
+            found += _pipeline_reads(pipeline, assigned, secret)
+            loop_input = loop_input or any(
+                s.command == "done" and _SECRET_INPUT.search(s.flat) for s in pipeline
+            )
+        if loop_input:
+            for stage in (s for p in stages for s in p if s.command in _READERS):
+                assigned.update(_read_names(stage.words))
         if len(assigned) == before:
             break
     return found
 
 
 def _pipeline_reads(
-    pipeline: list[_Stage],
-    every: list[list[_Stage]],
-    assigned: set[str],
-    secret: Callable[[str], bool],
+    pipeline: list[_Stage], assigned: set[str], secret: Callable[[str], bool]
 ) -> list[str]:
     found: list[str] = []
     fed: str | None = None  # what a previous stage of this pipeline wrote from a secret
@@ -190,9 +199,6 @@ def _pipeline_reads(
         source = fed or (own if redirected else None)
         if stage.command in _READERS and (source or own):
             assigned.update(_read_names(stage.words))
-        elif stage.command == "done" and redirected:
-            for other in (s for p in every for s in p if s.command in _READERS):
-                assigned.update(_read_names(other.words))
         elif stage.command == "xargs" and (source or _ARG_FILE.search(stage.flat)):
             found.append(f"the content of {source or own} (through xargs)")
         elif stage.command in {"source", "."} and own:
@@ -230,14 +236,18 @@ def _read_names(words: list[str]) -> set[str]:
 
 
 def _scripts(text: str) -> list[str]:
-    """`text` and the body of every `(...)` in it, nested ones too (each a script of its own)."""
+    """`text` and the body of every `(...)` and backtick substitution in it, nested ones too
+    down to MAX_NESTING levels (each a script of its own; deeper ones are read as part of
+    their parent, so a hostile string costs at most MAX_NESTING passes over its length)."""
     out = [text, *(m.group(2) for m in _SUBST.finditer(text) if m.group(2) is not None)]
     opened: list[int] = []
     for i, ch in enumerate(text):
         if ch == "(":
             opened.append(i)
         elif ch == ")" and opened:
-            out.append(text[opened.pop() + 1 : i])
+            start = opened.pop()
+            if len(opened) < MAX_NESTING:
+                out.append(text[start + 1 : i])
     return out
 
 
@@ -287,11 +297,18 @@ def _stages(pipeline: str) -> list[_Stage]:
     return stages
 
 
-def _builtin_at(text: str, offset: int) -> bool:
-    """Whether the simple command around `offset` is a shell builtin (after sh -c / exec)."""
-    start = max((m.end() for m in _SEPARATORS.finditer(text, 0, offset)), default=0)
-    for word in _WORD.findall(text[start:offset]):
-        if word in _WRAPPERS:
+def _assigned_at(text: str, offset: int) -> re.Match[str] | None:
+    """The `NAME=` (after `export`/`local`/...) that ends right before `offset`, if any. Looks
+    at a bounded window: each call costs the same however long `text` is."""
+    return _ASSIGNED.search(text[max(0, offset - ASSIGN_WINDOW) : offset])
+
+
+def _builtin_at(text: str, offset: int, seps: list[int]) -> bool:
+    """Whether the simple command around `offset` is a shell builtin (after sh -c / exec).
+    `seps`: the end of every separator in `text`, ascending (bisected, not rescanned)."""
+    start = seps[bisect.bisect_right(seps, offset) - 1] if seps and seps[0] <= offset else 0
+    for word in _WORD.finditer(text, start, offset):
+        if word.group(0) in _WRAPPERS:
             continue
-        return word in _BUILTINS
+        return word.group(0) in _BUILTINS
     return False
