@@ -175,3 +175,27 @@ def test_up_applies_an_edited_restart_secret_and_ends_verified(restart_stack):
     assert {(f["code"], f["secret"]) for f in doc["findings"]} == {("V002", "db_password")}
     assert all("titan-deploy up`: it recreates" not in f["fix"] for f in doc["findings"])
     assert_clean(s, samplers)
+
+
+def test_killed_mid_rotation_then_resumed_ends_verified(restart_stack, tmp_path):
+    """SIGKILLed right after signer was recreated on the new version (step 2 journaled): the
+    journal finishes it (`rotate resume`), the value on disk, verify clean."""
+    s = restart_stack
+    samplers: list[ProcSampler] = []
+    value = new_value(s)
+    source = tmp_path / "new-token"
+    source.touch(mode=0o600)
+    source.write_bytes(value)
+    argv = ["rotate", "secret", TOKEN, "--from-file", str(source), *FAST]
+    crash = run_td(s, *argv, env={"TITAN_DEPLOY_CRASH_AFTER_STEP": "2"}, sampler_sink=samplers)
+    assert crash.returncode == -9, crash.output
+    status = json.loads(td(s, samplers, "--json", "rotate", "status").stdout)
+    assert status["data"]["active"]["procedure"] == "restart"
+    assert td(s, samplers, "up").returncode == 3  # refused while the rotation is in flight
+    resume = td(s, samplers, "rotate", "resume", *FAST)
+    assert resume.returncode == 0, resume.output
+    assert "resumed and completed the restart of api_token rotation" in resume.stdout
+    assert container_value(s, "signer", TOKEN) == value
+    assert s.secret_path(TOKEN).read_bytes() == value
+    assert td(s, samplers, "verify").returncode == 0
+    assert_clean(s, samplers)
