@@ -178,9 +178,30 @@ class FakeCompose:
 
     def up(self, timeout: int, on_tick: Callable[[], None] | None = None) -> None:
         self.calls.append("up")
+        self._deploy(None)
+        self.after_up(self.engine)
+        if on_tick:
+            on_tick()
+        if self.fail_up:
+            raise ComposeError(self.fail_up, argv=["fake", "up"], returncode=1, stderr="")
+
+    def recreate(
+        self, timeout: int, services: Sequence[str], on_tick: Callable[[], None] | None = None
+    ) -> None:
+        self.calls.append("recreate " + " ".join(services))
+        self._deploy(set(services))
+
+    def _deploy(self, only: set[str] | None) -> None:
+        """(Re)create the overlay's services (`only` these), reading the files on disk now."""
         name = self.project.name
-        self.engine.items = [c for c in self.engine.items if c.project != name]
+        self.engine.items = [
+            c
+            for c in self.engine.items
+            if c.project != name or (only is not None and c.service not in only)
+        ]
         for svc in current_plan(self.project).services:
+            if only is not None and svc.service not in only:
+                continue
             files = {}
             for mount in svc.mounts:
                 source = dict(current_plan(self.project).files)[mount.source]
@@ -188,11 +209,6 @@ class FakeCompose:
                 files[mount.container_path] = FakeFile(content)
             env = {m.env: m.container_path for m in svc.mounts} | dict(svc.env)
             self.engine.add(FakeContainer(name, svc.service, env=env, files=files))
-        self.after_up(self.engine)
-        if on_tick:
-            on_tick()
-        if self.fail_up:
-            raise ComposeError(self.fail_up, argv=["fake", "up"], returncode=1, stderr="")
 
     def down(self, volumes: bool = False, timeout: int = 30) -> None:
         self.calls.append("down")

@@ -263,16 +263,17 @@ NUMERIC = [
     (["adopt"], "--secrets-gid"),
     *[
         (["rotate", sub], option)
-        for sub in ("hmac", "db", "exchange", "resume", "abort")
+        for sub in ("hmac", "db", "exchange", "secret", "resume", "abort")
         for option in ("--timeout", "--stop-timeout", "--settle")
     ],
     *[
         (["rotate", sub], "--auth-failure-threshold")
-        for sub in ("hmac", "db", "exchange", "resume")
+        for sub in ("hmac", "db", "exchange", "secret", "resume")
     ],
     (["rotate", "hmac"], "--min-age"),
     (["rotate", "exchange"], "--wait-timeout"),
     (["rotate", "exchange"], "--log-timeout"),
+    (["rotate", "secret"], "--log-timeout"),
     (["rotate", "resume"], "--log-timeout"),
     (["rotate", "abort"], "--log-timeout"),
 ]
@@ -300,7 +301,8 @@ def test_every_numeric_option_is_bounded() -> None:
 )
 @pytest.mark.parametrize("bad", ["nan", "-inf", "-1", "1e400"])
 def test_a_bad_number_is_a_usage_error(cli, tmp_path: Path, path, option, bad) -> None:
-    args = [*path, "binance"] if path[-1] == "exchange" else list(path)
+    name = {"exchange": ["binance"], "secret": ["gemini_api_key"]}.get(path[-1], [])
+    args = [*path, *name]
     args += ["--finish"] if option == "--min-age" else []
     result = cli("-C", tmp_path, *args, f"{option}={bad}")
     assert result.exit_code == 2, result.output

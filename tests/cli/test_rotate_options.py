@@ -18,8 +18,13 @@ from titan_deploy.cli.app import app
 from titan_deploy.core.findings import Report
 from titan_deploy.ops.rotate.settings import RotateSettings
 
-RECREATING = ("hmac", "db", "exchange", "resume", "abort")
-PROVING = ("exchange", "resume", "abort")  # commands whose steps may check a verify_log proof
+RECREATING = ("hmac", "db", "exchange", "secret", "resume", "abort")
+PROVING = (
+    "exchange",
+    "secret",
+    "resume",
+    "abort",
+)  # commands whose steps may check a verify_log proof
 
 
 def _rotate_commands() -> dict:

@@ -33,7 +33,8 @@ if TYPE_CHECKING:
 rotate_app = typer.Typer(
     help=(
         "Rotate secrets without downtime: hmac (listeners first, signers last, old key dropped "
-        "after 24 h), db (rolling restart), exchange NAME (proof of connectivity). Resumable "
+        "after 24 h), db (rolling restart), exchange NAME (proof of connectivity), secret NAME "
+        "(any other: consumers restarted, verified, else rolled back). Resumable "
         "after a crash (`rotate resume`) and reversible (`rotate abort`). Runbook: "
         "the README's rotation runbook."
     ),
@@ -225,6 +226,58 @@ def exchange(
         return run_exchange(project, name, settings, progress, material=material)
 
     _run(ctx, "rotate exchange", op)
+
+
+@rotate_app.command("secret")
+def secret(
+    ctx: typer.Context,
+    name: Annotated[
+        str,
+        typer.Argument(
+            help="A secret with rotation: restart outside an exchange group "
+            "(grafana_admin_password, gemini_api_key)."
+        ),
+    ],
+    from_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--from-file",
+            help="File holding the new value. Without it (and without --generate): one line "
+            "on stdin, or a hidden prompt. Never give a value as an argument.",
+        ),
+    ] = None,
+    generate: Annotated[
+        bool,
+        typer.Option(
+            "--generate",
+            help="A new random value (only for a secret with generate: true in the manifest).",
+        ),
+    ] = False,
+    dry_run: DryRun = False,
+    timeout: Timeout = 180,
+    log_timeout: LogTimeout = 60.0,
+    stop_timeout: StopTimeout = None,
+    settle: Settle = 2.0,
+    threshold: Threshold = None,
+) -> None:
+    """Any other secret: a new version, each consumer recreated on it, healthy and verified
+    (and its verify_log proof, if the manifest has one), else every consumer back on the old."""
+    from titan_deploy.ops.rotate.secret import check_rotatable, run_secret, validate_value
+
+    progress = ctx.obj.output.progress
+    settings = _settings(ctx)
+
+    def op(project):
+        if from_file is not None and generate:
+            raise _usage("--from-file and --generate exclude each other: give one")
+        check_rotatable(project, name, generate)
+        if dry_run or generate:
+            return run_secret(project, name, settings, progress, generate=generate)
+        values = read_material([name], [from_file] if from_file else [])
+        value = validate_value(project, name, values)
+        return run_secret(project, name, settings, progress, value=value)
+
+    _run(ctx, "rotate secret", op)
 
 
 def read_material(names: list[str], files: list[Path]) -> list[bytes]:

@@ -16,7 +16,16 @@ record, and returns findings. Two cases:
   such an edit.
 
 Both point at the command that applies a value (`rotate hmac`, `rotate db`, `rotate exchange
-G`), never at a redeploy; `fix_hint` gives verify's V002 the same advice per secret.
+G`, `rotate secret NAME`), never at a redeploy; `fix_hint` gives verify's V002 the same advice
+per secret.
+
+A third case is not an error of the operator's: a `restart` secret outside an exchange group
+(Grafana's admin password, an API key) edited where its consumers mount it. Compose recreates
+nothing for a content change, so the running containers keep the old value (verify's V002);
+`up` applies it by recreating exactly those consumers (`recreatable` picks them from verify's
+findings). For every other kind a recreate is unsafe (an HMAC key needs its two phases, a
+database password its ALTER ROLE, an exchange key pair its proof and a way back), so `up` leaves
+them and the finding names the rotate command.
 """
 
 from __future__ import annotations
@@ -86,7 +95,8 @@ def rotate_command(manifest: Manifest, secret: str) -> str | None:
     """The `titan-deploy rotate ...` command that changes `secret` everywhere, None if none.
 
     rotation hmac -> `rotate hmac`; rolling with a provision -> `rotate db`; restart in a group
-    G -> `rotate exchange G`. `--secret NAME` is added when the command would be ambiguous."""
+    G -> `rotate exchange G`; restart outside a group -> `rotate secret NAME`. `--secret NAME`
+    is added when the command would be ambiguous. None: rolling without a provision."""
     spec = manifest.secrets[secret]
     if spec.rotation == "hmac":
         same = [s for s in manifest.secrets.values() if s.rotation == "hmac"]
@@ -96,7 +106,15 @@ def rotate_command(manifest: Manifest, secret: str) -> str | None:
         return _with_secret("titan-deploy rotate db", spec, same)
     if spec.rotation == "restart" and spec.group:
         return f"titan-deploy rotate exchange {spec.group}"
+    if spec.rotation == "restart":
+        return f"titan-deploy rotate secret {spec.name}"
     return None
+
+
+def recreates(spec: SecretSpec) -> bool:
+    """Whether `up` applies an edited value of this secret by recreating its consumers: rotation
+    restart outside an exchange group (see the module docstring)."""
+    return spec.rotation == "restart" and not spec.group
 
 
 def _with_secret(command: str, spec: SecretSpec, same: list[SecretSpec]) -> str:
@@ -112,15 +130,26 @@ def _apply(manifest: Manifest, secret: str) -> str | None:
         return f"run `{command}` (a new generated key, to listeners first, then signers)"
     if spec.rotation == "rolling":
         return f"run `{command}` (a new generated password: ALTER ROLE, then every consumer)"
-    return f"run `{command}` with the new key pair (from files, stdin or a prompt)"
+    if spec.group:
+        return f"run `{command}` with the new key pair (from files, stdin or a prompt)"
+    generate = " (or `--generate` for a random one)" if spec.generate else ""
+    return f"run `{command} --from-file FILE`{generate}"
 
 
 def fix_hint(manifest: Manifest, secret: str) -> str:
     """verify's V002 advice for `secret`: a mounted value that is not the host file's.
 
     `titan-deploy up` never applies an edited secret file (compose recreates nothing for a
-    content change), so the advice is the secret's rotation, else a forced recreate."""
+    content change) — except for a `restart` secret outside an exchange group, whose consumers
+    `up` recreates (`recreatable`); else the advice is the secret's rotation, else a forced
+    recreate."""
     apply = _apply(manifest, secret)
+    if recreates(manifest.secrets[secret]):
+        return (
+            "run `titan-deploy up`: it recreates the consumers of an edited restart secret so "
+            f"they read the file again (a new value with a rollback if it fails: "
+            f"`{rotate_command(manifest, secret)} --from-file FILE`)"
+        )
     if apply:
         return f"{apply}; `titan-deploy up` does not apply an edited secret file"
     return (
@@ -133,6 +162,28 @@ def fix_hint(manifest: Manifest, secret: str) -> str:
 def fix_hints(manifest: Manifest) -> dict[str, str]:
     """`fix_hint` for every secret of the manifest (what verify's facts carry)."""
     return {name: fix_hint(manifest, name) for name in manifest.secrets}
+
+
+def recreatable(manifest: Manifest, findings: Iterable[Finding]) -> dict[str, tuple[str, ...]]:
+    """service -> the secrets it must re-read: the (service, secret) pairs of verify's findings
+    whose only problem is a stale value (V002 carrying this module's `fix_hint`: the container
+    holds, or read at start, another value than the file) of a secret `up` may apply by a
+    recreate (`recreates`). A pair with any other V002 (the file changed after check-secrets
+    passed it, a missing file, a symlink out) is left out: a recreate would not fix it."""
+    stale: dict[tuple[str, str], bool] = {}
+    for finding in findings:
+        if finding.code != "V002" or not finding.service or finding.secret not in manifest.secrets:
+            continue
+        pair = (finding.service, finding.secret)
+        ok = recreates(manifest.secrets[finding.secret]) and finding.fix == fix_hint(
+            manifest, finding.secret
+        )
+        stale[pair] = stale.get(pair, True) and ok
+    out: dict[str, tuple[str, ...]] = {}
+    for (service, secret), ok in stale.items():
+        if ok:
+            out[service] = (*out.get(service, ()), secret)
+    return out
 
 
 # --- D001: base file edited after a rotation ------------------------------------------------------
@@ -188,6 +239,8 @@ def _base_edit(
     )
     undo = f"undo the edit ({label}/{known[0]} holds the value it had)"
     apply = _apply(manifest, spec.name)
+    if apply and recreates(spec):  # the operator's new value is in the base file
+        apply = apply.replace("--from-file FILE", f"--from-file {label}/{spec.name}")
     return error(
         "D001",
         f"{label}/{spec.name} differs from the version in use since a rotation ({in_use}): "

@@ -82,13 +82,20 @@ class ComposeCommand:
         return [*argv, *services]
 
     def up_no_deps(
-        self, timeout: int, services: Sequence[str], stop_timeout: int | None = None
+        self,
+        timeout: int,
+        services: Sequence[str],
+        stop_timeout: int | None = None,
+        force: bool = False,
     ) -> list[str]:
         """Recreate just these services (rotation: one consumer at a time). `stop_timeout`:
-        seconds a replaced container gets to stop (compose's --timeout; default 10)."""
+        seconds a replaced container gets to stop (compose's --timeout; default 10). `force`:
+        even when their config is unchanged (`up`: a secret file's content changed)."""
         argv = [*self._prefix(), "up", "--detach", "--wait", "--wait-timeout", str(timeout)]
         if stop_timeout is not None:
             argv += ["--timeout", str(stop_timeout)]
+        if force:
+            argv.append("--force-recreate")
         return [*argv, "--no-deps", "--pull", "never", "--no-build", *services]
 
     def down(self, volumes: bool = False, timeout: int = 10) -> list[str]:
@@ -112,6 +119,22 @@ class Compose:
         run(
             self.command.up(timeout),
             what="docker compose up",
+            timeout=timeout + 60,
+            on_tick=on_tick,
+        )
+
+    def recreate(
+        self,
+        timeout: int,
+        services: Sequence[str],
+        on_tick: Callable[[], None] | None = None,
+    ) -> None:
+        """`up -d --wait --no-deps --force-recreate` of these services, so they read their
+        secret files again (compose recreates nothing when only a file's content changed);
+        waits up to `timeout` seconds for them to be healthy. ComposeError (exit 3)."""
+        run(
+            self.command.up_no_deps(timeout, services, force=True),
+            what=f"recreate {', '.join(services)}",
             timeout=timeout + 60,
             on_tick=on_tick,
         )

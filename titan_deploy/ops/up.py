@@ -7,6 +7,12 @@ warning of check-secrets or lint is never dropped because a later stage ran. Exi
 any report: errors fail, warnings alone do not. Progress (stage by stage, and each service's
 state while compose waits) goes to the `progress` callback — stderr in the CLI — never stdout.
 
+An edited `restart` secret outside an exchange group is applied: when verify finds consumers
+holding an old value of one (core/drift.recreatable), `up` force-recreates exactly those and
+verifies again; the report names them (`data.recreated`, the summary). Any other kind of secret
+is left to its rotate command, which verify's finding names (a recreate would break an HMAC key,
+a database password or an exchange key pair's proof).
+
 Refused (exit 3) while a rotation is in flight or running: the journal then describes a half-done
 state that `rotate resume` or `rotate abort` must settle first. An HMAC phase 1 awaiting phase 2
 is not in flight: `up` renders that state. After a verified `up` the deploy record
@@ -76,15 +82,60 @@ def run_up(
         report = _stage(
             "verify", lambda: verify_report(project, engine, checked=checked), stages, progress
         )
+        recreated = drift.recreatable(project.manifest, report.findings)
+        if recreated:
+            _recreate(project, engine, runner, recreated, timeout, stages, progress)
+            report = _stage(
+                "verify", lambda: verify_report(project, engine, checked=checked), stages, progress
+            )
     except TitanError:  # exit 3 prints one error line: the findings so far go to progress
         for finding in found:
             progress(describe(finding))
         raise
     found += staged(report.findings, "verify")
+    applied = _applied(recreated)
+    if recreated:
+        report.data["recreated"] = {service: list(s) for service, s in recreated.items()}
     if not report.ok:
-        return _result(report, found, stages, f"up stopped at verify: {report.summary}")
+        return _result(report, found, stages, f"up stopped at verify: {report.summary}{applied}")
     _record_deployed(project, report)
-    return _result(report, found, stages, f"stack up and verified: {report.summary}")
+    return _result(report, found, stages, f"stack up and verified: {report.summary}{applied}")
+
+
+def _recreate(
+    project: Project,
+    engine: Engine,
+    runner: Compose,
+    stale: dict[str, tuple[str, ...]],
+    timeout: int,
+    stages: list[dict],
+    progress: Progress,
+) -> None:
+    """Apply edited `restart` secrets: force-recreate the consumers verify found holding an old
+    value (core/drift.recreatable: service -> secrets), waiting up to `timeout` seconds for them
+    to be healthy. ComposeError (exit 3) when compose fails."""
+    services = list(stale)
+    progress(f"recreate {_what(stale)}: a secret file changed (compose recreates nothing for that)")
+    started = time.monotonic()
+    watcher = _ServiceWatcher(engine, project.name, progress)
+    try:
+        runner.recreate(timeout, services, on_tick=watcher)
+    except ComposeError:
+        stages.append({"stage": "recreate", "ok": False, "seconds": _since(started)})
+        raise
+    stages.append(
+        {"stage": "recreate", "ok": True, "seconds": _since(started), "services": services}
+    )
+    progress(f"recreate: ok ({_since(started):.1f}s)")
+
+
+def _what(stale: dict[str, tuple[str, ...]]) -> str:
+    return ", ".join(f"{service} ({', '.join(secrets)})" for service, secrets in stale.items())
+
+
+def _applied(stale: dict[str, tuple[str, ...]]) -> str:
+    """The summary's note on the consumers `up` recreated to apply edited secrets."""
+    return f"; recreated {_what(stale)} to apply the edited secret file(s)" if stale else ""
 
 
 def refuse_if_rotating(project: Project) -> None:

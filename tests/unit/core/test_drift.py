@@ -12,6 +12,7 @@ import pytest
 
 from tests.conftest import REPO
 from titan_deploy.core import drift
+from titan_deploy.core.findings import Finding, error
 from titan_deploy.core.manifest import load_manifest, parse_manifest_text
 from titan_deploy.core.rotation import (
     Journal,
@@ -21,6 +22,7 @@ from titan_deploy.core.rotation import (
     plan_exchange,
     plan_hmac,
     plan_hmac_finish,
+    plan_restart,
     start,
 )
 from titan_deploy.ops.up import in_flight_message
@@ -63,8 +65,12 @@ def test_rotate_command_follows_the_manifest(manifest) -> None:
         "titan-deploy rotate exchange binance"
     )
     assert drift.rotate_command(manifest, "bybit_api_key") == "titan-deploy rotate exchange bybit"
-    assert drift.rotate_command(manifest, "gemini_api_key") is None
-    assert drift.rotate_command(manifest, "grafana_admin_password") is None
+    assert drift.rotate_command(manifest, "gemini_api_key") == (
+        "titan-deploy rotate secret gemini_api_key"
+    )
+    assert drift.rotate_command(manifest, "grafana_admin_password") == (
+        "titan-deploy rotate secret grafana_admin_password"
+    )
 
 
 def test_rotate_command_names_the_secret_when_ambiguous() -> None:
@@ -86,7 +92,8 @@ def test_verify_fix_hint_is_the_secrets_rotation_never_a_redeploy(manifest) -> N
     assert "`titan-deploy rotate db`" in hints[DB]
     assert "`titan-deploy rotate hmac`" in hints[H]
     assert "`titan-deploy rotate exchange binance`" in hints["binance_api_key"]
-    assert "--force-recreate" in hints["gemini_api_key"]
+    assert hints["gemini_api_key"].startswith("run `titan-deploy up`: it recreates")
+    assert "`titan-deploy rotate secret gemini_api_key --from-file FILE`" in hints["gemini_api_key"]
     for hint in hints.values():
         assert "redeploy" not in hint
         assert "rotate ...`" not in hint
@@ -142,6 +149,60 @@ def test_edit_after_every_rotation_kind_points_at_its_command(
     assert f"`{command}`" in (finding.fix or "")
     values[secret] = in_use
     assert drift.base_edits(manifest, journal.assignments, values) == []
+
+
+def test_edit_after_a_restart_rotation_points_at_rotate_secret_with_the_base_file(
+    manifest,
+) -> None:
+    G = "grafana_admin_password"
+    journal = finished(manifest, plan_restart(manifest, G, {}, (), source="generate"))
+    values = {G: value(), f"{G}.v1": value()}
+    (finding,) = drift.base_edits(manifest, journal.assignments, values)
+    assert "grafana mount secrets/grafana_admin_password.v1" in finding.message
+    command = f"`titan-deploy rotate secret {G} --from-file secrets/{G}`"
+    assert command in (finding.fix or "")
+    assert "--generate" in (finding.fix or "")  # grafana's password may be generated
+
+
+# --- what `up` applies by a recreate ---------------------------------------------------------
+
+
+def stale(manifest, service: str, secret: str, fix: str | None = None) -> Finding:
+    return error(
+        "V002",
+        f"{service}-1: /run/secrets/{secret} differs from the host file",
+        fix=drift.fix_hint(manifest, secret) if fix is None else fix,
+        service=service,
+        secret=secret,
+    )
+
+
+def test_up_recreates_only_consumers_of_stale_restart_secrets_outside_a_group(manifest) -> None:
+    findings = [
+        stale(manifest, "grafana", "grafana_admin_password"),
+        stale(manifest, "titan-ai-quant", "gemini_api_key"),
+        stale(manifest, "titan-ai-quant", "binance_api_key"),  # exchange group: proof needed
+        stale(manifest, "titan-brain", H),  # hmac: two phases
+        stale(manifest, "postgres", DB),  # rolling: ALTER ROLE
+        error("V003", "unreadable", service="grafana", secret="grafana_admin_password"),
+    ]
+    assert drift.recreatable(manifest, findings) == {
+        "grafana": ("grafana_admin_password",),
+        "titan-ai-quant": ("gemini_api_key",),
+    }
+    for secret in ("binance_api_key", H, DB):
+        assert drift.fix_hint(manifest, secret).startswith("run `titan-deploy rotate ")
+
+
+def test_a_pair_with_another_content_problem_is_not_recreated(manifest) -> None:
+    """The file changed after check-secrets passed it: a recreate would deploy an unchecked
+    value and verify would still fail."""
+    findings = [
+        stale(manifest, "grafana", "grafana_admin_password"),
+        stale(manifest, "grafana", "grafana_admin_password", fix="run `titan-deploy up` again"),
+    ]
+    assert drift.recreatable(manifest, findings) == {}
+    assert drift.recreatable(manifest, []) == {}
 
 
 def test_hmac_phase1_pending_keeps_the_old_key_in_the_base_file(manifest) -> None:

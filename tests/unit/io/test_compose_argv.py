@@ -246,3 +246,21 @@ def test_command_for_makes_files_absolute(tmp_path: Path) -> None:
     assert cmd.files == (f"{tmp_path}/docker-compose.prod.yml", f"{tmp_path}/sub/o.yml")
     assert cmd.project_dir == str(tmp_path)
     assert cmd.project_name == "p1"
+
+
+def test_recreate_forces_only_the_named_services() -> None:
+    """`up` applying an edited secret file: compose sees no config change, so it must be told."""
+    assert CMD.up_no_deps(30, ["grafana"], force=True) == [
+        *PREFIX,
+        "up",
+        "--detach",
+        "--wait",
+        "--wait-timeout",
+        "30",
+        "--force-recreate",
+        "--no-deps",
+        "--pull",
+        "never",
+        "--no-build",
+        "grafana",
+    ]

@@ -75,6 +75,55 @@ def test_up_stops_at_verify_when_a_container_lacks_a_mount(project: Project) -> 
     assert {f.stage for f in report.errors} == {"verify"}
 
 
+def stale_after_up(*services_secrets: tuple[str, str]):
+    """An `after_up` hook: these containers still hold an old value (compose recreated nothing
+    after the file was edited)."""
+
+    def hook(engine: FakeEngine) -> None:
+        for service, secret in services_secrets:
+            path = f"/run/secrets/{secret}"
+            engine.container(service).files[path] = FakeFile(b"the-old-value-it-read-at-start-0")
+
+    return hook
+
+
+def test_up_recreates_the_consumers_of_an_edited_restart_secret(project: Project) -> None:
+    engine = FakeEngine()
+    stale = stale_after_up(("grafana", "grafana_admin_password"))
+    compose = FakeCompose(engine, project, after_up=stale)
+    progress: list[str] = []
+    report = run_up(project, backends(engine, compose), timeout=5, progress=progress.append)
+    assert report.ok, [f.message for f in report.errors]
+    assert compose.calls == ["config", "up", "recreate grafana"]
+    assert report.data["recreated"] == {"grafana": ["grafana_admin_password"]}
+    assert [s["stage"] for s in report.data["stages"]][-3:] == ["verify", "recreate", "verify"]
+    assert report.data["stages"][-3]["errors"] == 1 and report.data["stages"][-1]["ok"]
+    assert "recreated grafana (grafana_admin_password)" in report.summary
+    assert any(line.startswith("recreate grafana") for line in progress)
+
+
+@pytest.mark.parametrize(
+    ("service", "secret", "command"),
+    [
+        ("titan-brain", "titan_hmac_secret", "rotate hmac"),
+        ("titan-brain", DB, "rotate db"),
+        ("titan-execution", "binance_api_key", "rotate exchange binance"),
+    ],
+)
+def test_up_never_recreates_for_an_edited_hmac_rolling_or_exchange_secret(
+    project: Project, service: str, secret: str, command: str
+) -> None:
+    engine = FakeEngine()
+    compose = FakeCompose(engine, project, after_up=stale_after_up((service, secret)))
+    report = run_up(project, backends(engine, compose), timeout=5)
+    assert not report.ok
+    assert compose.calls == ["config", "up"]  # nothing recreated
+    assert "recreated" not in report.data
+    (finding,) = report.errors
+    assert (finding.code, finding.service, finding.secret) == ("V002", service, secret)
+    assert f"`titan-deploy {command}" in (finding.fix or "")
+
+
 def test_verify_names_a_leaked_env_var_without_its_value(project: Project) -> None:
     value = (project.secrets_dir / DB).read_bytes().strip().decode()
     engine, _ = deployed(project)

@@ -6,7 +6,8 @@ the executor and the commands are in ops/rotate/, the journal file and the lock 
 Where things are:
 - steps.py           the step values (WriteVersion, Repoint, ...), their descriptions, apply_step(s)
 - plan.py            the Plan value; which secret a command rotates; versions, roles, snapshot
-- procedures/        one module per procedure (hmac.py: hmac + hmac-finish, db.py, exchange.py):
+- procedures/        one module per procedure (hmac.py: hmac + hmac-finish, db.py, exchange.py,
+                     restart.py):
                      plan, rollback, on-complete, as a `Procedure`; the `PROCEDURES` table and the
                      shared rollback (rollback_steps) in procedures/__init__.py
 - journal.py         the journal as typed values (Journal, Active, PendingPhase2, HistoryRecord)
@@ -72,6 +73,7 @@ from titan_deploy.core.rotation.procedures.base import Procedure, Undo
 from titan_deploy.core.rotation.procedures.db import plan_db
 from titan_deploy.core.rotation.procedures.exchange import plan_exchange
 from titan_deploy.core.rotation.procedures.hmac import new_key_id, plan_hmac, plan_hmac_finish
+from titan_deploy.core.rotation.procedures.restart import plan_restart, restart_spec
 from titan_deploy.core.rotation.steps import (
     STEP_TYPES,
     Assignments,
@@ -151,6 +153,8 @@ __all__ = [
     "plan_exchange",
     "plan_hmac",
     "plan_hmac_finish",
+    "plan_restart",
+    "restart_spec",
     "resume_refusal",
     "roles",
     "rollback_pending",

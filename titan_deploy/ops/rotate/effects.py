@@ -139,7 +139,7 @@ class StackEffects:
             if step.secret not in self.inputs:
                 raise StepFailed(
                     f"the new value of {step.secret} was never saved (the rotation was "
-                    "interrupted before it was written): start `rotate exchange` again"
+                    "interrupted before it was written): start the rotation again"
                 )
             data = self.inputs[step.secret]
         self.write(target, data)

@@ -11,17 +11,12 @@ the exchange — this tool cannot.
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from titan_deploy.core import versions
 from titan_deploy.core.findings import Report, warning
-from titan_deploy.core.rotation import Journal, Plan, current, plan_exchange
-from titan_deploy.core.secretvalue import is_placeholder, kind_problem
-from titan_deploy.core.versions import file_name
+from titan_deploy.core.rotation import Journal, Plan, plan_exchange
 from titan_deploy.errors import UsageError
-from titan_deploy.io import fs
 from titan_deploy.io import journal as journal_io
 from titan_deploy.ops.rotate.command import Command, run
+from titan_deploy.ops.rotate.material import check_not_taken, check_value
 from titan_deploy.ops.rotate.runner import Outcome
 from titan_deploy.ops.rotate.session import Progress, existing_versions
 from titan_deploy.ops.rotate.settings import RotateSettings
@@ -61,74 +56,16 @@ def validate_material(project: Project, group: str, values: list[bytes]) -> dict
     out: dict[str, bytes] = {}
     for name, raw in zip(names, values, strict=True):
         value = raw.strip()
-        _check_value(project, name, value)
+        check_value(project, name, value)
         same = next((other for other, v in out.items() if v == value), None)
         if same is not None:
             raise UsageError(
                 f"the new {name} is the same value as the new {same}: a key and its secret "
                 "differ (were both read from the same file or line?)"
             )
-        if value in _in_use(project, journal, name):
-            raise UsageError(f"the new {name} is the value already in use")
-        owner = _owner_of(project, value, name)
-        if owner is not None:
-            raise UsageError(
-                f"the new {name} is the value of {owner}: every secret needs its own value"
-            )
+        check_not_taken(project, journal, name, value)
         out[name] = value
     return out
-
-
-def _check_value(project: Project, name: str, value: bytes) -> None:
-    spec = project.manifest.secrets[name]
-    if not value:
-        raise UsageError(f"the new {name} is empty")
-    if b"\r" in value or b"\x00" in value:
-        raise UsageError(f"the new {name} holds a carriage return or NUL")
-    if b"\n" in value and not spec.is_multiline:
-        raise UsageError(f"the new {name} holds a line break")
-    problem = kind_problem(spec, value)
-    if problem:
-        raise UsageError(f"the new {name} is not a valid {spec.kind}: {problem}")
-    if is_placeholder(value, _bounded(project.example_dir / name)):
-        raise UsageError(f"the new {name} is a placeholder, not a real key")
-
-
-def _in_use(project: Project, journal: Journal, name: str) -> set[bytes]:
-    """The values of `name` that some consumer mounts now (the base file included)."""
-    spec = project.manifest.secrets[name]
-    used = {current(journal.assignments, name, c.service).version for c in spec.consumers}
-    used.add(None)
-    out = set()
-    for version in used:
-        value = _bounded(project.secrets_dir / file_name(name, version))
-        if value is not None:
-            out.add(value.strip())
-    return out
-
-
-def _owner_of(project: Project, value: bytes, name: str) -> str | None:
-    """The other secret whose file (base or version) holds `value`, if any."""
-    directory = project.secrets_dir
-    if not directory.is_dir():
-        return None
-    for path in sorted(directory.iterdir()):
-        owner = versions.owner(path.name, project.manifest.secrets)
-        if owner is None or owner == name:
-            continue
-        other = _bounded(path)
-        if other is not None and other.strip() == value:
-            return owner
-    return None
-
-
-def _bounded(path: Path) -> bytes | None:
-    """A regular file's bytes within Docker's secret limit, else None (missing, too large, a
-    FIFO or device: never read whole, never blocking)."""
-    try:
-        return fs.read_secret(path)
-    except OSError:
-        return None
 
 
 def run_exchange(

@@ -1,4 +1,4 @@
-"""`rotate status`: the journal as an operator reads it (README "4. Watching it").
+"""`rotate status`: the journal as an operator reads it (README "5. Watching it").
 
 What is in flight (procedure, mode, step n of N, the step that was running when it stopped),
 which HMAC phase 1s await phase 2 and from when phase 2 is allowed, who holds the lock (alive or

@@ -42,6 +42,7 @@ from titan_deploy.core.rotation import (
     plan_exchange,
     plan_hmac,
     plan_hmac_finish,
+    plan_restart,
     rollback_pending,
     start,
 )
@@ -76,6 +77,7 @@ class FakeStack:
         self.auth_failures: dict[str, float] = {}
         self.inject_failures_after: int | None = None
         self.inputs: dict[str, bytes] = {}
+        self.unhealthy_with: set = set()  # file identities a consumer fails its health check on
 
     # helpers
     def _effect(self) -> None:
@@ -85,7 +87,7 @@ class FakeStack:
 
     def mounted(self, secret: str, version) -> bool:
         return any(
-            version in (a.version, a.secondary)
+            version == a.version or (version is not None and version == a.secondary)
             for svc in self.running.values()
             for s, a in svc.items()
             if s == secret
@@ -132,6 +134,10 @@ class FakeStack:
 
     def verify(self, step: Verify) -> str:
         self._effect()
+        for service in step.services:
+            running = {self.files[(s, a.version)] for s, a in self.running[service].items()}
+            if running & self.unhealthy_with:
+                raise StepFailed(f"not healthy after 1s: {service}")
         return "verified"
 
     def provision(self, step: Provision) -> str:
@@ -192,7 +198,11 @@ class Harness:
         if path.exists():
             path.unlink()
         stack = FakeStack(self.manifest, registered)
-        stack.inputs = {"binance_api_key": b"new-key", "binance_api_secret": b"new-secret"}
+        stack.inputs = {
+            "binance_api_key": b"new-key",
+            "binance_api_secret": b"new-secret",
+            "gemini_api_key": b"new-gemini",
+        }
         journal = Journal()
         if self.before is not None:
             journal = self.before(self, journal, stack)
@@ -368,6 +378,56 @@ def test_exchange_unregistered_key_rolls_back_every_consumer(project: Project) -
     assert outcome.reason == "no proof in titan-execution"
     assert stack.state() == initial
     assert harness.load().history[-1].outcome == "rolled back"
+
+
+@pytest.mark.parametrize("mode", ["resume", "abort"])
+@pytest.mark.parametrize(
+    ("secret", "source"), [("gemini_api_key", "input"), ("grafana_admin_password", "generate")]
+)
+def test_restart_secret_replayed_from_every_crash_point(
+    project: Project, mode: str, secret: str, source: str
+) -> None:
+    harness = Harness(
+        project,
+        lambda j: plan_restart(project.manifest, secret, j.assignments, (), source=source),
+    )
+    _, initial, final, _ = harness.reference()
+    consumer = project.manifest.secrets[secret].consumers[0].service
+    assert final[0][consumer][secret] == Assignment(1) and initial[0][consumer][secret] == (
+        Assignment()
+    )
+    assert final[1][(secret, None)] == final[1][(secret, 1)]  # the base file took the new value
+    assert replay(harness, mode) >= 6
+
+
+def test_restart_secret_a_consumer_unhealthy_on_the_new_value_is_rolled_back(
+    project: Project,
+) -> None:
+    secret = "gemini_api_key"
+    harness = Harness(project, lambda j: plan_restart(project.manifest, secret, {}, ()))
+    journal, stack = harness.fresh()
+    stack.unhealthy_with = {(secret, b"new-gemini")}
+    initial = stack.state()
+    _, journal = harness.start(journal, stack)
+    outcome = harness.run(journal, stack)
+    assert outcome.status == "rolled back"
+    assert outcome.reason == "not healthy after 1s: titan-ai-quant"
+    assert [s.action for s in outcome.rollback_steps] == ["repoint", "verify", "remove-versions"]
+    assert stack.state() == initial  # back on the old file, verified; the new file gone
+    assert harness.load().history[-1].outcome == "rolled back"
+
+
+def test_restart_secret_resume_without_the_lost_input_rolls_back(project: Project) -> None:
+    secret = "gemini_api_key"
+    harness = Harness(project, lambda j: plan_restart(project.manifest, secret, {}, ()))
+    journal, stack = harness.fresh()
+    initial = stack.state()
+    _, journal = harness.start(journal, stack)
+    with pytest.raises(Crash):
+        harness.run(journal, stack, hooks=write_hooks(1))  # killed before the file is written
+    outcome = harness.run(harness.load(), stack, inputs=False)  # a new process: input is gone
+    assert outcome.status == "rolled back" and "input lost" in str(outcome.reason)
+    assert stack.state() == initial
 
 
 def test_the_guard_aborts_and_rolls_back_on_any_increase(project: Project) -> None:
