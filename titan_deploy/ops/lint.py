@@ -8,18 +8,17 @@ compare in memory. Each env file's text is scanned into facts (core/dotenv.py) a
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 from titan_deploy.core.dotenv import EnvFileFacts, scan_env_text
-from titan_deploy.core.findings import Report
+from titan_deploy.core.findings import Finding, Report
 from titan_deploy.core.lint import LintEnv, lint_config
 from titan_deploy.errors import ConfigError
 from titan_deploy.io import compose, fs
 from titan_deploy.ops.render import current_plan
 from titan_deploy.ops.stack import secret_values
-from titan_deploy.project import Project, interpolation_env_files
+from titan_deploy.project import Project
 
 
 def run_lint(project: Project, compose_for: compose.ComposeFactory) -> Report:
@@ -40,11 +39,9 @@ def run_lint(project: Project, compose_for: compose.ComposeFactory) -> Report:
     try:
         config = runner.config()
     except compose.ComposeRejected as exc:
-        # compose rejects the files themselves: a configuration problem (exit 2); a timeout or
-        # an unreachable engine stays a runtime failure (exit 3)
-        exc.message = f"compose rejects {', '.join(files)}: {exc.message}"
-        exc.args = (exc.message,)
-        raise
+        # compose rejects the files themselves: a finding (L015, the CLI scrubs compose's
+        # words); a timeout or an unreachable engine stays a runtime failure (exit 3)
+        return rejected(files, exc)
     plan = current_plan(project)
     env = lint_env(project, config)
     # compose prints absolute file paths: compare them with the absolute secrets dir
@@ -53,6 +50,20 @@ def run_lint(project: Project, compose_for: compose.ComposeFactory) -> Report:
     report.data = {"files": files, "services": len(config.get("services") or {})}
     verdict = "compose config clean" if report.ok else "compose config has problems"
     report.summary = f"{verdict}: {len(report.errors)} error(s), {len(report.warnings)} warning(s)"
+    return report
+
+
+def rejected(files: list[str], exc: compose.ComposeRejected) -> Report:
+    """lint's report when Compose rejects the merged files: one L015 error with its message."""
+    finding = Finding(
+        "error",
+        "L015",
+        f"compose rejects {', '.join(files)}: {exc.message}",
+        fix="fix what compose names (`titan-deploy -v lint` shows its whole stderr)",
+    )
+    report = Report("lint", findings=[finding])
+    report.data = {"files": files, "services": 0}
+    report.summary = "compose rejects the merged config: 1 error(s), 0 warning(s)"
     return report
 
 
@@ -69,7 +80,7 @@ def lint_env(project: Project, config: dict[str, Any]) -> LintEnv:
                 env_files[path] = _scan(project, Path(path), values, raw, required)
     dotenv = tuple(
         _scan(project, path, values, False, False)
-        for path in interpolation_env_files(project.project_dir, os.environ)
+        for path in project.interpolation_env_files()  # --env-file, else compose's default
         if path.exists()
     )
     return LintEnv(env_files=env_files, dotenv=dotenv, values=values)
