@@ -38,6 +38,9 @@ def run_lint(project: Project, compose_for: compose.ComposeFactory) -> Report:
     runner = compose_for(project.project_dir, files, project.project_name)
     try:
         config = runner.config()
+        # what only the interpolated model shows (a port, a duration from `.env`): compose's
+        # own `config --quiet`, as it would deploy the files
+        runner.validate()
     except compose.ComposeRejected as exc:
         # compose rejects the files themselves: a finding (L015, the CLI scrubs compose's
         # words); a timeout or an unreachable engine stays a runtime failure (exit 3)
