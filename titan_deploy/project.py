@@ -11,7 +11,6 @@ subprocess).
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -57,11 +56,6 @@ class Project:
             "profiles": tuple(self.profiles),
             "env_files": tuple(str(p) for p in self.env_files),
         }
-
-    def with_options(self, **changes: object) -> Project:
-        """A fresh Project with the same options (nothing cached), `changes` applied: for an op
-        that rewrote the manifest and must read it again."""
-        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
 
     def path(self, relative: str | Path) -> Path:
         return self.project_dir / relative
