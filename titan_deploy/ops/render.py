@@ -106,10 +106,8 @@ def run_render(
         fs.atomic_write(
             target, text.encode(), mode=0o644, root=project.project_dir, before_replace=validator
         )
-    elif validator is not None:
-        validator(target)
     report.summary = f"wrote {shown}" if on_disk != text else "overlay unchanged"
-    if validator is not None:
+    if validator is not None and on_disk != text:
         report.data["validated"] = validator.validated
         if not validator.validated:
             report.summary += " (not validated: Compose v2 is not installed)"
@@ -118,7 +116,8 @@ def run_render(
 
 class _Validator:
     """`before_replace` of the overlay's atomic write: Compose's `config --quiet` of the base
-    files plus the overlay at `path` (the temp file, or the file itself when unchanged)."""
+    files plus the new overlay at `path` (the temp file beside it). An unchanged overlay is not
+    validated again: nothing is written (`lint` validates the files as they are)."""
 
     def __init__(self, project: Project, compose_for: ComposeFactory) -> None:
         self.project = project
@@ -138,8 +137,7 @@ class _Validator:
             shown = project.manifest.overlay
             said = exc.message.replace(str(path), shown)
             merged = ", ".join([*base, shown])
-            written = "not written" if path.name != Path(shown).name else "fix the files"
-            exc.message = f"compose rejects the merged result of {merged} ({written}): {said}"
+            exc.message = f"compose rejects the merged result of {merged} (not written): {said}"
             exc.args = (exc.message,)
             raise
         self.validated = True

@@ -120,7 +120,6 @@ def _inactive_rows(project: Project, inactive: dict[str, tuple[str, ...]]) -> li
             row: dict = {column: "-" for column in VERIFY_COLUMNS}
             row.update(service=service, secret=spec.name, containers=0, method="")
             row["problem"] = f"not active ({not_active(profiles)})"
-            row["active"] = False
             rows.append(row)
     return rows
 
