@@ -172,7 +172,7 @@ class Project:
         # the overlay may not be rendered yet: it never names the project anyway
         files = [f for f in self.all_compose_files() if self.path(f).exists()]
         command = compose.command_for(
-            self.project_dir, files or self.compose_files, base=base, **self.compose_options
+            self.project_dir, files or self.compose_files, None, base, **self.compose_options
         )
         name, services = compose.resolved(command)
         if self._active is None:
