@@ -176,8 +176,24 @@ class FakeCompose:
         self.calls.append("config")
         return naive_config(self.project)
 
-    def up(self, timeout: int, on_tick: Callable[[], None] | None = None) -> None:
-        self.calls.append("up")
+    def services(self) -> list[str]:
+        """Active services: those with no `profiles:` or one the project enables."""
+        self.calls.append("services")
+        enabled = set(self.project.profiles)
+        services = naive_config(self.project)["services"]
+        return [
+            name
+            for name, body in services.items()
+            if not body.get("profiles") or enabled & set(body["profiles"]) or "*" in enabled
+        ]
+
+    def validate(self) -> None:
+        self.calls.append("validate")
+
+    def up(
+        self, timeout: int, on_tick: Callable[[], None] | None = None, build: bool = False
+    ) -> None:
+        self.calls.append("up --build" if build else "up")
         self._deploy(None)
         self.after_up(self.engine)
         if on_tick:

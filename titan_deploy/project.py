@@ -12,10 +12,11 @@ subprocess).
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 from titan_deploy.core import projectname
 from titan_deploy.core.manifest import Manifest, load_manifest, overlay_conflict
@@ -29,11 +30,32 @@ class Project:
     secrets_dir_option: Path | None = None
     compose_file_options: list[str] = field(default_factory=list)
     project_name: str | None = None  # `-p` as given; the resolved name is `name`
+    profiles: list[str] = field(default_factory=list)  # --profile, passed to every compose call
+    env_file_options: list[str] = field(default_factory=list)  # --env-file, relative to the dir
+    _active: frozenset[str] | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        if self.project_name:  # Compose refuses it anyway: say so before any command runs
+            projectname.require_valid(self.project_name, "-p")
+        for profile in self.profiles:
+            projectname.require_profile(profile)
         if not self.project_dir.is_dir():
             raise ConfigError(f"project dir {self.project_dir} does not exist")
         self.project_dir = self.project_dir.resolve()
+
+    @property
+    def env_files(self) -> list[Path]:
+        """--env-file as absolute paths (relative ones from the project dir): Compose reads
+        these instead of `<project dir>/.env`."""
+        return [Path(os.path.abspath(self.path(f))) for f in self.env_file_options]
+
+    @property
+    def compose_options(self) -> dict[str, tuple[str, ...]]:
+        """--profile and --env-file as keyword arguments of io/compose.command_for/for_project."""
+        return {
+            "profiles": tuple(self.profiles),
+            "env_files": tuple(str(p) for p in self.env_files),
+        }
 
     def path(self, relative: str | Path) -> Path:
         return self.project_dir / relative
@@ -149,8 +171,32 @@ class Project:
             return self.rule_name
         # the overlay may not be rendered yet: it never names the project anyway
         files = [f for f in self.all_compose_files() if self.path(f).exists()]
-        command = compose.command_for(self.project_dir, files or self.compose_files, base=base)
-        return compose.resolved_name(command)
+        command = compose.command_for(
+            self.project_dir, files or self.compose_files, None, base, **self.compose_options
+        )
+        name, services = compose.resolved(command)
+        if self._active is None:
+            self._active = frozenset(services)
+        return name
+
+    def active_services(self, compose_for: Callable[..., Any] | None = None) -> frozenset[str]:
+        """The services Compose makes active with this run's profiles (`--profile`, else
+        COMPOSE_PROFILES): `config --services`, asked once per run through `compose_for` (an
+        io/compose.ComposeFactory; default the real one with this run's options), or taken
+        from the call that resolved `name`. ConfigError when compose rejects the files;
+        RuntimeFailure (exit 3) without Compose v2."""
+        if self._active is None:
+            from titan_deploy.io import compose
+
+            files = [f for f in self.all_compose_files() if self.path(f).exists()]
+            if compose_for is None:
+                runner = compose.for_project(
+                    self.project_dir, files, self.project_name, **self.compose_options
+                )
+            else:
+                runner = compose_for(self.project_dir, files, self.project_name)
+            self._active = frozenset(runner.services())
+        return self._active
 
     @cached_property
     def rule_name(self) -> str:
@@ -162,7 +208,7 @@ class Project:
         from titan_deploy.io import fs
 
         dotenv: dict[str, str] = {}
-        for path in interpolation_env_files(self.project_dir, os.environ):
+        for path in self.interpolation_env_files():
             try:
                 text = fs.read_config(path).decode("utf-8", "replace")
             except OSError:
@@ -177,10 +223,20 @@ class Project:
             self.project_name, os.environ, dotenv, names, self.project_dir.name
         )
 
+    def interpolation_env_files(self) -> list[Path]:
+        """The env files Compose interpolates from for this run: --env-file, else
+        COMPOSE_ENV_FILES, else `<project dir>/.env`."""
+        return interpolation_env_files(self.project_dir, os.environ, self.env_files)
 
-def interpolation_env_files(project_dir: Path, environ: Mapping[str, str]) -> list[Path]:
-    """The env files compose interpolates from: COMPOSE_ENV_FILES (comma-separated, relative to
-    the working dir, as compose resolves them), else `<project dir>/.env`."""
+
+def interpolation_env_files(
+    project_dir: Path, environ: Mapping[str, str], explicit: Sequence[Path] = ()
+) -> list[Path]:
+    """The env files compose interpolates from: `explicit` (--env-file) when given, else
+    COMPOSE_ENV_FILES (comma-separated, relative to the working dir, as compose resolves them),
+    else `<project dir>/.env`."""
+    if explicit:
+        return list(explicit)
     listed = [p.strip() for p in environ.get("COMPOSE_ENV_FILES", "").split(",") if p.strip()]
     if listed:
         return [Path(p).absolute() for p in listed]

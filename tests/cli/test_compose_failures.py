@@ -43,12 +43,24 @@ def test_a_compose_timeout_in_ups_lint_stage_is_exit_3(cli, ready_project: Path,
     assert "Traceback" not in result.output
 
 
-def test_compose_rejecting_the_files_is_exit_2(cli, titan_project: Path, tmp_path) -> None:
+def test_compose_rejecting_the_files_is_a_lint_finding(cli, titan_project: Path, tmp_path) -> None:
     env = stand_in(tmp_path, "echo 'services.redis.image must be a string' >&2; exit 15")
     result = cli("-C", titan_project, "lint", env=env)
+    assert result.exit_code == 1, result.output
+    assert "L016" in result.stdout and "compose rejects docker-compose.prod.yml" in result.stdout
+    assert "must be a string" in result.stdout
+
+
+def test_compose_rejecting_what_render_would_write_is_exit_2(
+    cli, titan_project: Path, tmp_path
+) -> None:
+    env = stand_in(tmp_path, "echo 'services.redis.image must be a string' >&2; exit 15")
+    (titan_project / "docker-compose.secrets.yml").unlink()
+    result = cli("-C", titan_project, "render", env=env)
     assert result.exit_code == 2, result.output
-    assert result.stderr.startswith("error: compose rejects docker-compose.prod.yml")
-    assert "must be a string" in result.stderr
+    assert result.stderr.startswith("error: compose rejects the merged result of")
+    assert "(not written): " in result.stderr and "must be a string" in result.stderr
+    assert sorted(p.name for p in titan_project.glob("*secrets.yml*")) == []
 
 
 def test_compose_not_reaching_the_engine_is_exit_3(cli, titan_project: Path, tmp_path) -> None:

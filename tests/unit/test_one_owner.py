@@ -90,11 +90,14 @@ def test_the_name_is_resolved_once_per_run(tmp_path: Path, monkeypatch) -> None:
 
     calls: list[object] = []
     monkeypatch.setattr(compose, "find_compose", lambda env=None: ("compose",))
-    monkeypatch.setattr(compose, "resolved_name", lambda command: calls.append(command) or "x")
+    monkeypatch.setattr(
+        compose, "resolved", lambda command: calls.append(command) or ("x", ["app"])
+    )
     (tmp_path / "secrets.manifest.yml").write_text(MANIFEST)
     (tmp_path / "c.yml").write_text("services: {app: {image: x}}\n")
     project = Project(project_dir=tmp_path)
     assert [project.name for _ in range(5)] == ["x"] * 5
+    assert project.active_services() == {"app"}  # from the same call
     assert len(calls) == 1
 
 

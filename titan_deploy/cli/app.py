@@ -60,6 +60,22 @@ def main_options(
         str | None,
         typer.Option("--project-name", "-p", help="Compose project name (default: compose's)."),
     ] = None,
+    profile: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--profile",
+            help="Compose profile to enable (repeatable; default: COMPOSE_PROFILES); passed to "
+            "every compose call.",
+        ),
+    ] = None,
+    env_file: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--env-file",
+            help="Compose env file, relative to the project dir (repeatable; default: "
+            "<project dir>/.env); passed to every compose call.",
+        ),
+    ] = None,
     json_output: Annotated[
         bool, typer.Option("--json", help="Machine-readable JSON on stdout, nothing else.")
     ] = False,
@@ -74,6 +90,8 @@ def main_options(
             "secrets_dir_option": secrets_dir,
             "compose_file_options": list(compose_file or []),
             "project_name": project_name,
+            "profiles": list(profile or []),
+            "env_file_options": list(env_file or []),
         },
         Output(json_mode=json_output, no_color=no_color, verbose=verbose),
     )
@@ -170,9 +188,14 @@ def render(
     ] = False,
 ) -> None:
     """Write docker-compose.secrets.yml from the manifest (and any rotation in flight)."""
+    from titan_deploy.ops import stack
     from titan_deploy.ops.render import run_render
 
-    execute(ctx, "render", lambda project: run_render(project, check=check))
+    execute(
+        ctx,
+        "render",
+        lambda project: run_render(project, check=check, compose_for=stack.real(project).compose),
+    )
 
 
 @app.command()
@@ -181,7 +204,7 @@ def lint(ctx: typer.Context) -> None:
     from titan_deploy.ops import stack
     from titan_deploy.ops.lint import run_lint
 
-    execute(ctx, "lint", lambda project: run_lint(project, stack.real().compose))
+    execute(ctx, "lint", lambda project: run_lint(project, stack.real(project).compose))
 
 
 @app.command()
@@ -195,6 +218,12 @@ def up(
             click_type=numbers.seconds(),
         ),
     ] = 300,
+    build: Annotated[
+        bool,
+        typer.Option(
+            "--build", help="Build the images of services with `build:` first (compose --build)."
+        ),
+    ] = False,
 ) -> None:
     """check-secrets -> render -> lint -> compose up -d --wait -> verify; stops at a failure."""
     from titan_deploy.ops import stack
@@ -204,7 +233,9 @@ def up(
     execute(
         ctx,
         "up",
-        lambda project: run_up(project, stack.real(), timeout=timeout, progress=output.progress),
+        lambda project: run_up(
+            project, stack.real(project), timeout=timeout, progress=output.progress, build=build
+        ),
     )
 
 
@@ -214,7 +245,7 @@ def verify(ctx: typer.Context) -> None:
     from titan_deploy.ops import stack
     from titan_deploy.ops.verify import run_verify
 
-    execute(ctx, "verify", lambda project: run_verify(project, stack.real()))
+    execute(ctx, "verify", lambda project: run_verify(project, stack.real(project)))
 
 
 @app.command()
@@ -223,7 +254,7 @@ def status(ctx: typer.Context) -> None:
     from titan_deploy.ops import stack
     from titan_deploy.ops.status import run_status
 
-    execute(ctx, "status", lambda project: run_status(project, stack.real()))
+    execute(ctx, "status", lambda project: run_status(project, stack.real(project)))
 
 
 @app.command()
@@ -237,7 +268,7 @@ def down(
     from titan_deploy.ops import stack
     from titan_deploy.ops.status import run_down
 
-    execute(ctx, "down", lambda project: run_down(project, stack.real(), volumes=volumes))
+    execute(ctx, "down", lambda project: run_down(project, stack.real(project), volumes=volumes))
 
 
 @app.command("audit-logs")
@@ -269,7 +300,7 @@ def audit_logs(
         ctx,
         "audit-logs",
         lambda project: run_audit(
-            project, stack.real(), files=file, services=service, since=since, until=until
+            project, stack.real(project), files=file, services=service, since=since, until=until
         ),
     )
 

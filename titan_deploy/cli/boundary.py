@@ -216,7 +216,16 @@ def scrubber(
     sources = None
     with contextlib.suppress(Exception):  # the scrubber must never be the thing that fails
         sources = _sources(project_kwargs, project)
-    return Scrubber(sources)
+    return Scrubber(sources, public=lambda: _public_names(project_kwargs, project))
+
+
+def _public_names(project_kwargs: dict[str, Any], project: Project | None) -> list[str]:
+    """Texts never redacted: the compose project name (`-p`, or the one this run resolved). A
+    project name is not a secret, though a `.env` value may contain it."""
+    names = [project_kwargs.get("project_name") or ""]
+    if project is not None:
+        names.append(project.__dict__.get("name") or "")  # only once resolved: never runs compose
+    return [n for n in names if n]
 
 
 def _sources(project_kwargs: dict[str, Any], project: Project | None = None) -> Sources | None:
@@ -239,5 +248,5 @@ def _sources(project_kwargs: dict[str, Any], project: Project | None = None) -> 
     return knownvalues.Sources(
         stores=sorted(stores),
         example_dir=project.path("secrets.example"),
-        env_files=knownvalues.env_files(project.project_dir, composes),
+        env_files=[*knownvalues.env_files(project.project_dir, composes), *project.env_files],
     )

@@ -91,6 +91,9 @@ class OverlayPlan:
     group_add: int | None = None
     manifest_name: str = "secrets.manifest.yml"
     sources: dict[str, tuple[str, int | None]] = field(default_factory=dict)
+    # top-level secrets a base file declares too (`file:` elsewhere, `external:`,
+    # `environment:`): rendered `!override`, the WHOLE entry replaced by the manifest's file
+    replaced: tuple[str, ...] = ()
 
     def service(self, name: str) -> ServicePlan | None:
         return next((s for s in self.services if s.service == name), None)
@@ -132,9 +135,13 @@ def plan_overlay(
             plan = _take_out(plan, base.services[service], names)
         services.append(plan)
     declared = dict(used)  # plus every base top-level secret of a managed name: the manifest's file
+    replaced: list[str] = []
     for name in base.secrets if base is not None else ():
         hit = parse_source(name, names)
-        if hit is not None and name not in declared:
+        if hit is None:
+            continue
+        replaced.append(name)  # whatever the base says (external, environment): replaced whole
+        if name not in declared:
             declared[name] = hit
     files = tuple(
         (source, f"./{directory.as_posix()}/{file_name(*declared[source])}")
@@ -146,6 +153,7 @@ def plan_overlay(
         group_add=manifest.secrets_gid,
         manifest_name=manifest.path.name,
         sources=used,
+        replaced=tuple(sorted(replaced)),
     )
 
 

@@ -33,13 +33,30 @@ def normalize(text: str) -> str:
 
 
 def require_valid(name: str, source: str) -> str:
-    """`name` if compose accepts it as given (`-p`, COMPOSE_PROJECT_NAME), else ConfigError."""
+    """`name` if compose accepts it as given (`-p`, COMPOSE_PROJECT_NAME), else ConfigError
+    (exit 2) saying what Compose needs and, when there is one, the name it would accept."""
     if not _VALID.fullmatch(name):
+        suggestion = normalize(name)
+        hint = f": use {suggestion!r}" if suggestion and _VALID.fullmatch(suggestion) else ""
         raise ConfigError(
             f"{source} {name!r}: invalid project name (compose needs lowercase letters, digits, "
-            "`-` and `_`, starting with a letter or a digit)"
+            f"`-` and `_`, starting with a letter or a digit){hint}"
         )
     return name
+
+
+_PROFILE = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*|\*")
+
+
+def require_profile(profile: str) -> str:
+    """`profile` if Compose accepts it as a `--profile` (`[a-zA-Z0-9][a-zA-Z0-9_.-]*`, or `*`
+    for all), else ConfigError (exit 2)."""
+    if not _PROFILE.fullmatch(profile):
+        raise ConfigError(
+            f"--profile {profile!r}: invalid profile name (letters, digits, `_`, `.` and `-`, "
+            "starting with a letter or a digit; `*` enables every profile)"
+        )
+    return profile
 
 
 def interpolate(text: str, env: Mapping[str, str]) -> str:

@@ -131,14 +131,23 @@ class Redactor:
         found = (form[i : i + size] for i in range(len(form) - size + 1))
         pieces.update(p for p in found if public is None or not public(p))
 
-    def __call__(self, text: str) -> str:
-        """`text` with every known value, in any form or piece, replaced by [REDACTED]."""
+    def __call__(self, text: str, public: Iterable[str] = ()) -> str:
+        """`text` with every known value, in any form or piece, replaced by [REDACTED].
+
+        `public`: texts that are never secret (the compose project name): where one occurs in
+        `text` it is shown, and only what a value covers around it is redacted (a `.env` value
+        such as `postgres://u:p@db/<project>` would otherwise black out every mention)."""
         self._catch_up()
         if not text or not self:
             return text
         spans = list(self._spans(text))
         if not spans:
             return text
+        shown = [(i, i + len(p)) for p in public if p for i in _occurrences(text, p)]
+        if shown:  # what is left of a span beside a public name: redacted unless only blanks
+            spans = [(a, b) for a, b in _without(spans, shown) if text[a:b].strip()]
+            if not spans:
+                return text
         return _replace(text, spans)
 
     def data(self, obj: Any) -> Any:
@@ -162,6 +171,29 @@ class Redactor:
             while start != -1:
                 yield start, start + len(needle)
                 start = text.find(needle, start + 1)
+
+
+def _occurrences(text: str, needle: str) -> Iterable[int]:
+    start = text.find(needle)
+    while start != -1:
+        yield start
+        start = text.find(needle, start + 1)
+
+
+def _without(spans: list[tuple[int, int]], shown: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """`spans` minus the ranges `shown` (each span split around them)."""
+    out = []
+    for start, end in spans:
+        pieces = [(start, end)]
+        for s_start, s_end in shown:
+            pieces = [
+                part
+                for a, b in pieces
+                for part in ((a, min(b, s_start)), (max(a, s_end), b))
+                if part[0] < part[1]
+            ]
+        out += pieces
+    return out
 
 
 _WORDS = re.compile(r"[A-Za-z_ .:=-]+")

@@ -32,6 +32,12 @@ INSTALL_HINT = (
     "plugin) or see https://docs.docker.com/compose/install/"
 )
 _VERSION_RE = re.compile(r"v?(\d+)\.(\d+)\.(\d+)")
+ALL_PROFILES = ("*",)
+"""`--profile *`: Compose enables every profile."""
+
+
+class ComposeMissing(RuntimeFailure):
+    """No Compose v2 is installed (exit 3 where a command needs it)."""
 
 
 class ComposeTimeout(ComposeError):
@@ -57,28 +63,42 @@ class ComposeCommand:
     project_dir: str
     project_name: str | None = None
     profiles: tuple[str, ...] = field(default_factory=tuple)
+    env_files: tuple[str, ...] = field(default_factory=tuple)  # --env-file, absolute
 
-    def _prefix(self) -> list[str]:
+    def _prefix(self, profiles: Sequence[str] | None = None) -> list[str]:
         argv = [*self.base, "--project-directory", self.project_dir]
         for file in self.files:
             argv += ["-f", file]
         if self.project_name:
             argv += ["-p", self.project_name]
-        for profile in self.profiles:
+        for profile in self.profiles if profiles is None else profiles:
             argv += ["--profile", profile]
+        for env_file in self.env_files:
+            argv += ["--env-file", env_file]
         return argv
 
     def config(self) -> list[str]:
-        return [*self._prefix(), "config", "--no-interpolate", "--format", "json"]
+        """The merged model, interpolation off, of EVERY profile's services (`--profile *`):
+        lint judges the files, whichever profiles a deploy enables."""
+        return [*self._prefix(ALL_PROFILES), "config", "--no-interpolate", "--format", "json"]
 
     def config_interpolated(self) -> list[str]:
         return [*self._prefix(), "config", "--format", "json"]
 
+    def services(self) -> list[str]:
+        """The services the given profiles make active (Compose's own selection)."""
+        return [*self._prefix(), "config", "--services"]
+
+    def validate(self) -> list[str]:
+        """Compose's own check of the merged files (interpolated, as it would deploy them)."""
+        return [*self._prefix(), "config", "--quiet"]
+
     def up(self, timeout: int, services: Sequence[str] = (), build: bool = False) -> list[str]:
+        """`up -d --wait`; `build`: build the images of services with `build:` first
+        (`--build`), else never (`--no-build`). Never pulls."""
         argv = [*self._prefix(), "up", "--detach", "--wait", "--wait-timeout", str(timeout)]
         argv += ["--remove-orphans", "--pull", "never"]
-        if not build:
-            argv.append("--no-build")
+        argv.append("--build" if build else "--no-build")
         return [*argv, *services]
 
     def up_no_deps(
@@ -111,13 +131,31 @@ class Compose:
     command: ComposeCommand
 
     def config(self) -> dict:
-        """The merged model, interpolation off. ComposeRejected (exit 2) if compose refuses it."""
+        """The merged model of every profile, interpolation off. ComposeRejected (exit 2) if
+        compose refuses it."""
         return merged_config(self.command)
 
-    def up(self, timeout: int, on_tick: Callable[[], None] | None = None) -> None:
-        """`up -d --wait` of the whole project; ComposeError (exit 3) when it fails."""
+    def services(self) -> list[str]:
+        """The services active with this project's profiles, as Compose selects them.
+        ComposeRejected (exit 2) if compose refuses the files."""
+        done = run_config(self.command.services())
+        return [line.strip() for line in done.stdout.splitlines() if line.strip()]
+
+    def validate(self) -> None:
+        """Compose's `config --quiet` of the files: None when valid, else ComposeRejected
+        (exit 2) whose message is compose's last stderr line (the CLI scrubs it)."""
+        run_config(self.command.validate())
+
+    def up(
+        self,
+        timeout: int,
+        on_tick: Callable[[], None] | None = None,
+        build: bool = False,
+    ) -> None:
+        """`up -d --wait` of the whole project (`build`: with `--build`); ComposeError (exit 3)
+        when it fails."""
         run(
-            self.command.up(timeout),
+            self.command.up(timeout, build=build),
             what="docker compose up",
             timeout=timeout + 60,
             on_tick=on_tick,
@@ -145,14 +183,22 @@ class Compose:
 
 
 ComposeFactory = Callable[[Path, Sequence[str], str | None], Compose]
-"""(project dir, compose files, project name or None) -> the runner: `for_project`, or a fake."""
+"""(project dir, compose files, project name or None) -> the runner: `for_project` (with the
+run's --profile/--env-file bound, ops/stack.real), or a fake."""
 
 
 def for_project(
-    project_dir: Path, files: Sequence[str], project_name: str | None = None
+    project_dir: Path,
+    files: Sequence[str],
+    project_name: str | None = None,
+    *,
+    profiles: Sequence[str] = (),
+    env_files: Sequence[str] = (),
 ) -> Compose:
     """The real runner for a project's files (`command_for`: finds Compose v2, checks the files)."""
-    return Compose(command_for(project_dir, files, project_name))
+    return Compose(
+        command_for(project_dir, files, project_name, profiles=profiles, env_files=env_files)
+    )
 
 
 def find_compose(env: dict[str, str] | None = None) -> tuple[str, ...]:
@@ -179,8 +225,8 @@ def find_compose(env: dict[str, str] | None = None) -> tuple[str, ...]:
             return base
         found_v1 = True
     if found_v1:
-        raise RuntimeFailure(f"Docker Compose v1 is not supported: {INSTALL_HINT}")
-    raise RuntimeFailure(f"Docker Compose v2 not found: {INSTALL_HINT}")
+        raise ComposeMissing(f"Docker Compose v1 is not supported: {INSTALL_HINT}")
+    raise ComposeMissing(f"Docker Compose v2 not found: {INSTALL_HINT}")
 
 
 def compose_version(base: Sequence[str]) -> tuple[int, int, int] | None:
@@ -315,20 +361,28 @@ def command_for(
     files: Sequence[str],
     project_name: str | None = None,
     base: tuple[str, ...] | None = None,
+    *,
+    profiles: Sequence[str] = (),
+    env_files: Sequence[str] = (),
 ) -> ComposeCommand:
     """The ComposeCommand for a project (finds the v2 binary once per call, unless `base`).
+    `profiles`, `env_files`: the run's `--profile` and `--env-file` (absolute paths), passed to
+    every call.
 
     Each file is first checked for an alias bomb or a recursive alias (core.yamlpos bounds):
     compose expands aliases without limit and would spin for minutes. ConfigError names the
     file and line."""
     for file in files:
         check_compose_file(Path(project_dir, file), file)
-    check_env_files(Path(project_dir), [Path(project_dir, f) for f in files])
+    explicit = [Path(project_dir, f) for f in env_files]
+    check_env_files(Path(project_dir), [Path(project_dir, f) for f in files], explicit)
     return ComposeCommand(
         base=base or find_compose(),
         files=tuple(str(Path(project_dir, f)) for f in files),
         project_dir=str(project_dir),
         project_name=project_name,
+        profiles=tuple(profiles),
+        env_files=tuple(str(Path(project_dir, f)) for f in env_files),
     )
 
 
@@ -349,7 +403,9 @@ def check_compose_file(path: Path, display: str) -> None:
     check_bounds(data.decode("utf-8", "replace"), display)
 
 
-def check_env_files(project_dir: Path, compose_files: Sequence[Path]) -> None:
+def check_env_files(
+    project_dir: Path, compose_files: Sequence[Path], explicit: Sequence[Path] = ()
+) -> None:
     """ConfigError if an env file compose would read (`.env`, COMPOSE_ENV_FILES, every
     `env_file:`) exists but is not a regular file of at most MAX_CONFIG_BYTES: compose reads
     it whole and blocks on a FIFO, or fills memory from `/dev/zero`. Missing ones are left to
@@ -357,7 +413,7 @@ def check_env_files(project_dir: Path, compose_files: Sequence[Path]) -> None:
     from titan_deploy.io import fs
     from titan_deploy.io.knownvalues import env_files
 
-    for path in env_files(project_dir, compose_files):
+    for path in [*env_files(project_dir, compose_files), *explicit]:
         try:
             fs.require_regular(path)
         except FileNotFoundError:
@@ -376,18 +432,27 @@ def _why(exc: Exception) -> str:
 
 def resolved_name(command: ComposeCommand) -> str:
     """The project name Compose resolves for these files and options (`-p`, COMPOSE_PROJECT_NAME
-    in the environment or `.env`, the interpolated `name:`, the directory). Interpolation is on:
-    the JSON may hold `.env` values, so only `name` is kept and the rest dropped at once."""
+    in the environment or `.env`, the interpolated `name:`, the directory)."""
+    return resolved(command)[0]
+
+
+def resolved(command: ComposeCommand) -> tuple[str, list[str]]:
+    """(project name, active services) as Compose resolves them for these files and options
+    (the name: `-p`, COMPOSE_PROJECT_NAME in the environment or `.env`/--env-file, the
+    interpolated `name:`, the directory; the services: those the profiles enable). Interpolation
+    is on: the JSON may hold `.env` values, so only these names are kept and the rest dropped."""
     import json
 
     done = run_config(command.config_interpolated())
     try:
-        name = json.loads(done.stdout).get("name")
-    except (ValueError, AttributeError):
-        name = None
+        doc = json.loads(done.stdout)
+    except ValueError:
+        doc = None
+    name = doc.get("name") if isinstance(doc, dict) else None
     if not isinstance(name, str) or not name:
         raise RuntimeFailure("docker compose config printed no project name")
-    return name
+    services = doc.get("services") if isinstance(doc, dict) else None
+    return name, sorted(str(s) for s in services) if isinstance(services, dict) else []
 
 
 def merged_config(command: ComposeCommand) -> dict:

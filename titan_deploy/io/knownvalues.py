@@ -25,7 +25,7 @@ from __future__ import annotations
 import contextlib
 import os
 import stat
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -74,9 +74,12 @@ class Scrubber:
     """text -> text without any value of `sources` (re-read when they change) nor any value
     `remember`ed in this process (core.redact). Never raises."""
 
-    def __init__(self, sources: Sources | None) -> None:
+    def __init__(
+        self, sources: Sources | None, public: Callable[[], Iterable[str]] = tuple
+    ) -> None:
         self.redactor = Redactor([])
         self.sources = sources
+        self.public = public  # texts never redacted: the compose project name
         self._stamp: tuple | None = None
 
     def __call__(self, text: str) -> str:
@@ -86,7 +89,10 @@ class Scrubber:
                 if stamp != self._stamp:
                     self.redactor.add(self.sources.values())
                     self._stamp = stamp
-        return self.redactor(text)
+        public: Iterable[str] = ()
+        with contextlib.suppress(Exception):
+            public = [p for p in self.public() if p]
+        return self.redactor(text, public)
 
 
 def read_small(path: Path, limit: int = MAX_FILE_BYTES) -> bytes | None:

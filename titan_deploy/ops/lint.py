@@ -8,21 +8,21 @@ compare in memory. Each env file's text is scanned into facts (core/dotenv.py) a
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 from titan_deploy.core.dotenv import EnvFileFacts, scan_env_text
-from titan_deploy.core.findings import Report
+from titan_deploy.core.findings import Finding, Report
 from titan_deploy.core.lint import LintEnv, lint_config
 from titan_deploy.core.lint_base import base_file_findings
-from titan_deploy.core.yamlpos import Located, load_file
+from titan_deploy.core.yamlpos import Located
 from titan_deploy.errors import ConfigError
 from titan_deploy.io import compose, fs
 from titan_deploy.ops.check import counted, waived
+from titan_deploy.ops.render import base_files as render_base_files
 from titan_deploy.ops.render import current_plan
 from titan_deploy.ops.stack import secret_values
-from titan_deploy.project import Project, interpolation_env_files
+from titan_deploy.project import Project
 
 
 def run_lint(project: Project, compose_for: compose.ComposeFactory) -> Report:
@@ -42,12 +42,14 @@ def run_lint(project: Project, compose_for: compose.ComposeFactory) -> Report:
     runner = compose_for(project.project_dir, files, project.project_name)
     try:
         config = runner.config()
+        # what only the interpolated model shows (a port, a duration from `.env`): compose's
+        # own `config --quiet`, as it would deploy the files
+        runner.validate()
     except compose.ComposeRejected as exc:
-        # compose rejects the files themselves: a configuration problem (exit 2); a timeout or
-        # an unreachable engine stays a runtime failure (exit 3)
-        exc.message = f"compose rejects {', '.join(files)}: {exc.message}{_cause(project)}"
-        exc.args = (exc.message,)
-        raise
+        # compose rejects the files themselves: a finding (L016, the CLI scrubs compose's
+        # words; a base file's entry compose cannot merge is named); a timeout or an
+        # unreachable engine stays a runtime failure (exit 3)
+        return rejected(files, exc, _cause(project))
     plan = current_plan(project)
     env = lint_env(project, config, base_files(project))
     # compose prints absolute file paths: compare them with the absolute secrets dir
@@ -60,12 +62,28 @@ def run_lint(project: Project, compose_for: compose.ComposeFactory) -> Report:
     return report
 
 
+def rejected(files: list[str], exc: compose.ComposeRejected, cause: str = "") -> Report:
+    """lint's report when Compose rejects the merged files: one L016 error with its message
+    (and `cause`: a base file entry that explains it, or "")."""
+    finding = Finding(
+        "error",
+        "L016",
+        f"compose rejects {', '.join(files)}: {exc.message}{cause}",
+        fix="fix what compose names (`titan-deploy -v lint` shows its whole stderr)",
+    )
+    report = Report("lint", findings=[finding])
+    report.data = {"files": files, "services": 0}
+    report.summary = "compose rejects the merged config: 1 error(s), 0 warning(s)"
+    return report
+
+
 def base_files(project: Project) -> tuple[Located, ...]:
-    """The base compose files (`-f`, without the overlay) as written, with their lines.
-    Raises ConfigError (exit 2) for one that cannot be read or parsed."""
-    overlay = os.path.abspath(project.path(project.manifest.overlay))
-    files = [f for f in project.compose_files if os.path.abspath(project.path(f)) != overlay]
-    return tuple(load_file(project.path(f), display=f) for f in files)
+    """The base compose files (`-f`, without the overlay, `include:` followed) as written, with
+    their lines. Raises ConfigError (exit 2) for one that cannot be read or parsed."""
+    try:
+        return tuple(doc.located for doc in render_base_files(project))
+    except OSError as exc:
+        raise ConfigError(f"cannot read a compose file: {exc.strerror or exc}") from None
 
 
 def _cause(project: Project) -> str:
@@ -94,7 +112,7 @@ def lint_env(project: Project, config: dict[str, Any], base: tuple[Located, ...]
                 env_files[path] = _scan(project, Path(path), values, raw, required)
     dotenv = tuple(
         _scan(project, path, values, False, False)
-        for path in interpolation_env_files(project.project_dir, os.environ)
+        for path in project.interpolation_env_files()  # --env-file, else compose's default
         if path.exists()
     )
     return LintEnv(env_files=env_files, dotenv=dotenv, values=values, base=base)

@@ -12,10 +12,11 @@ from pathlib import Path
 from titan_deploy.core.findings import Report
 from titan_deploy.core.overlay import OverlayPlan, base_compose, plan_overlay, render_overlay
 from titan_deploy.core.rotation.manifestchange import effective_manifest
-from titan_deploy.core.yamlpos import load_file
 from titan_deploy.errors import ConfigError
-from titan_deploy.io import fs
+from titan_deploy.io import compose, fs
 from titan_deploy.io import journal as journal_io
+from titan_deploy.io.compose import ComposeFactory
+from titan_deploy.io.composefiles import ComposeDoc, load_compose_files
 from titan_deploy.project import Project
 
 
@@ -32,20 +33,35 @@ def current_plan(project: Project) -> OverlayPlan:
 
 
 def base_documents(project: Project) -> list[object]:
-    """The base compose files (`-f`, without the overlay) parsed, in order."""
+    """The base compose files (`-f`, without the overlay) parsed, in merge order, each preceded
+    by the files its `include:` names (io/composefiles.py)."""
+    return [doc.value for doc in base_files(project)]
+
+
+def base_files(project: Project) -> list[ComposeDoc]:
+    """The base compose files (without the overlay) and what they include, parsed."""
     overlay = os.path.abspath(project.path(project.manifest.overlay))
     files = [f for f in project.compose_files if os.path.abspath(project.path(f)) != overlay]
-    return [load_file(project.path(f), display=f).value for f in files]
+    return load_compose_files(project.project_dir, files)
+
+
+def service_profiles(docs: list[object]) -> dict[str, tuple[str, ...]]:
+    """Each service of the documents -> the profiles it is in (() = always active)."""
+    out: dict[str, tuple[str, ...]] = {}
+    for doc in docs:
+        services = doc.get("services") if isinstance(doc, dict) else None
+        for name, body in services.items() if isinstance(services, dict) else ():
+            profiles = body.get("profiles") if isinstance(body, dict) else None
+            if isinstance(profiles, list):
+                out[str(name)] = tuple(str(p) for p in profiles)
+            else:
+                out.setdefault(str(name), ())
+    return out
 
 
 def defined_services(project: Project) -> set[str]:
-    names: set[str] = set()
-    for file in project.compose_files:
-        doc = load_file(project.path(file), display=file).value or {}
-        services = doc.get("services") if isinstance(doc, dict) else None
-        if isinstance(services, dict):
-            names.update(str(name) for name in services)
-    return names
+    """Every service the base compose files (and their includes) define."""
+    return set(service_profiles(base_documents(project)))
 
 
 def check_consumers_exist(project: Project) -> None:
@@ -53,33 +69,78 @@ def check_consumers_exist(project: Project) -> None:
     manifest = effective_manifest(project.manifest, journal_io.load(project))
     missing = [s for s in manifest.services if s not in defined]
     if missing:
-        files = ", ".join(project.compose_files)
+        files = ", ".join(project.compose_files)  # (and what they include)
         raise ConfigError(
             f"{project.manifest_option}: consumer service(s) {', '.join(missing)} not defined in "
             f"{files}; fix the manifest or the compose file (the overlay never invents a service)"
         )
 
 
-def run_render(project: Project, check: bool = False) -> Report:
+def run_render(
+    project: Project, check: bool = False, compose_for: ComposeFactory | None = None
+) -> Report:
+    """Render the overlay; with `check`, only compare it with the file on disk (exit 1 when it
+    differs). With `compose_for` (the CLI's `render` and `up`), Compose first validates the
+    merged result — the base files plus the NEW overlay, written to a temp file beside it —
+    with `config --quiet`, and the overlay reaches its place only if Compose accepts it:
+    ComposeRejected (exit 2, Compose's message; the CLI scrubs it) leaves the old file as it
+    was. Without Compose v2 installed the overlay is written unvalidated (`data.validated`)."""
     check_consumers_exist(project)
     text = render_overlay(current_plan(project))
     target = project.overlay_path
-    on_disk = _on_disk(target, project.manifest.overlay)
+    shown = project.manifest.overlay
+    on_disk = _on_disk(target, shown)
     report = Report("render")
     report.data = {"overlay": str(target), "changed": on_disk != text}
     if check:
         report.failed = on_disk != text
         report.summary = (
-            f"{project.manifest.overlay} is up to date"
+            f"{shown} is up to date"
             if on_disk == text
-            else f"{project.manifest.overlay} differs from the manifest: run `titan-deploy render`"
+            else f"{shown} differs from the manifest: run `titan-deploy render`"
         )
         return report
+    validator = _Validator(project, compose_for) if compose_for is not None else None
     if on_disk != text:  # confined to the project dir, never through a symlink (issue 9.2)
-        refuse_foreign(on_disk, project.manifest.overlay)
-        fs.atomic_write(target, text.encode(), mode=0o644, root=project.project_dir)
-    report.summary = f"wrote {project.manifest.overlay}" if on_disk != text else "overlay unchanged"
+        refuse_foreign(on_disk, shown)
+        fs.atomic_write(
+            target, text.encode(), mode=0o644, root=project.project_dir, before_replace=validator
+        )
+    report.summary = f"wrote {shown}" if on_disk != text else "overlay unchanged"
+    if validator is not None and on_disk != text:
+        report.data["validated"] = validator.validated
+        if not validator.validated:
+            report.summary += " (not validated: Compose v2 is not installed)"
     return report
+
+
+class _Validator:
+    """`before_replace` of the overlay's atomic write: Compose's `config --quiet` of the base
+    files plus the new overlay at `path` (the temp file beside it). An unchanged overlay is not
+    validated again: nothing is written (`lint` validates the files as they are)."""
+
+    def __init__(self, project: Project, compose_for: ComposeFactory) -> None:
+        self.project = project
+        self.compose_for = compose_for
+        self.validated = False
+
+    def __call__(self, path: Path) -> None:
+        project = self.project
+        overlay = os.path.abspath(project.path(project.manifest.overlay))
+        base = [f for f in project.compose_files if os.path.abspath(project.path(f)) != overlay]
+        files = [*base, os.path.relpath(path, project.project_dir)]
+        try:
+            self.compose_for(project.project_dir, files, project.project_name).validate()
+        except compose.ComposeMissing:
+            return
+        except compose.ComposeRejected as exc:
+            shown = project.manifest.overlay
+            said = exc.message.replace(str(path), shown)
+            merged = ", ".join([*base, shown])
+            exc.message = f"compose rejects the merged result of {merged} (not written): {said}"
+            exc.args = (exc.message,)
+            raise
+        self.validated = True
 
 
 OWN_MARK = "# Rendered by titan-deploy"

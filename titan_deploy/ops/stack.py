@@ -8,10 +8,11 @@ values on disk, for the leak checks. The project name is `Project.name`; verify 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import stat as stat_mod
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,9 +48,17 @@ class Backends:
     compose: ComposeFactory
 
 
-def real() -> Backends:
-    """The real Docker engine (DOCKER_HOST) and the installed Compose v2."""
-    return Backends(engine=engine_io.connect, compose=compose_io.for_project)
+def real(project: Project | None = None) -> Backends:
+    """The real Docker engine (DOCKER_HOST) and the installed Compose v2; every compose call
+    gets `project`'s --profile and --env-file (Project.compose_options)."""
+    options = project.compose_options if project is not None else {}
+    return Backends(engine=engine_io.connect, compose=functools.partial(_for, options=options))
+
+
+def _for(
+    project_dir: Path, files: Sequence[str], name: str | None, options: dict
+) -> compose_io.Compose:
+    return compose_io.for_project(project_dir, files, name, **options)
 
 
 def host_files(project: Project, plan: OverlayPlan) -> dict[str, HostFile]:

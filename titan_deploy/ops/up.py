@@ -36,9 +36,9 @@ from titan_deploy.io.compose import Compose
 from titan_deploy.io.engine import Engine
 from titan_deploy.ops.check import run_check, secret_files
 from titan_deploy.ops.lint import run_lint
-from titan_deploy.ops.render import run_render
+from titan_deploy.ops.render import base_documents, run_render
 from titan_deploy.ops.stack import Backends, checked_files
-from titan_deploy.ops.verify import verify_report
+from titan_deploy.ops.verify import select_active, verify_report
 from titan_deploy.project import Project
 
 Progress = Callable[[str], None]
@@ -53,9 +53,11 @@ def run_up(
     backends: Backends,
     timeout: int = 300,
     progress: Progress = lambda _: None,
+    build: bool = False,
 ) -> Report:
     """Deploy and verify the stack; a Report with every stage's findings (stage-stamped).
-    `backends`: the engine and compose to deploy with (the engine is connected after lint).
+    `backends`: the engine and compose to deploy with (the engine is connected after lint);
+    `build`: compose builds the images of services with `build:` first (`up --build`).
 
     Raises RotationInFlight (exit 3) while a rotation is in flight, ComposeError (exit 3) when
     compose fails, EngineUnreachable (exit 3) without an engine."""
@@ -65,7 +67,7 @@ def run_up(
     checked = None
     steps: list[tuple[str, Callable[[], Report]]] = [
         ("check-secrets", lambda: run_check(project)),
-        ("render", lambda: run_render(project)),
+        ("render", lambda: run_render(project, compose_for=backends.compose)),
         ("lint", lambda: run_lint(project, backends.compose)),
     ]
     for name, stage in steps:
@@ -78,9 +80,16 @@ def run_up(
     try:
         engine = backends.engine()
         runner = backends.compose(project.project_dir, project.all_compose_files(), project.name)
-        _compose_up(project.name, engine, runner, timeout, stages, progress)
+        built = built_services(project)
+        if build and built:
+            progress(f"compose up --build: building the images of {', '.join(built)} first")
+        _compose_up(project.name, engine, runner, timeout, stages, progress, build, built)
+        plan, inactive = select_active(project, backends.compose)
         report = _stage(
-            "verify", lambda: verify_report(project, engine, checked=checked), stages, progress
+            "verify",
+            lambda: verify_report(project, engine, plan=plan, checked=checked, inactive=inactive),
+            stages,
+            progress,
         )
         recreated = drift.recreatable(project.manifest, report.findings)
         if recreated:
@@ -136,6 +145,17 @@ def _what(stale: dict[str, tuple[str, ...]]) -> str:
 def _applied(stale: dict[str, tuple[str, ...]]) -> str:
     """The summary's note on the consumers `up` recreated to apply edited secrets."""
     return f"; recreated {_what(stale)} to apply the edited secret file(s)" if stale else ""
+
+
+def built_services(project: Project) -> tuple[str, ...]:
+    """The services whose base definition has `build:` (includes followed)."""
+    names: dict[str, None] = {}
+    for doc in base_documents(project):
+        services = doc.get("services") if isinstance(doc, dict) else None
+        for name, body in services.items() if isinstance(services, dict) else ():
+            if isinstance(body, dict) and body.get("build") is not None:
+                names[str(name)] = None
+    return tuple(names)
 
 
 def refuse_if_rotating(project: Project) -> None:
@@ -254,18 +274,26 @@ def _compose_up(
     timeout: int,
     stages: list[dict],
     progress: Progress,
+    build: bool = False,
+    built: tuple[str, ...] = (),
 ) -> None:
     progress(f"compose up (waiting up to {timeout}s for every service to be healthy) ...")
     started = time.monotonic()
     watcher = _ServiceWatcher(engine, name, progress)
     try:
-        runner.up(timeout, on_tick=watcher)
+        if build:
+            runner.up(timeout, on_tick=watcher, build=True)
+        else:
+            runner.up(timeout, on_tick=watcher)
     except ComposeError as exc:
         failing = describe_failing(engine.containers(name))
         stages.append({"stage": "compose up", "ok": False, "seconds": _since(started)})
         if failing:
             exc.message = f"{exc.message}; failing: {failing}"
-            exc.args = (exc.message,)
+        if built and not build:
+            hint = "`titan-deploy up --build` builds them"
+            exc.message += f" ({', '.join(built)} have `build:`: {hint})"
+        exc.args = (exc.message,)
         raise
     watcher()
     stages.append({"stage": "compose up", "ok": True, "seconds": _since(started)})

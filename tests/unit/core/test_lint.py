@@ -18,7 +18,7 @@ from titan_deploy.core.dotenv import EnvFileFacts, scan_env_text
 from titan_deploy.core.lint import LintEnv, file_base, lint_config
 from titan_deploy.core.manifest import parse_manifest_text
 from titan_deploy.core.overlay import plan_overlay
-from titan_deploy.ops.lint import interpolation_env_files
+from titan_deploy.project import interpolation_env_files
 
 MANIFEST = parse_manifest_text(
     """\
@@ -420,12 +420,14 @@ def test_real_compose_missing_overlay_is_a_config_error(titan_project: Path, cli
     )
 
 
-def test_real_compose_rejecting_the_files_is_a_config_error(titan_project: Path, cli) -> None:
+def test_real_compose_rejecting_the_files_is_a_finding(titan_project: Path, cli) -> None:
     prod = titan_project / "docker-compose.prod.yml"
     prod.write_text(prod.read_text().replace("    image: redis:7-bookworm\n", "    image: [1]\n"))
-    result = cli("-C", titan_project, "lint")
-    assert result.exit_code == 2, result.output
-    assert result.stderr.startswith("error: compose rejects docker-compose.prod.yml")
+    result = cli("-C", titan_project, "--json", "lint")
+    assert result.exit_code == 1, result.output
+    findings = json.loads(result.stdout)["findings"]
+    assert [f["code"] for f in findings] == ["L016"]
+    assert findings[0]["message"].startswith("compose rejects docker-compose.prod.yml")
     assert "Traceback" not in result.output
 
 

@@ -40,7 +40,37 @@ PREFIX = [
 
 
 def test_config() -> None:
-    assert CMD.config() == [*PREFIX, "config", "--no-interpolate", "--format", "json"]
+    """lint judges the files: every profile's services (`--profile *`)."""
+    assert CMD.config() == [
+        *PREFIX,
+        "--profile",
+        "*",
+        "config",
+        "--no-interpolate",
+        "--format",
+        "json",
+    ]
+
+
+def test_profiles_and_env_files_reach_every_call() -> None:
+    cmd = ComposeCommand(
+        base=("docker", "compose"),
+        files=("/srv/titan/c.yml",),
+        project_dir="/srv/titan",
+        profiles=("debug", "ops"),
+        env_files=("/srv/titan/.env.prod",),
+    )
+    prefix = ["docker", "compose", "--project-directory", "/srv/titan", "-f", "/srv/titan/c.yml"]
+    opts = ["--profile", "debug", "--profile", "ops", "--env-file", "/srv/titan/.env.prod"]
+    assert cmd.services() == [*prefix, *opts, "config", "--services"]
+    assert cmd.validate() == [*prefix, *opts, "config", "--quiet"]
+    assert cmd.config_interpolated() == [*prefix, *opts, "config", "--format", "json"]
+    assert cmd.down()[: len(prefix) + len(opts)] == [*prefix, *opts]
+    assert cmd.up(5)[: len(prefix) + len(opts)] == [*prefix, *opts]
+    assert cmd.up_no_deps(5, ["x"])[: len(prefix) + len(opts)] == [*prefix, *opts]
+    env = ["--env-file", "/srv/titan/.env.prod"]
+    tail = ["config", "--no-interpolate", "--format", "json"]
+    assert cmd.config() == [*prefix, "--profile", "*", *env, *tail]
 
 
 def test_config_interpolated() -> None:
@@ -73,6 +103,7 @@ def test_up_with_build_and_services() -> None:
         "--remove-orphans",
         "--pull",
         "never",
+        "--build",
         "titan-brain",
         "grafana",
     ]
@@ -113,7 +144,7 @@ def test_standalone_binary_without_project_name_with_profiles() -> None:
         project_dir="/p",
         profiles=("edge", "monitoring"),
     )
-    assert cmd.config() == [
+    assert cmd.config_interpolated() == [
         "docker-compose",
         "--project-directory",
         "/p",
@@ -124,7 +155,6 @@ def test_standalone_binary_without_project_name_with_profiles() -> None:
         "--profile",
         "monitoring",
         "config",
-        "--no-interpolate",
         "--format",
         "json",
     ]
@@ -133,7 +163,7 @@ def test_standalone_binary_without_project_name_with_profiles() -> None:
 def test_argv_builders_do_no_io_and_return_fresh_lists() -> None:
     first = CMD.config()
     first.append("mutated")
-    assert CMD.config() == [*PREFIX, "config", "--no-interpolate", "--format", "json"]
+    assert CMD.config()[-1] == "json"
 
 
 # --- the one runner ------------------------------------------------------------------------------

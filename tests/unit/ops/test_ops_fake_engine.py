@@ -47,7 +47,7 @@ def test_up_on_the_fake_stack_ends_verified(project: Project) -> None:
     progress: list[str] = []
     report = run_up(project, backends(engine, compose), timeout=5, progress=progress.append)
     assert report.ok, [f.message for f in report.errors]
-    assert compose.calls == ["config", "up"]
+    assert compose.calls == ["config", "validate", "up"]  # lint (the overlay is unchanged), up
     assert [s["stage"] for s in report.data["stages"]] == [
         "check-secrets",
         "render",

@@ -108,7 +108,10 @@ class StackEffects:
     @cached_property
     def command(self) -> compose.ComposeCommand:
         return compose.command_for(
-            self.project.project_dir, self.project.all_compose_files(), self.name
+            self.project.project_dir,
+            self.project.all_compose_files(),
+            self.name,
+            **self.project.compose_options,
         )
 
     def spec(self, secret: str, journal: Journal | None = None) -> SecretSpec:
