@@ -126,6 +126,11 @@ class Manifest:
         return list(seen)
 
     @property
+    def files(self) -> dict[str, str]:
+        """secret -> its file relative to the secrets dir (`file:`, else its name)."""
+        return {name: spec.file_name for name, spec in self.secrets.items()}
+
+    @property
     def insensitive(self) -> frozenset[str]:
         """The secrets marked `sensitive: false` (configuration): never searched for leaks."""
         return frozenset(n for n, spec in self.secrets.items() if not spec.sensitive)

@@ -119,7 +119,9 @@ class StackEffects:
     # --- files ----------------------------------------------------------------------------------
 
     def path(self, secret: str, version: int | None) -> Path:
-        return self.project.secrets_dir / file_name(secret, version)
+        """The file of `version` of `secret` (None: its base file; beside a `file:`)."""
+        spec = self.manifest.secrets.get(secret)
+        return self.project.secrets_dir / file_name(spec.file_name if spec else secret, version)
 
     def write_version(self, step: WriteVersion, journal: Journal) -> str:
         target = self.path(step.secret, step.version)

@@ -86,8 +86,7 @@ def save_fn(project: Project) -> Callable[[Journal], None]:
 
 def existing_versions(project: Project, secret: str) -> tuple[int, ...]:
     """The version numbers of `secret` that have a file in the secrets dir (sorted)."""
-    directory = project.secrets_dir
-    names = os.listdir(directory) if directory.is_dir() else []
+    names = [name for name, _ in fs.store_files(project.secrets_dir, project.manifest.files)]
     return parse_version_files(names, secret)
 
 
