@@ -70,6 +70,8 @@ class Redactor:
         try:
             directory = self.project.secrets_dir
             entries = list(directory.iterdir()) if directory.is_dir() else []
+            # a `file:` in a subdir (db/password.txt) and its versions
+            entries += [p for _, p in fs.store_files(directory, self.project.manifest.files)]
         except (TitanError, OSError):
             return
         for path in entries:
