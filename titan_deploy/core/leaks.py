@@ -218,6 +218,13 @@ def search_context(
     return SearchContext(names=names, exclusions=exclusions)
 
 
+def searched(
+    values: Mapping[str, bytes], names: Collection[str], skip: Collection[str]
+) -> dict[str, bytes]:
+    """{file name: value} without the files of the secrets in `skip` (`sensitive: false`)."""
+    return {entry: v for entry, v in values.items() if (owner(entry, names) or entry) not in skip}
+
+
 def group_by_secret(
     values: Mapping[str, bytes], names: Collection[str], skip: Collection[str] = ()
 ) -> dict[str, list[bytes]]:

@@ -289,3 +289,10 @@ def test_the_journal_refuses_a_path_the_manifest_would_refuse(key: str, value: s
         d["consumers"][0]["target"] = value
     with pytest.raises(ValueError):
         spec_from_dict(d)
+
+
+def test_lint_and_audit_search_no_configuration_value() -> None:
+    from titan_deploy.core.leaks import searched
+
+    values = {"pg_user": b"titan_owner", "pg_user.v2": b"x", "db": b"y", "stray": b"z"}
+    assert searched(values, ["pg_user", "db"], {"pg_user"}) == {"db": b"y", "stray": b"z"}
