@@ -121,3 +121,19 @@ def test_values_and_versions_are_found_beside_the_file(project: Path, cli) -> No
     values = secret_values(proj)
     assert set(values) == {"Gitea_DB_Password", "Gitea_DB_Password.v2", "plain_token"}
     assert existing_versions(proj, "Gitea_DB_Password") == (2,)
+
+
+def test_a_stale_temp_file_beside_a_file_secret_is_removed(project: Path, cli) -> None:
+    """A rotation killed mid-write leaves `.password.txt.v2.tmp-PID` in the file's dir: secret
+    material under a name nothing claims; the next rotation removes it (a dead pid only)."""
+    from titan_deploy.ops.rotate.session import clean_stale_temps
+
+    assert cli("-C", project, "init").exit_code == 0
+    store = project / "secrets/db/nested"
+    dead = 2**22 + 12345  # above any pid_max: never alive
+    stale = store / f".password.txt.v2.tmp-{dead}"
+    stale.write_bytes(b"s" * 32)
+    other = store / f".unclaimed.tmp-{dead}"
+    other.write_bytes(b"o")
+    assert clean_stale_temps(Project(project_dir=project)) == [stale.name]
+    assert not stale.exists() and other.exists()
