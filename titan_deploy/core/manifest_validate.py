@@ -11,11 +11,21 @@ from pathlib import Path
 from typing import Any
 
 from titan_deploy.core import regex
+from titan_deploy.core.manifest_model import SECRETS_MOUNT
 from titan_deploy.core.yamlpos import KeyPath, Located
 
-NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
-ENV_RE = re.compile(r"^[A-Z_][A-Z0-9_]*$")
+# Names as Compose allows them (service and secret names: `[a-zA-Z0-9][a-zA-Z0-9._-]*`) and any
+# POSIX env var name (`GITEA__database__PASSWD__FILE`). Still nothing a path, a YAML scalar or a
+# shell could read as more: no separator, no leading dot or dash, no control character.
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+ENV_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+NAME_ALPHABET = "[A-Za-z0-9][A-Za-z0-9_.-]*"
+ENV_ALPHABET = "[A-Za-z_][A-Za-z0-9_]*"
 MAX_NAME = 63
+# one segment of a container path or of a `file:` in the secrets dir: no separator, no space, no
+# `$` (compose would interpolate it), nothing YAML or a shell reads as structure
+_SEGMENT = re.compile(r"^[A-Za-z0-9_@+-][A-Za-z0-9_.@+-]*$")
+MAX_PATH = 1024
 
 
 class Validator:
@@ -62,13 +72,13 @@ class Validator:
         return value
 
     def name(self, path: KeyPath, value: Any, what: str) -> str:
-        check(self.doc, path, value, NAME_RE, f"{what} must match [a-z0-9][a-z0-9_.-]*")
+        check(self.doc, path, value, NAME_RE, f"{what} must match {NAME_ALPHABET}")
         if len(value) > MAX_NAME:
             raise self.doc.error(path, f"{what} is longer than {MAX_NAME} characters")
         return value
 
     def env(self, path: KeyPath, value: Any) -> str:
-        return check(self.doc, path, value, ENV_RE, "env var must match [A-Z_][A-Z0-9_]*")
+        return check(self.doc, path, value, ENV_RE, f"env var must match {ENV_ALPHABET}")
 
     def optional_env(self, path: KeyPath, body: dict, key: str) -> str | None:
         value = self.get(path, body, key, str, None)
@@ -99,6 +109,48 @@ class Validator:
         if "$" in value or not value.isprintable() or any(ord(c) > 0xFFFF for c in value):
             raise self.doc.error(path, "use printable characters (none beyond U+FFFF) and no `$`")
         return value
+
+    def container_path(self, path: KeyPath, value: str, secret: str) -> str | None:
+        """A consumer's `target:`: an absolute, normalised container path, or a bare file name
+        meaning `/run/secrets/<name>`. Returns the absolute path, or None when it is the
+        default `/run/secrets/<secret>`."""
+        full = f"{SECRETS_MOUNT}/{value}" if "/" not in value else value
+        if not plain_path(full, absolute=True):
+            raise self.doc.error(
+                path,
+                "target must be an absolute, normalised container path (/etc/app/server.cert: "
+                "no `..`, `.` or `//`, segments of [A-Za-z0-9_.@+-] not starting with a dot) "
+                "or a file name under /run/secrets",
+            )
+        return None if full == f"{SECRETS_MOUNT}/{secret}" else full
+
+    def secret_file(self, path: KeyPath, value: str | None) -> str | None:
+        """A secret's `file:`: a normalised path inside the secrets dir (`db/password.txt`); no
+        absolute path, no `..`, no hidden segment (`.git`)."""
+        if value is not None and not plain_path(value, absolute=False):
+            raise self.doc.error(
+                path,
+                "file must be a normalised path inside the secrets dir (db/password.txt: not "
+                "absolute, no `..`, `.` or `//`, segments of [A-Za-z0-9_.@+-] not starting "
+                "with a dot)",
+            )
+        return value
+
+
+def plain_path(value: object, *, absolute: bool) -> bool:
+    """Whether `value` is a path the manifest allows for a consumer's `target` (absolute) or a
+    secret's `file` (relative): normalised, at most MAX_PATH characters, every segment plain
+    (`[A-Za-z0-9_@+-][A-Za-z0-9_.@+-]*`: no `.`/`..`, no hidden name, no space, `$` or control
+    character), and absolute exactly when asked. The journal (core/rotation/codec) checks the
+    same."""
+    if not isinstance(value, str) or value.startswith("/") != absolute or len(value) > MAX_PATH:
+        return False
+    segments = value.split("/")[1:] if absolute else value.split("/")
+    return (
+        posixpath.normpath(value) == value
+        and bool(segments)
+        and all(_SEGMENT.fullmatch(s) for s in segments)
+    )
 
 
 def check(doc: Located, path: KeyPath, value: Any, pattern: re.Pattern, message: str) -> str:

@@ -19,10 +19,10 @@ from pathlib import Path
 
 from titan_deploy.core.conventions import SECRETISH
 from titan_deploy.core.manifest import Manifest, SecretSpec
+from titan_deploy.core.manifest_model import SECRETS_MOUNT
 from titan_deploy.core.versions import file_name, parse_source, secondary_target, source_name
 from titan_deploy.errors import ConfigError
 
-SECRETS_MOUNT = "/run/secrets"
 TEMPLATE = "docker-compose.secrets.yml.j2"
 
 
@@ -40,18 +40,24 @@ class Mount:
     source: str  # compose secret name: "<name>" or "<name>_v<N>"
     secret: str  # the manifest secret
     version: int | None
-    target: str  # file name under /run/secrets
-    env: str  # env var that names /run/secrets/<target>
+    target: str  # file name under /run/secrets, or an absolute path (a consumer's `target:`)
+    env: str | None  # env var that names the container path (None: a target-only consumer)
     also: tuple[str, ...] = ()  # more env vars naming the same file (a consumer's `env:` list)
 
     @property
     def envs(self) -> tuple[str, ...]:
         """Every env var the overlay points at this mount: `env` first."""
-        return (self.env, *self.also)
+        return () if self.env is None else (self.env, *self.also)
 
     @property
     def container_path(self) -> str:
-        return f"{SECRETS_MOUNT}/{self.target}"
+        """The absolute path the container reads the file at."""
+        return self.target if self.target.startswith("/") else f"{SECRETS_MOUNT}/{self.target}"
+
+    @property
+    def label(self) -> str:
+        """How a report names this mount: its file name under /run/secrets, else the secret."""
+        return self.secret if self.target.startswith("/") else self.target
 
 
 @dataclass(frozen=True)
@@ -94,6 +100,7 @@ class OverlayPlan:
     # top-level secrets a base file declares too (`file:` elsewhere, `external:`,
     # `environment:`): rendered `!override`, the WHOLE entry replaced by the manifest's file
     replaced: tuple[str, ...] = ()
+    insensitive: frozenset[str] = frozenset()  # secrets with `sensitive: false`: no leak search
 
     def service(self, name: str) -> ServicePlan | None:
         return next((s for s in self.services if s.service == name), None)
@@ -143,8 +150,9 @@ def plan_overlay(
         replaced.append(name)  # whatever the base says (external, environment): replaced whole
         if name not in declared:
             declared[name] = hit
+    on_disk = {name: spec.file_name for name, spec in manifest.secrets.items()}
     files = tuple(
-        (source, f"./{directory.as_posix()}/{file_name(*declared[source])}")
+        (source, f"./{directory.as_posix()}/{_file_of(declared[source], on_disk)}")
         for source in sorted(declared)
     )
     return OverlayPlan(
@@ -154,7 +162,14 @@ def plan_overlay(
         manifest_name=manifest.path.name,
         sources=used,
         replaced=tuple(sorted(replaced)),
+        insensitive=manifest.insensitive,
     )
+
+
+def _file_of(source: tuple[str, int | None], on_disk: Mapping[str, str]) -> str:
+    """The file (relative to the secrets dir) of a version of a secret: its `file:` or name."""
+    secret, version = source
+    return file_name(on_disk.get(secret, secret), version)
 
 
 def base_compose(docs: list[object]) -> BaseCompose:
@@ -276,7 +291,7 @@ def _mounts(spec: SecretSpec, service: str, assignment: Assignment) -> list[Moun
         source=source_name(spec.name, assignment.version),
         secret=spec.name,
         version=assignment.version,
-        target=spec.name,
+        target=_target(consumer.container_path(spec.name)),
         env=consumer.env,
         also=consumer.also,
     )
@@ -292,6 +307,13 @@ def _mounts(spec: SecretSpec, service: str, assignment: Assignment) -> list[Moun
             )
         )
     return out
+
+
+def _target(path: str) -> str:
+    """A mount's target as the overlay writes it: a file name directly under /run/secrets as
+    the bare name (Compose's default directory), any other path absolute."""
+    name = path.removeprefix(SECRETS_MOUNT + "/")
+    return name if "/" not in name else path
 
 
 def render_overlay(plan: OverlayPlan) -> str:

@@ -13,6 +13,7 @@ from typing import Any
 
 from titan_deploy.core.dotenv import EnvFileFacts, scan_env_text
 from titan_deploy.core.findings import Finding, Report
+from titan_deploy.core.leaks import searched
 from titan_deploy.core.lint import LintEnv, lint_config
 from titan_deploy.core.lint_base import base_file_findings
 from titan_deploy.core.yamlpos import Located
@@ -101,7 +102,8 @@ def _cause(project: Project) -> str:
 def lint_env(project: Project, config: dict[str, Any], base: tuple[Located, ...] = ()) -> LintEnv:
     """Facts about every env file the config uses, plus the secret values (memory only) and
     the base compose files as written (`base`)."""
-    values = secret_values(project)
+    manifest = project.manifest  # configuration (sensitive: false) may rightly appear
+    values = searched(secret_values(project), manifest.secrets, manifest.insensitive)
     env_files: dict[str, EnvFileFacts] = {}
     for body in (config.get("services") or {}).values():
         for entry in _entries((body or {}).get("env_file")):

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from titan_deploy.core.manifest import ENV_RE, NAME_RE, Consumer, ProvisionSpec, SecretSpec
+from titan_deploy.core.manifest_validate import plain_path
 from titan_deploy.core.overlay import Assignment
 from titan_deploy.core.rotation.journal import (
     Active,
@@ -51,6 +52,9 @@ def spec_to_dict(spec: SecretSpec) -> dict[str, Any]:
             "service": spec.provision.service,
             "role": spec.provision.role,
         },
+        # only when set, so a journal of a manifest without them stays what it was
+        **({"file": spec.file} if spec.file else {}),
+        **({"sensitive": False} if not spec.sensitive else {}),
     }
 
 
@@ -60,6 +64,8 @@ def _consumer_to_dict(consumer: Consumer) -> dict[str, Any]:
     out: dict[str, Any] = {"service": consumer.service, "env": consumer.env, "role": consumer.role}
     if consumer.also:
         out["also"] = list(consumer.also)
+    if consumer.target:
+        out["target"] = consumer.target
     return out
 
 
@@ -69,9 +75,10 @@ def spec_from_dict(d: Mapping[str, Any]) -> SecretSpec:
     consumers = tuple(
         Consumer(
             service=_checked(c["service"], NAME_RE),
-            env=_checked(c["env"], ENV_RE),
+            env=_optional_env(c["env"]),
             role=c.get("role") if c.get("role") in ("signer", "listener") else None,
             also=tuple(_checked(env, ENV_RE) for env in c.get("also") or ()),
+            target=_checked_path(c.get("target"), absolute=True),
         )
         for c in d["consumers"]
     )
@@ -98,7 +105,17 @@ def spec_from_dict(d: Mapping[str, Any]) -> SecretSpec:
         provision=provision,
         secondary_env=_optional_env(d.get("secondary_env")),
         key_id_env=_optional_env(d.get("key_id_env")),
+        file=_checked_path(d.get("file"), absolute=False),
+        sensitive=d.get("sensitive", True) is not False,
     )
+
+
+def _checked_path(value: Any, absolute: bool) -> str | None:
+    """A consumer's `target` (absolute) or a secret's `file` (relative) as the manifest allows
+    them (core/manifest_validate.plain_path), else ValueError; None stays None."""
+    if value is not None and not plain_path(value, absolute=absolute):
+        raise ValueError("a path in the journal is not one the manifest allows")
+    return value
 
 
 def _checked(value: Any, pattern: re.Pattern) -> str:
