@@ -58,21 +58,24 @@ def patterns_for(project: Project) -> PatternSet:
     return _patterns(read_secret_values(project)[0], project)
 
 
-def _patterns(values: dict[str, bytes], project: Project) -> PatternSet:
+def _patterns(values: dict[str, bytes], project: Project, offline: bool = False) -> PatternSet:
     grouped = group_by_secret(values, project.manifest.secrets)
     if not grouped:
         raise ConfigError(
             f"no secret values under {project.secrets_dir}: nothing to search for "
             "(run `titan-deploy init` or point --secrets-dir at the store)"
         )
-    return build_patterns(grouped, context=context_for(project))
+    return build_patterns(grouped, context=context_for(project, offline))
 
 
-def context_for(project: Project) -> SearchContext:
-    """The names and rendered strings of this project (`core.leaks.search_context`)."""
+def context_for(project: Project, offline: bool = False) -> SearchContext:
+    """The names and rendered strings of this project (`core.leaks.search_context`).
+    `offline` (audit-logs --file: no stack involved): the project name by Compose's rule
+    (`Project.rule_name`), without running Compose (a subprocess that costs more than
+    scanning 100 MB)."""
     manifest = project.manifest
     try:
-        projects = [project.name]
+        projects = [project.rule_name if offline else project.name]
     except TitanError:  # an unreadable compose file: nothing to add
         projects = []
     rel = Path(project.secrets_dir_option or manifest.secrets_dir).as_posix()
@@ -91,7 +94,7 @@ def run_audit(
     """Search every value on disk in the stack's logs, container configs and images (or in
     `files` only: no engine then). UsageError (exit 2) for a bad option, EngineUnreachable (3)."""
     values, unread = read_secret_values(project)
-    patterns = _patterns(values, project)
+    patterns = _patterns(values, project, offline=bool(files))
     if files:
         scanned = [_scan_path(path, patterns) for path in files]
     else:
