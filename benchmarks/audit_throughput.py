@@ -194,6 +194,14 @@ def max_rss_kib(rss_file: Path | None) -> int | None:
     return int(found.group(1)) if found else None
 
 
+def cpu_seconds(rss_file: Path) -> float:
+    """User + system CPU seconds of a run (its children included), from GNU time -v: on a
+    shared, loaded machine the CPU a tool needs is steadier than its wall time."""
+    text = rss_file.read_text() if rss_file.exists() else ""
+    found = re.findall(r"(?:User|System) time \(seconds\): ([\d.]+)", text)
+    return sum(map(float, found))
+
+
 def scanner_argv(secrets_dir: Path, log: Path, backend: str) -> list[str]:
     """The CLI on the file, or with --backend the library (`scan_file`) with that matcher."""
     if not backend:
@@ -261,6 +269,7 @@ def run(args: argparse.Namespace, workdir: Path) -> int:
     scan = ["env", "LC_ALL=C", *scanner_argv(secrets_dir, log, args.backend)]
     times: dict[str, list[float]] = {"rg": [], "scan": []}
     rss: dict[str, list[int]] = {"rg": [], "scan": []}
+    cpu: dict[str, list[float]] = {"rg": [], "scan": []}
     outputs: dict[str, str] = {}
     for i in range(args.runs + 1):  # the first pair warms up: not counted
         for key, argv in (("rg", rg), ("scan", scan)):
@@ -276,6 +285,7 @@ def run(args: argparse.Namespace, workdir: Path) -> int:
             if i:
                 times[key].append(seconds)
                 rss[key].append(max_rss_kib(rss_file) or 0)
+                cpu[key].append(cpu_seconds(rss_file))
     rg_lines = {int(line.split(":", 1)[0]) for line in outputs["rg"].splitlines() if line}
     scan_hit_lines, backend = scanner_lines(outputs["scan"])
     print(f"runs: {args.runs} each, interleaved (rg, scanner, rg, ...), after one warm-up pair")
@@ -290,6 +300,11 @@ def run(args: argparse.Namespace, workdir: Path) -> int:
         f"{'met' if ratio >= GOAL_RATIO else 'MISSED'})"
         f"; scanner peak RSS {rss_mb:.0f} MB (goal < {GOAL_RSS_MB} MB: "
         f"{'met' if 0 < rss_mb < GOAL_RSS_MB else 'MISSED'})"
+    )
+    print(
+        f"CPU seconds (user+sys, medians): rg {statistics.median(cpu['rg']):.2f}, scanner "
+        f"{statistics.median(cpu['scan']):.2f} (all its processes; the wall time is what counts, "
+        "the CPU shows what a loaded machine did to it)"
     )
     agree = rg_lines == scan_hit_lines == set(planted)
     print(
@@ -342,6 +357,14 @@ def container_logs(workdir: Path, log: Path, secrets_dir: Path, size: int) -> No
         subprocess.run(["docker", "rm", "-f", name], capture_output=True)
 
 
+def compile_package() -> None:
+    """Byte-compile the package first, as `pip install` does for an operator: a
+    PYTHONDONTWRITEBYTECODE environment would otherwise make every run compile it again."""
+    subprocess.run(
+        [sys.executable, "-m", "compileall", "-q", str(REPO / "titan_deploy")], check=True
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size-mb", type=int, default=1024, help="log size in MiB (1024)")
@@ -360,6 +383,7 @@ def main() -> int:
     if not shutil.which("rg"):
         print("ripgrep (rg) is the baseline and is not installed: apt-get install -y ripgrep")
         return 2
+    compile_package()
     workdir = Path(tempfile.mkdtemp(prefix="titan-audit-bench-", dir=args.dir))
     try:
         return run(args, workdir)

@@ -100,6 +100,10 @@ class Matcher:
         that find the second in the same pass (hyperscan) do."""
         return list(self.starts(buf)), [m.end() for m in _MASKED_LINE.finditer(buf)]
 
+    def ready_for(self, size: int) -> None:
+        """Prepare for buffers of about `size` bytes (a matcher built lazily builds now, e.g.
+        before a scan forks, so the children inherit it instead of each building it)."""
+
     def __repr__(self) -> str:
         return f"<{type(self).__name__} backend={self.backend}>"
 
@@ -198,6 +202,42 @@ def _hs_literal(pattern: bytes) -> bytes:
     return b"".join(b"\\x%02x" % byte for byte in pattern)
 
 
+class TieredMatcher(Matcher):
+    """Hyperscan for big buffers, ahocorasick_rs for small ones: compiling a Hyperscan
+    database costs tens of milliseconds, more than `verify` spends scanning a stack's env and
+    argv (small texts), so it is built on the first buffer of LARGE bytes or more (or on
+    `ready_for`), once, under a lock; small buffers never wait for it."""
+
+    backend = "hyperscan"
+    LARGE = 256 << 10
+
+    def __init__(self, patterns: Iterable[bytes]) -> None:
+        import hyperscan  # noqa: F401 (fail here, at build, where it is not installed)
+
+        self._patterns = list(patterns)
+        self._small: Matcher = _BACKENDS[AhoCorasickMatcher.backend](self._patterns)
+        self._large: Matcher | None = None
+        self._lock = threading.Lock()
+
+    def _pick(self, size: int) -> Matcher:
+        if size < self.LARGE and self._large is None:
+            return self._small
+        if self._large is None:
+            with self._lock:
+                if self._large is None:
+                    self._large = _build(HyperscanMatcher.backend, self._patterns)
+        return self._large
+
+    def ready_for(self, size: int) -> None:
+        self._pick(size)
+
+    def starts(self, buf: Buffer) -> Iterable[int]:
+        return self._pick(len(buf)).starts(buf)
+
+    def scan(self, buf: Buffer) -> tuple[list[int], list[int]]:
+        return self._pick(len(buf)).scan(buf)
+
+
 _BACKENDS: dict[str, Callable[[list[bytes]], Matcher]] = {
     HyperscanMatcher.backend: HyperscanMatcher,
     AhoCorasickMatcher.backend: AhoCorasickMatcher,
@@ -208,8 +248,9 @@ _BACKENDS: dict[str, Callable[[list[bytes]], Matcher]] = {
 def make_matcher(patterns: Iterable[bytes], backend: str | None = None) -> Matcher:
     """The fastest available matcher (or the named one: `hyperscan`, `ahocorasick_rs`, `re`).
 
-    Without a name: hyperscan, else ahocorasick_rs, else the stdlib regex, the first that
-    imports and builds (hyperscan wheels exist for x86_64 only, and need SSSE3). A named backend
+    Without a name: hyperscan for big buffers with ahocorasick_rs for small ones
+    (`TieredMatcher`), else ahocorasick_rs, else the stdlib regex, the first that imports and
+    builds (hyperscan wheels exist for x86_64 only, and need SSSE3). A named backend
     that cannot be built raises ValueError (counts only in the message)."""
     patterns = list(patterns)
     if backend is not None and backend not in _BACKENDS:
@@ -218,7 +259,7 @@ def make_matcher(patterns: Iterable[bytes], backend: str | None = None) -> Match
         return Matcher()
     if backend is not None:
         return _build(backend, patterns)
-    for name in _BACKENDS:
+    for name in ("tiered", *_BACKENDS):
         try:
             return _build(name, patterns)
         except (ImportError, ValueError):
@@ -228,7 +269,7 @@ def make_matcher(patterns: Iterable[bytes], backend: str | None = None) -> Match
 
 def _build(backend: str, patterns: list[bytes]) -> Matcher:
     try:
-        return _BACKENDS[backend](patterns)
+        return TieredMatcher(patterns) if backend == "tiered" else _BACKENDS[backend](patterns)
     except ImportError:
         raise
     except Exception as exc:

@@ -46,7 +46,7 @@ MAX_HITS = 10_000
 
 FILE_BLOCK_SIZE = 16 << 20
 """Bytes read (into one reused buffer) and scanned at once from a file: big enough that the
-per-block Python work vanishes, small enough for the memory bound (README "audit-logs")."""
+per-block Python work vanishes, small enough for the memory bound (ARCHITECTURE.md invariant 4)."""
 
 PARALLEL_MIN = 64 << 20
 """A file at least this big is scanned by several processes (forking costs a few ms)."""
@@ -312,6 +312,7 @@ def scan_file(
         fd = stream.fileno()
         size = os.fstat(fd).st_size
         count = _worker_count(workers) if size >= PARALLEL_MIN else 1
+        patterns.matcher.ready_for(min(size, block_size))  # built once, before any fork
         ranges = _ranges(fd, size, count, block_size)
 
         def one(span: tuple[int, int | None]) -> ScanResult:

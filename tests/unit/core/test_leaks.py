@@ -206,6 +206,26 @@ def test_hyperscan_is_the_default_matcher_where_it_installs() -> None:
     assert build_patterns({"k": [canary()]}).matcher.backend == "hyperscan"
 
 
+def test_the_default_matcher_compiles_hyperscan_only_for_big_buffers() -> None:
+    """verify scans small texts: they never pay for a Hyperscan database; a big buffer (or
+    `ready_for`, before a scan forks) builds it once; both tiers find the same."""
+    value = canary()
+    matcher = build_patterns({"k": [value]}).matcher
+    assert isinstance(matcher, leaks.TieredMatcher)
+    small = b"x [MASKED] " + value + b"\n"
+    assert matcher.scan(small) == (
+        [small.index(value)],
+        [small.index(b"\n")],
+    )
+    assert matcher._large is None
+    big = b"." * leaks.TieredMatcher.LARGE + small
+    assert matcher.scan(big) == ([big.index(value)], [len(big) - 1])
+    assert isinstance(matcher._large, leaks.HyperscanMatcher)
+    fresh = build_patterns({"k": [value]}).matcher
+    fresh.ready_for(1 << 30)
+    assert isinstance(fresh._large, leaks.HyperscanMatcher)
+
+
 def test_without_hyperscan_ahocorasick_rs_is_used(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "hyperscan", None)  # makes the import fail
     ps = build_patterns({"k": [canary()]})
