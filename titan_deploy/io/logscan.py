@@ -32,6 +32,7 @@ from dataclasses import dataclass, field, replace
 from os import PathLike
 
 from titan_deploy.core.leaks import MASK_MARKER, Origin, PatternSet, origins_in
+from titan_deploy.errors import RuntimeFailure
 from titan_deploy.io.fs import open_regular
 
 BLOCK_SIZE = 1 << 20
@@ -380,7 +381,7 @@ def _in_processes(
 ) -> list[ScanResult]:
     """Run `scan` over each range, all but the last in a forked child (which writes its pickled
     ScanResult to a pipe and exits without running any cleanup of the parent's), the last here.
-    A child that fails makes this raise OSError (no detail of the data)."""
+    A child that fails makes this raise RuntimeFailure (exit 3; no detail of the data)."""
     children = []
     for span in ranges[:-1]:
         read_fd, write_fd = os.pipe()
@@ -407,8 +408,12 @@ def _in_processes(
             _, status = os.waitpid(pid, 0)
             ok = os.waitstatus_to_exitcode(status) == 0 and data
             results.append(pickle.loads(data) if ok else None)
-    if any(r is None for r in results):
-        raise OSError("a scanning process failed")
+    failed = sum(r is None for r in results)
+    if failed:
+        raise RuntimeFailure(
+            f"{failed} of the {len(ranges)} processes scanning parts of the file failed: "
+            "nothing is reported from a partial scan (run the command again)"
+        )
     return [*(r for r in results if r is not None), last]
 
 

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from tests.paths import REPO
 from titan_deploy.core.encodings import encoded_forms
 from titan_deploy.core.leaks import MASK_MARKER, PatternSet, build_patterns, origins_in
+from titan_deploy.errors import RuntimeFailure
 from titan_deploy.io import logscan
 from titan_deploy.io.logscan import (
     LeakHit,
@@ -283,7 +284,7 @@ def test_a_failing_range_process_is_an_error_not_a_partial_result(
         return ScanResult()
 
     monkeypatch.setattr(logscan._Scanner, "feed", feed)
-    with pytest.raises(OSError, match="scanning process failed"):
+    with pytest.raises(RuntimeFailure, match="1 of the 2 processes scanning parts of the file"):
         scan_file(path, ps, workers=2)
 
 
