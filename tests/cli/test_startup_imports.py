@@ -58,3 +58,26 @@ def test_check_secrets_imports_no_heavy_library(ready_project: Path, mode: list[
     assert "titan_deploy.ops.check" in names, "the probe sees the command's own imports"
     heavy = [n for n in names if any(n == h or n.startswith(f"{h}.") for h in HEAVY)]
     assert sorted(heavy) == []
+
+
+FILE_AUDIT_HEAVY = (
+    "docker",
+    "requests",
+    "jinja2",
+    "titan_deploy.io.engine",
+    "titan_deploy.io.compose",
+    "titan_deploy.core.drift",
+    "titan_deploy.core.verify",
+)
+
+
+def test_audit_of_a_file_imports_nothing_of_the_engine(ready_project: Path, tmp_path: Path) -> None:
+    """`audit-logs --file` scans a file: the engine, compose and verify modules stay unloaded
+    (their import costs more than scanning 100 MB; issue 15)."""
+    log = tmp_path / "app.log"
+    log.write_bytes(b"2026-11-28T10:00:00Z INFO started\n")
+    code, names = imported_modules(["-C", str(ready_project), "audit-logs", "--file", str(log)])
+    assert code == 0
+    assert "titan_deploy.io.logscan" in names, "the probe sees the command's own imports"
+    heavy = [n for n in names if any(n == h or n.startswith(f"{h}.") for h in FILE_AUDIT_HEAVY)]
+    assert sorted(heavy) == []

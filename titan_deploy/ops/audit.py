@@ -17,8 +17,8 @@ from collections.abc import Collection, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from titan_deploy.core.containers import ContainerInfo
 from titan_deploy.core.fileread import UnsafeFile
 from titan_deploy.core.findings import Finding, Report, error, warning
 from titan_deploy.core.leaks import (
@@ -32,11 +32,13 @@ from titan_deploy.core.leaks import (
 from titan_deploy.core.timespec import parse_when
 from titan_deploy.core.versions import owner
 from titan_deploy.errors import ConfigError, TitanError, UsageError
-from titan_deploy.io.engine import Engine
 from titan_deploy.io.logscan import LeakHit, ScanResult, scan_file, scan_lines
-from titan_deploy.ops.render import current_plan
 from titan_deploy.ops.stack import Backends, read_secret_values
 from titan_deploy.project import Project
+
+if TYPE_CHECKING:  # the engine's modules load only for a stack, never for --file (issue 15)
+    from titan_deploy.core.containers import ContainerInfo
+    from titan_deploy.io.engine import Engine
 
 ROW_COLUMNS = ["service", "source", "lines", "masked_lines", "leaks"]
 WORKERS = 8
@@ -151,6 +153,8 @@ def _scan_stack(
             pool.map(lambda c: _scan_logs(engine, c, patterns, since_ts, until_ts), containers)
         )
     configs = [_scan_config(c, patterns) for c in containers]
+    from titan_deploy.ops.render import current_plan
+
     consumers = {svc.service for svc in current_plan(project).services}
     images = _scan_images(engine, [c for c in containers if c.service in consumers], patterns)
     return logs + configs + images

@@ -11,30 +11,24 @@ from __future__ import annotations
 import hashlib
 import os
 import stat as stat_mod
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from titan_deploy.core.containers import ContainerInfo
-from titan_deploy.core.drift import fix_hints
 from titan_deploy.core.limits import LIMIT_TEXT, MAX_SECRET_BYTES
-from titan_deploy.core.overlay import OverlayPlan
 from titan_deploy.core.secretvalue import trimmed
-from titan_deploy.core.verify import (
-    Facts,
-    HostFile,
-    Identity,
-    reads,
-    resolve_identity,
-)
 from titan_deploy.core.versions import owner
-from titan_deploy.io import compose as compose_io
-from titan_deploy.io import engine as engine_io
 from titan_deploy.io import fs
-from titan_deploy.io.compose import ComposeFactory
-from titan_deploy.io.engine import Engine
-from titan_deploy.ops.render import current_plan
 from titan_deploy.project import Project
+
+if TYPE_CHECKING:  # the engine, compose, verify and render modules load when first used:
+    # `audit-logs --file` reads the secret values here and needs none of them (issue 15)
+    from titan_deploy.core.containers import ContainerInfo
+    from titan_deploy.core.overlay import OverlayPlan
+    from titan_deploy.core.verify import Facts, HostFile, Identity
+    from titan_deploy.io.compose import Compose, ComposeFactory
+    from titan_deploy.io.engine import Engine
 
 
 @dataclass(frozen=True)
@@ -48,8 +42,21 @@ class Backends:
 
 
 def real() -> Backends:
-    """The real Docker engine (DOCKER_HOST) and the installed Compose v2."""
-    return Backends(engine=engine_io.connect, compose=compose_io.for_project)
+    """The real Docker engine (DOCKER_HOST) and the installed Compose v2, their modules loaded
+    when first called (`audit-logs --file` uses neither)."""
+    return Backends(engine=_connect, compose=_for_project)
+
+
+def _connect() -> Engine:
+    from titan_deploy.io import engine as engine_io
+
+    return engine_io.connect()
+
+
+def _for_project(project_dir: Path, files: Sequence[str], name: str | None) -> Compose:
+    from titan_deploy.io import compose as compose_io
+
+    return compose_io.for_project(project_dir, files, name)
 
 
 def host_files(project: Project, plan: OverlayPlan) -> dict[str, HostFile]:
@@ -66,6 +73,8 @@ def host_files(project: Project, plan: OverlayPlan) -> dict[str, HostFile]:
 
 def host_file(path: Path) -> HostFile | None:
     """One host file read through a single fd (hash and identity agree); None if absent."""
+    from titan_deploy.core.verify import HostFile
+
     problem = ""
     if path.is_symlink():
         inside = path.parent.resolve()
@@ -102,6 +111,8 @@ def host_file(path: Path) -> HostFile | None:
 def checked_files(project: Project) -> dict[str, HostFile]:
     """The identity (dev, inode, sha256) of every secret file `up` is about to deploy, taken
     when check-secrets has passed: verify then proves the containers hold exactly these."""
+    from titan_deploy.ops.render import current_plan
+
     return host_files(project, current_plan(project))
 
 
@@ -136,6 +147,8 @@ def read_secret_values(project: Project) -> tuple[dict[str, bytes], dict[str, st
 
 def identities(engine: Engine, containers: list[ContainerInfo]) -> dict[str, Identity]:
     """Who each container runs as; /etc/passwd and /etc/group are read once per image."""
+    from titan_deploy.core.verify import Identity, resolve_identity
+
     per_image: dict[str, tuple[str | None, str | None]] = {}
     out = {}
     for info in containers:
@@ -161,6 +174,10 @@ def gather(
 ) -> Facts:
     """Everything verify needs; pass `containers` when the caller already listed the project's,
     `checked` (from `checked_files`) to prove the containers hold what check-secrets passed."""
+    from titan_deploy.core.drift import fix_hints
+    from titan_deploy.core.verify import Facts, reads
+    from titan_deploy.ops.render import current_plan
+
     plan = plan or current_plan(project)
     consumers = {svc.service for svc in plan.services}
     if containers is None:
