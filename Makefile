@@ -70,7 +70,7 @@ demo-down: install
 bench: install engine demo-images
 	$(BIN)/python benchmarks/cli_startup.py
 	$(BIN)/python benchmarks/up_overhead.py
-	$(BIN)/python benchmarks/audit_throughput.py --size-mb 1024
+	$(BIN)/python benchmarks/audit_throughput.py --size-mb 1024 --container-mb 128
 	$(BIN)/python benchmarks/rotation.py
 
 check-secrets: install

@@ -1,4 +1,5 @@
-"""How long each rotation procedure takes on the demo stack, step by step (issue 4, item 7).
+"""How long each rotation procedure takes on the demo stack, step by step (issue 4, item 7), next
+to its floor (issue 15, goal 4).
 
 On a fresh demo stack (plain demo files: prod healthchecks every 5 s), runs in order:
 HMAC phase 1, HMAC phase 2 (--force), DB (rotate db), exchange (rotate exchange binance with a
@@ -7,7 +8,12 @@ report), and — polled every 0.3 s inside the containers for the whole procedur
 signed, deliveries it saw rejected, and the listeners' auth failures. Rejected must be 0.
 
 Runs in a temp copy of the project with its own secrets and a random project name; removes only
-that project. Usage:
+that project.
+
+The floor of a procedure, measured in the same run right after it: the sum, over its ordered
+groups (each `repoint` step's services, read from its JSON rows), of one recreate-to-healthy of
+that group (`docker compose up -d --wait --no-deps --force-recreate SERVICES`, the same stop
+timeout). Goal: wall time <= 1.2x the floor. Usage:
     python benchmarks/rotation.py [--stop-timeout N] [--json]
 --stop-timeout: seconds a replaced container gets to stop (compose's default is 10; the demo
 stand-ins stop on SIGTERM, so a recreate no longer waits it out).
@@ -26,6 +32,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+GOAL_RATIO = 1.2
 sys.path.insert(0, str(REPO))
 
 from tests.integration.demo import build_demo_images, make_demo  # noqa: E402
@@ -67,7 +74,45 @@ def register_pair(demo, tmp: Path) -> list[str]:
     return files
 
 
-def measure(demo, label: str, args: list[str]) -> dict:
+def groups_of(rows: list[dict]) -> list[list[str]]:
+    """The services of each `repoint` step, in order (from its description: `repoint A, B ->
+    target | C -> target; recreate, wait healthy`)."""
+    groups = []
+    for row in rows:
+        if row.get("action") != "repoint" or row.get("phase") == "rollback":
+            continue
+        text = str(row["step"]).removeprefix("repoint ").split("; recreate")[0]
+        services = [s for part in text.split(" | ") for s in part.split(" -> ")[0].split(", ")]
+        groups.append(list(dict.fromkeys(services)))
+    return groups
+
+
+def floor(demo, groups: list[list[str]], stop_timeout: int | None) -> float:
+    """Seconds of one recreate-to-healthy of each group, one group after the other."""
+    total = 0.0
+    extra = ["--timeout", str(stop_timeout)] if stop_timeout is not None else []
+    for services in groups:
+        started = time.perf_counter()
+        done = demo.compose(
+            "up",
+            "-d",
+            "--wait",
+            "--wait-timeout",
+            "240",
+            "--no-deps",
+            "--force-recreate",
+            "--pull",
+            "never",
+            *extra,
+            *services,
+        )
+        total += time.perf_counter() - started
+        if done.returncode != 0:
+            raise RuntimeError(f"recreate {services} failed: {done.stderr[-500:]}")
+    return total
+
+
+def measure(demo, label: str, args: list[str], stop_timeout: int | None = None) -> dict:
     with Traffic(demo.name) as traffic:
         code, doc, seconds = td(demo, *args)
         time.sleep(1.0)
@@ -75,7 +120,11 @@ def measure(demo, label: str, args: list[str]) -> dict:
         {"n": r["n"], "phase": r["phase"], "action": r["action"], "seconds": r["seconds"]}
         for r in doc.get("rows", [])
     ]
+    groups = groups_of(doc.get("rows", []))
+    floor_s = floor(demo, groups, stop_timeout) if code == 0 else None
     return {
+        "groups": groups,
+        "floor_s": None if floor_s is None else round(floor_s, 2),
         "procedure": label,
         "exit_code": code,
         "outcome": (doc.get("data") or {}).get("outcome") or doc.get("error"),
@@ -124,7 +173,7 @@ def main() -> int:
                 ),
             ]
             for label, argv in runs:
-                results.append(measure(demo, label, argv))
+                results.append(measure(demo, label, argv, args.stop_timeout))
         finally:
             demo.down()
     if args.json:
@@ -137,6 +186,14 @@ def main() -> int:
 def report(results: list[dict], stop_timeout: int | None) -> None:
     print(f"stop timeout: {stop_timeout if stop_timeout is not None else 'compose default (10 s)'}")
     for r in results:
+        if r["floor_s"]:
+            ratio = r["total_s"] / r["floor_s"]
+            verdict = "met" if ratio <= GOAL_RATIO else "MISSED"
+            print(
+                f"\n{r['procedure']}: wall {r['total_s']:.1f} s, floor {r['floor_s']:.1f} s "
+                f"({len(r['groups'])} groups: {r['groups']}), ratio {ratio:.2f} "
+                f"(goal <= {GOAL_RATIO}: {verdict})"
+            )
         print(
             f"\n{r['procedure']}: {r['total_s']:.1f} s, exit {r['exit_code']} ({r['outcome']}); "
             f"signed {r['signed']}, accepted {r['accepted']}, rejected {r['rejected']}, "

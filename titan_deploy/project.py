@@ -204,7 +204,7 @@ class Project:
         reads `.env` (or COMPOSE_ENV_FILES) and each compose file's `name:`. ConfigError when a
         compose file cannot be parsed or the name is invalid."""
         from titan_deploy.core.dotenv import _dotenv_pairs  # compose-go's dotenv grammar
-        from titan_deploy.core.yamlpos import load_file
+        from titan_deploy.core.yamlpos import top_level_scalar
         from titan_deploy.io import fs
 
         dotenv: dict[str, str] = {}
@@ -217,8 +217,7 @@ class Project:
         names = []
         for file in self.all_compose_files():
             path = self.path(file)
-            doc = load_file(path, display=file).value if path.exists() else None
-            names.append(doc.get("name") if isinstance(doc, dict) else None)
+            names.append(top_level_scalar(path, "name", display=file) if path.exists() else None)
         return projectname.resolve(
             self.project_name, os.environ, dotenv, names, self.project_dir.name
         )

@@ -1,8 +1,11 @@
-"""`check-secrets` stays light: it never imports the Docker SDK, jinja2 or rich's tables (issue 11).
+"""`check-secrets` stays light: it never imports the Docker SDK, jinja2, rich, the leak matchers
+or the modules that drive the engine (issues 11 and 15: start-up within 100 ms of a bare
+interpreter, benchmarks/cli_startup.py).
 
 The preflight runs before every deploy and in CI; the heavy libraries belong to the commands that
-need them (engine, render, a table of rows). Proven in a fresh interpreter with `-X importtime`,
-which lists every module the run imported - not timed, nothing measured.
+need them (engine, render, a table of rows, audit). A clean run prints its summary line without
+rich. Proven in a fresh interpreter with `-X importtime`, which lists every module the run
+imported - not timed, nothing measured.
 """
 
 from __future__ import annotations
@@ -13,7 +16,21 @@ from pathlib import Path
 
 import pytest
 
-HEAVY = ("docker", "jinja2", "rich.table")
+HEAVY = (
+    "docker",
+    "requests",
+    "urllib3",
+    "jinja2",
+    "rich",  # a clean check-secrets prints one summary line: no console, no table
+    "hyperscan",
+    "ahocorasick_rs",
+    "prometheus_client",
+    "secrets",  # value generation only (init, rotate): pulls in hashlib/OpenSSL and random
+    "titan_deploy.io.engine",
+    "titan_deploy.io.compose",
+    "titan_deploy.io.logscan",
+    "titan_deploy.ops.stack",
+)
 
 
 def imported_modules(args: list[str]) -> tuple[int, set[str]]:
@@ -40,4 +57,27 @@ def test_check_secrets_imports_no_heavy_library(ready_project: Path, mode: list[
     assert code == 0
     assert "titan_deploy.ops.check" in names, "the probe sees the command's own imports"
     heavy = [n for n in names if any(n == h or n.startswith(f"{h}.") for h in HEAVY)]
+    assert sorted(heavy) == []
+
+
+FILE_AUDIT_HEAVY = (
+    "docker",
+    "requests",
+    "jinja2",
+    "titan_deploy.io.engine",
+    "titan_deploy.io.compose",
+    "titan_deploy.core.drift",
+    "titan_deploy.core.verify",
+)
+
+
+def test_audit_of_a_file_imports_nothing_of_the_engine(ready_project: Path, tmp_path: Path) -> None:
+    """`audit-logs --file` scans a file: the engine, compose and verify modules stay unloaded
+    (their import costs more than scanning 100 MB; issue 15)."""
+    log = tmp_path / "app.log"
+    log.write_bytes(b"2026-11-28T10:00:00Z INFO started\n")
+    code, names = imported_modules(["-C", str(ready_project), "audit-logs", "--file", str(log)])
+    assert code == 0
+    assert "titan_deploy.io.logscan" in names, "the probe sees the command's own imports"
+    heavy = [n for n in names if any(n == h or n.startswith(f"{h}.") for h in FILE_AUDIT_HEAVY)]
     assert sorted(heavy) == []

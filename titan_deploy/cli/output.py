@@ -89,7 +89,22 @@ class Output:
             sys.stdout.write(json.dumps(report.to_dict(), indent=2, sort_keys=True) + "\n")
             sys.stdout.flush()
             return
+        shown = [f for f in report.findings if self.verbose or f.severity != "info"]
+        if not report.rows and not shown:  # the summary alone (a clean check-secrets): no rich
+            self._summary_line(report)
+            return
         _render_human(self.console(), report, self.verbose)
+
+    def _summary_line(self, report: Report) -> None:
+        """The summary as rich would print it (green when ok, bold red when not, colour only on
+        a terminal without NO_COLOR/--no-color), without importing rich (issue 15: start-up)."""
+        if not report.summary:
+            return
+        text = report.summary
+        if sys.stdout.isatty() and not self.no_color and not os.environ.get("NO_COLOR"):
+            text = f"{_GREEN if report.ok else _BOLD_RED}{text}{_RESET}"
+        sys.stdout.write(text + "\n")
+        sys.stdout.flush()
 
     def failure(self, command: str, message: str, exit_code: int, details: str = "") -> None:
         """One clear line on stderr (and a JSON document on stdout in --json mode)."""
@@ -111,6 +126,9 @@ class Output:
 
         message = self.scrub(message)
         self.console(stderr=True).print(f"[dim]…[/] {escape(message)}", soft_wrap=True)
+
+
+_GREEN, _BOLD_RED, _RESET = "\x1b[32m", "\x1b[1;31m", "\x1b[0m"
 
 
 def _render_human(console: Any, report: Report, verbose: bool) -> None:

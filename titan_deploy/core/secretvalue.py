@@ -24,7 +24,6 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-import secrets as _random
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -167,6 +166,8 @@ def _pattern_problem(spec: SecretSpec, value: bytes) -> str | None:
 
 def generate(spec: SecretSpec) -> bytes:
     """A fresh crypto-random value for a generatable secret (hex, password, token)."""
+    import secrets as _random  # here, not at the top: check-secrets never generates (issue 15)
+
     if spec.kind == "hex":
         return _random.token_hex(spec.bytes or 32).encode()
     size = max(32, spec.min_length)

@@ -17,8 +17,8 @@ from collections.abc import Collection, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from titan_deploy.core.containers import ContainerInfo
 from titan_deploy.core.fileread import UnsafeFile
 from titan_deploy.core.findings import Finding, Report, error, warning
 from titan_deploy.core.leaks import (
@@ -32,11 +32,13 @@ from titan_deploy.core.leaks import (
 from titan_deploy.core.timespec import parse_when
 from titan_deploy.core.versions import owner
 from titan_deploy.errors import ConfigError, TitanError, UsageError
-from titan_deploy.io.engine import Engine
 from titan_deploy.io.logscan import LeakHit, ScanResult, scan_file, scan_lines
-from titan_deploy.ops.render import current_plan
 from titan_deploy.ops.stack import Backends, read_secret_values
 from titan_deploy.project import Project
+
+if TYPE_CHECKING:  # the engine's modules load only for a stack, never for --file (issue 15)
+    from titan_deploy.core.containers import ContainerInfo
+    from titan_deploy.io.engine import Engine
 
 ROW_COLUMNS = ["service", "source", "lines", "masked_lines", "leaks"]
 WORKERS = 8
@@ -58,7 +60,7 @@ def patterns_for(project: Project) -> PatternSet:
     return _patterns(read_secret_values(project)[0], project)
 
 
-def _patterns(values: dict[str, bytes], project: Project) -> PatternSet:
+def _patterns(values: dict[str, bytes], project: Project, offline: bool = False) -> PatternSet:
     manifest = project.manifest
     grouped = group_by_secret(values, manifest.secrets, skip=manifest.insensitive)
     if not grouped:
@@ -66,14 +68,17 @@ def _patterns(values: dict[str, bytes], project: Project) -> PatternSet:
             f"no secret values under {project.secrets_dir}: nothing to search for "
             "(run `titan-deploy init` or point --secrets-dir at the store)"
         )
-    return build_patterns(grouped, context=context_for(project))
+    return build_patterns(grouped, context=context_for(project, offline))
 
 
-def context_for(project: Project) -> SearchContext:
-    """The names and rendered strings of this project (`core.leaks.search_context`)."""
+def context_for(project: Project, offline: bool = False) -> SearchContext:
+    """The names and rendered strings of this project (`core.leaks.search_context`).
+    `offline` (audit-logs --file: no stack involved): the project name by Compose's rule
+    (`Project.rule_name`), without running Compose (a subprocess that costs more than
+    scanning 100 MB)."""
     manifest = project.manifest
     try:
-        projects = [project.name]
+        projects = [project.rule_name if offline else project.name]
     except TitanError:  # an unreadable compose file: nothing to add
         projects = []
     rel = Path(project.secrets_dir_option or manifest.secrets_dir).as_posix()
@@ -92,7 +97,7 @@ def run_audit(
     """Search every value on disk in the stack's logs, container configs and images (or in
     `files` only: no engine then). UsageError (exit 2) for a bad option, EngineUnreachable (3)."""
     values, unread = read_secret_values(project)
-    patterns = _patterns(values, project)
+    patterns = _patterns(values, project, offline=bool(files))
     if files:
         scanned = [_scan_path(path, patterns) for path in files]
     else:
@@ -149,6 +154,8 @@ def _scan_stack(
             pool.map(lambda c: _scan_logs(engine, c, patterns, since_ts, until_ts), containers)
         )
     configs = [_scan_config(c, patterns) for c in containers]
+    from titan_deploy.ops.render import current_plan
+
     consumers = {svc.service for svc in current_plan(project).services}
     images = _scan_images(engine, [c for c in containers if c.service in consumers], patterns)
     return logs + configs + images

@@ -15,26 +15,20 @@ import stat as stat_mod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from titan_deploy.core.containers import ContainerInfo
-from titan_deploy.core.drift import fix_hints
 from titan_deploy.core.limits import LIMIT_TEXT, MAX_SECRET_BYTES
-from titan_deploy.core.overlay import OverlayPlan
 from titan_deploy.core.secretvalue import trimmed
-from titan_deploy.core.verify import (
-    Facts,
-    HostFile,
-    Identity,
-    reads,
-    resolve_identity,
-)
-from titan_deploy.io import compose as compose_io
-from titan_deploy.io import engine as engine_io
 from titan_deploy.io import fs
-from titan_deploy.io.compose import ComposeFactory
-from titan_deploy.io.engine import Engine
-from titan_deploy.ops.render import current_plan
 from titan_deploy.project import Project
+
+if TYPE_CHECKING:  # the engine, compose, verify and render modules load when first used:
+    # `audit-logs --file` reads the secret values here and needs none of them (issue 15)
+    from titan_deploy.core.containers import ContainerInfo
+    from titan_deploy.core.overlay import OverlayPlan
+    from titan_deploy.core.verify import Facts, HostFile, Identity
+    from titan_deploy.io.compose import Compose, ComposeFactory
+    from titan_deploy.io.engine import Engine
 
 
 @dataclass(frozen=True)
@@ -48,16 +42,25 @@ class Backends:
 
 
 def real(project: Project | None = None) -> Backends:
-    """The real Docker engine (DOCKER_HOST) and the installed Compose v2; every compose call
-    gets `project`'s --profile and --env-file (Project.compose_options)."""
+    """The real Docker engine (DOCKER_HOST) and the installed Compose v2, their modules loaded
+    when first called (`audit-logs --file` uses neither); every compose call gets `project`'s
+    --profile and --env-file (Project.compose_options)."""
     options = project.compose_options if project is not None else {}
-    return Backends(engine=engine_io.connect, compose=functools.partial(_for, options=options))
+    return Backends(engine=_connect, compose=functools.partial(_for_project, options=options))
 
 
-def _for(
-    project_dir: Path, files: Sequence[str], name: str | None, options: dict
-) -> compose_io.Compose:
-    return compose_io.for_project(project_dir, files, name, **options)
+def _connect() -> Engine:
+    from titan_deploy.io import engine as engine_io
+
+    return engine_io.connect()
+
+
+def _for_project(
+    project_dir: Path, files: Sequence[str], name: str | None, options: dict | None = None
+) -> Compose:
+    from titan_deploy.io import compose as compose_io
+
+    return compose_io.for_project(project_dir, files, name, **(options or {}))
 
 
 def host_files(project: Project, plan: OverlayPlan) -> dict[str, HostFile]:
@@ -74,6 +77,8 @@ def host_files(project: Project, plan: OverlayPlan) -> dict[str, HostFile]:
 
 def host_file(path: Path) -> HostFile | None:
     """One host file read through a single fd (hash and identity agree); None if absent."""
+    from titan_deploy.core.verify import HostFile
+
     problem = ""
     if path.is_symlink():
         inside = path.parent.resolve()
@@ -110,6 +115,8 @@ def host_file(path: Path) -> HostFile | None:
 def checked_files(project: Project) -> dict[str, HostFile]:
     """The identity (dev, inode, sha256) of every secret file `up` is about to deploy, taken
     when check-secrets has passed: verify then proves the containers hold exactly these."""
+    from titan_deploy.ops.render import current_plan
+
     return host_files(project, current_plan(project))
 
 
@@ -143,6 +150,8 @@ def read_secret_values(project: Project) -> tuple[dict[str, bytes], dict[str, st
 
 def identities(engine: Engine, containers: list[ContainerInfo]) -> dict[str, Identity]:
     """Who each container runs as; /etc/passwd and /etc/group are read once per image."""
+    from titan_deploy.core.verify import Identity, resolve_identity
+
     per_image: dict[str, tuple[str | None, str | None]] = {}
     out = {}
     for info in containers:
@@ -168,6 +177,10 @@ def gather(
 ) -> Facts:
     """Everything verify needs; pass `containers` when the caller already listed the project's,
     `checked` (from `checked_files`) to prove the containers hold what check-secrets passed."""
+    from titan_deploy.core.drift import fix_hints
+    from titan_deploy.core.verify import Facts, reads
+    from titan_deploy.ops.render import current_plan
+
     plan = plan or current_plan(project)
     consumers = {svc.service for svc in plan.services}
     if containers is None:

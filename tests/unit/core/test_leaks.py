@@ -28,7 +28,7 @@ from titan_deploy.core.leaks import (
 )
 from titan_deploy.core.secretvalue import secret_lines, weakness
 
-BACKENDS = ["ahocorasick_rs", "re"]  # ahocorasick-rs is a runtime dependency
+BACKENDS = ["hyperscan", "ahocorasick_rs", "re"]  # runtime dependencies (hyperscan: x86_64)
 
 
 @pytest.fixture(params=BACKENDS)
@@ -202,11 +202,58 @@ def test_reprs_show_counts_never_a_value_or_a_pattern(backend: str) -> None:
             assert pattern.decode("latin-1") not in text
 
 
+def test_hyperscan_is_the_default_matcher_where_it_installs() -> None:
+    assert build_patterns({"k": [canary()]}).matcher.backend == "hyperscan"
+
+
+def test_the_default_matcher_compiles_hyperscan_only_for_big_buffers() -> None:
+    """verify scans small texts: they never pay for a Hyperscan database; a big buffer (or
+    `ready_for`, before a scan forks) builds it once; both tiers find the same."""
+    value = canary()
+    matcher = build_patterns({"k": [value]}).matcher
+    assert isinstance(matcher, leaks.TieredMatcher)
+    small = b"x [MASKED] " + value + b"\n"
+    assert matcher.scan(small) == (
+        [small.index(value)],
+        [small.index(b"\n")],
+    )
+    assert matcher._large is None
+    big = b"." * leaks.TieredMatcher.LARGE + small
+    assert matcher.scan(big) == ([big.index(value)], [len(big) - 1])
+    assert isinstance(matcher._large, leaks.HyperscanMatcher)
+    fresh = build_patterns({"k": [value]}).matcher
+    fresh.ready_for(1 << 30)
+    assert isinstance(fresh._large, leaks.HyperscanMatcher)
+
+
+def test_without_hyperscan_ahocorasick_rs_is_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "hyperscan", None)  # makes the import fail
+    ps = build_patterns({"k": [canary()]})
+    assert ps.matcher.backend == "ahocorasick_rs"
+    assert hits_in_line(ps.patterns[0], ps)
+
+
 def test_without_ahocorasick_rs_the_stdlib_regex_is_used(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(sys.modules, "ahocorasick_rs", None)  # makes the import fail
+    monkeypatch.setitem(sys.modules, "hyperscan", None)  # makes the import fail
+    monkeypatch.setitem(sys.modules, "ahocorasick_rs", None)
     ps = build_patterns({"k": [canary()]})
     assert ps.matcher.backend == "re"
     assert hits_in_line(ps.patterns[0], ps)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_block_scan_finds_candidates_and_each_masked_line_once(backend: str) -> None:
+    """Matcher.scan: a candidate at the first occurrence of a value (the line re-check finds the
+    rest), and the end of every line holding MASK_MARKER, once however many it holds, also
+    where a marker overlaps a value and on a last line without a newline."""
+    value = canary()
+    ps = build_patterns({"k": [value]}, backend=backend)
+    lines = [b"a [MASKED] " + value + b" [MASKED][MASKED]", value.hex().encode(), b"[MASKED]"]
+    buf = b"\n".join(lines)
+    starts, ends = ps.matcher.scan(memoryview(buf))
+    assert ends == [len(lines[0]), len(buf)]
+    assert starts and starts[0] == buf.index(value)
+    assert starts == sorted(starts)
 
 
 def test_a_matcher_failure_names_counts_not_patterns(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -11,11 +11,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from titan_deploy.core import yamlpos
 from titan_deploy.core.yamlpos import (
     ALIAS_EXPANSION_LIMIT,
     check_bounds,
     load_file,
     load_located,
+    top_level_scalar,
 )
 from titan_deploy.errors import ConfigError
 
@@ -211,3 +213,65 @@ def test_check_bounds_refuses_only_what_compose_would_expand() -> None:
     check_bounds("a: *undefined\n", "c.yml")  # compose says it better
     check_bounds("a: b: c\n", "c.yml")
     check_bounds("x: &x {a: 1}\ny: {<<: *x}\n", "c.yml")
+
+
+NAME_DOCS = [
+    "name: titan\nservices:\n  a: {image: x, name: other}\n",
+    "services:\n  a:\n    image: x\n    labels: [name]\n",
+    "name: 'quoted name'\nservices: {}\n",
+    'x: 1\nname: "t"\n',
+    "name: 123\n",
+    "name: true\n",
+    "name:\n",
+    "base: &b titan\nname: *b\n",
+    "<<: {name: merged}\nservices: {}\n",
+    "{name: flow, services: {}}\n",
+    "- a\n- b\n",
+    "",
+    "# only a comment\n",
+    "services:\n  a: !reset null\nname: tagged-elsewhere\n",
+    "name: !!str 12\n",
+    "x:\n  - {name: deep}\n  - [1, [2, [3]]]\nname: after-deep\n",
+]
+
+BAD_NAME_DOCS = [
+    "name: a\nname: b\n",  # a key twice
+    "name: a\n---\nname: b\n",  # two documents
+    "name: [unclosed\n",  # a syntax error
+]
+
+
+@pytest.mark.parametrize("text", NAME_DOCS)
+def test_top_level_scalar_equals_the_full_parse(tmp_path: Path, text: str) -> None:
+    path = tmp_path / "compose.yml"
+    path.write_text(text)
+    doc = load_file(path).value
+    expected = doc.get("name") if isinstance(doc, dict) else None
+    assert top_level_scalar(path, "name") == expected
+
+
+@pytest.mark.parametrize("text", BAD_NAME_DOCS)
+def test_top_level_scalar_raises_what_the_full_parse_raises(tmp_path: Path, text: str) -> None:
+    path = tmp_path / "compose.yml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as full:
+        load_file(path)
+    with pytest.raises(ConfigError) as quick:
+        top_level_scalar(path, "name")
+    assert str(quick.value) == str(full.value)
+
+
+def test_top_level_scalar_builds_no_document_for_a_plain_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The common case (check-secrets reading the project name) never composes the file."""
+    path = tmp_path / "compose.yml"
+    path.write_text(
+        "name: titan\nservices:\n" + "".join(f"  s{i}: {{image: x}}\n" for i in range(50))
+    )
+
+    def refuse(*_: object) -> None:
+        raise AssertionError("composed the document")
+
+    monkeypatch.setattr(yamlpos, "load_located", refuse)
+    assert top_level_scalar(path, "name") == "titan"

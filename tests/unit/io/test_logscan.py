@@ -14,7 +14,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.paths import REPO
+from titan_deploy.core.encodings import encoded_forms
 from titan_deploy.core.leaks import MASK_MARKER, PatternSet, build_patterns, origins_in
+from titan_deploy.errors import RuntimeFailure
+from titan_deploy.io import logscan
 from titan_deploy.io.logscan import (
     LeakHit,
     ScanResult,
@@ -60,7 +63,7 @@ def secret() -> bytes:
     return canary()
 
 
-@pytest.fixture(scope="module", params=["ahocorasick_rs", "re"])
+@pytest.fixture(scope="module", params=["hyperscan", "ahocorasick_rs", "re"])
 def ps(request: pytest.FixtureRequest, secret: bytes) -> PatternSet:
     return build_patterns({"api": [secret], "db": [b"db-password-123456"]}, backend=request.param)
 
@@ -200,6 +203,91 @@ def test_streaming_scan_equals_line_by_line_reference(
     same(scan_lines([data], ps, **options), expected)
 
 
+_VALUES = {"api": b'k3y/V4lue+with=URL&json"chars', "db": "pässwörd-ünïcode-42".encode()}
+_FORMS = [form for value in _VALUES.values() for _, form in encoded_forms(value)]
+_piece = st.one_of(
+    st.sampled_from(
+        [b"abc ", b"\xff", b"\r\n", b"\n", b"\r", b"[MASKED]", b"[MA", b"SKED]", TS + b" "]
+    ),
+    st.sampled_from(_FORMS),  # every encoding form of every value (whole)
+    st.sampled_from(_FORMS).flatmap(  # a form cut in two: no hit, unless rejoined
+        lambda f: st.integers(1, len(f) - 1).map(lambda k: f[:k] if k % 2 else f[k:])
+    ),
+    st.integers(1, 300).map(lambda n: b"L" * n),  # long lines: windows of max_line
+)
+
+
+@settings(max_examples=120, deadline=None)
+@given(
+    parts=st.lists(_piece, max_size=60),
+    block=st.integers(1, 200),
+    max_line=st.integers(1, 300),
+    workers=st.integers(1, 4),
+    backend=st.sampled_from(["hyperscan", "ahocorasick_rs", "re"]),
+    timestamps=st.booleans(),
+)
+def test_file_scan_in_ranges_equals_the_reference_for_every_encoding(
+    tmp_path_factory: pytest.TempPathFactory,
+    parts: list[bytes],
+    block: int,
+    max_line: int,
+    workers: int,
+    backend: str,
+    timestamps: bool,
+) -> None:
+    """The block scanner (one matcher pass per block, lines located only around hits), in
+    forked ranges or not, finds exactly the reference's hit lines: hits across block and
+    range edges, CRLF, no final newline, lines longer than max_line, every encoded form."""
+    ps = build_patterns({k: [v] for k, v in _VALUES.items()}, backend=backend)
+    data = b"".join(parts)
+    path = tmp_path_factory.mktemp("scan") / "app.log"
+    path.write_bytes(data)
+    expected = reference(data, ps, timestamps=timestamps)
+    options = {"block_size": block, "max_line": max_line, "timestamps": timestamps, "source": "-"}
+    saved = logscan.PARALLEL_MIN
+    logscan.PARALLEL_MIN = 0
+    try:
+        same(scan_file(path, ps, workers=workers, **options), expected)
+    finally:
+        logscan.PARALLEL_MIN = saved
+    same(scan_lines(pieces(data, block), ps, **options), expected)
+
+
+def test_a_big_file_is_scanned_in_forked_ranges_with_global_line_numbers(
+    tmp_path: Path, ps: PatternSet, secret: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lines = [b"noise %d [MASKED]" % i for i in range(5000)]
+    for at in (0, 1234, 2500, 4999):
+        lines[at] += b" " + secret
+    data = b"\n".join(lines) + b"\n"
+    path = tmp_path / "big.log"
+    path.write_bytes(data)
+    monkeypatch.setattr(logscan, "PARALLEL_MIN", 0)
+    forked = scan_file(path, ps, workers=4, block_size=4096, source="-")
+    assert [h.line_no for h in forked.hits] == [1, 1235, 2501, 5000]
+    same(forked, reference(data, ps))
+    capped = scan_file(path, ps, workers=4, max_hits=2)
+    assert (len(capped.hits), capped.dropped_hits) == (2, 2)
+
+
+def test_a_failing_range_process_is_an_error_not_a_partial_result(
+    tmp_path: Path, ps: PatternSet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "app.log"
+    path.write_bytes(b"line\n" * 1000)
+    monkeypatch.setattr(logscan, "PARALLEL_MIN", 0)
+    parent = os.getpid()
+
+    def feed(self: object, blocks: object) -> ScanResult:
+        if os.getpid() != parent:
+            raise RuntimeError("boom")
+        return ScanResult()
+
+    monkeypatch.setattr(logscan._Scanner, "feed", feed)
+    with pytest.raises(RuntimeFailure, match="1 of the 2 processes scanning parts of the file"):
+        scan_file(path, ps, workers=2)
+
+
 def test_reprs_and_hits_never_show_a_value(ps: PatternSet, secret: bytes) -> None:
     result = scan_lines([b"x " + secret + b"\n"], ps)
     texts = [repr(result), str(result), repr(result.hits), str(result.hits[0])]
@@ -221,6 +309,8 @@ try:
     peak_kib = int(status.split()[0])
 except (OSError, IndexError):
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+# the forked range scanners: each child's own peak (its inherited pages included)
+peak_kib = max(peak_kib, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
 print(len(result.hits), result.lines, peak_kib)
 """
 
