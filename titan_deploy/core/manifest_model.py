@@ -7,8 +7,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from titan_deploy.core.waivers import Waiver
+if TYPE_CHECKING:  # waivers.py imports the validator, which imports this module
+    from titan_deploy.core.waivers import Waiver
 
 SECRETS_MOUNT = "/run/secrets"
 
