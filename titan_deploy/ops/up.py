@@ -214,7 +214,7 @@ def _result(report: Report, found: list[Finding], stages: list[dict], summary: s
         data={**report.data, "stages": stages},
         failed=not report.ok,
     )
-    warnings = [f for f in found if f.severity == "warning"]
+    warnings = [f for f in found if f.severity == "warning" and f.waived is None]
     if warnings:
         where = ", ".join(dict.fromkeys(str(f.stage) for f in warnings))
         summary += f" ({len(warnings)} warning(s) from {where})"
