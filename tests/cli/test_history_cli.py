@@ -204,3 +204,15 @@ def test_every_command_is_declared_state_changing_or_read_only() -> None:
     undeclared = names - set(boundary.STATE_CHANGING) - boundary.READ_ONLY
     assert not undeclared, f"declare these in cli/boundary.py: {sorted(undeclared)}"
     assert not set(boundary.STATE_CHANGING) & boundary.READ_ONLY
+
+
+def test_a_history_that_is_not_a_regular_file_is_one_line_exit_2(ready_project: Path) -> None:
+    state = ready_project / ".titan-deploy"
+    state.mkdir(mode=0o700)
+    os.mkfifo(state / "history.jsonl")
+    done = run(ready_project, "history")
+    assert done.returncode == 2
+    assert done.stderr.strip() == (
+        f"error: {state.resolve() / 'history.jsonl'} is a FIFO, not a regular file: not read"
+    )
+    assert run(ready_project, "render").returncode == 0  # not recorded (H001), never blocked

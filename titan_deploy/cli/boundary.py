@@ -97,8 +97,8 @@ def execute(ctx: typer.Context, command: str, op: Callable[[Project], Report]) -
     except Exception as exc:
         failure = expected_failure(exc)
         if failure is None:
-            _record_failure(state, command, params, EXIT_RUNTIME, type(exc).__name__)
             details = traceback.format_exc() if output.verbose else ""
+            _record_failure(state, command, params, EXIT_RUNTIME, type(exc).__name__)
             message = f"internal error ({type(exc).__name__}); run with -v for the traceback"
             output.failure(command, message, EXIT_RUNTIME, details)
             raise typer.Exit(EXIT_RUNTIME) from None
@@ -191,9 +191,13 @@ def record_history(
 ) -> str | None:
     """Append this run's record to the history; None when appended, else why not (one line).
     Never raises: the history must not change a command's outcome. Nothing is recorded when
-    the project could not be built (then nothing was changed either)."""
+    the project or its manifest could not be read (then nothing was changed either)."""
     project = state.built_project()
     if project is None:
+        return None
+    try:
+        project.state_dir  # noqa: B018 - needs the manifest
+    except Exception:  # no readable manifest: nothing ran against the project, nowhere to record
         return None
     try:
         from titan_deploy.core import history
@@ -234,7 +238,8 @@ def _not_recorded(why: str) -> Finding:
     return warning(
         "H001",
         f"this run was not recorded in the history: {why}",
-        fix="make the state dir writable; `titan-deploy history --verify` checks the history",
+        fix="fix what the message names (the state dir, the history file); "
+        "`titan-deploy history --verify` checks the history",
     )
 
 

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from titan_deploy.core import history
 from titan_deploy.core.history import Head
+from titan_deploy.errors import ConfigError
 from titan_deploy.io import fs
 
 if TYPE_CHECKING:
@@ -144,12 +145,17 @@ def head_present(project: Project) -> bool:
 
 
 def read_lines(project: Project) -> list[bytes]:
-    """The log's non-empty lines ([] when there is none). Raises TooLarge, UnsafeFile,
-    OSError."""
+    """The log's non-empty lines ([] when there is none). Raises ConfigError (not a regular
+    file, a symlink, too large), OSError."""
+    path = log_path(project)
     try:
-        data = fs.read_bounded(log_path(project), MAX_LOG_BYTES, follow_symlinks=False)
+        data = fs.read_bounded(path, MAX_LOG_BYTES, follow_symlinks=False)
     except FileNotFoundError:
         return []
+    except fs.UnsafeFile as exc:
+        raise ConfigError(f"{path} {exc.reason}: not read") from None
+    except fs.TooLarge:
+        raise ConfigError(f"{path} is over {MAX_LOG_BYTES >> 20} MiB: not read") from None
     return [line for line in data.split(b"\n") if line.strip()]
 
 

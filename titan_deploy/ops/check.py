@@ -82,9 +82,9 @@ def run_check(
     report.data = {"fixed": applied, "secrets": len(project.manifest.secrets)}
     if notes:
         report.data["not_fixed"] = [n.message for n in notes]
-    ages = hygiene(project, report)  # secret age (S024), .env values (S025), tracked (S026)
+    hygiene(project, report)  # secret age (S024, data.ages), .env values (S025), tracked (S026)
     fixable = len(result.fixes)
-    report.summary = _summary(report, len(applied), fixable) + oldest(ages)
+    report.summary = _summary(report, len(applied), fixable)
     return report
 
 
