@@ -93,13 +93,30 @@ def test_state_changing_runs_are_recorded_read_only_runs_are_not(
 
 
 def test_a_failed_run_is_recorded_with_its_exit_code(ready_project: Path) -> None:
+    unreachable = dict(os.environ, DOCKER_HOST="unix:///nonexistent/docker.sock")
+    down = subprocess.run(
+        [str(CONSOLE_SCRIPT), "-C", str(ready_project), "-p", "tdtest-nothing", "down"],
+        capture_output=True,
+        text=True,
+        env=unreachable,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+    assert down.returncode == 3, down.stderr
+    (last,) = records(ready_project)
+    assert last["command"] == "down"
+    assert last["outcome"]["exit_code"] == 3 and last["outcome"]["ok"] is False
+    assert last["outcome"]["error"] in {"ComposeUnreachable", "EngineUnreachable", "ComposeError"}
+
+
+def test_a_run_refused_for_its_configuration_changed_nothing_and_is_not_recorded(
+    ready_project: Path,
+) -> None:
     manifest = ready_project / "secrets.manifest.yml"
     text = manifest.read_text().replace("titan-brain: TITAN_DB", "nowhere: TITAN_DB", 1)
     manifest.write_text(text)
     assert run(ready_project, "render").returncode == 2
-    (last,) = records(ready_project)
-    assert last["command"] == "render"
-    assert last["outcome"] == {"exit_code": 2, "ok": False, "error": "ConfigError"}
+    assert not (ready_project / ".titan-deploy").exists()
 
 
 def test_a_history_that_cannot_be_written_is_a_warning_not_a_failure(

@@ -228,7 +228,9 @@ def record_history(
 def _record_failure(
     state: State, command: str, params: dict[str, Any], exit_code: int, error: str
 ) -> None:
-    if changes_state(command, params):
+    """Record a failed run, unless it was refused for its input or configuration (exit 2):
+    such a run changed nothing (a refused write writes nothing, not even the history)."""
+    if exit_code != EXIT_CONFIG and changes_state(command, params):
         why = record_history(state, command, params, exit_code, error=error)
         if why:
             state.output.progress(f"history: this run was not recorded: {why}")
