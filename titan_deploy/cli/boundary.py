@@ -232,7 +232,7 @@ def _record_failure(
     such a run changed nothing (a refused write writes nothing, not even the history)."""
     if exit_code != EXIT_CONFIG and changes_state(command, params):
         why = record_history(state, command, params, exit_code, error=error)
-        if why:
+        if why and state.output.verbose:  # a failure stays one line (README "Exit codes")
             state.output.progress(f"history: this run was not recorded: {why}")
 
 
