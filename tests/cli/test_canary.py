@@ -139,6 +139,7 @@ def test_no_value_in_any_output_or_file(
     assert run_everywhere(cli, project, canaries, "render", env=env) == {0}
     assert run_everywhere(cli, project, canaries, "render", "--check", env=env) == {0}
     assert run_everywhere(cli, project, canaries, "lint", env=env) == {0}
+    assert run_everywhere(cli, project, canaries, "history", "--verify", env=env) == {0}
 
     # audit-logs finds each multi-line value line by line (and whole, base64), never prints it
     log = tmp_path / "shipped.log"
@@ -193,6 +194,7 @@ def test_no_value_in_any_output_or_file(
         assert run_everywhere(cli, project, canaries, command, env=env) == {2}
     manifest.write_text(good_manifest)
     assert run_everywhere(cli, project, canaries, "render", env=env) == {0}
+    assert run_everywhere(cli, project, canaries, "history", "--limit", "0", env=env) == {0}
 
     # no file outside the secrets dir holds a value (the planted compose file aside)
     prod = project / "docker-compose.prod.yml"
@@ -226,6 +228,8 @@ def test_console_script_once_per_command(
         (["--json", "render"], 0),
         (["-v", "lint"], 1),
         (["--json", "lint"], 1),
+        (["history", "--verify"], 0),
+        (["--json", "history", "--verify"], 0),
     ]
     for args, code in runs:
         done = subprocess.run(

@@ -43,10 +43,12 @@ def test_init_creates_the_store(cli, titan_project: Path) -> None:
         assert path.stat().st_gid == 10500
     assert len((store / "titan_hmac_secret").read_bytes()) == 64
     assert len((store / "titan_db_password").read_bytes()) >= 24
-    assert (titan_project / ".gitignore").read_text().splitlines()[-3:] == [
+    assert (titan_project / ".gitignore").read_text().splitlines()[-5:] == [
         "/secrets/",
         "/.env",
         "/.titan-deploy/",
+        ".env.*",
+        "!.env.example",
     ]
     # exchange keys are placeholders: check-secrets refuses them until filled in
     assert cli("-C", titan_project, "check-secrets").exit_code == 1

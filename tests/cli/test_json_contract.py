@@ -61,7 +61,9 @@ def test_check_secrets_report_pinned(cli, ready_project: Path) -> None:
         }
     ]
     assert doc["counts"] == {"error": 1, "warning": 0}
+    ages = doc["data"].pop("ages")
     assert doc["data"] == {"fixed": [], "secrets": 8}
+    assert [set(a) for a in ages] == [{"secret", "file", "age_days", "max_age_days", "too_old"}] * 8
     assert doc["rows"] == []
     assert doc["summary"] == "secrets NOT ready: 1 error(s), 0 warning(s)"
 

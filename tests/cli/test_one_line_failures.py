@@ -261,6 +261,7 @@ def bounded_options() -> list[tuple[list[str], str, Bounded]]:
 NUMERIC = [
     (["up"], "--timeout"),
     (["adopt"], "--secrets-gid"),
+    (["history"], "--limit"),
     *[
         (["rotate", sub], option)
         for sub in ("hmac", "db", "exchange", "secret", "resume", "abort")

@@ -305,6 +305,32 @@ def audit_logs(
     )
 
 
+@app.command()
+def history(
+    ctx: typer.Context,
+    verify_chain: Annotated[
+        bool,
+        typer.Option(
+            "--verify",
+            help="Check the hash chain and the head: exit 1 on a removed, "
+            "reordered or edited record.",
+        ),
+    ] = False,
+    limit: Annotated[
+        int,
+        typer.Option(
+            "--limit",
+            help="Show the last N records (0: all).",
+            click_type=numbers.Bounded(int, maximum=2**31 - 1),
+        ),
+    ] = 50,
+) -> None:
+    """Who changed what and when: one record per state-changing command (never a value)."""
+    from titan_deploy.ops.history import run_history
+
+    execute(ctx, "history", lambda project: run_history(project, verify=verify_chain, limit=limit))
+
+
 app.add_typer(rotate_app, name="rotate")
 
 

@@ -8,6 +8,10 @@ disk: `PATH: reason`, see errors.os_failure); anything unexpected becomes one li
 with the traceback only under -v. Usage errors (click's) take the same way out (`RootGroup`,
 `usage_failure`): one line, and under `--json` the error document on stdout.
 
+A command declared in `STATE_CHANGING` (when its parameters say it changes state) gets one
+history record after it ran, success or failure (README "History"): this is the only place that
+records; no op does.
+
 Everything printed goes through one scrubber (`scrubber`): every value in the secrets dir
 (versions included), in the env files compose reads, and read from stdin in this process.
 
@@ -28,7 +32,7 @@ from typer.core import TyperGroup
 
 from titan_deploy.cli.clickapi import exceptions as click_errors
 from titan_deploy.cli.output import Output
-from titan_deploy.core.findings import Report
+from titan_deploy.core.findings import Finding, Report, warning
 from titan_deploy.errors import (
     EXIT_CONFIG,
     EXIT_RUNTIME,
@@ -69,6 +73,10 @@ class State:
             self._project = Project(**self.project_kwargs)
         return self._project
 
+    def built_project(self) -> Project | None:
+        """The Project if this run built one (else None: nothing ran against a project)."""
+        return self._project
+
 
 def execute(ctx: typer.Context, command: str, op: Callable[[Project], Report]) -> None:
     """The error boundary: run `op(project)`, render its report, exit with its code.
@@ -79,20 +87,28 @@ def execute(ctx: typer.Context, command: str, op: Callable[[Project], Report]) -
     Ctrl-C 130; anything else `internal error` (exit 3, the traceback only under -v)."""
     state: State = ctx.obj
     output = state.output
+    params = dict(ctx.params)
     try:
         report = op(state.project())
     except KeyboardInterrupt:
+        _record_failure(state, command, params, 130, "KeyboardInterrupt")
         output.failure(command, "interrupted", 130)
         raise typer.Exit(130) from None
     except Exception as exc:
         failure = expected_failure(exc)
         if failure is None:
             details = traceback.format_exc() if output.verbose else ""
+            _record_failure(state, command, params, EXIT_RUNTIME, type(exc).__name__)
             message = f"internal error ({type(exc).__name__}); run with -v for the traceback"
             output.failure(command, message, EXIT_RUNTIME, details)
             raise typer.Exit(EXIT_RUNTIME) from None
+        _record_failure(state, command, params, failure.exit_code, type(failure).__name__)
         output.failure(command, str(failure), failure.exit_code, _details(failure))
         raise typer.Exit(failure.exit_code) from None
+    if changes_state(command, params):
+        not_recorded = record_history(state, command, params, report.exit_code, report=report)
+        if not_recorded:
+            report.findings.append(_not_recorded(not_recorded))
     output.report(report)
     raise typer.Exit(report.exit_code)
 
@@ -117,6 +133,116 @@ def _details(exc: TitanError) -> str:
     if isinstance(exc, ComposeError):
         return f"argv: {' '.join(exc.argv)}\nexit: {exc.returncode}\n{exc.stderr.strip()}"
     return ""
+
+
+# --- the history of state-changing commands (README "History") -------------------------------
+
+
+def _always(params: dict[str, Any]) -> bool:
+    return True
+
+
+def _unless(flag: str) -> Callable[[dict[str, Any]], bool]:
+    return lambda params: not params.get(flag)
+
+
+def _when(flag: str) -> Callable[[dict[str, Any]], bool]:
+    return lambda params: bool(params.get(flag))
+
+
+# Each command that may change state, and when (from its parameters): `execute` appends one
+# history record after it ran. A new command goes in here or in READ_ONLY
+# (tests/cli/test_history_cli.py fails on one in neither).
+STATE_CHANGING: dict[str, Callable[[dict[str, Any]], bool]] = {
+    "init": _always,
+    "adopt": _unless("dry_run"),
+    "check-secrets": _when("fix"),
+    "render": _unless("check"),
+    "up": _always,
+    "down": _always,
+    "push": _always,
+    "restore": _unless("dry_run"),
+    "rotate hmac": _unless("dry_run"),
+    "rotate db": _unless("dry_run"),
+    "rotate exchange": _unless("dry_run"),
+    "rotate secret": _unless("dry_run"),
+    "rotate resume": _unless("dry_run"),
+    "rotate abort": _unless("dry_run"),
+}
+READ_ONLY = frozenset(
+    {"lint", "verify", "status", "audit-logs", "history", "schema", "rotate status"}
+)
+
+
+def changes_state(command: str, params: dict[str, Any]) -> bool:
+    """Whether this run of `command` (with its parsed `params`) is recorded in the history."""
+    decide = STATE_CHANGING.get(command)
+    return decide is not None and decide(params)
+
+
+def record_history(
+    state: State,
+    command: str,
+    params: dict[str, Any],
+    exit_code: int,
+    *,
+    report: Report | None = None,
+    error: str | None = None,
+) -> str | None:
+    """Append this run's record to the history; None when appended, else why not (one line).
+    Never raises: the history must not change a command's outcome. Nothing is recorded when
+    the project or its manifest could not be read (then nothing was changed either)."""
+    project = state.built_project()
+    if project is None:
+        return None
+    try:
+        project.state_dir  # noqa: B018 - needs the manifest
+    except Exception:  # no readable manifest: nothing ran against the project, nowhere to record
+        return None
+    try:
+        from titan_deploy.core import history
+        from titan_deploy.io import history as history_io
+
+        what = state.output.scrub_data(history.what_of(report)) if report else {}
+        when, who, options = history_io.now(), history_io.who(), history.options_of(params)
+        outcome = history.outcome_of(exit_code, error)
+
+        def build(head: history.Head) -> dict[str, Any]:
+            return history.new_record(
+                head,
+                when=when,
+                who=who,
+                command=command,
+                options=options,
+                what=what,
+                outcome=outcome,
+            )
+
+        history_io.append(project, build)
+    except Exception as exc:  # the history must never be the thing that fails
+        failure = expected_failure(exc)
+        return str(failure) if failure is not None else type(exc).__name__
+    return None
+
+
+def _record_failure(
+    state: State, command: str, params: dict[str, Any], exit_code: int, error: str
+) -> None:
+    """Record a failed run, unless it was refused for its input or configuration (exit 2):
+    such a run changed nothing (a refused write writes nothing, not even the history)."""
+    if exit_code != EXIT_CONFIG and changes_state(command, params):
+        why = record_history(state, command, params, exit_code, error=error)
+        if why and state.output.verbose:  # a failure stays one line (README "Exit codes")
+            state.output.progress(f"history: this run was not recorded: {why}")
+
+
+def _not_recorded(why: str) -> Finding:
+    return warning(
+        "H001",
+        f"this run was not recorded in the history: {why}",
+        fix="fix what the message names (the state dir, the history file); "
+        "`titan-deploy history --verify` checks the history",
+    )
 
 
 # --- usage errors: click's, before any command runs ---------------------------------------------

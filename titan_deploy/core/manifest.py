@@ -80,6 +80,7 @@ SECRET_KEYS = {
     "secondary_env",
     "key_id_env",
     "finish_after_hours",
+    "max_age_days",
     "provision",
     "consumers",
     "file",
@@ -192,6 +193,7 @@ def _secret(v: Validator, name: Any, body: Any) -> SecretSpec:
         secondary_env=v.optional_env(path, body, "secondary_env"),
         key_id_env=v.optional_env(path, body, "key_id_env"),
         finish_after_hours=_hours(v, path, body),
+        max_age_days=_max_age(v, path, body),
         provision=_provision(v, path, body, consumers),
         multiline=multiline,
         file=v.secret_file((*path, "file"), v.get(path, body, "file", str, None)),
@@ -331,3 +333,13 @@ def _check_rotation(v: Validator, path: KeyPath, spec: SecretSpec) -> None:
             raise v.doc.error((*path, "consumers"), "role is only for rotation: hmac")
     if spec.provision and spec.rotation != "rolling":
         raise v.doc.error((*path, "provision"), "only for rotation: rolling")
+
+
+def _max_age(v: Validator, path: KeyPath, body: dict) -> int | None:
+    """`max_age_days`: a whole number of days, 1 to 36500; None when absent (no age limit).
+    check-secrets and status warn (S024) when the current version is older (README "What
+    `check-secrets` checks")."""
+    days = v.get(path, body, "max_age_days", int, None)
+    if days is not None and (isinstance(days, bool) or not 1 <= days <= 36500):
+        raise v.doc.error((*path, "max_age_days"), "must be a whole number of days, 1 to 36500")
+    return days

@@ -80,6 +80,7 @@ class SecretSpec:
     secondary_env: str | None = None
     key_id_env: str | None = None
     finish_after_hours: float = 24.0
+    max_age_days: int | None = None  # older current version: check-secrets warns (S024)
     provision: ProvisionSpec | None = None
     multiline: bool = False  # text only: interior newlines allowed (pem: always)
     # a path relative to the secrets dir holding the value (`file: db/password.txt`); None: the

@@ -18,9 +18,11 @@ from __future__ import annotations
 
 import datetime
 import os
+import stat
+import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from titan_deploy.core.checks import CheckResult, Fix, check_store
 from titan_deploy.core.findings import Finding, Report, warning
@@ -28,6 +30,9 @@ from titan_deploy.core.waivers import apply_waivers
 from titan_deploy.errors import EngineUnreachable, TitanError
 from titan_deploy.io import fs
 from titan_deploy.project import Project
+
+if TYPE_CHECKING:
+    from titan_deploy.core.secretage import SecretAge
 
 
 class MountOracle(Protocol):
@@ -80,6 +85,7 @@ def run_check(
     report.data = {"fixed": applied, "secrets": len(project.manifest.secrets)}
     if notes:
         report.data["not_fixed"] = [n.message for n in notes]
+    hygiene(project, report)  # secret age (S024, data.ages), .env values (S025), tracked (S026)
     fixable = len(result.fixes)
     report.summary = _summary(report, len(applied), fixable)
     return report
@@ -215,3 +221,83 @@ def _label(project: Project, path: Path) -> str:
         return str(path.relative_to(project.project_dir))
     except ValueError:
         return str(path)
+
+
+# --- secret age and .env hygiene (README "What `check-secrets` checks") -----------------------
+
+
+def hygiene(project: Project, report: Report) -> list[SecretAge]:
+    """Add the age findings and `data.ages` (add_ages), and the .env findings, to `report`;
+    returns the ages."""
+    ages = add_ages(project, report)
+    report.findings.extend(env_findings(project))
+    return ages
+
+
+def add_ages(project: Project, report: Report) -> list[SecretAge]:
+    """Add a warning (S024) per secret older than its max_age_days and `data.ages` (each
+    secret's age_days) to `report` (check-secrets and status); returns the ages."""
+    from titan_deploy.core.secretage import age_findings
+
+    ages = secret_ages(project)
+    report.findings.extend(age_findings(ages, _label(project, project.secrets_dir)))
+    report.data["ages"] = [a.to_dict() for a in ages]
+    return ages
+
+
+def secret_ages(project: Project, now: float | None = None) -> list[SecretAge]:
+    """Each manifest secret's age: the mtime of its current file (the version the journal
+    assigns, else the base file; core/secretage.py says why that is the truthful source).
+    A secret without a regular file has no age (check_store reports the file)."""
+    from titan_deploy.core.secretage import SecretAge, age_days, current_version
+    from titan_deploy.core.versions import file_name
+
+    assignments: dict = {}
+    if project.state_dir.is_dir():
+        from titan_deploy.io import journal as journal_io
+
+        assignments = dict(journal_io.load(project).assignments)
+    clock = time.time() if now is None else now
+    out = []
+    for spec in project.manifest.secrets.values():
+        version = current_version(assignments, spec.name)
+        for name in dict.fromkeys([file_name(spec.name, version), spec.name]):
+            try:
+                st = os.lstat(project.secrets_dir / name)
+            except OSError:
+                continue
+            if stat.S_ISREG(st.st_mode):
+                days = age_days(st.st_mtime, clock)
+                out.append(SecretAge(spec.name, name, days, spec.max_age_days))
+                break
+    return out
+
+
+def env_findings(project: Project) -> list[Finding]:
+    """S025 for each `.env`/`.env.*` line whose value equals a production secret, S026 for each
+    such file git tracks (skipped without git or a repository)."""
+    from titan_deploy.core import envhygiene
+    from titan_deploy.io import envfiles
+
+    paths = envfiles.find(project.project_dir, {project.secrets_dir, project.state_dir})
+    if not paths:
+        return []
+    prod = envhygiene.digests(secret_files(project), project.manifest.secrets)
+    findings: list[Finding] = []
+    for path in paths:
+        shown = _label(project, path)
+        text = envfiles.read_text(path) if prod else None
+        for reuse in envhygiene.reused(text or "", prod):
+            findings.append(envhygiene.reuse_finding(shown, reuse))
+    untemplated = [p for p in paths if not envhygiene.is_template(p.name)]
+    for path in sorted(envfiles.git_tracked(project.project_dir, untemplated)):
+        findings.append(envhygiene.tracked_finding(_label(project, path)))
+    return findings
+
+
+def oldest(ages: list[SecretAge]) -> str:
+    """`; oldest secret: NAME, N day(s)` for a summary line ("" without any age)."""
+    from titan_deploy.core.secretage import oldest_text
+
+    text = oldest_text(ages)
+    return f"; {text}" if text else ""

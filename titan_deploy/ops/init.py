@@ -25,6 +25,7 @@ from titan_deploy.io import fs
 from titan_deploy.project import Project
 
 PLACEHOLDER = b"__CHANGE_ME__"
+ENV_IGNORES = (".env.*", "!.env.example")  # env files anywhere; the template stays committable
 
 
 def run_init(project: Project, from_dir: Path | None = None) -> Report:
@@ -43,7 +44,8 @@ def run_init(project: Project, from_dir: Path | None = None) -> Report:
         report.rows.append({"secret": spec.name, "action": action})
         if finding is not None:
             report.findings.append(finding)
-    entries = [f"/{secrets_rel}/", "/.env", f"/{manifest.state_dir}/"]
+    # the state dir holds the journal and the history; .env.* are local settings, often secrets
+    entries = [f"/{secrets_rel}/", "/.env", f"/{manifest.state_dir}/", *ENV_IGNORES]
     try:
         ignored = fs.ensure_gitignored(project.project_dir, entries)
     except fs.UnsafePath as exc:

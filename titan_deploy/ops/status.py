@@ -5,6 +5,7 @@ from __future__ import annotations
 from titan_deploy.core.findings import Report
 from titan_deploy.core.verify import verify
 from titan_deploy.io import deployed as deployed_io
+from titan_deploy.ops.check import add_ages, oldest
 from titan_deploy.ops.stack import Backends, gather
 from titan_deploy.project import Project
 
@@ -41,7 +42,9 @@ def run_status(project: Project, backends: Backends) -> Report:
         )
     running = sum(1 for i in containers if i.status == "running")
     report.data = {"project": name, "containers": len(containers), "running": running}
+    ages = add_ages(project, report)  # README "What `check-secrets` checks"
     report.summary = f"project {name}: {running}/{len(containers)} containers running"
+    report.summary += oldest(ages)
     return report
 
 
