@@ -82,6 +82,19 @@ def test_a_secret_older_than_max_age_days_is_a_warning(ready_project: Path) -> N
     assert not findings(json.loads(run(ready_project, "--json", "check-secrets").stdout), "S024")
 
 
+def test_an_old_secret_can_be_waived_with_a_reason(ready_project: Path) -> None:
+    """S024 is a judgement: a waiver accepts it, and the report still shows it, waived."""
+    set_max_age(ready_project, DB, 30)
+    age_file(ready_project / "secrets" / DB, 40.5)
+    manifest = ready_project / "secrets.manifest.yml"
+    waiver = f"waivers:\n  - {{code: S024, secret: {DB}, reason: rotation booked for OPS-7}}\n"
+    manifest.write_text(manifest.read_text() + waiver)
+    doc = json.loads(run(ready_project, "--json", "check-secrets").stdout)
+    (old,) = findings(doc, "S024")
+    assert old["waived"]["reason"] == "rotation booked for OPS-7"
+    assert not findings(doc, "W001")  # the waiver matched: not stale
+
+
 def test_the_age_is_the_current_versions(ready_project: Path) -> None:
     """After a rotation the consumers mount `<name>.v<N>`: its mtime is the value's age."""
     project = Project(project_dir=ready_project)

@@ -203,10 +203,13 @@ def test_an_environment_sourced_managed_secret_names_file_line_and_the_alternati
 ) -> None:
     compose = project.root / "docker-compose.yml"
     compose.write_text(compose.read_text() + "secrets:\n  db_password:\n    environment: DBPW\n")
-    rc, stdout, stderr = project.run("lint")
-    assert rc == 2, stdout + stderr  # Compose itself refuses file + environment
-    assert "L014 docker-compose.yml:15: secret db_password is read from an environment" in stderr
-    assert "./secrets/db_password" in stderr
+    rc, stdout, stderr = project.run("--json", "lint")
+    assert rc == 1, stdout + stderr  # Compose itself refuses file + environment: finding L016
+    (rejected,) = json.loads(stdout)["findings"]
+    assert rejected["code"] == "L016"
+    message = rejected["message"]
+    assert "L014 docker-compose.yml:15: secret db_password is read from an environment" in message
+    assert "./secrets/db_password" in message
     project.canaries.assert_clean(stdout + stderr, "lint")
 
 

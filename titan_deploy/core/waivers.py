@@ -49,6 +49,7 @@ NEVER = {
     "S007": "the secret still holds a placeholder",
     "S008": "the secret file is too large for Docker",
     "S011": "the secret file is tracked by git (its value is in the history)",
+    "S025": "a production secret's value is in a .env file",
 }
 """Codes no waiver may accept, with why: truth about a value, not style."""
 

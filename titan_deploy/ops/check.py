@@ -80,12 +80,13 @@ def run_check(
     if fix and result.fixes:
         applied, notes = _apply_fixes(project, result.fixes, engine or _connect)
         result = inspect_store(project)
-    findings = waived(project, [*result.findings, *notes], "S")
-    report = Report("check-secrets", findings=[*findings, *unapplied_edits(project)])
+    report = Report("check-secrets", findings=[])
     report.data = {"fixed": applied, "secrets": len(project.manifest.secrets)}
     if notes:
         report.data["not_fixed"] = [n.message for n in notes]
     hygiene(project, report)  # secret age (S024, data.ages), .env values (S025), tracked (S026)
+    findings = waived(project, [*result.findings, *notes, *report.findings], "S")
+    report.findings = [*findings, *unapplied_edits(project)]
     fixable = len(result.fixes)
     report.summary = _summary(report, len(applied), fixable)
     return report
@@ -261,7 +262,7 @@ def secret_ages(project: Project, now: float | None = None) -> list[SecretAge]:
     out = []
     for spec in project.manifest.secrets.values():
         version = current_version(assignments, spec.name)
-        for name in dict.fromkeys([file_name(spec.name, version), spec.name]):
+        for name in dict.fromkeys([file_name(spec.file_name, version), spec.file_name]):
             try:
                 st = os.lstat(project.secrets_dir / name)
             except OSError:

@@ -65,6 +65,7 @@ def test_no_waivers_key_means_none() -> None:
         ("  - {code: L012, service: app, reason: r}", "L012 cannot be waived: a secret's value"),
         ("  - {code: S001, secret: api_key, reason: r}", "S001 cannot be waived: the secret file"),
         ("  - {code: S011, secret: api_key, reason: r}", "S011 cannot be waived"),
+        ("  - {code: S025, secret: api_key, reason: r}", "S025 cannot be waived"),
         ("  - {code: W001, file: x, reason: r}", "W001 cannot be waived"),
         ("  - {code: X001, file: x, reason: r}", "only lint (L...) and check-secrets (S...)"),
     ],
