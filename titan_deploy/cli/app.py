@@ -18,7 +18,7 @@ import typer
 
 from titan_deploy.cli import numbers
 from titan_deploy.cli.boundary import RootGroup, State, execute
-from titan_deploy.cli.output import Output
+from titan_deploy.cli.output import Output, OutputFormat
 from titan_deploy.cli.rotate import rotate_app
 
 app = typer.Typer(
@@ -63,6 +63,14 @@ def main_options(
     json_output: Annotated[
         bool, typer.Option("--json", help="Machine-readable JSON on stdout, nothing else.")
     ] = False,
+    output_format: Annotated[
+        OutputFormat,
+        typer.Option(
+            "--format",
+            help="text, json (= --json) or sarif (SARIF 2.1.0 for code scanning: "
+            "check-secrets, lint, verify, audit-logs).",
+        ),
+    ] = OutputFormat.text,
     no_color: Annotated[bool, typer.Option("--no-color", help="No colours.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="More detail.")] = False,
 ) -> None:
@@ -75,7 +83,9 @@ def main_options(
             "compose_file_options": list(compose_file or []),
             "project_name": project_name,
         },
-        Output(json_mode=json_output, no_color=no_color, verbose=verbose),
+        Output(
+            json_mode=json_output, format=output_format.value, no_color=no_color, verbose=verbose
+        ),
     )
 
 
