@@ -284,6 +284,15 @@ def audit_logs(
     )
 
 
+@app.command()
+def schema() -> None:
+    """Print the manifest's JSON Schema (README "Manifest schema"); editors use it through the
+    manifest's `# yaml-language-server: $schema=...` line. Reads no project."""
+    from titan_deploy.ops.schema import run_schema
+
+    sys.stdout.write(run_schema())
+
+
 app.add_typer(rotate_app, name="rotate")
 
 
