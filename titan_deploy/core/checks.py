@@ -111,7 +111,8 @@ def check_store(
     _check_owner(secrets_dir, where.shown, uid, None, result)
     for spec in manifest.secrets.values():
         _check_secret(manifest, spec, secrets_dir, where, result)
-        _check_owner_and_links(spec, secrets_dir / spec.name, where.shown / spec.name, uid, result)
+        path, shown = spec.path_in(secrets_dir), where.shown / spec.file_name
+        _check_owner_and_links(spec, path, shown, uid, result)
     _check_duplicates(result)
     _check_strays(manifest, secrets_dir, result, label)
     if git is not None:
@@ -161,8 +162,8 @@ def _check_secret(
     where: Where,
     result: CheckResult,
 ) -> None:
-    path = secrets_dir / spec.name
-    shown = where.shown / spec.name
+    path = spec.path_in(secrets_dir)
+    shown = where.shown / spec.file_name
     problem = _file_problem(path, secrets_dir, shown)
     if problem:
         result.findings.append(error(*problem, secret=spec.name, fix=missing_fix(spec, where)))
@@ -258,6 +259,9 @@ def _check_owner(
 
 
 def _file_problem(path: Path, secrets_dir: Path, shown: Path) -> tuple[str, str] | None:
+    for parent in _dirs_between(secrets_dir, path):  # a `file:` in a subdir (db/password.txt)
+        if parent.is_symlink():
+            return ("S002", f"{shown}: {parent.name}/ is a symlink (never followed for a secret)")
     if not path.exists() and not path.is_symlink():
         return ("S001", f"{shown} is missing")
     if path.is_symlink():
@@ -269,6 +273,12 @@ def _file_problem(path: Path, secrets_dir: Path, shown: Path) -> tuple[str, str]
     if not path.is_file():
         return ("S002", f"{shown} is not a regular file")
     return None
+
+
+def _dirs_between(secrets_dir: Path, path: Path) -> list[Path]:
+    """The directories from the secrets dir (exclusive) down to `path`'s parent."""
+    rel = path.parent.relative_to(secrets_dir).parts
+    return [secrets_dir.joinpath(*rel[: i + 1]) for i in range(len(rel))]
 
 
 def _mode_findings(
@@ -324,8 +334,11 @@ def _check_duplicates(result: CheckResult) -> None:
 def _check_strays(
     manifest: Manifest, secrets_dir: Path, result: CheckResult, label: str | None
 ) -> None:
+    subdirs = {f.split("/", 1)[0] for f in manifest.files.values() if "/" in f}
     for entry in sorted(os.listdir(secrets_dir)):
         if entry in manifest.secrets or entry in IGNORED_NAMES or _is_version(manifest, entry):
+            continue
+        if entry in subdirs:  # a `file:` dir (db/password.txt): its files are the secrets'
             continue
         result.findings.append(
             warning(

@@ -218,12 +218,24 @@ def search_context(
     return SearchContext(names=names, exclusions=exclusions)
 
 
-def group_by_secret(values: Mapping[str, bytes], names: Collection[str]) -> dict[str, list[bytes]]:
+def searched(
+    values: Mapping[str, bytes], names: Collection[str], skip: Collection[str]
+) -> dict[str, bytes]:
+    """{file name: value} without the files of the secrets in `skip` (`sensitive: false`)."""
+    return {entry: v for entry, v in values.items() if (owner(entry, names) or entry) not in skip}
+
+
+def group_by_secret(
+    values: Mapping[str, bytes], names: Collection[str], skip: Collection[str] = ()
+) -> dict[str, list[bytes]]:
     """{file name: value} (base files and `<name>.v<N>` versions) -> {secret: [values]}; a file
-    no secret in `names` claims keeps its own name."""
+    no secret in `names` claims keeps its own name. Secrets in `skip` (`sensitive: false`:
+    configuration such as a role name, which may rightly appear in logs) are left out."""
     grouped: dict[str, list[bytes]] = {}
     for entry, value in values.items():
-        grouped.setdefault(owner(entry, names) or entry, []).append(value)
+        secret = owner(entry, names) or entry
+        if secret not in skip:
+            grouped.setdefault(secret, []).append(value)
     return grouped
 
 

@@ -16,6 +16,7 @@ from titan_deploy.core.dotenv import SECRETS_DIR
 from titan_deploy.core.findings import Finding, error, warning
 from titan_deploy.core.manifest import Manifest
 from titan_deploy.core.overlay import OverlayPlan
+from titan_deploy.core.versions import file_name, parse_source
 
 
 def environment(body: dict[str, Any]) -> dict[str, Any]:
@@ -76,14 +77,16 @@ def secret_target(item: Any) -> str:
     if isinstance(item, str):
         return item
     target = str(item.get("target") or item.get("source"))
-    return PurePosixPath(target).name if target.startswith(SECRETS_DIR) else target
+    name = target.removeprefix(SECRETS_DIR)
+    return name if target.startswith(SECRETS_DIR) and "/" not in name else target
 
 
 def declared_secrets(
     config: dict[str, Any], manifest: Manifest, plan: OverlayPlan, secrets_dir: str
 ) -> Iterable[Finding]:
-    root = PurePosixPath(secrets_dir)
-    expected = {source: PurePosixPath(path).name for source, path in plan.files}
+    root = PurePosixPath(secrets_dir).parts
+    # a file under the secrets dir: `<name>`, a version, or a manifest `file:` (db/password.txt)
+    expected = {source: _rel_file(manifest, plan, source) for source, _ in plan.files}
     for source, body in sorted((config.get("secrets") or {}).items()):
         if source not in plan.sources and source not in manifest.secrets:
             yield error(
@@ -94,23 +97,42 @@ def declared_secrets(
             )
             continue
         path = (body or {}).get("file")
-        parent = PurePosixPath(path).parent.parts if path else ()
-        if path and parent[len(parent) - len(root.parts) :] != root.parts:
+        parts = PurePosixPath(path).parts if path else ()
+        if path and not _inside(parts, root, expected.get(source, ())):
             yield error(
                 "L007",
                 f"secret {source} is read from outside the secrets dir",
                 secret=source,
                 fix="titan-deploy render",
             )
-        elif source in expected and PurePosixPath(path or "").name != expected[source]:
+        elif source in expected and parts[len(parts) - len(expected[source]) :] != expected[source]:
+            shown = "/".join(expected[source])
             yield error(
                 "L014",
-                f"secret {source} is not read from the manifest's file {expected[source]} in "
+                f"secret {source} is not read from the manifest's file {shown} in "
                 "the secrets dir (a base compose file's `file:`, `environment:` or `external:` "
                 "wins over the overlay)",
                 secret=source,
                 fix="titan-deploy render, and deploy with the overlay last",
             )
+
+
+def _rel_file(manifest: Manifest, plan: OverlayPlan, source: str) -> tuple[str, ...]:
+    """The parts of a compose secret's file relative to the secrets dir, as the plan names it
+    (`<name>`, `<name>.vN`, a `file:` such as db/password.txt)."""
+    hit = plan.sources.get(source) or parse_source(source, manifest.secrets) or (source, None)
+    spec = manifest.secrets.get(hit[0])
+    return PurePosixPath(file_name(spec.file_name if spec else hit[0], hit[1])).parts
+
+
+def _inside(parts: tuple[str, ...], root: tuple[str, ...], rel: tuple[str, ...]) -> bool:
+    """Whether a path (its parts) is a file directly in the secrets dir (`root`: the dir as
+    configured, matched by its trailing parts as compose resolves it), or the manifest's own
+    file for it there (`rel`: a `file:` in a subdir, db/password.txt)."""
+    parent = parts[:-1]
+    return parent[len(parent) - len(root) :] == root or (
+        bool(rel) and parts[len(parts) - len(root) - len(rel) :] == root + rel
+    )
 
 
 def unconsumed(manifest: Manifest, plan: OverlayPlan, services: dict[str, Any]) -> Iterable:

@@ -80,8 +80,10 @@ SECRET_KEYS = {
     "finish_after_hours",
     "provision",
     "consumers",
+    "file",
+    "sensitive",
 }
-CONSUMER_KEYS = {"env", "role"}
+CONSUMER_KEYS = {"env", "role", "target"}
 PROVISION_KEYS = {"kind", "service", "role"}
 PROVISION_KINDS = ("postgres",)
 AUTH_GUARD_KEYS = {"metric", "threshold", "endpoints"}
@@ -147,7 +149,9 @@ def _secret(v: Validator, name: Any, body: Any) -> SecretSpec:
     if not isinstance(body, dict):
         raise v.doc.error(path, "must be a mapping (kind, consumers, ...)")
     v.known_keys(path, body, SECRET_KEYS)
-    kind = v.choice(path, body, "kind", KINDS, required=True)
+    sensitive = v.get(path, body, "sensitive", bool, True)
+    # configuration (sensitive: false) is text unless said otherwise
+    kind = v.choice(path, body, "kind", KINDS, required=sensitive, default="text")
     rotation = v.choice(path, body, "rotation", ROTATIONS, default="restart")
     size = v.get(path, body, "bytes", int, None)
     if kind == "hex" and size is None:
@@ -168,7 +172,7 @@ def _secret(v: Validator, name: Any, body: Any) -> SecretSpec:
     multiline = v.get(path, body, "multiline", bool, False)
     if multiline and kind not in MULTILINE_KINDS:
         raise v.doc.error((*path, "multiline"), "only for kind text (kind pem is multi-line)")
-    consumers = _consumers(v, path, body, rotation)
+    consumers = _consumers(v, path, body, rotation, name)
     spec = SecretSpec(
         name=name,
         kind=kind,
@@ -187,6 +191,8 @@ def _secret(v: Validator, name: Any, body: Any) -> SecretSpec:
         finish_after_hours=_hours(v, path, body),
         provision=_provision(v, path, body, consumers),
         multiline=multiline,
+        file=v.secret_file((*path, "file"), v.get(path, body, "file", str, None)),
+        sensitive=sensitive,
     )
     _check_rotation(v, path, spec)
     return spec
@@ -201,27 +207,39 @@ def _hours(v: Validator, path: KeyPath, body: dict) -> float:
     return hours
 
 
-def _consumers(v: Validator, path: KeyPath, body: dict, rotation: str) -> tuple[Consumer, ...]:
+def _consumers(
+    v: Validator, path: KeyPath, body: dict, rotation: str, secret: str
+) -> tuple[Consumer, ...]:
     raw = v.get(path, body, "consumers", dict, {})
     out = []
     for service, entry in raw.items():
         cpath = (*path, "consumers", str(service))
         v.name(cpath, service, "service name")
+        target = None
         if isinstance(entry, dict):
             v.known_keys(cpath, entry, CONSUMER_KEYS)
-            raw_env = v.get(cpath, entry, "env", (str, list), required=True)
-            envs = _env_names(v, (*cpath, "env"), raw_env)
+            raw_env = v.get(cpath, entry, "env", (str, list), None)
+            raw_target = v.get(cpath, entry, "target", str, None)
+            if raw_env is None and raw_target is None:
+                raise v.doc.error(
+                    cpath, "missing required key `env` (or `target`: the path the service reads)"
+                )
+            envs = () if raw_env is None else _env_names(v, (*cpath, "env"), raw_env)
+            if raw_target is not None:
+                target = v.container_path((*cpath, "target"), raw_target, secret)
             role = v.choice(cpath, entry, "role", ROLES, default=None)
         elif isinstance(entry, (str, list)):
             envs, role = _env_names(v, cpath, entry), None
         else:
             raise v.doc.error(
                 cpath,
-                "must be an env var name, a list of them, or {env: NAME, role: signer|listener}",
+                "must be an env var name, a list of them, or {env: NAME, target: PATH, "
+                "role: signer|listener}",
             )
         if rotation == "hmac" and role is None:
             raise v.doc.error(cpath, "consumers of an hmac secret need role: signer or listener")
-        out.append(Consumer(service=service, env=envs[0], role=role, also=envs[1:]))
+        primary = envs[0] if envs else None
+        out.append(Consumer(service, env=primary, role=role, also=envs[1:], target=target))
     return tuple(out)
 
 

@@ -5,7 +5,7 @@ names nothing else. Each raises the ConfigError of `doc.error` (file, line, key 
 from __future__ import annotations
 
 from titan_deploy.core.manifest_model import SecretSpec
-from titan_deploy.core.versions import collision
+from titan_deploy.core.versions import collision, secondary_target
 from titan_deploy.core.yamlpos import Located
 
 
@@ -13,7 +13,9 @@ def check_across_secrets(doc: Located, secrets: dict[str, SecretSpec]) -> None:
     """Check every rule across `secrets` (name -> entry, already valid one by one) of the manifest
     `doc`. Returns nothing; raises ConfigError naming the first entry that breaks a rule."""
     _version_collisions(doc, secrets)
+    _file_clash(doc, secrets)
     _env_clash(doc, secrets)
+    _path_clash(doc, secrets)
     _key_id_env(doc, secrets)
 
 
@@ -29,6 +31,43 @@ def _version_collisions(doc: Located, secrets: dict[str, SecretSpec]) -> None:
                 f"collides with {taken} (rename it: NAME.vN, NAME_vN and NAME.previous "
                 "are taken by rotation)",
             )
+
+
+def _file_clash(doc: Located, secrets: dict[str, SecretSpec]) -> None:
+    """One file per secret in the secrets dir: no two secrets (by `file:` or by name) share a
+    file, take another's version file (`db/password.txt.v1`) or use another's file as a
+    directory (`db` next to `db/password.txt`)."""
+    files = {spec.name: spec.file_name for spec in secrets.values()}
+    seen: dict[str, str] = {}
+    for name, path in files.items():
+        where = ("secrets", name, "file") if secrets[name].file else ("secrets", name)
+        other = seen.setdefault(path, name)
+        if other != name:
+            raise doc.error(where, f"{path} is already the file of secret {other}")
+        taken = collision(path, [f for n, f in files.items() if n != name])
+        if taken is not None:
+            raise doc.error(where, f"{path} collides with {taken} (a rotation file)")
+        for n, f in files.items():
+            if n != name and f.startswith(path + "/"):
+                raise doc.error(where, f"{path} is a directory of secret {n}'s file {f}")
+
+
+def _path_clash(doc: Located, secrets: dict[str, SecretSpec]) -> None:
+    """One file per container path per service: two secrets (by `target:`, by name, or an
+    HMAC listener's previous key) mounted at one path would hide one of them."""
+    seen: dict[tuple[str, str], str] = {}
+    for spec in secrets.values():
+        for consumer in spec.consumers:
+            paths = [consumer.container_path(spec.name)]
+            if spec.secondary_env and consumer.role == "listener":
+                paths.append(f"/run/secrets/{secondary_target(spec.name)}")
+            for path in paths:
+                other = seen.setdefault((consumer.service, path), spec.name)
+                if other != spec.name:
+                    raise doc.error(
+                        ("secrets", spec.name, "consumers", consumer.service),
+                        f"{consumer.service} already mounts secret {other} at {path}",
+                    )
 
 
 def _env_clash(doc: Located, secrets: dict[str, SecretSpec]) -> None:

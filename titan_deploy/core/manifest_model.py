@@ -8,24 +8,36 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+SECRETS_MOUNT = "/run/secrets"
+
 
 @dataclass(frozen=True)
 class Consumer:
-    """A service that reads a secret from the file its env var names.
+    """A service that reads a secret from the file its env var names, or at a fixed path.
 
-    `env` is the primary env var; `also` are more env vars naming the same file, for a service
-    that reads one secret under several names (`env: [TITAN_DB_PASSWORD_FILE, DB_PASSWORD_FILE]`).
+    `env` is the primary env var (None: the service reads `target` and no env var names it);
+    `also` are more env vars naming the same file, for a service that reads one secret under
+    several names (`env: [TITAN_DB_PASSWORD_FILE, DB_PASSWORD_FILE]`). `target`: the absolute,
+    normalised path the file is mounted at in the container (`target: /etc/app/server.cert`);
+    None means `/run/secrets/<secret name>`. The manifest guarantees env or target.
     """
 
     service: str
-    env: str
+    env: str | None
     role: str | None = None
     also: tuple[str, ...] = ()
+    target: str | None = None
 
     @property
     def envs(self) -> tuple[str, ...]:
-        """Every env var that names this consumer's file: the primary first."""
-        return (self.env, *self.also)
+        """Every env var that names this consumer's file: the primary first (none for a
+        target-only consumer)."""
+        return () if self.env is None else (self.env, *self.also)
+
+    def container_path(self, secret: str) -> str:
+        """Where this consumer's container reads `secret`'s file: its `target`, else
+        `/run/secrets/<secret>`."""
+        return self.target or f"{SECRETS_MOUNT}/{secret}"
 
 
 @dataclass(frozen=True)
@@ -66,6 +78,21 @@ class SecretSpec:
     finish_after_hours: float = 24.0
     provision: ProvisionSpec | None = None
     multiline: bool = False  # text only: interior newlines allowed (pem: always)
+    # a path relative to the secrets dir holding the value (`file: db/password.txt`); None: the
+    # file `<name>`. Confined by the manifest (no absolute path, no `..`); see `file_name`
+    file: str | None = None
+    # false: configuration read through a `*_FILE` var (POSTGRES_USER_FILE): mounted and
+    # verified, never searched for as a leak, not judged weak or a placeholder
+    sensitive: bool = True
+
+    @property
+    def file_name(self) -> str:
+        """The value's file, relative to the secrets dir: `file:` or the secret's name."""
+        return self.file or self.name
+
+    def path_in(self, secrets_dir: Path) -> Path:
+        """The value's file under `secrets_dir` (the base file; versions: core/versions)."""
+        return secrets_dir / self.file_name
 
     @property
     def is_multiline(self) -> bool:
@@ -97,6 +124,16 @@ class Manifest:
             for consumer in spec.consumers:
                 seen.setdefault(consumer.service)
         return list(seen)
+
+    @property
+    def files(self) -> dict[str, str]:
+        """secret -> its file relative to the secrets dir (`file:`, else its name)."""
+        return {name: spec.file_name for name, spec in self.secrets.items()}
+
+    @property
+    def insensitive(self) -> frozenset[str]:
+        """The secrets marked `sensitive: false` (configuration): never searched for leaks."""
+        return frozenset(n for n, spec in self.secrets.items() if not spec.sensitive)
 
     def secrets_of(self, service: str) -> list[SecretSpec]:
         return [s for s in self.secrets.values() if s.consumer(service)]

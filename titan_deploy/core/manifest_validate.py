@@ -13,9 +13,19 @@ from typing import Any
 from titan_deploy.core import regex
 from titan_deploy.core.yamlpos import KeyPath, Located
 
-NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
-ENV_RE = re.compile(r"^[A-Z_][A-Z0-9_]*$")
+# Names as Compose allows them (service and secret names: `[a-zA-Z0-9][a-zA-Z0-9._-]*`) and any
+# POSIX env var name (`GITEA__database__PASSWD__FILE`). Still nothing a path, a YAML scalar or a
+# shell could read as more: no separator, no leading dot or dash, no control character.
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+ENV_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+NAME_ALPHABET = "[A-Za-z0-9][A-Za-z0-9_.-]*"
+ENV_ALPHABET = "[A-Za-z_][A-Za-z0-9_]*"
 MAX_NAME = 63
+SECRETS_MOUNT = "/run/secrets"
+# one segment of a container path or of a `file:` in the secrets dir: no separator, no space, no
+# `$` (compose would interpolate it), nothing YAML or a shell reads as structure
+_SEGMENT = re.compile(r"^[A-Za-z0-9_@+-][A-Za-z0-9_.@+-]*$")
+MAX_PATH = 1024
 
 
 class Validator:
@@ -62,13 +72,13 @@ class Validator:
         return value
 
     def name(self, path: KeyPath, value: Any, what: str) -> str:
-        check(self.doc, path, value, NAME_RE, f"{what} must match [a-z0-9][a-z0-9_.-]*")
+        check(self.doc, path, value, NAME_RE, f"{what} must match {NAME_ALPHABET}")
         if len(value) > MAX_NAME:
             raise self.doc.error(path, f"{what} is longer than {MAX_NAME} characters")
         return value
 
     def env(self, path: KeyPath, value: Any) -> str:
-        return check(self.doc, path, value, ENV_RE, "env var must match [A-Z_][A-Z0-9_]*")
+        return check(self.doc, path, value, ENV_RE, f"env var must match {ENV_ALPHABET}")
 
     def optional_env(self, path: KeyPath, body: dict, key: str) -> str | None:
         value = self.get(path, body, key, str, None)
@@ -98,6 +108,47 @@ class Validator:
         # control characters nor (escaped) characters outside the BMP
         if "$" in value or not value.isprintable() or any(ord(c) > 0xFFFF for c in value):
             raise self.doc.error(path, "use printable characters (none beyond U+FFFF) and no `$`")
+        return value
+
+    def container_path(self, path: KeyPath, value: str, secret: str) -> str | None:
+        """A consumer's `target:`: an absolute, normalised container path, or a bare file name
+        meaning `/run/secrets/<name>`. Returns the absolute path, or None when it is the
+        default `/run/secrets/<secret>`."""
+        full = f"{SECRETS_MOUNT}/{value}" if "/" not in value else value
+        segments = full.split("/")[1:]
+        if (
+            not full.startswith("/")
+            or len(full) > MAX_PATH
+            or posixpath.normpath(full) != full
+            or not segments
+            or not all(_SEGMENT.fullmatch(s) for s in segments)
+        ):
+            raise self.doc.error(
+                path,
+                "target must be an absolute, normalised container path (/etc/app/server.cert: "
+                "no `..`, `.` or `//`, segments of [A-Za-z0-9_.@+-] not starting with a dot) "
+                "or a file name under /run/secrets",
+            )
+        return None if full == f"{SECRETS_MOUNT}/{secret}" else full
+
+    def secret_file(self, path: KeyPath, value: str | None) -> str | None:
+        """A secret's `file:`: a normalised path inside the secrets dir (`db/password.txt`); no
+        absolute path, no `..`, no hidden segment (`.git`), no version-like tail."""
+        if value is None:
+            return None
+        segments = value.split("/")
+        if (
+            value.startswith("/")
+            or len(value) > MAX_PATH
+            or posixpath.normpath(value) != value
+            or not all(_SEGMENT.fullmatch(s) for s in segments)
+        ):
+            raise self.doc.error(
+                path,
+                "file must be a normalised path inside the secrets dir (db/password.txt: not "
+                "absolute, no `..`, `.` or `//`, segments of [A-Za-z0-9_.@+-] not starting "
+                "with a dot)",
+            )
         return value
 
 

@@ -40,18 +40,24 @@ class Mount:
     source: str  # compose secret name: "<name>" or "<name>_v<N>"
     secret: str  # the manifest secret
     version: int | None
-    target: str  # file name under /run/secrets
-    env: str  # env var that names /run/secrets/<target>
+    target: str  # file name under /run/secrets, or an absolute path (a consumer's `target:`)
+    env: str | None  # env var that names the container path (None: a target-only consumer)
     also: tuple[str, ...] = ()  # more env vars naming the same file (a consumer's `env:` list)
 
     @property
     def envs(self) -> tuple[str, ...]:
         """Every env var the overlay points at this mount: `env` first."""
-        return (self.env, *self.also)
+        return () if self.env is None else (self.env, *self.also)
 
     @property
     def container_path(self) -> str:
-        return f"{SECRETS_MOUNT}/{self.target}"
+        """The absolute path the container reads the file at."""
+        return self.target if self.target.startswith("/") else f"{SECRETS_MOUNT}/{self.target}"
+
+    @property
+    def label(self) -> str:
+        """How a report names this mount: its file name under /run/secrets, else the secret."""
+        return self.secret if self.target.startswith("/") else self.target
 
 
 @dataclass(frozen=True)
@@ -91,6 +97,7 @@ class OverlayPlan:
     group_add: int | None = None
     manifest_name: str = "secrets.manifest.yml"
     sources: dict[str, tuple[str, int | None]] = field(default_factory=dict)
+    insensitive: frozenset[str] = frozenset()  # secrets with `sensitive: false`: no leak search
 
     def service(self, name: str) -> ServicePlan | None:
         return next((s for s in self.services if s.service == name), None)
@@ -136,8 +143,9 @@ def plan_overlay(
         hit = parse_source(name, names)
         if hit is not None and name not in declared:
             declared[name] = hit
+    on_disk = {name: spec.file_name for name, spec in manifest.secrets.items()}
     files = tuple(
-        (source, f"./{directory.as_posix()}/{file_name(*declared[source])}")
+        (source, f"./{directory.as_posix()}/{_file_of(declared[source], on_disk)}")
         for source in sorted(declared)
     )
     return OverlayPlan(
@@ -146,7 +154,14 @@ def plan_overlay(
         group_add=manifest.secrets_gid,
         manifest_name=manifest.path.name,
         sources=used,
+        insensitive=manifest.insensitive,
     )
+
+
+def _file_of(source: tuple[str, int | None], on_disk: Mapping[str, str]) -> str:
+    """The file (relative to the secrets dir) of a version of a secret: its `file:` or name."""
+    secret, version = source
+    return file_name(on_disk.get(secret, secret), version)
 
 
 def base_compose(docs: list[object]) -> BaseCompose:
@@ -268,7 +283,7 @@ def _mounts(spec: SecretSpec, service: str, assignment: Assignment) -> list[Moun
         source=source_name(spec.name, assignment.version),
         secret=spec.name,
         version=assignment.version,
-        target=spec.name,
+        target=_target(consumer.container_path(spec.name)),
         env=consumer.env,
         also=consumer.also,
     )
@@ -284,6 +299,13 @@ def _mounts(spec: SecretSpec, service: str, assignment: Assignment) -> list[Moun
             )
         )
     return out
+
+
+def _target(path: str) -> str:
+    """A mount's target as the overlay writes it: a file name directly under /run/secrets as
+    the bare name (Compose's default directory), any other path absolute."""
+    name = path.removeprefix(SECRETS_MOUNT + "/")
+    return name if "/" not in name else path
 
 
 def render_overlay(plan: OverlayPlan) -> str:

@@ -13,6 +13,7 @@ import base64
 import hashlib
 import hmac
 import re
+from collections.abc import Callable, Collection, Mapping
 
 SCRAM_ITERATIONS = 4096
 _PRINTABLE_ASCII = re.compile(r"^[\x21-\x7e]+$")
@@ -58,3 +59,64 @@ def alter_role_sql(role: str, verifier: str) -> str:
 def psql_argv(role: str, database: str) -> list[str]:
     """psql over the container's local socket; reads the SQL from stdin; never prompts."""
     return ["psql", "-X", "-q", "-w", "-v", "ON_ERROR_STOP=1", "-U", role, "-d", database]
+
+
+class LoginUnknown(ValueError):
+    """The role or database cannot be told without reading a file that may hold a secret."""
+
+
+def login(
+    role: str | None,
+    env: Mapping[str, str],
+    read: Callable[[str], str | None],
+    configuration: Collection[str],
+) -> tuple[str, str]:
+    """(role, database) `rotate db` logs in as inside the postgres container, as its entrypoint
+    chose them: the manifest's `provision.role`, else `POSTGRES_USER`, else the file
+    `POSTGRES_USER_FILE` names, else `postgres`; the database: `POSTGRES_DB`, else the file
+    `POSTGRES_DB_FILE` names, else the role.
+
+    `env`: the container's environment; `read(path)`: a file's content inside the container
+    (None when it cannot be read); `configuration`: the container paths of the service's
+    `sensitive: false` secrets. A `*_FILE` pointing anywhere else is never read (its content
+    would reach psql's argv): LoginUnknown names what to set instead. Content is trimmed, as
+    the entrypoint's `file_env` reads it."""
+    role = role or _setting(env, "POSTGRES_USER", read, configuration) or "postgres"
+    database = _setting(env, "POSTGRES_DB", read, configuration) or role
+    return role, database
+
+
+def _setting(
+    env: Mapping[str, str],
+    name: str,
+    read: Callable[[str], str | None],
+    configuration: Collection[str],
+) -> str | None:
+    if env.get(name):
+        return env[name]
+    path = env.get(f"{name}_FILE")
+    if not path:
+        return None
+    if path not in configuration:
+        raise LoginUnknown(
+            f"{name}_FILE names {path}, which is not a `sensitive: false` secret of the "
+            f"manifest: mark that secret `sensitive: false` (configuration, not a secret) or "
+            "set provision.role"
+        )
+    value = read(path)
+    if value is None or not value.strip():
+        raise LoginUnknown(f"{name}_FILE names {path}, which cannot be read in the container")
+    return value.strip()
+
+
+def psql_error(stderr: bytes, limit: int = 500) -> str:
+    """What psql said on failure, on one line (every non-empty stderr line, joined by ` | `,
+    at most `limit` characters), without any line quoting the SCRAM verifier. Text from
+    outside the tool: the caller scrubs it of every secret value before showing it."""
+    lines = [
+        line.strip()
+        for line in stderr.decode("utf-8", "replace").splitlines()
+        if line.strip() and "SCRAM-SHA-256$" not in line
+    ]
+    text = " | ".join(lines)
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -136,7 +136,7 @@ def _verify_mount(
     facts: Facts,
     shared: list[Finding],
 ) -> tuple[dict, list[Finding]]:
-    row: dict = {"service": service, "secret": mount.target, "containers": len(containers)}
+    row: dict = {"service": service, "secret": mount.label, "containers": len(containers)}
     found: list[Finding] = []
     methods: list[str] = []
     if not containers:
@@ -301,14 +301,17 @@ def _service_findings(
 def leak_patterns(facts: Facts) -> PatternSet:
     """The values on disk, grouped by secret, searched as audit-logs searches them (every
     encoding, multi-line values line by line, weak ones as whole tokens, never inside the tool's
-    own strings: mount paths, secret, service and project names, the secrets dir)."""
+    own strings: mount paths, secret, service and project names, the secrets dir). Secrets
+    with `sensitive: false` are left out: their value may rightly appear (a role name)."""
     plan = facts.plan
     secrets = sorted({m.secret for svc in plan.services for m in svc.mounts})
     projects = [facts.project]
     paths = {str(PurePosixPath(path).parent) for _, path in plan.files}
     paths |= {p.removeprefix("./") for p in paths}
     context = search_context(secrets, [s.service for s in plan.services], projects, paths)
-    return build_patterns(group_by_secret(facts.values, secrets), context=context)
+    # `sensitive: false` values are configuration (a role name): never searched for
+    grouped = group_by_secret(facts.values, secrets, skip=plan.insensitive)
+    return build_patterns(grouped, context=context)
 
 
 def _content_fix(facts: Facts, mount: Mount) -> str:

@@ -20,12 +20,17 @@ API:
     owner(entry, names) -> the secret a file name belongs to, or None
     secondary_target(secret) -> "<secret>.previous" (where an HMAC listener finds the old key)
     collision(name, names) -> what `name` would be taken for, or None (the manifest refuses it)
+    store_entry(rel, files) -> "<secret>" | "<secret>.v<N>" for a path in the secrets dir, given
+                               each secret's file (a `file:` such as db/password.txt), or None
+
+A secret with `file: db/password.txt` keeps its versions beside that file (`db/password.txt.v2`);
+the rest of the tool names them as any other (`<secret>.v2`) through `store_entry`.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 
 FILE_SEP = ".v"
 SOURCE_SEP = "_v"
@@ -88,6 +93,20 @@ def collision(name: str, names: Iterable[str]) -> str | None:
             prefix = other + sep
             if name.startswith(prefix) and _ANY_NUMBER.fullmatch(name[len(prefix) :]):
                 return f"version {name[len(prefix) :]} of secret {other}"
+    return None
+
+
+def store_entry(rel: str, files: Mapping[str, str]) -> str | None:
+    """The name the tool knows a file of the secrets dir by: `<secret>` or `<secret>.v<N>`.
+
+    `rel`: the file's path relative to the secrets dir (`db/password.txt.v2`); `files`: each
+    manifest secret's file there (its `file:`, else its name). None when no secret claims it."""
+    head, _, tail = rel.rpartition("/")
+    for secret, base in files.items():
+        base_head, _, base_tail = base.rpartition("/")
+        hit = _parse(tail, (base_tail,), FILE_SEP) if head == base_head else None
+        if hit is not None:
+            return file_name(secret, hit[1])
     return None
 
 

@@ -21,9 +21,10 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import posixpath
 import stat
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import BinaryIO
 
@@ -31,6 +32,7 @@ from titan_deploy.core.checks import Fix, GitFacts
 from titan_deploy.core.fileread import TooLarge, UnsafeFile, file_type, read_bounded, read_fd
 from titan_deploy.core.limits import MAX_CONFIG_BYTES, MAX_SECRET_BYTES
 from titan_deploy.core.secretvalue import stripped
+from titan_deploy.core.versions import store_entry
 from titan_deploy.errors import ConfigError, RuntimeFailure, names_its_path
 
 __all__ = ["TooLarge", "UnsafeFile", "UnsafePath", "read_bounded"]
@@ -109,6 +111,33 @@ def ensure_dir(path: Path, mode: int, gid: int | None = None, *, root: Path | No
     fd, created = _walk(path, root, create=mode, gid=gid)
     os.close(fd)
     return created
+
+
+def ensure_dirs(path: Path, mode: int, gid: int | None = None, *, root: Path) -> None:
+    """Create every missing directory from `root` (exclusive) down to `path` with `mode` and
+    group `gid` (a secret's `file:` in a subdir of the secrets dir gets the dir's own mode, not
+    0755), never through a symlink. Existing dirs are left as they are."""
+    parts = Path(os.path.abspath(path)).relative_to(Path(os.path.abspath(root))).parts
+    for i in range(1, len(parts) + 1):
+        ensure_dir(Path(os.path.abspath(root)).joinpath(*parts[:i]), mode, gid, root=root)
+
+
+def store_files(secrets_dir: Path, files: Mapping[str, str]) -> list[tuple[str, Path]]:
+    """(name, path) of every file of the secrets dir a manifest secret claims, base or version:
+    the top of the dir and each dir a `file:` names (`files`: secret -> its file relative to the
+    secrets dir, core.manifest_model.Manifest.files). `name` is `<secret>` or `<secret>.v<N>`
+    (core.versions.store_entry). A symlinked subdir is not entered. Sorted by name."""
+    dirs = {posixpath.dirname(f) for f in files.values()}
+    out = []
+    for rel_dir in sorted(dirs):
+        directory = secrets_dir / rel_dir if rel_dir else secrets_dir
+        if (rel_dir and directory.is_symlink()) or not directory.is_dir():
+            continue
+        for entry in os.listdir(directory):
+            name = store_entry(posixpath.join(rel_dir, entry), files)
+            if name is not None:
+                out.append((name, directory / entry))
+    return sorted(out)
 
 
 def _walk(

@@ -59,7 +59,8 @@ def patterns_for(project: Project) -> PatternSet:
 
 
 def _patterns(values: dict[str, bytes], project: Project) -> PatternSet:
-    grouped = group_by_secret(values, project.manifest.secrets)
+    manifest = project.manifest
+    grouped = group_by_secret(values, manifest.secrets, skip=manifest.insensitive)
     if not grouped:
         raise ConfigError(
             f"no secret values under {project.secrets_dir}: nothing to search for "

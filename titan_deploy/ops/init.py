@@ -77,13 +77,16 @@ def _example_hint(project: Project) -> str:
 def _provision(
     project: Project, spec: SecretSpec, from_dir: Path | None, mode: int, gid: int | None
 ) -> tuple[str, Finding | None]:
-    path = project.secrets_dir / spec.name
-    shown = f"{project.secrets_dir_rel}/{spec.name}"
+    path = spec.path_in(project.secrets_dir)
+    shown = f"{project.secrets_dir_rel}/{spec.file_name}"
     root = project.project_dir
     if path.exists() or path.is_symlink():
         return "kept (exists)", None
+    if spec.file is not None:  # a subdir of the secrets dir, created with the dir's own mode
+        top = project.secrets_root or project.secrets_dir
+        fs.ensure_dirs(path.parent, expected_dir_mode(gid), gid, root=top)
     if from_dir is not None:
-        source = from_dir / spec.name
+        source = spec.path_in(from_dir)
         try:
             data = fs.read_bounded(
                 source, MAX_SECRET_BYTES, follow_symlinks=False, single_link=True

@@ -14,6 +14,7 @@ from typing import Any
 
 from titan_deploy.core.dotenv import EnvFileFacts, scan_env_text
 from titan_deploy.core.findings import Report
+from titan_deploy.core.leaks import searched
 from titan_deploy.core.lint import LintEnv, lint_config
 from titan_deploy.errors import ConfigError
 from titan_deploy.io import compose, fs
@@ -58,7 +59,8 @@ def run_lint(project: Project, compose_for: compose.ComposeFactory) -> Report:
 
 def lint_env(project: Project, config: dict[str, Any]) -> LintEnv:
     """Facts about every env file the config uses, plus the secret values (memory only)."""
-    values = secret_values(project)
+    manifest = project.manifest  # configuration (sensitive: false) may rightly appear
+    values = searched(secret_values(project), manifest.secrets, manifest.insensitive)
     env_files: dict[str, EnvFileFacts] = {}
     for body in (config.get("services") or {}).values():
         for entry in _entries((body or {}).get("env_file")):

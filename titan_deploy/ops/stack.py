@@ -27,7 +27,6 @@ from titan_deploy.core.verify import (
     reads,
     resolve_identity,
 )
-from titan_deploy.core.versions import owner
 from titan_deploy.io import compose as compose_io
 from titan_deploy.io import engine as engine_io
 from titan_deploy.io import fs
@@ -121,9 +120,8 @@ def read_secret_values(project: Project) -> tuple[dict[str, bytes], dict[str, st
     secrets_dir = project.secrets_dir
     if not secrets_dir.is_dir():
         return values, skipped
-    for entry in sorted(os.listdir(secrets_dir)):
-        path = Path(secrets_dir, entry)
-        if owner(entry, project.manifest.secrets) is None or not path.is_file():
+    for entry, path in fs.store_files(secrets_dir, project.manifest.files):
+        if not path.is_file():
             continue
         try:
             value = trimmed(fs.read_secret(path))

@@ -194,8 +194,14 @@ def test_external_and_environment_sourced_compose_secrets_are_refused() -> None:
 
 
 def test_a_service_name_the_manifest_cannot_hold_is_refused() -> None:
-    plan, _ = plan_of({"App": svc()}, f"API_TOKEN={canary()}\n")
+    plan, _ = plan_of({"_app": svc()}, f"API_TOKEN={canary()}\n")
     assert not plan.secrets and "cannot hold yet" in plan.refusals[0].reason
+
+
+def test_a_service_name_with_capitals_is_adopted() -> None:
+    """Compose allows `[a-zA-Z0-9][a-zA-Z0-9._-]*`: so does the manifest (issue 10 item 1)."""
+    plan, _ = plan_of({"App": svc()}, f"API_TOKEN={canary()}\n")
+    assert [c.service for s in plan.secrets for c in s.consumers] == ["App"]
 
 
 def test_an_env_file_outside_the_project_is_refused() -> None:

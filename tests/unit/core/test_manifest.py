@@ -144,24 +144,25 @@ def test_defaults() -> None:
         ),
         (
             "version: 1\nsecrets:\n  k:\n    kind: text\n    consumers:\n      a: {env: A, x: 1}\n",
-            "m.yml:6: secrets.k.consumers.a.x: unknown key (allowed: env, role)",
+            "m.yml:6: secrets.k.consumers.a.x: unknown key (allowed: env, role, target)",
         ),
         (
             "version: 1\nsecrets:\n  k:\n    kind: text\n    consumers:\n      a: 5\n",
             "m.yml:6: secrets.k.consumers.a: must be an env var name, a list of them, or "
-            "{env: NAME, role: signer|listener}",
+            "{env: NAME, target: PATH, role: signer|listener}",
         ),
         (
             "version: 1\nsecrets:\n  k:\n    kind: text\n    consumers:\n      a: {role: x}\n",
-            "m.yml:6: secrets.k.consumers.a: missing required key `env`",
+            "m.yml:6: secrets.k.consumers.a: missing required key `env` "
+            "(or `target`: the path the service reads)",
         ),
         (
             "version: 1\nsecrets:\n  " + "k" * 64 + ": {kind: text}\n",
             "m.yml:3: secrets." + "k" * 64 + ": secret name is longer than 63 characters",
         ),
         (
-            "version: 1\nsecrets:\n  k: {kind: api-key, group: Binance}\n",
-            "m.yml:3: secrets.k.group: group must match [a-z0-9][a-z0-9_.-]*",
+            "version: 1\nsecrets:\n  k: {kind: api-key, group: -binance}\n",
+            "m.yml:3: secrets.k.group: group must match [A-Za-z0-9][A-Za-z0-9_.-]*",
         ),
         (
             "version: 1\nsecrets:\n  k: {kind: text, secondary_env: K2_FILE}\n",

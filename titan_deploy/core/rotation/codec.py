@@ -51,6 +51,9 @@ def spec_to_dict(spec: SecretSpec) -> dict[str, Any]:
             "service": spec.provision.service,
             "role": spec.provision.role,
         },
+        # only when set, so a journal of a manifest without them stays what it was
+        **({"file": spec.file} if spec.file else {}),
+        **({"sensitive": False} if not spec.sensitive else {}),
     }
 
 
@@ -60,6 +63,8 @@ def _consumer_to_dict(consumer: Consumer) -> dict[str, Any]:
     out: dict[str, Any] = {"service": consumer.service, "env": consumer.env, "role": consumer.role}
     if consumer.also:
         out["also"] = list(consumer.also)
+    if consumer.target:
+        out["target"] = consumer.target
     return out
 
 
@@ -69,9 +74,10 @@ def spec_from_dict(d: Mapping[str, Any]) -> SecretSpec:
     consumers = tuple(
         Consumer(
             service=_checked(c["service"], NAME_RE),
-            env=_checked(c["env"], ENV_RE),
+            env=_optional_env(c["env"]),
             role=c.get("role") if c.get("role") in ("signer", "listener") else None,
             also=tuple(_checked(env, ENV_RE) for env in c.get("also") or ()),
+            target=_checked_path(c.get("target"), absolute=True),
         )
         for c in d["consumers"]
     )
@@ -98,7 +104,25 @@ def spec_from_dict(d: Mapping[str, Any]) -> SecretSpec:
         provision=provision,
         secondary_env=_optional_env(d.get("secondary_env")),
         key_id_env=_optional_env(d.get("key_id_env")),
+        file=_checked_path(d.get("file"), absolute=False),
+        sensitive=d.get("sensitive", True) is not False,
     )
+
+
+_SEGMENT = re.compile(r"[A-Za-z0-9_@+-][A-Za-z0-9_.@+-]*")
+
+
+def _checked_path(value: Any, absolute: bool) -> str | None:
+    """A consumer's `target` (absolute) or a secret's `file` (relative) as the manifest allows
+    them (normalised, plain segments), else ValueError; None stays None."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or value.startswith("/") != absolute:
+        raise ValueError("a path in the journal is not one the manifest allows")
+    parts = value.split("/")[1:] if absolute else value.split("/")
+    if not parts or not all(_SEGMENT.fullmatch(p) for p in parts):
+        raise ValueError("a path in the journal is not one the manifest allows")
+    return value
 
 
 def _checked(value: Any, pattern: re.Pattern) -> str:

@@ -22,9 +22,12 @@ from titan_deploy.core.containers import state_label
 from titan_deploy.core.manifest import Manifest, SecretSpec
 from titan_deploy.core.overlay import OverlayPlan
 from titan_deploy.core.postgres import (
+    LoginUnknown,
     UnsupportedPassword,
     alter_role_sql,
+    login,
     psql_argv,
+    psql_error,
     scram_verifier,
 )
 from titan_deploy.core.rotation import (
@@ -119,7 +122,9 @@ class StackEffects:
     # --- files ----------------------------------------------------------------------------------
 
     def path(self, secret: str, version: int | None) -> Path:
-        return self.project.secrets_dir / file_name(secret, version)
+        """The file of `version` of `secret` (None: its base file; beside a `file:`)."""
+        spec = self.manifest.secrets.get(secret)
+        return self.project.secrets_dir / file_name(spec.file_name if spec else secret, version)
 
     def write_version(self, step: WriteVersion, journal: Journal) -> str:
         target = self.path(step.secret, step.version)
@@ -265,8 +270,15 @@ class StackEffects:
         if not containers:
             raise StepFailed(f"{step.service} is not running: cannot ALTER ROLE")
         holder = containers[0]
-        role = spec.provision.role or holder.env.get("POSTGRES_USER") or "postgres"
-        database = holder.env.get("POSTGRES_DB") or role
+        try:
+            role, database = login(
+                spec.provision.role,
+                holder.env,
+                lambda path: self.engine.read_text(holder.id, path),
+                self._configuration(step.service),
+            )
+        except LoginUnknown as exc:
+            raise StepFailed(f"cannot tell the role to ALTER in {holder.name}: {exc}") from None
         source = self.path(step.secret, step.version)
         if not source.is_file():
             raise StepFailed(f"{source.name} is missing: nothing to provision")
@@ -283,11 +295,20 @@ class StackEffects:
             timeout=60,
         )
         if result.exit_code != 0:
+            said = psql_error(result.stderr)  # scrubbed by the runner before it is shown
             raise StepFailed(
                 f"ALTER ROLE {role} in {step.service} failed (psql exit {result.exit_code}"
-                f"{_pg_error(result.stderr)})"
+                f"{': ' + said if said else ''})"
             )
         return f"role {role} in {holder.name} now takes {source.name}"
+
+    def _configuration(self, service: str) -> set[str]:
+        """Container paths of `service`'s `sensitive: false` secrets (POSTGRES_USER_FILE's)."""
+        return {
+            consumer.container_path(spec.name)
+            for spec in self.manifest.secrets.values()
+            if not spec.sensitive and (consumer := spec.consumer(service)) is not None
+        }
 
     def check_log(self, step: CheckLog) -> str:
         # RE2 (linear time): the pattern comes from the manifest or, on resume/abort, from the
@@ -394,10 +415,3 @@ def scrape_argv(url: str) -> list[str]:
 def _unix(started_at: str) -> int | None:
     stamp = parse_timestamp(started_at)  # the one Docker timestamp parser (core/timespec.py)
     return None if stamp is None else int(stamp)
-
-
-def _pg_error(stderr: bytes) -> str:
-    for line in stderr.decode("utf-8", "replace").splitlines():
-        if "ERROR:" in line and "SCRAM" not in line:
-            return ": " + line.split("ERROR:", 1)[1].strip()[:200]
-    return ""

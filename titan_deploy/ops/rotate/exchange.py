@@ -101,7 +101,7 @@ def _in_use(project: Project, journal: Journal, name: str) -> set[bytes]:
     used.add(None)
     out = set()
     for version in used:
-        value = _bounded(project.secrets_dir / file_name(name, version))
+        value = _bounded(project.secrets_dir / file_name(spec.file_name, version))
         if value is not None:
             out.add(value.strip())
     return out
@@ -109,11 +109,8 @@ def _in_use(project: Project, journal: Journal, name: str) -> set[bytes]:
 
 def _owner_of(project: Project, value: bytes, name: str) -> str | None:
     """The other secret whose file (base or version) holds `value`, if any."""
-    directory = project.secrets_dir
-    if not directory.is_dir():
-        return None
-    for path in sorted(directory.iterdir()):
-        owner = versions.owner(path.name, project.manifest.secrets)
+    for entry, path in fs.store_files(project.secrets_dir, project.manifest.files):
+        owner = versions.owner(entry, project.manifest.secrets)
         if owner is None or owner == name:
             continue
         other = _bounded(path)

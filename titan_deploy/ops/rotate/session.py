@@ -70,6 +70,8 @@ class Redactor:
         try:
             directory = self.project.secrets_dir
             entries = list(directory.iterdir()) if directory.is_dir() else []
+            # a `file:` in a subdir (db/password.txt) and its versions
+            entries += [p for _, p in fs.store_files(directory, self.project.manifest.files)]
         except (TitanError, OSError):
             return
         for path in entries:
@@ -86,8 +88,7 @@ def save_fn(project: Project) -> Callable[[Journal], None]:
 
 def existing_versions(project: Project, secret: str) -> tuple[int, ...]:
     """The version numbers of `secret` that have a file in the secrets dir (sorted)."""
-    directory = project.secrets_dir
-    names = os.listdir(directory) if directory.is_dir() else []
+    names = [name for name, _ in fs.store_files(project.secrets_dir, project.manifest.files)]
     return parse_version_files(names, secret)
 
 
@@ -110,22 +111,25 @@ def refuse_if_active(journal: Journal, manifest: Manifest | None = None) -> None
 
 
 def clean_stale_temps(project: Project) -> list[str]:
-    """Remove temp files an interrupted atomic write left (secrets dir and state dir).
+    """Remove temp files an interrupted atomic write left (secrets dir, the dirs of its `file:`
+    secrets, state dir).
 
     Only fs.atomic_write's own pattern `.<name>.tmp-<pid>`, only for a dead pid: a stale temp
     file of a secret is secret material lying around under a name nothing claims."""
     removed = []
-    for directory in (project.secrets_dir, project.state_dir):
-        if not directory.is_dir():
+    subdirs = sorted({f.rpartition("/")[0] for f in project.manifest.files.values()} - {""})
+    places = [(project.secrets_dir / d, d + "/") for d in subdirs]  # `file:` dirs
+    for directory, prefix in [(project.secrets_dir, ""), (project.state_dir, ""), *places]:
+        if not directory.is_dir() or (prefix and directory.is_symlink()):
             continue
         for entry in sorted(os.listdir(directory)):
             match = _TEMP_RE.match(entry)
-            if not match or not _ours(project, match["name"]):
+            if not match or not _ours(project, prefix + match["name"]):
                 continue
             pid = int(match["pid"])
             if pid == os.getpid() or journal_io.pid_alive(pid):
                 continue
-            in_store = directory == project.secrets_dir
+            in_store = directory != project.state_dir
             root = project.secrets_root if in_store else project.project_dir
             fs.unlink(directory / entry, root=root)
             removed.append(entry)
@@ -135,7 +139,7 @@ def clean_stale_temps(project: Project) -> list[str]:
 def _ours(project: Project, name: str) -> bool:
     if name == journal_io.STATE_FILE:
         return True
-    if versions.owner(name, project.manifest.secrets) is not None:
+    if versions.store_entry(name, project.manifest.files) is not None:
         return True
     try:  # a secret the manifest dropped while a rotation of it is in flight
         manifest = effective_manifest(project.manifest, journal_io.load(project))
