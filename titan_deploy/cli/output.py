@@ -210,15 +210,15 @@ def _findings_table(shown: list[Finding], escape: Any) -> Any:
     for column in headers:
         table.add_column(column, overflow="fold")
     for f in shown:
-        where = " / ".join(x for x in (f.service, f.secret) if x)
+        where = " / ".join(x for x in (f.where, f.service, f.secret) if x)
         style = SEVERITY_STYLE.get(f.severity, "")
-        cells = [
-            f"[{style}]{f.severity}[/]",
-            f.code,
-            escape(where),
-            escape(f.message),
-            escape(f.fix or ""),
-        ]
+        severity = f"[{style}]{f.severity}[/]"
+        problem = f.message
+        if f.waived is not None:  # shown in every report, marked, with the waiver's reason
+            severity = f"[dim]waived {f.severity}[/]"
+            until = f", until {f.waived_until}" if f.waived_until else ""
+            problem += f" [waived: {f.waived}{until}]"
+        cells = [severity, f.code, escape(where), escape(problem), escape(f.fix or "")]
         table.add_row(*(([escape(f.stage or "")] if staged else []) + cells))
     return table
 

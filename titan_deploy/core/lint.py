@@ -19,6 +19,7 @@ from typing import Any
 from titan_deploy.core.conventions import SECRETISH, convention_for, unread_file_var
 from titan_deploy.core.dotenv import SECRETS_DIR, EnvFileFacts, EnvVar, secret_needles
 from titan_deploy.core.findings import Finding, error, warning
+from titan_deploy.core.lint_base import base_file_findings
 from titan_deploy.core.lint_envfiles import (
     LintEnv,
     dotenv_values,
@@ -131,6 +132,7 @@ def lint_config(
     findings += mounts(plan, services)
     findings += declared_secrets(config, manifest, plan, secrets_dir)
     findings += unconsumed(manifest, plan, services)
+    findings += base_file_findings(ctx.env.base, config, manifest, ctx.holds)
     return findings
 
 

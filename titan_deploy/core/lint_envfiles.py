@@ -11,6 +11,7 @@ from typing import Any
 from titan_deploy.core.dotenv import SECRETS_DIR, EnvFileFacts
 from titan_deploy.core.findings import Finding, error, warning
 from titan_deploy.core.lint_text import interpolated, walk_strings
+from titan_deploy.core.yamlpos import Located
 
 
 @dataclass(frozen=True)
@@ -18,11 +19,13 @@ class LintEnv:
     """What lint knows besides the merged config. `env_files`: facts per env file, keyed by the
     path compose prints in `env_file:` (absolute); `dotenv`: the interpolation env files (the
     project's `.env`, or COMPOSE_ENV_FILES), later ones winning; `values`: secret values (name
-    or `name.vN` -> bytes), kept in memory and only compared."""
+    or `name.vN` -> bytes), kept in memory and only compared; `base`: the base compose files
+    as written, with their lines (core/lint_base.py)."""
 
     env_files: Mapping[str, EnvFileFacts] = field(default_factory=dict)
     dotenv: tuple[EnvFileFacts, ...] = ()
     values: Mapping[str, bytes] = field(default_factory=dict)
+    base: tuple[Located, ...] = ()
 
 
 def env_file_entries(body: Any) -> list[tuple[str, bool]]:

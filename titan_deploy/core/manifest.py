@@ -31,6 +31,7 @@ from titan_deploy.core.manifest_validate import (  # noqa: F401 (NAME_RE, ENV_RE
     check,
     overlay_conflict,
 )
+from titan_deploy.core.waivers import parse_waivers
 from titan_deploy.core.yamlpos import KeyPath, Located, load_file, load_located
 
 KINDS = ("password", "hex", "token", "api-key", "text", "pem")
@@ -62,6 +63,7 @@ TOP_KEYS = {
     "state_dir",
     "secrets",
     "auth_guard",
+    "waivers",
 }
 SECRET_KEYS = {
     "description",
@@ -140,6 +142,7 @@ def parse_manifest(doc: Located, path: Path) -> Manifest:
         secrets_gid=gid,
         secrets=secrets,
         auth_guard=auth_guard,
+        waivers=parse_waivers(v, top),
     )
 
 

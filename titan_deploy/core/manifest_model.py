@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from titan_deploy.core.waivers import Waiver
+
 SECRETS_MOUNT = "/run/secrets"
 
 
@@ -115,6 +117,7 @@ class Manifest:
     secrets_gid: int | None = None
     version: int = 1
     auth_guard: AuthGuard | None = None
+    waivers: tuple[Waiver, ...] = ()  # accepted lint / check-secrets findings (core/waivers.py)
 
     @property
     def services(self) -> list[str]:

@@ -16,6 +16,7 @@ volume (D002). `up` runs this first, so it stops before deploying either.
 
 from __future__ import annotations
 
+import datetime
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -23,6 +24,7 @@ from typing import Protocol
 
 from titan_deploy.core.checks import CheckResult, Fix, check_store
 from titan_deploy.core.findings import Finding, Report, warning
+from titan_deploy.core.waivers import apply_waivers
 from titan_deploy.errors import EngineUnreachable, TitanError
 from titan_deploy.io import fs
 from titan_deploy.project import Project
@@ -73,7 +75,8 @@ def run_check(
     if fix and result.fixes:
         applied, notes = _apply_fixes(project, result.fixes, engine or _connect)
         result = inspect_store(project)
-    report = Report("check-secrets", findings=[*result.findings, *notes, *unapplied_edits(project)])
+    findings = waived(project, [*result.findings, *notes], "S")
+    report = Report("check-secrets", findings=[*findings, *unapplied_edits(project)])
     report.data = {"fixed": applied, "secrets": len(project.manifest.secrets)}
     if notes:
         report.data["not_fixed"] = [n.message for n in notes]
@@ -180,8 +183,24 @@ def secret_files(project: Project) -> dict[str, bytes]:
     return read_secret_values(project)[0]
 
 
+def waived(project: Project, findings: list[Finding], family: str) -> list[Finding]:
+    """`findings` with the manifest's waivers of `family` ("S" check-secrets, "L" lint)
+    applied as of today's local date (README "Waivers", core/waivers.py)."""
+    manifest = project.manifest
+    if not manifest.waivers:
+        return findings
+    shown = str(project.manifest_option)
+    return apply_waivers(findings, manifest.waivers, family, datetime.date.today(), shown)
+
+
+def counted(report: Report) -> str:
+    """`N error(s), M warning(s)` and, when a waiver accepted some, `, K waived`."""
+    text = f"{len(report.errors)} error(s), {len(report.warnings)} warning(s)"
+    return text + (f", {len(report.waived)} waived" if report.waived else "")
+
+
 def _summary(report: Report, applied: int, fixable: int) -> str:
-    parts = [f"{len(report.errors)} error(s), {len(report.warnings)} warning(s)"]
+    parts = [counted(report)]
     if applied:
         parts.append(f"{applied} fix(es) applied")
     elif fixable:

@@ -16,8 +16,11 @@ from titan_deploy.core.dotenv import EnvFileFacts, scan_env_text
 from titan_deploy.core.findings import Report
 from titan_deploy.core.leaks import searched
 from titan_deploy.core.lint import LintEnv, lint_config
+from titan_deploy.core.lint_base import base_file_findings
+from titan_deploy.core.yamlpos import Located, load_file
 from titan_deploy.errors import ConfigError
 from titan_deploy.io import compose, fs
+from titan_deploy.ops.check import counted, waived
 from titan_deploy.ops.render import current_plan
 from titan_deploy.ops.stack import secret_values
 from titan_deploy.project import Project, interpolation_env_files
@@ -43,22 +46,44 @@ def run_lint(project: Project, compose_for: compose.ComposeFactory) -> Report:
     except compose.ComposeRejected as exc:
         # compose rejects the files themselves: a configuration problem (exit 2); a timeout or
         # an unreachable engine stays a runtime failure (exit 3)
-        exc.message = f"compose rejects {', '.join(files)}: {exc.message}"
+        exc.message = f"compose rejects {', '.join(files)}: {exc.message}{_cause(project)}"
         exc.args = (exc.message,)
         raise
     plan = current_plan(project)
-    env = lint_env(project, config)
+    env = lint_env(project, config, base_files(project))
     # compose prints absolute file paths: compare them with the absolute secrets dir
     findings = lint_config(config, project.manifest, plan, str(project.secrets_dir), env)
+    findings = waived(project, findings, "L")
     report = Report("lint", findings=findings)
     report.data = {"files": files, "services": len(config.get("services") or {})}
     verdict = "compose config clean" if report.ok else "compose config has problems"
-    report.summary = f"{verdict}: {len(report.errors)} error(s), {len(report.warnings)} warning(s)"
+    report.summary = f"{verdict}: {counted(report)}"
     return report
 
 
-def lint_env(project: Project, config: dict[str, Any]) -> LintEnv:
-    """Facts about every env file the config uses, plus the secret values (memory only)."""
+def base_files(project: Project) -> tuple[Located, ...]:
+    """The base compose files (`-f`, without the overlay) as written, with their lines.
+    Raises ConfigError (exit 2) for one that cannot be read or parsed."""
+    overlay = os.path.abspath(project.path(project.manifest.overlay))
+    files = [f for f in project.compose_files if os.path.abspath(project.path(f)) != overlay]
+    return tuple(load_file(project.path(f), display=f) for f in files)
+
+
+def _cause(project: Project) -> str:
+    """`; L014 <file>:<line>: <problem>; fix: <fix>` when a base file declares a managed secret
+    that Compose cannot merge with the overlay's `file:` (e.g. `environment:`), else ""."""
+    try:
+        base = base_files(project)
+    except ConfigError:
+        return ""
+    found = base_file_findings(base, {}, project.manifest, lambda _: None)
+    first = next((f for f in found if f.code == "L014"), None)
+    return f"; L014 {first.where}: {first.message}; fix: {first.fix}" if first else ""
+
+
+def lint_env(project: Project, config: dict[str, Any], base: tuple[Located, ...] = ()) -> LintEnv:
+    """Facts about every env file the config uses, plus the secret values (memory only) and
+    the base compose files as written (`base`)."""
     manifest = project.manifest  # configuration (sensitive: false) may rightly appear
     values = searched(secret_values(project), manifest.secrets, manifest.insensitive)
     env_files: dict[str, EnvFileFacts] = {}
@@ -74,7 +99,7 @@ def lint_env(project: Project, config: dict[str, Any]) -> LintEnv:
         for path in interpolation_env_files(project.project_dir, os.environ)
         if path.exists()
     )
-    return LintEnv(env_files=env_files, dotenv=dotenv, values=values)
+    return LintEnv(env_files=env_files, dotenv=dotenv, values=values, base=base)
 
 
 def _entries(raw: Any) -> list[dict[str, Any]]:

@@ -760,6 +760,55 @@ def test_l011_reading_a_secret_without_a_command_line_passes(script: str) -> Non
     assert lint(config) == []
 
 
+@pytest.mark.parametrize(
+    "script",
+    [
+        'read -r T < /run/secrets/api_key; exec app --token "$$T"',
+        'IFS= read -r T < "$$API_KEY_FILE" && exec app --token "$$T"',
+        'read T <<< "$$(cat /run/secrets/api_key)"; exec app --token $$T',
+        'while read -r T; do exec app --token "$$T"; done < /run/secrets/api_key',
+        'mapfile -t K < /run/secrets/api_key; exec app --token "$${K[0]}"',
+        "cat /run/secrets/api_key | xargs app --token",
+        'tr -d "\\n" < /run/secrets/api_key | xargs -0 app --token',
+        "xargs app --token < /run/secrets/api_key",
+        "< /run/secrets/api_key xargs -I{} app --token {}",
+        "xargs -a /run/secrets/api_key app --token",
+        "export $$(cat /run/secrets/api_key | xargs); exec app",
+        'exec app --token "$$(< /run/secrets/api_key)"',
+        "env $$(cat /run/secrets/api_key) app",
+        ". /run/secrets/api_key; exec app",
+        'source "$$API_KEY_FILE" && exec app',
+        "cat /run/secrets/api_key | sh",
+    ],
+)
+def test_l011_every_shell_form_that_turns_a_secret_into_argv(script: str) -> None:
+    """The class, not the example (issue 10): `read` into a variable, `xargs`, `$(<f)`,
+    `source` and `| sh` put the content on a command line or run it as code."""
+    config = clean_config()
+    config["services"]["app"]["command"] = ["sh", "-c", script]
+    findings = lint(config)
+    assert [(f.code, f.service) for f in findings] == [("L011", "app")], script
+
+
+@pytest.mark.parametrize(
+    "script",
+    [
+        'read -r T < /run/secrets/api_key; printf "%s" "$$T" | app --key-stdin',
+        "cat /run/secrets/api_key | app --key-stdin",
+        "xargs -a /etc/hosts echo",
+        "read -r X < /etc/app.conf; exec app --x $$X",
+        ". /etc/profile; exec app",
+        "ls /tmp | xargs rm",
+        'cat /run/secrets/api_key | sh -c "exec app --key-stdin"',
+        "redis-server 2>&1 | tee /tmp/log",
+    ],
+)
+def test_l011_streams_that_keep_a_secret_off_argv_pass(script: str) -> None:
+    config = clean_config()
+    config["services"]["app"]["command"] = ["sh", "-c", script]
+    assert lint(config) == []
+
+
 # --- L012: a secret's value outside the secrets dir -----------------------------------------------
 
 
