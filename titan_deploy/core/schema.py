@@ -18,6 +18,8 @@ import json
 from typing import Any
 
 from titan_deploy.core import manifest as m
+from titan_deploy.core import manifest_validate as mv
+from titan_deploy.core import waivers as w
 from titan_deploy.core.limits import MAX_SECRET_BYTES
 
 DRAFT = "http://json-schema.org/draft-07/schema#"
@@ -63,6 +65,12 @@ RELPATH = {
     "minLength": 1,
     "pattern": r"^(?!/)(?!(.*/)?\.\.(/|$))[^$\n\x00]+$",
 }
+# A path segment of `file:` and `target:` (no leading dot: no `.`, `..` or hidden names).
+_SEG = mv._SEGMENT.pattern.strip("^$")
+SECRET_FILE = {"type": "string", "maxLength": mv.MAX_PATH, "pattern": f"^{_SEG}(/{_SEG})*$"}
+TARGET = {"type": "string", "maxLength": mv.MAX_PATH, "pattern": f"^((/{_SEG})+|{_SEG})$"}
+_SCOPE = {"type": "string", "minLength": 1, "maxLength": w.MAX_SCOPE, "pattern": r"\S"}
+_WAIVABLE = "".join(sorted(w.WAIVABLE_FAMILIES))
 _STR = {"type": "string"}
 _BOOL = {"type": "boolean"}
 _INT = {"type": "integer"}
@@ -84,7 +92,7 @@ PROPERTIES: dict[str, dict[str, dict[str, Any]]] = {
             "additionalProperties": {"$ref": "#/definitions/secret"},
         },
         "auth_guard": {"$ref": "#/definitions/auth_guard"},
-        "waivers": {"type": "array", "items": {"type": "object"}},
+        "waivers": {"type": "array", "items": {"$ref": "#/definitions/waiver"}},
         "backup": {"$ref": "#/definitions/backup"},
     },
     "secret": {
@@ -108,14 +116,14 @@ PROPERTIES: dict[str, dict[str, dict[str, Any]]] = {
             "propertyNames": _name("service name"),
             "additionalProperties": {"oneOf": [_env_or_list(), {"$ref": "#/definitions/consumer"}]},
         },
-        "file": RELPATH,
+        "file": SECRET_FILE,
         "sensitive": _BOOL,
         "max_age_days": {"type": "number", "exclusiveMinimum": 0},
     },
     "consumer": {
         "env": _env_or_list(),
         "role": {"enum": list(m.ROLES)},
-        "target": {"type": "string", "pattern": "^/"},
+        "target": TARGET,
     },
     "provision": {
         "kind": {"enum": list(m.PROVISION_KINDS)},
@@ -132,6 +140,18 @@ PROPERTIES: dict[str, dict[str, dict[str, Any]]] = {
             "additionalProperties": {"type": "string", "pattern": m.METRICS_URL_RE.pattern},
         },
     },
+    "waiver": {
+        "code": {
+            "type": "string",
+            "pattern": f"^[{_WAIVABLE}][0-9]{{3}}$",
+            "not": {"enum": sorted(w.NEVER)},
+        },
+        "service": _SCOPE,
+        "secret": _SCOPE,
+        "file": _SCOPE,
+        "reason": {"type": "string", "maxLength": w.MAX_REASON, "pattern": r"\S"},
+        "expires": {"type": "string", "format": "date"},
+    },
     "backup": {
         "recipients": {
             "type": "array",
@@ -143,8 +163,9 @@ PROPERTIES: dict[str, dict[str, dict[str, Any]]] = {
 
 REQUIRED = {
     "top": ["version", "secrets"],
-    "secret": ["kind"],
-    "consumer": ["env"],
+    "secret": [],
+    "consumer": [],
+    "waiver": ["code", "reason"],
     "provision": ["kind", "service"],
     "auth_guard": ["endpoints"],
     "backup": ["recipients"],
@@ -161,8 +182,9 @@ def _keys(section: str) -> set[str]:
         "provision": "PROVISION_KEYS",
         "auth_guard": "AUTH_GUARD_KEYS",
         "backup": "BACKUP_KEYS",
+        "waiver": "WAIVER_KEYS",
     }[section]
-    return set(getattr(m, table, ()))
+    return set(getattr(w if section == "waiver" else m, table, ()))
 
 
 def _section(section: str, extra: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -189,7 +211,9 @@ def _secret_rules() -> list[dict[str, Any]]:
         return {"not": {"anyOf": [{"required": [k]} for k in keys]}}
 
     not_hmac = {"not": {"const": "hmac"}}
+    insensitive = {"properties": {"sensitive": {"const": False}}, "required": ["sensitive"]}
     return [
+        {"if": insensitive, "else": {"required": ["kind"]}},  # configuration: kind text
         when("kind", {"const": "hex"}, {"required": ["bytes"]}),
         when("kind", {"not": {"const": "hex"}}, forbid("bytes")),
         when("kind", {"not": {"enum": list(m.GENERATABLE)}}, _not_true("generate")),
@@ -238,7 +262,10 @@ def manifest_schema() -> dict[str, Any]:
     the same parser tables give the same schema (the shipped copy is compared byte for byte)."""
     definitions = {
         "secret": _section("secret", {"allOf": _secret_rules()}),
-        "consumer": _section("consumer"),
+        "consumer": _section(
+            "consumer", {"anyOf": [{"required": ["env"]}, {"required": ["target"]}]}
+        ),
+        "waiver": _section("waiver", {"anyOf": [{"required": [k]} for k in w.SCOPE_KEYS]}),
         "provision": _section("provision"),
         "auth_guard": _section("auth_guard"),
     }

@@ -4,6 +4,7 @@ parser's tables, shipped current, and giving the validator's verdict on every co
 
 from __future__ import annotations
 
+import datetime
 import json
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ import pytest
 
 from tests.paths import PACKAGE, REPO
 from titan_deploy.core import manifest as m
+from titan_deploy.core import waivers as w
 from titan_deploy.core.schema import PROPERTIES, manifest_schema, schema_json
 from titan_deploy.core.yamlpos import load_located
 from titan_deploy.errors import ConfigError
@@ -39,7 +41,6 @@ VALIDATOR_ONLY = {
     "36_env_of_list_clashes": "a rule across secrets",
     "42_two_secrets_one_target": "a rule across secrets",
     "43_two_secrets_one_file": "a rule across secrets",
-    "61_waiver_of_a_verify_code": "which codes a waiver may accept",
 }
 
 
@@ -63,12 +64,14 @@ def validator_verdict(path: Path) -> bool:
 
 
 def _jsonable(value: Any) -> Any:
-    """YAML data as JSON would hold it: a non-string key or scalar stays as it is (the schema
-    rejects it by type), containers are copied."""
+    """YAML data as JSON (and an editor) would see it: a date as its ISO text; any other
+    scalar as it is (the schema rejects a wrong one by type)."""
     if isinstance(value, dict):
         return {k: _jsonable(v) for k, v in value.items()}
     if isinstance(value, list):
         return [_jsonable(v) for v in value]
+    if isinstance(value, datetime.date):  # an unquoted date: a string to an editor's schema
+        return value.isoformat()
     return value
 
 
@@ -91,11 +94,13 @@ def test_the_schema_is_a_valid_draft7_schema() -> None:
         ("consumer", "CONSUMER_KEYS"),
         ("provision", "PROVISION_KEYS"),
         ("auth_guard", "AUTH_GUARD_KEYS"),
+        ("waiver", "WAIVER_KEYS"),
     ],
 )
 def test_every_key_the_parser_accepts_is_typed(section: str, table: str) -> None:
     """A key added to the parser appears in the schema by itself; this says it needs a type."""
-    untyped = set(getattr(m, table)) - set(PROPERTIES[section])
+    owner = w if section == "waiver" else m
+    untyped = set(getattr(owner, table)) - set(PROPERTIES[section])
     assert not untyped, f"give {sorted(untyped)} a type in core/schema.py PROPERTIES[{section!r}]"
 
 
@@ -132,3 +137,36 @@ def test_the_manifest_names_its_schema() -> None:
     assert first == ("# yaml-language-server: $schema=titan_deploy/schema/manifest.schema.json")
     doc = json.loads(SHIPPED.read_text(encoding="utf-8"))
     assert doc["$schema"] == "http://json-schema.org/draft-07/schema#"
+
+
+RICH = """\
+version: 1
+secrets:
+  Api_Token:
+    kind: token
+    file: api/token.txt
+    consumers:
+      web: {env: [API_TOKEN_FILE, Legacy_Token_File]}
+      worker: {target: /etc/app/token}
+  app_user:
+    sensitive: false
+    consumers: {db: {target: app_user}}
+  hmac_key:
+    kind: hex
+    bytes: 32
+    rotation: hmac
+    secondary_env: HMAC_SECONDARY_FILE
+    consumers:
+      web: {env: HMAC_FILE, role: signer}
+      worker: {env: HMAC_FILE, role: listener}
+waivers:
+  - {code: L004, secret: app_user, reason: read by a sidecar, expires: 2030-01-31}
+  - {code: S009, file: secrets/api/token.txt, reason: "shared volume, reviewed"}
+"""
+
+
+def test_a_manifest_with_every_new_section_passes_both(tmp_path: Path) -> None:
+    path = tmp_path / "secrets.manifest.yml"
+    path.write_text(RICH)
+    assert validator_verdict(path) is True
+    assert schema_verdict(path) is True
