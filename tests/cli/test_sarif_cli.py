@@ -141,6 +141,9 @@ def test_audit_logs_sarif(
     assert len(hits) == 2
     assert all(r["level"] == "error" for r in hits)
     assert all(r["properties"]["secret"] == "binance_api_secret" for r in hits)
+    where = [r["locations"][0]["physicalLocation"] for r in hits]
+    assert [w["region"]["startLine"] for w in where] == [2, 3]
+    assert {w["artifactLocation"]["uri"] for w in where} == {str(log)}
 
 
 def test_verify_failure_is_a_sarif_log(
@@ -163,3 +166,32 @@ def test_usage_error_under_sarif(ready_project: Path, env: dict[str, str]) -> No
     assert bad.returncode == 2
     assert bad.stdout == ""
     assert "Traceback" not in bad.stderr
+
+
+def test_lint_sarif_has_file_line_and_waivers_as_suppressions(tmp_path: Path) -> None:
+    """A base file's literal (L015) at its file:line; a waived L011 as an accepted external
+    suppression with the waiver's reason; exit 0 as in text mode; no value anywhere."""
+    from tests.cli.test_waivers_cli import WAIVE_L011, Project
+
+    project = Project(tmp_path)
+    project.waivers(WAIVE_L011)
+    rc, stdout, stderr = project.run("--format", "sarif", "lint")
+    assert rc == 0, (stdout, stderr)
+    project.canaries.assert_clean(stdout + stderr, "lint --format sarif")
+    doc = json.loads(stdout)
+    validate(doc)
+    results = {r["ruleId"]: r for r in doc["runs"][0]["results"]}
+    literal = results["L015"]["locations"][0]["physicalLocation"]
+    assert literal == {
+        "artifactLocation": {"uri": "docker-compose.yml"},
+        "region": {"startLine": 12},
+    }
+    assert "suppressions" not in results["L015"]
+    assert results["L011"]["level"] == "error"
+    assert results["L011"]["suppressions"] == [
+        {
+            "kind": "external",
+            "status": "accepted",
+            "justification": "upstream redis reads requirepass only from argv (OPS-412)",
+        }
+    ]
