@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -20,6 +20,10 @@ from titan_deploy.cli import numbers
 from titan_deploy.cli.boundary import RootGroup, State, execute
 from titan_deploy.cli.output import Output, OutputFormat
 from titan_deploy.cli.rotate import rotate_app
+
+if TYPE_CHECKING:
+    from titan_deploy.core.findings import Report
+    from titan_deploy.project import Project
 
 app = typer.Typer(
     name="titan-deploy",
@@ -282,6 +286,56 @@ def audit_logs(
             project, stack.real(), files=file, services=service, since=since, until=until
         ),
     )
+
+
+@app.command()
+def backup(
+    ctx: typer.Context,
+    names: Annotated[
+        list[str] | None, typer.Argument(help="Secrets to copy (default: every secret).")
+    ] = None,
+) -> None:
+    """Keep an age-encrypted copy of every version of these secrets (to the manifest's
+    backup.recipients) under the state dir, 0600. Plaintext never leaves the secrets dir."""
+    from titan_deploy.ops.backup import run_backup
+
+    execute(ctx, "backup", lambda project: run_backup(project, names or ()))
+
+
+@app.command()
+def restore(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="The secret to restore.")],
+    version: Annotated[
+        str, typer.Option("--version", help="The kept version: a number, or `base`.")
+    ],
+    identity: Annotated[
+        Path,
+        typer.Option("--identity", help="age identity FILE (a path; never a key on argv)."),
+    ],
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask; restore.")] = False,
+) -> None:
+    """Bring a kept version back as the secret's new current version (a new version file;
+    consumers repointed at the next `up`), after confirming."""
+    from titan_deploy.core.backup import parse_version
+    from titan_deploy.errors import UsageError
+    from titan_deploy.ops.restore import run_restore
+
+    def confirm(question: str) -> bool:
+        if yes:
+            return True
+        if not sys.stdin.isatty():
+            raise UsageError("restore asks before it changes anything: pass --yes")
+        return typer.confirm(question, default=False, err=True)
+
+    def op(project: Project) -> Report:
+        try:
+            wanted = parse_version(version)
+        except ValueError:
+            raise UsageError("--version: a version number (1, 2, ...) or `base`") from None
+        return run_restore(project, name, wanted, identity, confirm=confirm)
+
+    execute(ctx, "restore", op)
 
 
 @app.command()

@@ -118,6 +118,7 @@ class Manifest:
     version: int = 1
     auth_guard: AuthGuard | None = None
     waivers: tuple[Waiver, ...] = ()  # accepted lint / check-secrets findings (core/waivers.py)
+    backup_recipients: tuple[str, ...] = ()  # age recipients of the break-glass copies
 
     @property
     def services(self) -> list[str]:

@@ -123,7 +123,7 @@ def sarif_failure(command: str, message: str, exit_code: int, tool_version: str)
 
 
 def _driver(tool_version: str, codes: list[str], findings: list[Finding]) -> dict[str, Any]:
-    level = {}
+    level: dict[str, str] = {}
     for f in findings:
         level.setdefault(f.code, LEVELS.get(f.severity, "note"))
     rules = [

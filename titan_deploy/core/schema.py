@@ -156,7 +156,7 @@ PROPERTIES: dict[str, dict[str, dict[str, Any]]] = {
         "recipients": {
             "type": "array",
             "minItems": 1,
-            "items": {"type": "string", "pattern": "^age1[02-9ac-hj-np-z]{58}$"},
+            "items": {"type": "string", "pattern": m.AGE_RECIPIENT_RE.pattern},
         },
     },
 }

@@ -95,6 +95,7 @@ def test_the_schema_is_a_valid_draft7_schema() -> None:
         ("provision", "PROVISION_KEYS"),
         ("auth_guard", "AUTH_GUARD_KEYS"),
         ("waiver", "WAIVER_KEYS"),
+        ("backup", "BACKUP_KEYS"),
     ],
 )
 def test_every_key_the_parser_accepts_is_typed(section: str, table: str) -> None:
@@ -159,6 +160,8 @@ secrets:
     consumers:
       web: {env: HMAC_FILE, role: signer}
       worker: {env: HMAC_FILE, role: listener}
+backup:
+  recipients: [age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p]
 waivers:
   - {code: L004, secret: app_user, reason: read by a sidecar, expires: 2030-01-31}
   - {code: S009, file: secrets/api/token.txt, reason: "shared volume, reviewed"}
