@@ -103,11 +103,19 @@ def init(
         Path | None,
         typer.Option("--from", help="Copy operator-supplied secrets from this directory."),
     ] = None,
+    from_sops: Annotated[
+        Path | None,
+        typer.Option(
+            "--from-sops",
+            help="Import secrets from this SOPS file (keys = secret names; the age key from "
+            "SOPS_AGE_KEY_FILE), decrypted in memory.",
+        ),
+    ] = None,
 ) -> None:
     """Create the secrets dir: generate what can be generated, never overwrite a secret."""
     from titan_deploy.ops.init import run_init
 
-    execute(ctx, "init", lambda project: run_init(project, from_dir=from_dir))
+    execute(ctx, "init", lambda project: run_init(project, from_dir=from_dir, from_sops=from_sops))
 
 
 @app.command()

@@ -35,6 +35,8 @@ RULES: dict[str, str] = {
     "I001": "A secret still holds a placeholder",
     "I002": "A --from file not copied",
     "I003": ".gitignore could not be updated",
+    "I004": "A SOPS key that is no manifest secret",
+    "I005": "A SOPS value that is not text",
     "L001": "A secret in plain environment:",
     "L002": "X and X_FILE both set",
     "L003": "A manifest consumer is not a compose service",
