@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from titan_deploy.core import regex
+from titan_deploy.core.manifest_model import SECRETS_MOUNT
 from titan_deploy.core.yamlpos import KeyPath, Located
 
 # Names as Compose allows them (service and secret names: `[a-zA-Z0-9][a-zA-Z0-9._-]*`) and any
@@ -21,7 +22,6 @@ ENV_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 NAME_ALPHABET = "[A-Za-z0-9][A-Za-z0-9_.-]*"
 ENV_ALPHABET = "[A-Za-z_][A-Za-z0-9_]*"
 MAX_NAME = 63
-SECRETS_MOUNT = "/run/secrets"
 # one segment of a container path or of a `file:` in the secrets dir: no separator, no space, no
 # `$` (compose would interpolate it), nothing YAML or a shell reads as structure
 _SEGMENT = re.compile(r"^[A-Za-z0-9_@+-][A-Za-z0-9_.@+-]*$")
@@ -115,14 +115,7 @@ class Validator:
         meaning `/run/secrets/<name>`. Returns the absolute path, or None when it is the
         default `/run/secrets/<secret>`."""
         full = f"{SECRETS_MOUNT}/{value}" if "/" not in value else value
-        segments = full.split("/")[1:]
-        if (
-            not full.startswith("/")
-            or len(full) > MAX_PATH
-            or posixpath.normpath(full) != full
-            or not segments
-            or not all(_SEGMENT.fullmatch(s) for s in segments)
-        ):
+        if not plain_path(full, absolute=True):
             raise self.doc.error(
                 path,
                 "target must be an absolute, normalised container path (/etc/app/server.cert: "
@@ -133,16 +126,8 @@ class Validator:
 
     def secret_file(self, path: KeyPath, value: str | None) -> str | None:
         """A secret's `file:`: a normalised path inside the secrets dir (`db/password.txt`); no
-        absolute path, no `..`, no hidden segment (`.git`), no version-like tail."""
-        if value is None:
-            return None
-        segments = value.split("/")
-        if (
-            value.startswith("/")
-            or len(value) > MAX_PATH
-            or posixpath.normpath(value) != value
-            or not all(_SEGMENT.fullmatch(s) for s in segments)
-        ):
+        absolute path, no `..`, no hidden segment (`.git`)."""
+        if value is not None and not plain_path(value, absolute=False):
             raise self.doc.error(
                 path,
                 "file must be a normalised path inside the secrets dir (db/password.txt: not "
@@ -150,6 +135,22 @@ class Validator:
                 "with a dot)",
             )
         return value
+
+
+def plain_path(value: object, *, absolute: bool) -> bool:
+    """Whether `value` is a path the manifest allows for a consumer's `target` (absolute) or a
+    secret's `file` (relative): normalised, at most MAX_PATH characters, every segment plain
+    (`[A-Za-z0-9_@+-][A-Za-z0-9_.@+-]*`: no `.`/`..`, no hidden name, no space, `$` or control
+    character), and absolute exactly when asked. The journal (core/rotation/codec) checks the
+    same."""
+    if not isinstance(value, str) or value.startswith("/") != absolute or len(value) > MAX_PATH:
+        return False
+    segments = value.split("/")[1:] if absolute else value.split("/")
+    return (
+        posixpath.normpath(value) == value
+        and bool(segments)
+        and all(_SEGMENT.fullmatch(s) for s in segments)
+    )
 
 
 def check(doc: Located, path: KeyPath, value: Any, pattern: re.Pattern, message: str) -> str:

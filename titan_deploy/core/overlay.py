@@ -19,10 +19,10 @@ from pathlib import Path
 
 from titan_deploy.core.conventions import SECRETISH
 from titan_deploy.core.manifest import Manifest, SecretSpec
+from titan_deploy.core.manifest_model import SECRETS_MOUNT
 from titan_deploy.core.versions import file_name, parse_source, secondary_target, source_name
 from titan_deploy.errors import ConfigError
 
-SECRETS_MOUNT = "/run/secrets"
 TEMPLATE = "docker-compose.secrets.yml.j2"
 
 

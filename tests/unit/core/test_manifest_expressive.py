@@ -296,3 +296,21 @@ def test_lint_and_audit_search_no_configuration_value() -> None:
 
     values = {"pg_user": b"titan_owner", "pg_user.v2": b"x", "db": b"y", "stray": b"z"}
     assert searched(values, ["pg_user", "db"], {"pg_user"}) == {"db": b"y", "stray": b"z"}
+
+
+def test_a_rotation_repoints_a_target_consumer_and_keeps_its_path() -> None:
+    """Every rotate procedure changes a consumer's source (version), never where it reads."""
+    from titan_deploy.core.overlay import Assignment
+
+    state = {"server_cert": {"web": Assignment(version=3), "proxy": Assignment(version=3)}}
+    plan = plan_overlay(manifest(), state)
+    web = plan.service("web")
+    proxy = plan.service("proxy")
+    assert web is not None and proxy is not None
+    assert [(m.source, m.container_path) for m in web.mounts] == [
+        ("server_cert_v3", "/etc/app/server.cert")
+    ]
+    assert [(m.source, m.container_path, m.envs) for m in proxy.mounts] == [
+        ("server_cert_v3", "/run/secrets/tls.crt", ("TLS_CERT_FILE",))
+    ]
+    assert dict(plan.files)["server_cert_v3"] == "./secrets/server_cert.v3"

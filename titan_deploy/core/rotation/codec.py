@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from titan_deploy.core.manifest import ENV_RE, NAME_RE, Consumer, ProvisionSpec, SecretSpec
+from titan_deploy.core.manifest_validate import plain_path
 from titan_deploy.core.overlay import Assignment
 from titan_deploy.core.rotation.journal import (
     Active,
@@ -109,18 +110,10 @@ def spec_from_dict(d: Mapping[str, Any]) -> SecretSpec:
     )
 
 
-_SEGMENT = re.compile(r"[A-Za-z0-9_@+-][A-Za-z0-9_.@+-]*")
-
-
 def _checked_path(value: Any, absolute: bool) -> str | None:
     """A consumer's `target` (absolute) or a secret's `file` (relative) as the manifest allows
-    them (normalised, plain segments), else ValueError; None stays None."""
-    if value is None:
-        return None
-    if not isinstance(value, str) or value.startswith("/") != absolute:
-        raise ValueError("a path in the journal is not one the manifest allows")
-    parts = value.split("/")[1:] if absolute else value.split("/")
-    if not parts or not all(_SEGMENT.fullmatch(p) for p in parts):
+    them (core/manifest_validate.plain_path), else ValueError; None stays None."""
+    if value is not None and not plain_path(value, absolute=absolute):
         raise ValueError("a path in the journal is not one the manifest allows")
     return value
 
