@@ -8,9 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from titan_deploy.core.manifest_validate import SECRETS_MOUNT
 from titan_deploy.core.waivers import Waiver
-
-SECRETS_MOUNT = "/run/secrets"
 
 
 @dataclass(frozen=True)
