@@ -23,7 +23,7 @@ from tests.canary import WINDOW, Canaries
 from titan_deploy.core.manifest import load_manifest
 
 CONSOLE_SCRIPT = Path(sys.executable).parent / "titan-deploy"
-MODES = [[], ["--json"], ["-v"], ["--json", "-v"]]
+MODES = [[], ["--json"], ["-v"], ["--json", "-v"], ["--format", "sarif"]]
 
 
 # Two multi-line secrets on top of the Titan manifest: an Ed25519 exchange key (PEM) and a
@@ -86,7 +86,7 @@ def run_everywhere(cli, project: Path, canaries: Canaries, *args: str, env=None)
         assert "Traceback" not in result.output, where
         canaries.assert_clean(result.stdout, f"{where} stdout")
         canaries.assert_clean(result.stderr, f"{where} stderr")
-        if "--json" in mode:
+        if "--json" in mode or "sarif" in mode:
             json.loads(result.stdout)
         codes.add(result.exit_code)
     return codes

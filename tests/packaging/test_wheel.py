@@ -41,6 +41,7 @@ def test_installed_wheel_renders_outside_the_repo(tmp_path: Path) -> None:
     (wheel,) = dist.glob("titan_deploy-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     assert "titan_deploy/templates/docker-compose.secrets.yml.j2" in names
+    assert "titan_deploy/schema/manifest.schema.json" in names  # README "Manifest schema"
     assert not [n for n in names if n.startswith(("tests/", "demo/", "secrets"))]
 
     env_dir = tmp_path / "venv"

@@ -12,14 +12,18 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from titan_deploy.cli import numbers
 from titan_deploy.cli.boundary import RootGroup, State, execute
-from titan_deploy.cli.output import Output
+from titan_deploy.cli.output import Output, OutputFormat
 from titan_deploy.cli.rotate import rotate_app
+
+if TYPE_CHECKING:
+    from titan_deploy.core.findings import Report
+    from titan_deploy.project import Project
 
 app = typer.Typer(
     name="titan-deploy",
@@ -79,6 +83,14 @@ def main_options(
     json_output: Annotated[
         bool, typer.Option("--json", help="Machine-readable JSON on stdout, nothing else.")
     ] = False,
+    output_format: Annotated[
+        OutputFormat,
+        typer.Option(
+            "--format",
+            help="text, json (= --json) or sarif (SARIF 2.1.0 for code scanning: "
+            "check-secrets, lint, verify, audit-logs).",
+        ),
+    ] = OutputFormat.text,
     no_color: Annotated[bool, typer.Option("--no-color", help="No colours.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="More detail.")] = False,
 ) -> None:
@@ -93,7 +105,9 @@ def main_options(
             "profiles": list(profile or []),
             "env_file_options": list(env_file or []),
         },
-        Output(json_mode=json_output, no_color=no_color, verbose=verbose),
+        Output(
+            json_mode=json_output, format=output_format.value, no_color=no_color, verbose=verbose
+        ),
     )
 
 
@@ -107,11 +121,19 @@ def init(
         Path | None,
         typer.Option("--from", help="Copy operator-supplied secrets from this directory."),
     ] = None,
+    from_sops: Annotated[
+        Path | None,
+        typer.Option(
+            "--from-sops",
+            help="Import secrets from this SOPS file (keys = secret names; the age key from "
+            "SOPS_AGE_KEY_FILE), decrypted in memory.",
+        ),
+    ] = None,
 ) -> None:
     """Create the secrets dir: generate what can be generated, never overwrite a secret."""
     from titan_deploy.ops.init import run_init
 
-    execute(ctx, "init", lambda project: run_init(project, from_dir=from_dir))
+    execute(ctx, "init", lambda project: run_init(project, from_dir=from_dir, from_sops=from_sops))
 
 
 @app.command()
@@ -329,6 +351,65 @@ def history(
     from titan_deploy.ops.history import run_history
 
     execute(ctx, "history", lambda project: run_history(project, verify=verify_chain, limit=limit))
+
+
+@app.command()
+def backup(
+    ctx: typer.Context,
+    names: Annotated[
+        list[str] | None, typer.Argument(help="Secrets to copy (default: every secret).")
+    ] = None,
+) -> None:
+    """Keep an age-encrypted copy of every version of these secrets (to the manifest's
+    backup.recipients) under the state dir, 0600. Plaintext never leaves the secrets dir."""
+    from titan_deploy.ops.backup import run_backup
+
+    execute(ctx, "backup", lambda project: run_backup(project, names or ()))
+
+
+@app.command()
+def restore(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="The secret to restore.")],
+    version: Annotated[
+        str, typer.Option("--version", help="The kept version: a number, or `base`.")
+    ],
+    identity: Annotated[
+        Path,
+        typer.Option("--identity", help="age identity FILE (a path; never a key on argv)."),
+    ],
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask; restore.")] = False,
+) -> None:
+    """Bring a kept version back as the secret's new current version (a new version file;
+    consumers repointed at the next `up`), after confirming."""
+    from titan_deploy.core.backup import parse_version
+    from titan_deploy.errors import UsageError
+    from titan_deploy.ops.restore import run_restore
+
+    def confirm(question: str) -> bool:
+        if yes:
+            return True
+        if not sys.stdin.isatty():
+            raise UsageError("restore asks before it changes anything: pass --yes")
+        return typer.confirm(question, default=False, err=True)
+
+    def op(project: Project) -> Report:
+        try:
+            wanted = parse_version(version)
+        except ValueError:
+            raise UsageError("--version: a version number (1, 2, ...) or `base`") from None
+        return run_restore(project, name, wanted, identity, confirm=confirm)
+
+    execute(ctx, "restore", op)
+
+
+@app.command()
+def schema() -> None:
+    """Print the manifest's JSON Schema (README "Manifest schema"); editors use it through the
+    manifest's `# yaml-language-server: $schema=...` line. Reads no project."""
+    from titan_deploy.ops.schema import run_schema
+
+    sys.stdout.write(run_schema())
 
 
 app.add_typer(rotate_app, name="rotate")

@@ -31,7 +31,7 @@ import typer
 from typer.core import TyperGroup
 
 from titan_deploy.cli.clickapi import exceptions as click_errors
-from titan_deploy.cli.output import Output
+from titan_deploy.cli.output import Output, format_of
 from titan_deploy.core.findings import Finding, Report, warning
 from titan_deploy.errors import (
     EXIT_CONFIG,
@@ -276,7 +276,7 @@ class RootGroup(TyperGroup):
 def usage_failure(exc: Any, argv: list[str], commands: set[str]) -> int:
     """Report a click error (bad option, unknown command, no command) like any failure;
     returns its exit code (2 unless click says otherwise)."""
-    json_mode = wants_json(argv)
+    json_mode = wants_json(argv) or format_of(argv) != "text"
     ctx = getattr(exc, "ctx", None)
     code: int = getattr(exc, "exit_code", EXIT_CONFIG) or EXIT_CONFIG
     if isinstance(exc, click_errors.NoArgsIsHelpError) and not json_mode:
@@ -288,7 +288,7 @@ def usage_failure(exc: Any, argv: list[str], commands: set[str]) -> int:
     else:
         output = Output(json_mode=json_mode, no_color="--no-color" in argv)
         output.scrubber = lambda: scrubber(default_project_kwargs())
-    output.json_mode = json_mode
+    output.set_format(format_of(argv))
     if isinstance(exc, click_errors.NoArgsIsHelpError):
         message = "no command given"
     else:

@@ -1,6 +1,7 @@
-"""The one reporter: a Report becomes a rich table on a terminal or JSON on stdout.
+"""The one reporter: a Report becomes a rich table on a terminal, JSON or SARIF on stdout.
 
-JSON mode prints exactly one JSON document on stdout and nothing else. Human mode prints the
+`--format text|json|sarif` (`--json` is `--format json`). JSON and SARIF modes print exactly one
+document on stdout and nothing else (SARIF: core/sarif.py, README "SARIF"). Human mode prints the
 command's rows, then findings, then a summary line. Every string goes through `escape` so text like
 `[MASKED]` is shown literally instead of being read as rich markup. rich is imported only here.
 
@@ -13,6 +14,7 @@ a CI log in any form.
 from __future__ import annotations
 
 import dataclasses
+import enum
 import json
 import os
 import sys
@@ -25,9 +27,23 @@ from titan_deploy.core.findings import Finding, Report
 SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
 
 
+class OutputFormat(str, enum.Enum):
+    """`--format`: what a report is printed as."""
+
+    text = "text"
+    json = "json"
+    sarif = "sarif"
+
+
+FORMATS = tuple(f.value for f in OutputFormat)
+
+
 @dataclass
 class Output:
     json_mode: bool = False
+    """One document on stdout and nothing else: `--json`, `--format json` or `--format sarif`."""
+    format: str = "text"
+    """text, json or sarif (`--json` alone means json)."""
     no_color: bool = False
     verbose: bool = False
     scrubber: Callable[[], Callable[[str], str]] | None = field(default=None, repr=False)
@@ -35,7 +51,16 @@ class Output:
 
     def __post_init__(self) -> None:
         self.no_color = self.no_color or bool(os.environ.get("NO_COLOR"))
+        self.set_format(self.format, self.json_mode)
         self._scrub: Callable[[str], str] | None = None
+
+    def set_format(self, format: str, json_alias: bool = False) -> None:
+        """Choose the format: `format` (text, json, sarif); `json_alias` (`--json`) turns text
+        into json. Both json and sarif reserve stdout for one document."""
+        if format == "text" and json_alias:
+            format = "json"
+        self.format = format
+        self.json_mode = format != "text"
 
     def scrub(self, text: str) -> str:
         """`text` without any known secret value (see core.redact)."""
@@ -85,9 +110,13 @@ class Output:
 
     def report(self, report: Report) -> None:
         report = self.scrub_report(report)
+        if self.format == "sarif":
+            from titan_deploy.core.sarif import sarif_log
+
+            self._document(sarif_log(report, _tool_version()))
+            return
         if self.json_mode:
-            sys.stdout.write(json.dumps(report.to_dict(), indent=2, sort_keys=True) + "\n")
-            sys.stdout.flush()
+            self._document(report.to_dict())
             return
         shown = [f for f in report.findings if self.verbose or f.severity != "info"]
         if not report.rows and not shown:  # the summary alone (a clean check-secrets): no rich
@@ -110,15 +139,24 @@ class Output:
         """One clear line on stderr (and a JSON document on stdout in --json mode)."""
         message = " ".join(self.scrub(message).split())
         details = self.scrub(details)
-        if self.json_mode:
+        if self.format == "sarif":
+            from titan_deploy.core.sarif import sarif_failure
+
+            self._document(sarif_failure(command, message, exit_code, _tool_version()))
+        elif self.json_mode:
             doc = {"command": command, "ok": False, "exit_code": exit_code, "error": message}
-            sys.stdout.write(json.dumps(doc, indent=2, sort_keys=True) + "\n")
+            self._document(doc)
         from rich.markup import escape
 
         console = self.console(stderr=True)
         console.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
         if self.verbose and details:
             console.print(escape(details))
+
+    def _document(self, doc: dict[str, Any]) -> None:
+        """One JSON document on stdout (the only thing printed there in json/sarif mode)."""
+        sys.stdout.write(json.dumps(doc, indent=2, sort_keys=True) + "\n")
+        sys.stdout.flush()
 
     def progress(self, message: str) -> None:
         """A progress line on stderr (never on stdout, which --json reserves)."""
@@ -129,6 +167,29 @@ class Output:
 
 
 _GREEN, _BOLD_RED, _RESET = "\x1b[32m", "\x1b[1;31m", "\x1b[0m"
+
+
+def format_of(argv: list[str]) -> str:
+    """The output format asked for on a command line click could not parse (a usage error):
+    `--format X` / `--format=X` (the last one, X one of FORMATS), else json if `--json` was given,
+    else text. Nothing after a `--` counts."""
+    chosen, json_alias = "text", False
+    for i, token in enumerate(argv):
+        if token == "--":
+            break
+        value = token.partition("=")[2] if token.startswith("--format=") else None
+        if token == "--format" and i + 1 < len(argv):
+            value = argv[i + 1]
+        if value in FORMATS:
+            chosen = value
+        json_alias = json_alias or token == "--json"
+    return "json" if chosen == "text" and json_alias else chosen
+
+
+def _tool_version() -> str:
+    from titan_deploy import __version__
+
+    return __version__
 
 
 def _render_human(console: Any, report: Report, verbose: bool) -> None:

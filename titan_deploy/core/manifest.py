@@ -64,6 +64,7 @@ TOP_KEYS = {
     "secrets",
     "auth_guard",
     "waivers",
+    "backup",
 }
 SECRET_KEYS = {
     "description",
@@ -90,6 +91,9 @@ CONSUMER_KEYS = {"env", "role", "target"}
 PROVISION_KEYS = {"kind", "service", "role"}
 PROVISION_KINDS = ("postgres",)
 AUTH_GUARD_KEYS = {"metric", "threshold", "endpoints"}
+BACKUP_KEYS = {"recipients"}
+# an age X25519 recipient (public key): `age1` + 58 bech32 characters (README "Break-glass copies")
+AGE_RECIPIENT_RE = re.compile(r"^age1[02-9ac-hj-np-z]{58}$")
 METRIC_RE = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
 PG_ROLE_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 # The URL a container serves its metrics on, fetched from INSIDE it (docker exec wget): plain
@@ -144,6 +148,7 @@ def parse_manifest(doc: Located, path: Path) -> Manifest:
         secrets=secrets,
         auth_guard=auth_guard,
         waivers=parse_waivers(v, top),
+        backup_recipients=_backup_recipients(v, top),
     )
 
 
@@ -304,6 +309,28 @@ def _auth_guard(v: Validator, top: dict) -> AuthGuard | None:
     if not endpoints:
         raise v.doc.error((*path, "endpoints"), "must name at least one service")
     return AuthGuard(metric=metric, threshold=threshold, endpoints=tuple(endpoints))
+
+
+def _backup_recipients(v: Validator, top: dict) -> tuple[str, ...]:
+    """`backup: {recipients: [age1...]}`: who can decrypt the break-glass copies (README
+    "Break-glass copies"); empty when absent."""
+    raw = v.get((), top, "backup", dict, None)
+    if raw is None:
+        return ()
+    path: KeyPath = ("backup",)
+    v.known_keys(path, raw, BACKUP_KEYS)
+    recipients = v.get(path, raw, "recipients", list, required=True)
+    if not recipients:
+        raise v.doc.error((*path, "recipients"), "must name at least one age recipient")
+    for i, item in enumerate(recipients):
+        check(
+            v.doc,
+            (*path, "recipients", i),
+            item,
+            AGE_RECIPIENT_RE,
+            "should be an age recipient (age1..., from `age-keygen -y KEYFILE`)",
+        )
+    return tuple(recipients)
 
 
 def _check_overlay_path(

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # waivers.py imports the validator, which imports this module
     from titan_deploy.core.waivers import Waiver
 
-SECRETS_MOUNT = "/run/secrets"
+from titan_deploy.core.manifest_validate import SECRETS_MOUNT
 
 
 @dataclass(frozen=True)
@@ -121,6 +121,7 @@ class Manifest:
     version: int = 1
     auth_guard: AuthGuard | None = None
     waivers: tuple[Waiver, ...] = ()  # accepted lint / check-secrets findings (core/waivers.py)
+    backup_recipients: tuple[str, ...] = ()  # age recipients of the break-glass copies
 
     @property
     def services(self) -> list[str]:

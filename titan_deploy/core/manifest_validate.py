@@ -11,8 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from titan_deploy.core import regex
-from titan_deploy.core.manifest_model import SECRETS_MOUNT
 from titan_deploy.core.yamlpos import KeyPath, Located
+
+SECRETS_MOUNT = "/run/secrets"  # where a secret is mounted by default (its one definition)
 
 # Names as Compose allows them (service and secret names: `[a-zA-Z0-9][a-zA-Z0-9._-]*`) and any
 # POSIX env var name (`GITEA__database__PASSWD__FILE`). Still nothing a path, a YAML scalar or a

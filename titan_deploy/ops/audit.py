@@ -253,6 +253,9 @@ def _hit_finding(item: Scanned, hit: LeakHit) -> Finding:
         service=item.service,
         secret=hit.secret,
         fix="rotate the secret; find and fix what logged it",
+        # a --file log: where the hit is, for SARIF's location (README "SARIF")
+        file=item.container if item.kind == "file" else None,
+        line=hit.line_no if item.kind == "file" else None,
     )
 
 

@@ -28,19 +28,30 @@ PLACEHOLDER = b"__CHANGE_ME__"
 ENV_IGNORES = (".env.*", "!.env.example")  # env files anywhere; the template stays committable
 
 
-def run_init(project: Project, from_dir: Path | None = None) -> Report:
+def run_init(
+    project: Project, from_dir: Path | None = None, from_sops: Path | None = None
+) -> Report:
+    """Create the secrets dir and every missing secret file (copied `--from` a dir, imported
+    `--from-sops` a SOPS file, generated, or a placeholder); never overwrites one."""
     manifest = project.manifest
     gid = manifest.secrets_gid
     if from_dir is not None and not from_dir.is_dir():
         raise ConfigError(f"--from {from_dir}: not a directory")
+    if from_dir is not None and from_sops is not None:
+        raise ConfigError("--from and --from-sops: give one source")
+    imported, sops_findings = _from_sops(project, from_sops)
     secrets_rel = project.secrets_dir_rel  # init creates the store inside the project only
     secrets_dir = project.secrets_dir
     root = project.project_dir
     created_dir = fs.ensure_dir(secrets_dir, expected_dir_mode(gid), gid, root=root)
     report = Report("init", columns=["secret", "action"])
     mode = expected_file_mode(gid)
+    report.findings += sops_findings
     for spec in manifest.secrets.values():
-        action, finding = _provision(project, spec, from_dir, mode, gid)
+        if spec.name in imported:
+            action, finding = _import(project, spec, imported[spec.name], mode, gid), None
+        else:
+            action, finding = _provision(project, spec, from_dir, mode, gid)
         report.rows.append({"secret": spec.name, "action": action})
         if finding is not None:
             report.findings.append(finding)
@@ -63,6 +74,47 @@ def run_init(project: Project, from_dir: Path | None = None) -> Report:
         " — then run `titan-deploy check-secrets`" if todo else ""
     )
     return report
+
+
+def _from_sops(project: Project, from_sops: Path | None) -> tuple[dict[str, bytes], list[Finding]]:
+    """The values of a SOPS file by secret name (decrypted in memory, README "Importing from
+    SOPS"), and a finding per key that is no manifest secret or holds no text value (named,
+    never shown)."""
+    if from_sops is None:
+        return {}, []
+    from titan_deploy.io import sops
+
+    doc = sops.decrypt(from_sops)
+    values: dict[str, bytes] = {}
+    findings: list[Finding] = []
+    for key, value in doc.items():
+        if key not in project.manifest.secrets:
+            findings.append(
+                warning("I004", f"--from-sops {from_sops}: {key} is no manifest secret: skipped")
+            )
+        elif not isinstance(value, str) or not value:
+            findings.append(
+                error(
+                    "I005",
+                    f"--from-sops {from_sops}: {key} is not a non-empty text value: not imported",
+                    secret=key,
+                )
+            )
+        else:
+            values[key] = value.encode("utf-8")
+    return values, findings
+
+
+def _import(project: Project, spec: SecretSpec, data: bytes, mode: int, gid: int | None) -> str:
+    """Write an imported value (straight from memory, atomically) unless the file exists."""
+    path = spec.path_in(project.secrets_dir)
+    if path.exists() or path.is_symlink():
+        return "kept (exists)"
+    if spec.file is not None:
+        top = project.secrets_root or project.secrets_dir
+        fs.ensure_dirs(path.parent, expected_dir_mode(gid), gid, root=top)
+    written = fs.write_new(path, data, mode, gid, root=project.project_dir)
+    return "imported (sops)" if written else "kept (exists)"
 
 
 def _example_hint(project: Project) -> str:

@@ -49,6 +49,7 @@ from titan_deploy.errors import TitanError
 from titan_deploy.io import compose, fs
 from titan_deploy.io import engine as engine_io
 from titan_deploy.io import journal as journal_io
+from titan_deploy.ops.backup import keep_copy
 from titan_deploy.ops.render import current_plan, run_render
 from titan_deploy.ops.rotate.runner import NothingDeployed, StepFailed
 from titan_deploy.ops.verify import verify_report
@@ -198,6 +199,8 @@ class StackEffects:
                 why = ", ".join(sorted(holders)) if holders else "the overlay"
                 kept.append(f"{path.name} (mounted by {why})")
                 continue
+            if not self._keep_copy(step.secret, version, path, kept):
+                continue
             fs.unlink(path, root=self.project.secrets_root)
             removed.append(path.name)
         if removed:
@@ -208,6 +211,18 @@ class StackEffects:
         if kept:
             parts.append("kept " + ", ".join(kept))
         return "; ".join(parts) or "nothing to remove"
+
+    def _keep_copy(self, secret: str, version: int, path: Path, kept: list[str]) -> bool:
+        """With `backup.recipients` in the manifest, an encrypted copy of a version before it is
+        removed (README "Break-glass copies"); False (and the file kept) if that fails."""
+        if not self.manifest.backup_recipients:
+            return True
+        try:
+            keep_copy(self.project, secret, version, self.read(path))
+        except (TitanError, OSError, StepFailed):
+            kept.append(f"{path.name} (its break-glass copy could not be written)")
+            return False
+        return True
 
     # --- the stack ------------------------------------------------------------------------------
 

@@ -1,0 +1,90 @@
+"""`titan-deploy restore NAME --version V --identity FILE` (README "Break-glass copies"): bring a
+kept version back as the secret's new current version.
+
+The copy is decrypted in memory with the identities of FILE (a path: a key never on the command
+line), written with `write_new` as a NEW version file `<name>.v<N>` in the secrets dir (never over
+a file, never a mounted one: ARCHITECTURE.md invariant 2), every consumer pointed at it in the
+journal, and the overlay rendered; `titan-deploy up` then deploys it. Under the rotation lock;
+refused while a rotation is in flight. Nothing is written in plaintext outside the secrets dir.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from titan_deploy.core.backup import backup_name, identities
+from titan_deploy.core.checks import expected_file_mode
+from titan_deploy.core.findings import Report
+from titan_deploy.core.overlay import Assignment
+from titan_deploy.core.rotation.plan import next_version, versions_in_use
+from titan_deploy.core.versions import file_name
+from titan_deploy.errors import ConfigError, RuntimeFailure, UsageError
+from titan_deploy.io import age, fs
+from titan_deploy.io import journal as journal_io
+from titan_deploy.ops.backup import backup_dir, version_files
+from titan_deploy.ops.render import run_render
+from titan_deploy.project import Project
+
+Confirm = Callable[[str], bool]
+
+
+def run_restore(
+    project: Project,
+    name: str,
+    version: int | None,
+    identity: Path,
+    *,
+    confirm: Confirm,
+) -> Report:
+    """Restore version `version` (None: the base file's copy) of secret `name` as its new
+    current version, once `confirm(question)` says yes. ConfigError/UsageError (exit 2) for an
+    unknown secret, a missing copy, an identity file that opens nothing; RuntimeFailure (exit 3)
+    while a rotation is in flight. A declined confirmation changes nothing (exit 1)."""
+    spec = project.manifest.secrets.get(name)
+    if spec is None:
+        raise UsageError(f"not a manifest secret: {name}")
+    copy = backup_dir(project) / backup_name(name, version)
+    if not copy.is_file():
+        raise UsageError(f"no break-glass copy {copy.name} in {backup_dir(project)}")
+    keys = identities(fs.read_config(identity).decode("utf-8", "replace").splitlines())
+    if not keys:
+        raise ConfigError(f"{identity}: holds no age identity (AGE-SECRET-KEY-1...)")
+    data = age.decrypt(fs.read_config(copy), keys, copy.name)
+    shown = "the base file" if version is None else f"version {version}"
+    question = (
+        f"restore {shown} of {name} as its new current version (every consumer repointed "
+        "at the next `up`)?"
+    )
+    report = Report(command="restore", columns=["secret", "restored", "as"])
+    if not confirm(question):
+        report.summary = "not restored: not confirmed"
+        report.failed = True
+        return report
+    with journal_io.acquire(project, "restore"):
+        written = _write_current(project, name, data)
+    run_render(project)
+    report.rows.append({"secret": name, "restored": copy.name, "as": written})
+    report.summary = f"restored {name} as {written}; run `titan-deploy up` to deploy it"
+    report.data = {"secret": name, "file": written}
+    return report
+
+
+def _write_current(project: Project, name: str, data: bytes) -> str:
+    """Write `data` as the next version of `name` and point every consumer at it (journal);
+    returns the new file's name. Under the lock."""
+    journal = journal_io.load(project)
+    if journal.active is not None:
+        raise RuntimeFailure("a rotation is in flight: finish or abort it, then restore")
+    spec = project.manifest.secrets[name]
+    existing = [v for v, _ in version_files(project, spec) if v is not None]
+    used = versions_in_use(journal.assignments, name)
+    new = next_version([*existing, *used], journal.last_version.get(name, 0))
+    target = project.secrets_dir / file_name(spec.file_name, new)
+    gid = project.manifest.secrets_gid
+    if not fs.write_new(target, data, expected_file_mode(gid), gid, root=project.secrets_root):
+        raise RuntimeFailure(f"{target.name} appeared meanwhile; run restore again")
+    journal.last_version[name] = new
+    journal.assignments[name] = {c.service: Assignment(version=new) for c in spec.consumers}
+    journal_io.save(project, journal)
+    return target.name
