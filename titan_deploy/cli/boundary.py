@@ -161,6 +161,7 @@ STATE_CHANGING: dict[str, Callable[[dict[str, Any]], bool]] = {
     "up": _always,
     "down": _always,
     "push": _always,
+    "backup": _always,
     "restore": _unless("dry_run"),
     "rotate hmac": _unless("dry_run"),
     "rotate db": _unless("dry_run"),
