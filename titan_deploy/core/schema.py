@@ -118,7 +118,7 @@ PROPERTIES: dict[str, dict[str, dict[str, Any]]] = {
         },
         "file": SECRET_FILE,
         "sensitive": _BOOL,
-        "max_age_days": {"type": "number", "exclusiveMinimum": 0},
+        "max_age_days": {"type": "integer", "minimum": 1, "maximum": 36500},
     },
     "consumer": {
         "env": _env_or_list(),
