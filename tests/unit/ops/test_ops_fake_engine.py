@@ -94,7 +94,7 @@ def test_up_recreates_the_consumers_of_an_edited_restart_secret(project: Project
     progress: list[str] = []
     report = run_up(project, backends(engine, compose), timeout=5, progress=progress.append)
     assert report.ok, [f.message for f in report.errors]
-    assert compose.calls == ["config", "up", "recreate grafana"]
+    assert compose.calls == ["config", "validate", "up", "recreate grafana"]
     assert report.data["recreated"] == {"grafana": ["grafana_admin_password"]}
     assert [s["stage"] for s in report.data["stages"]][-3:] == ["verify", "recreate", "verify"]
     assert report.data["stages"][-3]["errors"] == 1 and report.data["stages"][-1]["ok"]
@@ -117,7 +117,7 @@ def test_up_never_recreates_for_an_edited_hmac_rolling_or_exchange_secret(
     compose = FakeCompose(engine, project, after_up=stale_after_up((service, secret)))
     report = run_up(project, backends(engine, compose), timeout=5)
     assert not report.ok
-    assert compose.calls == ["config", "up"]  # nothing recreated
+    assert compose.calls == ["config", "validate", "up"]  # nothing recreated
     assert "recreated" not in report.data
     (finding,) = report.errors
     assert (finding.code, finding.service, finding.secret) == ("V002", service, secret)
