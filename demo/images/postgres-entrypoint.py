@@ -1,10 +1,11 @@
 #!/usr/bin/python3
 """Entrypoint of titan-demo/postgres: Debian's PostgreSQL 15, started like the official image.
 
-- POSTGRES_PASSWORD and POSTGRES_PASSWORD_FILE both set: refuse to start (exit 1), as the
-  official image does.
-- First start (no PG_VERSION in PGDATA): read the password (from POSTGRES_PASSWORD_FILE, as
-  root, before dropping privileges, trimmed), initdb as the postgres user with POSTGRES_USER as
+- POSTGRES_PASSWORD, POSTGRES_USER and POSTGRES_DB each may come from a file, as the official
+  image's file_env: `X_FILE` names it (read as root, before dropping privileges, trimmed); X
+  and X_FILE both set: refuse to start (exit 1). The *_FILE variables are unset before the
+  server starts (it never opens the files again).
+- First start (no PG_VERSION in PGDATA): initdb as the postgres user with POSTGRES_USER as
   the superuser and that password (passed through a pipe: never argv, env or a temp file), create
   POSTGRES_DB, listen on '*', scram-sha-256 for every TCP connection (local socket: trust, as the
   official image, so `docker exec ... psql` works for ALTER ROLE during a rotation).
@@ -33,21 +34,23 @@ def fail(msg: str) -> None:
     sys.exit(1)
 
 
-def password() -> str | None:
-    direct = os.environ.get("POSTGRES_PASSWORD")
-    path = os.environ.get("POSTGRES_PASSWORD_FILE")
+def file_env(name: str, what: str) -> str | None:
+    """`name`'s value, from the file `name`_FILE names when that is set (the official image's
+    file_env; trimmed); both set is an error. The value is never printed."""
+    direct = os.environ.get(name)
+    path = os.environ.get(f"{name}_FILE")
     if direct is not None and path is not None:
-        fail("both POSTGRES_PASSWORD and POSTGRES_PASSWORD_FILE are set (but are exclusive)")
+        fail(f"both {name} and {name}_FILE are set (but are exclusive)")
     if path is None:
         return direct or None
     try:
         with open(path, encoding="utf-8") as fh:
             value = fh.read().strip()
     except OSError as exc:
-        fail(f"cannot read POSTGRES_PASSWORD_FILE={path}: {exc.strerror or exc}")
+        fail(f"cannot read {name}_FILE={path}: {exc.strerror or exc}")
     if not value:
-        fail(f"POSTGRES_PASSWORD_FILE={path} is empty")
-    say(f"read the superuser password from {path}")
+        fail(f"{name}_FILE={path} is empty")
+    say(f"read the {what} from {path}")
     return value
 
 
@@ -115,7 +118,10 @@ def main(argv: list[str]) -> None:
     server_args = argv[1:] if argv and argv[0] == "postgres" else argv
     if os.getuid() != 0:
         fail("run me as root: I prepare PGDATA and drop to the postgres user")
-    secret = password()  # before anything else: refuse early when both are set
+    # before anything else: refuse early when both X and X_FILE are set
+    secret = file_env("POSTGRES_PASSWORD", "superuser password")
+    user = file_env("POSTGRES_USER", "superuser name")
+    db = file_env("POSTGRES_DB", "database name")
     pw = pwd.getpwnam("postgres")
     for path, mode in ((PGDATA, 0o700), (RUN_DIR, 0o2775)):
         os.makedirs(path, exist_ok=True)
@@ -127,19 +133,18 @@ def main(argv: list[str]) -> None:
                 "database is uninitialized and no superuser password is given: set "
                 "POSTGRES_PASSWORD_FILE (or POSTGRES_PASSWORD)"
             )
-        initialise(
-            pw,
-            os.environ.get("POSTGRES_USER") or "postgres",
-            os.environ.get("POSTGRES_DB") or os.environ.get("POSTGRES_USER") or "postgres",
-            secret,
-        )
+        initialise(pw, user or "postgres", db or user or "postgres", secret)
     else:
         say(f"{PGDATA} is initialised; skipping init (the password is only used at first init)")
     del secret
     os.environ.pop("POSTGRES_PASSWORD", None)
     # as the official image's file_env (`unset "$fileVar"`): the server, which runs without the
     # secrets group, never opens the file again (verify judges the processes that name it)
-    os.environ.pop("POSTGRES_PASSWORD_FILE", None)
+    for name in ("POSTGRES_PASSWORD_FILE", "POSTGRES_USER_FILE", "POSTGRES_DB_FILE"):
+        os.environ.pop(name, None)
+    for name, value in (("POSTGRES_USER", user), ("POSTGRES_DB", db)):
+        if value:  # as file_env exports them: configuration, not secrets
+            os.environ[name] = value
     os.setgroups([])
     os.setgid(pw.pw_gid)
     os.setuid(pw.pw_uid)

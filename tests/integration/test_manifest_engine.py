@@ -122,19 +122,10 @@ def test_target_file_and_compose_names_deploy_and_verify(tmp_path, busybox_image
 
 # --- rotate db with the role from a sensitive: false POSTGRES_USER_FILE -------------------------
 
-# file_env as the official image does it for POSTGRES_USER/POSTGRES_DB (the demo image reads only
-# POSTGRES_PASSWORD_FILE): assignments, never an argument; the *_FILE vars are unset before the
-# server starts, so it never opens the files again
-WRAPPER = (
-    "".join(
-        f'if [ -n "$${v}_FILE" ]; then {v}="$$(cat "$${v}_FILE")"; export {v}; unset {v}_FILE; fi; '
-        for v in ("POSTGRES_USER", "POSTGRES_DB")
-    )
-    + 'exec /usr/local/bin/docker-entrypoint.py "$$@"'
-)
-
 
 def _pg_stack(tmp_path: Path, made: list) -> Stack:
+    """postgres on the plain demo image, which reads POSTGRES_USER_FILE / POSTGRES_DB_FILE as
+    the official image's file_env does (demo/images/postgres-entrypoint.py)."""
     manifest = {
         "version": 1,
         "compose_files": ["docker-compose.yml"],
@@ -155,7 +146,6 @@ def _pg_stack(tmp_path: Path, made: list) -> Stack:
             "postgres": {
                 "image": PG_IMAGE,
                 "pull_policy": "never",
-                "entrypoint": ["sh", "-c", WRAPPER, "sh"],
                 "command": ["postgres"],
                 "healthcheck": {
                     "test": ["CMD-SHELL", "pg_isready -h 127.0.0.1 -q"],

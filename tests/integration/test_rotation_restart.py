@@ -14,6 +14,7 @@ import secrets as pyrandom
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.integration.rotation_kit import ProcSampler, run_td
 from tests.integration.stackkit import Stack, assert_no_canary
@@ -26,8 +27,9 @@ HEALTH = [
     "CMD",
     "sh",
     "-c",
-    'read v < /run/secrets/api_token; case "$$v" in ok-*) exit 0;; esac; exit 1',
+    "grep -q '^ok-' /run/secrets/api_token",
 ]
+TARGET = "/etc/app/api.token"
 FAST = ["--stop-timeout", "1", "--settle", "0", "--timeout", "60", "--log-timeout", "20"]
 
 
@@ -49,7 +51,21 @@ def save(path: Path, value: bytes) -> None:
 @pytest.fixture
 def restart_stack(stack):
     """The busybox stack, signer's health tied to its api_token, deployed and verified."""
+    return _deploy(stack())
+
+
+@pytest.fixture
+def target_stack(stack):
+    """restart_stack where `reader` (uid 1000) also reads api_token, at a fixed path with no env
+    var (`target:`, issue 10 item 1)."""
     s = stack()
+    manifest = yaml.safe_load((s.root / "secrets.manifest.yml").read_text())
+    manifest["secrets"][TOKEN]["consumers"]["reader"] = {"target": TARGET}
+    (s.root / "secrets.manifest.yml").write_text(yaml.safe_dump(manifest, sort_keys=False))
+    return _deploy(s)
+
+
+def _deploy(s: Stack) -> Stack:
     s.edit_compose(lambda doc: doc["services"]["signer"].update(healthcheck=_health()))
     save(s.secret_path(TOKEN), new_value(s))
     s.values[TOKEN] = s.secret_path(TOKEN).read_bytes()
@@ -62,8 +78,9 @@ def _health() -> dict:
     return {"test": HEALTH, "interval": "1s", "retries": 2, "start_period": "0s"}
 
 
-def container_value(stack: Stack, service: str, secret: str) -> bytes:
-    done = stack.compose("exec", "-T", service, "cat", f"/run/secrets/{secret}")
+def container_value(stack: Stack, service: str, secret: str, path: str | None = None) -> bytes:
+    """What `service` reads at `path` (default /run/secrets/<secret>)."""
+    done = stack.compose("exec", "-T", service, "cat", path or f"/run/secrets/{secret}")
     assert done.returncode == 0, done.stderr
     return done.stdout.encode()
 
@@ -86,8 +103,11 @@ def assert_clean(stack: Stack, samplers: list[ProcSampler]) -> None:
     assert_no_canary(stack, "\n".join([*texts, extra]))
 
 
-def test_rotate_secret_from_a_file_then_generated_ends_verified(restart_stack, tmp_path):
-    s = restart_stack
+def test_rotate_secret_from_a_file_then_generated_ends_verified(target_stack, tmp_path):
+    """reader reads api_token at a `target:` path, no env var: it is recreated on the new
+    value there and verify proves it, like signer's /run/secrets/ mount."""
+    s = target_stack
+    assert container_value(s, "reader", TOKEN, TARGET) == s.values[TOKEN]
     samplers: list[ProcSampler] = []
     value = new_value(s)
     source = tmp_path / "new-token"
@@ -101,13 +121,17 @@ def test_rotate_secret_from_a_file_then_generated_ends_verified(restart_stack, t
     assert result.returncode == 0, result.output
     doc = json.loads(result.stdout)
     assert doc["data"]["outcome"] == "completed"
-    assert doc["summary"].startswith(f"{TOKEN} rotated to v1: signer recreated on it")
+    assert doc["summary"].startswith(f"{TOKEN} rotated to v1: signer, reader recreated on it")
     verified = [r for r in doc["rows"] if r["action"] == "verify"]
     assert verified and all(r["status"] == "done" for r in verified)
     assert s.secret_path(TOKEN).read_bytes() == value  # the base file took the new value
     assert container_value(s, "signer", f"{TOKEN}") == value
+    assert container_value(s, "reader", TOKEN, TARGET) == value
     assert versions(s) == [f"{TOKEN}.v1"]
-    assert td(s, samplers, "verify").returncode == 0
+    checked = td(s, samplers, "--json", "verify")
+    assert checked.returncode == 0, checked.output
+    rows = {(r["service"], r["secret"]): r for r in json.loads(checked.stdout)["rows"]}
+    assert not rows[("reader", TOKEN)]["problem"]
 
     # again, generated (api_token has generate: true): a random token does not start with
     # `ok-`, so signer turns unhealthy on v2 and goes back to v1 (v2 deleted)
@@ -115,6 +139,7 @@ def test_rotate_secret_from_a_file_then_generated_ends_verified(restart_stack, t
     assert again.returncode == 1, again.output
     assert "was NOT rotated" in again.stdout
     assert container_value(s, "signer", TOKEN) == value
+    assert container_value(s, "reader", TOKEN, TARGET) == value
     assert versions(s) == [f"{TOKEN}.v1"]
     assert td(s, samplers, "verify").returncode == 0
     assert_clean(s, samplers)

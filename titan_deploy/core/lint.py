@@ -70,8 +70,11 @@ class _Context:
             for var in facts.vars:
                 self.dotenv[var.name] = (var, facts)
         self.needles = secret_needles(env.values)
-        names = {name.upper().replace("-", "_").replace(".", "_") for name in manifest.secrets}
-        for spec in manifest.secrets.values():
+        # a `sensitive: false` secret is configuration (POSTGRES_USER): a `${VAR}` named after
+        # it is not secret-looking (Manifest.insensitive; its value is not searched either)
+        sensitive = [s for s in manifest.secrets.values() if s.name not in manifest.insensitive]
+        names = {s.name.upper().replace("-", "_").replace(".", "_") for s in sensitive}
+        for spec in sensitive:
             envs = [e for c in spec.consumers for e in c.envs] + [spec.secondary_env or ""]
             names |= {base for base in map(file_base, envs) if base}
         names |= {name for name, (var, _) in self.dotenv.items() if var.holds}

@@ -7,6 +7,7 @@ from titan_deploy.core.verify import verify
 from titan_deploy.io import deployed as deployed_io
 from titan_deploy.ops.check import add_ages, oldest
 from titan_deploy.ops.stack import Backends, gather
+from titan_deploy.ops.verify import not_active, select_active
 from titan_deploy.project import Project
 
 STATUS_COLUMNS = ["service", "containers", "state", "health", "restarts", "secrets"]
@@ -14,11 +15,14 @@ STATUS_COLUMNS = ["service", "containers", "state", "health", "restarts", "secre
 
 def run_status(project: Project, backends: Backends) -> Report:
     """One row per service: containers, state, health, restarts, and how many of its secrets
-    verify. Raises EngineUnreachable (exit 3) without an engine."""
+    verify; a consumer in a profile this run does not enable says `not active (profile X)`
+    instead, as verify does (ops/verify.select_active). Raises EngineUnreachable (exit 3)
+    without an engine."""
+    plan, inactive = select_active(project, backends.compose)
     engine = backends.engine()
     name = project.name
     containers = engine.containers(name)
-    facts = gather(project, engine, containers=containers)
+    facts = gather(project, engine, plan, containers=containers)
     rows, _ = verify(facts)
     verified: dict[str, list[bool]] = {}
     for row in rows:
@@ -27,9 +31,12 @@ def run_status(project: Project, backends: Backends) -> Report:
     by_service: dict[str, list] = {}
     for info in containers:
         by_service.setdefault(info.service, []).append(info)
-    for service in sorted(set(by_service) | set(verified)):
+    for service in sorted(set(by_service) | set(verified) | set(inactive)):
         infos = by_service.get(service, [])
         checks = verified.get(service, [])
+        secrets = f"{sum(checks)}/{len(checks)} verified" if checks else "-"
+        if service in inactive:
+            secrets = f"not active ({not_active(inactive[service])})"
         report.rows.append(
             {
                 "service": service,
@@ -37,11 +44,13 @@ def run_status(project: Project, backends: Backends) -> Report:
                 "state": _join(i.status for i in infos) or "absent",
                 "health": _join(i.health or "-" for i in infos) or "-",
                 "restarts": sum(i.restart_count for i in infos),
-                "secrets": f"{sum(checks)}/{len(checks)} verified" if checks else "-",
+                "secrets": secrets,
             }
         )
     running = sum(1 for i in containers if i.status == "running")
     report.data = {"project": name, "containers": len(containers), "running": running}
+    if inactive:
+        report.data["inactive"] = {s: list(p) for s, p in inactive.items()}
     ages = add_ages(project, report)  # README "What `check-secrets` checks"
     report.summary = f"project {name}: {running}/{len(containers)} containers running"
     report.summary += oldest(ages)

@@ -141,6 +141,33 @@ def test_l001_interpolation_of_a_secret_variable(entry: str) -> None:
     assert "interpolates $" in findings[0].message
 
 
+@pytest.mark.parametrize("entry", ["PGUSER=${POSTGRES_USER}", "APP_DB_USER=${DB_USER}"])
+def test_l001_a_variable_named_after_a_sensitive_false_secret_is_not_secret(entry: str) -> None:
+    """`sensitive: false` is configuration (Manifest.insensitive): neither its name nor its
+    file var's base makes a `${VAR}` secret-looking; a sensitive secret's still does."""
+    manifest = parse_manifest_text(
+        """\
+version: 1
+secrets:
+  db_password:
+    kind: password
+    consumers: {db: POSTGRES_PASSWORD_FILE, app: DB_PASSWORD_FILE}
+  db_user:
+    kind: text
+    sensitive: false
+    consumers: {db: POSTGRES_USER_FILE}
+"""
+    )
+    config = clean_config()
+    config["services"]["app"]["environment"].append(entry)
+    db = config["services"]["db"]
+    db["environment"] = ["POSTGRES_USER_FILE=/run/secrets/db_user", *db["environment"][1:]]
+    db["secrets"].append({"source": "db_user", "target": "db_user"})
+    config["secrets"]["db_user"] = {"file": f"{ROOT}/secrets/db_user", "name": "titan_db_user"}
+    findings = lint_config(config, manifest, plan_overlay(manifest), "secrets")
+    assert only(findings, "L001") == [], [f.message for f in findings]
+
+
 def test_l001_passthrough_from_the_host_environment() -> None:
     findings = lint(with_env("app", "BYBIT_API_SECRET"))  # list form without "=": passthrough
     assert [(f.code, f.service) for f in findings] == [("L001", "app")]

@@ -15,6 +15,7 @@ from titan_deploy.errors import ConfigError
 from titan_deploy.io import compose as compose_io
 from titan_deploy.io.composefiles import load_compose_files
 from titan_deploy.ops.render import defined_services, run_render
+from titan_deploy.ops.status import run_status
 from titan_deploy.ops.up import built_services, run_up
 from titan_deploy.ops.verify import run_verify
 from titan_deploy.project import Project
@@ -111,6 +112,18 @@ def test_a_consumer_in_an_inactive_profile_is_not_active_not_missing(tmp_path: P
     assert report.data["inactive"] == {"worker": ["jobs"]}
     assert report.data["pairs"] == 1
     assert "not active: worker (profile jobs)" in report.summary
+
+
+def test_status_marks_a_consumer_in_an_inactive_profile_not_active(tmp_path: Path) -> None:
+    """status tells the same truth as verify: an inactive consumer is neither absent nor failing."""
+    project = make(tmp_path, PROFILED)
+    run_render(project)
+    engine = FakeEngine()
+    engine.add(running("app"))
+    report = run_status(project, backends(engine, FakeCompose(engine, project)))
+    worker = next(r for r in report.rows if r["service"] == "worker")
+    assert worker["secrets"] == "not active (profile jobs)"
+    assert report.data["inactive"] == {"worker": ["jobs"]}
 
 
 def test_a_consumer_in_an_active_profile_that_is_not_running_fails(tmp_path: Path) -> None:

@@ -49,6 +49,7 @@ from titan_deploy.errors import TitanError
 from titan_deploy.io import compose, fs
 from titan_deploy.io import engine as engine_io
 from titan_deploy.io import journal as journal_io
+from titan_deploy.ops import stack
 from titan_deploy.ops.backup import keep_copy
 from titan_deploy.ops.render import current_plan, run_render
 from titan_deploy.ops.rotate.runner import NothingDeployed, StepFailed
@@ -75,8 +76,12 @@ class StackEffects:
         mid_write: Callable[[Path], None] | None = None,
         engine: engine_io.Engine | None = None,
         progress: Callable[[str], None] = lambda _: None,
+        compose_for: compose.ComposeFactory | None = None,
     ) -> None:
         self.project = project
+        # validates each re-rendered overlay as `render` does (default: the installed Compose
+        # v2 with the project's --profile/--env-file): a rejected overlay fails the step
+        self.compose_for = compose_for or stack.real(project).compose
         self.timeout = timeout  # seconds a recreated service gets to be healthy
         self.stop_timeout = stop_timeout  # seconds a replaced container gets to stop
         self.log_timeout = log_timeout  # seconds a consumer gets to log the proof
@@ -227,7 +232,10 @@ class StackEffects:
     # --- the stack ------------------------------------------------------------------------------
 
     def repoint(self, step: Repoint, journal: Journal) -> str:
-        run_render(self.project)  # the journal (saved by the runner) already holds the targets
+        # the journal (saved by the runner) already holds the targets; Compose validates the
+        # merged result before the overlay is replaced (ComposeRejected: the step fails, the
+        # rotation rolls back, the overlay on disk is the one the stack runs)
+        run_render(self.project, compose_for=self.compose_for)
         deployed = [s for s in step.services if self.engine.containers(self.name, s)]
         absent = [s for s in step.services if s not in deployed]
         if deployed:

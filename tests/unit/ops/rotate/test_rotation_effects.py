@@ -124,3 +124,41 @@ def test_nothing_deployed_fails_forward_and_is_a_note_in_a_rollback(mode: str) -
     else:
         note = _dispatch(step, _NothingDeployedEffects(), journal)  # type: ignore[arg-type]
         assert note.startswith("nothing to prove it on")
+
+
+# --- a rotation's re-render is validated by Compose, as `render` is (issue 10 item 4) ------------
+
+
+class _Rejecting:
+    """A compose runner whose `config --quiet` of the merged files is refused."""
+
+    def __init__(self, calls: list[str]) -> None:
+        self.calls = calls
+
+    def validate(self) -> None:
+        from titan_deploy.io.compose import ComposeRejected
+
+        self.calls.append("validate")
+        raise ComposeRejected("invalid", argv=["c"], returncode=15, stderr="")
+
+
+def test_a_re_render_compose_rejects_fails_the_repoint_and_keeps_the_overlay(
+    tmp_path: Path,
+) -> None:
+    from titan_deploy.core.rotation.steps import Repoint
+    from titan_deploy.io.compose import ComposeRejected
+
+    (tmp_path / "secrets.manifest.yml").write_text(
+        "version: 1\ncompose_files: [compose.yml]\nsecrets:\n"
+        "  api_token: {kind: token, consumers: {app: API_TOKEN_FILE}}\n"
+    )
+    (tmp_path / "compose.yml").write_text("services: {app: {image: x}}\n")
+    (tmp_path / "secrets").mkdir(mode=0o700)
+    calls: list[str] = []
+    project = Project(project_dir=tmp_path, project_name="tdfake-rerender")
+    factory = lambda *_: _Rejecting(calls)  # noqa: E731
+    effects = StackEffects(project, timeout=1, compose_for=factory)
+    with pytest.raises(ComposeRejected, match="compose rejects the merged result"):
+        effects.repoint(Repoint(changes=()), None)  # type: ignore[arg-type]
+    assert calls == ["validate"]
+    assert not (tmp_path / "docker-compose.secrets.yml").exists()  # not written
