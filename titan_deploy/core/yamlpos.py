@@ -104,7 +104,51 @@ def load_located(text: str, source: str) -> Located:
 
     Raises ConfigError `source:LINE: problem` (never quoting the text) for invalid YAML, an alias
     bomb, a recursive alias, too deep nesting, duplicate keys and values the safe loader refuses.
+
+    The same text under the same source is parsed once per process (issue 15: one command read
+    each compose file up to five times, through render, verify's plan and gather, the env-file
+    check): the cache is keyed by the text itself, so an edited file is parsed again whatever its
+    size or timestamps, and every call gets its own copy of the value, so a caller that changes
+    it changes nothing the next caller sees.
     """
+    key = (source, text)
+    parsed = _PARSED.get(key)
+    if parsed is None:
+        parsed = _parse(text, source)
+        _remember(key, parsed)
+    return _copy_located(parsed)
+
+
+_PARSED: dict[tuple[str, str], Located] = {}
+"""(source, text) -> the document parsed from it; never handed out (callers get copies)."""
+
+_CACHE_CHARS = 32 << 20
+"""Most characters of text the parse cache holds (oldest entries go first)."""
+
+
+def _remember(key: tuple[str, str], parsed: Located) -> None:
+    if len(key[1]) > _CACHE_CHARS:
+        return
+    _PARSED[key] = parsed
+    while sum(len(text) for _, text in _PARSED) > _CACHE_CHARS:
+        del _PARSED[next(iter(_PARSED))]
+
+
+def _copy_located(parsed: Located) -> Located:
+    return Located(_copy_value(parsed.value), dict(parsed.lines), parsed.source, dict(parsed.tags))
+
+
+def _copy_value(value: Any) -> Any:
+    """A copy of plain YAML data: new dicts and lists; scalars (str, int, float, bool, None,
+    date, bytes) are immutable and shared."""
+    if type(value) is dict:
+        return {k: _copy_value(v) for k, v in value.items()}
+    if type(value) is list:
+        return [_copy_value(v) for v in value]
+    return value
+
+
+def _parse(text: str, source: str) -> Located:
     line_at = _line_counter(text)
     node = _compose(text, source, line_at)
     located = Located(None, {}, source)
@@ -120,6 +164,8 @@ def check_bounds(text: str, source: str) -> None:
     building it; any other YAML problem is left to whoever parses it next (compose has its own
     YAML rules and messages). For files handed to compose, which expands aliases unbounded."""
     if "*" not in text:  # no alias at all: nothing to expand (nesting is bounded by compose)
+        return
+    if any(known == text for _, known in _PARSED):  # parsed whole, bounds included
         return
     line_at = _line_counter(text)
     try:
