@@ -79,3 +79,13 @@ def test_an_invalid_text_keeps_failing(composed: list[str]) -> None:
         with pytest.raises(Exception, match="duplicate key"):
             load_located(text, "f.yml")
     assert len(composed) == 2
+
+
+def test_the_cache_is_bounded_oldest_first(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(yamlpos, "_PARSED", {})
+    monkeypatch.setattr(yamlpos, "_CACHE_CHARS", 250)
+    texts = [unique_doc() for _ in range(5)]  # ~75 characters each
+    for text in texts:
+        load_located(text, "f.yml")
+    kept = [text for _, text in yamlpos._PARSED]
+    assert kept == texts[-len(kept) :] and sum(map(len, kept)) <= 250 and len(kept) >= 2
