@@ -72,6 +72,7 @@ bench: install engine demo-images
 	$(BIN)/python benchmarks/up_overhead.py
 	$(BIN)/python benchmarks/audit_throughput.py --size-mb 1024 --container-mb 128
 	$(BIN)/python benchmarks/rotation.py
+	$(BIN)/python benchmarks/log_read.py
 
 check-secrets: install
 	$(TD) check-secrets

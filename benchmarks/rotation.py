@@ -14,7 +14,7 @@ The floor of a procedure, measured in the same run right after it: the sum, over
 groups (each `repoint` step's services, read from its JSON rows), of one recreate-to-healthy of
 that group (`docker compose up -d --wait --no-deps --force-recreate SERVICES`, the same stop
 timeout). Goal: wall time <= 1.2x the floor. Usage:
-    python benchmarks/rotation.py [--stop-timeout N] [--json]
+    python benchmarks/rotation.py [--stop-timeout N] [--json] [--only hmac|db|exchange]
 --stop-timeout: seconds a replaced container gets to stop (compose's default is 10; the demo
 stand-ins stop on SIGTERM, so a recreate no longer waits it out).
 """
@@ -41,14 +41,27 @@ from tests.integration.rotation_kit import Traffic  # noqa: E402
 
 def td(demo, *args: str, stdin: bytes | None = None) -> tuple[int, dict, float]:
     argv = [*demo.td_argv(), "--json", *args]
-    started = time.perf_counter()
+    started, before = time.perf_counter(), _children_cpu()
     done = subprocess.run(argv, input=stdin, capture_output=True, check=False)
     seconds = time.perf_counter() - started
+    LAST_CPU[0] = _children_cpu() - before
     try:
         doc = json.loads(done.stdout)
     except ValueError:
         doc = {"error": done.stderr.decode(errors="replace")[-500:]}
     return done.returncode, doc, seconds
+
+
+LAST_CPU = [0.0]
+
+
+def _children_cpu() -> float:
+    """CPU seconds (user + system) of finished child processes: the CLI and the compose and
+    docker processes it ran (not the engine's own)."""
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def register_pair(demo, tmp: Path) -> list[str]:
@@ -129,6 +142,7 @@ def measure(demo, label: str, args: list[str], stop_timeout: int | None = None) 
         "exit_code": code,
         "outcome": (doc.get("data") or {}).get("outcome") or doc.get("error"),
         "total_s": round(seconds, 2),
+        "cpu_s": round(LAST_CPU[0], 2),
         "steps": steps,
         "signed": int(traffic.signed),
         "accepted": int(traffic.accepted),
@@ -141,6 +155,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--stop-timeout", type=int, default=None)
     parser.add_argument("--json", action="store_true", help="one JSON document on stdout")
+    parser.add_argument(
+        "--only", choices=["hmac", "db", "exchange"], help="run one procedure (hmac: both phases)"
+    )
     args = parser.parse_args()
     extra = ["--stop-timeout", str(args.stop_timeout)] if args.stop_timeout is not None else []
     build_demo_images()
@@ -173,6 +190,8 @@ def main() -> int:
                 ),
             ]
             for label, argv in runs:
+                if args.only and not label.startswith(args.only):
+                    continue
                 results.append(measure(demo, label, argv, args.stop_timeout))
         finally:
             demo.down()
@@ -195,7 +214,8 @@ def report(results: list[dict], stop_timeout: int | None) -> None:
                 f"(goal <= {GOAL_RATIO}: {verdict})"
             )
         print(
-            f"\n{r['procedure']}: {r['total_s']:.1f} s, exit {r['exit_code']} ({r['outcome']}); "
+            f"\n{r['procedure']}: {r['total_s']:.1f} s (CPU of the CLI and its children "
+            f"{r['cpu_s']:.1f} s), exit {r['exit_code']} ({r['outcome']}); "
             f"signed {r['signed']}, accepted {r['accepted']}, rejected {r['rejected']}, "
             f"listener auth failures {r['auth_failures']}"
         )

@@ -130,8 +130,13 @@ def _remember(key: tuple[str, str], parsed: Located) -> None:
     if len(key[1]) > _CACHE_CHARS:
         return
     _PARSED[key] = parsed
-    while sum(len(text) for _, text in _PARSED) > _CACHE_CHARS:
-        del _PARSED[next(iter(_PARSED))]
+    keys = tuple(_PARSED)  # a snapshot: safe if another thread parses meanwhile
+    total = sum(len(text) for _, text in keys)
+    for oldest in keys:
+        if total <= _CACHE_CHARS:
+            break
+        if _PARSED.pop(oldest, None) is not None:
+            total -= len(oldest[1])
 
 
 def _copy_located(parsed: Located) -> Located:
@@ -165,7 +170,7 @@ def check_bounds(text: str, source: str) -> None:
     YAML rules and messages). For files handed to compose, which expands aliases unbounded."""
     if "*" not in text:  # no alias at all: nothing to expand (nesting is bounded by compose)
         return
-    if any(known == text for _, known in _PARSED):  # parsed whole, bounds included
+    if any(known == text for _, known in tuple(_PARSED)):  # parsed whole, bounds included
         return
     line_at = _line_counter(text)
     try:

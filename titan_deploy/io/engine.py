@@ -183,13 +183,31 @@ class Engine:
         until: int | None = None,
         timestamps: bool = True,
     ) -> Iterator[bytes]:
-        """The container's stdout+stderr as a stream of byte chunks."""
-        kwargs: dict[str, Any] = {"stream": True, "follow": False, "timestamps": timestamps}
-        if since is not None:
-            kwargs["since"] = since
-        if until is not None:
-            kwargs["until"] = until
-        return self.client.api.logs(container_id, **kwargs)
+        """The container's stdout+stderr (what `docker logs` prints, the two streams in the
+        engine's order) as a stream of byte chunks of up to about LOG_READ bytes; a chunk may
+        end mid-line. `since`/`until`: Unix seconds (None: no bound). Raises the SDK's errors
+        as the SDK's own `logs` did (NotFound for a container that is gone).
+
+        The SDK's stream reads each frame (one line) with two reads; this reads the engine's
+        multiplexed stream in LOG_READ blocks and splits the frames itself (issue 15)."""
+        api = self.client.api
+        params: dict[str, Any] = {
+            "stdout": 1,
+            "stderr": 1,
+            "timestamps": int(timestamps),
+            "follow": 0,
+            "tail": "all",
+        }
+        if since is not None and since > 0:  # the SDK's rules: a positive bound, else none
+            params["since"] = since
+        if until is not None and until > 0:
+            params["until"] = until
+        tty = bool(api.inspect_container(container_id)["Config"].get("Tty"))
+        response = api._get(
+            api._url("/containers/{0}/logs", container_id), params=params, stream=True
+        )
+        api._raise_for_status(response)
+        return _log_payloads(response, tty)
 
     def image_history_lines(self, image: str) -> list[str]:
         """What an image was built with: each layer's CreatedBy, plus its config env/cmd/labels.
@@ -271,6 +289,48 @@ class Engine:
             raise EngineUnreachable(f"cannot {what}: the Docker engine is unreachable") from None
         except docker.errors.APIError as exc:
             raise RuntimeFailure(f"cannot {what}: {_api_reason(exc)}") from None
+
+
+LOG_READ = 1 << 20
+"""Bytes read from a log response at once."""
+_FRAME_HEADER = 8  # stream (1 byte), 3 zero bytes, payload length (4 bytes, big-endian)
+
+
+def _log_payloads(response: Any, tty: bool) -> Iterator[bytes]:
+    """The payload bytes of a log response, read in LOG_READ blocks; the response is closed
+    when the stream ends or the consumer stops."""
+    try:
+        read = response.raw.read
+        yield from (
+            iter(lambda: read(LOG_READ), b"") if tty else demux(iter(lambda: read(LOG_READ), b""))
+        )
+    finally:
+        response.close()
+
+
+def demux(blocks: Iterator[bytes]) -> Iterator[bytes]:
+    """The payloads of Docker's multiplexed stream (frames of an 8-byte header — stream, three
+    zero bytes, big-endian payload length — and the payload), given as blocks that may cut a
+    frame or a header anywhere; each yielded chunk joins the payloads of the whole frames
+    completed by one block (stdout and stderr in the stream's order). A frame cut short by the
+    end of the stream yields what arrived of its payload, as the SDK did."""
+    pending = b""
+    for block in blocks:
+        data = pending + block if pending else block
+        view = memoryview(data)
+        out = []
+        pos, size = 0, len(data)
+        while size - pos >= _FRAME_HEADER:
+            end = pos + _FRAME_HEADER + int.from_bytes(data[pos + 4 : pos + 8], "big")
+            if end > size:
+                break
+            out.append(view[pos + _FRAME_HEADER : end])
+            pos = end
+        pending = data[pos:]
+        if out:
+            yield b"".join(out)
+    if len(pending) > _FRAME_HEADER:
+        yield pending[_FRAME_HEADER:]
 
 
 def connect(timeout: int = 30) -> Engine:

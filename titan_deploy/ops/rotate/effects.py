@@ -57,6 +57,13 @@ from titan_deploy.ops.verify import verify_report
 from titan_deploy.project import Project
 
 SCRAPE_ATTEMPTS = 3
+HEALTH_POLL = 0.25
+"""Seconds between two reads of the services' state while a verify step waits for health: a
+poll only reads state (one list + inspect), so a short one costs little and each step ends at
+most this long after the last container turns healthy (it was 1 s; issue 15)."""
+LOG_POLL = 0.25
+"""Seconds between two reads of the consumers' logs while a log proof is awaited (read since
+the container's start, so nothing is missed between polls; it was 1 s; issue 15)."""
 MAX_LOG_LINE = 64 * 1024  # bytes of one log line matched against verify_log at once
 
 
@@ -254,7 +261,7 @@ class StackEffects:
                 break
             if time.monotonic() > deadline:
                 raise StepFailed(f"not healthy after {self.timeout}s: {', '.join(waiting)}")
-            time.sleep(1.0)
+            time.sleep(HEALTH_POLL)
         plan = current_plan(self.project)
         wanted = tuple(s for s in plan.services if s.service in step.services)
         deployed = {s for s in step.services if self.engine.containers(self.name, s)}
@@ -370,7 +377,7 @@ class StackEffects:
                 if step.required:
                     raise StepFailed(message)
                 return f"WARNING: {message}"
-            time.sleep(1.0)
+            time.sleep(LOG_POLL)
         return f"/{step.pattern}/ seen after {time.monotonic() - started:.1f}s"
 
     def _log_matches(self, container_id: str, started_at: str, pattern: str) -> bool:

@@ -6,7 +6,9 @@ use or by `connect()`, which the procedure runner calls before it journals anyth
 from __future__ import annotations
 
 import shutil
+import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -162,3 +164,40 @@ def test_a_re_render_compose_rejects_fails_the_repoint_and_keeps_the_overlay(
         effects.repoint(Repoint(changes=()), None)  # type: ignore[arg-type]
     assert calls == ["validate"]
     assert not (tmp_path / "docker-compose.secrets.yml").exists()  # not written
+
+
+# --- polls: short, state only (issue 15) -----------------------------------------------------
+
+
+def test_health_and_log_polls_wait_at_most_half_a_second(ready_project: Path, monkeypatch) -> None:
+    """A verify step waiting for health and a log proof awaited both poll state every <= 0.5 s
+    (they used to sleep 1 s, which added up to a second to every step); each still waits until
+    every container is healthy, or logged the proof."""
+    from tests.fakes import FakeContainer, FakeEngine
+    from titan_deploy.core.rotation import CheckLog, Verify
+    from titan_deploy.ops.rotate import effects as effects_mod
+    from titan_deploy.ops.rotate.runner import StepFailed
+
+    effects = _effects_on_an_empty_engine(ready_project)
+    effects.timeout, effects.log_timeout = 60, 60
+    engine = effects.engine
+    assert isinstance(engine, FakeEngine)
+    container = FakeContainer(effects.name, "titan-execution", health="starting")
+    engine.add(container)
+    sleeps: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+        if len(sleeps) == 2:
+            container.health = "healthy"
+        if len(sleeps) == 4:
+            container.logs.append("Exchange connected (binance)")
+
+    clock = SimpleNamespace(sleep=sleep, monotonic=time.monotonic)
+    monkeypatch.setattr(effects_mod, "time", clock)  # the module's own sleeps only
+    with pytest.raises(StepFailed, match="verify failed"):  # healthy; the fake holds no files
+        effects.verify(Verify(services=("titan-execution",)))
+    assert len(sleeps) == 2  # waited until healthy, not longer
+    said = effects.check_log(CheckLog(service="titan-execution", pattern="connected"))
+    assert "seen after" in said and len(sleeps) == 4
+    assert all(0 < s <= 0.5 for s in sleeps)
