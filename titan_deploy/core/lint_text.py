@@ -26,6 +26,7 @@ _WORD = re.compile(r"[^\s'\"();|&]+")
 _WRAPPERS = {"sh", "bash", "ash", "dash", "zsh", "-c", "-ec", "-ce", "exec", "env", "nohup"}
 _WRAPPERS |= {"if", "then", "else", "do", "!", "time", "while", "until"}
 _BUILTINS = {"echo", "printf", "export", "local", "readonly", "declare", "read", "test", "[", "[["}
+_BUILTINS |= {"case", "for"}  # shell syntax: `case "$X" in`, `for x in $X` start no process
 _SEPARATORS = re.compile(r"[;|&\n(]")
 ASSIGN_WINDOW = 512  # characters before a `$(...)` / `$$X` searched for its `NAME=`
 

@@ -830,6 +830,8 @@ def test_l011_every_shell_form_that_turns_a_secret_into_argv(script: str) -> Non
         "ls /tmp | xargs rm",
         'cat /run/secrets/api_key | sh -c "exec app --key-stdin"',
         "redis-server 2>&1 | tee /tmp/log",
+        'read v < /run/secrets/api_key; case "$$v" in ok-*) exit 0;; esac; exit 1',
+        "read v < /run/secrets/api_key; for part in $$v; do :; done",
     ],
 )
 def test_l011_streams_that_keep_a_secret_off_argv_pass(script: str) -> None:
