@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import stat
 import subprocess
 from pathlib import Path
@@ -340,3 +341,49 @@ def test_an_overlay_that_would_copy_a_secret_looking_entry_stops_before_anything
         assert result.exit_code == 2, result.output
         assert "LEGACY_API_TOKEN looks like a secret" in result.stderr
     assert snapshot(titan.root) == before
+
+
+def _included_project(root: Path, token: str, outside_token: str) -> Path:
+    """compose.yaml includes app/compose.yaml (env_file app.env beside it, inside the project)
+    and ../shared/compose.yaml (env_file beside it, outside the project dir)."""
+    project = root / "proj"
+    (project / "app").mkdir(parents=True)
+    (root / "shared").mkdir()
+    (project / "compose.yaml").write_text(
+        "include:\n  - app/compose.yaml\n  - ../shared/compose.yaml\n"
+        "services:\n  web:\n    image: busybox\n"
+    )
+    (project / "app" / "compose.yaml").write_text(
+        "services:\n  api:\n    image: busybox\n    env_file: app.env\n"
+    )
+    (project / "app" / "app.env").write_text(f"API_TOKEN={token}\nLOG_LEVEL=info\n")
+    (root / "shared" / "compose.yaml").write_text(
+        "services:\n  worker:\n    image: busybox\n    env_file: worker.env\n"
+    )
+    (root / "shared" / "worker.env").write_text(f"WORKER_TOKEN={outside_token}\n")
+    return project
+
+
+def test_adopt_follows_include_and_reads_env_files_from_the_included_files_dir(
+    cli, tmp_path: Path
+) -> None:
+    """An included file's `env_file:` is relative to THAT file's dir (as Compose reads it): its
+    secret is adopted and that env file rewritten; an env file outside the project dir is read
+    (its secret named) but never written: adopt says to edit it by hand."""
+    token, outside = "cnry" + secrets.token_urlsafe(32), "cnry" + secrets.token_urlsafe(32)
+    project = _included_project(tmp_path, token, outside)
+    shared_before = snapshot(tmp_path / "shared")
+    canaries = Canaries({"API_TOKEN": token.encode(), "WORKER_TOKEN": outside.encode()})
+    result = cli("-C", project, "--json", "adopt")
+    assert result.exit_code == 0, result.output
+    canaries.assert_clean(result.stdout, "adopt stdout")
+    canaries.assert_clean(result.stderr, "adopt stderr")
+    data = json.loads(result.stdout)["data"]
+    assert [s["name"] for s in data["secrets"]] == ["api_token"]
+    assert (project / "secrets" / "api_token").read_text().strip() == token
+    assert token not in (project / "app" / "app.env").read_text()
+    assert "LOG_LEVEL=info" in (project / "app" / "app.env").read_text()
+    refused = [r for r in data["refused"] if r["names"] == ["WORKER_TOKEN"]]
+    assert refused and "outside the project dir" in refused[0]["reason"]
+    assert "by hand" in refused[0]["reason"]
+    assert snapshot(tmp_path / "shared") == shared_before

@@ -46,8 +46,9 @@ Refused, with the reason and what to do:
 - any other interpolation of the value (a command line such as redis' `--requirepass ${V}`, a
   healthcheck, a label) and a command that expands it at run time (`$$X`, nats' envsubst): the
   program needs a config-file secret (issue 12);
-- names the manifest cannot hold yet (a service or env name outside its alphabet), an env file
-  outside the project dir, a clash with an existing manifest entry;
+- names the manifest cannot hold yet (a service or env name outside its alphabet), a value in an
+  env file outside the project dir (read, never written: an included compose file's env_file may
+  lie there; the operator edits it by hand), a clash with an existing manifest entry;
 - top-level compose `secrets:` that are `external:` or `environment:`-sourced: not files adopt
   can manage.
 """
@@ -183,7 +184,7 @@ def _read_services(compose: Iterable[ComposeFile]) -> tuple[dict[str, _Service],
                 out.pop(str(name), None)
             svc = out.setdefault(str(name), _Service(str(name)))
             svc.image = body.get("image") if isinstance(body.get("image"), str) else svc.image
-            _merge_env_files(svc, body, tags.get((*base, "env_file")))
+            _merge_env_files(svc, body, tags.get((*base, "env_file")), cf.base)
             _merge_environment(svc, cf, str(name), body.get("environment"))
             for key, value in body.items():
                 if key == "environment":
@@ -199,11 +200,13 @@ def _read_services(compose: Iterable[ComposeFile]) -> tuple[dict[str, _Service],
     return out, refusals
 
 
-def _merge_env_files(svc: _Service, body: dict, tag: str | None) -> None:
+def _merge_env_files(svc: _Service, body: dict, tag: str | None, base: str) -> None:
+    """Add a service body's `env_file:` entries, each taken from `base` (the compose file's own
+    directory, project-relative) and normalised to a project-relative path."""
     if tag is not None:  # `env_file: !reset` or `!override`: the earlier files' entries go
         svc.env_files, svc.raw = [], set()
     for path, raw in _env_file_entries(body):
-        path = _normal(path)
+        path = _normal(posixpath.join(base, path) if path else path)
         if path not in svc.env_files:
             svc.env_files.append(path)
         if raw:
@@ -357,10 +360,14 @@ def _group(uses: list[tuple[Use, int]], values: list[str], data: AdoptInput) -> 
 
 
 def _outside(files: Mapping[str, Any]) -> list[Refusal]:
+    """A refusal for each env file outside the project dir that could not be read (one that was
+    read names its secrets in their own refusals: core/adopt_rules.py)."""
     out = []
-    for path in files:
-        if path.startswith("/") or path == ".." or path.startswith("../"):
-            reason = "outside the project dir: adopt rewrites env files inside it only"
+    for path, parsed in files.items():
+        if parsed is None and (path.startswith("/") or path == ".." or path.startswith("../")):
+            reason = (
+                "outside the project dir and not readable: adopt rewrites env files inside it only"
+            )
             out.append(Refusal((), path, reason))
     return out
 

@@ -14,10 +14,14 @@ from titan_deploy.core.yamlpos import Located
 
 @dataclass(frozen=True)
 class ComposeFile:
-    """One compose file as ops read it: its name relative to the project dir and its parse."""
+    """One compose file as ops read it: its name relative to the project dir, its parse, and
+    `base`: its directory relative to the project dir (posix; `..` parts for a file outside it;
+    "" for the project dir), which its relative `env_file:` paths are taken from (a file that
+    `include:` names resolves them from its own directory)."""
 
     display: str
     doc: Located
+    base: str = ""
 
 
 @dataclass(frozen=True)

@@ -228,7 +228,10 @@ class Decider:
 
     def _refusal(self, use: Use) -> str | None:
         if use.file.startswith("/") or use.file.startswith("../"):
-            return f"{use.file} is outside the project dir: adopt rewrites env files inside it only"
+            return (
+                f"{use.file} is outside the project dir: adopt never writes there; edit it by "
+                f"hand (move {use.name} to an env file inside the project), then run adopt again"
+            )
         if use.via == "environment":
             return (
                 f"{use.ref}: {use.service}'s environment: sets {use.name} to the value in the "

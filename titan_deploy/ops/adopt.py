@@ -25,6 +25,7 @@ compose file); 3 a runtime failure (a full disk).
 from __future__ import annotations
 
 import datetime
+import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,9 +49,9 @@ from titan_deploy.core.checks import expected_dir_mode, expected_file_mode
 from titan_deploy.core.findings import Finding, Report, error, warning
 from titan_deploy.core.manifest import Manifest, parse_manifest_text
 from titan_deploy.core.overlay import base_compose, plan_overlay
-from titan_deploy.core.yamlpos import load_file
 from titan_deploy.errors import ConfigError
 from titan_deploy.io import compose, fs
+from titan_deploy.io.composefiles import load_compose_files
 from titan_deploy.project import Project
 
 COLUMNS = ["secret", "kind", "action", "consumers", "from"]
@@ -278,7 +279,11 @@ def _input(
     exclude: Iterable[str],
     seen: _Seen,
 ) -> AdoptInput:
-    composes = tuple(ComposeFile(f, load_file(project.path(f), display=f)) for f in compose_files)
+    root = project.project_dir
+    composes = tuple(
+        ComposeFile(doc.display, doc.located, _base(root, doc.path))
+        for doc in load_compose_files(root, compose_files)
+    )
     env_files = {p: _read_text(project, p) for p in env_file_paths(composes)}
     secrets_dir = project.secrets_dir_rel if manifest is not None else _secrets_rel(project)
     return AdoptInput(
@@ -294,6 +299,13 @@ def _input(
     )
 
 
+def _base(root: Path, path: Path) -> str:
+    """The directory of compose file `path`, relative to the project dir `root` (posix, with
+    `..` parts when outside it; "" for the project dir itself)."""
+    rel = Path(os.path.relpath(path.parent, root)).as_posix()
+    return "" if rel == "." else rel
+
+
 def _secrets_rel(project: Project) -> str:
     option = project.secrets_dir_option
     if option is None:
@@ -305,10 +317,9 @@ def _secrets_rel(project: Project) -> str:
 
 
 def _read_text(project: Project, relative: str) -> str | None:
-    """An env file's text (bounded, regular files only), None when missing; one outside the
-    project dir is not read (core refuses it)."""
-    if relative.startswith(("/", "../")) or relative == "..":
-        return None
+    """An env file's text (bounded, regular files only), None when missing. One outside the
+    project dir (an included compose file's, say) is read too, never written: core refuses its
+    secrets, naming them, so that the operator edits that file by hand."""
     try:
         return fs.read_config(project.path(relative)).decode("utf-8")
     except FileNotFoundError:

@@ -444,3 +444,19 @@ def test_a_value_equal_to_the_project_name_is_weak() -> None:
     value = "Titan-Trading-Stack-Prod-2024"
     plan, got = plan_of({"app": svc()}, f"API_TOKEN={value}\n", project_name=value.lower())
     assert not got and "S023" in plan.refusals[0].reason
+
+
+def test_env_file_paths_of_an_included_file_are_taken_from_its_own_dir() -> None:
+    """Compose resolves an included file's `env_file:` from that file's dir (issue 10 item 4)."""
+    doc = load_located(yaml.safe_dump({"services": {"a": svc(env_file="./app.env")}}), "c.yml")
+    outside = load_located(yaml.safe_dump({"services": {"b": svc(env_file="w.env")}}), "o.yml")
+    compose = (ComposeFile("sub/c.yml", doc, "sub"), ComposeFile("../o/o.yml", outside, "../o"))
+    assert env_file_paths(compose) == ["sub/app.env", "../o/w.env"]
+    token = canary()
+    plan, _ = plan_adoption(
+        AdoptInput(
+            compose=compose, env_files={"sub/app.env": None, "../o/w.env": f"X_TOKEN={token}\n"}
+        )
+    )
+    refused = [r for r in plan.refusals if r.names == ("X_TOKEN",)]
+    assert refused and "by hand" in refused[0].reason
