@@ -340,3 +340,38 @@ def test_an_overlay_that_would_copy_a_secret_looking_entry_stops_before_anything
         assert result.exit_code == 2, result.output
         assert "LEGACY_API_TOKEN looks like a secret" in result.stderr
     assert snapshot(titan.root) == before
+
+
+@pytest.mark.parametrize("reader", ["included", "top-level-secret"])
+def test_a_dotenv_variable_another_part_of_the_project_reads_stays_in_the_dotenv(
+    cli, tmp_path: Path, reader: str
+) -> None:
+    """Sentinel's `X: ${HMAC_SECRET}` alone would be adopted (the `.env` line becoming the
+    stand-in); a `${HMAC_SECRET}` on an included file's command line, or a top-level secret
+    `environment: HMAC_SECRET`, still reads it: nothing is adopted, `.env` keeps its value."""
+    root = tmp_path / "p"
+    root.mkdir()
+    value = os.urandom(32).hex()
+    (root / ".env").write_text(f"HMAC_SECRET={value}\n")
+    compose = (
+        "services:\n  sentinel:\n    image: app\n"
+        "    environment:\n      TITAN_HMAC_SECRET: ${HMAC_SECRET}\n"
+    )
+    if reader == "included":
+        (root / "inc").mkdir()
+        (root / "inc" / "worker.yml").write_text(
+            "services:\n  worker:\n    image: app\n    command: [run, '${HMAC_SECRET}']\n"
+        )
+        compose = "include:\n  - inc/worker.yml\n" + compose
+    else:
+        compose += "secrets:\n  envsec:\n    environment: HMAC_SECRET\n"
+    (root / "compose.yaml").write_text(compose)
+    before = snapshot(root)
+    result = cli("-C", root, "--json", "adopt")
+    assert result.exit_code == 1, result.output
+    data = json.loads(result.stdout)["data"]
+    assert not data["secrets"]
+    (refusal,) = [r for r in data["refused"] if r["names"] == ["HMAC_SECRET"]]
+    assert "also read" in refusal["reason"]
+    assert snapshot(root) == before
+    assert value not in result.stdout + result.stderr

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from titan_deploy.core.adopt import (
@@ -51,6 +51,7 @@ from titan_deploy.core.overlay import base_compose, plan_overlay
 from titan_deploy.core.yamlpos import load_file
 from titan_deploy.errors import ConfigError
 from titan_deploy.io import compose, fs
+from titan_deploy.io.composefiles import load_compose_files
 from titan_deploy.project import Project
 
 COLUMNS = ["secret", "kind", "action", "consumers", "from"]
@@ -85,6 +86,7 @@ def run_adopt(
     compose_files = _compose_files(project, manifest)
     seen = _ask_compose(project, manifest, compose_files, compose_for or compose.for_project)
     data = _input(project, manifest, compose_files, include, exclude, seen)
+    data = replace(data, included=_included(project, compose_files, data))
     plan, values = plan_adoption(data)
     _check_names(plan, "--include", data.include)
     _check_names(plan, "--exclude", data.exclude)
@@ -292,6 +294,16 @@ def _input(
         project_name=seen.name,
         compose_env=seen.environment,
     )
+
+
+def _included(
+    project: Project, compose_files: list[str], data: AdoptInput
+) -> tuple[ComposeFile, ...]:
+    """The compose files Compose also reads through `include:` (io/composefiles) that `data`
+    does not plan from: a `.env` variable one of them reads is not adopted (core/adopt.py)."""
+    planned = {cf.display for cf in data.compose}
+    docs = load_compose_files(project.project_dir, compose_files)
+    return tuple(ComposeFile(d.display, d.located) for d in docs if d.display not in planned)
 
 
 def _secrets_rel(project: Project) -> str:
