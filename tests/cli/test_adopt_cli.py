@@ -375,3 +375,33 @@ def test_a_dotenv_variable_another_part_of_the_project_reads_stays_in_the_dotenv
     assert "also read" in refusal["reason"]
     assert snapshot(root) == before
     assert value not in result.stdout + result.stderr
+
+
+def test_the_global_env_file_is_what_adopt_interpolates_from_and_rewrites(
+    cli, tmp_path: Path
+) -> None:
+    """`--env-file prod.env` (no `.env`): Compose needs it for `${HMAC_SECRET:?}` (without it:
+    exit 2, "required variable is missing"), and adopt reads the value there and leaves the
+    stand-in there, never in a `.env` it would create."""
+    root = tmp_path / "p"
+    root.mkdir()
+    value = os.urandom(32).hex()
+    (root / "prod.env").write_text(f"HMAC_SECRET={value}\n")
+    (root / "compose.yaml").write_text(
+        "services:\n  sentinel:\n    image: app\n"
+        "    environment:\n      TITAN_HMAC_SECRET: ${HMAC_SECRET:?set it}\n"
+    )
+    result = cli("-C", root, "--env-file", "prod.env", "--json", "adopt", "--dry-run")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)["data"]
+    assert [s["name"] for s in data["secrets"]] == ["titan_hmac_secret"]
+    assert data["secrets"][0]["sources"] == ["prod.env:1"]
+    assert [(e["file"], e["stand_in"]) for e in data["env_edits"]] == [
+        ("prod.env", ["HMAC_SECRET"])
+    ]
+    result = cli("-C", root, "--env-file", "prod.env", "adopt")
+    assert result.exit_code == 0, result.output
+    assert (root / "prod.env").read_text().count("HMAC_SECRET=adopted-by-titan-deploy") == 1
+    assert (root / "secrets" / "titan_hmac_secret").read_text() == value
+    assert not (root / ".env").exists()
+    assert value not in result.stdout + result.stderr
