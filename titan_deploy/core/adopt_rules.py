@@ -436,7 +436,7 @@ def derive_kind(
         kind = "api-key"
     problem = kind_problem(_spec(kind), raw)
     if problem is not None:
-        return "text", None, False, [f"kind text: as a {kind} it would be {problem}"]
+        return "text", None, False, [f"kind text: the value is not a valid {kind} ({problem})"]
     return kind, None, False, []
 
 

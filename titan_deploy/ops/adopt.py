@@ -113,6 +113,8 @@ def run_adopt(
         report.summary = "nothing written: a secret file exists with a different value"
     elif dry_run:
         _overlay_preflight(project, manifest, compose_files, plan, gid, data)
+        for edit in plan.edits:  # the run would refuse these (exit 2): so does the dry run
+            _preflight(project, edit.file)
         report.summary = _summary(plan, "would adopt") + " (dry run: nothing written)"
     else:
         _overlay_preflight(project, manifest, compose_files, plan, gid, data)

@@ -506,3 +506,12 @@ def test_an_x_extension_anchor_is_no_other_reader() -> None:
     compose = (ComposeFile("docker-compose.yml", load_located(text, "c.yml")),)
     plan, got = plan_adoption(AdoptInput(compose=compose, dotenv=f"HMAC_SECRET={hmac}\n"))
     assert [s.name for s in plan.secrets] == ["titan_hmac_secret"] and got
+
+
+def test_a_kind_the_value_fails_says_so_in_a_sentence() -> None:
+    """A004's note: `kind text: the value is not a valid token (contains ...)`."""
+    from titan_deploy.core.adopt_rules import derive_kind
+
+    kind, _, _, notes = derive_kind(["API_TOKEN"], "short", "name")
+    assert kind == "text" and len(notes) == 1
+    assert notes[0].startswith("kind text: the value is not a valid token (too short")
