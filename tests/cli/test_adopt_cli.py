@@ -188,9 +188,10 @@ def test_a_symlinked_env_file_is_refused_before_anything_is_written(
     (titan.root / ".env.prod").rename(real)
     (titan.root / ".env.prod").symlink_to(real)
     before = snapshot(titan.root)
-    result = adopt(cli, titan)
-    assert result.exit_code == 2, result.output
-    assert "is a symlink" in result.output
+    for args in (["--dry-run"], []):  # the dry run predicts the refusal
+        result = adopt(cli, titan, *args)
+        assert result.exit_code == 2, result.output
+        assert "is a symlink" in result.output
     assert snapshot(titan.root) == before and not (titan.root / "secrets").exists()
 
 
@@ -387,3 +388,70 @@ def test_adopt_follows_include_and_reads_env_files_from_the_included_files_dir(
     assert refused and "outside the project dir" in refused[0]["reason"]
     assert "by hand" in refused[0]["reason"]
     assert snapshot(tmp_path / "shared") == shared_before
+
+
+@pytest.mark.parametrize("reader", ["included", "top-level-secret"])
+def test_a_dotenv_variable_another_part_of_the_project_reads_stays_in_the_dotenv(
+    cli, tmp_path: Path, reader: str
+) -> None:
+    """Sentinel's `X: ${HMAC_SECRET}` alone would be adopted (the `.env` line becoming the
+    stand-in); a `${HMAC_SECRET}` on an included file's command line, or a top-level secret
+    `environment: HMAC_SECRET`, still reads it: nothing is adopted, `.env` keeps its value."""
+    root = tmp_path / "p"
+    root.mkdir()
+    value = os.urandom(32).hex()
+    (root / ".env").write_text(f"HMAC_SECRET={value}\n")
+    compose = (
+        "services:\n  sentinel:\n    image: app\n"
+        "    environment:\n      TITAN_HMAC_SECRET: ${HMAC_SECRET}\n"
+    )
+    if reader == "included":
+        (root / "inc").mkdir()
+        (root / "inc" / "worker.yml").write_text(
+            "services:\n  worker:\n    image: app\n    command: [run, '${HMAC_SECRET}']\n"
+        )
+        compose = "include:\n  - inc/worker.yml\n" + compose
+    else:
+        compose += "secrets:\n  envsec:\n    environment: HMAC_SECRET\n"
+    (root / "compose.yaml").write_text(compose)
+    before = snapshot(root)
+    result = cli("-C", root, "--json", "adopt")
+    assert result.exit_code == 1, result.output
+    data = json.loads(result.stdout)["data"]
+    assert not data["secrets"]
+    (refusal,) = [r for r in data["refused"] if r["names"] == ["HMAC_SECRET"]]
+    # an included file is planned from like the main one: its command line refuses the variable
+    expected = "into a command line" if reader == "included" else "also read"
+    assert expected in refusal["reason"]
+    assert snapshot(root) == before
+    assert value not in result.stdout + result.stderr
+
+
+def test_the_global_env_file_is_what_adopt_interpolates_from_and_rewrites(
+    cli, tmp_path: Path
+) -> None:
+    """`--env-file prod.env` (no `.env`): Compose needs it for `${HMAC_SECRET:?}` (without it:
+    exit 2, "required variable is missing"), and adopt reads the value there and leaves the
+    stand-in there, never in a `.env` it would create."""
+    root = tmp_path / "p"
+    root.mkdir()
+    value = os.urandom(32).hex()
+    (root / "prod.env").write_text(f"HMAC_SECRET={value}\n")
+    (root / "compose.yaml").write_text(
+        "services:\n  sentinel:\n    image: app\n"
+        "    environment:\n      TITAN_HMAC_SECRET: ${HMAC_SECRET:?set it}\n"
+    )
+    result = cli("-C", root, "--env-file", "prod.env", "--json", "adopt", "--dry-run")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)["data"]
+    assert [s["name"] for s in data["secrets"]] == ["titan_hmac_secret"]
+    assert data["secrets"][0]["sources"] == ["prod.env:1"]
+    assert [(e["file"], e["stand_in"]) for e in data["env_edits"]] == [
+        ("prod.env", ["HMAC_SECRET"])
+    ]
+    result = cli("-C", root, "--env-file", "prod.env", "adopt")
+    assert result.exit_code == 0, result.output
+    assert (root / "prod.env").read_text().count("HMAC_SECRET=adopted-by-titan-deploy") == 1
+    assert (root / "secrets" / "titan_hmac_secret").read_text() == value
+    assert not (root / ".env").exists()
+    assert value not in result.stdout + result.stderr

@@ -134,3 +134,24 @@ def test_a_good_value_without_an_engine_journals_nothing(
     if state.exists():
         assert json.loads(state.read_text()).get("active") is None
         canaries.assert_clean(state.read_text(), "journal")
+
+
+def test_a_dry_run_checks_the_file_it_is_given(ready_project: Path, titan_values) -> None:
+    """`--dry-run --from-file F` reads and checks F like the run would (exit 2 when it is
+    missing or holds a value in use); with a good file it shows the plan. Same for exchange."""
+    current = titan_values[GEMINI]
+    bad = ready_project / "bad"
+    bad.write_bytes(current)
+    good = ready_project / "good"
+    good.write_text(pyrandom.token_urlsafe(30))
+    for path, expected in (("/nonexistent", "cannot read the new"), (str(bad), "already in use")):
+        result = invoke(ready_project, "rotate", "secret", GEMINI, "--from-file", path, "--dry-run")
+        assert result.exit_code == 2 and expected in result.output, result.output
+    result = invoke(
+        ready_project, "rotate", "secret", GEMINI, "--from-file", str(good), "--dry-run"
+    )
+    assert result.exit_code == 0, result.output
+    missing = ["--from-file", "/nonexistent", "--from-file", "/nonexistent2"]
+    result = invoke(ready_project, "rotate", "exchange", "binance", *missing, "--dry-run")
+    assert result.exit_code == 2 and "cannot read the new" in result.output, result.output
+    assert not list((ready_project / "secrets").glob("*.v*"))

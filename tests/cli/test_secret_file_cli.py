@@ -137,3 +137,18 @@ def test_a_stale_temp_file_beside_a_file_secret_is_removed(project: Path, cli) -
     other.write_bytes(b"o")
     assert clean_stale_temps(Project(project_dir=project)) == [stale.name]
     assert not stale.exists() and other.exists()
+
+
+def test_a_service_whose_only_consumer_is_target_only_renders(tmp_path: Path, cli) -> None:
+    """No env var for the service: the overlay writes no `environment:` at all (an empty one is
+    null, which Compose rejects: "services.web.environment must be a mapping")."""
+    (tmp_path / "secrets.manifest.yml").write_text(
+        "version: 1\ncompose_files: [compose.yml]\nsecrets:\n  server_cert:\n    kind: token\n"
+        "    generate: true\n    consumers:\n      web: {target: /etc/app/server.cert}\n"
+    )
+    (tmp_path / "compose.yml").write_text("services:\n  web:\n    image: busybox\n")
+    assert cli("-C", tmp_path, "init").exit_code == 0
+    result = cli("-C", tmp_path, "render")
+    assert result.exit_code == 0, result.output
+    text = (tmp_path / "docker-compose.secrets.yml").read_text()
+    assert "environment" not in text and 'target: "/etc/app/server.cert"' in text

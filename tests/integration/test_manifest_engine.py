@@ -72,7 +72,8 @@ def test_target_file_and_compose_names_deploy_and_verify(tmp_path, busybox_image
             "server_cert": {
                 "kind": "token",
                 "generate": True,
-                "consumers": {"Gitea": {"target": TARGET}},
+                # web reads it only at a target: no env var, no `environment:` in the overlay
+                "consumers": {"Gitea": {"target": TARGET}, "web": {"target": TARGET}},
             },
         },
     }
@@ -82,7 +83,7 @@ def test_target_file_and_compose_names_deploy_and_verify(tmp_path, busybox_image
         "pull_policy": "never",
         "healthcheck": {"test": ["CMD", "true"], "interval": "1s", "retries": 3},
     }
-    stack = _project(tmp_path, manifest, {"services": {"Gitea": service}})
+    stack = _project(tmp_path, manifest, {"services": {"Gitea": service, "web": service}})
     made.append(stack)
     init = stack.td("init")
     assert init.returncode == 0, init.output
@@ -96,8 +97,11 @@ def test_target_file_and_compose_names_deploy_and_verify(tmp_path, busybox_image
     assert {(r["service"], r["secret"]) for r in rows} == {
         ("Gitea", "App_DB_Password"),
         ("Gitea", "server_cert"),
+        ("web", "server_cert"),
     }
     assert all(r["content"] and r["mounted"] and r["env"] for r in rows), rows
+    web = stack.compose("exec", "-T", "web", "sh", "-c", f"test -f {TARGET} && echo ok")
+    assert web.stdout.strip() == "ok", web.stderr
     # what the service reads: the env name points at the mount, the target holds the file
     env = stack.compose("exec", "-T", "Gitea", "sh", "-c", f"test -f ${ENV_NAME} && echo ok")
     assert env.stdout.strip() == "ok", env.stderr

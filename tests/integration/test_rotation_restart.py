@@ -224,3 +224,19 @@ def test_killed_mid_rotation_then_resumed_ends_verified(restart_stack, tmp_path)
     assert s.secret_path(TOKEN).read_bytes() == value
     assert td(s, samplers, "verify").returncode == 0
     assert_clean(s, samplers)
+
+
+def test_a_rotation_with_nothing_deployed_says_nothing_was_changed(stack, tmp_path):
+    """Never `up`: no consumer container. The rotation fails (no proof) and says no consumer is
+    deployed, not that every consumer is back on the old value."""
+    s = stack()
+    save(s.secret_path(TOKEN), new_value(s))
+    s.values[TOKEN] = s.secret_path(TOKEN).read_bytes()
+    source = tmp_path / "new-token"
+    source.write_bytes(new_value(s))
+    result = s.td("rotate", "secret", TOKEN, "--from-file", str(source), *FAST)
+    assert result.returncode == 1, result.output
+    assert "was NOT rotated" in result.output and "no consumer is deployed" in result.output
+    assert "back on the old value" not in result.output
+    assert s.secret_path(TOKEN).read_bytes() == s.values[TOKEN]
+    assert_no_canary(s)

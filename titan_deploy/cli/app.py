@@ -174,6 +174,7 @@ def adopt(
     is listed with the reason. No value is ever printed. Exit 0 adopted, 1 nothing to adopt or a
     secret file with another value, 2 bad input.
     """
+    from titan_deploy.ops import stack
     from titan_deploy.ops.adopt import run_adopt
 
     execute(
@@ -185,6 +186,7 @@ def adopt(
             include=include or (),
             exclude=exclude or (),
             secrets_gid=secrets_gid,
+            compose_for=stack.real(project).compose,
         ),
     )
 

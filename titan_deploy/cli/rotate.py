@@ -218,7 +218,7 @@ def exchange(
     settings = _settings(ctx)
 
     def op(project):
-        if dry_run:
+        if dry_run and not from_file:  # the dry run checks files given, never reads stdin
             return run_exchange(project, name, settings)
         names = group_secrets(project, name)
         values = read_material(names, from_file or [])
@@ -271,7 +271,7 @@ def secret(
         if from_file is not None and generate:
             raise _usage("--from-file and --generate exclude each other: give one")
         check_rotatable(project, name, generate)
-        if dry_run or generate:
+        if generate or (dry_run and from_file is None):  # a dry run checks a file given
             return run_secret(project, name, settings, progress, generate=generate)
         values = read_material([name], [from_file] if from_file else [])
         value = validate_value(project, name, values)

@@ -50,7 +50,10 @@ Refused, with the reason and what to do:
   env file outside the project dir (read, never written: an included compose file's env_file may
   lie there; the operator edits it by hand), a clash with an existing manifest entry;
 - top-level compose `secrets:` that are `external:` or `environment:`-sourced: not files adopt
-  can manage.
+  can manage;
+- a `.env` variable that something adopt does not plan from also reads (an `include:`d file, a
+  top-level secret's or config's `environment:`, `${V}` outside `services:`, an env file's
+  `X=${V}`): its `.env` line would change under that reader (`_readers_elsewhere`).
 """
 
 from __future__ import annotations
@@ -113,7 +116,10 @@ def plan_adoption(data: AdoptInput) -> tuple[AdoptPlan, Values]:
     uses, values = _uses(services, files, dotenv, data)
     runtime = {svc.name: _runtime_names(svc) for svc in services.values()}
     grouped = _group(uses, values, data)
-    out = rules.Decider(services={s.name: s.image for s in services.values()}, runtime=runtime)
+    elsewhere = _readers_elsewhere(data, files, raw_paths, dotenv)
+    out = rules.Decider(
+        services={s.name: s.image for s in services.values()}, runtime=runtime, elsewhere=elsewhere
+    )
     every = dict(files)  # the .env too: an adopted value it holds leaves it
     if dotenv is not None:
         every.setdefault(data.dotenv_display, dotenv)
@@ -336,6 +342,62 @@ def _environment_uses(service, name, raw, ref, env, dot, keep) -> list[tuple[Use
         use = Use(service, name, dot, a.first, a.last, via, ref, var)
         out.append((use, keep(a.value or "")))
     return out
+
+
+def _readers_elsewhere(
+    data: AdoptInput,
+    files: Mapping[str, list[Assignment] | None],
+    raw_paths: set[str],
+    dotenv: list[Assignment] | None,
+) -> dict[str, list[str]]:
+    """`.env` variable -> every place that reads it that the plan does not follow as a use:
+    `${V}` outside `services:` (a top-level `configs:`, `networks:`, `name:`; never an `x-`
+    extension, which reaches a service only through an alias the service's own use shows),
+    a top-level secret or config `environment: V`, anything in an `include:`d file (its
+    services too: `${V}` or a bare `- V`), and `${V}` in an env file (Compose interpolates
+    env_file values from the project environment, `.env` included; not a `format: raw` one).
+    A secret with such a reader is not adopted: its `.env` line would change under it."""
+    out: dict[str, list[str]] = {}
+    for cf in data.compose:
+        _doc_readers(cf, skip_services=True, out=out)
+    for cf in data.included:
+        _doc_readers(cf, skip_services=False, out=out)
+    texts = [(p, a) for p, assigned in files.items() if p not in raw_paths for a in assigned or []]
+    texts += [(data.dotenv_display, a) for a in dotenv or []]
+    for path, a in texts:
+        for var in interpolated(a.value or ""):
+            if var != a.name:
+                out.setdefault(var, []).append(f"{path}:{a.first} ({a.name}=${{{var}}})")
+    return out
+
+
+def _doc_readers(cf: ComposeFile, skip_services: bool, out: dict[str, list[str]]) -> None:
+    value = cf.doc.value if isinstance(cf.doc.value, dict) else {}
+    for key, body in value.items():
+        key = str(key)
+        if key.startswith("x-") or (skip_services and key == "services"):
+            continue
+        for path, text in walk_strings(body, key):
+            for var in dict.fromkeys(interpolated(text)):
+                out.setdefault(var, []).append(f"{cf.display} {path}")
+        if key in ("secrets", "configs") and isinstance(body, dict):
+            for name, entry in body.items():
+                source = entry.get("environment") if isinstance(entry, dict) else None
+                if isinstance(source, str):
+                    where = f"{cf.display} {key}.{name}.environment"
+                    out.setdefault(source, []).append(where)
+    for name, body in () if skip_services else _services(cf.doc).items():
+        for var in _passed_through(body.get("environment") if isinstance(body, dict) else None):
+            out.setdefault(var, []).append(f"{cf.display} services.{name}.environment")
+
+
+def _passed_through(env: Any) -> list[str]:
+    """The names an `environment:` passes from the project environment (`- V`, `V:` empty)."""
+    if isinstance(env, dict):
+        return [str(k) for k, v in env.items() if v is None]
+    if isinstance(env, list):
+        return [i for i in env if isinstance(i, str) and "=" not in i]
+    return []
 
 
 def _runtime_names(svc: _Service) -> set[str]:

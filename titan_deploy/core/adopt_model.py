@@ -41,6 +41,9 @@ class AdoptInput:
     # service -> env name -> the value its container gets, as Compose reads it (`config`,
     # interpolated): a value adopt reads otherwise is refused. Empty: not asked.
     compose_env: Mapping[str, Mapping[str, str]] = field(default_factory=dict, repr=False)
+    # compose files Compose also reads (`include:`d) that `compose` does not hold: adopt plans
+    # nothing from them, but a `.env` variable one of them reads is never adopted
+    included: tuple[ComposeFile, ...] = ()
 
 
 @dataclass(frozen=True)

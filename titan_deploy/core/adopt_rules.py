@@ -112,6 +112,9 @@ class Decider:
 
     services: Mapping[str, str | None]
     runtime: Mapping[str, set[str]]
+    # `.env` variable -> places that read it which the plan does not follow (an `include:`d
+    # file, a top-level secret's `environment:`, `${V}` outside `services:`, an env file)
+    elsewhere: Mapping[str, list[str]] = field(default_factory=dict)
 
     def decide(
         self,
@@ -141,9 +144,10 @@ class Decider:
             if not decision.refusals and not decision.consumers:
                 reason = "no service reads it from a file (" + "; ".join(decision.notes) + ")"
                 decision.refusals.append(Refusal(names, group.where, reason))
-            if decision.refusals:
-                refusals += decision.refusals
-                if len(decision.refusals) == len(group.uses):
+            elsewhere = self._read_elsewhere(group, data, files)
+            if decision.refusals or elsewhere:
+                refusals += decision.refusals + elsewhere
+                if len(decision.refusals) == len(group.uses):  # not one use was adoptable
                     continue
                 notes.append(
                     f"{', '.join(names)} stay where they are ({group.where}): a secret is adopted "
@@ -173,6 +177,25 @@ class Decider:
         edits = _edits(secrets, groups, chosen, files, {data.dotenv_display: kept_set})
         plan = AdoptPlan(tuple(secrets), tuple(refusals), edits, tuple(possible), tuple(notes))
         return plan, chosen
+
+    def _read_elsewhere(
+        self, group: Group, data: AdoptInput, files: Mapping[str, list[Assignment] | None]
+    ) -> list[Refusal]:
+        """A refusal for each `.env` variable holding the group's value that something adopt
+        does not follow also reads: adopting would take the value out from under it (the line
+        goes, or becomes the stand-in)."""
+        dot = data.dotenv_display
+        out = []
+        for a in files.get(dot) or []:
+            places = self.elsewhere.get(a.name) if a.value == group.value else None
+            if places:
+                reason = (
+                    f"{'; '.join(dict.fromkeys(places))} also read{'s' if len(places) == 1 else ''}"
+                    f" {a.name} from {dot}: adopting it would change the value there; move "
+                    "that use to the secret file (or adopt it by hand), then run adopt again"
+                )
+                out.append(Refusal((a.name,), f"{dot}:{a.first}", reason))
+        return out
 
     def _consumers(self, group: Group, data: AdoptInput) -> _Decision:
         out = _Decision()
@@ -416,7 +439,7 @@ def derive_kind(
         kind = "api-key"
     problem = kind_problem(_spec(kind), raw)
     if problem is not None:
-        return "text", None, False, [f"kind text: as a {kind} it would be {problem}"]
+        return "text", None, False, [f"kind text: the value is not a valid {kind} ({problem})"]
     return kind, None, False, []
 
 

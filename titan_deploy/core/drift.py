@@ -39,6 +39,7 @@ from typing import Any
 from titan_deploy.core.findings import Finding, error
 from titan_deploy.core.manifest import Manifest, SecretSpec
 from titan_deploy.core.overlay import Assignment, file_name
+from titan_deploy.core.versions import FILE_SEP
 
 Assignments = Mapping[str, Mapping[str, Assignment]]  # secret -> service -> assignment
 RECORD_FORMAT = 1
@@ -189,6 +190,15 @@ def recreatable(manifest: Manifest, findings: Iterable[Finding]) -> dict[str, tu
 # --- D001: base file edited after a rotation ------------------------------------------------------
 
 
+def shown_file(spec: SecretSpec, key: str) -> str:
+    """The file, relative to the secrets dir, that a value key (`<name>` or `<name>.v<N>`, as
+    the values and the deploy record are keyed) names for `spec`: its `file:` (`db/pw.txt`,
+    `db/pw.txt.v1`) when it has one, else the key itself. For messages: the path to open."""
+    if key == spec.name or key.startswith(spec.name + FILE_SEP):
+        return spec.file_name + key[len(spec.name) :]
+    return key
+
+
 def _assignment(assignments: Assignments, secret: str, service: str) -> Assignment:
     return assignments.get(secret, {}).get(service, Assignment())
 
@@ -234,17 +244,19 @@ def _base_edit(
     known: list[str],
     label: str,
 ) -> Finding:
+    base = f"{label}/{spec.file_name}"
     in_use = "; ".join(
-        f"{', '.join(dict.fromkeys(services))} mount {label}/{f}" for f, services in by_file.items()
+        f"{', '.join(dict.fromkeys(services))} mount {label}/{shown_file(spec, f)}"
+        for f, services in by_file.items()
     )
-    undo = f"undo the edit ({label}/{known[0]} holds the value it had)"
+    undo = f"undo the edit ({label}/{shown_file(spec, known[0])} holds the value it had)"
     apply = _apply(manifest, spec.name)
     if apply and recreates(spec):  # the operator's new value is in the base file
-        apply = apply.replace("--from-file FILE", f"--from-file {label}/{spec.name}")
+        apply = apply.replace("--from-file FILE", f"--from-file {base}")
     return error(
         "D001",
-        f"{label}/{spec.name} differs from the version in use since a rotation ({in_use}): "
-        f"an edit of {label}/{spec.name} never reaches a container, and `up` does not apply it",
+        f"{base} differs from the version in use since a rotation ({in_use}): "
+        f"an edit of {base} never reaches a container, and `up` does not apply it",
         secret=spec.name,
         fix=f"to change the value {apply}; or {undo}"
         if apply
@@ -303,7 +315,8 @@ def _password_edit(
     clients = [c.service for c in spec.consumers if c.service != holder] or ["its clients"]
     return error(
         "D002",
-        f"{label}/{current} changed after `titan-deploy up` deployed it ({deployed.at}): "
+        f"{label}/{shown_file(spec, current)} changed after `titan-deploy up` deployed it "
+        f"({deployed.at}): "
         f"{holder} keeps the password its data volume was initialised with (postgres reads "
         f"POSTGRES_PASSWORD_FILE only to initialise an empty data dir), so a redeploy would "
         f"give {', '.join(clients)} a password the database refuses",

@@ -18,7 +18,7 @@ from typing import Any
 from titan_deploy.core.findings import Finding, error, warning
 from titan_deploy.core.lint_manifest import environment
 from titan_deploy.core.manifest import Manifest
-from titan_deploy.core.versions import parse_source
+from titan_deploy.core.versions import file_name, parse_source
 from titan_deploy.core.yamlpos import KeyPath, Located
 
 _REF = re.compile(
@@ -50,8 +50,13 @@ def base_file_findings(
                 findings += _env_values(doc, str(service), gone, manifest, holds)
         declared = top.get("secrets")
         for name, body in declared.items() if isinstance(declared, dict) else ():
-            if parse_source(str(name), names) is not None and isinstance(body, dict):
-                findings += _sourced_elsewhere(doc, str(name), body, manifest.secrets_dir)
+            source = parse_source(str(name), names)
+            if source is not None and isinstance(body, dict):
+                secret, version = source
+                file = f"{manifest.secrets_dir}/" + file_name(
+                    manifest.secrets[secret].file_name, version
+                )
+                findings += _sourced_elsewhere(doc, str(name), body, file)
     return findings
 
 
@@ -160,9 +165,10 @@ _ELSEWHERE = {
 
 
 def _sourced_elsewhere(
-    doc: Located, name: str, body: dict[str, Any], secrets_dir: str
+    doc: Located, name: str, body: dict[str, Any], file: str
 ) -> Iterable[Finding]:
-    """L014 for each of `external:` / `environment:` set on a managed secret's base entry."""
+    """L014 for each of `external:` / `environment:` set on a managed secret's base entry
+    (`file`: its value's file, relative to the project dir)."""
     for key, what in _ELSEWHERE.items():
         if body.get(key) in (None, False):
             continue
@@ -172,7 +178,7 @@ def _sourced_elsewhere(
                 f"secret {name} {what}, not the manifest's file in the secrets dir",
                 secret=name,
                 fix=f"delete `{key}:` there (or the whole entry) and keep the value in "
-                f"./{secrets_dir}/{name}: the overlay declares {name} with `file:`",
+                f"./{file}: the overlay declares {name} with `file:`",
             ),
             file=doc.source,
             line=doc.line(("secrets", name, key)),

@@ -72,6 +72,14 @@ class ServicePlan:
     # the base's service `secrets:` entries that are not managed, when some are: `!override`
     keep_secrets: tuple[str, ...] | None = None
 
+    @property
+    def env_entries(self) -> int:
+        """How many `environment:` entries the overlay writes for this service (kept, file
+        vars, plain values, `!reset`s): none and no `!override` means no `environment:` key at
+        all (a target-only consumer; Compose rejects an empty one as not a mapping)."""
+        files = sum(len(m.envs) for m in self.mounts)
+        return len(self.keep_env or ()) + files + len(self.env) + len(self.reset_env)
+
 
 @dataclass(frozen=True)
 class BaseService:

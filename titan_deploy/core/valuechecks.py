@@ -149,7 +149,7 @@ def _example(example_dir: Path | None, name: str) -> bytes | None:
 def missing_fix(spec: SecretSpec, where: Where) -> str:
     if spec.generate:
         return "titan-deploy init (generates it)"
-    hint = f"write the value into {where.shown / spec.name}"
+    hint = f"write the value into {spec.path_in(where.shown)}"
     if where.example_label:
         hint += f" (see {where.example_label}/README.md)"
     return hint

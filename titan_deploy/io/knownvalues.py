@@ -10,7 +10,8 @@ secret file passed as the manifest — is redacted before it is shown:
 - the value of every line of every env file compose reads: the project's `.env`, the files in
   `COMPOSE_ENV_FILES`, and every `env_file:` named by the compose files (found by parsing them
   with the tool's safe loader, no interpolation; `include:` and `extends:` files too). Compose's
-  own settings (`COMPOSE_*`, `DOCKER_*`) are not secrets and are left out.
+  own settings (`COMPOSE_*`, `DOCKER_*`) are not secrets and are left out, and so is adopt's
+  stand-in `adopted-by-titan-deploy` (it would redact the tool's own name).
 
 Reads are bounded (regular files only, never blocking, at most MAX_FILE_BYTES each and MAX_FILES
 in all) and never fail: what cannot be read cannot be echoed by the tool either.
@@ -29,6 +30,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from titan_deploy.core.adopt_model import STAND_IN
 from titan_deploy.core.envfile import env_file_values
 from titan_deploy.core.redact import Redactor
 from titan_deploy.core.secretvalue import is_placeholder
@@ -169,12 +171,15 @@ def env_files(project_dir: Path, compose_files: Iterable[Path]) -> list[Path]:
 
 
 def env_values(paths: Iterable[Path]) -> list[bytes]:
-    """The values of every line of the env files `paths` (missing ones skipped)."""
+    """The values of every line of the env files `paths` (missing ones skipped), except adopt's
+    stand-in (`adopted-by-titan-deploy`, core/adopt_model.STAND_IN): public text, and the
+    tool's own name in every path and command it prints."""
     out: list[bytes] = []
     for path in paths:
         data = read_small(path)
         if data:
-            out += [v.encode() for v in env_file_values(data.decode("utf-8", "replace"))]
+            values = env_file_values(data.decode("utf-8", "replace"))
+            out += [v.encode() for v in values if v != STAND_IN]
     return out
 
 

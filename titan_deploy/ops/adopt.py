@@ -27,7 +27,7 @@ from __future__ import annotations
 import datetime
 import os
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from titan_deploy.core.adopt import (
@@ -86,6 +86,13 @@ def run_adopt(
     compose_files = _compose_files(project, manifest)
     seen = _ask_compose(project, manifest, compose_files, compose_for or compose.for_project)
     data = _input(project, manifest, compose_files, include, exclude, seen)
+    dotenv, dotenv_display = _interpolation(project)
+    data = replace(
+        data,
+        included=_included(project, compose_files, data),
+        dotenv=dotenv,
+        dotenv_display=dotenv_display,
+    )
     plan, values = plan_adoption(data)
     _check_names(plan, "--include", data.include)
     _check_names(plan, "--exclude", data.exclude)
@@ -106,6 +113,8 @@ def run_adopt(
         report.summary = "nothing written: a secret file exists with a different value"
     elif dry_run:
         _overlay_preflight(project, manifest, compose_files, plan, gid, data)
+        for edit in plan.edits:  # the run would refuse these (exit 2): so does the dry run
+            _preflight(project, edit.file)
         report.summary = _summary(plan, "would adopt") + " (dry run: nothing written)"
     else:
         _overlay_preflight(project, manifest, compose_files, plan, gid, data)
@@ -306,6 +315,31 @@ def _base(root: Path, path: Path) -> str:
     return "" if rel == "." else rel
 
 
+def _included(
+    project: Project, compose_files: list[str], data: AdoptInput
+) -> tuple[ComposeFile, ...]:
+    """The compose files Compose also reads through `include:` (io/composefiles) that `data`
+    does not plan from: a `.env` variable one of them reads is not adopted (core/adopt.py)."""
+    planned = {cf.display for cf in data.compose}
+    docs = load_compose_files(project.project_dir, compose_files)
+    return tuple(ComposeFile(d.display, d.located) for d in docs if d.display not in planned)
+
+
+def _interpolation(project: Project) -> tuple[str | None, str]:
+    """(the text, the project-relative name) of the env file Compose interpolates from
+    (Project.interpolation_env_files: --env-file, else COMPOSE_ENV_FILES, else `.env`). Its
+    text is None when it is missing, outside the project dir (adopt rewrites inside it only), or
+    when there are several (adopt cannot tell which line Compose's value came from): then no
+    interpolated value is adopted."""
+    files = project.interpolation_env_files()
+    path = files[0]
+    inside = path.is_relative_to(project.project_dir)
+    shown = path.relative_to(project.project_dir).as_posix() if inside else str(path)
+    if len(files) != 1 or not inside:
+        return None, shown
+    return _read_text(project, shown), shown
+
+
 def _secrets_rel(project: Project) -> str:
     option = project.secrets_dir_option
     if option is None:
@@ -406,13 +440,7 @@ def _write(
     if manifest_text is not None:
         fs.atomic_write(project.manifest_path, manifest_text.encode(), mode=0o644, root=root)
         written.append(str(project.manifest_option))
-    fresh = Project(
-        project_dir=root,
-        manifest_option=project.manifest_option,
-        secrets_dir_option=project.secrets_dir_option,
-        compose_file_options=list(project.compose_file_options),
-        project_name=project.project_name,
-    )
+    fresh = replace(project)  # every option kept (--profile, --env-file); nothing cached
     from titan_deploy.ops.render import run_render
 
     if run_render(fresh).data.get("changed"):

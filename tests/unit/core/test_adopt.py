@@ -460,3 +460,74 @@ def test_env_file_paths_of_an_included_file_are_taken_from_its_own_dir() -> None
     )
     refused = [r for r in plan.refusals if r.names == ("X_TOKEN",)]
     assert refused and "by hand" in refused[0].reason
+
+
+# --- a `.env` variable something else reads too (all or nothing) -----
+
+SENTINEL = {"sentinel": {"image": APP, "environment": {"TITAN_HMAC_SECRET": "${HMAC_SECRET}"}}}
+
+
+def _included(doc: dict) -> tuple[ComposeFile, ...]:
+    return (ComposeFile("extra/inc.yml", load_located(yaml.safe_dump(doc), "inc.yml")),)
+
+
+@pytest.mark.parametrize(
+    ("top", "included", "env", "where"),
+    [
+        ({"secrets": {"envsec": {"environment": "HMAC_SECRET"}}}, None, "", "envsec"),
+        ({"configs": {"c": {"content": "k=${HMAC_SECRET}"}}}, None, "", "configs.c.content"),
+        (None, {"services": {"w": {"image": APP, "command": ["x", "${HMAC_SECRET}"]}}}, "", "inc"),
+        (None, {"services": {"w": {"image": APP, "environment": ["HMAC_SECRET"]}}}, "", "inc"),
+        (None, {"secrets": {"s": {"environment": "HMAC_SECRET"}}}, "", "secrets.s.environment"),
+        (None, None, "SIGNER_KEY=${HMAC_SECRET}\n", ".env.prod:1"),
+    ],
+    ids=[
+        "top-secret-env",
+        "top-configs",
+        "included-argv",
+        "included-passthrough",
+        "included-secret",
+        "env-file",
+    ],
+)
+def test_a_dotenv_variable_read_anywhere_else_is_refused_all_or_nothing(
+    top, included, env, where
+) -> None:
+    """The main file's own uses are refused use by use; every other reader of the `.env`
+    variable refuses it too: adopt would put the stand-in (or nothing) under that reader."""
+    hmac = pyrandom.token_hex(32)
+    dotenv = f"HMAC_SECRET={hmac}\n"
+    services = {
+        **SENTINEL,
+        **({"other": {"image": APP, "env_file": ".env.prod"}} if env else {}),
+    }
+    extra = {"included": _included(included)} if included else {}
+    if env:  # Compose gives `other` the interpolated value: adopt refuses its own reading
+        extra["compose_env"] = {"other": {"SIGNER_KEY": hmac}, "sentinel": {}}
+    plan, got = plan_of(services, env, dotenv=dotenv, top=top, **extra)
+    assert not plan.secrets and not got and not plan.edits
+    refusal = next(r for r in plan.refusals if r.names == ("HMAC_SECRET",))
+    assert where in refusal.reason and "also read" in refusal.reason
+    assert any("all or nothing" in n for n in plan.notes)
+    assert_no_value(plan, [hmac])
+
+
+def test_an_x_extension_anchor_is_no_other_reader() -> None:
+    """`x-env: &env {X: ${V}}` reaches services only through the alias: their use is the one."""
+    hmac = pyrandom.token_hex(32)
+    text = (
+        "x-env: &env\n  TITAN_HMAC_SECRET: ${HMAC_SECRET}\n"
+        "services:\n  sentinel:\n    image: app\n    environment: *env\n"
+    )
+    compose = (ComposeFile("docker-compose.yml", load_located(text, "c.yml")),)
+    plan, got = plan_adoption(AdoptInput(compose=compose, dotenv=f"HMAC_SECRET={hmac}\n"))
+    assert [s.name for s in plan.secrets] == ["titan_hmac_secret"] and got
+
+
+def test_a_kind_the_value_fails_says_so_in_a_sentence() -> None:
+    """A004's note: `kind text: the value is not a valid token (contains ...)`."""
+    from titan_deploy.core.adopt_rules import derive_kind
+
+    kind, _, _, notes = derive_kind(["API_TOKEN"], "short", "name")
+    assert kind == "text" and len(notes) == 1
+    assert notes[0].startswith("kind text: the value is not a valid token (too short")

@@ -7,6 +7,7 @@ import json
 import secrets as pyrandom
 from dataclasses import replace
 from datetime import datetime, timezone
+from pathlib import Path
 
 import pytest
 
@@ -322,3 +323,43 @@ def test_up_gate_lets_a_pending_hmac_phase2_through(manifest) -> None:
     assert journal.pending and journal.active is None
     assert in_flight_message(journal) is None
     assert in_flight_message(Journal()) is None
+
+
+# --- a secret with `file:`: every hint names its file, never `<secrets dir>/<name>` ------------
+
+FILE_MANIFEST = """\
+version: 1
+compose_files: [docker-compose.yml]
+secrets:
+  Db_Pass:
+    kind: password
+    file: db/password.txt
+    provision: {kind: postgres, service: db}
+    rotation: rolling
+    consumers: {db: POSTGRES_PASSWORD_FILE, app: DB_PASSWORD_FILE}
+  api_key:
+    kind: api-key
+    file: d/sub.txt
+    consumers: {app: API_KEY_FILE}
+"""
+
+
+def test_hints_for_a_secret_with_file_name_its_file_and_versions() -> None:
+    from titan_deploy.core.valuechecks import Where, missing_fix
+
+    manifest = parse_manifest_text(FILE_MANIFEST)
+    journal = finished(manifest, plan_restart(manifest, "api_key", {}, (), source="file"))
+    values = {"api_key": value(), "api_key.v1": value()}
+    (finding,) = drift.base_edits(manifest, journal.assignments, values)
+    text = f"{finding.message} {finding.fix}"
+    assert "secrets/d/sub.txt differs" in text and "app mount secrets/d/sub.txt.v1" in text
+    assert "--from-file secrets/d/sub.txt`" in text and "(secrets/d/sub.txt.v1 holds" in text
+    assert "secrets/api_key" not in text
+    spec = manifest.secrets["Db_Pass"]
+    record = drift.record_deployed(
+        manifest, {}, {"Db_Pass": value()}, drift.DeployRecord(salt="00" * 16), ["Db_Pass"], "t"
+    )
+    (edit,) = drift.password_edits(manifest, {}, {"Db_Pass": value()}, record)
+    assert "secrets/db/password.txt changed after" in edit.message
+    where = Where(shown=Path("secrets"), example_dir=None, example_label=None, names=())
+    assert missing_fix(spec, where) == "write the value into secrets/db/password.txt"

@@ -152,3 +152,16 @@ def test_l014_ignores_secrets_the_manifest_does_not_manage_and_file_entries() ->
 )
 def test_is_literal(text: str, literal: bool) -> None:
     assert is_literal(text) is literal
+
+
+def test_l014_names_the_file_of_a_secret_with_file() -> None:
+    manifest = parse_manifest_text(
+        "version: 1\ncompose_files: [docker-compose.yml]\nsecrets:\n  Db_Pass:\n"
+        "    kind: password\n    file: db/password.txt\n"
+        "    consumers: {db: POSTGRES_PASSWORD_FILE}\n"
+    )
+    base = load_located("services: {}\nsecrets:\n  Db_Pass:\n    external: true\n", "c.yml")
+    config = {"services": {}, "secrets": {"Db_Pass": {"external": True}}}
+    findings = lint_config(config, manifest, plan_overlay(manifest), "/s", LintEnv(base=(base,)))
+    fix = next(f.fix for f in findings if f.code == "L014" and f.file == "c.yml") or ""
+    assert "./secrets/db/password.txt:" in fix and "secrets/Db_Pass" not in fix

@@ -147,3 +147,16 @@ def test_list_form_never_copies_a_secret_looking_entry(entry: str) -> None:
         overlay_for(base)
     assert "plain-" not in str(info.value)
     assert info.value.exit_code == EXIT_CONFIG
+
+
+def test_a_service_with_no_environment_entry_gets_no_null_environment() -> None:
+    """A target-only consumer: no `environment:` key; one whose base list is overridden to
+    nothing: `!override {}` (a bare `environment:` is null: "must be a mapping")."""
+    from titan_deploy.core.overlay import Mount, OverlayPlan, ServicePlan
+
+    mount = Mount("cert", "cert", None, "/etc/app/cert", None)
+    for keep, expect in ((None, None), ((), {})):
+        plan = OverlayPlan((ServicePlan("web", (mount,), keep_env=keep),), (("cert", "x/cert"),))
+        doc = load_located(render_overlay(plan), "overlay").value
+        assert doc["services"]["web"].get("environment", None) == expect
+        assert doc["services"]["web"]["secrets"] == [{"source": "cert", "target": "/etc/app/cert"}]

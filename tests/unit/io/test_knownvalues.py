@@ -115,3 +115,16 @@ def test_the_scrubber_rereads_when_a_version_is_written(tmp_path: Path) -> None:
 
 def test_env_values_of_missing_files_are_none(tmp_path: Path) -> None:
     assert env_values([tmp_path / "nope.env"]) == []
+
+
+def test_adopts_stand_in_is_not_a_value_and_the_tools_name_survives(tmp_path: Path) -> None:
+    """`V=adopted-by-titan-deploy` (adopt's stand-in) in `.env` is public: the scrubber must not
+    turn `.titan-deploy/state.json` into `.[REDACTED]/state.json`; a real value still goes."""
+    real = secrets.token_urlsafe(24)
+    env = tmp_path / ".env"
+    env.write_text(f"HMAC_SECRET=adopted-by-titan-deploy\nAPI_TOKEN={real}\n")
+    scrub = Scrubber(Sources(env_files=[env]))
+    text = f"see .titan-deploy/state.json; run `titan-deploy up --build`; {real}"
+    out = scrub(text)
+    assert ".titan-deploy/state.json" in out and "`titan-deploy up --build`" in out
+    assert real not in out and MARK in out

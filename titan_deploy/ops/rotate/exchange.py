@@ -93,6 +93,11 @@ def run_exchange(
 
     def summary(report: Report, outcome: Outcome) -> str:
         report.data["group"] = group
+        if outcome.status != "completed" and outcome.nothing_deployed:
+            return (
+                f"the {group} keys were NOT rotated ({outcome.reason}); no consumer is "
+                "deployed, so none was changed: deploy with `titan-deploy up`, then rotate"
+            )
         if outcome.status != "completed":
             return (
                 f"the new {group} keys were NOT accepted ({outcome.reason}); every consumer is "

@@ -111,6 +111,9 @@ class Outcome:
     log: list[dict[str, Any]] = field(default_factory=list)
     forward_steps: tuple[Step, ...] = ()
     rollback_steps: tuple[Step, ...] = ()
+    # the forward run failed because no consumer container was deployed (NothingDeployed):
+    # nothing in use changed, so a summary must not say consumers were put back
+    nothing_deployed: bool = False
 
 
 def execute(
@@ -142,6 +145,7 @@ def execute(
                 f"{scrub(str(exc))}; fix it, then `titan-deploy rotate resume` or `rotate abort`"
             ) from None
     total_failures = 0.0
+    nothing_deployed = False
     while True:
         active = journal.active
         assert active is not None
@@ -188,6 +192,7 @@ def execute(
                     f"cleanup step {index + 1} ({step.action}) failed: {error}; the rotation "
                     "itself is complete: fix the cause, then `titan-deploy rotate resume`"
                 ) from None
+            nothing_deployed = isinstance(exc, NothingDeployed)
             progress(f"step {index + 1} failed: {error}; rolling back")
             journal.active = begin_rollback(manifest, journal, reason=error).active
             save(journal)
@@ -211,7 +216,9 @@ def execute(
     journal.assignments, journal.active = finished.assignments, finished.active
     journal.pending, journal.history = finished.pending, finished.history
     save(journal)
-    return Outcome(journal, status, reason, total_failures, log, forward, rollback)
+    return Outcome(
+        journal, status, reason, total_failures, log, forward, rollback, nothing_deployed
+    )
 
 
 def _dispatch(step: Step, effects: Effects, journal: Journal) -> str:

@@ -72,9 +72,11 @@ def run_secret(
     def summary(report: Report, outcome: Outcome) -> str:
         consumers = ", ".join(c.service for c in spec.consumers)
         if outcome.status != "completed":
-            return (
-                f"{name} was NOT rotated ({outcome.reason}); every consumer is back on the old "
-                "value, verified"
+            return f"{name} was NOT rotated ({outcome.reason}); " + (
+                "no consumer is deployed, so none was changed: deploy with `titan-deploy up`, "
+                "then rotate"
+                if outcome.nothing_deployed
+                else "every consumer is back on the old value, verified"
             )
         if not spec.generate:
             report.findings.append(

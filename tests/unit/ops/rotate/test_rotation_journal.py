@@ -586,3 +586,28 @@ def test_a_lock_being_taken_is_not_stale_yet(project: Project) -> None:
     path.mkdir()  # no holder.json yet: another invocation is between mkdir and its write
     with pytest.raises(LockError, match="another rotation is starting"):
         journal_io.acquire(project, "rotate db", break_stale=True)
+
+
+def test_a_rotation_on_nothing_deployed_says_so_not_that_consumers_went_back(
+    project: Project,
+) -> None:
+    """No consumer container: the forward verify raises NothingDeployed; the outcome says so,
+    so `rotate secret`/`rotate exchange` do not claim consumers were put back, verified."""
+    from titan_deploy.ops.rotate.runner import NothingDeployed
+
+    secret = "gemini_api_key"
+    harness = Harness(project, lambda j: plan_restart(project.manifest, secret, {}, ()))
+    journal, stack = harness.fresh()
+
+    def nothing(step: Verify) -> str:
+        raise NothingDeployed("none of titan-brain is deployed")
+
+    stack.verify = nothing  # type: ignore[method-assign]
+    _, journal = harness.start(journal, stack)
+    outcome = harness.run(journal, stack)
+    assert outcome.status == "rolled back" and outcome.nothing_deployed
+    journal, stack = harness.fresh()
+    stack.unhealthy_with = {(secret, b"new-gemini")}
+    _, journal = harness.start(journal, stack)
+    outcome = harness.run(journal, stack)
+    assert outcome.status == "rolled back" and not outcome.nothing_deployed
