@@ -101,7 +101,7 @@ def test_target_renders_compose_long_syntax_and_points_env_at_it() -> None:
     doc = yaml.safe_load(render_overlay(plan_overlay(manifest())))
     web = doc["services"]["web"]
     assert web["secrets"] == [{"source": "server_cert", "target": "/etc/app/server.cert"}]
-    assert web["environment"] is None
+    assert "environment" not in web  # no env var: no (null) environment: Compose rejects one
     proxy = doc["services"]["proxy"]
     assert proxy["secrets"] == [{"source": "server_cert", "target": "tls.crt"}]
     assert proxy["environment"] == {"TLS_CERT_FILE": "/run/secrets/tls.crt"}
