@@ -206,6 +206,8 @@ def path_ok(path: str) -> bool:
         and all(ord(c) <= 0xFFFF for c in path)
         and ".." not in parts
         and not path.startswith("/")
+        # the project dir itself: the overlay would be inside the secrets dir (refused)
+        and PurePosixPath(path).as_posix() != "."
     )
 
 
