@@ -1,0 +1,49 @@
+"""Issue 16 fresh-user pass: the bugs a first run found, end to end through the console script."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import stat
+from pathlib import Path
+
+from tests.cli.test_age_env_cli import DB, findings, run
+from titan_deploy.core.overlay import Assignment
+from titan_deploy.core.rotation.journal import Journal
+from titan_deploy.io import journal as journal_io
+from titan_deploy.project import Project
+
+# --- 1. the versioned file a consumer mounts gets the mode checks ------------------------------
+
+
+def _mount_v2(project_dir: Path, secondary: int | None = None) -> Path:
+    store = project_dir / "secrets"
+    shutil.copy2(store / DB, store / f"{DB}.v2")
+    v2 = Assignment(version=2, secondary=secondary)
+    journal_io.save(
+        Project(project_dir=project_dir),
+        Journal(assignments={DB: {"postgres": v2, "titan-brain": v2}}),
+    )
+    return store / f"{DB}.v2"
+
+
+def test_a_mounted_version_files_mode_is_checked_and_fixed(ready_project: Path) -> None:
+    v2 = _mount_v2(ready_project)
+    v2.chmod(0o666)
+    done = run(ready_project, "--json", "check-secrets")
+    assert done.returncode == 1, done.stdout
+    (bad,) = [f for f in findings(json.loads(done.stdout), "S009") if f"{DB}.v2" in f["message"]]
+    assert bad["secret"] == DB
+    fixed = run(ready_project, "check-secrets", "--fix")
+    assert fixed.returncode == 0, fixed.stdout + fixed.stderr
+    assert stat.S_IMODE(os.lstat(v2).st_mode) & 0o137 == 0  # 0640 or 0600
+
+
+def test_a_secondary_version_is_checked_too(ready_project: Path) -> None:
+    store = ready_project / "secrets"
+    shutil.copy2(store / DB, store / f"{DB}.v1")
+    _mount_v2(ready_project, secondary=1)
+    (store / f"{DB}.v1").chmod(0o644)
+    doc = json.loads(run(ready_project, "--json", "check-secrets").stdout)
+    assert any(f"{DB}.v1" in f["message"] for f in findings(doc, "S009"))
