@@ -190,7 +190,8 @@ def record_history(
     report: Report | None = None,
     error: str | None = None,
 ) -> str | None:
-    """Append this run's record to the history; None when appended, else why not (one line).
+    """Append this run's record to the history; None when appended and the head updated, else
+    what happened (one line: not recorded and why, or recorded but the head left as it is).
     Never raises: the history must not change a command's outcome. Nothing is recorded when
     the project or its manifest could not be read (then nothing was changed either)."""
     project = state.built_project()
@@ -200,10 +201,10 @@ def record_history(
         project.state_dir  # noqa: B018 - needs the manifest
     except Exception:  # no readable manifest: nothing ran against the project, nowhere to record
         return None
-    try:
-        from titan_deploy.core import history
-        from titan_deploy.io import history as history_io
+    from titan_deploy.core import history
+    from titan_deploy.io import history as history_io
 
+    try:
         what = state.output.scrub_data(history.what_of(report)) if report else {}
         when, who, options = history_io.now(), history_io.who(), history.options_of(params)
         outcome = history.outcome_of(exit_code, error)
@@ -220,9 +221,12 @@ def record_history(
             )
 
         history_io.append(project, build)
+    except history_io.HeadNotUpdated as exc:
+        return str(exc)
     except Exception as exc:  # the history must never be the thing that fails
         failure = expected_failure(exc)
-        return str(failure) if failure is not None else type(exc).__name__
+        why = str(failure) if failure is not None else type(exc).__name__
+        return f"this run was not recorded in the history: {why}"
     return None
 
 
@@ -234,13 +238,13 @@ def _record_failure(
     if exit_code != EXIT_CONFIG and changes_state(command, params):
         why = record_history(state, command, params, exit_code, error=error)
         if why and state.output.verbose:  # a failure stays one line (README "Exit codes")
-            state.output.progress(f"history: this run was not recorded: {why}")
+            state.output.progress(f"history: {why}")
 
 
 def _not_recorded(why: str) -> Finding:
     return warning(
         "H001",
-        f"this run was not recorded in the history: {why}",
+        why,
         fix="fix what the message names (the state dir, the history file); "
         "`titan-deploy history --verify` checks the history",
     )
