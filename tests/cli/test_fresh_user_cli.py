@@ -47,3 +47,20 @@ def test_a_secondary_version_is_checked_too(ready_project: Path) -> None:
     (store / f"{DB}.v1").chmod(0o644)
     doc = json.loads(run(ready_project, "--json", "check-secrets").stdout)
     assert any(f"{DB}.v1" in f["message"] for f in findings(doc, "S009"))
+
+
+# --- 4. S025 skips `sensitive: false` configuration --------------------------------------------
+
+
+def test_a_sensitive_false_value_in_an_env_file_is_not_s025(
+    ready_project: Path, titan_values: dict[str, bytes]
+) -> None:
+    manifest = ready_project / "secrets.manifest.yml"
+    marker = "  titan_hmac_secret:\n"
+    manifest.write_text(manifest.read_text().replace(marker, f"{marker}    sensitive: false\n"))
+    hmac_key = titan_values["titan_hmac_secret"].decode()
+    db = titan_values[DB].decode()
+    (ready_project / ".env.local").write_text(f"SIGNING_KEY={hmac_key}\nDB_PASSWORD={db}\n")
+    done = run(ready_project, "--json", "check-secrets")
+    assert "Traceback" not in done.stderr, done.stderr
+    assert [f["secret"] for f in findings(json.loads(done.stdout), "S025")] == [DB]

@@ -304,7 +304,8 @@ def env_findings(project: Project) -> list[Finding]:
     paths = envfiles.find(project.project_dir, {project.secrets_dir, project.state_dir})
     if not paths:
         return []
-    prod = envhygiene.digests(secret_files(project), project.manifest.secrets)
+    manifest = project.manifest
+    prod = envhygiene.digests(secret_files(project), manifest.secrets, manifest.insensitive)
     findings: list[Finding] = []
     for path in paths:
         shown = _label(project, path)
