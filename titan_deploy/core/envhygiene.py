@@ -49,7 +49,9 @@ def digests(
     for key, value in sorted(values.items()):
         secret = owner(key, known)
         value = value.strip()
-        if secret is None or secret in skip or len(value) < MIN_SECRET_LENGTH or is_placeholder(value, None):
+        if secret is None or secret in skip:
+            continue
+        if len(value) < MIN_SECRET_LENGTH or is_placeholder(value, None):
             continue
         out.append(Digest(secret, hashlib.sha256(value).digest()))
     return out
