@@ -10,6 +10,7 @@ refused while a rotation is in flight. Nothing is written in plaintext outside t
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -62,7 +63,7 @@ def run_restore(
         report.failed = True
         return report
     with journal_io.acquire(project, "restore"):
-        written = _write_current(project, name, data)
+        written = _write_current(project, name, data, os.stat(copy).st_mtime)
     run_render(project)
     report.rows.append({"secret": name, "restored": copy.name, "as": written})
     report.summary = f"restored {name} as {written}; run `titan-deploy up` to deploy it"
@@ -70,9 +71,10 @@ def run_restore(
     return report
 
 
-def _write_current(project: Project, name: str, data: bytes) -> str:
-    """Write `data` as the next version of `name` and point every consumer at it (journal);
-    returns the new file's name. Under the lock."""
+def _write_current(project: Project, name: str, data: bytes, when: float) -> str:
+    """Write `data` as the next version of `name`, dated `when` (the copy's mtime: the value's
+    own time, so its age is not reset), and point every consumer at it (journal); returns the
+    new file's name. Under the lock."""
     journal = journal_io.load(project)
     if journal.active is not None:
         raise RuntimeFailure("a rotation is in flight: finish or abort it, then restore")
@@ -84,6 +86,7 @@ def _write_current(project: Project, name: str, data: bytes) -> str:
     gid = project.manifest.secrets_gid
     if not fs.write_new(target, data, expected_file_mode(gid), gid, root=project.secrets_root):
         raise RuntimeFailure(f"{target.name} appeared meanwhile; run restore again")
+    os.utime(target, (when, when), follow_symlinks=False)
     journal.last_version[name] = new
     journal.assignments[name] = {c.service: Assignment(version=new) for c in spec.consumers}
     journal_io.save(project, journal)
