@@ -6,9 +6,12 @@ import json
 import os
 import shutil
 import stat
+import subprocess
 from pathlib import Path
 
-from tests.cli.test_age_env_cli import DB, findings, run
+import pytest
+
+from tests.cli.test_age_env_cli import CONSOLE_SCRIPT, DB, findings, run
 from titan_deploy.core.overlay import Assignment
 from titan_deploy.core.rotation.journal import Journal
 from titan_deploy.io import journal as journal_io
@@ -64,3 +67,37 @@ def test_a_sensitive_false_value_in_an_env_file_is_not_s025(
     done = run(ready_project, "--json", "check-secrets")
     assert "Traceback" not in done.stderr, done.stderr
     assert [f["secret"] for f in findings(json.loads(done.stdout), "S025")] == [DB]
+
+
+# --- 6. a full stdout is one line on stderr, exit 3, for every command -------------------------
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["schema"],
+        ["history"],
+        ["check-secrets"],
+        ["--json", "check-secrets"],
+        ["--format", "sarif", "check-secrets"],
+        ["--json", "lint"],
+        ["--json", "no-such-command"],
+    ],
+)
+def test_a_full_stdout_is_one_line_exit_3(ready_project: Path, args: list[str]) -> None:
+    if not Path("/dev/full").exists():
+        pytest.skip("no /dev/full")
+    with open("/dev/full", "w") as full:
+        done = subprocess.run(
+            [str(CONSOLE_SCRIPT), "-C", str(ready_project), *args],
+            stdout=full,
+            stderr=subprocess.PIPE,
+            text=True,
+            stdin=subprocess.DEVNULL,
+            check=False,
+        )
+    assert done.returncode == 3, done.stderr
+    assert "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines() == [
+        "error: cannot write the output to stdout: No space left on device"
+    ]

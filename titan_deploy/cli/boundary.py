@@ -31,7 +31,7 @@ import typer
 from typer.core import TyperGroup
 
 from titan_deploy.cli.clickapi import exceptions as click_errors
-from titan_deploy.cli.output import Output, format_of
+from titan_deploy.cli.output import Output, OutputFailed, discard_stdout, format_of
 from titan_deploy.core.findings import Finding, Report, warning
 from titan_deploy.errors import (
     EXIT_CONFIG,
@@ -267,15 +267,26 @@ class RootGroup(TyperGroup):
     ) -> Any:
         argv = list(sys.argv[1:] if args is None else args)
         try:
-            result = super().main(argv, prog_name, complete_var, standalone_mode=False, **extra)
-            code = result if isinstance(result, int) else 0
-        except click_errors.ClickException as exc:
-            code = usage_failure(exc, argv, set(self.commands))
-        except typer.Abort:  # click's Abort: input ended (EOF) while it parsed; a usage error
-            code = usage_failure(click_errors.UsageError("aborted"), argv, set(self.commands))
+            code = self._run(argv, prog_name, complete_var, **extra)
+        except OutputFailed as exc:  # stdout full or closed: any command, any format
+            discard_stdout()
+            sys.stderr.write(f"error: {exc}\n")
+            code = EXIT_RUNTIME
         if standalone_mode:
             sys.exit(code)
         return code
+
+    def _run(
+        self, argv: list[str], prog_name: str | None, complete_var: str | None, **extra: Any
+    ) -> int:
+        """Run the command line; its exit code (click's usage errors reported as failures)."""
+        try:
+            result = super().main(argv, prog_name, complete_var, standalone_mode=False, **extra)
+            return result if isinstance(result, int) else 0
+        except click_errors.ClickException as exc:
+            return usage_failure(exc, argv, set(self.commands))
+        except typer.Abort:  # click's Abort: input ended (EOF) while it parsed; a usage error
+            return usage_failure(click_errors.UsageError("aborted"), argv, set(self.commands))
 
 
 def usage_failure(exc: Any, argv: list[str], commands: set[str]) -> int:
