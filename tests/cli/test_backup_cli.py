@@ -138,3 +138,26 @@ def test_restore_keeps_the_values_time(
     restore = ("restore", "titan_db_password", "--version", "base", "--identity", key_file)
     run(*restore, "--yes", code=0)
     assert (ready_project / "secrets" / "titan_db_password.v1").stat().st_mtime == then
+
+
+def test_restore_refuses_a_special_identity_and_a_symlinked_copy(
+    ready_project: Path, titan_values: dict[str, bytes], tmp_path: Path, identity
+) -> None:
+    key_file, recipient = identity
+    with_backup(ready_project, recipient)
+    run = Run(ready_project, titan_values, tmp_path)
+    run("backup", "titan_db_password", code=0)
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    restore = ("restore", "titan_db_password", "--version", "base", "--yes", "--identity")
+    for special in (fifo, Path("/dev/zero")):
+        out = run(*restore, special, code=2)
+        assert f"{special}:" in out
+    # a copy replaced by a symlink (backup refuses to write through one): refused too
+    copies = ready_project / ".titan-deploy" / "backups"
+    real = tmp_path / "elsewhere.age"
+    (copies / "titan_db_password.age").rename(real)
+    (copies / "titan_db_password.age").symlink_to(real)
+    out = run(*restore, key_file, code=2)
+    assert "symlink" in out
+    assert not (ready_project / "secrets" / "titan_db_password.v1").exists()

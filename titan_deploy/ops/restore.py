@@ -46,12 +46,14 @@ def run_restore(
     if spec is None:
         raise UsageError(f"not a manifest secret: {name}")
     copy = backup_dir(project) / backup_name(name, version)
-    if not copy.is_file():
+    if not copy.exists() and not copy.is_symlink():
         raise UsageError(f"no break-glass copy {copy.name} in {backup_dir(project)}")
-    keys = identities(fs.read_config(identity).decode("utf-8", "replace").splitlines())
+    keys = identities(_read(identity, follow=True).decode("utf-8", "replace").splitlines())
     if not keys:
         raise ConfigError(f"{identity}: holds no age identity (AGE-SECRET-KEY-1...)")
-    data = age.decrypt(fs.read_config(copy), keys, copy.name)
+    blob = _read(copy, follow=False)  # `backup` never writes through a symlink: never read one
+    when = os.lstat(copy).st_mtime
+    data = age.decrypt(blob, keys, copy.name)
     shown = "the base file" if version is None else f"version {version}"
     question = (
         f"restore {shown} of {name} as its new current version (every consumer repointed "
@@ -63,12 +65,27 @@ def run_restore(
         report.failed = True
         return report
     with journal_io.acquire(project, "restore"):
-        written = _write_current(project, name, data, os.stat(copy).st_mtime)
+        written = _write_current(project, name, data, when)
     run_render(project)
     report.rows.append({"secret": name, "restored": copy.name, "as": written})
     report.summary = f"restored {name} as {written}; run `titan-deploy up` to deploy it"
     report.data = {"secret": name, "file": written}
     return report
+
+
+def _read(path: Path, *, follow: bool) -> bytes:
+    """A regular file's bytes (bounded; a symlink only with `follow`). ConfigError (exit 2)
+    `PATH: reason` for a FIFO, a device, a symlink, a file too large or unreadable."""
+    try:
+        return fs.read_config(path, follow_symlinks=follow)
+    except fs.UnsafeFile as exc:  # TooLarge too; a symlink when not followed
+        raise ConfigError(f"{path}: {exc.reason}: not read") from None
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such file") from None
+    except OSError as exc:
+        if exc.errno == 40:  # ELOOP: a symlink, not followed
+            raise ConfigError(f"{path}: is a symlink: not read") from None
+        raise ConfigError(f"{path}: {exc.strerror or 'cannot be read'}") from None
 
 
 def _write_current(project: Project, name: str, data: bytes, when: float) -> str:
