@@ -138,6 +138,11 @@ def test_restore_keeps_the_values_time(
     restore = ("restore", "titan_db_password", "--version", "base", "--identity", key_file)
     run(*restore, "--yes", code=0)
     assert (ready_project / "secrets" / "titan_db_password.v1").stat().st_mtime == then
+    # the history names the version it was restored as
+    log = ready_project / ".titan-deploy" / "history.jsonl"
+    last = json.loads(log.read_text().splitlines()[-1])
+    assert last["command"] == "restore"
+    assert last["what"]["versions"] == {"titan_db_password": 1}
 
 
 def test_restore_refuses_a_special_identity_and_a_symlinked_copy(

@@ -101,3 +101,23 @@ def test_a_full_stdout_is_one_line_exit_3(ready_project: Path, args: list[str]) 
     assert done.stderr.strip().splitlines() == [
         "error: cannot write the output to stdout: No space left on device"
     ]
+
+
+# --- 8. history records name what a rotation recreated ------------------------------------------
+
+
+def test_a_rotations_history_record_names_the_recreated_services(ready_project: Path) -> None:
+    from titan_deploy.core.history import what_of
+    from titan_deploy.core.rotation.steps import Change, Repoint, Verify, WriteVersion
+    from titan_deploy.ops.rotate.report import outcome_report
+    from titan_deploy.ops.rotate.runner import Outcome
+
+    v2 = Assignment(version=2)
+    steps = (
+        WriteVersion("titan_hmac_secret", 2, "generate"),
+        Repoint((Change("titan-brain", "titan_hmac_secret", v2),)),
+        Verify(("titan-brain", "postgres")),
+    )
+    outcome = Outcome(journal=Journal(), status="completed", forward_steps=steps)
+    report = outcome_report(Project(project_dir=ready_project), "rotate secret", outcome)
+    assert what_of(report)["services"] == ["titan-brain"]

@@ -65,11 +65,16 @@ def run_restore(
         report.failed = True
         return report
     with journal_io.acquire(project, "restore"):
-        written = _write_current(project, name, data, when)
+        written, new = _write_current(project, name, data, when)
     run_render(project)
     report.rows.append({"secret": name, "restored": copy.name, "as": written})
     report.summary = f"restored {name} as {written}; run `titan-deploy up` to deploy it"
-    report.data = {"secret": name, "file": written}
+    report.data = {
+        "secret": name,
+        "file": written,
+        "secrets": [name],
+        "versions": {name: new},  # the history records the version restored as
+    }
     return report
 
 
@@ -88,10 +93,10 @@ def _read(path: Path, *, follow: bool) -> bytes:
         raise ConfigError(f"{path}: {exc.strerror or 'cannot be read'}") from None
 
 
-def _write_current(project: Project, name: str, data: bytes, when: float) -> str:
+def _write_current(project: Project, name: str, data: bytes, when: float) -> tuple[str, int]:
     """Write `data` as the next version of `name`, dated `when` (the copy's mtime: the value's
     own time, so its age is not reset), and point every consumer at it (journal); returns the
-    new file's name. Under the lock."""
+    new file's name and version. Under the lock."""
     journal = journal_io.load(project)
     if journal.active is not None:
         raise RuntimeFailure("a rotation is in flight: finish or abort it, then restore")
@@ -107,4 +112,4 @@ def _write_current(project: Project, name: str, data: bytes, when: float) -> str
     journal.last_version[name] = new
     journal.assignments[name] = {c.service: Assignment(version=new) for c in spec.consumers}
     journal_io.save(project, journal)
-    return target.name
+    return target.name, new
