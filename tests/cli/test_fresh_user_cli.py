@@ -121,3 +121,33 @@ def test_a_rotations_history_record_names_the_recreated_services(ready_project: 
     outcome = Outcome(journal=Journal(), status="completed", forward_steps=steps)
     report = outcome_report(Project(project_dir=ready_project), "rotate secret", outcome)
     assert what_of(report)["services"] == ["titan-brain"]
+
+
+# --- 9. SARIF locations for .env and history findings -----------------------------------------
+
+
+def test_env_findings_carry_file_and_line_in_json_and_sarif(
+    ready_project: Path, titan_values: dict[str, bytes]
+) -> None:
+    db = titan_values[DB].decode()
+    (ready_project / ".env.local").write_text(f"# dev\nDB_PASSWORD={db}\n")
+    doc = json.loads(run(ready_project, "--json", "check-secrets").stdout)
+    (reuse,) = findings(doc, "S025")
+    assert (reuse["file"], reuse["line"]) == (".env.local", 2)
+    sarif = json.loads(run(ready_project, "--format", "sarif", "check-secrets").stdout)
+    (result,) = [r for r in sarif["runs"][0]["results"] if r["ruleId"] == "S025"]
+    physical = result["locations"][0]["physicalLocation"]
+    assert physical["artifactLocation"]["uri"] == ".env.local"
+    assert physical["region"] == {"startLine": 2}
+
+
+def test_a_history_problem_carries_the_logs_file_and_line(ready_project: Path) -> None:
+    for _ in range(2):
+        assert run(ready_project, "render").returncode == 0
+    log = ready_project / ".titan-deploy" / "history.jsonl"
+    lines = log.read_text().splitlines(keepends=True)
+    log.write_text(lines[0].replace('"render"', '"renderX"') + lines[1])
+    doc = json.loads(run(ready_project, "--json", "history", "--verify").stdout)
+    problems = findings(doc, "H003")
+    assert problems and problems[0]["file"] == ".titan-deploy/history.jsonl"
+    assert problems[0]["line"] == 1

@@ -88,6 +88,8 @@ def reuse_finding(shown: str, reuse: Reuse) -> Finding:
         "S025",
         f"{shown}:{reuse.line}: {reuse.variable} equals the production secret {reuse.secret}",
         secret=reuse.secret,
+        file=shown,
+        line=reuse.line,
         fix=f"give {reuse.variable} a development value in {shown}; if the file left this "
         f"machine, rotate {reuse.secret}",
     )
@@ -98,5 +100,6 @@ def tracked_finding(shown: str) -> Finding:
     return warning(
         "S026",
         f"{shown} is tracked by git: env files hold local settings and often secrets",
+        file=shown,
         fix=f"git rm --cached {shown}, add it to .gitignore (keep a {shown}.example instead)",
     )

@@ -66,18 +66,30 @@ def _integrity(project: Project, lines: list[bytes]) -> list[Finding]:
                 fix="restore it from a backup",
             )
         )
-        return findings + [_problem(p) for p in history.verify_chain(lines, head) if p.line]
+        problems = history.verify_chain(lines, head)
+        return findings + [_problem(p, file=_shown_log(project)) for p in problems if p.line]
     return findings + [
-        _problem(p, "H004" if head is None and not p.line else "H003")
+        _problem(p, "H004" if head is None and not p.line else "H003", _shown_log(project))
         for p in history.verify_chain(lines, head)
     ]
 
 
-def _problem(problem: history.Problem, code: str = "H003") -> Finding:
+def _shown_log(project: Project) -> str:
+    """The log as a finding's `file` (relative to the project dir when inside it)."""
+    path = history_io.log_path(project)
+    try:
+        return str(path.relative_to(project.project_dir))
+    except ValueError:
+        return str(path)
+
+
+def _problem(problem: history.Problem, code: str = "H003", file: str | None = None) -> Finding:
     text = problem.message
     return error(
         code,
         f"history {text}" if text.startswith("line ") else text,
+        file=file if problem.line else None,
+        line=problem.line or None,
         fix="the history was changed outside titan-deploy: compare it with a backup",
     )
 
