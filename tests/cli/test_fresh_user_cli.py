@@ -151,3 +151,26 @@ def test_a_history_problem_carries_the_logs_file_and_line(ready_project: Path) -
     problems = findings(doc, "H003")
     assert problems and problems[0]["file"] == ".titan-deploy/history.jsonl"
     assert problems[0]["line"] == 1
+
+
+# --- 10. schema and validator agree on a waiver's `expires` ------------------------------------
+
+
+@pytest.mark.parametrize("expires", ["'20991231'", "'2099-W52-1'"])
+def test_an_expires_not_yyyy_mm_dd_is_refused_by_both(ready_project: Path, expires: str) -> None:
+    jsonschema = pytest.importorskip("jsonschema")
+    import yaml
+
+    manifest = ready_project / "secrets.manifest.yml"
+    manifest.write_text(
+        manifest.read_text()
+        + f"\nwaivers:\n  - {{code: S024, secret: {DB}, reason: 'yearly', "
+        + f"expires: {expires}}}\n"
+    )
+    done = run(ready_project, "check-secrets")
+    assert done.returncode == 2 and "expires" in done.stderr, done.stderr
+    schema = json.loads(run(ready_project, "schema").stdout)
+    errors = list(
+        jsonschema.Draft7Validator(schema).iter_errors(yaml.safe_load(manifest.read_text()))
+    )
+    assert errors
