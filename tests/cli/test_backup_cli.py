@@ -119,3 +119,50 @@ def test_restore_refuses_a_wrong_identity_and_a_missing_copy(
     run("restore", "titan_db_password", "--version", "7", "--identity", key_file, "--yes", code=2)
     run("restore", "titan_db_password", "--version", "x", "--identity", key_file, "--yes", code=2)
     assert not (ready_project / "secrets" / "titan_db_password.v1").exists()
+
+
+def test_restore_keeps_the_values_time(
+    ready_project: Path, titan_values: dict[str, bytes], tmp_path: Path, identity
+) -> None:
+    """A restored old value is as old as it was (S024 stays true): the copy carries the
+    source file's mtime and restore gives it to the new version file."""
+    key_file, recipient = identity
+    with_backup(ready_project, recipient)
+    run = Run(ready_project, titan_values, tmp_path)
+    source = ready_project / "secrets" / "titan_db_password"
+    then = 1_600_000_000.0
+    os.utime(source, (then, then))
+    run("backup", "titan_db_password", code=0)
+    copy = ready_project / ".titan-deploy" / "backups" / "titan_db_password.age"
+    assert copy.stat().st_mtime == then
+    restore = ("restore", "titan_db_password", "--version", "base", "--identity", key_file)
+    run(*restore, "--yes", code=0)
+    assert (ready_project / "secrets" / "titan_db_password.v1").stat().st_mtime == then
+    # the history names the version it was restored as
+    log = ready_project / ".titan-deploy" / "history.jsonl"
+    last = json.loads(log.read_text().splitlines()[-1])
+    assert last["command"] == "restore"
+    assert last["what"]["versions"] == {"titan_db_password": 1}
+
+
+def test_restore_refuses_a_special_identity_and_a_symlinked_copy(
+    ready_project: Path, titan_values: dict[str, bytes], tmp_path: Path, identity
+) -> None:
+    key_file, recipient = identity
+    with_backup(ready_project, recipient)
+    run = Run(ready_project, titan_values, tmp_path)
+    run("backup", "titan_db_password", code=0)
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    restore = ("restore", "titan_db_password", "--version", "base", "--yes", "--identity")
+    for special in (fifo, Path("/dev/zero")):
+        out = run(*restore, special, code=2)
+        assert f"{special}:" in out
+    # a copy replaced by a symlink (backup refuses to write through one): refused too
+    copies = ready_project / ".titan-deploy" / "backups"
+    real = tmp_path / "elsewhere.age"
+    (copies / "titan_db_password.age").rename(real)
+    (copies / "titan_db_password.age").symlink_to(real)
+    out = run(*restore, key_file, code=2)
+    assert "symlink" in out
+    assert not (ready_project / "secrets" / "titan_db_password.v1").exists()

@@ -145,7 +145,9 @@ def _problems(project: Path) -> list[str]:
     doc = json.loads(done.stdout)
     assert doc["data"]["verified"] is False
     assert {f["code"] for f in doc["findings"]} <= {"H003", "H004"}
-    return [f["message"] for f in doc["findings"]]
+    messages = [f["message"] for f in doc["findings"]]
+    assert not [m for m in messages if "history the history" in m or "history history" in m]
+    return messages
 
 
 def test_verify_finds_an_edited_record(recorded: Path) -> None:
@@ -169,7 +171,7 @@ def test_verify_finds_a_removed_middle_record(recorded: Path) -> None:
 def test_verify_finds_a_removed_last_record(recorded: Path) -> None:
     _rewrite(recorded, lambda lines: lines[:-1])
     assert _problems(recorded) == [
-        "history the head names 4 record(s) but the history ends at record 3: the last 1 "
+        "the history head names 4 record(s) but the log ends at record 3: the last 1 "
         "record(s) were removed"
     ]
     # and the next run does not paper over it: it chains from the head, so the gap stays
@@ -186,8 +188,45 @@ def test_verify_finds_reordered_records(recorded: Path) -> None:
 def test_verify_finds_a_removed_head(recorded: Path) -> None:
     (recorded / ".titan-deploy" / "history.head").unlink()
     assert _problems(recorded) == [
-        "history the head file is missing: a removed last record cannot be detected"
+        "the history head file is missing: a removed last record cannot be detected"
     ]
+    # and it stays missing: the next run does not rebuild it (that would hide a removed tail)
+    done = run(recorded, "--json", "render")
+    assert done.returncode == 0
+    (note,) = json.loads(done.stdout)["findings"]
+    assert note["code"] == "H001" and "recorded as record 5" in note["message"]
+    assert "missing: not rebuilt" in note["message"]
+    assert not (recorded / ".titan-deploy" / "history.head").exists()
+    doc = json.loads(verify(recorded).stdout)
+    assert [f["code"] for f in doc["findings"]] == ["H004"]
+
+
+def test_a_head_that_cannot_be_written_says_the_run_was_recorded(recorded: Path) -> None:
+    head = recorded / ".titan-deploy" / "history.head"
+    head.unlink()
+    os.mkfifo(head)
+    done = run(recorded, "--json", "render")
+    assert done.returncode == 0
+    (note,) = json.loads(done.stdout)["findings"]
+    assert "not recorded" not in note["message"]
+    assert "recorded as record 5" in note["message"]
+    assert len(records(recorded)) == 5
+    doc = json.loads(verify(recorded).stdout)  # the head is reported, the chain is intact
+    assert [f["code"] for f in doc["findings"]] == ["H004"]
+    assert "edited —" not in doc["findings"][0]["message"]
+
+
+def test_a_removed_history_is_said_when_the_journal_shows_rotations(ready_project: Path) -> None:
+    from titan_deploy.core.overlay import Assignment
+    from titan_deploy.core.rotation.journal import Journal
+    from titan_deploy.io import journal as journal_io
+    from titan_deploy.project import Project
+
+    journal = Journal(assignments={"titan_hmac_secret": {"titan-brain": Assignment(version=2)}})
+    journal_io.save(Project(project_dir=ready_project), journal)
+    doc = json.loads(run(ready_project, "--json", "history").stdout)
+    assert [f["code"] for f in doc["findings"]] == ["H006"]
+    assert verify(ready_project).returncode == 1
 
 
 def test_concurrent_runs_chain_one_after_another(ready_project: Path) -> None:

@@ -144,6 +144,8 @@ def test_audit_logs_sarif(
     where = [r["locations"][0]["physicalLocation"] for r in hits]
     assert [w["region"]["startLine"] for w in where] == [2, 3]
     assert {w["artifactLocation"]["uri"] for w in where} == {str(log)}
+    logical = [n["name"] for r in hits for n in r["locations"][0].get("logicalLocations", [])]
+    assert "-" not in logical  # a log file is no service: its file is the location
 
 
 def test_verify_failure_is_a_sarif_log(

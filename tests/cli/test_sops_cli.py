@@ -139,3 +139,25 @@ def test_a_value_that_is_not_text_is_an_error(
     init = Init(titan_project, key_file, Canaries(titan_values), tmp_path)
     doc = json.loads(init("--json", "init", "--from-sops", enc, code=1))
     assert "I005" in [f["code"] for f in doc["findings"]]
+
+
+def test_a_secret_the_sops_file_holds_is_never_generated(
+    titan_project: Path, titan_values: dict[str, bytes], tmp_path: Path, age_key
+) -> None:
+    """A refused SOPS value (not text; one check-secrets would reject) stays missing with I005:
+    generating a fresh value would silently drop the operator's."""
+    key_file, recipient = age_key
+    doc = {
+        "titan_hmac_secret": 12345678901234,  # not text
+        "titan_db_password": "Abcdefgh\r\nIjklmnop1234",  # a CR
+        "grafana_admin_password": "x" * 512_000,  # over Docker's limit
+    }
+    enc = sops_file(tmp_path, recipient, doc)
+    init = Init(titan_project, key_file, Canaries(titan_values), tmp_path)
+    report = json.loads(init("--json", "init", "--from-sops", enc, code=1))
+    refused = {f["secret"] for f in report["findings"] if f["code"] == "I005"}
+    assert refused == set(doc)
+    actions = {row["secret"]: row["action"] for row in report["rows"]}
+    for name in doc:
+        assert actions[name] == "refused (sops)"
+        assert not (titan_project / "secrets" / name).exists()

@@ -409,9 +409,10 @@ def restore(
 def schema() -> None:
     """Print the manifest's JSON Schema (README "Manifest schema"); editors use it through the
     manifest's `# yaml-language-server: $schema=...` line. Reads no project."""
+    from titan_deploy.cli.output import write_stdout
     from titan_deploy.ops.schema import run_schema
 
-    sys.stdout.write(run_schema())
+    write_stdout(run_schema())
 
 
 app.add_typer(rotate_app, name="rotate")

@@ -31,7 +31,7 @@ import typer
 from typer.core import TyperGroup
 
 from titan_deploy.cli.clickapi import exceptions as click_errors
-from titan_deploy.cli.output import Output, format_of
+from titan_deploy.cli.output import Output, OutputFailed, discard_stdout, format_of
 from titan_deploy.core.findings import Finding, Report, warning
 from titan_deploy.errors import (
     EXIT_CONFIG,
@@ -190,7 +190,8 @@ def record_history(
     report: Report | None = None,
     error: str | None = None,
 ) -> str | None:
-    """Append this run's record to the history; None when appended, else why not (one line).
+    """Append this run's record to the history; None when appended and the head updated, else
+    what happened (one line: not recorded and why, or recorded but the head left as it is).
     Never raises: the history must not change a command's outcome. Nothing is recorded when
     the project or its manifest could not be read (then nothing was changed either)."""
     project = state.built_project()
@@ -200,10 +201,10 @@ def record_history(
         project.state_dir  # noqa: B018 - needs the manifest
     except Exception:  # no readable manifest: nothing ran against the project, nowhere to record
         return None
-    try:
-        from titan_deploy.core import history
-        from titan_deploy.io import history as history_io
+    from titan_deploy.core import history
+    from titan_deploy.io import history as history_io
 
+    try:
         what = state.output.scrub_data(history.what_of(report)) if report else {}
         when, who, options = history_io.now(), history_io.who(), history.options_of(params)
         outcome = history.outcome_of(exit_code, error)
@@ -220,9 +221,12 @@ def record_history(
             )
 
         history_io.append(project, build)
+    except history_io.HeadNotUpdated as exc:
+        return str(exc)
     except Exception as exc:  # the history must never be the thing that fails
         failure = expected_failure(exc)
-        return str(failure) if failure is not None else type(exc).__name__
+        why = str(failure) if failure is not None else type(exc).__name__
+        return f"this run was not recorded in the history: {why}"
     return None
 
 
@@ -234,13 +238,13 @@ def _record_failure(
     if exit_code != EXIT_CONFIG and changes_state(command, params):
         why = record_history(state, command, params, exit_code, error=error)
         if why and state.output.verbose:  # a failure stays one line (README "Exit codes")
-            state.output.progress(f"history: this run was not recorded: {why}")
+            state.output.progress(f"history: {why}")
 
 
 def _not_recorded(why: str) -> Finding:
     return warning(
         "H001",
-        f"this run was not recorded in the history: {why}",
+        why,
         fix="fix what the message names (the state dir, the history file); "
         "`titan-deploy history --verify` checks the history",
     )
@@ -263,15 +267,26 @@ class RootGroup(TyperGroup):
     ) -> Any:
         argv = list(sys.argv[1:] if args is None else args)
         try:
-            result = super().main(argv, prog_name, complete_var, standalone_mode=False, **extra)
-            code = result if isinstance(result, int) else 0
-        except click_errors.ClickException as exc:
-            code = usage_failure(exc, argv, set(self.commands))
-        except typer.Abort:  # click's Abort: input ended (EOF) while it parsed; a usage error
-            code = usage_failure(click_errors.UsageError("aborted"), argv, set(self.commands))
+            code = self._run(argv, prog_name, complete_var, **extra)
+        except OutputFailed as exc:  # stdout full or closed: any command, any format
+            discard_stdout()
+            sys.stderr.write(f"error: {exc}\n")
+            code = EXIT_RUNTIME
         if standalone_mode:
             sys.exit(code)
         return code
+
+    def _run(
+        self, argv: list[str], prog_name: str | None, complete_var: str | None, **extra: Any
+    ) -> int:
+        """Run the command line; its exit code (click's usage errors reported as failures)."""
+        try:
+            result = super().main(argv, prog_name, complete_var, standalone_mode=False, **extra)
+            return result if isinstance(result, int) else 0
+        except click_errors.ClickException as exc:
+            return usage_failure(exc, argv, set(self.commands))
+        except typer.Abort:  # click's Abort: input ended (EOF) while it parsed; a usage error
+            return usage_failure(click_errors.UsageError("aborted"), argv, set(self.commands))
 
 
 def usage_failure(exc: Any, argv: list[str], commands: set[str]) -> int:

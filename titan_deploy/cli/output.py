@@ -27,6 +27,35 @@ from titan_deploy.core.findings import Finding, Report
 SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
 
 
+class OutputFailed(Exception):
+    """stdout could not be written (a full disk, /dev/full, a closed pipe): the CLI boundary
+    (RootGroup.main) says so in one line on stderr, exit 3, for every command."""
+
+
+def write_stdout(text: str) -> None:
+    """Write `text` to stdout and flush; OutputFailed (one line, no traceback) when it cannot."""
+    try:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    except OSError as exc:
+        raise OutputFailed(_why(exc)) from None
+
+
+def _why(exc: OSError) -> str:
+    return f"cannot write the output to stdout: {exc.strerror or type(exc).__name__}"
+
+
+def discard_stdout() -> None:
+    """Point fd 1 at /dev/null, so the interpreter's final flush of what is still buffered
+    cannot fail again (and print a second message) after OutputFailed was reported."""
+    try:
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, sys.stdout.fileno())
+        os.close(null)
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
 class OutputFormat(str, enum.Enum):
     """`--format`: what a report is printed as."""
 
@@ -122,7 +151,11 @@ class Output:
         if not report.rows and not shown:  # the summary alone (a clean check-secrets): no rich
             self._summary_line(report)
             return
-        _render_human(self.console(), report, self.verbose)
+        try:
+            _render_human(self.console(), report, self.verbose)
+            sys.stdout.flush()
+        except OSError as exc:
+            raise OutputFailed(_why(exc)) from None
 
     def _summary_line(self, report: Report) -> None:
         """The summary as rich would print it (green when ok, bold red when not, colour only on
@@ -132,8 +165,7 @@ class Output:
         text = report.summary
         if sys.stdout.isatty() and not self.no_color and not os.environ.get("NO_COLOR"):
             text = f"{_GREEN if report.ok else _BOLD_RED}{text}{_RESET}"
-        sys.stdout.write(text + "\n")
-        sys.stdout.flush()
+        write_stdout(text + "\n")
 
     def failure(self, command: str, message: str, exit_code: int, details: str = "") -> None:
         """One clear line on stderr (and a JSON document on stdout in --json mode)."""
@@ -155,8 +187,7 @@ class Output:
 
     def _document(self, doc: dict[str, Any]) -> None:
         """One JSON document on stdout (the only thing printed there in json/sarif mode)."""
-        sys.stdout.write(json.dumps(doc, indent=2, sort_keys=True) + "\n")
-        sys.stdout.flush()
+        write_stdout(json.dumps(doc, indent=2, sort_keys=True) + "\n")
 
     def progress(self, message: str) -> None:
         """A progress line on stderr (never on stdout, which --json reserves)."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,7 +25,7 @@ from titan_deploy.core.secretvalue import (
 )
 from titan_deploy.core.valuechecks import Where, content_findings, missing_fix
 from titan_deploy.core.valuechecks import example_label as shown_example
-from titan_deploy.core.versions import owner
+from titan_deploy.core.versions import file_name, owner
 
 IGNORED_NAMES = {".gitignore", "README.md", ".keep"}
 
@@ -79,6 +79,7 @@ def check_store(
     uid: int | None = None,
     example_label: str | None = None,
     names: Iterable[str] = (),
+    mounted: Mapping[str, Iterable[int]] | None = None,
 ) -> CheckResult:
     """Every check (README "What `check-secrets` checks") over `secrets_dir`. Values are kept in
     the result for later comparisons (verify), never rendered.
@@ -87,7 +88,9 @@ def check_store(
     dir is shown in hints (default: its name); `names` are more names a value must not equal
     (the compose project's), besides the manifest's secrets and services. `uid`: the user the
     tool runs as (default: the effective uid); a secret owned by anyone else than that user or
-    root is an error."""
+    root is an error. `mounted`: secret -> the versions its consumers mount (the journal's
+    assignments); each such version file gets the same mode/group/owner/link checks and
+    fixes as the base file (a consumer mounts it, not the base)."""
     result = CheckResult()
     if secrets_dir.is_symlink():
         result.findings.append(_dir_symlink(secrets_dir, label))
@@ -113,6 +116,8 @@ def check_store(
         _check_secret(manifest, spec, secrets_dir, where, result)
         path, shown = spec.path_in(secrets_dir), where.shown / spec.file_name
         _check_owner_and_links(spec, path, shown, uid, result)
+        for version in sorted(set((mounted or {}).get(spec.name, ()))):
+            _check_version_file(manifest, spec, version, secrets_dir, where.shown, uid, result)
     _check_duplicates(result)
     _check_strays(manifest, secrets_dir, result, label)
     if git is not None:
@@ -181,6 +186,30 @@ def _check_secret(
 
 
 CONTENT_ERRORS = {"S003", "S004", "S006", "S007", "S008"}
+
+
+def _check_version_file(
+    manifest: Manifest,
+    spec: SecretSpec,
+    version: int,
+    secrets_dir: Path,
+    shown_dir: Path,
+    uid: int | None,
+    result: CheckResult,
+) -> None:
+    """Mode, group, owner and hard links of a version file a consumer mounts (content and a
+    missing file are rotate's and drift's to report). Never through a symlink."""
+    name = file_name(spec.file_name, version)
+    path = secrets_dir / name
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return
+    if not stat.S_ISREG(st.st_mode) or _file_problem(path, secrets_dir, shown_dir / name):
+        return
+    shown = shown_dir / name
+    result.findings.extend(_mode_findings(manifest, spec, path, shown, result))
+    _check_owner_and_links(spec, path, shown, uid, result)
 
 
 def _read_secret(spec: SecretSpec, path: Path, shown: Path, result: CheckResult) -> bytes | None:

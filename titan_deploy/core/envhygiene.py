@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 
 from titan_deploy.core.dotenv import MIN_SECRET_LENGTH, assignments
@@ -37,16 +37,21 @@ class Digest:
     digest: bytes
 
 
-def digests(values: Mapping[str, bytes], names: Iterable[str]) -> list[Digest]:
+def digests(
+    values: Mapping[str, bytes], names: Iterable[str], skip: Collection[str] = ()
+) -> list[Digest]:
     """The SHA-256 of each production value (`values`: file name in the secrets dir -> trimmed
-    value; versions included), skipping values shorter than the search minimum and placeholders
-    (an unfilled secret is not a production value)."""
+    value; versions included), skipping values shorter than the search minimum, placeholders
+    (an unfilled secret is not a production value) and the secrets named in `skip` (the
+    manifest's `sensitive: false` configuration: a role name may rightly be in a `.env`)."""
     known = list(names)
     out = []
     for key, value in sorted(values.items()):
         secret = owner(key, known)
         value = value.strip()
-        if secret is None or len(value) < MIN_SECRET_LENGTH or is_placeholder(value, None):
+        if secret is None or secret in skip:
+            continue
+        if len(value) < MIN_SECRET_LENGTH or is_placeholder(value, None):
             continue
         out.append(Digest(secret, hashlib.sha256(value).digest()))
     return out
@@ -83,6 +88,8 @@ def reuse_finding(shown: str, reuse: Reuse) -> Finding:
         "S025",
         f"{shown}:{reuse.line}: {reuse.variable} equals the production secret {reuse.secret}",
         secret=reuse.secret,
+        file=shown,
+        line=reuse.line,
         fix=f"give {reuse.variable} a development value in {shown}; if the file left this "
         f"machine, rotate {reuse.secret}",
     )
@@ -93,5 +100,6 @@ def tracked_finding(shown: str) -> Finding:
     return warning(
         "S026",
         f"{shown} is tracked by git: env files hold local settings and often secrets",
+        file=shown,
         fix=f"git rm --cached {shown}, add it to .gitignore (keep a {shown}.example instead)",
     )

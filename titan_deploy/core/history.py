@@ -250,13 +250,15 @@ def _head_problems(count: int, last: Head, head: Head | None) -> list[Problem]:
     if head is None:
         if count == 0:
             return []
-        return [Problem(0, "the head file is missing: a removed last record cannot be detected")]
+        return [
+            Problem(0, "the history head file is missing: a removed last record cannot be detected")
+        ]
     if head.count > last.count:
         missing = head.count - last.count
         return [
             Problem(
                 0,
-                f"the head names {head.count} record(s) but the history ends at record "
+                f"the history head names {head.count} record(s) but the log ends at record "
                 f"{last.count}: the last {missing} record(s) were removed",
             )
         ]
@@ -264,7 +266,7 @@ def _head_problems(count: int, last: Head, head: Head | None) -> list[Problem]:
         return [
             Problem(
                 0,
-                f"the history has record(s) after record {head.count}, the last the head "
+                f"the history has record(s) after record {head.count}, the last its head "
                 "names: appended without the head (a crash mid-append, or added by hand)",
             )
         ]
@@ -272,7 +274,8 @@ def _head_problems(count: int, last: Head, head: Head | None) -> list[Problem]:
         return [
             Problem(
                 0,
-                f"the last record ({last.count}) is not the one the head names: edited or replaced",
+                f"the last history record ({last.count}) is not the one the head names: edited "
+                "or replaced",
             )
         ]
     return []

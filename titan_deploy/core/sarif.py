@@ -36,7 +36,7 @@ RULES: dict[str, str] = {
     "I002": "A --from file not copied",
     "I003": ".gitignore could not be updated",
     "I004": "A SOPS key that is no manifest secret",
-    "I005": "A SOPS value that is not text",
+    "I005": "A SOPS value that cannot be imported (not text, or rejected by check-secrets)",
     "L001": "A secret in plain environment:",
     "L002": "X and X_FILE both set",
     "L003": "A manifest consumer is not a compose service",

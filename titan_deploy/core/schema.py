@@ -150,7 +150,7 @@ PROPERTIES: dict[str, dict[str, dict[str, Any]]] = {
         "secret": _SCOPE,
         "file": _SCOPE,
         "reason": {"type": "string", "maxLength": w.MAX_REASON, "pattern": r"\S"},
-        "expires": {"type": "string", "format": "date"},
+        "expires": {"type": "string", "format": "date", "pattern": f"^{w.DATE_RE.pattern}$"},
     },
     "backup": {
         "recipients": {

@@ -24,6 +24,7 @@ from titan_deploy.core.findings import Finding, warning
 from titan_deploy.core.manifest_validate import Validator
 from titan_deploy.core.yamlpos import KeyPath
 
+DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")  # `expires`: YYYY-MM-DD only
 WAIVER_KEYS = {"code", "service", "secret", "file", "reason", "expires"}
 SCOPE_KEYS = ("service", "secret", "file")
 CODE_RE = re.compile(r"^[A-Z][0-9]{3}$")
@@ -154,7 +155,7 @@ def _expires(v: Validator, path: KeyPath, item: dict) -> datetime.date | None:
         return value.date()
     if isinstance(value, datetime.date):
         return value
-    if isinstance(value, str):
+    if isinstance(value, str) and DATE_RE.fullmatch(value):  # the schema's pattern too
         try:
             return datetime.date.fromisoformat(value)
         except ValueError:

@@ -7,9 +7,11 @@ line written with one write(2) and fsynced, then the head (`{"count", "hash"}`) 
 atomically. The head is what tells a removed tail: the chain alone cannot
 (core/history.verify_chain).
 
-The next record chains from the head. When the head is missing, or exactly one record behind a
-last record that chains from it (a crash between the two writes), it chains from the log's
-last record instead.
+The next record chains from the head. When the head is exactly one record behind a last record
+that chains from it (a crash between the two writes), or missing after the first record only,
+it chains from the log's last record instead (and writes the head). A head missing after more
+records, or unreadable, is left as it is (the record still chains from the last one):
+rebuilding it would hide a removed tail from `history --verify`.
 """
 
 from __future__ import annotations
@@ -67,9 +69,15 @@ def now() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+class HeadNotUpdated(Exception):
+    """The record was appended, but the head was not updated (its message says why and what
+    `history --verify` will report): not a failure of the run, not a tamper."""
+
+
 def append(project: Project, build: Callable[[Head], dict[str, Any]]) -> dict[str, Any]:
     """Append the record `build(head)` under the log's lock; returns it. Raises UnsafePath
-    (the log is a symlink or not a regular single-link file), OSError."""
+    (the log is a symlink or not a regular single-link file), OSError (nothing appended),
+    HeadNotUpdated (appended; the head was left as it is: see the module docstring)."""
     root = project.project_dir
     fs.ensure_dir(project.state_dir, 0o700, root=root)
     dfd = fs.open_dir(project.state_dir, root)
@@ -79,13 +87,22 @@ def append(project: Project, build: Callable[[Head], dict[str, Any]]) -> dict[st
         os.close(dfd)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
-        record = build(_next_head(project, fd))
+        head, keep = _next_head(project, fd)
+        record = build(head)
         line = history.line_of(record)
         if os.write(fd, line) != len(line):
             raise OSError(f"{log_path(project)}: short write to the history")
         os.fsync(fd)
+        if keep:
+            raise HeadNotUpdated(f"recorded as record {record['seq']}, but {keep}")
         text = history.head_text(history.head_after(record))
-        fs.atomic_write(head_path(project), text, mode=0o600, root=root)
+        try:
+            fs.atomic_write(head_path(project), text, mode=0o600, root=root)
+        except (OSError, fs.UnsafePath) as exc:
+            raise HeadNotUpdated(
+                f"recorded as record {record['seq']}, but {head_path(project)} could not be "
+                f"updated ({exc}): `history --verify` reports the head until it is replaced"
+            ) from None
         return record
     finally:
         os.close(fd)  # releases the lock
@@ -108,15 +125,27 @@ def _open_log(dfd: int, shown: Path) -> int:
     return fd
 
 
-def _next_head(project: Project, fd: int) -> Head:
-    """What the next record chains from (see the module docstring)."""
+def _next_head(project: Project, fd: int) -> tuple[Head, str | None]:
+    """What the next record chains from (see the module docstring), and why the head must be
+    left as it is (None: write it). A head that is missing while the log has more than its
+    first record, or that cannot be read, is evidence (`history --verify`, H004): it is never
+    rebuilt silently."""
     stored = read_head(project)
     last = _last_record(fd)
     if stored is None:
-        return history.head_after(last) if last else history.EMPTY
+        chained = history.head_after(last) if last else history.EMPTY
+        shown = head_path(project)
+        if head_present(project):
+            return chained, f"{shown} cannot be read: left as it is (`history --verify`)"
+        if last and last.get("seq", 0) > 1:
+            return chained, (
+                f"{shown} is missing: not rebuilt (`history --verify` reports it; restore it "
+                "from a backup)"
+            )
+        return chained, None  # a new history, or a crash before the first head write
     if last and last["seq"] == stored.count + 1 and last["prev"] == stored.hash:
-        return history.head_after(last)  # a crash between the log and the head write
-    return stored
+        return history.head_after(last), None  # a crash between the log and the head write
+    return stored, None
 
 
 def _last_record(fd: int) -> dict[str, Any] | None:

@@ -205,7 +205,8 @@ def _report(scanned: list[Scanned], patterns: PatternSet) -> Report:
                 error(
                     "A002",
                     f"{item.container} {item.kind}: {item.result.dropped_hits} more hits unlisted",
-                    service=item.service,
+                    service=_service(item),
+                    file=item.container if item.kind == "file" else None,
                 )
             )
     report.findings += _skipped(patterns)
@@ -244,13 +245,19 @@ def _hit_row(item: Scanned, hit: LeakHit) -> dict:
     }
 
 
+def _service(item: Scanned) -> str | None:
+    """The finding's service; None for a `--file` log (its file is the finding's location, not
+    a service named "-")."""
+    return None if item.kind == "file" else item.service
+
+
 def _hit_finding(item: Scanned, hit: LeakHit) -> Finding:
     when = f" at {hit.timestamp}" if hit.timestamp else ""
     return error(
         "A001",
         f"{item.container} {item.kind} line {hit.line_no}{when}: value of {hit.secret} "
         f"({hit.encoding})",
-        service=item.service,
+        service=_service(item),
         secret=hit.secret,
         fix="rotate the secret; find and fix what logged it",
         # a --file log: where the hit is, for SARIF's location (README "SARIF")

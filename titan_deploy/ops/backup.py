@@ -35,16 +35,23 @@ def recipients(project: Project) -> tuple[str, ...]:
     return found
 
 
-def keep_copy(project: Project, secret: str, version: int | None, data: bytes) -> Path:
+def keep_copy(
+    project: Project, secret: str, version: int | None, data: bytes, source: Path | None = None
+) -> Path:
     """Encrypt `data` (version `version` of `secret`, in memory) to the manifest's recipients
-    and write it atomically, 0600, as its copy; returns the copy's path. Raises ConfigError when
-    the manifest names no recipient, OSError when the state dir cannot be written."""
+    and write it atomically, 0600, as its copy; returns the copy's path. The copy's mtime is
+    set to `source`'s (the file `data` was read from): the value's time, which `restore` gives
+    back to the restored file so its age (S024) stays true. Raises ConfigError when the
+    manifest names no recipient, OSError when the state dir cannot be written."""
     blob = age.encrypt(data, recipients(project))
     root = project.project_dir
     fs.ensure_dir(project.state_dir, 0o700, root=root)
     fs.ensure_dir(backup_dir(project), 0o700, root=root)
     path = backup_dir(project) / backup_name(secret, version)
     fs.atomic_write(path, blob, mode=0o600, root=root)
+    if source is not None:
+        when = os.lstat(source).st_mtime
+        os.utime(path, (when, when), follow_symlinks=False)
     return path
 
 
@@ -74,7 +81,7 @@ def run_backup(project: Project, names: Sequence[str] = ()) -> Report:
     for name in names or list(manifest.secrets):
         for version, path in version_files(project, manifest.secrets[name]):
             data = fs.read_secret(path)
-            copy = keep_copy(project, name, version, data)
+            copy = keep_copy(project, name, version, data, source=path)
             shown = "base" if version is None else str(version)
             report.rows.append({"secret": name, "version": shown, "copy": _rel(project, copy)})
     count = len(report.rows)

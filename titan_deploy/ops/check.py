@@ -53,7 +53,28 @@ def inspect_store(project: Project) -> CheckResult:
         label=_label(project, secrets_dir),
         example_label=_label(project, project.example_dir),
         names=_project_names(project),
+        mounted=mounted_versions(project),
     )
+
+
+def mounted_versions(project: Project) -> dict[str, set[int]]:
+    """Secret -> the versions (current and secondary) its consumers mount, per the journal's
+    assignments; {} without a state dir or a readable journal."""
+    if not project.state_dir.is_dir():
+        return {}
+    from titan_deploy.io import journal as journal_io
+
+    try:
+        assignments = journal_io.load(project).assignments
+    except TitanError:
+        return {}  # a broken journal is reported by the commands that need it
+    out: dict[str, set[int]] = {}
+    for secret, by_service in assignments.items():
+        for a in by_service.values():
+            out.setdefault(secret, set()).update(
+                v for v in (a.version, a.secondary) if v is not None
+            )
+    return out
 
 
 def _project_names(project: Project) -> tuple[str, ...]:
@@ -283,7 +304,8 @@ def env_findings(project: Project) -> list[Finding]:
     paths = envfiles.find(project.project_dir, {project.secrets_dir, project.state_dir})
     if not paths:
         return []
-    prod = envhygiene.digests(secret_files(project), project.manifest.secrets)
+    manifest = project.manifest
+    prod = envhygiene.digests(secret_files(project), manifest.secrets, manifest.insensitive)
     findings: list[Finding] = []
     for path in paths:
         shown = _label(project, path)

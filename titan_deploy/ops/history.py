@@ -30,6 +30,8 @@ def run_history(project: Project, *, verify: bool = False, limit: int = DEFAULT_
         shown = shown[-limit:]
     report.rows = [_row(r) for r in shown]
     report.findings.extend(_mode_findings(project))
+    if not lines:
+        report.findings.extend(_missing(project, verify))
     if verify:
         report.findings.extend(_integrity(project, lines))
     else:
@@ -57,18 +59,64 @@ def _integrity(project: Project, lines: list[bytes]) -> list[Finding]:
     findings: list[Finding] = []
     if head is None and history_io.head_present(project):
         findings.append(
-            error("H004", f"{history_io.head_path(project)}: unreadable head file (edited)")
+            error(
+                "H004",
+                f"{history_io.head_path(project)} is not a readable history head (not a regular "
+                "file, or edited): a removed last record cannot be detected",
+                fix="restore it from a backup",
+            )
         )
-        return findings + [_problem(p) for p in history.verify_chain(lines, head) if p.line]
-    return findings + [_problem(p) for p in history.verify_chain(lines, head)]
+        problems = history.verify_chain(lines, head)
+        return findings + [_problem(p, file=_shown_log(project)) for p in problems if p.line]
+    return findings + [
+        _problem(p, "H004" if head is None and not p.line else "H003", _shown_log(project))
+        for p in history.verify_chain(lines, head)
+    ]
 
 
-def _problem(problem: history.Problem) -> Finding:
+def _shown_log(project: Project) -> str:
+    """The log as a finding's `file` (relative to the project dir when inside it)."""
+    path = history_io.log_path(project)
+    try:
+        return str(path.relative_to(project.project_dir))
+    except ValueError:
+        return str(path)
+
+
+def _problem(problem: history.Problem, code: str = "H003", file: str | None = None) -> Finding:
+    text = problem.message
     return error(
-        "H003",
-        f"history {problem.message}",
+        code,
+        f"history {text}" if text.startswith("line ") else text,
+        file=file if problem.line else None,
+        line=problem.line or None,
         fix="the history was changed outside titan-deploy: compare it with a backup",
     )
+
+
+def _missing(project: Project, verify: bool) -> list[Finding]:
+    """The history is gone although the rotation journal shows rotations were made (each was
+    recorded): a removed history, not a new one."""
+    if history_io.head_present(project):
+        return []
+    from titan_deploy.errors import TitanError
+    from titan_deploy.io import journal as journal_io
+
+    try:
+        journal = journal_io.load(project)
+    except TitanError:
+        return []
+    if not (journal.assignments or journal.last_version):
+        return []
+    make = error if verify else warning
+    return [
+        make(
+            "H006",
+            f"the history ({history_io.log_path(project)}) is missing, but the rotation journal "
+            "records rotations: it was removed",
+            fix="restore the history and its head from a backup",
+        )
+    ]
 
 
 def _mode_findings(project: Project) -> list[Finding]:

@@ -39,7 +39,7 @@ def run_init(
         raise ConfigError(f"--from {from_dir}: not a directory")
     if from_dir is not None and from_sops is not None:
         raise ConfigError("--from and --from-sops: give one source")
-    imported, sops_findings = _from_sops(project, from_sops)
+    imported, refused, sops_findings = _from_sops(project, from_sops)
     secrets_rel = project.secrets_dir_rel  # init creates the store inside the project only
     secrets_dir = project.secrets_dir
     root = project.project_dir
@@ -50,6 +50,8 @@ def run_init(
     for spec in manifest.secrets.values():
         if spec.name in imported:
             action, finding = _import(project, spec, imported[spec.name], mode, gid), None
+        elif spec.name in refused:  # the operator's value exists: never generate another
+            action, finding = "refused (sops)", None
         else:
             action, finding = _provision(project, spec, from_dir, mode, gid)
         report.rows.append({"secret": spec.name, "action": action})
@@ -76,33 +78,61 @@ def run_init(
     return report
 
 
-def _from_sops(project: Project, from_sops: Path | None) -> tuple[dict[str, bytes], list[Finding]]:
+def _from_sops(
+    project: Project, from_sops: Path | None
+) -> tuple[dict[str, bytes], set[str], list[Finding]]:
     """The values of a SOPS file by secret name (decrypted in memory, README "Importing from
-    SOPS"), and a finding per key that is no manifest secret or holds no text value (named,
-    never shown)."""
+    SOPS"), the manifest secrets the file holds but whose value is refused (I005: not a
+    non-empty text, or a value check-secrets would reject, core/valuechecks.py), and a finding
+    per skipped key (named, never shown). A refused secret is left missing, never generated."""
     if from_sops is None:
-        return {}, []
+        return {}, set(), []
     from titan_deploy.io import sops
 
     doc = sops.decrypt(from_sops)
     values: dict[str, bytes] = {}
+    refused: set[str] = set()
     findings: list[Finding] = []
     for key, value in doc.items():
-        if key not in project.manifest.secrets:
+        spec = project.manifest.secrets.get(key)
+        if spec is None:
             findings.append(
                 warning("I004", f"--from-sops {from_sops}: {key} is no manifest secret: skipped")
             )
-        elif not isinstance(value, str) or not value:
+            continue
+        why = _sops_problem(project, spec, value)
+        if why:
+            refused.add(key)
             findings.append(
                 error(
                     "I005",
-                    f"--from-sops {from_sops}: {key} is not a non-empty text value: not imported",
+                    f"--from-sops {from_sops}: {key} {why}: not imported (and not generated)",
                     secret=key,
+                    fix="fix the value in the SOPS file, then run init --from-sops again",
                 )
             )
         else:
             values[key] = value.encode("utf-8")
-    return values, findings
+    return values, refused, findings
+
+
+def _sops_problem(project: Project, spec: SecretSpec, value: object) -> str | None:
+    """Why a SOPS value cannot be imported as `spec` (never quoting it), or None."""
+    from titan_deploy.core.valuechecks import Where, content_findings
+
+    if not isinstance(value, str) or not value:
+        return "is not a non-empty text value"
+    where = Where(
+        shown=Path(project.secrets_dir_rel),
+        example_dir=project.example_dir,
+        example_label=None,
+        names=(*project.manifest.secrets, *project.manifest.services),
+    )
+    found = content_findings(spec, value.encode("utf-8"), Path(f"the value of {spec.name}"), where)
+    errors = [f"{f.code} {f.message}" for f in found if f.severity == "error"]
+    if errors:
+        return f"would be rejected by check-secrets ({'; '.join(errors)})"
+    return None
 
 
 def _import(project: Project, spec: SecretSpec, data: bytes, mode: int, gid: int | None) -> str:

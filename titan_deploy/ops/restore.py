@@ -10,6 +10,7 @@ refused while a rotation is in flight. Nothing is written in plaintext outside t
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -45,12 +46,14 @@ def run_restore(
     if spec is None:
         raise UsageError(f"not a manifest secret: {name}")
     copy = backup_dir(project) / backup_name(name, version)
-    if not copy.is_file():
+    if not copy.exists() and not copy.is_symlink():
         raise UsageError(f"no break-glass copy {copy.name} in {backup_dir(project)}")
-    keys = identities(fs.read_config(identity).decode("utf-8", "replace").splitlines())
+    keys = identities(_read(identity, follow=True).decode("utf-8", "replace").splitlines())
     if not keys:
         raise ConfigError(f"{identity}: holds no age identity (AGE-SECRET-KEY-1...)")
-    data = age.decrypt(fs.read_config(copy), keys, copy.name)
+    blob = _read(copy, follow=False)  # `backup` never writes through a symlink: never read one
+    when = os.lstat(copy).st_mtime
+    data = age.decrypt(blob, keys, copy.name)
     shown = "the base file" if version is None else f"version {version}"
     question = (
         f"restore {shown} of {name} as its new current version (every consumer repointed "
@@ -62,17 +65,38 @@ def run_restore(
         report.failed = True
         return report
     with journal_io.acquire(project, "restore"):
-        written = _write_current(project, name, data)
+        written, new = _write_current(project, name, data, when)
     run_render(project)
     report.rows.append({"secret": name, "restored": copy.name, "as": written})
     report.summary = f"restored {name} as {written}; run `titan-deploy up` to deploy it"
-    report.data = {"secret": name, "file": written}
+    report.data = {
+        "secret": name,
+        "file": written,
+        "secrets": [name],
+        "versions": {name: new},  # the history records the version restored as
+    }
     return report
 
 
-def _write_current(project: Project, name: str, data: bytes) -> str:
-    """Write `data` as the next version of `name` and point every consumer at it (journal);
-    returns the new file's name. Under the lock."""
+def _read(path: Path, *, follow: bool) -> bytes:
+    """A regular file's bytes (bounded; a symlink only with `follow`). ConfigError (exit 2)
+    `PATH: reason` for a FIFO, a device, a symlink, a file too large or unreadable."""
+    try:
+        return fs.read_config(path, follow_symlinks=follow)
+    except fs.UnsafeFile as exc:  # TooLarge too; a symlink when not followed
+        raise ConfigError(f"{path}: {exc.reason}: not read") from None
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such file") from None
+    except OSError as exc:
+        if exc.errno == 40:  # ELOOP: a symlink, not followed
+            raise ConfigError(f"{path}: is a symlink: not read") from None
+        raise ConfigError(f"{path}: {exc.strerror or 'cannot be read'}") from None
+
+
+def _write_current(project: Project, name: str, data: bytes, when: float) -> tuple[str, int]:
+    """Write `data` as the next version of `name`, dated `when` (the copy's mtime: the value's
+    own time, so its age is not reset), and point every consumer at it (journal); returns the
+    new file's name and version. Under the lock."""
     journal = journal_io.load(project)
     if journal.active is not None:
         raise RuntimeFailure("a rotation is in flight: finish or abort it, then restore")
@@ -84,7 +108,8 @@ def _write_current(project: Project, name: str, data: bytes) -> str:
     gid = project.manifest.secrets_gid
     if not fs.write_new(target, data, expected_file_mode(gid), gid, root=project.secrets_root):
         raise RuntimeFailure(f"{target.name} appeared meanwhile; run restore again")
+    os.utime(target, (when, when), follow_symlinks=False)
     journal.last_version[name] = new
     journal.assignments[name] = {c.service: Assignment(version=new) for c in spec.consumers}
     journal_io.save(project, journal)
-    return target.name
+    return target.name, new

@@ -75,11 +75,11 @@ def test_reordered_records_are_found() -> None:
 def test_a_removed_last_record_is_found_by_the_head() -> None:
     lines, head = _chain(5)
     assert _messages(lines[:-1], head) == [
-        "the head names 5 record(s) but the history ends at record 4: the last 1 record(s) "
+        "the history head names 5 record(s) but the log ends at record 4: the last 1 record(s) "
         "were removed"
     ]
     assert _messages(lines[:-1], None) == [
-        "the head file is missing: a removed last record cannot be detected"
+        "the history head file is missing: a removed last record cannot be detected"
     ]
 
 

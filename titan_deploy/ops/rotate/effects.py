@@ -230,7 +230,7 @@ class StackEffects:
         if not self.manifest.backup_recipients:
             return True
         try:
-            keep_copy(self.project, secret, version, self.read(path))
+            keep_copy(self.project, secret, version, self.read(path), source=path)
         except (TitanError, OSError, StepFailed):
             kept.append(f"{path.name} (its break-glass copy could not be written)")
             return False

@@ -7,7 +7,7 @@ FAILED), seconds, note (an effect's note, scrubbed by the run's redactor).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -108,6 +108,14 @@ def dry_run_report(project: Project, plan: Plan, command: str) -> Report:
     return report
 
 
+def _recreated(steps: Sequence[object]) -> list[str]:
+    """The services the forward steps repoint and recreate (the history's `services`)."""
+    from titan_deploy.core.rotation.steps import Repoint
+
+    names = [svc for step in steps if isinstance(step, Repoint) for svc in step.services]
+    return list(dict.fromkeys(names))
+
+
 def outcome_report(
     project: Project, command: str, outcome: Outcome, *, rolled_back_is_ok: bool = False
 ) -> Report:
@@ -126,6 +134,7 @@ def outcome_report(
         "outcome": outcome.status,
         "reason": outcome.reason,
         "versions": dict(record.versions) if record else None,
+        "services": _recreated(outcome.forward_steps),
         "key_id": record.key_id if record else None,
         "auth_failures": outcome.auth_failures,
         "journal": str(journal_io.state_path(project)),
