@@ -455,3 +455,36 @@ def test_the_global_env_file_is_what_adopt_interpolates_from_and_rewrites(
     assert (root / "secrets" / "titan_hmac_secret").read_text() == value
     assert not (root / ".env").exists()
     assert value not in result.stdout + result.stderr
+
+
+def test_an_overlay_compose_rejects_is_not_written_and_the_env_files_stay(
+    titan: TitanLike,
+) -> None:
+    """adopt renders its overlay as `render` does: Compose validates the merged result first;
+    rejected, adopt stops (exit 2) before any env file loses a line, and no overlay is written
+    (the secrets it copied are kept: a second adopt finds them equal)."""
+    from titan_deploy.errors import TitanError
+    from titan_deploy.io import compose
+    from titan_deploy.ops.adopt import run_adopt
+    from titan_deploy.project import Project
+
+    class Rejecting:
+        def __init__(self, real: compose.Compose) -> None:
+            self.real = real
+
+        def __getattr__(self, name: str) -> object:
+            return getattr(self.real, name)
+
+        def validate(self) -> None:
+            raise compose.ComposeRejected("rejected", argv=["c"], returncode=15, stderr="")
+
+    def factory(*args: object, **kwargs: object) -> Rejecting:
+        return Rejecting(compose.for_project(*args, **kwargs))  # type: ignore[arg-type]
+
+    env_files = {p: p.read_bytes() for p in titan.root.rglob("*.env*") if p.is_file()}
+    project = Project(project_dir=titan.root, compose_file_options=list(titan.compose))
+    with pytest.raises(TitanError) as caught:
+        run_adopt(project, compose_for=factory)  # type: ignore[arg-type]
+    assert caught.value.exit_code == 2
+    assert not (titan.root / "docker-compose.secrets.yml").exists()
+    assert {p: p.read_bytes() for p in env_files} == env_files

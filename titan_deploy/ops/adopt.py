@@ -118,7 +118,8 @@ def run_adopt(
         report.summary = _summary(plan, "would adopt") + " (dry run: nothing written)"
     else:
         _overlay_preflight(project, manifest, compose_files, plan, gid, data)
-        written = _write(project, manifest, compose_files, plan, values, gid)
+        compose_of = compose_for or compose.for_project
+        written = _write(project, manifest, compose_files, plan, values, gid, compose_of)
         report.data["written"] = written
         report.data["env_edits"] = plan_dict(plan, _backups_of(written))["env_edits"]
         report.summary = _summary(plan, "adopted") + f"; wrote {len(written)} file(s)"
@@ -424,7 +425,11 @@ def _write(
     plan: AdoptPlan,
     values: dict[str, bytes],
     gid: int | None,
+    compose_for: compose.ComposeFactory,
 ) -> list[str]:
+    """Write the secrets, the manifest, the overlay (validated by Compose like `render`'s:
+    rejected, it is not written and the env files are left as they were: exit 2) and the
+    env files without the adopted lines; returns what was written."""
     root = project.project_dir
     manifest_text = _manifest_text(project, manifest, compose_files, plan, gid)
     for edit in plan.edits:  # before anything is written: every env file can be rewritten
@@ -443,7 +448,7 @@ def _write(
     fresh = replace(project)  # every option kept (--profile, --env-file); nothing cached
     from titan_deploy.ops.render import run_render
 
-    if run_render(fresh).data.get("changed"):
+    if run_render(fresh, compose_for=compose_for).data.get("changed"):
         written.append(fresh.manifest.overlay)
     state = fresh.state_dir
     for edit in plan.edits:
