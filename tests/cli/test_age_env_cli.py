@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.canary import Canaries
+from tests.conftest import require
 from tests.fakes import FakeCompose, FakeEngine, backends
 from titan_deploy.core.overlay import Assignment
 from titan_deploy.core.rotation.journal import Journal
@@ -165,8 +166,8 @@ def test_a_production_value_in_an_env_file_is_named_never_shown(
     assert not findings(doc, "S026")  # no git repository: the tracked check is skipped silently
 
 
-@pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
 def test_an_env_file_git_tracks_is_flagged(ready_project: Path) -> None:
+    require(shutil.which("git") is not None, "git")
     project = ready_project
     (project / ".env.local").write_text("DEBUG=1\n")
     (project / ".env.example").write_text("DEBUG=0\n")
@@ -182,8 +183,8 @@ def test_an_env_file_git_tracks_is_flagged(ready_project: Path) -> None:
     assert {f["severity"] for f in findings(doc, "S026")} == {"warning"}
 
 
-@pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
 def test_init_git_ignores_env_files_but_not_the_template(titan_project: Path) -> None:
+    require(shutil.which("git") is not None, "git")
     subprocess.run(["git", "init", "-q", str(titan_project)], check=True)
     assert run(titan_project, "init").returncode == 0
 

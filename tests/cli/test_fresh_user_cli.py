@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.cli.test_age_env_cli import CONSOLE_SCRIPT, DB, findings, run
+from tests.conftest import require
 from titan_deploy.core.overlay import Assignment
 from titan_deploy.core.rotation.journal import Journal
 from titan_deploy.io import journal as journal_io
@@ -85,8 +86,7 @@ def test_a_sensitive_false_value_in_an_env_file_is_not_s025(
     ],
 )
 def test_a_full_stdout_is_one_line_exit_3(ready_project: Path, args: list[str]) -> None:
-    if not Path("/dev/full").exists():
-        pytest.skip("no /dev/full")
+    require(Path("/dev/full").exists(), "/dev/full (a device that is always full)")
     with open("/dev/full", "w") as full:
         done = subprocess.run(
             [str(CONSOLE_SCRIPT), "-C", str(ready_project), *args],
@@ -158,7 +158,7 @@ def test_a_history_problem_carries_the_logs_file_and_line(ready_project: Path) -
 
 @pytest.mark.parametrize("expires", ["'20991231'", "'2099-W52-1'"])
 def test_an_expires_not_yyyy_mm_dd_is_refused_by_both(ready_project: Path, expires: str) -> None:
-    jsonschema = pytest.importorskip("jsonschema")
+    import jsonschema
     import yaml
 
     manifest = ready_project / "secrets.manifest.yml"

@@ -12,12 +12,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import jsonschema  # a test dependency (pyproject [test]): never skipped
 import pytest
 
 from tests.canary import Canaries
 from tests.cli.test_canary import plant_in_compose
-
-jsonschema = pytest.importorskip("jsonschema")
 
 CONSOLE_SCRIPT = Path(sys.executable).parent / "titan-deploy"
 SCHEMA = json.loads((Path(__file__).parents[1] / "schemas" / "sarif-schema-2.1.0.json").read_text())

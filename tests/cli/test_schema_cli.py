@@ -8,12 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
+import jsonschema  # a test dependency (pyproject [test]): never skipped
 import yaml
 
 from tests.paths import PACKAGE, REPO
-
-jsonschema = pytest.importorskip("jsonschema")
 
 CONSOLE_SCRIPT = Path(sys.executable).parent / "titan-deploy"
 

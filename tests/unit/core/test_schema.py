@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import jsonschema  # a test dependency (pyproject [test]): never skipped
 import pytest
 
 from tests.paths import PACKAGE, REPO
@@ -17,8 +18,6 @@ from titan_deploy.core import waivers as w
 from titan_deploy.core.schema import PROPERTIES, manifest_schema, schema_json
 from titan_deploy.core.yamlpos import load_located
 from titan_deploy.errors import ConfigError
-
-jsonschema = pytest.importorskip("jsonschema")
 
 SHIPPED = PACKAGE / "schema" / "manifest.schema.json"
 CORPUS = Path(__file__).resolve().parent / "corpus"
