@@ -103,6 +103,17 @@ def test_an_external_base_secret_is_replaced_and_up_verifies(stack) -> None:
         doc["secrets"] = {"db_password": {"external": True}}
 
     s.edit_compose(external)
+    # the "clear refusal naming the alternative": lint's L014 stops up, at file:line
+    refused = s.td("--json", "up", "--timeout", "60")
+    assert refused.returncode == 1, refused.output
+    (finding,) = [f for f in json.loads(refused.stdout)["findings"] if f["code"] == "L014"]
+    assert "external:" in finding["message"] and "./secrets/db_password" in finding["fix"]
+    # an operator who accepts it (a waiver with its reason): the overlay replaces the entry whole
+    manifest = s.root / "secrets.manifest.yml"
+    manifest.write_text(
+        manifest.read_text()
+        + "waivers:\n  - {code: L014, secret: db_password, reason: 'upstream file, OPS-1'}\n"
+    )
     up = s.td("--json", "up", "--timeout", "60")
     assert up.returncode == 0, up.output
     overlay = (s.root / "docker-compose.secrets.yml").read_text()
