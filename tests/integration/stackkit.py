@@ -68,7 +68,8 @@ class Stack:
         return subprocess.run([*argv, *args], capture_output=True, text=True, check=False)
 
     def down(self) -> None:
-        self.compose("down", "--volumes", "--remove-orphans", "--timeout", "2")
+        # every profile: a service only an enabled profile started is stopped too
+        self.compose("--profile", "*", "down", "--volumes", "--remove-orphans", "--timeout", "2")
 
     def edit_compose(self, fn) -> None:
         path = self.root / "docker-compose.yml"
