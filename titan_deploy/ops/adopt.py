@@ -24,7 +24,6 @@ compose file); 3 a runtime failure (a full disk).
 
 from __future__ import annotations
 
-import datetime
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
@@ -38,20 +37,17 @@ from titan_deploy.core.adopt import (
     plan_adoption,
 )
 from titan_deploy.core.adopt_render import (
-    merged_manifest,
-    new_manifest,
     plan_dict,
     plan_rows,
-    rewrite_env,
     secret_entries,
 )
-from titan_deploy.core.checks import expected_dir_mode, expected_file_mode
 from titan_deploy.core.findings import Finding, Report, error, warning
 from titan_deploy.core.manifest import Manifest, parse_manifest_text
 from titan_deploy.core.overlay import base_compose, plan_overlay
 from titan_deploy.errors import ConfigError
 from titan_deploy.io import compose, fs
 from titan_deploy.io.composefiles import load_compose_files
+from titan_deploy.ops import adopt_write
 from titan_deploy.project import Project
 
 COLUMNS = ["secret", "kind", "action", "consumers", "from"]
@@ -114,14 +110,14 @@ def run_adopt(
     elif dry_run:
         _overlay_preflight(project, manifest, compose_files, plan, gid, data)
         for edit in plan.edits:  # the run would refuse these (exit 2): so does the dry run
-            _preflight(project, edit.file)
+            adopt_write.preflight(project, edit.file)
         report.summary = _summary(plan, "would adopt") + " (dry run: nothing written)"
     else:
         _overlay_preflight(project, manifest, compose_files, plan, gid, data)
         compose_of = compose_for or compose.for_project
-        written = _write(project, manifest, compose_files, plan, values, gid, compose_of)
+        written = adopt_write.write(project, manifest, compose_files, plan, values, gid, compose_of)
         report.data["written"] = written
-        report.data["env_edits"] = plan_dict(plan, _backups_of(written))["env_edits"]
+        report.data["env_edits"] = plan_dict(plan, adopt_write.backups_of(written))["env_edits"]
         report.summary = _summary(plan, "adopted") + f"; wrote {len(written)} file(s)"
     report.summary += _notes_line(plan)
     return report
@@ -138,7 +134,7 @@ def _overlay_preflight(
     """Plan the overlay for the manifest adopt would write, before anything is written: the
     overlay refuses (ConfigError, exit 2, names only) where taking a plain `X` out of a base
     `environment:` list would copy another entry that looks like a secret."""
-    text = _manifest_text(project, manifest, compose_files, plan, gid)
+    text = adopt_write.manifest_text(project, manifest, compose_files, plan, gid)
     if text is None:
         return
     planned = parse_manifest_text(text, str(project.manifest_option))
@@ -413,125 +409,3 @@ def _conflicts(
                 )
             )
     return out, kept
-
-
-# --- writing --------------------------------------------------------------------------------------
-
-
-def _write(
-    project: Project,
-    manifest: Manifest | None,
-    compose_files: list[str],
-    plan: AdoptPlan,
-    values: dict[str, bytes],
-    gid: int | None,
-    compose_for: compose.ComposeFactory,
-) -> list[str]:
-    """Write the secrets, the manifest, the overlay (validated by Compose like `render`'s:
-    rejected, it is not written and the env files are left as they were: exit 2) and the
-    env files without the adopted lines; returns what was written."""
-    root = project.project_dir
-    manifest_text = _manifest_text(project, manifest, compose_files, plan, gid)
-    for edit in plan.edits:  # before anything is written: every env file can be rewritten
-        _preflight(project, edit.file)
-    secrets_dir = project.path(plan.secrets[0].file).parent
-    fs.ensure_dir(secrets_dir, expected_dir_mode(gid), gid, root=root)
-    written = []
-    for s in plan.secrets:
-        if fs.write_new(
-            project.path(s.file), values[s.name], expected_file_mode(gid), gid, root=root
-        ):
-            written.append(s.file)
-    if manifest_text is not None:
-        fs.atomic_write(project.manifest_path, manifest_text.encode(), mode=0o644, root=root)
-        written.append(str(project.manifest_option))
-    fresh = replace(project)  # every option kept (--profile, --env-file); nothing cached
-    from titan_deploy.ops.render import run_render
-
-    if run_render(fresh, compose_for=compose_for).data.get("changed"):
-        written.append(fresh.manifest.overlay)
-    state = fresh.state_dir
-    for edit in plan.edits:
-        written += _rewrite(project, state, edit)
-    entries = [
-        f"/{plan.secrets[0].file.rsplit('/', 1)[0]}/",
-        "/.env",
-        f"/{fresh.manifest.state_dir}/",
-    ]
-    try:
-        if fs.ensure_gitignored(root, entries):
-            written.append(".gitignore")
-    except fs.UnsafePath:
-        pass  # init reports it (I003); the secrets are written either way
-    return written
-
-
-def _manifest_text(
-    project: Project,
-    manifest: Manifest | None,
-    compose_files: list[str],
-    plan: AdoptPlan,
-    gid: int | None,
-) -> str | None:
-    """The manifest to write (None: unchanged), validated as the manifest parser reads it."""
-    shown = str(project.manifest_option)
-    if manifest is None:
-        secrets_dir = plan.secrets[0].file.rsplit("/", 1)[0]
-        text = new_manifest(plan, compose_files, DEFAULT_OVERLAY, secrets_dir, gid)
-    else:
-        current = fs.read_config(project.manifest_path, follow_symlinks=False).decode("utf-8")
-        merged = merged_manifest(current, plan)
-        if merged is None:
-            raise ConfigError(
-                f"{shown}: no block-style `secrets:` line to add the adopted entries under; "
-                "run `titan-deploy adopt --dry-run --json` and add them by hand"
-            )
-        if merged == current:
-            return None
-        text = merged
-    parse_manifest_text(text, shown)  # a ConfigError here names the line adopt got wrong
-    return text
-
-
-def _preflight(project: Project, relative: str) -> None:
-    """UnsafePath (exit 2) unless `relative` is a regular file adopt may replace: not a
-    symlink (the write would not reach the file compose reads), inside the project dir."""
-    path = project.path(relative)
-    if path.is_symlink():
-        raise fs.UnsafePath(
-            f"{relative} is a symlink: adopt rewrites a regular file only (never through a "
-            "link); point env_file: at the real file, then run adopt again"
-        )
-    if not path.resolve().is_relative_to(project.project_dir):
-        raise fs.UnsafePath(f"{relative} is outside the project dir: adopt rewrites inside it only")
-
-
-def _rewrite(project: Project, state: Path, edit) -> list[str]:
-    """Back up one env file (0600, in the state dir) and rewrite it without the adopted lines."""
-    root = project.project_dir
-    path = project.path(edit.file)
-    raw = fs.read_config(path, follow_symlinks=False)
-    mode = path.stat().st_mode & 0o777
-    backups = state / "adopt"
-    fs.ensure_dir(backups, 0o700, root=root)
-    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    base = edit.file.replace("/", "__")
-    n = 0
-    while True:
-        name = f"{base}.{stamp}" + (f".{n}" if n else "")
-        if fs.write_new(backups / name, raw, 0o600, root=root):
-            break
-        n += 1
-    text = rewrite_env(raw.decode("utf-8"), edit)
-    fs.atomic_write(path, text.encode(), mode=mode, root=root)
-    backup = (backups / name).relative_to(root).as_posix()
-    return [f"{edit.file} (backup {backup})"]
-
-
-def _backups_of(written: list[str]) -> dict[str, str]:
-    out = {}
-    for item in written:
-        if " (backup " in item:
-            file, _, rest = item.partition(" (backup ")
-            out[file] = rest.rstrip(")")
-    return out
