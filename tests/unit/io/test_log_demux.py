@@ -4,7 +4,7 @@ tests/integration/test_engine_logs.py."""
 
 from __future__ import annotations
 
-from titan_deploy.io.engine import demux
+from titan_deploy.io.enginestreams import demux
 
 
 def frame(stream: int, payload: bytes) -> bytes:
