@@ -11,9 +11,9 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import TYPE_CHECKING
 
+from titan_deploy.core.adopt_kinds import derive_kind, value_problems
 from titan_deploy.core.adopt_model import (
     STAND_IN,
     AdoptInput,
@@ -26,9 +26,8 @@ from titan_deploy.core.adopt_model import (
 )
 from titan_deploy.core.conventions import convention_for, image_repository
 from titan_deploy.core.lint import HIGH_ENTROPY, RUNTIME_FIELDS
-from titan_deploy.core.manifest import DEFAULT_MAX, DEFAULT_MIN, ENV_RE, NAME_RE, SecretSpec
-from titan_deploy.core.secretvalue import is_placeholder, kind_problem
-from titan_deploy.core.valuechecks import Where, content_findings
+from titan_deploy.core.manifest import ENV_RE, NAME_RE, SecretSpec
+from titan_deploy.core.secretvalue import is_placeholder
 
 if TYPE_CHECKING:
     from titan_deploy.core.dotenv import Assignment
@@ -44,7 +43,6 @@ NO_FILE_IMAGES = frozenset(
 SECRET_NAME = re.compile(r"PASSWORD|PASSWD|PASSPHRASE|SECRET|TOKEN|_KEY$|APIKEY$")
 DSN = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://[^/@\s:]*:[^@\s/]+@")
 SETTING = re.compile(r"^(-?[0-9]+(\.[0-9]+)?|true|false|yes|no|on|off)$", re.IGNORECASE)
-_HEX = re.compile(r"[0-9a-fA-F]+")
 
 
 @dataclass(frozen=True)
@@ -376,80 +374,6 @@ def _secret(
         multiline=multiline,
         existing=spec is not None,
         notes=tuple(notes),
-    )
-
-
-def value_problems(
-    secret: SecretPlan, group: Group, data: AdoptInput, spec: SecretSpec | None
-) -> tuple[str | None, list[str]]:
-    """(why check-secrets would reject `secret`'s value (its own checks, core/valuechecks.py:
-    NUL or CR, too large, more lines than its kind allows, invalid for its kind, a placeholder,
-    weak for a strict kind, surrounding whitespace) or None, and its warnings as notes). Never
-    a value in the text."""
-    checked = spec or SecretSpec(
-        name=secret.name,
-        kind=secret.kind,
-        consumers=(),
-        min_length=DEFAULT_MIN[secret.kind],
-        max_length=DEFAULT_MAX[secret.kind],
-        bytes=secret.bytes,
-        multiline=secret.multiline,
-    )
-    names = (secret.name, *(c.service for c in secret.consumers))
-    names += (data.project_name,) if data.project_name else ()
-    where = Where(shown=Path(data.secrets_dir), example_dir=None, example_label=None, names=names)
-    shown = Path(f"the value of {', '.join(group.names)}")
-    found = list(content_findings(checked, group.value.encode(), shown, where))
-    errors = [f"{f.code} {f.message}" for f in found if f.severity == "error"]
-    if errors:
-        reason = (
-            f"check-secrets would reject it as secret {secret.name} ({checked.kind}): "
-            f"{'; '.join(errors)}; it stays where it is: fix the value (rotate it), then run "
-            "adopt again"
-        )
-        return reason, []
-    return None, [f"check-secrets warns: {f.code} {f.message}" for f in found]
-
-
-def derive_kind(
-    names: list[str], value: str, found: str
-) -> tuple[str, int | None, bool, list[str]]:
-    """(kind, bytes for hex, multiline, notes) for a value under `names`: the kind its names
-    and shape say, or `text` when the value does not pass that kind's check."""
-    raw = value.encode()
-    if "\n" in value.strip():
-        if value.lstrip().startswith("-----BEGIN"):
-            return (
-                ("pem", None, False, [])
-                if kind_problem(_spec("pem"), raw) is None
-                else ("text", None, True, [])
-            )
-        return "text", None, True, []
-    upper = " ".join(names).upper()
-    if found == "dsn":
-        return "text", None, False, []
-    if _HEX.fullmatch(value) and len(value) % 2 == 0 and 16 <= len(value) <= 2048:
-        return "hex", len(value) // 2, False, []
-    kind = "text"
-    if re.search("PASSWORD|PASSWD|PASSPHRASE", upper):
-        kind = "password"
-    elif "TOKEN" in upper:
-        kind = "token"
-    elif re.search("SECRET|_KEY|APIKEY", upper):
-        kind = "api-key"
-    problem = kind_problem(_spec(kind), raw)
-    if problem is not None:
-        return "text", None, False, [f"kind text: the value is not a valid {kind} ({problem})"]
-    return kind, None, False, []
-
-
-def _spec(kind: str) -> SecretSpec:
-    return SecretSpec(
-        name="adopt",
-        kind=kind,
-        consumers=(),
-        min_length=DEFAULT_MIN[kind],
-        max_length=DEFAULT_MAX[kind],
     )
 
 
