@@ -18,7 +18,7 @@ from titan_deploy.core.adopt_render import (
 from titan_deploy.core.checks import expected_dir_mode, expected_file_mode
 from titan_deploy.core.manifest import Manifest, parse_manifest_text
 from titan_deploy.errors import ConfigError
-from titan_deploy.io import compose, fs
+from titan_deploy.io import compose, fs, gitfiles
 from titan_deploy.project import Project
 
 COLUMNS = ["secret", "kind", "action", "consumers", "from"]
@@ -68,7 +68,7 @@ def write(
         f"/{fresh.manifest.state_dir}/",
     ]
     try:
-        if fs.ensure_gitignored(root, entries):
+        if gitfiles.ensure_gitignored(root, entries):
             written.append(".gitignore")
     except fs.UnsafePath:
         pass  # init reports it (I003); the secrets are written either way

@@ -28,7 +28,7 @@ from titan_deploy.core.checks import CheckResult, Fix, check_store
 from titan_deploy.core.findings import Finding, Report, warning
 from titan_deploy.core.waivers import apply_waivers
 from titan_deploy.errors import EngineUnreachable, TitanError
-from titan_deploy.io import fs
+from titan_deploy.io import fs, gitfiles
 from titan_deploy.project import Project
 
 if TYPE_CHECKING:
@@ -44,7 +44,7 @@ class MountOracle(Protocol):
 def inspect_store(project: Project) -> CheckResult:
     """Run every check; the result keeps values (for verify), the report never shows them."""
     secrets_dir = project.secrets_dir
-    git = fs.git_facts(project.project_dir, secrets_dir) if secrets_dir.is_dir() else None
+    git = gitfiles.git_facts(project.project_dir, secrets_dir) if secrets_dir.is_dir() else None
     return check_store(
         project.manifest,
         secrets_dir,

@@ -21,7 +21,7 @@ from titan_deploy.core.limits import LIMIT_TEXT, MAX_SECRET_BYTES
 from titan_deploy.core.manifest import SecretSpec
 from titan_deploy.core.secretvalue import generate
 from titan_deploy.errors import ConfigError
-from titan_deploy.io import fs
+from titan_deploy.io import fs, gitfiles
 from titan_deploy.project import Project
 
 PLACEHOLDER = b"__CHANGE_ME__"
@@ -60,7 +60,7 @@ def run_init(
     # the state dir holds the journal and the history; .env.* are local settings, often secrets
     entries = [f"/{secrets_rel}/", "/.env", f"/{manifest.state_dir}/", *ENV_IGNORES]
     try:
-        ignored = fs.ensure_gitignored(project.project_dir, entries)
+        ignored = gitfiles.ensure_gitignored(project.project_dir, entries)
     except fs.UnsafePath as exc:
         ignored = []
         report.findings.append(

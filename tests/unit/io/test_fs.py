@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from titan_deploy.core.checks import Fix
-from titan_deploy.io import fs
+from titan_deploy.io import fs, gitfiles
 
 GID = 10500  # the tests run as root (CI too): any group will do
 
@@ -219,23 +219,23 @@ def test_apply_fix_strip_whitespace_is_atomic(tmp_path: Path, monkeypatch) -> No
 
 def test_ensure_gitignored_adds_once(tmp_path: Path) -> None:
     (tmp_path / ".gitignore").write_text("node_modules/\n/.env\n")
-    added = fs.ensure_gitignored(tmp_path, ["/secrets/", "/.env", "/.titan-deploy/"])
+    added = gitfiles.ensure_gitignored(tmp_path, ["/secrets/", "/.env", "/.titan-deploy/"])
     assert added == ["/secrets/", "/.titan-deploy/"]
     assert (tmp_path / ".gitignore").read_text() == (
         "node_modules/\n/.env\n# titan-deploy: secret material never goes to git\n"
         "/secrets/\n/.titan-deploy/\n"
     )
     assert mode_of(tmp_path / ".gitignore") == 0o644
-    assert fs.ensure_gitignored(tmp_path, ["/secrets/", "/.env", "/.titan-deploy/"]) == []
+    assert gitfiles.ensure_gitignored(tmp_path, ["/secrets/", "/.env", "/.titan-deploy/"]) == []
 
 
 def test_ensure_gitignored_accepts_equivalent_spellings(tmp_path: Path) -> None:
     (tmp_path / ".gitignore").write_text("secrets\n")
-    assert fs.ensure_gitignored(tmp_path, ["/secrets/"]) == []
+    assert gitfiles.ensure_gitignored(tmp_path, ["/secrets/"]) == []
 
 
 def test_ensure_gitignored_creates_the_file(tmp_path: Path) -> None:
-    assert fs.ensure_gitignored(tmp_path, ["/secrets/"]) == ["/secrets/"]
+    assert gitfiles.ensure_gitignored(tmp_path, ["/secrets/"]) == ["/secrets/"]
     assert (tmp_path / ".gitignore").read_text() == (
         "# titan-deploy: secret material never goes to git\n/secrets/\n"
     )
