@@ -20,7 +20,7 @@ from tests.paths import REPO
 from tests.pemkit import ED25519_PREFIX, block, cert_block, ed25519_pem, openssl_key, rsa_like_pem
 from titan_deploy.core.checks import Fix, GitFacts, check_store
 from titan_deploy.core.manifest import Manifest, parse_manifest_text
-from titan_deploy.io import fs
+from titan_deploy.io import fs, gitfiles
 from titan_deploy.ops.check import run_check
 from titan_deploy.project import Project
 
@@ -594,13 +594,13 @@ def git_project(tmp_path: Path) -> Path:
 
 def test_git_ignored_and_untracked_passes(git_project: Path) -> None:
     (git_project / ".gitignore").write_text("/secrets/\n")
-    facts = fs.git_facts(git_project, git_project / "secrets")
+    facts = gitfiles.git_facts(git_project, git_project / "secrets")
     assert facts == GitFacts(in_repo=True, tracked=frozenset(), ignored=True)
     assert check_store(manifest(), git_project / "secrets", git=facts).findings == []
 
 
 def test_secrets_dir_not_ignored(git_project: Path) -> None:
-    facts = fs.git_facts(git_project, git_project / "secrets")
+    facts = gitfiles.git_facts(git_project, git_project / "secrets")
     assert facts.ignored is False
     result = check_store(manifest(), git_project / "secrets", git=facts)
     assert codes(result) == ["S012"]
@@ -611,7 +611,7 @@ def test_secret_tracked_by_git(git_project: Path) -> None:
     git(git_project, "add", "secrets/api_key")
     git(git_project, "commit", "-q", "-m", "oops")
     (git_project / ".gitignore").write_text("/secrets/\n")
-    facts = fs.git_facts(git_project, git_project / "secrets")
+    facts = gitfiles.git_facts(git_project, git_project / "secrets")
     assert facts.tracked == frozenset({"secrets/api_key"})
     result = check_store(manifest(), git_project / "secrets", git=facts)
     assert codes(result) == ["S011"]
@@ -621,14 +621,14 @@ def test_secret_tracked_by_git(git_project: Path) -> None:
 
 def test_staged_but_uncommitted_secret_counts_as_tracked(git_project: Path) -> None:
     git(git_project, "add", "secrets/hmac")
-    facts = fs.git_facts(git_project, git_project / "secrets")
+    facts = gitfiles.git_facts(git_project, git_project / "secrets")
     assert facts.tracked == frozenset({"secrets/hmac"})
     assert codes(check_store(manifest(), git_project / "secrets", git=facts)) == ["S011", "S012"]
 
 
 def test_outside_a_git_repo_no_git_findings(tmp_path: Path) -> None:
     store = make_store(tmp_path, GOOD)
-    facts = fs.git_facts(tmp_path, store)
+    facts = gitfiles.git_facts(tmp_path, store)
     assert facts.in_repo is False
     assert check_store(manifest(), store, git=facts).findings == []
 
