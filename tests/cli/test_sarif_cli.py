@@ -1,6 +1,7 @@
 """`--format sarif` (README "SARIF") through the real console script: check-secrets, lint,
 verify and audit-logs each print one SARIF 2.1.0 log that the official OASIS schema accepts
-(vendored: tests/schemas/README.md), with one rule per code, levels, and no value in any form."""
+(vendored: tests/schemas/README.md), with one rule per code, levels, and no value in any form;
+every file a project-relative uri under the run's PROJECTROOT, or an absolute file URI."""
 
 from __future__ import annotations
 
@@ -30,12 +31,37 @@ def validate(doc: dict[str, Any]) -> None:
     assert not errors, "\n".join(f"{list(e.path)}: {e.message}" for e in errors)
 
 
-def run(project: Path, *args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+def assert_rooted(doc: dict[str, Any], project: Path) -> None:
+    """The run names the project dir as PROJECTROOT (its file URI, ending in `/`), and every
+    artifactLocation is either a relative uri under it (no scheme, no leading `/`, no `..`) or
+    an absolute `file://` URI of a file outside it: never a bare relative path that a viewer
+    would resolve against its own working dir."""
+    run_ = doc["runs"][0]
+    root = project.resolve().as_uri() + "/"
+    assert run_["originalUriBaseIds"]["PROJECTROOT"]["uri"] == root
+    for result in run_["results"]:
+        for location in result.get("locations", []):
+            artifact = location.get("physicalLocation", {}).get("artifactLocation")
+            if artifact is None:
+                continue
+            uri = artifact["uri"]
+            if "uriBaseId" in artifact:
+                assert artifact["uriBaseId"] == "PROJECTROOT", artifact
+                assert ":" not in uri and not uri.startswith("/"), artifact
+                assert ".." not in uri.split("/"), artifact
+            else:
+                assert uri.startswith("file:///") and not uri.startswith(root), artifact
+
+
+def run(
+    project: Path, *args: str, env: dict[str, str], cwd: Path | None = None
+) -> subprocess.CompletedProcess:
     return subprocess.run(
         [str(CONSOLE_SCRIPT), "-C", str(project), *args],
         capture_output=True,
         text=True,
         env=env,
+        cwd=cwd,
         stdin=subprocess.DEVNULL,
         check=False,
     )
@@ -53,14 +79,22 @@ def env(titan_values: dict[str, bytes], tmp_path: Path) -> dict[str, str]:
     )
 
 
-def sarif(project: Path, env: dict[str, str], canaries: Canaries, *args: str, code: int) -> dict:
-    done = run(project, "--format", "sarif", *args, env=env)
+def sarif(
+    project: Path,
+    env: dict[str, str],
+    canaries: Canaries,
+    *args: str,
+    code: int,
+    cwd: Path | None = None,
+) -> dict:
+    done = run(project, "--format", "sarif", *args, env=env, cwd=cwd)
     assert done.returncode == code, (args, done.stdout, done.stderr)
     assert "Traceback" not in done.stderr
     canaries.assert_clean(done.stdout, f"{args} stdout")
     canaries.assert_clean(done.stderr, f"{args} stderr")
     doc = json.loads(done.stdout)  # the whole of stdout is the one SARIF document
     validate(doc)
+    assert_rooted(doc, project)
     return doc
 
 
@@ -142,9 +176,52 @@ def test_audit_logs_sarif(
     assert all(r["properties"]["secret"] == "binance_api_secret" for r in hits)
     where = [r["locations"][0]["physicalLocation"] for r in hits]
     assert [w["region"]["startLine"] for w in where] == [2, 3]
-    assert {w["artifactLocation"]["uri"] for w in where} == {str(log)}
+    assert {w["artifactLocation"]["uri"] for w in where} == {log.as_uri()}  # outside the project
     logical = [n["name"] for r in hits for n in r["locations"][0].get("logicalLocations", [])]
     assert "-" not in logical  # a log file is no service: its file is the location
+
+
+def test_a_log_inside_the_project_given_from_another_dir_is_relative_to_projectroot(
+    ready_project: Path, titan_values: dict[str, bytes], env: dict[str, str], tmp_path: Path
+) -> None:
+    """`--file` is relative to the working dir, a finding's file to the project dir: a log
+    given as `project/logs/app.log` from the project's parent is `logs/app.log` under
+    PROJECTROOT (a viewer opening the project finds it), not a path of the working dir."""
+    (ready_project / "logs").mkdir()
+    log = ready_project / "logs" / "app.log"
+    log.write_bytes(b"leaked " + titan_values["binance_api_secret"] + b"\n")
+    given = os.path.relpath(log, ready_project.parent)
+    doc = sarif(
+        ready_project,
+        env,
+        Canaries(titan_values),
+        "audit-logs",
+        "--file",
+        given,
+        code=1,
+        cwd=ready_project.parent,
+    )
+    hit = next(r for r in doc["runs"][0]["results"] if r["ruleId"] == "A001")
+    assert hit["locations"][0]["physicalLocation"] == {
+        "artifactLocation": {"uri": "logs/app.log", "uriBaseId": "PROJECTROOT"},
+        "region": {"startLine": 1},
+    }
+
+
+def test_check_secrets_env_file_finding_is_relative_to_projectroot(
+    ready_project: Path, titan_values: dict[str, bytes], env: dict[str, str]
+) -> None:
+    """check-secrets' file findings (S025: a production value in a dev env file) carry file and
+    line, relative to PROJECTROOT."""
+    db = titan_values["titan_db_password"].decode()
+    (ready_project / "svc").mkdir()
+    (ready_project / "svc" / ".env.local").write_text(f"# dev\nDB_PASSWORD={db}\n")
+    doc = sarif(ready_project, env, Canaries(titan_values), "check-secrets", code=1)
+    reuse = next(r for r in doc["runs"][0]["results"] if r["ruleId"] == "S025")
+    assert reuse["locations"][0]["physicalLocation"] == {
+        "artifactLocation": {"uri": "svc/.env.local", "uriBaseId": "PROJECTROOT"},
+        "region": {"startLine": 2},
+    }
 
 
 def test_verify_failure_is_a_sarif_log(
@@ -182,9 +259,10 @@ def test_lint_sarif_has_file_line_and_waivers_as_suppressions(tmp_path: Path) ->
     doc = json.loads(stdout)
     validate(doc)
     results = {r["ruleId"]: r for r in doc["runs"][0]["results"]}
+    assert_rooted(doc, project.root)
     literal = results["L015"]["locations"][0]["physicalLocation"]
     assert literal == {
-        "artifactLocation": {"uri": "docker-compose.yml"},
+        "artifactLocation": {"uri": "docker-compose.yml", "uriBaseId": "PROJECTROOT"},
         "region": {"startLine": 12},
     }
     assert "suppressions" not in results["L015"]

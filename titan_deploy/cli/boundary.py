@@ -71,6 +71,7 @@ class State:
 
         if self._project is None:
             self._project = Project(**self.project_kwargs)
+            self.output.root = str(self._project.project_dir)  # SARIF's PROJECTROOT
         return self._project
 
     def built_project(self) -> Project | None:

@@ -77,6 +77,9 @@ class Output:
     verbose: bool = False
     scrubber: Callable[[], Callable[[str], str]] | None = field(default=None, repr=False)
     """Builds the text -> text scrubber on first use (reading the secrets dir costs a little)."""
+    root: str | None = None
+    """The project dir (absolute) once the run has a project (`boundary.State.project` sets it):
+    SARIF's PROJECTROOT, which a finding's file is relative to."""
 
     def __post_init__(self) -> None:
         self.no_color = self.no_color or bool(os.environ.get("NO_COLOR"))
@@ -142,7 +145,8 @@ class Output:
         if self.format == "sarif":
             from titan_deploy.core.sarif import sarif_log
 
-            self._document(sarif_log(report, _tool_version()))
+            root = self.root or os.path.abspath(os.curdir)  # no project read: -C's default
+            self._document(sarif_log(report, _tool_version(), root))
             return
         if self.json_mode:
             self._document(report.to_dict())
@@ -174,7 +178,8 @@ class Output:
         if self.format == "sarif":
             from titan_deploy.core.sarif import sarif_failure
 
-            self._document(sarif_failure(command, message, exit_code, _tool_version()))
+            doc = sarif_failure(command, message, exit_code, _tool_version(), self.root)
+            self._document(doc)
         elif self.json_mode:
             doc = {"command": command, "ok": False, "exit_code": exit_code, "error": message}
             self._document(doc)

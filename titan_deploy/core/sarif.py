@@ -3,7 +3,9 @@ OASIS format code-scanning tools and editors read. Pure: a Report (already scrub
 reporter) in, a JSON-ready dict out.
 
 One rule per finding code (its short description from `RULES`), one result per finding: level
-error / warning / note, the finding's file and line as a physical location where it has them,
+error / warning / note, the finding's file and line as a physical location where it has them (a
+file inside the project dir as a project-relative `uri` with `uriBaseId: PROJECTROOT`, the run's
+`originalUriBaseIds` saying where PROJECTROOT is; a file outside it as an absolute `file://` URI),
 its service and secret as logical locations, a manifest waiver as an `external` suppression with
 the waiver's reason as justification. The log carries only what the report carries: names,
 codes, messages — never a value.
@@ -11,6 +13,8 @@ codes, messages — never a value.
 
 from __future__ import annotations
 
+import posixpath
+from pathlib import PurePosixPath
 from typing import Any
 from urllib.parse import quote
 
@@ -20,6 +24,8 @@ SCHEMA_URI = (
     "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
 )
 VERSION = "2.1.0"
+ROOT_ID = "PROJECTROOT"
+"""The uriBaseId of the project dir: every file inside it is a uri relative to it."""
 LEVELS = {"error": "error", "warning": "warning", "info": "note"}
 
 # One short description per finding code (README "What `check-secrets` checks", "What `lint`
@@ -96,32 +102,52 @@ RULES: dict[str, str] = {
 }
 
 
-def sarif_log(report: Report, tool_version: str) -> dict[str, Any]:
-    """The SARIF 2.1.0 log of `report` (one run, tool `titan-deploy` at `tool_version`)."""
+def sarif_log(report: Report, tool_version: str, root: str) -> dict[str, Any]:
+    """The SARIF 2.1.0 log of `report` (one run, tool `titan-deploy` at `tool_version`). `root`
+    is the project dir (an absolute path): a finding's `file`, relative to it or absolute, becomes
+    a uri relative to PROJECTROOT when inside it, else an absolute `file://` URI."""
     codes = sorted({f.code for f in report.findings})
     index = {code: i for i, code in enumerate(codes)}
     run: dict[str, Any] = {
         "tool": {"driver": _driver(tool_version, codes, report.findings)},
         "invocations": [_invocation(report.command, report.exit_code)],
-        "results": [_result(f, index[f.code]) for f in report.findings],
+        "originalUriBaseIds": _base_ids(root),
+        "results": [_result(f, index[f.code], root) for f in report.findings],
         "properties": {"command": report.command, "summary": report.summary},
     }
     return {"$schema": SCHEMA_URI, "version": VERSION, "runs": [run]}
 
 
-def sarif_failure(command: str, message: str, exit_code: int, tool_version: str) -> dict[str, Any]:
+def sarif_failure(
+    command: str, message: str, exit_code: int, tool_version: str, root: str | None = None
+) -> dict[str, Any]:
     """The SARIF log of a run that failed before it had findings (exit 2 or 3): no results, the
-    one-line error as a tool execution notification."""
+    one-line error as a tool execution notification; PROJECTROOT when the project dir is known
+    (`root`, absolute; None before a project was read, e.g. a usage error)."""
     invocation = _invocation(command, exit_code)
     invocation["executionSuccessful"] = False
     invocation["toolExecutionNotifications"] = [{"level": "error", "message": {"text": message}}]
-    run = {
+    run: dict[str, Any] = {
         "tool": {"driver": _driver(tool_version, [], [])},
         "invocations": [invocation],
         "results": [],
         "properties": {"command": command},
     }
+    if root is not None:
+        run["originalUriBaseIds"] = _base_ids(root)
     return {"$schema": SCHEMA_URI, "version": VERSION, "runs": [run]}
+
+
+def _base_ids(root: str) -> dict[str, Any]:
+    """`originalUriBaseIds`: PROJECTROOT as the project dir's file URI (ending in `/`, as SARIF
+    requires of a base)."""
+    uri = PurePosixPath(_absolute(root)).as_uri()
+    return {
+        ROOT_ID: {
+            "uri": uri if uri.endswith("/") else uri + "/",
+            "description": {"text": "the project directory"},
+        }
+    }
 
 
 def _driver(tool_version: str, codes: list[str], findings: list[Finding]) -> dict[str, Any]:
@@ -151,14 +177,14 @@ def _invocation(command: str, exit_code: int) -> dict[str, Any]:
     }
 
 
-def _result(finding: Finding, rule_index: int) -> dict[str, Any]:
+def _result(finding: Finding, rule_index: int, root: str) -> dict[str, Any]:
     result: dict[str, Any] = {
         "ruleId": finding.code,
         "ruleIndex": rule_index,
         "level": LEVELS.get(finding.severity, "note"),
         "message": {"text": finding.message},
     }
-    locations = _locations(finding)
+    locations = _locations(finding, root)
     if locations:
         result["locations"] = locations
     reason = getattr(finding, "waived", None)
@@ -182,12 +208,12 @@ def _result(finding: Finding, rule_index: int) -> dict[str, Any]:
     return result
 
 
-def _locations(finding: Finding) -> list[dict[str, Any]]:
+def _locations(finding: Finding, root: str) -> list[dict[str, Any]]:
     """The finding's file:line (physical) and its service / secret (logical), if any."""
     location: dict[str, Any] = {}
     file = getattr(finding, "file", None)
     if file:
-        physical: dict[str, Any] = {"artifactLocation": {"uri": _uri(file)}}
+        physical: dict[str, Any] = {"artifactLocation": artifact_location(file, root)}
         line = getattr(finding, "line", None)
         if isinstance(line, int) and line >= 1:
             physical["region"] = {"startLine": line}
@@ -202,6 +228,34 @@ def _locations(finding: Finding) -> list[dict[str, Any]]:
     return [location] if location else []
 
 
-def _uri(path: str) -> str:
-    """A relative path as a URI reference (percent-encoding what a URI cannot hold)."""
-    return quote(path.replace("\\", "/"), safe="/._-~")
+def artifact_location(file: str, root: str) -> dict[str, str]:
+    """A finding's `file` (relative to the project dir `root`, or absolute) as an
+    artifactLocation: inside the project dir a relative uri with `uriBaseId` PROJECTROOT
+    (normalised: `./a` and `sub/../a` are `a`), outside it (`../x`, `/var/log/x`) an absolute
+    `file://` URI. Lexical only: nothing is resolved on a disk."""
+    base = _absolute(root)
+    full = _normal(posixpath.join(base, file))
+    prefix = base.rstrip("/") + "/"
+    if full.startswith(prefix):
+        return {"uri": _relative_uri(full[len(prefix) :]), "uriBaseId": ROOT_ID}
+    if full == base:
+        return {"uri": "./", "uriBaseId": ROOT_ID}
+    return {"uri": PurePosixPath(full).as_uri()}
+
+
+def _absolute(root: str) -> str:
+    """`root` normalised; ValueError for a relative one (the caller passes the resolved dir)."""
+    if not posixpath.isabs(root):
+        raise ValueError("the project dir must be an absolute path")
+    return _normal(root)
+
+
+def _normal(path: str) -> str:
+    """An absolute path normalised lexically, one leading `/` (`//x` would be a URI's host)."""
+    return "/" + posixpath.normpath(path).lstrip("/")
+
+
+def _relative_uri(path: str) -> str:
+    """A relative path as a URI reference: UTF-8 (a name that is not, byte for byte), every
+    character a URI cannot hold percent-encoded (a space, `%`, `#`, `?`, `\\`, `:`)."""
+    return quote(path.encode("utf-8", "surrogateescape"), safe="/._-~")

@@ -12,6 +12,7 @@ never the value; it also counts `[MASKED]` lines per service, as evidence maskin
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Collection, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -52,6 +53,7 @@ class Scanned:
     container: str
     kind: str  # logs | inspect | image | file
     result: ScanResult
+    file: str | None = None  # a --file log as a finding's `file`: project-relative, else absolute
 
 
 def patterns_for(project: Project) -> PatternSet:
@@ -99,7 +101,7 @@ def run_audit(
     values, unread = read_secret_values(project)
     patterns = _patterns(values, project, offline=bool(files))
     if files:
-        scanned = [_scan_path(path, patterns) for path in files]
+        scanned = [_scan_path(path, patterns, project) for path in files]
     else:
         scanned = _scan_stack(project, backends, patterns, services or [], since, until)
     report = _report(scanned, patterns)
@@ -107,7 +109,7 @@ def run_audit(
     return report
 
 
-def _scan_path(path: Path, patterns: PatternSet) -> Scanned:
+def _scan_path(path: Path, patterns: PatternSet, project: Project) -> Scanned:
     """One log file: a regular file only (a FIFO or /dev/zero is refused before it is opened
     for reading, so it can neither block nor stream forever), scanned in bounded memory."""
     try:
@@ -116,7 +118,18 @@ def _scan_path(path: Path, patterns: PatternSet) -> Scanned:
         raise UsageError(f"--file {path}: {exc.reason}: refused") from None
     except OSError as exc:
         raise UsageError(f"--file {path}: not a readable file ({exc.strerror})") from None
-    return Scanned(service="-", container=str(path), kind="file", result=result)
+    return Scanned("-", str(path), "file", result, file=_as_finding_file(path, project))
+
+
+def _as_finding_file(path: Path, project: Project) -> str:
+    """A `--file` path (as given: relative to the working dir) as Finding.file says files are
+    named: relative to the project dir when inside it, else absolute (SARIF's PROJECTROOT)."""
+    full = Path(os.path.abspath(path))
+    return (
+        str(full.relative_to(project.project_dir))
+        if full.is_relative_to(project.project_dir)
+        else str(full)
+    )
 
 
 def _unread(unread: dict[str, str], names: Collection[str]) -> list[Finding]:
@@ -206,7 +219,7 @@ def _report(scanned: list[Scanned], patterns: PatternSet) -> Report:
                     "A002",
                     f"{item.container} {item.kind}: {item.result.dropped_hits} more hits unlisted",
                     service=_service(item),
-                    file=item.container if item.kind == "file" else None,
+                    file=item.file,
                 )
             )
     report.findings += _skipped(patterns)
@@ -261,8 +274,8 @@ def _hit_finding(item: Scanned, hit: LeakHit) -> Finding:
         secret=hit.secret,
         fix="rotate the secret; find and fix what logged it",
         # a --file log: where the hit is, for SARIF's location (README "SARIF")
-        file=item.container if item.kind == "file" else None,
-        line=hit.line_no if item.kind == "file" else None,
+        file=item.file,
+        line=hit.line_no if item.file is not None else None,
     )
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli.test_sarif_cli import validate
+from tests.cli.test_sarif_cli import assert_rooted, validate
 from tests.fakes import FakeCompose, FakeEngine, FakeFile, backends
 from titan_deploy.core.sarif import sarif_log
 from titan_deploy.ops.render import run_render
@@ -31,8 +31,9 @@ def test_verify_findings_as_sarif(project: Project) -> None:
     FakeCompose(engine, project).up(60)
     engine.container("titan-brain").env["DB_PASSWORD"] = value
     engine.container("postgres").files[f"/run/secrets/{DB}"] = FakeFile(b"another-value-0000")
-    doc = sarif_log(run_verify(project, backends(engine)), "0")
+    doc = sarif_log(run_verify(project, backends(engine)), "0", str(project.project_dir))
     validate(doc)
+    assert_rooted(doc, project.project_dir)
     results = doc["runs"][0]["results"]
     assert {r["ruleId"] for r in results} >= {"V002", "V006"}
     leak = next(r for r in results if r["ruleId"] == "V006")
@@ -46,6 +47,7 @@ def test_verify_findings_as_sarif(project: Project) -> None:
 def test_a_clean_up_is_a_valid_empty_sarif_log(project: Project) -> None:
     engine = FakeEngine()
     report = run_up(project, backends(engine, FakeCompose(engine, project)), timeout=5)
-    doc = sarif_log(report, "0")
+    doc = sarif_log(report, "0", str(project.project_dir))
     validate(doc)
+    assert_rooted(doc, project.project_dir)
     assert doc["runs"][0]["invocations"][0]["exitCode"] == 0
