@@ -14,6 +14,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from titan_deploy.core.backup import is_age_recipient
 from titan_deploy.core.limits import MAX_SECRET_BYTES
 from titan_deploy.core.manifest_crosschecks import check_across_secrets
 from titan_deploy.core.manifest_model import (
@@ -330,6 +331,12 @@ def _backup_recipients(v: Validator, top: dict) -> tuple[str, ...]:
             AGE_RECIPIENT_RE,
             "should be an age recipient (age1..., from `age-keygen -y KEYFILE`)",
         )
+        if not is_age_recipient(item):
+            raise v.doc.error(
+                (*path, "recipients", i),
+                "not an age recipient: its bech32 checksum does not match (a mistyped or "
+                "truncated key? copy it again from `age-keygen -y KEYFILE`)",
+            )
     return tuple(recipients)
 
 

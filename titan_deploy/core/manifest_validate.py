@@ -5,6 +5,8 @@ the overlay-path rule; each failure a ConfigError naming file, line and key path
 
 from __future__ import annotations
 
+import datetime
+import math
 import posixpath
 import re
 from pathlib import Path
@@ -61,9 +63,11 @@ class Validator:
                 raise self.doc.error(path, f"missing required key `{key}`")
             return default
         value = body[key]
+        if typ is int and _integral(value):
+            value = int(value)  # `1.0` is the integer 1, as JSON Schema's `integer` says
         bad_bool = isinstance(value, bool) and typ is not bool and typ != (int, float)
         if not isinstance(value, typ) or bad_bool or (typ == (int, float) and _is_bool(value)):
-            raise self.doc.error((*path, key), f"should be {_type_name(typ)}")
+            raise self.doc.error((*path, key), f"should be {_type_name(typ)}{_date_hint(value)}")
         return value
 
     def choice(self, path: KeyPath, body: dict, key: str, options: tuple, **kw: Any) -> Any:
@@ -102,7 +106,7 @@ class Validator:
 
     def relpath(self, path: KeyPath, value: Any) -> str:
         if not isinstance(value, str) or not value or "\n" in value or "\x00" in value:
-            raise self.doc.error(path, "should be a relative path")
+            raise self.doc.error(path, f"should be a relative path{_date_hint(value)}")
         if Path(value).is_absolute() or ".." in Path(value).parts:
             raise self.doc.error(path, "must be a path inside the project directory")
         # paths reach the overlay: compose would interpolate `$`, and YAML can carry neither
@@ -158,6 +162,21 @@ def check(doc: Located, path: KeyPath, value: Any, pattern: re.Pattern, message:
     if not isinstance(value, str) or not pattern.fullmatch(value):
         raise doc.error(path, message)
     return value
+
+
+def _date_hint(value: Any) -> str:
+    """Why a value written as text is no string: YAML 1.1 (this loader) reads an unquoted
+    `2030-01-31` as a date, where an editor's YAML 1.2 sees text (the schema cannot tell)."""
+    if isinstance(value, datetime.date):
+        return " (YAML reads an unquoted date as a date: quote it)"
+    return ""
+
+
+def _integral(value: Any) -> bool:
+    """Whether `value` is a float with no fractional part (`1.0`, `32.0`, `1e3`): an integer
+    key takes it as that integer, so the validator and the JSON Schema (where `integer` is any
+    number with a zero fractional part, and an editor sees `1.0` as 1) agree. Not .nan / .inf."""
+    return type(value) is float and math.isfinite(value) and value.is_integer()
 
 
 def _is_bool(value: Any) -> bool:

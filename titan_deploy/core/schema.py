@@ -26,6 +26,8 @@ DRAFT = "http://json-schema.org/draft-07/schema#"
 
 VALIDATOR_ONLY = (
     "YAML syntax, tab indentation, duplicate keys, tags (the document is not data yet)",
+    "an unquoted date where text goes (`description: 2030-01-31`): a date to this YAML 1.1 "
+    "loader, text to an editor's YAML 1.2; the validator asks to quote it",
     "a regex (`pattern`, `verify_log`) that RE2 cannot compile",
     "min_length <= max_length",
     "`provision.service` is one of the secret's consumers",
@@ -34,6 +36,9 @@ VALIDATOR_ONLY = (
     "rules across secrets: version-file name collisions, one env var per file per service, "
     "key_id_env naming nothing else",
     "finish_after_hours is finite (YAML .nan / .inf)",
+    "a path's and a waiver scope's characters are printable, a path's within U+FFFF (the schema "
+    "refuses control characters only: Unicode's categories are beyond a portable regex)",
+    "an age recipient's bech32 checksum (the schema checks its alphabet and length)",
 )
 
 
@@ -59,17 +64,24 @@ def _env_or_list() -> dict[str, Any]:
     }
 
 
-# A relative path inside the project: not absolute, no `..` part, no `$`, no newline or NUL.
+# A relative path inside the project: not absolute, no `..` part, no `$`, no control character
+# (C0, DEL, C1: a newline, a NUL). The rest of "printable, none beyond U+FFFF" is VALIDATOR_ONLY.
 RELPATH = {
     "type": "string",
     "minLength": 1,
-    "pattern": r"^(?!/)(?!(.*/)?\.\.(/|$))[^$\n\x00]+$",
+    "pattern": r"^(?!/)(?!(.*/)?\.\.(/|$))[^$\x00-\x1f\x7f-\x9f]+$",
 }
 # A path segment of `file:` and `target:` (no leading dot: no `.`, `..` or hidden names).
 _SEG = mv._SEGMENT.pattern.strip("^$")
 SECRET_FILE = {"type": "string", "maxLength": mv.MAX_PATH, "pattern": f"^{_SEG}(/{_SEG})*$"}
 TARGET = {"type": "string", "maxLength": mv.MAX_PATH, "pattern": f"^((/{_SEG})+|{_SEG})$"}
-_SCOPE = {"type": "string", "minLength": 1, "maxLength": w.MAX_SCOPE, "pattern": r"\S"}
+_NOT_CONTROL = r"[^\x00-\x1f\x7f-\x9f]"
+_SCOPE = {
+    "type": "string",
+    "minLength": 1,
+    "maxLength": w.MAX_SCOPE,
+    "pattern": f"^{_NOT_CONTROL}*[^\\s\\x00-\\x1f\\x7f-\\x9f]{_NOT_CONTROL}*$",
+}
 _WAIVABLE = "".join(sorted(w.WAIVABLE_FAMILIES))
 _STR = {"type": "string"}
 _BOOL = {"type": "boolean"}

@@ -40,6 +40,8 @@ VALIDATOR_ONLY = {
     "36_env_of_list_clashes": "a rule across secrets",
     "42_two_secrets_one_target": "a rule across secrets",
     "43_two_secrets_one_file": "a rule across secrets",
+    "49_unquoted_date_as_description": "a date to YAML 1.1, text to an editor's YAML 1.2",
+    "64_recipient_bad_checksum": "a bech32 checksum",
 }
 
 
@@ -172,3 +174,19 @@ def test_a_manifest_with_every_new_section_passes_both(tmp_path: Path) -> None:
     path.write_text(RICH)
     assert validator_verdict(path) is True
     assert schema_verdict(path) is True
+
+
+INTEGRAL = RICH.replace("bytes: 32", "bytes: 32.0").replace(
+    "kind: token\n", "kind: token\n    max_age_days: 90.0\n    min_length: 10.0\n"
+)
+
+
+def test_integral_floats_pass_both_as_integers(tmp_path: Path) -> None:
+    """The one rule of both (README "Manifest schema"): an integer key takes `32.0` as 32."""
+    path = tmp_path / "secrets.manifest.yml"
+    path.write_text(INTEGRAL)
+    assert "32.0" in INTEGRAL and "90.0" in INTEGRAL
+    assert validator_verdict(path) is True
+    assert schema_verdict(path) is True
+    spec = m.load_manifest(path).secrets["Api_Token"]
+    assert (spec.max_age_days, type(spec.max_age_days)) == (90, int)
