@@ -166,3 +166,57 @@ def test_restore_refuses_a_special_identity_and_a_symlinked_copy(
     out = run(*restore, key_file, code=2)
     assert "symlink" in out
     assert not (ready_project / "secrets" / "titan_db_password.v1").exists()
+
+
+def test_restore_refuses_an_hmac_key_and_names_the_two_phase_way(
+    ready_project: Path, titan_values: dict[str, bytes], tmp_path: Path, identity
+) -> None:
+    """An hmac key carries primary + secondary during a rotation, and listeners must accept a
+    key before signers use it: restore (one version for every consumer, at once) would break
+    signatures in flight and drop the secondary. Refused, exit 2, one line naming `rotate hmac`
+    and `rotate abort`; nothing is written: no version file, no journal change, no overlay
+    change; with or without --yes, whatever the version asked for."""
+    key_file, recipient = identity
+    with_backup(ready_project, recipient)
+    run = Run(ready_project, titan_values, tmp_path)
+    run("render", code=0)
+    run("backup", "titan_hmac_secret", code=0)
+    store = ready_project / "secrets"
+    before = sorted(p.name for p in store.iterdir())
+    state = ready_project / ".titan-deploy"
+    journal = state / "state.json"
+    journal_before = journal.read_bytes() if journal.exists() else None
+    overlay = (ready_project / "docker-compose.secrets.yml").read_bytes()
+    for extra in ([], ["--yes"]):
+        for version in ("base", "1"):
+            out = run(
+                "restore",
+                "titan_hmac_secret",
+                "--version",
+                version,
+                "--identity",
+                key_file,
+                *extra,
+                code=2,
+            )
+            lines = [line for line in out.splitlines() if line.strip()]
+            assert len(lines) == 1, lines
+            assert "titan_hmac_secret is an hmac key" in lines[0]
+            assert "rotate hmac" in lines[0] and "rotate abort" in lines[0]
+    assert sorted(p.name for p in store.iterdir()) == before
+    assert (journal.read_bytes() if journal.exists() else None) == journal_before
+    assert (ready_project / "docker-compose.secrets.yml").read_bytes() == overlay
+    out = run(
+        "--json",
+        "restore",
+        "titan_hmac_secret",
+        "--version",
+        "base",
+        "--identity",
+        key_file,
+        "--yes",
+        code=2,
+    )
+    doc, _ = json.JSONDecoder().raw_decode(out)  # stdout's one document, then stderr's line
+    assert doc["exit_code"] == 2 and "rotate hmac" in doc["error"]
+    run.assert_no_plaintext_outside()

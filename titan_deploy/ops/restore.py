@@ -6,6 +6,8 @@ line), written with `write_new` as a NEW version file `<name>.v<N>` in the secre
 a file, never a mounted one: ARCHITECTURE.md invariant 2), every consumer pointed at it in the
 journal, and the overlay rendered; `titan-deploy up` then deploys it. Under the rotation lock;
 refused while a rotation is in flight. Nothing is written in plaintext outside the secrets dir.
+An hmac key is never restored (`hmac_refusal`): listeners must accept a new key before signers
+use it, which only the two phases of `rotate hmac` do.
 """
 
 from __future__ import annotations
@@ -40,11 +42,14 @@ def run_restore(
 ) -> Report:
     """Restore version `version` (None: the base file's copy) of secret `name` as its new
     current version, once `confirm(question)` says yes. ConfigError/UsageError (exit 2) for an
-    unknown secret, a missing copy, an identity file that opens nothing; RuntimeFailure (exit 3)
+    unknown secret, an hmac key (`hmac_refusal`, before anything is read), a missing copy, an
+    identity file that opens nothing; RuntimeFailure (exit 3)
     while a rotation is in flight. A declined confirmation changes nothing (exit 1)."""
     spec = project.manifest.secrets.get(name)
     if spec is None:
         raise UsageError(f"not a manifest secret: {name}")
+    if spec.rotation == "hmac":
+        raise UsageError(hmac_refusal(name))
     copy = backup_dir(project) / backup_name(name, version)
     if not copy.exists() and not copy.is_symlink():
         raise UsageError(f"no break-glass copy {copy.name} in {backup_dir(project)}")
@@ -76,6 +81,19 @@ def run_restore(
         "versions": {name: new},  # the history records the version restored as
     }
     return report
+
+
+def hmac_refusal(name: str) -> str:
+    """Why an hmac key is not restored (README "Break-glass copies"): a restore repoints every
+    consumer at once, signers and listeners alike, and a consumer's one current version drops
+    the secondary key listeners accept during a rotation; signatures made with the key in use
+    would fail. The two-phase way is `rotate hmac` (a new key) or `rotate abort` (back)."""
+    return (
+        f"{name} is an hmac key: restore would move signers and listeners to the kept key at "
+        "once and drop the key(s) listeners accept now, so signatures in flight would fail; not "
+        "restored. Use `titan-deploy rotate hmac` for a new key (listeners accept both keys "
+        "before signers change), or `titan-deploy rotate abort` to undo an unfinished phase 1"
+    )
 
 
 def _read(path: Path, *, follow: bool) -> bytes:
