@@ -80,7 +80,7 @@ def compare_up(demo, runs: int) -> None:
 
 
 def verify_cost(demo, scales: list[int]) -> None:
-    from titan_deploy.core import yamlpos
+    from titan_deploy.core import yamlcache
     from titan_deploy.io.engine import connect
     from titan_deploy.ops import stack
     from titan_deploy.ops.verify import run_verify
@@ -112,7 +112,7 @@ def verify_cost(demo, scales: list[int]) -> None:
         engine = connect()
         runs, floors, cpus = [], [], []
         for _ in range(5):
-            yamlpos._PARSED.clear()  # each run parses its files, as one CLI run does
+            yamlcache.clear()  # each run parses its files, as one CLI run does
             started, cpu = time.perf_counter(), time.process_time()
             report = run_verify(project, stack.real())
             runs.append(time.perf_counter() - started)

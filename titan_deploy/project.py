@@ -204,7 +204,7 @@ class Project:
         reads `.env` (or COMPOSE_ENV_FILES) and each compose file's `name:`. ConfigError when a
         compose file cannot be parsed or the name is invalid."""
         from titan_deploy.core.dotenv import _dotenv_pairs  # compose-go's dotenv grammar
-        from titan_deploy.core.yamlpos import top_level_scalar
+        from titan_deploy.core.yamlscalar import top_level_scalar
         from titan_deploy.io import fs
 
         dotenv: dict[str, str] = {}

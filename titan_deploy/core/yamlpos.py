@@ -29,6 +29,7 @@ from typing import Any
 
 import yaml
 
+from titan_deploy.core import yamlcache
 from titan_deploy.core.fileread import TooLarge, UnsafeFile, read_bounded
 from titan_deploy.core.limits import MAX_CONFIG_BYTES
 from titan_deploy.errors import ConfigError
@@ -105,52 +106,17 @@ def load_located(text: str, source: str) -> Located:
     Raises ConfigError `source:LINE: problem` (never quoting the text) for invalid YAML, an alias
     bomb, a recursive alias, too deep nesting, duplicate keys and values the safe loader refuses.
 
-    The same text under the same source is parsed once per process (issue 15: one command read
-    each compose file up to five times, through render, verify's plan and gather, the env-file
-    check): the cache is keyed by the text itself, so an edited file is parsed again whatever its
-    size or timestamps, and every call gets its own copy of the value, so a caller that changes
-    it changes nothing the next caller sees.
+    The same text under the same source is parsed once per process (core/yamlcache.py: keyed
+    by the text itself, so an edited file is parsed again), and every call gets its own copy of
+    the value, so a caller that changes it changes nothing the next caller sees.
     """
-    key = (source, text)
-    parsed = _PARSED.get(key)
+    parsed = yamlcache.lookup(source, text)
     if parsed is None:
         parsed = _parse(text, source)
-        _remember(key, parsed)
-    return _copy_located(parsed)
-
-
-_PARSED: dict[tuple[str, str], Located] = {}
-"""(source, text) -> the document parsed from it; never handed out (callers get copies)."""
-
-_CACHE_CHARS = 32 << 20
-"""Most characters of text the parse cache holds (oldest entries go first)."""
-
-
-def _remember(key: tuple[str, str], parsed: Located) -> None:
-    if len(key[1]) > _CACHE_CHARS:
-        return
-    _PARSED[key] = parsed
-    keys = tuple(_PARSED)  # a snapshot: safe if another thread parses meanwhile
-    total = sum(len(text) for _, text in keys)
-    for oldest in keys:
-        if total <= _CACHE_CHARS:
-            break
-        if _PARSED.pop(oldest, None) is not None:
-            total -= len(oldest[1])
-
-
-def _copy_located(parsed: Located) -> Located:
-    return Located(_copy_value(parsed.value), dict(parsed.lines), parsed.source, dict(parsed.tags))
-
-
-def _copy_value(value: Any) -> Any:
-    """A copy of plain YAML data: new dicts and lists; scalars (str, int, float, bool, None,
-    date, bytes) are immutable and shared."""
-    if type(value) is dict:
-        return {k: _copy_value(v) for k, v in value.items()}
-    if type(value) is list:
-        return [_copy_value(v) for v in value]
-    return value
+        yamlcache.remember(source, text, parsed)
+    return Located(
+        yamlcache.copy_value(parsed.value), dict(parsed.lines), parsed.source, dict(parsed.tags)
+    )
 
 
 def _parse(text: str, source: str) -> Located:
@@ -170,7 +136,7 @@ def check_bounds(text: str, source: str) -> None:
     YAML rules and messages). For files handed to compose, which expands aliases unbounded."""
     if "*" not in text:  # no alias at all: nothing to expand (nesting is bounded by compose)
         return
-    if any(known == text for _, known in tuple(_PARSED)):  # parsed whole, bounds included
+    if yamlcache.holds(text):  # parsed whole, bounds included
         return
     line_at = _line_counter(text)
     try:
@@ -187,90 +153,13 @@ def load_file(path: Path, display: str | None = None) -> Located:
     """Read (bounded: a regular file of at most MAX_CONFIG_BYTES, never a FIFO or device) and
     parse one YAML file (UTF-8, no newline translation). Raises ConfigError naming the file."""
     source = display or str(path)
-    return load_located(_read_text(path, source), source)
+    return load_located(read_text(path, source), source)
 
 
-def top_level_scalar(path: Path, key: str, display: str | None = None) -> Any:
-    """The value of one top-level key of a YAML file (None when absent), e.g. a compose file's
-    `name:`, without building the document when the parser's events decide it: a block or flow
-    root mapping whose `key` is absent or maps to a plain scalar. Those events come from libyaml
-    (C) when PyYAML has it, with no composition (no recursion, no alias expansion), ~10x faster
-    than `load_file` on a large compose file (issue 15: check-secrets reads the project name).
-    Anything else (an alias, a tag, a merge key, a key twice, several documents, a syntax error)
-    goes through `load_file`, with its errors (ConfigError)."""
-    source = display or str(path)
-    text = _read_text(path, source)
-    decided, value = _scalar_from_events(text, key)
-    if decided:
-        return value
-    doc = load_located(text, source).value
-    return doc.get(key) if isinstance(doc, dict) else None
-
-
-def _scalar_from_events(text: str, key: str) -> tuple[bool, Any]:
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    found: list[Any] = []
-    try:
-        events = yaml.parse(text, Loader=loader)
-        if not isinstance(next(events), yaml.StreamStartEvent):
-            return False, None
-        if not isinstance(next(events), yaml.DocumentStartEvent):
-            return False, None
-        if not isinstance(next(events), yaml.MappingStartEvent):
-            return False, None
-        depth = 1
-        expect_key = True
-        take = False
-        for event in events:
-            if depth == 1 and isinstance(event, yaml.MappingEndEvent):
-                depth = 0
-                continue
-            if depth == 0:
-                if not isinstance(event, (yaml.DocumentEndEvent, yaml.StreamEndEvent)):
-                    return False, None  # a second document
-                continue
-            if depth == 1 and expect_key:
-                if not isinstance(event, yaml.ScalarEvent) or event.tag or event.value == "<<":
-                    return False, None
-                take = event.value == key
-                expect_key = False
-                continue
-            if depth == 1 and take:
-                if not isinstance(event, yaml.ScalarEvent) or event.tag or found:
-                    return False, None
-                found.append(_plain_value(event))
-                take, expect_key = False, True
-                if found[-1] is _UNDECIDED:
-                    return False, None
-                continue
-            if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
-                depth += 1
-            elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
-                depth -= 1
-            if depth == 1:
-                expect_key = True
-    except yaml.YAMLError:
-        return False, None
-    return True, (found[0] if found else None)
-
-
-_UNDECIDED = object()
-_WORD = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
-
-
-def _plain_value(event: Any) -> Any:
-    """A scalar event's value when it is certainly a string (quoted, or a plain word that YAML
-    resolves to a string), else _UNDECIDED (numbers, booleans, null: the full parse types them)."""
-    if event.style in ("'", '"'):
-        return event.value
-    if not event.style and _WORD.fullmatch(event.value):  # plain: None (Python) or "" (libyaml)
-        tag = yaml.resolver.Resolver().resolve(yaml.ScalarNode, event.value, (True, False))
-        if tag == "tag:yaml.org,2002:str":
-            return event.value
-    return _UNDECIDED
-
-
-def _read_text(path: Path, source: str) -> str:
+def read_text(path: Path, source: str) -> str:
+    """A YAML file's text (bounded: a regular file of at most MAX_CONFIG_BYTES, never a FIFO or
+    device; UTF-8, no newline translation). ConfigError naming `source` (and the line of the
+    first byte that is not UTF-8)."""
     try:
         data = read_bounded(path, MAX_CONFIG_BYTES)
     except FileNotFoundError:

@@ -11,14 +11,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from titan_deploy.core import yamlpos
+from titan_deploy.core import yamlscalar
 from titan_deploy.core.yamlpos import (
     ALIAS_EXPANSION_LIMIT,
     check_bounds,
     load_file,
     load_located,
-    top_level_scalar,
 )
+from titan_deploy.core.yamlscalar import top_level_scalar
 from titan_deploy.errors import ConfigError
 
 
@@ -273,5 +273,5 @@ def test_top_level_scalar_builds_no_document_for_a_plain_name(
     def refuse(*_: object) -> None:
         raise AssertionError("composed the document")
 
-    monkeypatch.setattr(yamlpos, "load_located", refuse)
+    monkeypatch.setattr(yamlscalar, "load_located", refuse)
     assert top_level_scalar(path, "name") == "titan"

@@ -1,7 +1,7 @@
-"""core.yamlpos parses each text once per process (issue 15): one command used to parse every
-compose file up to five times (render's plan, verify's plan and profiles, gather, the env-file
-check). The cache is keyed by the text itself, so it can never hand out a stale document, and
-every caller gets its own copy."""
+"""core.yamlpos parses each text once per process (issue 15; the cache is core/yamlcache.py): one
+command used to parse every compose file up to five times (render's plan, verify's plan and
+profiles, gather, the env-file check). The cache is keyed by the text itself, so it can never
+hand out a stale document, and every caller gets its own copy."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from titan_deploy.core import yamlpos
+from titan_deploy.core import yamlcache, yamlpos
 from titan_deploy.core.yamlpos import check_bounds, load_file, load_located
 
 
@@ -82,10 +82,10 @@ def test_an_invalid_text_keeps_failing(composed: list[str]) -> None:
 
 
 def test_the_cache_is_bounded_oldest_first(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(yamlpos, "_PARSED", {})
-    monkeypatch.setattr(yamlpos, "_CACHE_CHARS", 250)
+    monkeypatch.setattr(yamlcache, "_PARSED", {})
+    monkeypatch.setattr(yamlcache, "_CACHE_CHARS", 250)
     texts = [unique_doc() for _ in range(5)]  # ~75 characters each
     for text in texts:
         load_located(text, "f.yml")
-    kept = [text for _, text in yamlpos._PARSED]
+    kept = [text for _, text in yamlcache._PARSED]
     assert kept == texts[-len(kept) :] and sum(map(len, kept)) <= 250 and len(kept) >= 2
