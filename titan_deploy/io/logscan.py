@@ -31,7 +31,8 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from os import PathLike
 
-from titan_deploy.core.leaks import MASK_MARKER, Origin, PatternSet, origins_in
+from titan_deploy.core.leaks import Origin, PatternSet, origins_in
+from titan_deploy.core.matchers import MASK_MARKER
 from titan_deploy.errors import RuntimeFailure
 from titan_deploy.io.fs import open_regular
 

@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.pemkit import cert_block, ed25519_pem, rsa_like_pem
-from titan_deploy.core import leaks
+from titan_deploy.core import matchers
 from titan_deploy.core.leaks import (
     ENCODINGS,
     MIN_SECRET_LENGTH,
@@ -23,9 +23,9 @@ from titan_deploy.core.leaks import (
     encodings_of,
     group_by_secret,
     hits_in_line,
-    make_matcher,
     search_context,
 )
+from titan_deploy.core.matchers import make_matcher
 from titan_deploy.core.secretvalue import secret_lines, weakness
 
 BACKENDS = ["hyperscan", "ahocorasick_rs", "re"]  # runtime dependencies (hyperscan: x86_64)
@@ -211,19 +211,19 @@ def test_the_default_matcher_compiles_hyperscan_only_for_big_buffers() -> None:
     `ready_for`, before a scan forks) builds it once; both tiers find the same."""
     value = canary()
     matcher = build_patterns({"k": [value]}).matcher
-    assert isinstance(matcher, leaks.TieredMatcher)
+    assert isinstance(matcher, matchers.TieredMatcher)
     small = b"x [MASKED] " + value + b"\n"
     assert matcher.scan(small) == (
         [small.index(value)],
         [small.index(b"\n")],
     )
     assert matcher._large is None
-    big = b"." * leaks.TieredMatcher.LARGE + small
+    big = b"." * matchers.TieredMatcher.LARGE + small
     assert matcher.scan(big) == ([big.index(value)], [len(big) - 1])
-    assert isinstance(matcher._large, leaks.HyperscanMatcher)
+    assert isinstance(matcher._large, matchers.HyperscanMatcher)
     fresh = build_patterns({"k": [value]}).matcher
     fresh.ready_for(1 << 30)
-    assert isinstance(fresh._large, leaks.HyperscanMatcher)
+    assert isinstance(fresh._large, matchers.HyperscanMatcher)
 
 
 def test_without_hyperscan_ahocorasick_rs_is_used(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -262,7 +262,7 @@ def test_a_matcher_failure_names_counts_not_patterns(monkeypatch: pytest.MonkeyP
     def explode(self: object, patterns: list[bytes]) -> None:
         raise ValueError(f"bad pattern {patterns[0]!r}")
 
-    monkeypatch.setattr(leaks.RegexMatcher, "__init__", explode)
+    monkeypatch.setattr(matchers.RegexMatcher, "__init__", explode)
     with pytest.raises(ValueError) as caught:
         build_patterns({"k": [value]}, backend="re")
     assert "patterns" in str(caught.value)

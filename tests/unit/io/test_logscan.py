@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 
 from tests.paths import REPO
 from titan_deploy.core.encodings import encoded_forms
-from titan_deploy.core.leaks import MASK_MARKER, PatternSet, build_patterns, origins_in
+from titan_deploy.core.leaks import PatternSet, build_patterns, origins_in
+from titan_deploy.core.matchers import MASK_MARKER
 from titan_deploy.errors import RuntimeFailure
 from titan_deploy.io import logscan
 from titan_deploy.io.logscan import (
