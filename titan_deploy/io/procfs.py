@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from titan_deploy.core.containers import INODE, PROC_ROOT, FileStat, Process
+from titan_deploy.io import proctree
 
 CAP_DAC_OVERRIDE = 1
 CAP_DAC_READ_SEARCH = 2
@@ -146,7 +147,7 @@ def _stat_handle(path: str, handle: int) -> FileStat | None:
 
 def container_pids(pid_fd: int, init_pid: int) -> list[int]:
     """Every process of the container: its cgroup's procs (v1 or v2), else the init process
-    and its descendants (/proc/<pid>/task/*/children)."""
+    and its descendants (io/proctree.descendants)."""
     cgroup = _read_at(pid_fd, "cgroup").decode("utf-8", "replace")
     for candidate in cgroup_procs_files(cgroup):
         with contextlib.suppress(OSError, ValueError):
@@ -176,19 +177,9 @@ def cgroup_procs_files(cgroup: str) -> list[str]:
 
 
 def _descendants(init_pid: int) -> list[int]:
-    seen = [init_pid]
-    queue = [init_pid]
-    while queue and len(seen) < MAX_PROCESSES:
-        pid = queue.pop()
-        with contextlib.suppress(OSError):
-            for task in os.listdir(f"/proc/{pid}/task"):
-                children = f"/proc/{pid}/task/{task}/children"
-                with contextlib.suppress(OSError, ValueError), open(children) as handle:
-                    for child in map(int, handle.read().split()):
-                        if child not in seen:
-                            seen.append(child)
-                            queue.append(child)
-    return seen
+    """The init process, then its descendants (io/proctree.py: the one walk of the process
+    tree, by parent pid), at most MAX_PROCESSES."""
+    return [init_pid, *proctree.descendants(init_pid)][:MAX_PROCESSES]
 
 
 def read_process(pid: int, paths: frozenset[str]) -> Process | None:
