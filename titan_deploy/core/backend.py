@@ -19,6 +19,7 @@ from typing import Any, Protocol
 
 from titan_deploy.core.manifest_validate import Validator
 from titan_deploy.core.yamlpos import KeyPath
+from titan_deploy.errors import ConfigError
 
 KINDS = ("openbao", "aws-secretsmanager")
 BACKEND_KEYS = {
@@ -217,16 +218,6 @@ def _file(v: Validator, path: KeyPath, raw: dict, key: str) -> str | None:
 # --- the decisions of push and pull -------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class PushRow:
-    """What push does with one secret: `create` (no entry yet), `update` (a new version),
-    `unchanged` (the backend's current version already holds the value: nothing written),
-    `missing` (no local file to push)."""
-
-    secret: str
-    action: str
-
-
 def push_action(local: bytes | None, remote: Stored | None) -> str:
     """create / update / unchanged / missing for one secret (values compared in constant
     time)."""
@@ -255,12 +246,12 @@ def same(a: bytes, b: bytes) -> bool:
 
 
 def encode_value(secret: str, value: bytes) -> str:
-    """A value as the text a backend stores (both store strings). ValueError (naming the
-    secret only) when it is not UTF-8."""
+    """A value as the text a backend stores (both store strings). ConfigError (naming the
+    secret only) when it is not UTF-8 (push refuses such a value before it writes)."""
     try:
         return value.decode("utf-8")
     except UnicodeDecodeError:
-        raise ValueError(f"{secret}: the value is not UTF-8 text; a backend stores text") from None
+        raise ConfigError(f"{secret}: the value is not UTF-8 text; a backend stores text") from None
 
 
 def summary_counts(rows: list[dict[str, Any]], key: str = "action") -> dict[str, int]:
