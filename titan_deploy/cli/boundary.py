@@ -162,6 +162,7 @@ STATE_CHANGING: dict[str, Callable[[dict[str, Any]], bool]] = {
     "down": _always,
     "push": _unless("dry_run"),
     "pull": _unless("dry_run"),
+    "render-agent": _unless("check"),
     "backup": _always,
     "restore": _unless("dry_run"),
     "rotate hmac": _unless("dry_run"),

@@ -33,8 +33,11 @@ BACKEND_KEYS = {
     "region",
     "endpoint_url",
     "timeout",
+    "agent",
 }
-OPENBAO_ONLY = ("address", "mount", "auth", "ca_file", "namespace")
+OPENBAO_ONLY = ("address", "mount", "auth", "ca_file", "namespace", "agent")
+AGENT_KEYS = {"address", "image"}
+IMAGE_RE = re.compile(r"^[a-z0-9][a-z0-9._/-]*(:[A-Za-z0-9_.-]+)?$")
 AWS_ONLY = ("region", "endpoint_url")
 AUTH_KEYS = {"token_file", "role_id_file", "secret_id_file", "approle_mount"}
 URL_RE = re.compile(r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~/-]*)?$")
@@ -73,6 +76,8 @@ class BackendConfig:
     region: str | None = None  # aws: else the standard AWS configuration
     endpoint_url: str | None = None  # aws: else the standard endpoint (tests: moto)
     timeout: float = DEFAULT_TIMEOUT  # seconds, per request
+    agent_address: str | None = None  # openbao: the server as the agent's container reaches it
+    agent_image: str | None = None  # openbao: the agent sidecar's image
 
     def path_of(self, secret: str) -> str:
         """The entry's path within the backend: `<prefix>/<secret>`."""
@@ -161,7 +166,21 @@ def parse_backend(v: Validator, top: dict) -> BackendConfig | None:
         ca_file=_file(v, path, raw, "ca_file"),
         namespace=namespace,
         timeout=timeout,
+        **_agent(v, path, raw),
     )
+
+
+def _agent(v: Validator, path: KeyPath, raw: dict) -> dict[str, str | None]:
+    """`agent: {address, image}`: how `render-agent`'s sidecar reaches the server, its image."""
+    body = v.get(path, raw, "agent", dict, None)
+    if body is None:
+        return {}
+    apath: KeyPath = (*path, "agent")
+    v.known_keys(apath, body, AGENT_KEYS)
+    return {
+        "agent_address": _matching(v, apath, body, "address", URL_RE, "an http(s)://HOST URL"),
+        "agent_image": _matching(v, apath, body, "image", IMAGE_RE, "an image name (repo:tag)"),
+    }
 
 
 def _auth(v: Validator, path: KeyPath, raw: dict) -> BackendAuth:
