@@ -9,6 +9,7 @@ import hashlib
 import json
 import secrets as pyrandom
 import subprocess
+import sys
 import uuid
 from pathlib import Path
 
@@ -158,7 +159,7 @@ def test_sidecar_renders_into_per_consumer_tmpfs(tmp_path: Path, busybox_image: 
             )
             + f"  agent: {{address: 'http://bao:8200', image: '{image}'}}\n"
         )
-        td = ["titan-deploy", "-C", str(project), "--json"]
+        td = [sys.executable, "-m", "titan_deploy", "-C", str(project), "--json"]
         pushed = subprocess.run([*td, "push"], capture_output=True, text=True)
         assert pushed.returncode == 0, pushed.stderr
         rendered = subprocess.run([*td, "render-agent"], capture_output=True, text=True)
@@ -172,7 +173,7 @@ def test_sidecar_renders_into_per_consumer_tmpfs(tmp_path: Path, busybox_image: 
             ("api", "/run/secrets/tok"): values["api_token"],
         }
         for (service, path), value in expected.items():
-            got = dc("exec", "-T", service, "sha256sum", path, files=files)
+            got = dc("exec", "-T", service, "busybox", "sha256sum", path, files=files)
             assert got.returncode == 0, got.stderr
             assert got.stdout.split()[0] == hashlib.sha256(value.encode()).hexdigest()
         # api does not see web's files and vice versa: one volume per consumer, read-only
