@@ -204,6 +204,8 @@ def test_canary_never_in_any_output(backed: Path, titan_values, cli, tmp_path: P
             ["pull"],
             ["pull", "--force"],
         ]
+        if "role_id_file" in (backed / "secrets.manifest.yml").read_text():
+            runs += [["render-agent"], ["render-agent", "--check"]]
         for args in runs:
             for fmt in ([], ["--json"], ["-v"]):
                 result = cli("-C", backed, *fmt, *args)
@@ -213,8 +215,9 @@ def test_canary_never_in_any_output(backed: Path, titan_values, cli, tmp_path: P
                 canaries.assert_clean(" ".join(_all_argv()), f"argv during {args}")
     finally:
         del os.environ["TMPDIR"]
-    for path in [*(backed / ".titan-deploy").rglob("*"), *tmp.rglob("*")]:
-        if path.is_file():
+    rendered = [backed / "bao-agent.hcl", backed / "docker-compose.agent.yml"]
+    for path in [*(backed / ".titan-deploy").rglob("*"), *tmp.rglob("*"), *rendered]:
+        if path.exists():
             canaries.assert_clean(path.read_text(errors="replace"), str(path))
 
 
