@@ -230,3 +230,22 @@ def _all_argv() -> list[str]:
             except OSError:
                 continue
     return out
+
+
+def test_an_entry_not_written_by_titan_deploy_is_one_line(ready_project: Path, tmp_path, bao, cli):
+    """A KV entry without the `value` key (someone else's layout): exit 3, one line naming it."""
+    import hvac
+
+    prefix = "titan/" + pyrandom.token_hex(4)
+    client = hvac.Client(url=bao.url, token=bao.token)
+    client.secrets.kv.v2.create_or_update_secret(
+        path=f"{prefix}/titan_db_password", secret={"password": "x"}, mount_point="secret"
+    )
+    auth = f"{{token_file: {token_file(bao, tmp_path)}}}"
+    with_backend(ready_project, openbao_manifest(bao, prefix, auth))
+    result = cli("-C", ready_project, "check-secrets", "--backend")
+    assert result.exit_code == 3
+    assert result.stderr.strip().splitlines() == [
+        f"error: openbao:secret/{prefix}/titan_db_password: no text `value` key (titan-deploy "
+        "stores each secret as {value: TEXT}); fix or remove it"
+    ]

@@ -18,8 +18,9 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from titan_deploy.core.manifest_validate import Validator
+from titan_deploy.core.redact import remember
 from titan_deploy.core.yamlpos import KeyPath
-from titan_deploy.errors import ConfigError
+from titan_deploy.errors import ConfigError, RuntimeFailure
 
 KINDS = ("openbao", "aws-secretsmanager")
 BACKEND_KEYS = {
@@ -100,6 +101,17 @@ class Stored:
 
     def __repr__(self) -> str:
         return f"Stored(version={self.version!r}, {len(self.value)} bytes)"
+
+
+def stored(text: object, version: object, location: str, expected: str) -> Stored:
+    """An entry read from a backend as a Stored, its value remembered by the scrubber of this
+    run's output (core/redact.py: in memory only). RuntimeFailure naming `location` and what
+    titan-deploy `expected` there when `text` is not a string."""
+    if not isinstance(text, str):
+        raise RuntimeFailure(f"{location}: {expected}; fix or remove it")
+    raw = text.encode("utf-8")
+    remember([raw])
+    return Stored(raw, str(version or ""))
 
 
 class SecretBackend(Protocol):

@@ -13,8 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from titan_deploy.core.backend import BackendConfig, Stored, encode_value
-from titan_deploy.core.redact import remember
+from titan_deploy.core.backend import BackendConfig, Stored, encode_value, stored
 from titan_deploy.errors import ConfigError, RuntimeFailure
 
 MAX_SECRET_STRING = 65536  # Secrets Manager's limit on SecretString, in bytes
@@ -61,15 +60,12 @@ class AwsSecretsManager:
             if _code(exc) == "ResourceNotFoundException":
                 return None
             raise self._failure(exc, f"read of {self.config.location(secret)}") from None
-        text = answer.get("SecretString")
-        if not isinstance(text, str):
-            raise RuntimeFailure(
-                f"{self.config.location(secret)}: the secret has no SecretString (a binary "
-                "secret); titan-deploy stores text"
-            )
-        raw = text.encode("utf-8")
-        remember([raw])  # in memory only: every output of this run is scrubbed of it
-        return Stored(raw, str(answer.get("VersionId", "")))
+        return stored(
+            answer.get("SecretString"),
+            answer.get("VersionId"),
+            self.config.location(secret),
+            "no SecretString (a binary secret); titan-deploy stores text",
+        )
 
     def write(self, secret: str, value: bytes, previous: Stored | None) -> str:
         """Write `value` as a new version (a new secret when `previous` is None); its VersionId."""

@@ -14,7 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from titan_deploy.core.backend import BackendConfig, Stored, encode_value
+from titan_deploy.core.backend import BackendConfig, Stored, encode_value, stored
 from titan_deploy.core.redact import remember
 from titan_deploy.errors import ConfigError, RuntimeFailure
 from titan_deploy.io import fs
@@ -67,15 +67,12 @@ class OpenBao:
         except hvac.exceptions.InvalidPath:
             return None
         data = answer.get("data") or {}
-        value = (data.get("data") or {}).get("value")
-        if not isinstance(value, str):
-            raise RuntimeFailure(
-                f"{self.config.location(secret)}: the entry has no text `value` key "
-                "(titan-deploy stores each secret as {{value: TEXT}}); fix or remove it"
-            )
-        raw = value.encode("utf-8")
-        remember([raw])  # in memory only: every output of this run is scrubbed of it
-        return Stored(raw, str((data.get("metadata") or {}).get("version", "")))
+        return stored(
+            (data.get("data") or {}).get("value"),
+            (data.get("metadata") or {}).get("version"),
+            self.config.location(secret),
+            "no text `value` key (titan-deploy stores each secret as {value: TEXT})",
+        )
 
     def write(self, secret: str, value: bytes, previous: Stored | None) -> str:
         """Write `value` as a new version (check-and-set against `previous`); the new version."""
