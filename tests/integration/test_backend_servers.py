@@ -249,3 +249,15 @@ def test_an_entry_not_written_by_titan_deploy_is_one_line(ready_project: Path, t
         f"error: openbao:secret/{prefix}/titan_db_password: no text `value` key (titan-deploy "
         "stores each secret as {value: TEXT}); fix or remove it"
     ]
+
+
+def test_no_aws_credentials_is_exit_2(ready_project: Path, tmp_path, moto, cli, monkeypatch):
+    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_PROFILE"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")  # never ask beyond this machine
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    with_backend(ready_project, aws_manifest(moto, "titan"))
+    result = cli("-C", ready_project, "pull")
+    assert result.exit_code == 2, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "no AWS credentials" in result.stderr
