@@ -72,7 +72,7 @@ def test_state_changing_runs_are_recorded_read_only_runs_are_not(
     assert first["who"]["uid"] == os.getuid() and first["who"]["host"]
     assert first["when"].endswith("Z") and first["outcome"] == {"exit_code": 0, "ok": True}
     assert "titan_db_password" in first["what"]["secrets"]
-    assert got[2]["options"] == {"fix": True}
+    assert got[2]["options"] == {"fix": True, "backend": False}
     state = project / ".titan-deploy"
     for name in ("history.jsonl", "history.head"):
         assert stat.S_IMODE((state / name).stat().st_mode) == 0o600

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from titan_deploy.cli import backend as backend_cli
 from titan_deploy.cli import numbers
 from titan_deploy.cli.boundary import RootGroup, State, execute
 from titan_deploy.cli.output import Output, OutputFormat
@@ -197,8 +198,16 @@ def check_secrets(
     fix: Annotated[
         bool, typer.Option("--fix", help="Fix permissions, group and a trailing newline.")
     ] = False,
+    backend: Annotated[
+        bool,
+        typer.Option("--backend", help="Check the manifest's secrets manager, not the dir."),
+    ] = False,
 ) -> None:
     """Preflight the secrets dir against the manifest (existence, format, permissions, git)."""
+    if backend:
+        from titan_deploy.cli.backend import check_backend
+
+        check_backend(ctx, fix)
     from titan_deploy.ops.check import run_check
 
     execute(ctx, "check-secrets", lambda project: run_check(project, fix=fix))
@@ -415,6 +424,9 @@ def schema() -> None:
     write_stdout(run_schema())
 
 
+app.command()(backend_cli.push)
+app.command()(backend_cli.pull)
+app.command("render-agent")(backend_cli.render_agent)
 app.add_typer(rotate_app, name="rotate")
 
 

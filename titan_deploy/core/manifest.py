@@ -14,6 +14,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from titan_deploy.core.backend import parse_backend
 from titan_deploy.core.backup import is_age_recipient
 from titan_deploy.core.limits import MAX_SECRET_BYTES
 from titan_deploy.core.manifest_crosschecks import check_across_secrets
@@ -66,6 +67,7 @@ TOP_KEYS = {
     "auth_guard",
     "waivers",
     "backup",
+    "backend",  # a secrets manager (core/backend.py, README "Secrets managers")
 }
 SECRET_KEYS = {
     "description",
@@ -150,6 +152,7 @@ def parse_manifest(doc: Located, path: Path) -> Manifest:
         auth_guard=auth_guard,
         waivers=parse_waivers(v, top),
         backup_recipients=_backup_recipients(v, top),
+        backend=parse_backend(v, top),
     )
 
 

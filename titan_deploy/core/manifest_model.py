@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # waivers.py imports the validator, which imports this module
+    from titan_deploy.core.backend import BackendConfig
     from titan_deploy.core.waivers import Waiver
 
 from titan_deploy.core.manifest_validate import SECRETS_MOUNT
@@ -122,6 +123,7 @@ class Manifest:
     auth_guard: AuthGuard | None = None
     waivers: tuple[Waiver, ...] = ()  # accepted lint / check-secrets findings (core/waivers.py)
     backup_recipients: tuple[str, ...] = ()  # age recipients of the break-glass copies
+    backend: BackendConfig | None = None  # a secrets manager (core/backend.py)
 
     @property
     def services(self) -> list[str]:

@@ -106,6 +106,7 @@ PROPERTIES: dict[str, dict[str, dict[str, Any]]] = {
         "auth_guard": {"$ref": "#/definitions/auth_guard"},
         "waivers": {"type": "array", "items": {"$ref": "#/definitions/waiver"}},
         "backup": {"$ref": "#/definitions/backup"},
+        "backend": {"type": "object", "required": ["type"]},  # checked by core/backend.py
     },
     "secret": {
         "description": _STR,

@@ -1,0 +1,121 @@
+"""AWS Secrets Manager as a secrets backend (core/backend.py `SecretBackend`; README "Secrets
+managers"), through `boto3`.
+
+Each secret is the Secrets Manager secret named `<prefix>/<name>`, its SecretString the value;
+a write is a new version (AWSCURRENT moves to it). Endpoint, region and credentials come from the
+standard AWS configuration (environment, profile, instance role); the manifest may name a
+`region` and an `endpoint_url` (tests: moto's server). Failures are one line naming the backend
+and path, never AWS's own text nor a value: unreachable, denied -> exit 3; no credentials or
+region -> exit 2.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from titan_deploy.core.backend import BackendConfig, Stored, encode_value, stored
+from titan_deploy.errors import ConfigError, RuntimeFailure
+
+MAX_SECRET_STRING = 65536  # Secrets Manager's limit on SecretString, in bytes
+DENIED = {
+    "AccessDeniedException",
+    "UnrecognizedClientException",
+    "InvalidSignatureException",
+    "ExpiredTokenException",
+    "InvalidClientTokenId",
+    "SignatureDoesNotMatch",
+}
+
+
+class AwsSecretsManager:
+    """A Secrets Manager client for `config`, from the standard AWS configuration."""
+
+    def __init__(self, config: BackendConfig) -> None:
+        import boto3
+        from botocore.config import Config
+
+        self.config = config
+        self._where = "aws-secretsmanager" + (
+            f" at {config.endpoint_url}" if config.endpoint_url else ""
+        )
+        retry = Config(
+            connect_timeout=config.timeout,
+            read_timeout=config.timeout,
+            retries={"max_attempts": 2, "mode": "standard"},
+        )
+        try:
+            session = boto3.session.Session(region_name=config.region)
+            self.client = session.client(
+                "secretsmanager", endpoint_url=config.endpoint_url, config=retry
+            )
+        except Exception as exc:
+            raise self._failure(exc, "client setup") from None
+
+    def read(self, secret: str) -> Stored | None:
+        """The AWSCURRENT version of `secret`'s entry; None when there is none."""
+        name = self.config.path_of(secret)
+        try:
+            answer = self.client.get_secret_value(SecretId=name)
+        except Exception as exc:
+            if _code(exc) == "ResourceNotFoundException":
+                return None
+            raise self._failure(exc, f"read of {self.config.location(secret)}") from None
+        return stored(
+            answer.get("SecretString"),
+            answer.get("VersionId"),
+            self.config.location(secret),
+            "no SecretString (a binary secret); titan-deploy stores text",
+        )
+
+    def write(self, secret: str, value: bytes, previous: Stored | None) -> str:
+        """Write `value` as a new version (a new secret when `previous` is None); its VersionId."""
+        text = encode_value(secret, value)
+        if len(value) > MAX_SECRET_STRING:
+            raise ConfigError(
+                f"{secret}: {len(value)} bytes is over Secrets Manager's limit of "
+                f"{MAX_SECRET_STRING}"
+            )
+        name = self.config.path_of(secret)
+        what = f"write of {self.config.location(secret)}"
+        try:
+            if previous is None:
+                answer = self.client.create_secret(Name=name, SecretString=text)
+            else:
+                answer = self.client.put_secret_value(SecretId=name, SecretString=text)
+        except Exception as exc:
+            raise self._failure(exc, what) from None
+        return str(answer.get("VersionId", ""))
+
+    def _failure(self, exc: BaseException, what: str) -> Exception:
+        """One line for a boto3/botocore failure (its class or error code, never its text)."""
+        from botocore import exceptions as aws
+
+        if isinstance(exc, aws.NoCredentialsError | aws.PartialCredentialsError):
+            return ConfigError(
+                f"{self._where}: no AWS credentials for the {what} (the standard AWS "
+                "configuration: AWS_PROFILE, ~/.aws/credentials, AWS_ACCESS_KEY_ID, a role)"
+            )
+        if isinstance(exc, aws.NoRegionError):
+            return ConfigError(
+                f"{self._where}: no AWS region for the {what}: set backend.region or AWS_REGION"
+            )
+        if isinstance(exc, aws.EndpointConnectionError | aws.ConnectTimeoutError):
+            return RuntimeFailure(
+                f"{self._where}: unreachable ({type(exc).__name__}) during the {what}; check the "
+                "endpoint (backend.endpoint_url / AWS_ENDPOINT_URL) and the network"
+            )
+        code = _code(exc)
+        if code in DENIED:
+            return RuntimeFailure(
+                f"{self._where}: permission denied ({code}) for the {what}; check the AWS "
+                "credentials and their policy on the secret"
+            )
+        return RuntimeFailure(f"{self._where}: the {what} failed ({code or type(exc).__name__})")
+
+
+def _code(exc: BaseException) -> str:
+    """The AWS error code of a ClientError ('' for anything else)."""
+    response: Any = getattr(exc, "response", None)
+    if isinstance(response, dict):
+        return str((response.get("Error") or {}).get("Code", ""))
+    return ""

@@ -1,0 +1,145 @@
+"""OpenBao (and HashiCorp Vault: the same HTTP API) KV v2 as a secrets backend (core/backend.py
+`SecretBackend`; README "Secrets managers"), through `hvac`.
+
+Each secret is the entry `<mount>/<prefix>/<name>` holding `{"value": TEXT}`; a write is a new KV
+version, checked-and-set against the version it replaces. Login: the token in `auth.token_file`,
+or AppRole with the ids in `auth.role_id_file` / `auth.secret_id_file` (read bounded, kept in
+memory only). Failures are one line naming the server and path, never the server's own text
+(which may echo a request) nor a value: unreachable, refused login, denied path -> exit 3;
+a missing or empty credential file, an unknown mount -> exit 2.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from titan_deploy.core.backend import BackendConfig, Stored, encode_value, stored
+from titan_deploy.core.redact import remember
+from titan_deploy.errors import ConfigError, RuntimeFailure
+from titan_deploy.io import fs
+
+
+class OpenBao:
+    """A logged-in KV v2 client for `config` (credential paths relative to `base_dir`)."""
+
+    def __init__(self, config: BackendConfig, base_dir: Path) -> None:
+        import hvac
+
+        self.config = config
+        self._where = f"openbao at {config.address}"
+        verify: bool | str = str(base_dir / config.ca_file) if config.ca_file else True
+        self.client = hvac.Client(
+            url=config.address, verify=verify, timeout=config.timeout, namespace=config.namespace
+        )
+        self._login(base_dir)
+
+    def _login(self, base_dir: Path) -> None:
+        auth = self.config.auth
+        assert auth is not None  # the manifest requires it for openbao
+        if auth.token_file:
+            self.client.token = credential(base_dir, auth.token_file, "auth.token_file")
+            self._call(self.client.auth.token.lookup_self, what="token lookup (auth.token_file)")
+            return
+        assert auth.role_id_file and auth.secret_id_file
+        role_id = credential(base_dir, auth.role_id_file, "auth.role_id_file")
+        secret_id = credential(base_dir, auth.secret_id_file, "auth.secret_id_file")
+        self._call(
+            lambda: self.client.auth.approle.login(
+                role_id=role_id, secret_id=secret_id, mount_point=auth.approle_mount
+            ),
+            what=f"AppRole login at auth/{auth.approle_mount}",
+        )
+
+    def read(self, secret: str) -> Stored | None:
+        """The current version of `secret`'s entry, None when there is none (or it is deleted)."""
+        import hvac.exceptions
+
+        path = self.config.path_of(secret)
+        try:
+            answer = self._call(
+                lambda: self.client.secrets.kv.v2.read_secret_version(
+                    path=path, mount_point=self.config.mount, raise_on_deleted_version=True
+                ),
+                what=f"read of {self.config.location(secret)}",
+                missing_ok=True,
+            )
+        except hvac.exceptions.InvalidPath:
+            return None
+        data = answer.get("data") or {}
+        return stored(
+            (data.get("data") or {}).get("value"),
+            (data.get("metadata") or {}).get("version"),
+            self.config.location(secret),
+            "no text `value` key (titan-deploy stores each secret as {value: TEXT})",
+        )
+
+    def write(self, secret: str, value: bytes, previous: Stored | None) -> str:
+        """Write `value` as a new version (check-and-set against `previous`); the new version."""
+        text = encode_value(secret, value)
+        cas = int(previous.version) if previous and previous.version.isdigit() else None
+        answer = self._call(
+            lambda: self.client.secrets.kv.v2.create_or_update_secret(
+                path=self.config.path_of(secret),
+                secret={"value": text},
+                cas=cas,
+                mount_point=self.config.mount,
+            ),
+            what=f"write of {self.config.location(secret)}",
+        )
+        return str(((answer or {}).get("data") or {}).get("version", ""))
+
+    def _call(self, call: Any, *, what: str, missing_ok: bool = False) -> Any:
+        """Run one hvac call; its failures as one line (never the server's text nor a value)."""
+        import hvac.exceptions
+        import requests
+
+        try:
+            return call()
+        except requests.exceptions.RequestException as exc:
+            raise RuntimeFailure(
+                f"{self._where}: unreachable ({type(exc).__name__}) during the {what}; is it "
+                "running, and are backend.address (and ca_file) right?"
+            ) from None
+        except (hvac.exceptions.Unauthorized, hvac.exceptions.Forbidden):
+            raise RuntimeFailure(
+                f"{self._where}: permission denied for the {what}; check the credentials "
+                "(backend.auth) and the policy's capabilities on "
+                f"{self.config.mount}/data/{self.config.prefix}/*"
+            ) from None
+        except hvac.exceptions.InvalidPath as exc:
+            if "no handler for route" in str(exc):  # Vault's words for an unknown mount
+                raise ConfigError(
+                    f"{self._where}: no KV v2 mount at `{self.config.mount}` (backend.mount) "
+                    f"for the {what}"
+                ) from None
+            if missing_ok:
+                raise
+            raise RuntimeFailure(f"{self._where}: not found: the {what}") from None
+        except hvac.exceptions.InvalidRequest:
+            raise RuntimeFailure(
+                f"{self._where}: the server refused the {what} (for a write: the entry "
+                "changed since it was read, or the mount is not KV version 2); run it again"
+            ) from None
+        except hvac.exceptions.VaultError as exc:
+            raise RuntimeFailure(
+                f"{self._where}: the {what} failed ({type(exc).__name__}); is it unsealed?"
+            ) from None
+
+
+def credential(base_dir: Path, name: str, key: str) -> str:
+    """The stripped content of the credential file `name` (relative to `base_dir`, or
+    absolute), read bounded and kept in memory (and in the scrubber's list). ConfigError (exit
+    2) naming the manifest key and path when it is missing, unreadable or empty."""
+    path = base_dir / name
+    try:
+        raw = fs.read_secret(path).strip()
+    except OSError as exc:  # missing, unreadable; UnsafeFile/TooLarge: str() is the reason
+        raise ConfigError(f"backend.{key}: {name}: {exc.strerror or exc}") from None
+    if not raw:
+        raise ConfigError(f"backend.{key}: {name} is empty")
+    remember([raw])
+    try:
+        return raw.decode("ascii")
+    except UnicodeDecodeError:
+        raise ConfigError(f"backend.{key}: {name} is not a token (ASCII text)") from None

@@ -1,0 +1,54 @@
+"""`titan-deploy check-secrets --backend` (README "Secrets managers"): check-secrets' value
+checks against the manifest's backend instead of the secrets dir: each secret present, not
+empty, its kind, its size, not a placeholder. Values are read into memory only (never written
+to disk) and never shown; findings name the backend path (`openbao:secret/titan/x`) and use
+check-secrets' codes, so waivers apply as to the local check.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from titan_deploy.core.findings import Report, error
+from titan_deploy.core.valuechecks import content_findings
+from titan_deploy.ops.check import waived
+from titan_deploy.ops.push import Opener, connect, where
+from titan_deploy.project import Project
+
+COLUMNS = ["secret", "location", "version", "status"]
+
+
+def run_check_backend(project: Project, *, opener: Opener | None = None) -> Report:
+    """Every manifest secret's current backend value through check-secrets' value checks.
+    Exit 1 on an error finding; 2 no backend in the manifest; 3 the backend unreachable or
+    refusing."""
+    backend = connect(project, opener)
+    config = backend.config
+    report = Report("check-secrets", columns=COLUMNS)
+    findings = []
+    for spec in project.manifest.secrets.values():
+        location = config.location(spec.name)
+        stored = backend.read(spec.name)
+        if stored is None:
+            found = [
+                error(
+                    "S001",
+                    f"{location} does not exist in the backend",
+                    secret=spec.name,
+                    fix="titan-deploy push",
+                )
+            ]
+        else:
+            shown = config.location(spec.name)
+            found = list(content_findings(spec, stored.value, Path(shown), where(project, shown)))
+        findings += found
+        status = "missing" if stored is None else ("ok" if not found else "findings")
+        version = stored.version if stored else ""
+        report.rows.append(
+            {"secret": spec.name, "location": location, "version": version, "status": status}
+        )
+    report.findings = waived(project, findings, "S")
+    report.data = {"backend": config.type, "secrets": len(project.manifest.secrets)}
+    bad = sum(1 for row in report.rows if row["status"] != "ok")
+    report.summary = f"{len(report.rows) - bad} of {len(report.rows)} secrets ok in {config.type}"
+    return report

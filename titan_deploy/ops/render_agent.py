@@ -1,0 +1,81 @@
+"""`titan-deploy render-agent [--check]` (README "Secrets managers"): write the OpenBao Agent's
+configuration (`bao-agent.hcl`) and the compose file of the agent path
+(`docker-compose.agent.yml`) into the project dir, from the manifest's `backend:`
+(core/agent.py). Like `render`: atomic writes, a file replaced only if titan-deploy rendered it,
+`--check` exits 1 when a file on disk is stale. Neither file holds a value: paths and names.
+"""
+
+from __future__ import annotations
+
+import os
+
+from titan_deploy.core.agent import DEFAULT_IMAGE, agent_compose, agent_hcl
+from titan_deploy.core.findings import Report
+from titan_deploy.errors import ConfigError
+from titan_deploy.io import fs
+from titan_deploy.ops.push import backend_config
+from titan_deploy.ops.render import OWN_MARK, _on_disk
+from titan_deploy.project import Project
+
+CONFIG_FILE = "bao-agent.hcl"
+COMPOSE_FILE = "docker-compose.agent.yml"
+
+
+def agent_files(project: Project) -> dict[str, str]:
+    """file name (in the project dir) -> its rendered text. ConfigError (exit 2) when the
+    backend is not openbao with AppRole, or a consumer reads outside /run/secrets."""
+    config = backend_config(project)
+    if config.type != "openbao" or config.auth is None or config.auth.method != "approle":
+        raise ConfigError(
+            "render-agent: the agent path needs `backend: {type: openbao, auth: {role_id_file, "
+            "secret_id_file}}` (the agent logs in with AppRole)"
+        )
+    manifest = project.manifest
+    assert config.address and config.auth.role_id_file and config.auth.secret_id_file
+    hcl = agent_hcl(config, manifest, config.agent_address or config.address)
+    compose = agent_compose(
+        manifest,
+        f"./{CONFIG_FILE}",
+        _compose_path(config.auth.role_id_file),
+        _compose_path(config.auth.secret_id_file),
+        config.agent_image or DEFAULT_IMAGE,
+    )
+    return {CONFIG_FILE: hcl, COMPOSE_FILE: compose}
+
+
+def _compose_path(path: str) -> str:
+    """A path as compose reads a bind mount's source: absolute, or `./` + relative."""
+    return path if os.path.isabs(path) else f"./{path}"
+
+
+def run_render_agent(project: Project, *, check: bool = False) -> Report:
+    """Write (or with `check`, compare) the agent's files. Exit 1 with `check` when one is
+    stale; 2 no suitable backend, or a file there that titan-deploy did not render."""
+    report = Report("render-agent", columns=["file", "state"])
+    stale = []
+    for name, text in agent_files(project).items():
+        target = project.path(name)
+        on_disk = _on_disk(target, name)
+        changed = on_disk != text
+        if changed and not check:
+            if on_disk is not None and not on_disk.startswith(OWN_MARK):
+                raise fs.UnsafePath(
+                    f"{name} exists and was not rendered by titan-deploy: refusing to overwrite "
+                    "it; move it away, then run render-agent again"
+                )
+            fs.atomic_write(target, text.encode(), mode=0o644, root=project.project_dir)
+        if changed:
+            stale.append(name)
+        state = ("stale" if check else "written") if changed else "unchanged"
+        report.rows.append({"file": name, "state": state})
+    report.data = {"changed": bool(stale), "files": [row["file"] for row in report.rows]}
+    if check:
+        report.failed = bool(stale)
+        report.summary = (
+            f"{', '.join(stale)} differ from the manifest: run `titan-deploy render-agent`"
+            if stale
+            else "agent files are up to date"
+        )
+    else:
+        report.summary = f"wrote {', '.join(stale)}" if stale else "agent files unchanged"
+    return report
