@@ -16,6 +16,7 @@ from typing import Any
 
 from titan_deploy.core.limits import MAX_SECRET_BYTES
 from titan_deploy.core.manifest_crosschecks import check_across_secrets
+from titan_deploy.core.manifest_deploy import DEPLOY_KEYS, parse_deploy  # noqa: F401 (schema)
 from titan_deploy.core.manifest_model import (
     AuthGuard,
     Consumer,
@@ -65,6 +66,7 @@ TOP_KEYS = {
     "auth_guard",
     "waivers",
     "backup",
+    "deploy",
 }
 SECRET_KEYS = {
     "description",
@@ -149,6 +151,7 @@ def parse_manifest(doc: Located, path: Path) -> Manifest:
         auth_guard=auth_guard,
         waivers=parse_waivers(v, top),
         backup_recipients=_backup_recipients(v, top),
+        deploy=parse_deploy(v, top),
     )
 
 

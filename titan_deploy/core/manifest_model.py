@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # waivers.py imports the validator, which imports this module
     from titan_deploy.core.waivers import Waiver
 
+from titan_deploy.core.manifest_deploy import DeploySpec
 from titan_deploy.core.manifest_validate import SECRETS_MOUNT
 
 
@@ -122,6 +123,7 @@ class Manifest:
     auth_guard: AuthGuard | None = None
     waivers: tuple[Waiver, ...] = ()  # accepted lint / check-secrets findings (core/waivers.py)
     backup_recipients: tuple[str, ...] = ()  # age recipients of the break-glass copies
+    deploy: DeploySpec = field(default_factory=DeploySpec)  # `deploy:` (core/manifest_deploy)
 
     @property
     def services(self) -> list[str]:
