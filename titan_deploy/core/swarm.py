@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 
 from titan_deploy.core.findings import Finding, error, warning
@@ -161,58 +161,99 @@ SERVICE_KEYS = {
     "stop_grace_period", "stop_signal", "sysctls", "tmpfs", "tty", "ulimits", "user",
     "userns_mode", "volumes", "working_dir",
 }  # fmt: skip
-# accepted by the schema, ignored by Swarm (the stack deploys without them)
-IGNORED = {
+# Compose features the base files may use that a stack cannot: taken out of the stack's copy of
+# the base file (K002 says what and why); the compose files themselves stay as they are.
+STRIPPED_TOP = {"name": "the stack is named by -p / the project name"}
+STRIPPED = {
     "build": "Swarm never builds: the image must exist on every node (build it first)",
     "container_name": "Swarm names task containers itself",
     "depends_on": "Swarm starts services in no order (services must retry their dependencies)",
-    "restart": "Swarm restarts by deploy.restart_policy",
-    "links": "use networks",
-    "cgroup_parent": "",
-    "devices": "",
-    "network_mode": "",
-    "security_opt": "",
-    "userns_mode": "",
+    "restart": "Swarm restarts tasks by deploy.restart_policy",
+    "pull_policy": "the stack is deployed with --resolve-image never",
+    "group_add": "Swarm mounts each secret owned by its consumer's uid instead",
+    "profiles": "only the services of the active profiles are deployed",
 }
+IGNORED = {"links", "cgroup_parent", "devices", "network_mode", "security_opt", "userns_mode"}
 
 
-def stack_findings(docs: Iterable[tuple[str, object]]) -> list[Finding]:
-    """What `docker stack deploy` would refuse (K001, error) or silently ignore (K002,
-    warning) in the base compose files, as (file shown, parsed document) in merge order."""
+def stack_base(
+    doc: object, shown: str, active: Collection[str] | None = None
+) -> tuple[dict, list[Finding]]:
+    """The stack's copy of one base compose document and its findings: K001 (error) for what
+    `docker stack deploy` cannot take and the tool cannot safely take out, K002 (warning) for
+    what was taken out or what Swarm ignores. `active`: the services this run's profiles
+    enable (None: all); the others are left out."""
     found: list[Finding] = []
-    for shown, doc in docs:
-        if not isinstance(doc, Mapping):
-            continue
-        for key in doc:
-            key = str(key)
-            if key not in TOP_KEYS and not key.startswith("x-"):
-                found.append(_refused(f"top-level `{key}:`", shown))
-        services = doc.get("services")
-        for name, body in services.items() if isinstance(services, Mapping) else ():
-            if isinstance(body, Mapping):
-                found += _service_findings(str(name), body, shown)
-    return found
-
-
-def _service_findings(name: str, body: Mapping, shown: str) -> list[Finding]:
-    found = []
-    for key in body:
+    out: dict = {}
+    for key, value in doc.items() if isinstance(doc, Mapping) else ():
         key = str(key)
-        if key.startswith("x-"):
+        if key in STRIPPED_TOP:
+            found.append(_stripped(f"top-level `{key}:`", STRIPPED_TOP[key], shown))
+        elif key not in TOP_KEYS and not key.startswith("x-"):
+            found.append(_refused(f"top-level `{key}:`", shown))
+        elif key.startswith("x-"):
+            continue  # extensions: their anchors are already resolved where they are used
+        elif key == "services" and isinstance(value, Mapping):
+            out[key] = {
+                str(name): _service(str(name), body, shown, found)
+                for name, body in value.items()
+                if isinstance(body, Mapping) and (active is None or str(name) in active)
+            }
+        else:
+            out[key] = value
+    return out, found
+
+
+def _service(name: str, body: Mapping, shown: str, found: list[Finding]) -> dict:
+    out = {}
+    for key, value in body.items():
+        key = str(key)
+        if key in STRIPPED:
+            if key != "profiles":
+                found.append(_stripped(f"`{key}:`", STRIPPED[key], shown, name))
             continue
-        if key not in SERVICE_KEYS:
+        if key not in SERVICE_KEYS and not key.startswith("x-"):
             found.append(_refused(f"`{key}:`", shown, name))
-        elif key == "depends_on" and not isinstance(body[key], list):
-            found.append(
-                _refused("`depends_on:` with conditions (Swarm has no start order)", shown, name)
-            )
-        elif key in IGNORED:
-            why = IGNORED[key] or "Swarm does not support it"
-            message = f"`{key}:` is ignored by docker stack deploy: {why}"
+            continue
+        if key in IGNORED:
+            message = f"`{key}:` is ignored by docker stack deploy"
             found.append(warning("K002", message, service=name, file=shown))
-    if "image" not in body:
+        if key == "ports" and isinstance(value, list):
+            value = _ports(value, name, shown, found)
+            if not value:
+                continue
+        out[key] = value
+    if "image" not in out:
         found.append(_refused("a service without `image:`", shown, name))
-    return found
+    return out
+
+
+def _ports(ports: list, service: str, shown: str, found: list[Finding]) -> list:
+    """Ports without a host IP: Swarm's routing mesh cannot bind one, and `docker stack
+    deploy` would drop the IP silently, publishing `127.0.0.1:5432:5432` on every interface of
+    every node. Such a port is taken out (K002), never widened."""
+    kept = []
+    for port in ports:
+        text = str(port)
+        bound = isinstance(port, str) and text.count(":") >= 2
+        bound = bound or (isinstance(port, Mapping) and bool(port.get("host_ip")))
+        if bound:
+            why = "Swarm cannot bind a host IP and would publish it on every interface"
+            found.append(_stripped(f"port {text}", why, shown, service))
+            continue
+        kept.append(port)
+    return kept
+
+
+def stack_copy_name(shown: str) -> str:
+    """The file the stack's copy of base file `shown` is written to, beside it (relative paths
+    in it keep their meaning): `docker-compose.prod.yml` -> `docker-compose.prod.stack.yml`."""
+    stem = shown.rsplit(".", 1)[0] if shown.endswith((".yml", ".yaml")) else shown
+    return f"{stem}.stack.yml"
+
+
+def _stripped(what: str, why: str, shown: str, service: str | None = None) -> Finding:
+    return warning("K002", f"{what} left out of the stack: {why}", service=service, file=shown)
 
 
 def _refused(what: str, shown: str, service: str | None = None) -> Finding:

@@ -18,6 +18,8 @@ import functools
 import time
 from collections.abc import Callable
 
+import yaml
+
 from titan_deploy.core.findings import Finding, Report, error
 from titan_deploy.core.swarm import (
     LABEL_PROJECT,
@@ -28,7 +30,8 @@ from titan_deploy.core.swarm import (
     plan_stack,
     removable,
     render_stack,
-    stack_findings,
+    stack_base,
+    stack_copy_name,
 )
 from titan_deploy.errors import RuntimeFailure, TitanError, UsageError
 from titan_deploy.io import fs
@@ -36,7 +39,14 @@ from titan_deploy.io import swarm as swarm_io
 from titan_deploy.io.engine import Engine
 from titan_deploy.ops.check import run_check
 from titan_deploy.ops.lint import run_lint
-from titan_deploy.ops.render import base_files, current_plan, refuse_foreign, run_render
+from titan_deploy.ops.render import (
+    OWN_MARK,
+    base_files,
+    current_plan,
+    refuse_foreign,
+    run_render,
+    service_profiles,
+)
 from titan_deploy.ops.stack import Backends, checked_files
 from titan_deploy.ops.swarm_verify import swarm_verify_report
 from titan_deploy.ops.up import _result, _stage, describe, refuse_if_rotating, staged
@@ -65,7 +75,7 @@ def run_swarm_up(
         ("check-secrets", lambda: run_check(project)),
         ("render", lambda: run_render(project, compose_for=backends.compose)),
         ("lint", lambda: run_lint(project, backends.compose)),
-        ("stack", lambda: render_stack_overlay(project, values)),
+        ("stack", lambda: render_stack_overlay(project, values, active=_active(project, backends))),
     ]
     for name, stage in steps:
         report = _stage(name, stage, stages, progress)
@@ -145,13 +155,31 @@ def render_stack_overlay(
     project: Project,
     values: dict[str, bytes],
     image_user: Callable[[str], str | None] = image_user,
+    active: frozenset[str] | None = None,
 ) -> Report:
-    """The `stack` stage: K001/K002 over the base files, then the stack overlay written
-    (atomic, only over a file titan-deploy rendered). Fills `values` (overlay source -> the
-    bytes its object will hold, read bounded) for the secrets stage; nothing is written when a
-    K001 error stands."""
+    """The `stack` stage: the stack's copy of each base file (what `docker stack deploy`
+    cannot take left out: K002; what cannot be left out safely: K001, and nothing is written)
+    and the stack overlay, each written atomically beside its source and only over a file
+    titan-deploy rendered. Fills `values` (overlay source -> the bytes its object will hold,
+    read bounded) for the secrets stage. `active`: the services of the enabled profiles."""
     docs = base_files(project)
-    report = Report("stack", findings=stack_findings((d.display, d.value) for d in docs))
+    report = Report("stack")
+    copies: list[tuple[str, str]] = []
+    for doc in docs:
+        if doc.included or not doc.inside:
+            where = "is included" if doc.included else "is outside the project dir"
+            report.findings.append(
+                error(
+                    "K001", f"{doc.display} {where}: the stack needs its own copy", file=doc.display
+                )
+            )
+            continue
+        body, found = stack_base(doc.value, doc.display, active)
+        report.findings += found
+        header = f"{OWN_MARK} from {doc.display} for `docker stack deploy`. Do not edit.\n"
+        copies.append(
+            (stack_copy_name(doc.display), header + yaml.safe_dump(body, sort_keys=False))
+        )
     if not report.ok:
         report.summary = "docker stack deploy cannot deploy these compose files as they are"
         return report
@@ -160,19 +188,48 @@ def render_stack_overlay(
         values[source] = fs.read_secret(project.path(path))
     names = {source: object_name(project.name, source, data) for source, data in values.items()}
     uids = consumer_uids([d.value for d in docs], image_user)
-    text = render_stack(plan_stack(plan, names, project.manifest, uids))
-    target = project.stack_overlay_path
-    shown = project.manifest.deploy.stack_overlay
+    overlay = render_stack(plan_stack(plan, names, project.manifest, uids))
+    _ = project.stack_overlay_path  # ConfigError: it would overwrite a project file
+    written = [
+        shown
+        for shown, text in [*copies, (project.manifest.deploy.stack_overlay, overlay)]
+        if _write_rendered(project, shown, text)
+    ]
+    report.data = {"files": [c for c, _ in copies], "objects": len(names), "written": written}
+    report.summary = f"wrote {', '.join(written)}" if written else "stack files unchanged"
+    return report
+
+
+def _active(project: Project, backends: Backends) -> frozenset[str] | None:
+    """The services this run's profiles enable, when any base service is in a profile."""
+    profiles = service_profiles([d.value for d in base_files(project)])
+    if not any(profiles.values()):
+        return None
+    return project.active_services(backends.compose)
+
+
+def stack_files(project: Project) -> list[str]:
+    """What `docker stack deploy` gets: the stack's copy of each base file, then the stack
+    overlay (relative to the project dir)."""
+    return [
+        *(stack_copy_name(d.display) for d in base_files(project)),
+        project.manifest.deploy.stack_overlay,
+    ]
+
+
+def _write_rendered(project: Project, shown: str, text: str) -> bool:
+    """Write `text` to `shown` unless it is already there; only over a file titan-deploy
+    rendered. Whether it wrote."""
+    target = project.path(shown)
     try:
         on_disk: str | None = fs.read_config(target, follow_symlinks=False).decode("utf-8")
     except FileNotFoundError:
         on_disk = None
-    if on_disk != text:
-        refuse_foreign(on_disk, shown)
-        fs.atomic_write(target, text.encode(), mode=0o644, root=project.project_dir)
-    report.data = {"stack_overlay": shown, "objects": len(names)}
-    report.summary = f"wrote {shown}" if on_disk != text else f"{shown} unchanged"
-    return report
+    if on_disk == text:
+        return False
+    refuse_foreign(on_disk, shown)
+    fs.atomic_write(target, text.encode(), mode=0o644, root=project.project_dir)
+    return True
 
 
 def ensure_objects(project: Project, swarm: swarm_io.Swarm, values: dict[str, bytes]) -> Report:
@@ -201,11 +258,7 @@ def ensure_objects(project: Project, swarm: swarm_io.Swarm, values: dict[str, by
 
 def deploy(project: Project) -> Report:
     """`docker stack deploy` of the base compose files plus the stack overlay."""
-    overlay = project.manifest.overlay
-    files = [f for f in project.compose_files if f != overlay]
-    swarm_io.stack_deploy(
-        project.project_dir, [*files, project.manifest.deploy.stack_overlay], project.name
-    )
+    swarm_io.stack_deploy(project.project_dir, stack_files(project), project.name)
     report = Report("deploy")
     report.summary = f"stack {project.name} deployed"
     return report
