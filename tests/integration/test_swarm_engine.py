@@ -233,3 +233,29 @@ def test_a_base_file_stack_deploy_cannot_take_is_refused_before_any_object(swarm
     assert [(f["service"], f["file"]) for f in k001] == [("signer", "docker-compose.yml")]
     assert our_secrets(s.name) == {}
     assert not (s.root / "docker-stack.secrets.yml").exists()
+
+
+def test_audit_logs_on_swarm_reads_every_task_through_the_manager(swarm_stack):
+    """A service that prints its secret: `--swarm audit-logs` (service logs through the
+    manager) names the service and the secret, never the value."""
+    s = swarm_stack()
+
+    def leak(doc: dict) -> None:
+        loop = doc["services"]["signer"]["command"][-1]
+        doc["services"]["signer"]["command"][-1] = f"cat /run/secrets/api_token; echo; {loop}"
+
+    s.edit_compose(leak)
+    code, up = td_json(s, "up", "--timeout", "120")
+    assert code == 0, up
+
+    def audited() -> dict | None:
+        code, report = td_json(s, "audit-logs")
+        return report if code == 1 else None
+
+    report = wait_until(audited, "the leak in the signer's service logs", timeout=60)
+    assert report["data"]["engine"] == "swarm"
+    leaks = {(f["service"], f["secret"]) for f in report["findings"] if f["severity"] == "error"}
+    assert ("signer", "api_token") in leaks
+    code, clean = td_json(s, "audit-logs", "--service", "reader")
+    assert code == 0, clean
+    assert_no_canary(s)

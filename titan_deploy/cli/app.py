@@ -364,13 +364,18 @@ def audit_logs(
     from titan_deploy.ops import stack
     from titan_deploy.ops.audit import run_audit
 
-    execute(
-        ctx,
-        "audit-logs",
-        lambda project: run_audit(
+    def op(project: Project) -> Report:
+        if project.swarm and not file:
+            from titan_deploy.ops.swarm_audit import run_swarm_audit
+
+            return run_swarm_audit(
+                project, stack.real(project), services=service, since=since, until=until
+            )
+        return run_audit(
             project, stack.real(project), files=file, services=service, since=since, until=until
-        ),
-    )
+        )
+
+    execute(ctx, "audit-logs", op)
 
 
 @app.command()

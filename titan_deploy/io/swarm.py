@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ from titan_deploy.core.manifest_validate import SECRETS_MOUNT
 from titan_deploy.core.swarm import STACK_LABEL, TaskFact
 from titan_deploy.errors import RuntimeFailure
 from titan_deploy.io.engine import MAX_WORKERS, Engine, _api_reason
+from titan_deploy.io.enginestreams import _log_payloads
 
 CLI_TIMEOUT = 300  # seconds for one `docker stack ...` call
 
@@ -85,9 +86,7 @@ class Swarm:
         out: set[str] = set()
         for service in found or []:
             for key in ("Spec", "PreviousSpec"):
-                container = ((service.get(key) or {}).get("TaskTemplate") or {}).get(
-                    "ContainerSpec"
-                ) or {}
+                container = container_spec({"Spec": service.get(key)})
                 out.update(s.get("SecretID", "") for s in container.get("Secrets") or [])
         return out
 
@@ -110,6 +109,32 @@ class Swarm:
         """Node id -> hostname."""
         found = self.engine._call("list swarm nodes", self.api.nodes)
         return {n["ID"]: ((n.get("Description") or {}).get("Hostname") or "") for n in found or []}
+
+
+def service_logs(
+    engine: Engine, service_id: str, since: int | None = None, until: int | None = None
+) -> Iterator[bytes]:
+    """The logs of every task of a service, on every node, through the manager (what
+    `docker service logs --timestamps` prints), as byte chunks that may end mid-line.
+    `since`/`until`: Unix seconds (None: no bound)."""
+    api = engine.client.api
+    params: dict[str, Any] = {"stdout": 1, "stderr": 1, "timestamps": 1, "follow": 0}
+    params["tail"] = "all"
+    if since is not None and since > 0:
+        params["since"] = since
+    if until is not None and until > 0:
+        params["until"] = until
+    response = engine._call(
+        "read service logs",
+        lambda: api._get(api._url("/services/{0}/logs", service_id), params=params, stream=True),
+    )
+    engine._call("read service logs", lambda: api._raise_for_status(response))
+    return _log_payloads(response, tty=False)
+
+
+def container_spec(service: dict[str, Any]) -> dict[str, Any]:
+    """A service's container spec (image, env, args, labels, healthcheck)."""
+    return ((service.get("Spec") or {}).get("TaskTemplate") or {}).get("ContainerSpec") or {}
 
 
 def desired_replicas(service: dict[str, Any]) -> int | None:
