@@ -212,6 +212,8 @@ def _service(name: str, body: Mapping, shown: str, found: list[Finding]) -> dict
             if key != "profiles":
                 found.append(_stripped(f"`{key}:`", STRIPPED[key], shown, name))
             continue
+        if value is None:  # `!reset`: nothing to give the stack
+            continue
         if key not in SERVICE_KEYS and not key.startswith("x-"):
             found.append(_refused(f"`{key}:`", shown, name))
             continue
@@ -223,9 +225,24 @@ def _service(name: str, body: Mapping, shown: str, found: list[Finding]) -> dict
             if not value:
                 continue
         out[key] = value
-    if "image" not in out:
-        found.append(_refused("a service without `image:`", shown, name))
     return out
+
+
+def without_image(bodies: Iterable[tuple[str, Mapping]]) -> list[Finding]:
+    """K001 for each service no stack file (shown, body) gives an `image:` (Swarm never
+    builds); the files are merged, so an override file need not repeat it."""
+    first: dict[str, str] = {}
+    imaged: set[str] = set()
+    for shown, body in bodies:
+        for name, service in (body.get("services") or {}).items():
+            first.setdefault(name, shown)
+            if isinstance(service, Mapping) and service.get("image"):
+                imaged.add(name)
+    return [
+        _refused("a service without `image:`", shown, name)
+        for name, shown in first.items()
+        if name not in imaged
+    ]
 
 
 def _ports(ports: list, service: str, shown: str, found: list[Finding]) -> list:

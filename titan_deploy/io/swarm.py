@@ -12,9 +12,11 @@ from __future__ import annotations
 import os
 import subprocess
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from titan_deploy.core.containers import ContainerInfo
 from titan_deploy.core.manifest_validate import SECRETS_MOUNT
 from titan_deploy.core.swarm import STACK_LABEL, TaskFact
 from titan_deploy.errors import RuntimeFailure
@@ -109,6 +111,29 @@ class Swarm:
         """Node id -> hostname."""
         found = self.engine._call("list swarm nodes", self.api.nodes)
         return {n["ID"]: ((n.get("Description") or {}).get("Hostname") or "") for n in found or []}
+
+
+class SwarmEngine(Engine):
+    """An Engine on a swarm manager whose `containers(stack, service)` are the containers of
+    the stack's tasks that should be running on THIS node (not the exited ones of earlier
+    tasks), each named by its compose service: what the rotation's health waits, exec, log
+    proofs and auth guard read. Tasks on other nodes are verify's (ops/swarm_verify.py)."""
+
+    def containers(self, project: str, service: str | None = None) -> list[ContainerInfo]:
+        swarm = Swarm(self)
+        local = swarm.node_id()
+        out = []
+        for entry in swarm.services(project):
+            short = short_name(entry, project)
+            if service is not None and short != service:
+                continue
+            for task in swarm.tasks(entry["ID"]):
+                fact = task_fact(task, short, {})
+                if fact.node_id != local or not fact.container_id:
+                    continue
+                info = self.inspect(fact.container_id)
+                out.append(replace(info, service=short, number=int(task.get("Slot") or 0)))
+        return sorted(out, key=lambda c: (c.service, c.number, c.name))
 
 
 def service_logs(

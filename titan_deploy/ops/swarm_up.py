@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 
 import yaml
 
@@ -32,6 +32,7 @@ from titan_deploy.core.swarm import (
     render_stack,
     stack_base,
     stack_copy_name,
+    without_image,
 )
 from titan_deploy.errors import RuntimeFailure, TitanError, UsageError
 from titan_deploy.io import fs
@@ -165,6 +166,7 @@ def render_stack_overlay(
     docs = base_files(project)
     report = Report("stack")
     copies: list[tuple[str, str]] = []
+    bodies: list[tuple[str, dict]] = []
     for doc in docs:
         if doc.included or not doc.inside:
             where = "is included" if doc.included else "is outside the project dir"
@@ -176,10 +178,12 @@ def render_stack_overlay(
             continue
         body, found = stack_base(doc.value, doc.display, active)
         report.findings += found
+        bodies.append((doc.display, body))
         header = f"{OWN_MARK} from {doc.display} for `docker stack deploy`. Do not edit.\n"
         copies.append(
             (stack_copy_name(doc.display), header + yaml.safe_dump(body, sort_keys=False))
         )
+    report.findings += without_image(bodies)
     if not report.ok:
         report.summary = "docker stack deploy cannot deploy these compose files as they are"
         return report
@@ -271,7 +275,7 @@ def converge(project: Project, engine: Engine, timeout: int) -> Report:
     swarm = swarm_io.Swarm(engine)
     deadline = time.monotonic() + timeout
     while True:
-        pending, failed = _pending(project, swarm)
+        pending, failed = pending_services(project, swarm)
         if not pending or failed or time.monotonic() >= deadline:
             break
         time.sleep(POLL_SECONDS)
@@ -285,7 +289,11 @@ def converge(project: Project, engine: Engine, timeout: int) -> Report:
     return report
 
 
-def _pending(project: Project, swarm: swarm_io.Swarm) -> tuple[dict[str, str], list[Finding]]:
+def pending_services(
+    project: Project, swarm: swarm_io.Swarm, only: Collection[str] | None = None
+) -> tuple[dict[str, str], list[Finding]]:
+    """(service -> why it has not converged, K005 for an update rolled back or paused) over the
+    stack's services (`only`: these); a stack with no service at all is pending."""
     pending: dict[str, str] = {}
     failed: list[Finding] = []
     services = swarm.services(project.name)
@@ -293,6 +301,8 @@ def _pending(project: Project, swarm: swarm_io.Swarm) -> tuple[dict[str, str], l
         return {"(stack)": "no service of the stack exists"}, []
     for service in services:
         short = swarm_io.short_name(service, project.name)
+        if only is not None and short not in only:
+            continue
         state = swarm_io.update_state(service)
         if state in FAILED_UPDATES:
             message = (service.get("UpdateStatus") or {}).get("Message") or state
@@ -304,10 +314,9 @@ def _pending(project: Project, swarm: swarm_io.Swarm) -> tuple[dict[str, str], l
         tasks = swarm.tasks(service["ID"])
         running = sum(1 for t in tasks if (t.get("Status") or {}).get("State") == "running")
         desired = swarm_io.desired_replicas(service)
-        if running < (desired if desired is not None else max(1, len(tasks))):
-            pending[short] = (
-                f"{running} of {desired if desired is not None else len(tasks)} running"
-            )
+        wanted = desired if desired is not None else max(1, len(tasks))
+        if running < wanted:
+            pending[short] = f"{running} of {wanted} running"
     return pending, failed
 
 

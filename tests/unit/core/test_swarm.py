@@ -146,11 +146,7 @@ def test_stack_base_strips_what_a_stack_cannot_take_and_refuses_the_rest():
         }
     }
     errors = {(f.service, f.message.split(" is ")[0]) for f in found if f.code == "K001"}
-    assert errors == {
-        (None, "top-level `include:`"),
-        ("b", "`platform:`"),
-        ("b", "a service without `image:`"),
-    }
+    assert errors == {(None, "top-level `include:`"), ("b", "`platform:`")}
     stripped = [(f.service, f.message.split(" left out")[0]) for f in found if f.code == "K002"]
     assert stripped == [
         (None, "top-level `name:`"),
@@ -163,6 +159,18 @@ def test_stack_base_strips_what_a_stack_cannot_take_and_refuses_the_rest():
     ]
     assert all(f.severity == "warning" for f in found if f.code == "K002")
     assert all(f.file == "docker-compose.yml" for f in found)
+
+
+def test_a_service_needs_an_image_in_some_stack_file():
+    base = {"services": {"a": {"image": "i"}, "b": {"build": "."}}}
+    override = {"services": {"a": {"environment": {"X": "1"}}, "c": {"ports": None}}}
+    found = swarm.without_image([("base.yml", base), ("demo/override.yml", override)])
+    assert [(f.code, f.service, f.file) for f in found] == [
+        ("K001", "b", "base.yml"),
+        ("K001", "c", "demo/override.yml"),
+    ]
+    body, _ = swarm.stack_base(override, "demo/override.yml")
+    assert body["services"]["c"] == {}  # `ports: !reset []` (None) gives the stack nothing
 
 
 def test_stack_base_keeps_only_active_services():
