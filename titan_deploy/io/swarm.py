@@ -229,10 +229,12 @@ def connect_node(endpoint: str, timeout: int = 15) -> tuple[Engine | None, str]:
 
 
 def stack_deploy(project_dir: Path, files: Sequence[str], stack: str) -> None:
-    """`docker stack deploy --resolve-image never -c F... STACK` in the project dir. The
+    """`docker stack deploy --resolve-image never --prune -c F... STACK` in the project dir
+    (`--prune`: the stack's services no file names any more are removed, as Compose's
+    `--remove-orphans` does; no other stack is touched). The
     environment is this process's (the stack interpolates ${VAR} from it); no value is on
     argv. RuntimeFailure (exit 3) with the CLI's first error line when it fails."""
-    argv = ["docker", "stack", "deploy", "--resolve-image", "never"]
+    argv = ["docker", "stack", "deploy", "--resolve-image", "never", "--prune"]
     for file in files:
         argv += ["-c", file]
     _docker([*argv, stack], project_dir, "docker stack deploy")

@@ -37,6 +37,7 @@ from titan_deploy.core.swarm import (
 from titan_deploy.errors import RuntimeFailure, TitanError, UsageError
 from titan_deploy.io import fs
 from titan_deploy.io import swarm as swarm_io
+from titan_deploy.io.compose import ComposeFactory
 from titan_deploy.io.engine import Engine
 from titan_deploy.ops.check import run_check
 from titan_deploy.ops.lint import run_lint
@@ -76,7 +77,7 @@ def run_swarm_up(
         ("check-secrets", lambda: run_check(project)),
         ("render", lambda: run_render(project, compose_for=backends.compose)),
         ("lint", lambda: run_lint(project, backends.compose)),
-        ("stack", lambda: render_stack_overlay(project, values, active=_active(project, backends))),
+        ("stack", lambda: render_stack_overlay(project, values, backends.compose)),
     ]
     for name, stage in steps:
         report = _stage(name, stage, stages, progress)
@@ -155,15 +156,17 @@ def _local_engine() -> Engine:
 def render_stack_overlay(
     project: Project,
     values: dict[str, bytes],
+    compose_for: ComposeFactory,
     image_user: Callable[[str], str | None] = image_user,
-    active: frozenset[str] | None = None,
 ) -> Report:
     """The `stack` stage: the stack's copy of each base file (what `docker stack deploy`
     cannot take left out: K002; what cannot be left out safely: K001, and nothing is written)
     and the stack overlay, each written atomically beside its source and only over a file
     titan-deploy rendered. Fills `values` (overlay source -> the bytes its object will hold,
-    read bounded) for the secrets stage. `active`: the services of the enabled profiles."""
+    read bounded) for the secrets stage. Only the services this run's profiles enable are in
+    the stack (Compose says which, through `compose_for`)."""
     docs = base_files(project)
+    active = _active(project, compose_for)
     report = Report("stack")
     copies: list[tuple[str, str]] = []
     bodies: list[tuple[str, dict]] = []
@@ -204,12 +207,12 @@ def render_stack_overlay(
     return report
 
 
-def _active(project: Project, backends: Backends) -> frozenset[str] | None:
+def _active(project: Project, compose_for: ComposeFactory) -> frozenset[str] | None:
     """The services this run's profiles enable, when any base service is in a profile."""
     profiles = service_profiles([d.value for d in base_files(project)])
     if not any(profiles.values()):
         return None
-    return project.active_services(backends.compose)
+    return project.active_services(compose_for)
 
 
 def stack_files(project: Project) -> list[str]:

@@ -41,9 +41,10 @@ class Survey:
     findings: list[Finding] = field(default_factory=list)  # K003, K004
 
 
-def survey(project: Project, engine: Engine) -> Survey:
+def survey(project: Project, engine: Engine, consumers: set[str] | None = None) -> Survey:
     """List the stack's services and tasks on the manager and inspect each running task's
-    container through its node's engine. NotAManager (exit 3) when `engine` is no manager."""
+    container (of `consumers` only, when given) through its node's engine. NotAManager
+    (exit 3) when `engine` is no manager."""
     swarm = swarm_io.Swarm(engine)
     local = swarm.node_id()
     nodes = swarm.nodes()
@@ -58,7 +59,8 @@ def survey(project: Project, engine: Engine) -> Survey:
         out.tasks[short] = facts
         out.findings += convergence_findings(short, out.desired[short], facts)
         for task, fact in zip(raw, facts, strict=True):
-            if fact.state == "running" and fact.container_id:
+            wanted = consumers is None or short in consumers
+            if wanted and fact.state == "running" and fact.container_id:
                 _inspect(project, out, fact, swarm_io.secret_targets(task))
     return out
 
@@ -127,8 +129,10 @@ def swarm_verify_report(
     """The verify Report on Swarm: one row per (service, secret) over every running task on
     every node, plus K003/K004 findings, which fail their service's rows."""
     plan = current_plan(project)
-    found = survey(project, engine)
+    consumers = {svc.service for svc in plan.services}
+    found = survey(project, engine, consumers)
     rows, findings = verify(swarm_facts(project, found, plan, checked))
+    found.findings = [f for f in found.findings if f.service in consumers]
     failing: dict[str, list[str]] = {}
     for finding in found.findings:
         failing.setdefault(str(finding.service), []).append(finding.message)

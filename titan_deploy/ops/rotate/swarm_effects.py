@@ -47,7 +47,7 @@ class SwarmEffects(StackEffects):
     def repoint(self, step: Repoint, journal: Journal) -> str:
         run_render(self.project, compose_for=self.compose_for)
         values: dict[str, bytes] = {}
-        report = render_stack_overlay(self.project, values)
+        report = render_stack_overlay(self.project, values, self.compose_for)
         if not report.ok:
             raise StepFailed(f"stack overlay: {report.summary}")
         made = ensure_objects(self.project, swarm_io.Swarm(self.engine), values)
