@@ -259,3 +259,51 @@ def test_audit_logs_on_swarm_reads_every_task_through_the_manager(swarm_stack):
     code, clean = td_json(s, "audit-logs", "--service", "reader")
     assert code == 0, clean
     assert_no_canary(s)
+
+
+def test_rotate_hmac_on_swarm_listeners_first_nothing_rejected(
+    single_node_swarm, demo_images, tmp_path
+):
+    """The demo stack on Swarm (demo/docker-compose.swarm.yml: dnsrr), then `rotate hmac`:
+    listeners get the new key beside the old one, converge and verify before the signer
+    changes (the auth guard, threshold 0, watched every step), journaled; no listener counted
+    an authentication failure; verify proves both keys on the listeners; down removes every
+    object it made."""
+    import docker as docker_sdk
+
+    from tests.integration.demo import make_demo
+    from tests.integration.rotation_kit import scrape
+
+    demo = make_demo(tmp_path)
+    swarm_file = ("-f", "demo/docker-compose.swarm.yml", "--swarm")
+    try:
+        up = demo.td(*swarm_file, "--json", "up", "--timeout", "240")
+        assert up.returncode == 0, up.output[-3000:]
+        rotate = demo.td(*swarm_file, "--json", "rotate", "hmac")
+        assert rotate.returncode == 0, rotate.output[-3000:]
+        doc = json.loads(rotate.stdout)
+        assert doc["data"]["outcome"] == "completed" and doc["data"]["auth_failures"] == 0
+        steps = [line for line in rotate.stderr.splitlines() if "] repoint " in line]
+        assert "titan-execution, titan-sentinel" in steps[0] and "titan-brain" in steps[1]
+        status = demo.td(*swarm_file, "--json", "rotate", "status")
+        assert "titan_hmac_secret" in json.loads(status.stdout)["data"]["pending"]
+        for service, port in (("titan-execution", 3002), ("titan-sentinel", 8084)):
+            ids = docker(
+                "ps", "-q", "--filter", f"label=com.docker.swarm.service.name={demo.name}_{service}"
+            ).stdout.split()
+            container = docker_sdk.from_env().containers.get(ids[0])
+            metrics = scrape(container, f"http://127.0.0.1:{port}/metrics")
+            assert metrics and metrics.get("auth_failures", 0.0) == 0.0, metrics
+        verify = demo.td(*swarm_file, "--json", "verify")
+        assert verify.returncode == 0, verify.output[-3000:]
+        secrets = {(r["service"], r["secret"]) for r in json.loads(verify.stdout)["rows"]}
+        assert ("titan-execution", "titan_hmac_secret.previous") in secrets
+        down = demo.td(*swarm_file, "down")
+        assert down.returncode == 0, down.output
+        assert our_secrets(demo.name) == {}
+    finally:
+        docker("stack", "rm", demo.name)
+        wait_until(lambda: not stack_services(demo.name), f"stack {demo.name} removed")
+        for name in our_secrets(demo.name):
+            docker("secret", "rm", name)
+    assert_no_canary(demo)
