@@ -124,13 +124,19 @@ def _merge(a: Facts, b: Facts) -> Facts:
 
 
 def swarm_verify_report(
-    project: Project, engine: Engine, checked: dict[str, HostFile] | None = None
+    project: Project,
+    engine: Engine,
+    checked: dict[str, HostFile] | None = None,
+    found: Survey | None = None,
 ) -> Report:
     """The verify Report on Swarm: one row per (service, secret) over every running task on
-    every node, plus K003/K004 findings, which fail their service's rows."""
+    every node, plus K003/K004 findings, which fail their service's rows. `found`: a survey
+    the caller already made (status), else one of the consumer services."""
     plan = current_plan(project)
     consumers = {svc.service for svc in plan.services}
-    found = survey(project, engine, consumers)
+    if found is None:
+        found = survey(project, engine, consumers)
+    found = replace(found, findings=list(found.findings))
     rows, findings = verify(swarm_facts(project, found, plan, checked))
     found.findings = [f for f in found.findings if f.service in consumers]
     failing: dict[str, list[str]] = {}
@@ -170,8 +176,8 @@ def run_swarm_status(project: Project, backends: Backends) -> Report:
     """`--swarm status`: one row per stack service: replicas running/desired, task states,
     nodes, rolling-update state, and how many of its secrets verify."""
     engine = backends.engine()
-    verified = swarm_verify_report(project, engine)
     found = survey(project, engine)
+    verified = swarm_verify_report(project, engine, found=found)
     checks: dict[str, list[bool]] = {}
     for row in verified.rows:
         checks.setdefault(row["service"], []).append(not row["problem"])
