@@ -307,3 +307,23 @@ def test_rotate_hmac_on_swarm_listeners_first_nothing_rejected(
         for name in our_secrets(demo.name):
             docker("secret", "rm", name)
     assert_no_canary(demo)
+
+
+def test_an_update_that_can_never_finish_is_refused_before_any_object(swarm_stack):
+    """start-first with one replica allowed per node, on one node: K007, nothing deployed."""
+    s = swarm_stack()
+
+    def start_first(doc: dict) -> None:
+        doc["services"]["signer"]["deploy"] = {
+            "placement": {"max_replicas_per_node": 1},
+            "update_config": {"order": "start-first"},
+        }
+
+    s.edit_compose(start_first)
+    code, up = td_json(s, "up", "--timeout", "60")
+    assert code == 1, up
+    assert "up stopped at updates" in up["summary"]
+    assert [(f["code"], f["service"]) for f in up["findings"] if f["severity"] == "error"] == [
+        ("K007", "signer")
+    ]
+    assert our_secrets(s.name) == {} and stack_services(s.name) == []

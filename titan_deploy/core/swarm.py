@@ -347,3 +347,67 @@ def removable(
         for oid, name, labels in objects
         if is_ours(labels, project) and oid not in referenced and name not in keep
     ]
+
+
+# --- rolling updates that cannot finish ---------------------------------------------------------
+
+
+def merged_services(bodies: Iterable[tuple[str, Mapping]]) -> dict[str, dict]:
+    """Each service's settings over the stack files in order, mappings merged key by key and
+    any other value replaced (as `docker stack deploy` merges `-c` files)."""
+    out: dict[str, dict] = {}
+    for _, body in bodies:
+        for name, service in (body.get("services") or {}).items():
+            if isinstance(service, Mapping):
+                out[str(name)] = _merge(out.get(str(name), {}), service)
+    return out
+
+
+def _merge(base: Mapping, over: Mapping) -> dict:
+    out = dict(base)
+    for key, value in over.items():
+        old = out.get(key)
+        out[key] = (
+            _merge(old, value) if isinstance(old, Mapping) and isinstance(value, Mapping) else value
+        )
+    return out
+
+
+def update_deadlocks(services: Mapping[str, Mapping], nodes: int) -> list[Finding]:
+    """K007 for an update or rollback order that can never finish on `nodes` schedulable
+    nodes: `start-first` starts the new task before it stops the old one, so it needs a free
+    slot; with `max_replicas_per_node` x nodes slots all taken by the replicas, or a port
+    published in host mode on every node, the new task is never placed and the update (or a
+    rotation waiting on it) hangs."""
+    found = []
+    for name, service in sorted(services.items()):
+        deploy = service.get("deploy") or {}
+        if not isinstance(deploy, Mapping) or deploy.get("mode", "replicated") != "replicated":
+            continue
+        replicas = int(deploy.get("replicas", 1) or 0)
+        per_node = (deploy.get("placement") or {}).get("max_replicas_per_node")
+        host_ports = any(
+            isinstance(p, Mapping) and p.get("mode") == "host" and p.get("published")
+            for p in service.get("ports") or []
+        )
+        for key in ("update_config", "rollback_config"):
+            if (deploy.get(key) or {}).get("order") != "start-first":
+                continue
+            why = ""
+            if per_node and replicas >= int(per_node) * nodes:
+                why = (
+                    f"{replicas} replica(s) at most {per_node} per node on {nodes} node(s) leave "
+                    "no slot for the new task"
+                )
+            elif host_ports and replicas >= nodes:
+                why = f"a port published in host mode is taken on all {nodes} node(s)"
+            if why:
+                found.append(
+                    error(
+                        "K007",
+                        f"deploy.{key}.order start-first can never finish: {why}",
+                        service=name,
+                        fix="use order stop-first, or allow one more replica per node (or node)",
+                    )
+                )
+    return found

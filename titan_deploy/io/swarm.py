@@ -107,6 +107,16 @@ class Swarm:
         filters = {"service": service_id, "desired-state": "running"}
         return self.engine._call("list swarm tasks", lambda: self.api.tasks(filters=filters)) or []
 
+    def schedulable(self) -> int:
+        """How many nodes are ready and active (tasks can be placed there)."""
+        found = self.engine._call("list swarm nodes", self.api.nodes)
+        return sum(
+            1
+            for n in found or []
+            if (n.get("Status") or {}).get("State") == "ready"
+            and (n.get("Spec") or {}).get("Availability") == "active"
+        )
+
     def nodes(self) -> dict[str, str]:
         """Node id -> hostname."""
         found = self.engine._call("list swarm nodes", self.api.nodes)

@@ -24,6 +24,7 @@ from titan_deploy.core.findings import Finding, Report, error
 from titan_deploy.core.swarm import (
     LABEL_PROJECT,
     is_ours,
+    merged_services,
     numeric_uid,
     object_labels,
     object_name,
@@ -32,6 +33,7 @@ from titan_deploy.core.swarm import (
     render_stack,
     stack_base,
     stack_copy_name,
+    update_deadlocks,
     without_image,
 )
 from titan_deploy.errors import RuntimeFailure, TitanError, UsageError
@@ -91,6 +93,12 @@ def run_swarm_up(
         swarm = swarm_io.Swarm(engine)
         swarm.node_id()
         names = {source: object_name(project.name, source, data) for source, data in values.items()}
+        report = _stage(
+            "updates", lambda: check_updates(project, swarm, backends.compose), stages, progress
+        )
+        found += staged(report.findings, "updates")
+        if not report.ok:
+            return _result(report, found, stages, f"up stopped at updates: {report.summary}")
         _stage("secrets", lambda: ensure_objects(project, swarm, values), stages, progress)
         values.clear()
         _stage("deploy", lambda: deploy(project), stages, progress)
@@ -213,6 +221,23 @@ def _active(project: Project, compose_for: ComposeFactory) -> frozenset[str] | N
     if not any(profiles.values()):
         return None
     return project.active_services(compose_for)
+
+
+def check_updates(project: Project, swarm: swarm_io.Swarm, compose_for: ComposeFactory) -> Report:
+    """The `updates` stage: K007 for a rolling update (or rollback) the stack's settings make
+    impossible on this swarm's schedulable nodes (core/swarm.update_deadlocks)."""
+    bodies = []
+    active = _active(project, compose_for)
+    for doc in base_files(project):
+        bodies.append((doc.display, stack_base(doc.value, doc.display, active)[0]))
+    nodes = swarm.schedulable()
+    report = Report("updates", findings=update_deadlocks(merged_services(bodies), nodes))
+    report.summary = (
+        f"every rolling update can finish on {nodes} node(s)"
+        if report.ok
+        else "a rolling update could never finish"
+    )
+    return report
 
 
 def stack_files(project: Project) -> list[str]:

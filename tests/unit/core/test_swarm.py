@@ -204,3 +204,50 @@ def test_unreachable_is_an_error_naming_the_node():
     finding = swarm.unreachable(task("running", "worker-1"), "no endpoint")
     assert finding.code == "K003" and finding.severity == "error"
     assert "worker-1" in finding.message and "NOT verified" in finding.message
+
+
+def test_merged_services_merge_mappings_and_replace_the_rest():
+    base = {"services": {"a": {"deploy": {"replicas": 2, "resources": {"x": 1}}, "ports": [1]}}}
+    over = {
+        "services": {"a": {"deploy": {"update_config": {"order": "start-first"}}, "ports": [2]}}
+    }
+    merged = swarm.merged_services([("b.yml", base), ("o.yml", over)])
+    assert merged["a"] == {
+        "deploy": {"replicas": 2, "resources": {"x": 1}, "update_config": {"order": "start-first"}},
+        "ports": [2],
+    }
+
+
+def deploy(**settings) -> dict:
+    return {"a": {"deploy": settings}}
+
+
+START_FIRST = {"order": "start-first"}
+
+
+def test_start_first_without_a_free_slot_deadlocks():
+    one_per_node = {"max_replicas_per_node": 1}
+    stuck = deploy(replicas=2, placement=one_per_node, update_config=START_FIRST)
+    [finding] = swarm.update_deadlocks(stuck, nodes=2)
+    assert finding.code == "K007" and finding.severity == "error" and finding.service == "a"
+    assert "update_config" in finding.message and "no slot" in finding.message
+    assert swarm.update_deadlocks(stuck, nodes=3) == []  # a third node has the slot
+    rollback = deploy(placement=one_per_node, rollback_config=START_FIRST)
+    assert [f.message.split(".")[1] for f in swarm.update_deadlocks(rollback, 1)] == [
+        "rollback_config"
+    ]
+    # stop-first, no per-node limit, or a global service: nothing to refuse
+    assert swarm.update_deadlocks(deploy(placement=one_per_node), 1) == []
+    assert swarm.update_deadlocks(deploy(replicas=5, update_config=START_FIRST), 1) == []
+    assert swarm.update_deadlocks(deploy(mode="global", update_config=START_FIRST), 1) == []
+
+
+def test_start_first_with_a_host_port_on_every_node_deadlocks():
+    service = {
+        "a": {
+            "deploy": {"replicas": 1, "update_config": START_FIRST},
+            "ports": [{"target": 80, "published": 8080, "mode": "host"}],
+        }
+    }
+    assert [f.code for f in swarm.update_deadlocks(service, nodes=1)] == ["K007"]
+    assert swarm.update_deadlocks(service, nodes=2) == []

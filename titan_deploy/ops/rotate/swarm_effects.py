@@ -19,11 +19,18 @@ import time
 from functools import cached_property
 
 from titan_deploy.core.rotation import Journal, Repoint, Verify
+from titan_deploy.errors import ConfigError
 from titan_deploy.io import swarm as swarm_io
 from titan_deploy.ops.render import run_render
 from titan_deploy.ops.rotate.effects import HEALTH_POLL, StackEffects
 from titan_deploy.ops.rotate.runner import NothingDeployed, StepFailed
-from titan_deploy.ops.swarm_up import deploy, ensure_objects, pending_services, render_stack_overlay
+from titan_deploy.ops.swarm_up import (
+    check_updates,
+    deploy,
+    ensure_objects,
+    pending_services,
+    render_stack_overlay,
+)
 from titan_deploy.ops.swarm_verify import swarm_verify_report
 
 
@@ -34,7 +41,12 @@ class SwarmEffects(StackEffects):
         """Resolve the manifest, the engine (a swarm manager) and the stack name now.
         ConfigError (exit 2), NotAManager / EngineUnreachable (exit 3)."""
         _ = (self.manifest, self.engine, self.name)
-        swarm_io.Swarm(self.engine).node_id()
+        swarm = swarm_io.Swarm(self.engine)
+        swarm.node_id()
+        report = check_updates(self.project, swarm, self.compose_for)
+        if not report.ok:  # refused before anything is journaled
+            [first, *_rest] = report.errors
+            raise ConfigError(f"rotation refused: {first.service}: {first.message}")
         return self
 
     @cached_property
