@@ -21,7 +21,7 @@ def test_help_lists_swarm(cli):
 
 def test_up_build_is_refused_on_swarm(cli, ready_project: Path, no_engine):
     result = cli("-C", ready_project, "-p", "tdx", "--swarm", "up", "--build", env=no_engine)
-    assert result.exit_code == 2
+    assert result.exit_code == 2, result.output
     assert "--build is not supported with --swarm" in result.output
     assert len(result.output.strip().splitlines()) == 1
 
@@ -30,7 +30,7 @@ def test_the_manifest_default_selects_swarm(cli, ready_project: Path, no_engine)
     manifest = ready_project / "secrets.manifest.yml"
     manifest.write_text(manifest.read_text() + "deploy:\n  engine: swarm\n")
     result = cli("-C", ready_project, "-p", "tdx", "down", "--volumes", env=no_engine)
-    assert result.exit_code == 2
+    assert result.exit_code == 2, result.output
     assert "--volumes is not supported with --swarm" in result.output
 
 
