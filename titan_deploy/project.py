@@ -32,6 +32,7 @@ class Project:
     project_name: str | None = None  # `-p` as given; the resolved name is `name`
     profiles: list[str] = field(default_factory=list)  # --profile, passed to every compose call
     env_file_options: list[str] = field(default_factory=list)  # --env-file, relative to the dir
+    swarm_option: bool = False  # --swarm (README "Several hosts")
     _active: frozenset[str] | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -56,6 +57,30 @@ class Project:
             "profiles": tuple(self.profiles),
             "env_files": tuple(str(p) for p in self.env_files),
         }
+
+    @property
+    def swarm(self) -> bool:
+        """Whether this run deploys with Docker Swarm: `--swarm`, else the manifest's
+        `deploy: {engine: swarm}` (core/manifest_deploy.py)."""
+        return self.swarm_option or self.manifest.deploy.engine == "swarm"
+
+    @property
+    def stack_overlay_path(self) -> Path:
+        """Where the swarm path renders the stack overlay (the manifest's
+        `deploy.stack_overlay`). ConfigError (exit 2) when that is a compose file, the compose
+        overlay, the manifest, or inside the secrets or state dir."""
+        shown = self.manifest.deploy.stack_overlay
+        target = self.path(shown)
+        mine = Path(os.path.realpath(target))
+        taken = [*self.compose_files, self.manifest.overlay, str(self.manifest_option)]
+        if mine in {Path(os.path.realpath(self.path(f))) for f in taken} or any(
+            mine.is_relative_to(os.path.realpath(d)) for d in (self.secrets_dir, self.state_dir)
+        ):
+            raise ConfigError(
+                f"{self.manifest_option}: deploy.stack_overlay: {shown} is a file the tool must "
+                "not overwrite; name another (e.g. docker-stack.secrets.yml)"
+            )
+        return target
 
     def path(self, relative: str | Path) -> Path:
         return self.project_dir / relative

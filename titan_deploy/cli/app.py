@@ -81,6 +81,14 @@ def main_options(
             "<project dir>/.env); passed to every compose call.",
         ),
     ] = None,
+    swarm: Annotated[
+        bool,
+        typer.Option(
+            "--swarm",
+            help="Deploy with Docker Swarm (docker stack deploy; up, verify, status, down); "
+            "default: the manifest's deploy.engine.",
+        ),
+    ] = False,
     json_output: Annotated[
         bool, typer.Option("--json", help="Machine-readable JSON on stdout, nothing else.")
     ] = False,
@@ -105,6 +113,7 @@ def main_options(
             "project_name": project_name,
             "profiles": list(profile or []),
             "env_file_options": list(env_file or []),
+            "swarm_option": swarm,
         },
         Output(
             json_mode=json_output, format=output_format.value, no_color=no_color, verbose=verbose
@@ -263,13 +272,27 @@ def up(
     from titan_deploy.ops.up import run_up
 
     output: Output = ctx.obj.output
-    execute(
-        ctx,
-        "up",
-        lambda project: run_up(
+
+    def op(project: Project) -> Report:
+        if project.swarm:
+            from titan_deploy.ops.swarm_up import run_swarm_up
+
+            _no_build_on_swarm(build)
+            return run_swarm_up(
+                project, stack.real(project), timeout=timeout, progress=output.progress
+            )
+        return run_up(
             project, stack.real(project), timeout=timeout, progress=output.progress, build=build
-        ),
-    )
+        )
+
+    execute(ctx, "up", op)
+
+
+def _no_build_on_swarm(build: bool) -> None:
+    if build:
+        from titan_deploy.errors import UsageError
+
+        raise UsageError("--build is not supported with --swarm: build the images on every node")
 
 
 @app.command()
@@ -278,7 +301,14 @@ def verify(ctx: typer.Context) -> None:
     from titan_deploy.ops import stack
     from titan_deploy.ops.verify import run_verify
 
-    execute(ctx, "verify", lambda project: run_verify(project, stack.real(project)))
+    def op(project: Project) -> Report:
+        if project.swarm:
+            from titan_deploy.ops.swarm_verify import run_swarm_verify
+
+            return run_swarm_verify(project, stack.real(project))
+        return run_verify(project, stack.real(project))
+
+    execute(ctx, "verify", op)
 
 
 @app.command()
@@ -287,7 +317,14 @@ def status(ctx: typer.Context) -> None:
     from titan_deploy.ops import stack
     from titan_deploy.ops.status import run_status
 
-    execute(ctx, "status", lambda project: run_status(project, stack.real(project)))
+    def op(project: Project) -> Report:
+        if project.swarm:
+            from titan_deploy.ops.swarm_verify import run_swarm_status
+
+            return run_swarm_status(project, stack.real(project))
+        return run_status(project, stack.real(project))
+
+    execute(ctx, "status", op)
 
 
 @app.command()
@@ -301,7 +338,14 @@ def down(
     from titan_deploy.ops import stack
     from titan_deploy.ops.status import run_down
 
-    execute(ctx, "down", lambda project: run_down(project, stack.real(project), volumes=volumes))
+    def op(project: Project) -> Report:
+        if project.swarm:
+            from titan_deploy.ops.swarm_up import run_swarm_down
+
+            return run_swarm_down(project, stack.real(project), volumes=volumes)
+        return run_down(project, stack.real(project), volumes=volumes)
+
+    execute(ctx, "down", op)
 
 
 @app.command("audit-logs")
@@ -329,13 +373,18 @@ def audit_logs(
     from titan_deploy.ops import stack
     from titan_deploy.ops.audit import run_audit
 
-    execute(
-        ctx,
-        "audit-logs",
-        lambda project: run_audit(
+    def op(project: Project) -> Report:
+        if project.swarm and not file:
+            from titan_deploy.ops.swarm_audit import run_swarm_audit
+
+            return run_swarm_audit(
+                project, stack.real(project), services=service, since=since, until=until
+            )
+        return run_audit(
             project, stack.real(project), files=file, services=service, since=since, until=until
-        ),
-    )
+        )
+
+    execute(ctx, "audit-logs", op)
 
 
 @app.command()

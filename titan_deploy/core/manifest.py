@@ -18,6 +18,7 @@ from titan_deploy.core.backend import parse_backend
 from titan_deploy.core.backup import is_age_recipient
 from titan_deploy.core.limits import MAX_SECRET_BYTES
 from titan_deploy.core.manifest_crosschecks import check_across_secrets
+from titan_deploy.core.manifest_deploy import DEPLOY_KEYS, parse_deploy  # noqa: F401 (schema)
 from titan_deploy.core.manifest_model import (
     AuthGuard,
     Consumer,
@@ -68,6 +69,7 @@ TOP_KEYS = {
     "waivers",
     "backup",
     "backend",  # a secrets manager (core/backend.py, README "Secrets managers")
+    "deploy",
 }
 SECRET_KEYS = {
     "description",
@@ -153,6 +155,7 @@ def parse_manifest(doc: Located, path: Path) -> Manifest:
         waivers=parse_waivers(v, top),
         backup_recipients=_backup_recipients(v, top),
         backend=parse_backend(v, top),
+        deploy=parse_deploy(v, top),
     )
 
 

@@ -13,6 +13,7 @@ if TYPE_CHECKING:  # waivers.py imports the validator, which imports this module
     from titan_deploy.core.backend import BackendConfig
     from titan_deploy.core.waivers import Waiver
 
+from titan_deploy.core.manifest_deploy import DeploySpec
 from titan_deploy.core.manifest_validate import SECRETS_MOUNT
 
 
@@ -124,6 +125,7 @@ class Manifest:
     waivers: tuple[Waiver, ...] = ()  # accepted lint / check-secrets findings (core/waivers.py)
     backup_recipients: tuple[str, ...] = ()  # age recipients of the break-glass copies
     backend: BackendConfig | None = None  # a secrets manager (core/backend.py)
+    deploy: DeploySpec = field(default_factory=DeploySpec)  # `deploy:` (core/manifest_deploy)
 
     @property
     def services(self) -> list[str]:

@@ -333,11 +333,17 @@ def _quote(value: object) -> str:
     return json.dumps(str(value))
 
 
+def _template():  # -> jinja2.Template
+    return load_template(TEMPLATE)
+
+
 @cache
-def _template():  # -> jinja2.Template; jinja2 is imported only when rendering
+def load_template(name: str):  # -> jinja2.Template; jinja2 is imported only when rendering
+    """The packaged template `name` (templates/), parsed once: StrictUndefined, blocks
+    trimmed, the final newline kept."""
     import jinja2
 
-    text = resources.files("titan_deploy.templates").joinpath(TEMPLATE).read_text("utf-8")
+    text = resources.files("titan_deploy.templates").joinpath(name).read_text("utf-8")
     env = jinja2.Environment(
         autoescape=False,
         keep_trailing_newline=True,

@@ -18,6 +18,7 @@ import json
 from typing import Any
 
 from titan_deploy.core import manifest as m
+from titan_deploy.core import manifest_deploy as md
 from titan_deploy.core import manifest_validate as mv
 from titan_deploy.core import waivers as w
 from titan_deploy.core.limits import MAX_SECRET_BYTES
@@ -107,6 +108,7 @@ PROPERTIES: dict[str, dict[str, dict[str, Any]]] = {
         "waivers": {"type": "array", "items": {"$ref": "#/definitions/waiver"}},
         "backup": {"$ref": "#/definitions/backup"},
         "backend": {"type": "object", "required": ["type"]},  # checked by core/backend.py
+        "deploy": {"$ref": "#/definitions/deploy"},
     },
     "secret": {
         "description": _STR,
@@ -165,6 +167,15 @@ PROPERTIES: dict[str, dict[str, dict[str, Any]]] = {
         "reason": {"type": "string", "maxLength": w.MAX_REASON, "pattern": r"\S"},
         "expires": {"type": "string", "format": "date", "pattern": f"^{w.DATE_RE.pattern}$"},
     },
+    "deploy": {
+        "engine": {"enum": list(md.ENGINES)},
+        "stack_overlay": RELPATH,
+        "nodes": {
+            "type": "object",
+            "propertyNames": {"pattern": md.NODE_RE.pattern},
+            "additionalProperties": {"type": "string", "pattern": md.ENDPOINT_RE.pattern},
+        },
+    },
     "backup": {
         "recipients": {
             "type": "array",
@@ -182,6 +193,7 @@ REQUIRED = {
     "provision": ["kind", "service"],
     "auth_guard": ["endpoints"],
     "backup": ["recipients"],
+    "deploy": [],
 }
 
 
@@ -195,6 +207,7 @@ def _keys(section: str) -> set[str]:
         "provision": "PROVISION_KEYS",
         "auth_guard": "AUTH_GUARD_KEYS",
         "backup": "BACKUP_KEYS",
+        "deploy": "DEPLOY_KEYS",
         "waiver": "WAIVER_KEYS",
     }[section]
     return set(getattr(w if section == "waiver" else m, table, ()))
@@ -281,6 +294,7 @@ def manifest_schema() -> dict[str, Any]:
         "waiver": _section("waiver", {"anyOf": [{"required": [k]} for k in w.SCOPE_KEYS]}),
         "provision": _section("provision"),
         "auth_guard": _section("auth_guard"),
+        "deploy": _section("deploy"),
     }
     if _keys("backup"):
         definitions["backup"] = _section("backup")

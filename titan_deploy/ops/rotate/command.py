@@ -163,7 +163,12 @@ def make_effects(
     it journals anything. Raises ConfigError (exit 2) or EngineUnreachable (exit 3)."""
     from titan_deploy.ops.rotate.effects import StackEffects
 
-    return StackEffects(
+    kind = StackEffects
+    if project.swarm:  # README "Several hosts"
+        from titan_deploy.ops.rotate.swarm_effects import SwarmEffects
+
+        kind = SwarmEffects
+    return kind(
         project,
         timeout=chosen.timeout,
         stop_timeout=chosen.stop_timeout,

@@ -1,0 +1,276 @@
+"""Docker Swarm through the engine's API and the docker CLI (README "Several hosts").
+
+Secrets are created with the Docker SDK (`create_secret`: the value travels base64-encoded in
+the request body over the API socket, never in argv, an environment or a temp file). The stack
+itself is deployed by `docker stack deploy` (it owns the Compose-to-service translation, as
+Compose owns it on one host) with `--resolve-image never`: images are used as the nodes have
+them, no registry is asked. Everything returned is plain data; the decisions are core/swarm.py.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterator, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from titan_deploy.core.containers import ContainerInfo
+from titan_deploy.core.manifest_validate import SECRETS_MOUNT
+from titan_deploy.core.swarm import STACK_LABEL, TaskFact
+from titan_deploy.errors import RuntimeFailure
+from titan_deploy.io.engine import MAX_WORKERS, Engine, _api_reason
+from titan_deploy.io.enginestreams import _log_payloads
+
+CLI_TIMEOUT = 300  # seconds for one `docker stack ...` call
+
+
+class NotAManager(RuntimeFailure):
+    """The engine is not a swarm manager (exit 3)."""
+
+
+class Swarm:
+    """The swarm calls the tool needs, on a manager's engine."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.api = engine.client.api
+
+    def node_id(self) -> str:
+        """This manager's node id. NotAManager (exit 3) when the engine is not a swarm
+        manager (`docker swarm init` makes it one)."""
+        info = self.engine._call("read the engine's info", self.api.info)
+        swarm = info.get("Swarm") or {}
+        if swarm.get("LocalNodeState") != "active" or not swarm.get("ControlAvailable"):
+            raise NotAManager(
+                "the Docker engine is not a swarm manager (swarm state "
+                f"{swarm.get('LocalNodeState') or 'unknown'}): run `docker swarm init` (or "
+                "point DOCKER_HOST at a manager), or deploy without --swarm"
+            )
+        return str(swarm.get("NodeID") or "")
+
+    # --- secrets --------------------------------------------------------------------------------
+
+    def secrets(self, label: str | None = None) -> list[tuple[str, str, dict[str, str]]]:
+        """(id, name, labels) of every secret object (with `label`: only those carrying it)."""
+        filters = {"label": [label]} if label else None
+        found = self.engine._call("list swarm secrets", lambda: self.api.secrets(filters=filters))
+        return [
+            (s["ID"], s["Spec"]["Name"], dict(s["Spec"].get("Labels") or {})) for s in found or []
+        ]
+
+    def create_secret(self, name: str, data: bytes, labels: dict[str, str]) -> str:
+        """Create a secret object from `data` (over the API socket only); its id."""
+        made = self.engine._call(
+            "create a swarm secret",
+            lambda: self.api.create_secret(name=name, data=data, labels=labels),
+        )
+        return str(made["ID"])
+
+    def remove_secret(self, secret_id: str) -> str:
+        """Remove a secret object; "" when removed (or already gone), else the engine's reason
+        (e.g. still in use by a service): never an exception."""
+        import docker.errors
+
+        try:
+            self.api.remove_secret(secret_id)
+        except docker.errors.NotFound:
+            return ""
+        except docker.errors.APIError as exc:
+            return _api_reason(exc)
+        return ""
+
+    def referenced_secrets(self) -> set[str]:
+        """The secret ids any service on the swarm references, in its spec or the previous
+        spec a rollback would return to."""
+        found = self.engine._call("list swarm services", self.api.services)
+        out: set[str] = set()
+        for service in found or []:
+            for key in ("Spec", "PreviousSpec"):
+                container = container_spec({"Spec": service.get(key)})
+                out.update(s.get("SecretID", "") for s in container.get("Secrets") or [])
+        return out
+
+    # --- services, tasks, nodes -------------------------------------------------------------
+
+    def services(self, stack: str) -> list[dict[str, Any]]:
+        """The stack's services as the engine describes them."""
+        filters = {"label": [f"{STACK_LABEL}={stack}"]}
+        return (
+            self.engine._call("list swarm services", lambda: self.api.services(filters=filters))
+            or []
+        )
+
+    def tasks(self, service_id: str) -> list[dict[str, Any]]:
+        """The service's tasks that should be running (desired state running)."""
+        filters = {"service": service_id, "desired-state": "running"}
+        return self.engine._call("list swarm tasks", lambda: self.api.tasks(filters=filters)) or []
+
+    def schedulable(self) -> int:
+        """How many nodes are ready and active (tasks can be placed there)."""
+        found = self.engine._call("list swarm nodes", self.api.nodes)
+        return sum(
+            1
+            for n in found or []
+            if (n.get("Status") or {}).get("State") == "ready"
+            and (n.get("Spec") or {}).get("Availability") == "active"
+        )
+
+    def nodes(self) -> dict[str, str]:
+        """Node id -> hostname."""
+        found = self.engine._call("list swarm nodes", self.api.nodes)
+        return {n["ID"]: ((n.get("Description") or {}).get("Hostname") or "") for n in found or []}
+
+
+class SwarmEngine(Engine):
+    """An Engine on a swarm manager whose `containers(stack, service)` are the containers of
+    the stack's tasks that should be running on THIS node (not the exited ones of earlier
+    tasks), each named by its compose service: what the rotation's health waits, exec, log
+    proofs and auth guard read. Tasks on other nodes are verify's (ops/swarm_verify.py)."""
+
+    def containers(self, project: str, service: str | None = None) -> list[ContainerInfo]:
+        swarm = Swarm(self)
+        local = swarm.node_id()
+        out = []
+        for entry in swarm.services(project):
+            short = short_name(entry, project)
+            if service is not None and short != service:
+                continue
+            for task in swarm.tasks(entry["ID"]):
+                fact = task_fact(task, short, {})
+                if fact.node_id != local or not fact.container_id:
+                    continue
+                info = self.inspect(fact.container_id)
+                out.append(replace(info, service=short, number=int(task.get("Slot") or 0)))
+        return sorted(out, key=lambda c: (c.service, c.number, c.name))
+
+
+def service_logs(
+    engine: Engine, service_id: str, since: int | None = None, until: int | None = None
+) -> Iterator[bytes]:
+    """The logs of every task of a service, on every node, through the manager (what
+    `docker service logs --timestamps` prints), as byte chunks that may end mid-line.
+    `since`/`until`: Unix seconds (None: no bound)."""
+    api = engine.client.api
+    params: dict[str, Any] = {"stdout": 1, "stderr": 1, "timestamps": 1, "follow": 0}
+    params["tail"] = "all"
+    if since is not None and since > 0:
+        params["since"] = since
+    if until is not None and until > 0:
+        params["until"] = until
+    response = engine._call(
+        "read service logs",
+        lambda: api._get(api._url("/services/{0}/logs", service_id), params=params, stream=True),
+    )
+    engine._call("read service logs", lambda: api._raise_for_status(response))
+    return _log_payloads(response, tty=False)
+
+
+def container_spec(service: dict[str, Any]) -> dict[str, Any]:
+    """A service's container spec (image, env, args, labels, healthcheck)."""
+    return ((service.get("Spec") or {}).get("TaskTemplate") or {}).get("ContainerSpec") or {}
+
+
+def desired_replicas(service: dict[str, Any]) -> int | None:
+    """A replicated service's replica count; None for a global one."""
+    mode = (service.get("Spec") or {}).get("Mode") or {}
+    replicated = mode.get("Replicated")
+    return None if replicated is None else int(replicated.get("Replicas") or 0)
+
+
+def short_name(service: dict[str, Any], stack: str) -> str:
+    """The compose service name of a stack service (`<stack>_<name>` -> `<name>`)."""
+    name = str((service.get("Spec") or {}).get("Name") or "")
+    return name.removeprefix(f"{stack}_")
+
+
+def update_state(service: dict[str, Any]) -> str:
+    """The service's rolling update state (`completed`, `updating`, `rollback_completed`,
+    `paused`, ...; "" when none ran)."""
+    return str((service.get("UpdateStatus") or {}).get("State") or "")
+
+
+def task_fact(task: dict[str, Any], service: str, nodes: dict[str, str]) -> TaskFact:
+    """One task as a TaskFact (the container id once the task has one)."""
+    status = task.get("Status") or {}
+    node_id = str(task.get("NodeID") or "")
+    return TaskFact(
+        service=service,
+        task_id=str(task.get("ID") or ""),
+        node_id=node_id,
+        node=nodes.get(node_id, ""),
+        state=str(status.get("State") or "unknown"),
+        container_id=str((status.get("ContainerStatus") or {}).get("ContainerID") or ""),
+        message=str(status.get("Err") or ""),
+    )
+
+
+def secret_targets(task: dict[str, Any]) -> tuple[str, ...]:
+    """Where the task's secrets are mounted (absolute paths): Swarm mounts them itself, so
+    the container's inspect lists none of them under Mounts."""
+    spec = ((task.get("Spec") or {}).get("ContainerSpec") or {}).get("Secrets") or []
+    out = []
+    for entry in spec:
+        name = str((entry.get("File") or {}).get("Name") or "")
+        if name:
+            out.append(name if name.startswith("/") else f"{SECRETS_MOUNT}/{name}")
+    return tuple(out)
+
+
+def connect_node(endpoint: str, timeout: int = 15) -> tuple[Engine | None, str]:
+    """(an Engine on a node's endpoint, "") or (None, why not): never an exception, so an
+    unreachable node becomes a finding. ssh:// goes through the `ssh` binary (its config)."""
+    import docker
+    import docker.errors
+    import requests.exceptions
+
+    try:
+        client = docker.DockerClient(
+            base_url=endpoint,
+            timeout=timeout,
+            max_pool_size=MAX_WORKERS,
+            use_ssh_client=endpoint.startswith("ssh://"),
+        )
+        client.ping()
+    except (docker.errors.DockerException, requests.exceptions.RequestException, OSError) as exc:
+        return None, f"its engine at {endpoint} does not answer ({type(exc).__name__})"
+    return Engine(client), ""
+
+
+def stack_deploy(project_dir: Path, files: Sequence[str], stack: str) -> None:
+    """`docker stack deploy --resolve-image never --prune -c F... STACK` in the project dir
+    (`--prune`: the stack's services no file names any more are removed, as Compose's
+    `--remove-orphans` does; no other stack is touched). The
+    environment is this process's (the stack interpolates ${VAR} from it); no value is on
+    argv. RuntimeFailure (exit 3) with the CLI's first error line when it fails."""
+    argv = ["docker", "stack", "deploy", "--resolve-image", "never", "--prune"]
+    for file in files:
+        argv += ["-c", file]
+    _docker([*argv, stack], project_dir, "docker stack deploy")
+
+
+def stack_rm(stack: str) -> None:
+    """`docker stack rm STACK` (services and networks; secrets are removed by the caller)."""
+    _docker(["docker", "stack", "rm", stack], Path("."), "docker stack rm")
+
+
+def _docker(argv: list[str], cwd: Path, what: str) -> None:
+    try:
+        done = subprocess.run(
+            argv,
+            cwd=cwd,
+            capture_output=True,
+            timeout=CLI_TIMEOUT,
+            stdin=subprocess.DEVNULL,
+            env=dict(os.environ),
+            check=False,
+        )
+    except FileNotFoundError:
+        raise RuntimeFailure(f"{what}: the docker CLI is not installed") from None
+    except subprocess.TimeoutExpired:
+        raise RuntimeFailure(f"{what} did not finish within {CLI_TIMEOUT}s") from None
+    if done.returncode != 0:
+        lines = [ln for ln in done.stderr.decode("utf-8", "replace").splitlines() if ln.strip()]
+        said = lines[-1][:300] if lines else f"exit {done.returncode}"
+        raise RuntimeFailure(f"{what} failed: {said}")

@@ -1,0 +1,206 @@
+"""`--swarm verify` and `--swarm status` (README "Several hosts"): every running task of every
+consumer service, on every node, read through that node's engine.
+
+The manager lists each consumer service's tasks (desired state running). A task's container is
+read by the engine of the node it runs on: this manager's own engine for its own tasks, the
+manifest's `deploy.nodes` endpoint for another node's. Those containers then go through the very
+checks of `verify` on Compose (ops/stack.gather per node, core/verify on the merged facts): the
+file is there, its hash equals the host file's, its user can read it, the `*_FILE` var points at
+it, nothing leaks. What Swarm adds is judged in core/swarm.py: a task on a node the tool cannot
+reach (K003) and a service whose tasks do not all run (K004) fail its rows: never a silent pass.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+from titan_deploy.core.containers import ContainerInfo
+from titan_deploy.core.findings import Finding, Report
+from titan_deploy.core.overlay import OverlayPlan
+from titan_deploy.core.swarm import TaskFact, convergence_findings, unreachable
+from titan_deploy.core.verify import Facts, HostFile, verify
+from titan_deploy.io import swarm as swarm_io
+from titan_deploy.io.engine import Engine
+from titan_deploy.ops.render import current_plan
+from titan_deploy.ops.stack import Backends, gather
+from titan_deploy.ops.verify import VERIFY_COLUMNS
+from titan_deploy.project import Project
+
+STATUS_COLUMNS = ["service", "replicas", "tasks", "nodes", "update", "secrets"]
+
+
+@dataclass
+class Survey:
+    """What the manager and the nodes said about the stack's consumer services."""
+
+    tasks: dict[str, list[TaskFact]] = field(default_factory=dict)  # service -> its tasks
+    desired: dict[str, int | None] = field(default_factory=dict)  # service -> replicas
+    updates: dict[str, str] = field(default_factory=dict)  # service -> update state
+    containers: dict[str, list[ContainerInfo]] = field(default_factory=dict)  # node -> infos
+    engines: dict[str, Engine] = field(default_factory=dict)  # node id -> its engine
+    findings: list[Finding] = field(default_factory=list)  # K003, K004
+
+
+def survey(project: Project, engine: Engine, consumers: set[str] | None = None) -> Survey:
+    """List the stack's services and tasks on the manager and inspect each running task's
+    container (of `consumers` only, when given) through its node's engine. NotAManager
+    (exit 3) when `engine` is no manager."""
+    swarm = swarm_io.Swarm(engine)
+    local = swarm.node_id()
+    nodes = swarm.nodes()
+    out = Survey(engines={local: engine})
+    name = project.name
+    for service in swarm.services(name):
+        short = swarm_io.short_name(service, name)
+        out.desired[short] = swarm_io.desired_replicas(service)
+        out.updates[short] = swarm_io.update_state(service)
+        raw = swarm.tasks(service["ID"])
+        facts = [swarm_io.task_fact(t, short, nodes) for t in raw]
+        out.tasks[short] = facts
+        out.findings += convergence_findings(short, out.desired[short], facts)
+        for task, fact in zip(raw, facts, strict=True):
+            wanted = consumers is None or short in consumers
+            if wanted and fact.state == "running" and fact.container_id:
+                _inspect(project, out, fact, swarm_io.secret_targets(task))
+    return out
+
+
+def _inspect(project: Project, out: Survey, task: TaskFact, targets: tuple[str, ...]) -> None:
+    engine = _node_engine(project, out, task)
+    if engine is None:
+        return
+    try:
+        info = engine.inspect(task.container_id)
+    except Exception as exc:  # the node answered but not about this container: a finding
+        out.findings.append(unreachable(task, f"its container cannot be inspected ({exc})"))
+        return
+    mounts = None if info.mounts is None else (*info.mounts, *targets)
+    info = replace(info, service=task.service, mounts=mounts)
+    out.containers.setdefault(task.node_id, []).append(info)
+
+
+def _node_engine(project: Project, out: Survey, task: TaskFact) -> Engine | None:
+    if task.node_id in out.engines:
+        return out.engines[task.node_id]
+    endpoint = project.manifest.deploy.endpoint(task.node)
+    if endpoint is None:
+        out.findings.append(unreachable(task, "the manifest's deploy.nodes has no endpoint for it"))
+        return None
+    engine, why = swarm_io.connect_node(endpoint)
+    if engine is None:
+        out.findings.append(unreachable(task, why))
+        return None
+    out.engines[task.node_id] = engine
+    return engine
+
+
+def swarm_facts(
+    project: Project, found: Survey, plan: OverlayPlan, checked: dict[str, HostFile] | None
+) -> Facts:
+    """The verify facts of every node's containers, merged (keys are container ids)."""
+    merged: Facts | None = None
+    for node_id, engine in found.engines.items():
+        infos = found.containers.get(node_id, [])
+        if merged is not None and not infos:
+            continue
+        facts = gather(project, engine, plan, containers=infos, checked=checked)
+        merged = facts if merged is None else _merge(merged, facts)
+    assert merged is not None  # the manager's own engine is always there
+    return merged
+
+
+def _merge(a: Facts, b: Facts) -> Facts:
+    containers = {s: list(v) for s, v in a.containers.items()}
+    for service, infos in b.containers.items():
+        containers.setdefault(service, []).extend(infos)
+    return replace(
+        a,
+        containers=containers,
+        files={**a.files, **b.files},
+        identities={**a.identities, **b.identities},
+        processes={**a.processes, **b.processes},
+        notes={**a.notes, **b.notes},
+    )
+
+
+def swarm_verify_report(
+    project: Project,
+    engine: Engine,
+    checked: dict[str, HostFile] | None = None,
+    found: Survey | None = None,
+) -> Report:
+    """The verify Report on Swarm: one row per (service, secret) over every running task on
+    every node, plus K003/K004 findings, which fail their service's rows. `found`: a survey
+    the caller already made (status), else one of the consumer services."""
+    plan = current_plan(project)
+    consumers = {svc.service for svc in plan.services}
+    if found is None:
+        found = survey(project, engine, consumers)
+    found = replace(found, findings=list(found.findings))
+    rows, findings = verify(swarm_facts(project, found, plan, checked))
+    found.findings = [f for f in found.findings if f.service in consumers]
+    failing: dict[str, list[str]] = {}
+    for finding in found.findings:
+        failing.setdefault(str(finding.service), []).append(finding.message)
+    for row in rows:
+        for message in failing.get(row["service"], []):
+            row["running"] = False
+            row["problem"] = "; ".join(p for p in (row["problem"], message) if p)
+    findings = [*found.findings, *findings]
+    report = Report("verify", findings=findings, rows=rows, columns=VERIFY_COLUMNS)
+    good = sum(1 for row in rows if not row["problem"])
+    tasks = sum(len(v) for v in found.containers.values())
+    report.data = {
+        "project": project.name,
+        "engine": "swarm",
+        "pairs": len(rows),
+        "verified": good,
+        "tasks": tasks,
+        "nodes": sorted({t.node or t.node_id for ts in found.tasks.values() for t in ts}),
+    }
+    report.summary = (
+        f"all {len(rows)} (service, secret) pairs verified on {tasks} task(s)"
+        if report.ok
+        else f"{len(rows) - good} of {len(rows)} (service, secret) pairs FAILED verification "
+        f"on swarm"
+    )
+    return report
+
+
+def run_swarm_verify(project: Project, backends: Backends) -> Report:
+    """`--swarm verify`. NotAManager / EngineUnreachable (exit 3)."""
+    return swarm_verify_report(project, backends.engine())
+
+
+def run_swarm_status(project: Project, backends: Backends) -> Report:
+    """`--swarm status`: one row per stack service: replicas running/desired, task states,
+    nodes, rolling-update state, and how many of its secrets verify."""
+    engine = backends.engine()
+    found = survey(project, engine)
+    verified = swarm_verify_report(project, engine, found=found)
+    checks: dict[str, list[bool]] = {}
+    for row in verified.rows:
+        checks.setdefault(row["service"], []).append(not row["problem"])
+    report = Report("status", columns=STATUS_COLUMNS)
+    for service in sorted(set(found.tasks) | set(checks)):
+        tasks = found.tasks.get(service, [])
+        running = sum(1 for t in tasks if t.state == "running")
+        desired = found.desired.get(service)
+        mine = checks.get(service, [])
+        report.rows.append(
+            {
+                "service": service,
+                "replicas": f"{running}/{'global' if desired is None else desired}"
+                if service in found.tasks
+                else "absent",
+                "tasks": ",".join(sorted({t.state for t in tasks})) or "-",
+                "nodes": ",".join(sorted({t.node or t.node_id[:12] for t in tasks})) or "-",
+                "update": found.updates.get(service) or "-",
+                "secrets": f"{sum(mine)}/{len(mine)} verified" if mine else "-",
+            }
+        )
+    total = sum(len(t) for t in found.tasks.values())
+    running = sum(1 for ts in found.tasks.values() for t in ts if t.state == "running")
+    report.data = {"project": project.name, "engine": "swarm", "tasks": total, "running": running}
+    report.summary = f"stack {project.name}: {running}/{total} tasks running"
+    return report
