@@ -109,7 +109,8 @@ def test_defaults() -> None:
         (
             "version: 1\nsecrets: {k: {kind: text}}\nextra: 1\n",
             "m.yml:3: extra: unknown key (allowed: auth_guard, backend, backup, compose_files, "
-            "deploy, example_dir, overlay, secrets, secrets_dir, secrets_gid, state_dir, version, waivers)",
+            "deploy, example_dir, overlay, secrets, secrets_dir, secrets_gid, state_dir, version, "
+            "waivers)",
         ),
         ("version: 1\nsecrets: {}\n", "m.yml:2: secrets: must define at least one secret"),
         (
