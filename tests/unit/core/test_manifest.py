@@ -144,7 +144,8 @@ def test_defaults() -> None:
         ),
         (
             "version: 1\nsecrets:\n  k:\n    kind: text\n    consumers:\n      a: {env: A, x: 1}\n",
-            "m.yml:6: secrets.k.consumers.a.x: unknown key (allowed: env, role, target)",
+            "m.yml:6: secrets.k.consumers.a.x: unknown key "
+            "(allowed: env, proof, reload, role, target)",
         ),
         (
             "version: 1\nsecrets:\n  k:\n    kind: text\n    consumers:\n      a: 5\n",
