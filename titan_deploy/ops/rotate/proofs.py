@@ -20,6 +20,7 @@ from titan_deploy.ops.rotate.runner import NothingDeployed, StepFailed
 
 MAX_LOG_LINE = 64 * 1024  # bytes of one log line matched against verify_log at once
 PROBE_POLL = 1.0  # seconds between two runs of a probe that has not passed yet
+MIN_RUN = 10.0  # seconds one run may take at least, even near the bound (a loaded machine)
 
 
 def run_probe(
@@ -30,7 +31,8 @@ def run_probe(
     sleep: Callable[[float], None] = time.sleep,
 ) -> str:
     """Run `step.command` in every running container of `step.service` until each exits 0,
-    at most `bound` seconds (each run bounded by what is left). Returns a short note.
+    at most `bound` seconds (each run bounded by what is left, but never below MIN_RUN: a
+    process start on a loaded machine must not be what fails it). Returns a short note.
 
     Errors: NothingDeployed when a required probe finds no container; StepFailed (a required
     probe that never passed) naming the containers and the last exit code, never output."""
@@ -49,7 +51,7 @@ def run_probe(
     waiting = {c.id: c for c in running}
     while True:
         for cid in list(waiting):
-            left = max(1.0, deadline - time.monotonic())
+            left = max(MIN_RUN, deadline - time.monotonic())
             last[cid] = _run_once(engine, cid, list(step.command), left)
             if last[cid] == "exit 0":
                 del waiting[cid]
