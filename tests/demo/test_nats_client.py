@@ -22,6 +22,7 @@ from tests.poll import wait_until
 
 sys.path.insert(0, str(REPO / "demo"))
 
+from gen_nats_auth import auth_line
 from standin.common import Metrics
 from standin.nats_client import NatsConnection, NatsError, NatsPublisher
 
@@ -52,7 +53,7 @@ class Server:
         wait_until(self.answers, "nats-server listening", timeout=30)
 
     def write_users(self, users: dict[str, str]) -> None:
-        entries = ",\n".join(f'  {{user: "{u}", password: "{p}"}}' for u, p in users.items())
+        entries = ",\n".join(f'  {{user: "{u}", pass: "{p}"}}' for u, p in users.items())
         path = self.dir / "run" / "nats_auth.conf"
         path.write_text(f"users = [\n{entries}\n]\n")
         os.chmod(path, 0o600)
@@ -137,3 +138,26 @@ def test_counters_through_an_overlap_then_the_old_user_removed(server):
     text = metrics.render()
     assert "nats_publish_failures_total 1" in text and new_password not in text
     fresh.close()
+
+
+def test_the_demo_users_line_is_what_nats_server_accepts(server):
+    """demo/gen_nats_auth.py's line, included as the demo includes it, admits exactly that
+    password (the line nats_auth_conf holds)."""
+    password = secrets.token_hex(16)
+    (server.dir / "run" / "nats_auth.conf").write_text(auth_line(password))
+    server.reload()
+    conn = wait_until(
+        lambda: _connected(server, password), "the reloaded users line admits it", timeout=30
+    )
+    conn.close()
+    with pytest.raises(NatsError):
+        connection(server, "titan", server.passwords["titan"]).connect()
+
+
+def _connected(server: Server, password: str) -> NatsConnection | None:
+    conn = connection(server, "titan", password)
+    try:
+        conn.connect()
+    except NatsError:
+        return None
+    return conn

@@ -31,6 +31,8 @@ def test_titan_manifest() -> None:
         "bybit_api_secret",
         "gemini_api_key",
         "grafana_admin_password",
+        "nats_password",
+        "nats_auth_conf",
     ]
     assert m.compose_files == ("docker-compose.prod.yml",)
     assert m.overlay == "docker-compose.secrets.yml"
@@ -72,6 +74,8 @@ def test_titan_manifest() -> None:
         "titan-scavenger",
         "titan-ai-quant",
         "grafana",
+        "titan-hunter",
+        "nats",
     ]
     assert [s.name for s in m.secrets_of("titan-ai-quant")] == [
         "binance_api_key",
@@ -79,6 +83,7 @@ def test_titan_manifest() -> None:
         "bybit_api_key",
         "bybit_api_secret",
         "gemini_api_key",
+        "nats_password",
     ]
 
 
