@@ -3,12 +3,15 @@
 
     python3 demo/register_exchange_key.py EXCHANGE KEY_FILE SECRET_FILE [--registry DIR]
     python3 demo/register_exchange_key.py EXCHANGE KEY_FILE SECRET_FILE --revoke
+    python3 demo/register_exchange_key.py EXCHANGE KEY_FILE SECRET_FILE --read-only
 
 Reads the key and the secret from the two files (trimmed, as the services read them) and adds
 their sha256 digests to DIR/exchange_keys.json, the registry the demo-exchange container reads
 (mounted read-only at /registry; it re-reads the file on every request, so no restart is needed).
 The registry holds ONLY digests. It is written atomically (temp file in the same dir, fsync,
 rename) with mode 0600, under an flock so concurrent registrations do not lose each other.
+`--read-only` registers the pair without the trade permission (`"trade": false`): it connects,
+but the demo exchange refuses its test orders (a key created without trading rights).
 No value is ever printed. Stdlib only.
 """
 
@@ -99,23 +102,35 @@ def write_atomic(path: str, text: str) -> None:
         os.close(dir_fd)
 
 
-def update(registry_dir: str, exchange: str, key: str, secret: str, revoke: bool = False) -> str:
-    """Add (or with revoke, remove) the pair's digests; return what happened, without values."""
+def update(
+    registry_dir: str,
+    exchange: str,
+    key: str,
+    secret: str,
+    revoke: bool = False,
+    read_only: bool = False,
+) -> str:
+    """Add (or with revoke, remove) the pair's digests; return what happened, without values.
+    `read_only`: the entry says `"trade": false` (connects, test orders refused)."""
     if exchange not in EXCHANGES:
         raise RegistryError(
             f"unknown exchange {exchange!r} (expected one of {', '.join(EXCHANGES)})"
         )
     ensure_dir(registry_dir)
     path = os.path.join(registry_dir, REGISTRY_NAME)
-    entry = {"key_sha256": digest(key), "secret_sha256": digest(secret)}
+    pair = {"key_sha256": digest(key), "secret_sha256": digest(secret)}
+    entry = {**pair, "trade": False} if read_only else pair
     with locked(registry_dir):
         data = load(path)
-        entries = [e for e in data.get(exchange, []) if isinstance(e, dict)]
+        same = [e for e in data.get(exchange, []) if isinstance(e, dict)]
+        if not revoke:  # a pair registered again with other rights replaces its old entry
+            same = [e for e in same if e == entry or {k: e.get(k) for k in pair} != pair]
+        entries = same
         present = entry in entries
         if revoke:
             if not present:
                 return f"{exchange}: key pair was not registered in {path}"
-            entries = [e for e in entries if e != entry]
+            entries = [e for e in entries if {k: e.get(k) for k in pair} != pair]
             outcome = f"{exchange}: key pair revoked in {path}"
         else:
             if present:
@@ -128,11 +143,16 @@ def update(registry_dir: str, exchange: str, key: str, secret: str, revoke: bool
 
 
 def register_files(
-    registry_dir: str, exchange: str, key_file: str, secret_file: str, revoke: bool = False
+    registry_dir: str,
+    exchange: str,
+    key_file: str,
+    secret_file: str,
+    revoke: bool = False,
+    read_only: bool = False,
 ) -> str:
     key = read_value(key_file, "key")
     secret = read_value(secret_file, "secret")
-    return update(registry_dir, exchange, key, secret, revoke)
+    return update(registry_dir, exchange, key, secret, revoke, read_only)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -148,11 +168,19 @@ def main(argv: list[str] | None = None) -> int:
         help="registry directory (default: $TITAN_DEMO_REGISTRY or .titan-deploy/demo)",
     )
     parser.add_argument("--revoke", action="store_true", help="remove the pair instead")
+    parser.add_argument(
+        "--read-only", action="store_true", help="no trade permission: test orders refused"
+    )
     args = parser.parse_args(argv)
     try:
         print(
             register_files(
-                args.registry, args.exchange, args.key_file, args.secret_file, args.revoke
+                args.registry,
+                args.exchange,
+                args.key_file,
+                args.secret_file,
+                args.revoke,
+                args.read_only,
             )
         )
     except RegistryError as exc:

@@ -3,7 +3,8 @@
 # registry. The base is a Debian bookworm rootfs made by debootstrap and `docker import`ed; the
 # other images are `docker build`s FROM that local tag.
 #
-#   titan-demo/base:bookworm     python3 + psycopg2, busybox (wget), PostgreSQL 15, redis-server
+#   titan-demo/base:bookworm     python3 + psycopg2, busybox (wget), PostgreSQL 15, redis-server,
+#                                nats-server (Debian's: the demo's nats runs the real server)
 #   titan-demo/standin:latest    base + demo/standin (every Titan service, nats, grafana, exchange)
 #   titan-demo/postgres:latest   base + an entrypoint that behaves like the official postgres image
 #
@@ -19,9 +20,9 @@ cd "$(dirname "$0")/.."
 SUITE=bookworm
 # One debootstrap for everything the stand-ins need. postgresql-15 (not the "postgresql"
 # metapackage) pins the major version the postgres entrypoint uses.
-PACKAGES=python3-minimal,python3-psycopg2,busybox,postgresql-15,redis-server
+PACKAGES=python3-minimal,python3-psycopg2,busybox,postgresql-15,redis-server,nats-server
 # Bump when the rootfs customisation below changes (it is part of the cache key).
-BASE_RECIPE=4
+BASE_RECIPE=5
 
 BASE_TAG=titan-demo/base:bookworm
 STANDIN_TAG=titan-demo/standin:latest

@@ -1,5 +1,7 @@
 """Run one stand-in: ``python3 -m standin ROLE [ARGS...]`` or ROLE from TITAN_DEMO_ROLE.
 
+``python3 -m standin test-order EXCHANGE`` runs one lab-mode test order and exits (a probe).
+
 With TITAN_DEMO_ROLE set, every argument goes to the role (so a prod ``command:`` such as nats'
 flags reaches the nats stand-in unchanged).
 """
@@ -33,6 +35,10 @@ def _stop_on_sigterm(signum: int, _frame: object) -> None:
 
 
 def main(argv: list[str]) -> int:
+    if argv[:1] == ["test-order"]:  # a probe run by `docker exec`, not a service
+        from .exchange_client import test_order_main
+
+        return test_order_main(argv[1:])
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
     role = os.environ.get("TITAN_DEMO_ROLE", "")
     if argv and argv[0] in ROLES:

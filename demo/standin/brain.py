@@ -16,6 +16,7 @@ import urllib.request
 
 from . import common
 from .common import App, Metrics, log
+from .nats_client import start_nats
 
 DB_CHECK_INTERVAL_S = 5.0
 DB_START_ATTEMPTS = int(os.environ.get("TITAN_DB_START_ATTEMPTS", "60"))  # x 2 s
@@ -153,5 +154,6 @@ def main() -> None:
     app = App("titan-brain", metrics, healthy=lambda: db.ok)
     common.serve(app, common.port_from_env(3100), background=True)
     threading.Thread(target=db.run, name="db", daemon=True).start()
+    start_nats("titan-brain", metrics)
     Signer(metrics).run()
     threading.Event().wait()  # keep serving /health and /metrics after the bound

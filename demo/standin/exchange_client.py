@@ -4,12 +4,18 @@ For each exchange whose API key AND secret are loaded, POST ``<URL>/v1/connect``
 {exchange, api_key, api_secret}. On success it logs exactly ``Exchange connected (binance)``
 (the manifest's verify_log); on refusal ``Exchange auth failed (binance): key not registered``
 and it retries every 2 s, for a bounded time. The service stays up and healthy either way.
+
+``python3 -m standin test-order EXCHANGE`` (the manifest's `probe:`, run by `docker exec` inside
+a consumer after its restart): reads the key pair from the same ``*_FILE`` files the service
+reads and sends one lab-mode minimum-size test order; exit 0 when the exchange accepts it, 1 with
+one line naming the reason (never a value) otherwise.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import sys
 import threading
 import time
 import urllib.error
@@ -113,3 +119,58 @@ def start_exchange_connections(metrics: Metrics) -> None:
             continue
         connector = ExchangeConnector(exchange, url, key, secret, metrics)
         threading.Thread(target=connector.run, name=f"exchange-{exchange}", daemon=True).start()
+
+
+MIN_QUANTITY = "0.0001"  # the demo exchange's lab-mode minimum order size
+
+
+def test_order(exchange: str) -> tuple[bool, str]:
+    """(accepted, reason) of one lab-mode minimum-size test order with the loaded key pair."""
+    key_var, secret_var, url_var = EXCHANGES[exchange]
+    key, secret, url = (os.environ.get(v, "") for v in (key_var, secret_var, url_var))
+    if not (key and secret and url):
+        missing = [v for v, x in ((key_var, key), (secret_var, secret), (url_var, url)) if not x]
+        return False, f"{', '.join(missing)} not set"
+    order = {
+        "exchange": exchange,
+        "api_key": key,
+        "api_secret": secret,
+        "symbol": "BTCUSDT",
+        "side": "buy",
+        "quantity": MIN_QUANTITY,
+    }
+    req = urllib.request.Request(
+        f"{url.rstrip('/')}/v1/order/test",
+        data=json.dumps(order).encode(),
+        method="POST",
+        headers={"Content-Type": "application/json"},
+    )
+    try:
+        with http_open(req, 5) as resp:
+            resp.read()
+            return True, "test order accepted"
+    except urllib.error.HTTPError as exc:
+        try:
+            detail = str(json.loads(exc.read().decode("utf-8")).get("error", ""))
+        except (ValueError, AttributeError, OSError):
+            detail = ""
+        return False, f"HTTP {exc.code} {detail}".strip()
+    except (urllib.error.URLError, OSError) as exc:
+        return False, f"unreachable: {getattr(exc, 'reason', exc)}"
+
+
+def test_order_main(argv: list[str]) -> int:
+    """`test-order EXCHANGE`: 0 when a lab-mode test order is accepted, 1 otherwise, 2 usage."""
+    from .common import SecretError, load_secret_files
+
+    if len(argv) != 1 or argv[0] not in EXCHANGES:
+        print(f"usage: python3 -m standin test-order {{{','.join(EXCHANGES)}}}", file=sys.stderr)
+        return 2
+    try:
+        load_secret_files()
+    except SecretError as exc:
+        print(f"test order ({argv[0]}): {exc}", file=sys.stderr)
+        return 1
+    ok, reason = test_order(argv[0])
+    print(f"test order ({argv[0]}): {reason}", file=sys.stdout if ok else sys.stderr)
+    return 0 if ok else 1

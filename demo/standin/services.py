@@ -8,6 +8,7 @@ from . import common
 from .common import App, Metrics, log
 from .exchange_client import start_exchange_connections
 from .listener import Listener
+from .nats_client import start_nats
 
 # role -> (default port, HMAC listener, exchange consumer)
 SERVICES: dict[str, tuple[int, bool, bool]] = {
@@ -32,6 +33,7 @@ def run(role: str) -> None:
         Listener(metrics).install(app)
     if is_exchange_consumer:
         start_exchange_connections(metrics)
+    start_nats(role, metrics)
     server = common.serve(app, common.port_from_env(default_port), background=True)
     log.info("%s stand-in ready", role)
     threading.Event().wait()

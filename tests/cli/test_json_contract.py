@@ -62,8 +62,9 @@ def test_check_secrets_report_pinned(cli, ready_project: Path) -> None:
     ]
     assert doc["counts"] == {"error": 1, "warning": 0}
     ages = doc["data"].pop("ages")
-    assert doc["data"] == {"fixed": [], "secrets": 8}
-    assert [set(a) for a in ages] == [{"secret", "file", "age_days", "max_age_days", "too_old"}] * 8
+    assert doc["data"] == {"fixed": [], "secrets": 10}
+    row = {"secret", "file", "age_days", "max_age_days", "too_old"}
+    assert [set(a) for a in ages] == [row] * 10
     assert doc["rows"] == []
     assert doc["summary"] == "secrets NOT ready: 1 error(s), 0 warning(s)"
 
@@ -79,7 +80,7 @@ def test_check_secrets_fix_report(cli, ready_project: Path) -> None:
 def test_init_report(cli, titan_project: Path) -> None:
     doc = run_json(cli, titan_project, "init", code=0)
     assert_report_shape(doc, "init", 0)
-    assert [set(row) for row in doc["rows"]] == [{"secret", "action"}] * 8
+    assert [set(row) for row in doc["rows"]] == [{"secret", "action"}] * 10
     assert {row["secret"]: row["action"] for row in doc["rows"]} == {
         "titan_db_password": "generated",
         "titan_hmac_secret": "generated",
@@ -89,6 +90,8 @@ def test_init_report(cli, titan_project: Path) -> None:
         "bybit_api_secret": "to fill in",
         "gemini_api_key": "to fill in",
         "grafana_admin_password": "generated",
+        "nats_password": "generated",
+        "nats_auth_conf": "to fill in",
     }
     assert {f["code"] for f in doc["findings"]} == {"I001"}
     assert set(doc["data"]) == {"secrets_dir", "created_dir", "gitignore_added"}

@@ -19,7 +19,9 @@ def test_demo_up_verifies_every_pair(demo):
     assert ("grafana", "grafana_admin_password") in pairs
     assert ("postgres", "titan_db_password") in pairs
     assert ("titan-ai-quant", "gemini_api_key") in pairs
-    assert len(pairs) == 23  # 1 + 2 + 5 + 5 + 4 + 5 + 1 per the manifest
+    assert ("nats", "nats_auth.conf") in pairs  # a target-only consumer: its file name
+    assert ("titan-hunter", "nats_password") in pairs
+    assert len(pairs) == 30  # 1 + 1 + 3 + 6 + 6 + 5 + 1 + 6 + 1 per the manifest
     assert all(not r["problem"] for r in doc["rows"])
 
 
@@ -28,7 +30,8 @@ def test_demo_status_shows_every_service_verified(demo):
     assert status.returncode == 0, status.output
     rows = {r["service"]: r for r in json.loads(status.stdout)["rows"]}
     assert rows["grafana"]["secrets"] == "1/1 verified"
-    assert rows["titan-ai-quant"]["secrets"] == "5/5 verified"
+    assert rows["titan-ai-quant"]["secrets"] == "6/6 verified"
+    assert rows["nats"]["secrets"] == "1/1 verified"
     assert all(r["state"] == "running" for r in rows.values())
     human = demo.td("status")
     assert "titan-brain" in human.stdout

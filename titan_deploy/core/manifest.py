@@ -24,8 +24,10 @@ from titan_deploy.core.manifest_model import (
     Consumer,
     Manifest,
     ProvisionSpec,
+    Reload,
     SecretSpec,
 )
+from titan_deploy.core.manifest_reload import check_reload, parse_probe, parse_proof, parse_reload
 from titan_deploy.core.manifest_validate import (  # noqa: F401 (NAME_RE, ENV_RE re-exported)
     ENV_RE,
     MAX_NAME,
@@ -91,8 +93,9 @@ SECRET_KEYS = {
     "consumers",
     "file",
     "sensitive",
+    "probe",
 }
-CONSUMER_KEYS = {"env", "role", "target"}
+CONSUMER_KEYS = {"env", "role", "target", "reload", "proof"}
 PROVISION_KEYS = {"kind", "service", "role"}
 PROVISION_KINDS = ("postgres",)
 AUTH_GUARD_KEYS = {"metric", "threshold", "endpoints"}
@@ -210,6 +213,7 @@ def _secret(v: Validator, name: Any, body: Any) -> SecretSpec:
         multiline=multiline,
         file=v.secret_file((*path, "file"), v.get(path, body, "file", str, None)),
         sensitive=sensitive,
+        probe=parse_probe(v, path, body),
     )
     _check_rotation(v, path, spec)
     return spec
@@ -233,6 +237,7 @@ def _consumers(
         cpath = (*path, "consumers", str(service))
         v.name(cpath, service, "service name")
         target = None
+        reload, proof = Reload(), None
         if isinstance(entry, dict):
             v.known_keys(cpath, entry, CONSUMER_KEYS)
             raw_env = v.get(cpath, entry, "env", (str, list), None)
@@ -245,6 +250,8 @@ def _consumers(
             if raw_target is not None:
                 target = v.container_path((*cpath, "target"), raw_target, secret)
             role = v.choice(cpath, entry, "role", ROLES, default=None)
+            reload, proof = parse_reload(v, cpath, entry), parse_proof(v, cpath, entry)
+            check_reload(v, cpath, reload, proof)
         elif isinstance(entry, (str, list)):
             envs, role = _env_names(v, cpath, entry), None
         else:
@@ -256,7 +263,17 @@ def _consumers(
         if rotation == "hmac" and role is None:
             raise v.doc.error(cpath, "consumers of an hmac secret need role: signer or listener")
         primary = envs[0] if envs else None
-        out.append(Consumer(service, env=primary, role=role, also=envs[1:], target=target))
+        out.append(
+            Consumer(
+                service,
+                env=primary,
+                role=role,
+                also=envs[1:],
+                target=target,
+                reload=reload,
+                proof=proof,
+            )
+        )
     return tuple(out)
 
 
@@ -371,6 +388,8 @@ def _check_rotation(v: Validator, path: KeyPath, spec: SecretSpec) -> None:
                 raise v.doc.error((*path, key), "only for rotation: hmac")
         if any(c.role for c in spec.consumers):
             raise v.doc.error((*path, "consumers"), "role is only for rotation: hmac")
+    if spec.probe and spec.rotation != "restart":
+        raise v.doc.error((*path, "probe"), "only for rotation: restart (else a consumer's proof)")
     if spec.provision and spec.rotation != "rolling":
         raise v.doc.error((*path, "provision"), "only for rotation: rolling")
 

@@ -18,6 +18,34 @@ from titan_deploy.core.manifest_validate import SECRETS_MOUNT
 
 
 @dataclass(frozen=True)
+class Reload:
+    """How a consumer picks up a new version (core/manifest_reload.py): `how` is "restart"
+    (recreated on the new file: the default), "signal" (`signal` sent to its main process) or
+    "exec" (`command` run inside its container)."""
+
+    how: str = "restart"
+    signal: str | None = None
+    command: tuple[str, ...] = ()
+
+    def describe(self) -> str:
+        """As a plan or an error names it: `restart`, `signal SIGHUP`, `exec nats-server ...`."""
+        if self.how == "signal":
+            return f"signal {self.signal}"
+        if self.how == "exec":
+            return "exec " + " ".join(self.command)
+        return "restart"
+
+
+@dataclass(frozen=True)
+class Proof:
+    """What proves a consumer took a new version: a `log` line (RE2) since its (re)start and/or
+    a `probe` command run inside its container that must exit 0."""
+
+    log: str | None = None
+    probe: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Consumer:
     """A service that reads a secret from the file its env var names, or at a fixed path.
 
@@ -33,6 +61,8 @@ class Consumer:
     role: str | None = None
     also: tuple[str, ...] = ()
     target: str | None = None
+    reload: Reload = Reload()
+    proof: Proof | None = None
 
     @property
     def envs(self) -> tuple[str, ...]:
@@ -91,6 +121,9 @@ class SecretSpec:
     # false: configuration read through a `*_FILE` var (POSTGRES_USER_FILE): mounted and
     # verified, never searched for as a leak, not judged weak or a placeholder
     sensitive: bool = True
+    # a command run inside each consumer after its restart (an exchange's lab-mode test order):
+    # it must exit 0, else the rotation rolls back (core/manifest_reload.py)
+    probe: tuple[str, ...] = ()
 
     @property
     def file_name(self) -> str:

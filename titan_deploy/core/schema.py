@@ -19,6 +19,7 @@ from typing import Any
 
 from titan_deploy.core import manifest as m
 from titan_deploy.core import manifest_deploy as md
+from titan_deploy.core import manifest_reload as mr
 from titan_deploy.core import manifest_validate as mv
 from titan_deploy.core import waivers as w
 from titan_deploy.core.limits import MAX_SECRET_BYTES
@@ -87,6 +88,36 @@ _WAIVABLE = "".join(sorted(w.WAIVABLE_FAMILIES))
 _STR = {"type": "string"}
 _BOOL = {"type": "boolean"}
 _INT = {"type": "integer"}
+# a command as an argv list (core/manifest_reload.argv)
+_ARGV = {
+    "type": "array",
+    "minItems": 1,
+    "maxItems": mr.MAX_ARGS,
+    "items": {"type": "string", "minLength": 1, "maxLength": mr.MAX_ARG},
+}
+_RELOAD = {
+    "oneOf": [
+        {"const": "restart"},
+        {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {"signal": {"enum": list(mr.SIGNALS)}},
+            "required": ["signal"],
+        },
+        {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {"exec": _ARGV},
+            "required": ["exec"],
+        },
+    ]
+}
+_PROOF = {
+    "type": "object",
+    "additionalProperties": False,
+    "minProperties": 1,
+    "properties": {"log": _STR, "probe": _ARGV},
+}
 
 # The type of each key, by section; a section's keys themselves come from the parser's tables.
 PROPERTIES: dict[str, dict[str, dict[str, Any]]] = {
@@ -134,11 +165,14 @@ PROPERTIES: dict[str, dict[str, dict[str, Any]]] = {
         "file": SECRET_FILE,
         "sensitive": _BOOL,
         "max_age_days": {"type": "integer", "minimum": 1, "maximum": 36500},
+        "probe": _ARGV,
     },
     "consumer": {
         "env": _env_or_list(),
         "role": {"enum": list(m.ROLES)},
         "target": TARGET,
+        "reload": _RELOAD,
+        "proof": _PROOF,
     },
     "provision": {
         "kind": {"enum": list(m.PROVISION_KINDS)},

@@ -31,6 +31,8 @@ def test_titan_manifest() -> None:
         "bybit_api_secret",
         "gemini_api_key",
         "grafana_admin_password",
+        "nats_password",
+        "nats_auth_conf",
     ]
     assert m.compose_files == ("docker-compose.prod.yml",)
     assert m.overlay == "docker-compose.secrets.yml"
@@ -72,6 +74,8 @@ def test_titan_manifest() -> None:
         "titan-scavenger",
         "titan-ai-quant",
         "grafana",
+        "titan-hunter",
+        "nats",
     ]
     assert [s.name for s in m.secrets_of("titan-ai-quant")] == [
         "binance_api_key",
@@ -79,6 +83,7 @@ def test_titan_manifest() -> None:
         "bybit_api_key",
         "bybit_api_secret",
         "gemini_api_key",
+        "nats_password",
     ]
 
 
@@ -145,7 +150,8 @@ def test_defaults() -> None:
         ),
         (
             "version: 1\nsecrets:\n  k:\n    kind: text\n    consumers:\n      a: {env: A, x: 1}\n",
-            "m.yml:6: secrets.k.consumers.a.x: unknown key (allowed: env, role, target)",
+            "m.yml:6: secrets.k.consumers.a.x: unknown key "
+            "(allowed: env, proof, reload, role, target)",
         ),
         (
             "version: 1\nsecrets:\n  k:\n    kind: text\n    consumers:\n      a: 5\n",

@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from titan_deploy.core.manifest import ENV_RE, NAME_RE, Consumer, ProvisionSpec, SecretSpec
+from titan_deploy.core.manifest_model import Proof, Reload
+from titan_deploy.core.manifest_reload import MAX_ARGS, SIGNALS
 from titan_deploy.core.manifest_validate import plain_path
 from titan_deploy.core.overlay import Assignment
 from titan_deploy.core.rotation.journal import (
@@ -55,6 +57,7 @@ def spec_to_dict(spec: SecretSpec) -> dict[str, Any]:
         # only when set, so a journal of a manifest without them stays what it was
         **({"file": spec.file} if spec.file else {}),
         **({"sensitive": False} if not spec.sensitive else {}),
+        **({"probe": list(spec.probe)} if spec.probe else {}),
     }
 
 
@@ -66,7 +69,40 @@ def _consumer_to_dict(consumer: Consumer) -> dict[str, Any]:
         out["also"] = list(consumer.also)
     if consumer.target:
         out["target"] = consumer.target
+    if consumer.reload.how != "restart":
+        r = consumer.reload
+        out["reload"] = {"signal": r.signal} if r.how == "signal" else {"exec": list(r.command)}
+    if consumer.proof is not None:
+        out["proof"] = {"log": consumer.proof.log, "probe": list(consumer.proof.probe)}
     return out
+
+
+def _reload_from_dict(raw: Any) -> Reload:
+    """A consumer's reload as the journal keeps it (absent: restart); ValueError otherwise."""
+    if raw is None:
+        return Reload()
+    if isinstance(raw, dict) and raw.get("signal") in SIGNALS:
+        return Reload("signal", signal=raw["signal"])
+    if isinstance(raw, dict) and "exec" in raw:
+        return Reload("exec", command=_command(raw["exec"]))
+    raise ValueError("a consumer's reload in the journal is not one the manifest allows")
+
+
+def _proof_from_dict(raw: Any) -> Proof | None:
+    if raw is None:
+        return None
+    log = raw.get("log")
+    if log is not None and not isinstance(log, str):
+        raise ValueError("a proof's log in the journal is not a regex")
+    return Proof(log=log, probe=_command(raw.get("probe") or [], empty=True))
+
+
+def _command(raw: Any, empty: bool = False) -> tuple[str, ...]:
+    """An argv list as the manifest allows it (core/manifest_reload.argv), else ValueError."""
+    ok = isinstance(raw, list) and (empty or raw) and len(raw) <= MAX_ARGS
+    if not ok or not all(isinstance(a, str) and a and a.isprintable() for a in raw):
+        raise ValueError("a command in the journal is not one the manifest allows")
+    return tuple(raw)
 
 
 def spec_from_dict(d: Mapping[str, Any]) -> SecretSpec:
@@ -79,6 +115,8 @@ def spec_from_dict(d: Mapping[str, Any]) -> SecretSpec:
             role=c.get("role") if c.get("role") in ("signer", "listener") else None,
             also=tuple(_checked(env, ENV_RE) for env in c.get("also") or ()),
             target=_checked_path(c.get("target"), absolute=True),
+            reload=_reload_from_dict(c.get("reload")),
+            proof=_proof_from_dict(c.get("proof")),
         )
         for c in d["consumers"]
     )
@@ -107,6 +145,7 @@ def spec_from_dict(d: Mapping[str, Any]) -> SecretSpec:
         key_id_env=_optional_env(d.get("key_id_env")),
         file=_checked_path(d.get("file"), absolute=False),
         sensitive=d.get("sensitive", True) is not False,
+        probe=_command(d["probe"]) if d.get("probe") else (),
     )
 
 

@@ -10,9 +10,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from titan_deploy.core.manifest import Manifest, SecretSpec
-from titan_deploy.core.rotation.steps import Assignments, Step, current
+from titan_deploy.core.rotation.steps import Assignments, CheckLog, Probe, Step, current
 from titan_deploy.core.versions import versions_of
-from titan_deploy.errors import UsageError
+from titan_deploy.errors import ConfigError, UsageError
 
 
 @dataclass(frozen=True)
@@ -98,3 +98,57 @@ def find_secret(manifest: Manifest, rotation: str, what: str, name: str | None) 
 def freeze(manifest: Manifest, secrets: Iterable[str]) -> dict[str, SecretSpec]:
     """These secrets' manifest entries as a plan freezes them for the journal."""
     return {s: manifest.secrets[s] for s in secrets}
+
+
+def refuse_live_reload(manifest: Manifest, secrets: Iterable[str]) -> None:
+    """ConfigError (exit 2) when a consumer of these secrets has `reload: signal` or `exec`.
+
+    Truthful reload: Compose mounts each version as its own file, a bind mount of
+    `secrets/<name>.v<N>` at the consumer's path, and a bind mount keeps the inode it was made
+    with. A running container therefore never sees a new version without a recreate, so a
+    signal or a reload command would prove the OLD value and report it as the new one. Until a
+    consumer can mount a directory that a new version appears in, only `restart` applies."""
+    for secret in secrets:
+        spec = manifest.secrets[secret]
+        for consumer in spec.consumers:
+            if consumer.reload.how == "restart":
+                continue
+            raise ConfigError(
+                f"{manifest.path.name}: secrets.{secret}.consumers.{consumer.service}.reload: "
+                f"{consumer.reload.describe()} cannot apply a new version: Compose bind-mounts "
+                f"each version as its own file (a new file beside {spec.file_name}, at "
+                f"{consumer.container_path(secret)}), so the running container keeps the old "
+                f"file until it is recreated; use `reload: restart` (the default) for "
+                f"{consumer.service}"
+            )
+
+
+def proof_steps(
+    manifest: Manifest,
+    secrets: Iterable[str],
+    service: str,
+    required: bool = True,
+    secret_level: bool = True,
+) -> list[Step]:
+    """What proves `service` took the new versions of `secrets`, after its Verify: each secret's
+    verify_log and probe, then the consumer's own `proof:` (log, probe); each once, in order.
+    `required=False` (a rollback): looked for and reported, never failing. `secret_level=False`:
+    the consumer's `proof:` only (rotate db and hmac never used a secret's verify_log)."""
+    logs: dict[str, None] = {}
+    probes: dict[tuple[str, ...], None] = {}
+    for secret in secrets:
+        spec = manifest.secrets[secret]
+        consumer = spec.consumer(service)
+        if consumer is None:
+            continue
+        if spec.verify_log and secret_level:
+            logs.setdefault(spec.verify_log)
+        if spec.probe and secret_level:
+            probes.setdefault(spec.probe)
+        if consumer.proof is not None:
+            if consumer.proof.log:
+                logs.setdefault(consumer.proof.log)
+            if consumer.proof.probe:
+                probes.setdefault(consumer.proof.probe)
+    steps: list[Step] = [CheckLog(service, p, required) for p in logs]
+    return steps + [Probe(service, c, required) for c in probes]

@@ -13,6 +13,8 @@ one interrupted by a crash is simply run again. `action` names a step in the jou
                  as the host file, readable, *_FILE env right).
 - Provision      set the credential where it lives: ALTER ROLE in the running PostgreSQL.
 - CheckLog       the manifest's verify_log pattern appears in the service's logs since its start.
+- Probe          a command (the manifest's, an argv list) run inside each of the service's
+                 containers exits 0: a secret's `probe` or a consumer's `proof: {probe: ...}`.
 - SyncBase       cleanup: the base file `secrets/<name>` takes the current value (so
                  check-secrets and `init` see it); only when no container mounts the base file.
 - RemoveVersions cleanup: delete superseded version files that no container mounts.
@@ -136,6 +138,22 @@ class CheckLog:
 
 
 @dataclass(frozen=True)
+class Probe:
+    """`command` run inside each of the service's containers exits 0 within the log timeout
+    (`required`: else it fails and the rotation rolls back, as a missing log line does)."""
+
+    service: str
+    command: tuple[str, ...]
+    required: bool = True
+    action: ClassVar[str] = "probe"
+    cleanup: ClassVar[bool] = False
+
+    def describe(self) -> str:
+        soft = "" if self.required else " (report only)"
+        return f"run `{' '.join(self.command)}` in {self.service}: must exit 0{soft}"
+
+
+@dataclass(frozen=True)
 class SyncBase:
     """Cleanup: the base file takes the value of `<secret>.v<version>`."""
 
@@ -165,10 +183,10 @@ class RemoveVersions:
         return f"remove superseded {names} (only files no container mounts)"
 
 
-Step = WriteVersion | Repoint | Verify | Provision | CheckLog | SyncBase | RemoveVersions
+Step = WriteVersion | Repoint | Verify | Provision | CheckLog | Probe | SyncBase | RemoveVersions
 STEP_TYPES: dict[str, type] = {
     t.action: t
-    for t in (WriteVersion, Repoint, Verify, Provision, CheckLog, SyncBase, RemoveVersions)
+    for t in (WriteVersion, Repoint, Verify, Provision, CheckLog, Probe, SyncBase, RemoveVersions)
 }
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from functools import cached_property
 from pathlib import Path
 
@@ -33,6 +33,7 @@ from titan_deploy.core.postgres import (
 from titan_deploy.core.rotation import (
     CheckLog,
     Journal,
+    Probe,
     Provision,
     RemoveVersions,
     Repoint,
@@ -52,6 +53,7 @@ from titan_deploy.io import journal as journal_io
 from titan_deploy.ops import stack
 from titan_deploy.ops.backup import keep_copy
 from titan_deploy.ops.render import current_plan, run_render
+from titan_deploy.ops.rotate.proofs import log_lines, run_probe
 from titan_deploy.ops.rotate.runner import NothingDeployed, StepFailed
 from titan_deploy.ops.verify import verify_report
 from titan_deploy.project import Project
@@ -64,7 +66,6 @@ most this long after the last container turns healthy (it was 1 s; issue 15)."""
 LOG_POLL = 0.25
 """Seconds between two reads of the consumers' logs while a log proof is awaited (read since
 the container's start, so nothing is missed between polls; it was 1 s; issue 15)."""
-MAX_LOG_LINE = 64 * 1024  # bytes of one log line matched against verify_log at once
 
 
 class StackEffects:
@@ -388,6 +389,10 @@ class StackEffects:
         except Exception:  # a container being replaced: try again on the next poll
             return False
 
+    def probe(self, step: Probe) -> str:
+        # bounded like a log proof (--log-timeout): both wait for a consumer to show it works
+        return run_probe(self.engine, self.name, step, self.log_timeout)
+
     # --- the guard ------------------------------------------------------------------------------
 
     def guard_snapshot(self) -> authguard.Snapshot | None:
@@ -420,23 +425,6 @@ class StackEffects:
             if attempt + 1 < SCRAPE_ATTEMPTS:
                 time.sleep(0.5)
         raise StepFailed(f"cannot read {metric} from {info.name} at {url}: {problem}")
-
-
-def log_lines(chunks: Iterable[bytes], max_line: int = MAX_LOG_LINE) -> Iterator[str]:
-    """The lines of a log stream, decoded, one at a time (memory bounded: a line longer than
-    `max_line` bytes is cut into pieces of that size)."""
-    carry = b""
-    for chunk in chunks:
-        carry += chunk
-        *lines, carry = carry.split(b"\n")
-        for line in lines:
-            for start in range(0, max(len(line), 1), max_line):
-                yield line[start : start + max_line].decode("utf-8", "replace")
-        while len(carry) > max_line:
-            yield carry[:max_line].decode("utf-8", "replace")
-            carry = carry[max_line:]
-    if carry:
-        yield carry.decode("utf-8", "replace")
 
 
 def scrape_argv(url: str) -> list[str]:

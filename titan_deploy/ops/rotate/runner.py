@@ -5,7 +5,8 @@ it sets, which the overlay renders from); after it succeeds, as done. A crash an
 leaves a journal from which `rotate resume` re-runs the interrupted step (every step is
 idempotent) and `rotate abort` computes the rollback (core.rotation.rollback_steps).
 
-A forward step that fails — compose, verify, a missing verify_log line, the auth-failure guard —
+A forward step that fails — compose, verify, a missing verify_log line, a probe that does not
+exit 0, the auth-failure guard —
 switches the procedure to its rollback, journaled the same way; the command then exits 1. A
 rollback step that fails stops with exit 3 and the journal still in rollback mode, so
 `rotate abort` (or `resume`) continues it once the cause is fixed. Cleanup steps are past the
@@ -33,6 +34,7 @@ from titan_deploy.core import authguard
 from titan_deploy.core.rotation import (
     CheckLog,
     Journal,
+    Probe,
     Provision,
     Repoint,
     Step,
@@ -71,6 +73,7 @@ class Effects(Protocol):
     def verify(self, step: Verify) -> str: ...
     def provision(self, step: Provision) -> str: ...
     def check_log(self, step: CheckLog) -> str: ...
+    def probe(self, step: Probe) -> str: ...
     def sync_base(self, step: Step) -> str: ...
     def remove_versions(self, step: Step, journal: Journal) -> str: ...
     def guard_snapshot(self) -> authguard.Snapshot | None: ...
@@ -242,6 +245,8 @@ def _run_step(step: Step, effects: Effects, journal: Journal) -> str:
         return effects.provision(step)  # type: ignore[arg-type]
     if action == "check-log":
         return effects.check_log(step)  # type: ignore[arg-type]
+    if action == "probe":
+        return effects.probe(step)  # type: ignore[arg-type]
     if action == "sync-base":
         return effects.sync_base(step)
     if action == "remove-versions":
@@ -250,7 +255,7 @@ def _run_step(step: Step, effects: Effects, journal: Journal) -> str:
 
 
 def _touches_stack(step: Step) -> bool:
-    return isinstance(step, Repoint | Verify | Provision | CheckLog)
+    return isinstance(step, Repoint | Verify | Provision | CheckLog | Probe)
 
 
 def _snapshot(effects, journal, watched, progress, scrub) -> authguard.Snapshot | None:

@@ -15,6 +15,8 @@ from titan_deploy.core.rotation.plan import (
     Plan,
     freeze,
     next_version,
+    proof_steps,
+    refuse_live_reload,
     secret_spec,
     snapshot,
     versions_in_use,
@@ -47,6 +49,7 @@ def plan_db(
     `existing`: the secret's version files; `last_version`: the journal's last. UsageError
     (exit 2) as secret_spec; ConfigError (exit 2) when the entry has no `provision`."""
     spec = secret_spec(manifest, secret, "rolling", "db")
+    refuse_live_reload(manifest, [secret])
     holder = spec.provision.service if spec.provision else None
     if holder is None:
         raise ConfigError(
@@ -66,6 +69,7 @@ def plan_db(
         steps.append(Repoint((Change(service, secret, Assignment(version)),)))
         others = (s for s in order if s != service) if service == holder else ()
         steps.append(Verify((service, *others)))
+        steps += proof_steps(manifest, [secret], service, secret_level=False)
     superseded = tuple(sorted(v for v in set(existing) if v != version))
     steps.append(SyncBase(secret, version))
     if superseded:
@@ -94,6 +98,7 @@ def rollback(undo: Undo) -> list[Step]:
     for service in reversed(order):
         if undo.differs(service):
             steps += [undo.back([service]), Verify((service,))]
+            steps += proof_steps(undo.manifest, [secret], service, False, secret_level=False)
     return steps
 
 

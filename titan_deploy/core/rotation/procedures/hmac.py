@@ -20,6 +20,8 @@ from titan_deploy.core.rotation.plan import (
     Plan,
     freeze,
     next_version,
+    proof_steps,
+    refuse_live_reload,
     roles,
     secret_spec,
     snapshot,
@@ -90,6 +92,7 @@ def plan_hmac(
     the secret's version files; `last_version`: the journal's last. UsageError (exit 2) as
     secret_spec, or when the consumers' keys leave no old key every listener can keep."""
     spec = secret_spec(manifest, secret, "hmac", "hmac")
+    refuse_live_reload(manifest, [secret])
     role = roles(spec)
     signers = [s for s, r in role.items() if r == "signer"]
     listeners = [s for s, r in role.items() if r == "listener"]
@@ -107,10 +110,12 @@ def plan_hmac(
         Repoint(tuple(Change(s, secret, Assignment(version, previous, key_id)) for s in listeners))
     )
     steps.append(Verify(tuple(listeners)))
+    steps += _proofs(manifest, secret, listeners)
     steps.append(
         Repoint(tuple(Change(s, secret, Assignment(version, None, key_id)) for s in signers))
     )
     steps.append(Verify(tuple(signers)))
+    steps += _proofs(manifest, secret, signers)
     return Plan(
         procedure="hmac",
         secrets=(secret,),
@@ -130,6 +135,7 @@ def plan_hmac_finish(
     cleanup: the base file takes the current value and superseded versions go. UsageError
     (exit 2) when the assignments show no phase 1 to finish."""
     spec = secret_spec(manifest, secret, "hmac", "hmac --finish")
+    refuse_live_reload(manifest, [secret])
     role = roles(spec)
     signers = [s for s, r in role.items() if r == "signer"]
     listeners = [s for s, r in role.items() if r == "listener"]
@@ -149,6 +155,7 @@ def plan_hmac_finish(
     steps: tuple[Step, ...] = (
         Repoint(tuple(Change(s, secret, target) for s in listeners)),
         Verify(tuple(listeners)),
+        *_proofs(manifest, secret, listeners),
         SyncBase(secret, new),
     )
     if superseded:
@@ -165,6 +172,16 @@ def plan_hmac_finish(
     )
 
 
+def _proofs(
+    manifest: Manifest, secret: str, services: Iterable[str], required: bool = True
+) -> list[Step]:
+    """Each service's own `proof:` of `secret` (plan.proof_steps), in order."""
+    out: list[Step] = []
+    for service in services:
+        out += proof_steps(manifest, [secret], service, required, secret_level=False)
+    return out
+
+
 def rollback(undo: Undo) -> list[Step]:
     """Signers back to the old key first, then listeners (each group verified)."""
     role = roles(undo.manifest.secrets[undo.secrets[0]])
@@ -173,6 +190,7 @@ def rollback(undo: Undo) -> list[Step]:
         group = [s for s, r in role.items() if r == wanted and undo.differs(s)]
         if group:
             steps += [undo.back(group), Verify(tuple(group))]
+            steps += _proofs(undo.manifest, undo.secrets[0], group, required=False)
     return steps
 
 

@@ -19,12 +19,19 @@ from collections.abc import Iterable, Mapping
 from titan_deploy.core.drift import rotate_command
 from titan_deploy.core.manifest import Manifest, SecretSpec
 from titan_deploy.core.overlay import Assignment
-from titan_deploy.core.rotation.plan import Plan, freeze, next_version, snapshot, versions_in_use
+from titan_deploy.core.rotation.plan import (
+    Plan,
+    freeze,
+    next_version,
+    proof_steps,
+    refuse_live_reload,
+    snapshot,
+    versions_in_use,
+)
 from titan_deploy.core.rotation.procedures.base import Procedure, Undo
 from titan_deploy.core.rotation.steps import (
     Assignments,
     Change,
-    CheckLog,
     RemoveVersions,
     Repoint,
     Step,
@@ -118,7 +125,9 @@ def restart_plan(
     write each new version (from `source`); then, one consumer at a time in manifest order,
     repoint it at the new versions of the secrets it reads, verify it, and wait for each
     verify_log proof of those secrets; then the base files take the new values and the
-    superseded versions go (cleanup)."""
+    superseded versions go (cleanup). ConfigError (exit 2) for a consumer whose `reload` cannot
+    apply a new version (plan.refuse_live_reload)."""
+    refuse_live_reload(manifest, secrets)
     consumers = list(
         dict.fromkeys(c.service for s in secrets for c in manifest.secrets[s].consumers)
     )
@@ -132,7 +141,7 @@ def restart_plan(
         mine = [s for s in secrets if manifest.secrets[s].consumer(service)]
         steps.append(Repoint(tuple(Change(service, s, Assignment(versions[s])) for s in mine)))
         steps.append(Verify((service,)))
-        steps += [CheckLog(service, p) for p in _proofs(manifest, mine)]
+        steps += proof_steps(manifest, mine, service)
     steps += [SyncBase(secret, versions[secret]) for secret in secrets]
     for secret in secrets:
         old = tuple(sorted(v for v in set(existing.get(secret, ())) if v != versions[secret]))
@@ -149,15 +158,9 @@ def restart_plan(
     )
 
 
-def _proofs(manifest: Manifest, secrets: Iterable[str]) -> list[str]:
-    """The distinct verify_log patterns of these secrets, in order."""
-    found = (manifest.secrets[s].verify_log for s in secrets)
-    return [str(p) for p in dict.fromkeys(found) if p]
-
-
 def rollback(undo: Undo) -> list[Step]:
-    """Each consumer that changed back to its old files, verified, then its verify_log patterns
-    looked for and reported, not required (CheckLog required=False)."""
+    """Each consumer that changed back to its old files, verified, then its proofs (verify_log,
+    probes) looked for and reported, not required (required=False)."""
     manifest, secrets = undo.manifest, undo.secrets
     steps: list[Step] = []
     consumers = dict.fromkeys(c.service for s in secrets for c in manifest.secrets[s].consumers)
@@ -165,7 +168,7 @@ def rollback(undo: Undo) -> list[Step]:
         if undo.differs(service):
             steps += [undo.back([service]), Verify((service,))]
             mine = [s for s in secrets if manifest.secrets[s].consumer(service)]
-            steps += [CheckLog(service, p, required=False) for p in _proofs(manifest, mine)]
+            steps += proof_steps(manifest, mine, service, required=False)
     return steps
 
 
