@@ -124,9 +124,7 @@ def test_a_path_typer_would_refuse_is_left_to_it(
     assert entry.parse(["-C", "a\0b", "check-secrets"]) is None
 
 
-def test_shell_completion_is_left_to_typer(
-    monkeypatch: pytest.MonkeyPatch, probe: list
-) -> None:
+def test_shell_completion_is_left_to_typer(monkeypatch: pytest.MonkeyPatch, probe: list) -> None:
     monkeypatch.setenv(entry.COMPLETION_VAR, "bash_complete")
     monkeypatch.setattr("sys.argv", ["titan-deploy", "check-secrets"])
     called = []
