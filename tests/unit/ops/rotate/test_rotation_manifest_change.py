@@ -28,8 +28,6 @@ from __future__ import annotations
 import copy
 import json
 import os
-import shutil
-import tempfile
 from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
@@ -538,18 +536,11 @@ def _quick(monkeypatch) -> None:
 
 
 @pytest.fixture
-def root(titan_project: Path):
-    """The project, on a tmpfs when there is one (thousands of renames of state.json)."""
-    shm = Path("/dev/shm")
-    base = Path(tempfile.mkdtemp(prefix="tdtest-", dir=shm)) if shm.is_dir() else None
-    where = titan_project if base is None else base / "project"
-    if base is not None:
-        shutil.copytree(titan_project, where)
-    (where / "secrets").mkdir(mode=0o700)
-    (where / ".titan-deploy").mkdir(mode=0o700)
-    yield where
-    if base is not None:
-        shutil.rmtree(base, ignore_errors=True)
+def root(fast_project: Path) -> Path:
+    """The project on a tmpfs when there is one (thousands of renames of state.json)."""
+    (fast_project / "secrets").mkdir(mode=0o700)
+    (fast_project / ".titan-deploy").mkdir(mode=0o700)
+    return fast_project
 
 
 @pytest.mark.parametrize("procedure", ["hmac", "db", "exchange"])
