@@ -572,14 +572,15 @@ class _Builder:
 
         Errors are one line and never quote the value nor a tag written in the file (PyYAML's
         messages show the source line, and `!!int x` would echo x): the problem, or the
-        standard tag that could not be built.
+        standard tag that could not be built, whatever the constructor raised.
         """
         loader = self.scalars
         if node.tag == OVERRIDE_TAG and isinstance(node, yaml.ScalarNode):
             node = _untagged(loader, node)
         try:
             return loader.construct_object(node, deep=True)
-        except (yaml.YAMLError, ValueError, TypeError, OverflowError) as exc:
+        except Exception as exc:  # PyYAML's constructors are not hardened: `!!int ""` is an
+            # IndexError, `!!bool x` a KeyError, `!!timestamp x` an AttributeError
             line = self.line(node)
             where = f" {format_path(path)}:" if path else ""
             standard = _STANDARD_TAG.match(str(node.tag))
