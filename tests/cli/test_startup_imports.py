@@ -26,6 +26,8 @@ HEAVY = (
     "ahocorasick_rs",
     "prometheus_client",
     "secrets",  # value generation only (init, rotate): pulls in hashlib/OpenSSL and random
+    "typer",  # cli/entry.py runs a plain check-secrets without building the typer app
+    "titan_deploy.cli.app",
     "titan_deploy.io.engine",
     "titan_deploy.io.compose",
     "titan_deploy.io.logscan",

@@ -18,9 +18,10 @@ import typer
 
 from titan_deploy.cli import backend as backend_cli
 from titan_deploy.cli import numbers
-from titan_deploy.cli.boundary import RootGroup, State, execute
+from titan_deploy.cli.boundary import State, execute
 from titan_deploy.cli.output import Output, OutputFormat
 from titan_deploy.cli.rotate import rotate_app
+from titan_deploy.cli.usage import RootGroup
 
 if TYPE_CHECKING:
     from titan_deploy.core.findings import Report
@@ -480,5 +481,6 @@ app.add_typer(rotate_app, name="rotate")
 
 
 def main() -> None:
-    """Console-script entry point."""
+    """The typer app as a program (the console script is cli/entry.main, which runs a plain
+    check-secrets without building this app and hands every other command line to it)."""
     sys.exit(app())

@@ -5,8 +5,8 @@ runs `op(project)` (which returns a Report and never prints), hands the report t
 (`cli/output.py`) and exits with the report's code. Expected failures (TitanError) become one
 line and their exit code; so do the operating system's (a symlink loop, a permission, a full
 disk: `PATH: reason`, see errors.os_failure); anything unexpected becomes one line and exit 3,
-with the traceback only under -v. Usage errors (click's) take the same way out (`RootGroup`,
-`usage_failure`): one line, and under `--json` the error document on stdout.
+with the traceback only under -v. Usage errors (click's) take the same way out (`cli/usage.py`:
+`RootGroup`, `usage_failure`): one line, and under `--json` the error document on stdout.
 
 A command declared in `STATE_CHANGING` (when its parameters say it changes state) gets one
 history record after it ran, success or failure (README "History"): this is the only place that
@@ -15,23 +15,19 @@ records; no op does.
 Everything printed goes through one scrubber (`scrubber`): every value in the secrets dir
 (versions included), in the env files compose reads, and read from stdin in this process.
 
-This module imports neither the typer app nor its sub-apps, so both can import it (no cycle).
+This module imports neither the typer app nor its sub-apps, so both can import it (no cycle),
+nor typer itself: `run` is the boundary without typer, which cli/entry.py uses to run
+check-secrets without building the app (issue 15: start-up).
 """
 
 from __future__ import annotations
 
 import contextlib
-import sys
-import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import typer
-from typer.core import TyperGroup
-
-from titan_deploy.cli.clickapi import exceptions as click_errors
-from titan_deploy.cli.output import Output, OutputFailed, discard_stdout, format_of
+from titan_deploy.cli.output import Output
 from titan_deploy.core.findings import Finding, Report, warning
 from titan_deploy.errors import (
     EXIT_CONFIG,
@@ -45,6 +41,8 @@ from titan_deploy.errors import (
 )
 
 if TYPE_CHECKING:
+    import typer
+
     from titan_deploy.io.knownvalues import Sources
     from titan_deploy.project import Project
 
@@ -80,38 +78,49 @@ class State:
 
 
 def execute(ctx: typer.Context, command: str, op: Callable[[Project], Report]) -> None:
-    """The error boundary: run `op(project)`, render its report, exit with its code.
+    """The error boundary of a typer command: `run` with the context's State and parameters.
 
-    Always raises typer.Exit: the report's exit code, a failure's (one line, scrubbed by the
-    Output): a TitanError as it says; an OSError as `PATH: reason` (exit 2 for the operator's
-    files, 3 for the machine: errors.os_failure); pathlib's symlink-loop RuntimeError likewise;
-    Ctrl-C 130; anything else `internal error` (exit 3, the traceback only under -v)."""
-    state: State = ctx.obj
+    Always raises typer.Exit with the exit code `run` returns."""
+    import typer  # already loaded: `ctx` is typer's
+
+    raise typer.Exit(run(ctx.obj, command, dict(ctx.params), op))
+
+
+def run(state: State, command: str, params: dict[str, Any], op: Callable[[Project], Report]) -> int:
+    """Run `op(project)`, render its report, return the exit code (no typer: cli/entry.py runs
+    check-secrets through here without building the typer app).
+
+    The report's exit code, or a failure's (one line, scrubbed by the Output): a TitanError as it
+    says; an OSError as `PATH: reason` (exit 2 for the operator's files, 3 for the machine:
+    errors.os_failure); pathlib's symlink-loop RuntimeError likewise; Ctrl-C 130; anything else
+    `internal error` (exit 3, the traceback only under -v). `params` are the command's parsed
+    options (they decide whether the run is recorded in the history)."""
     output = state.output
-    params = dict(ctx.params)
     try:
         report = op(state.project())
     except KeyboardInterrupt:
         _record_failure(state, command, params, 130, "KeyboardInterrupt")
         output.failure(command, "interrupted", 130)
-        raise typer.Exit(130) from None
+        return 130
     except Exception as exc:
         failure = expected_failure(exc)
         if failure is None:
+            import traceback  # only for an internal error (issue 15: start-up)
+
             details = traceback.format_exc() if output.verbose else ""
             _record_failure(state, command, params, EXIT_RUNTIME, type(exc).__name__)
             message = f"internal error ({type(exc).__name__}); run with -v for the traceback"
             output.failure(command, message, EXIT_RUNTIME, details)
-            raise typer.Exit(EXIT_RUNTIME) from None
+            return EXIT_RUNTIME
         _record_failure(state, command, params, failure.exit_code, type(failure).__name__)
         output.failure(command, str(failure), failure.exit_code, _details(failure))
-        raise typer.Exit(failure.exit_code) from None
+        return failure.exit_code
     if changes_state(command, params):
         not_recorded = record_history(state, command, params, report.exit_code, report=report)
         if not_recorded:
             report.findings.append(_not_recorded(not_recorded))
     output.report(report)
-    raise typer.Exit(report.exit_code)
+    return report.exit_code
 
 
 def expected_failure(exc: BaseException) -> TitanError | None:
@@ -251,88 +260,6 @@ def _not_recorded(why: str) -> Finding:
         fix="fix what the message names (the state dir, the history file); "
         "`titan-deploy history --verify` checks the history",
     )
-
-
-# --- usage errors: click's, before any command runs ---------------------------------------------
-
-
-class RootGroup(TyperGroup):
-    """The root command: click's usage errors take the same way out as every other failure —
-    one line on stderr, and under `--json` the error document on stdout (exit 2)."""
-
-    def main(  # type: ignore[override]
-        self,
-        args: list[str] | None = None,
-        prog_name: str | None = None,
-        complete_var: str | None = None,
-        standalone_mode: bool = True,
-        **extra: Any,
-    ) -> Any:
-        argv = list(sys.argv[1:] if args is None else args)
-        try:
-            code = self._run(argv, prog_name, complete_var, **extra)
-        except OutputFailed as exc:  # stdout full or closed: any command, any format
-            discard_stdout()
-            sys.stderr.write(f"error: {exc}\n")
-            code = EXIT_RUNTIME
-        if standalone_mode:
-            sys.exit(code)
-        return code
-
-    def _run(
-        self, argv: list[str], prog_name: str | None, complete_var: str | None, **extra: Any
-    ) -> int:
-        """Run the command line; its exit code (click's usage errors reported as failures)."""
-        try:
-            result = super().main(argv, prog_name, complete_var, standalone_mode=False, **extra)
-            return result if isinstance(result, int) else 0
-        except click_errors.ClickException as exc:
-            return usage_failure(exc, argv, set(self.commands))
-        except typer.Abort:  # click's Abort: input ended (EOF) while it parsed; a usage error
-            return usage_failure(click_errors.UsageError("aborted"), argv, set(self.commands))
-
-
-def usage_failure(exc: Any, argv: list[str], commands: set[str]) -> int:
-    """Report a click error (bad option, unknown command, no command) like any failure;
-    returns its exit code (2 unless click says otherwise)."""
-    json_mode = wants_json(argv) or format_of(argv) != "text"
-    ctx = getattr(exc, "ctx", None)
-    code: int = getattr(exc, "exit_code", EXIT_CONFIG) or EXIT_CONFIG
-    if isinstance(exc, click_errors.NoArgsIsHelpError) and not json_mode:
-        exc.show()  # no command at all: the help, as before
-        return code
-    state = ctx.find_root().obj if ctx is not None else None
-    if isinstance(state, State):
-        output = state.output
-    else:
-        output = Output(json_mode=json_mode, no_color="--no-color" in argv)
-        output.scrubber = lambda: scrubber(default_project_kwargs())
-    output.set_format(format_of(argv))
-    if isinstance(exc, click_errors.NoArgsIsHelpError):
-        message = "no command given"
-    else:
-        message = exc.format_message()
-    where = ctx.command_path if ctx is not None else PROGRAM
-    output.failure(_command_of(ctx, argv, commands), f"{message} (see `{where} --help`)", code)
-    return code
-
-
-def wants_json(argv: list[str]) -> bool:
-    """Whether `--json` was given (anywhere before a `--`)."""
-    for token in argv:
-        if token == "--":
-            return False
-        if token == "--json":
-            return True
-    return False
-
-
-def _command_of(ctx: Any, argv: list[str], commands: set[str]) -> str:
-    """The command a usage error belongs to: `rotate hmac`, else the first command word typed."""
-    if ctx is not None and ctx.parent is not None:
-        root = ctx.find_root().command_path
-        return str(ctx.command_path[len(root) :].strip())
-    return next((token for token in argv if token in commands), PROGRAM)
 
 
 # --- the scrubber of everything printed ---------------------------------------------------------

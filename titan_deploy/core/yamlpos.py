@@ -121,11 +121,10 @@ def load_located(text: str, source: str) -> Located:
 
 def _parse(text: str, source: str) -> Located:
     line_at = _line_counter(text)
-    node = _compose(text, source, line_at)
+    node = _composed(text, source, line_at)
     located = Located(None, {}, source)
     if node is None:
         return located
-    _check_graph(node, source, line_at)
     located.value = _Builder(located, line_at).build(node, ())
     return located
 
@@ -140,13 +139,10 @@ def check_bounds(text: str, source: str) -> None:
         return
     line_at = _line_counter(text)
     try:
-        node = _compose(text, source, line_at)
+        _composed(text, source, line_at)
     except ConfigError as exc:
-        if "not valid here:" in str(exc):
+        if "not valid here:" in str(exc):  # the bounds (the graph's, the composer's depth)
             raise
-        return
-    if node is not None:
-        _check_graph(node, source, line_at)
 
 
 def load_file(path: Path, display: str | None = None) -> Located:
@@ -182,7 +178,11 @@ def read_text(path: Path, source: str) -> str:
 
 def _line_counter(text: str) -> Callable[[int], int]:
     """Character index -> 1-based line, counting `\\n` only."""
-    breaks = [i for i, ch in enumerate(text) if ch == "\n"]
+    breaks = []
+    at = text.find("\n")
+    while at >= 0:
+        breaks.append(at)
+        at = text.find("\n", at + 1)
     return lambda index: bisect.bisect_left(breaks, index) + 1
 
 
@@ -214,6 +214,23 @@ class _BoundedLoader(yaml.SafeLoader):
             self.depth -= 1
 
 
+def _composed(text: str, source: str, line_at: Callable[[int], int]) -> yaml.Node | None:
+    """The document's node graph, its bounds checked (`_check_graph`): libyaml's when it
+    decides (`_compose_libyaml`) and the graph is well within the bounds, else the Python
+    composer's, whose errors are the ones raised (ConfigError `source:LINE: ...`)."""
+    node = _compose_libyaml(text)
+    if node is not _UNDECIDED:
+        try:
+            if node is None or _check_graph(node, source, line_at) < MAX_DEPTH // 2:
+                return node
+        except ConfigError:
+            pass  # over a bound: the Python composer says where, as it always did
+    node = _compose(text, source, line_at)
+    if node is not None:
+        _check_graph(node, source, line_at)
+    return node
+
+
 def _compose(text: str, source: str, line_at: Callable[[int], int]) -> yaml.Node | None:
     loader = None
     try:
@@ -238,6 +255,34 @@ def _compose(text: str, source: str, line_at: Callable[[int], int]) -> yaml.Node
     finally:
         if loader is not None:
             loader.dispose()
+
+
+_LIBYAML = bool(getattr(yaml, "__with_libyaml__", False)) and yaml._yaml.get_version() >= (0, 2, 5)
+"""libyaml is there, with its nesting limit (0.2.5+: a deep document is an error, not a crash)."""
+
+
+def _compose_libyaml(text: str) -> Any:
+    """The node graph of `text` composed by libyaml (C, ~10x faster than PyYAML's Python
+    composer: issue 15), or _UNDECIDED: then the Python composer parses it, with its messages
+    and lines. Decided here only for plain ASCII (marks count characters as the Python reader
+    does) that libyaml composes without error, and without what libyaml accepts where PyYAML's
+    Python scanner refuses: a tab after a key (`a:\tb`), a `?` inside a flow collection
+    (`[a?b]`; any `?` with any flow indicator goes to the Python composer).
+    `_composed` then checks the bounds and leaves a graph over any of them, or nested
+    MAX_DEPTH // 2 deep, to the Python composer too (tests/unit/core/test_yamlpos_libyaml.py:
+    both parse every document the same)."""
+    if not _LIBYAML or "\t" in text or not text.isascii():
+        return _UNDECIDED
+    if "?" in text and ("[" in text or "{" in text):
+        return _UNDECIDED
+    loader = yaml.CSafeLoader(text)
+    try:
+        node = loader.get_single_node()
+    except Exception:  # any problem: the Python composer words it
+        return _UNDECIDED
+    finally:
+        loader.dispose()
+    return node
 
 
 def yaml_problem(exc: yaml.YAMLError) -> str:
@@ -267,14 +312,17 @@ def _children(node: yaml.Node) -> Iterator[yaml.Node]:
         yield from node.value
 
 
-def _check_graph(root: yaml.Node, source: str, line_at: Callable[[int], int]) -> None:
+def _check_graph(root: yaml.Node, source: str, line_at: Callable[[int], int]) -> int:
     """Refuse a recursive alias, nesting beyond MAX_DEPTH, or aliases that expand the document
     by more than ALIAS_EXPANSION_LIMIT nodes — measured on the composed graph (where an alias is
-    a shared node), in time linear in its size, before anything is expanded."""
+    a shared node), in time linear in its size, before anything is expanded. Returns the
+    nesting depth (a node is first reached where it is written: an alias names an earlier
+    anchor)."""
     limit = _distinct_nodes(root) + ALIAS_EXPANSION_LIMIT
     sizes: dict[int, int] = {}
     active = {id(root)}
     stack = [(root, _children(root))]
+    deepest = 1
     while stack:
         node, pending = stack[-1]
         child = next(pending, None)
@@ -302,6 +350,8 @@ def _check_graph(root: yaml.Node, source: str, line_at: Callable[[int], int]) ->
             raise ConfigError(f"{source}:{line}: not valid here: nested more than {MAX_DEPTH} deep")
         active.add(id(child))
         stack.append((child, _children(child)))
+        deepest = max(deepest, len(stack))
+    return deepest
 
 
 def _distinct_nodes(root: yaml.Node) -> int:
@@ -323,11 +373,20 @@ OVERRIDE_TAG = "!override"
 """Compose's merge tag (v2.24+): the value replaces the earlier files' one; read as the value."""
 
 
-def _untagged(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> yaml.ScalarNode:
+def _untagged(loader: yaml.resolver.Resolver, node: yaml.ScalarNode) -> yaml.ScalarNode:
     """`node` with the tag the YAML resolver would give it without `!override` (plain -> int,
     bool, null...; quoted -> str)."""
     tag = loader.resolve(yaml.ScalarNode, node.value, (not node.style, False))
     return yaml.ScalarNode(tag, node.value, node.start_mark, node.end_mark, node.style)
+
+
+class _Scalars(yaml.constructor.SafeConstructor, yaml.resolver.Resolver):
+    """What building a scalar needs of PyYAML's safe loader (its constructor and resolver),
+    without the reader, scanner and parser a `SafeLoader("")` would set up for each scalar."""
+
+    def __init__(self) -> None:
+        yaml.constructor.SafeConstructor.__init__(self)
+        yaml.resolver.Resolver.__init__(self)
 
 
 class _Builder:
@@ -335,6 +394,7 @@ class _Builder:
         self.located = located
         self.source = located.source
         self.line_at = line_at
+        self.scalars = _Scalars()  # one per document: a failed scalar ends the build
 
     def line(self, node: yaml.Node) -> int:
         return self.line_at(node.start_mark.index)
@@ -401,14 +461,15 @@ class _Builder:
 
         Errors are one line and never quote the value nor a tag written in the file (PyYAML's
         messages show the source line, and `!!int x` would echo x): the problem, or the
-        standard tag that could not be built.
+        standard tag that could not be built, whatever the constructor raised.
         """
-        loader = yaml.SafeLoader("")
+        loader = self.scalars
         if node.tag == OVERRIDE_TAG and isinstance(node, yaml.ScalarNode):
             node = _untagged(loader, node)
         try:
             return loader.construct_object(node, deep=True)
-        except (yaml.YAMLError, ValueError, TypeError, OverflowError) as exc:
+        except Exception as exc:  # PyYAML's constructors are not hardened: `!!int ""` is an
+            # IndexError, `!!bool x` a KeyError, `!!timestamp x` an AttributeError
             line = self.line(node)
             where = f" {format_path(path)}:" if path else ""
             standard = _STANDARD_TAG.match(str(node.tag))
@@ -417,5 +478,3 @@ class _Builder:
             problem = safe_problem(problem) if problem else fallback
             message = f"{self.source}:{line}:{where} cannot read value: {problem}"
             raise ConfigError(message) from None
-        finally:
-            loader.dispose()

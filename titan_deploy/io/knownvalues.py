@@ -30,7 +30,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from titan_deploy.core.adopt_model import STAND_IN
 from titan_deploy.core.envfile import env_file_values
 from titan_deploy.core.redact import Redactor
 from titan_deploy.core.secretvalue import is_placeholder
@@ -178,6 +177,8 @@ def env_values(paths: Iterable[Path]) -> list[bytes]:
     for path in paths:
         data = read_small(path)
         if data:
+            from titan_deploy.core.adopt_model import STAND_IN  # adopt's dataclasses: only here
+
             values = env_file_values(data.decode("utf-8", "replace"))
             out += [v.encode() for v in values if v != STAND_IN]
     return out

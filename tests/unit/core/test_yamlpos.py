@@ -196,6 +196,29 @@ def test_pyyaml_problems_without_file_text(text: str, expected: str) -> None:
     assert error_of(text) == expected
 
 
+@pytest.mark.parametrize(
+    ("tag", "value"),
+    [
+        (tag, value)
+        for tag in ("int", "float", "bool", "timestamp", "null", "binary")
+        for value in ('""', '"-"', '"_"', "Zx9kLmN0pQrStUv", '"Zx9k-LmN0"')
+    ],
+)
+def test_a_standard_tag_on_a_value_it_cannot_build_is_one_line(tag: str, value: str) -> None:
+    """PyYAML's constructors are not hardened: `!!int ""` raised IndexError, `!!bool x`
+    KeyError, `!!timestamp x` AttributeError (an internal error, exit 3, found by
+    tests/unit/core/test_yamlpos_libyaml.py). Each is a ConfigError naming the line and the
+    tag, never the value."""
+    try:
+        load_located(f"a: 1\nb: !!{tag} {value}\n", "f.yml")
+    except ConfigError as exc:
+        message = str(exc)
+    else:
+        return  # a value the tag can build (`!!null ""`, `!!binary ""`): nothing to report
+    assert message.startswith("f.yml:2: b: cannot read value: "), message
+    assert "Zx9k" not in message
+
+
 def test_a_file_that_is_not_utf8_names_its_line(tmp_path: Path) -> None:
     path = tmp_path / "c.yml"
     path.write_bytes(b"a: 1\nb: 2\nc: \xff\xfe\n")

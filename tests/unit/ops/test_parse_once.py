@@ -24,13 +24,13 @@ def test_render_and_verify_parse_each_compose_file_once(
     }
     project = make(tmp_path, compose)
     parsed: list[str] = []
-    real = yamlpos._compose
+    real = yamlpos._composed
 
     def counting(text: str, source: str, line_at):  # type: ignore[no-untyped-def]
         parsed.append(source)
         return real(text, source, line_at)
 
-    monkeypatch.setattr(yamlpos, "_compose", counting)
+    monkeypatch.setattr(yamlpos, "_composed", counting)
     run_render(project)
     engine = FakeEngine()
     engine.add(running("app"))

@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 
 from titan_deploy.core import versions
 from titan_deploy.core.manifest import Manifest
-from titan_deploy.core.redact import redact
+from titan_deploy.core.redact import Redactor as CoreRedactor
 from titan_deploy.core.rotation import (
     Active,
     Journal,
@@ -53,18 +53,32 @@ class Redactor:
     Known values: every regular file in the secrets dir — base files, version files, temp files
     — read again at each call (a rotation writes new versions as it goes) and remembered (a
     version removed by the rotation stays known), plus values only in memory (the new exchange
-    keys before they are written). core.redact.redact replaces each, raw and encoded. Files
-    are read bounded (Docker's secret limit), regular files only."""
+    keys before they are written). core.redact.Redactor replaces each, raw and encoded; it is
+    rebuilt only when a call found a value it did not know. Files are read bounded (Docker's
+    secret limit), regular files only. `at_once` scrubs the many texts of one report after a
+    single read of the store."""
 
     def __init__(self, project: Project, extra: Iterable[bytes] = ()) -> None:
         self.project = project
         self.values: set[bytes] = {v for v in extra if v}
+        self._redactor: CoreRedactor | None = None
 
     def __call__(self, text: str) -> str:
         if not text:
             return text
         self.refresh()
-        return redact(text, self.values)
+        return self._scrub(text)
+
+    def at_once(self) -> Callable[[str], str]:
+        """The scrubber of texts that all exist already (one report's): the store read once now,
+        not at each text (a report of status has hundreds; nothing new can be in them)."""
+        self.refresh()
+        return lambda text: self._scrub(text) if text else text
+
+    def _scrub(self, text: str) -> str:
+        if self._redactor is None:
+            self._redactor = CoreRedactor(self.values)  # as core.redact.redact builds it
+        return self._redactor(text)
 
     def refresh(self) -> None:
         try:
@@ -76,9 +90,12 @@ class Redactor:
             return
         for path in entries:
             try:  # bounded, regular files only: never a FIFO or a device
-                self.values.add(fs.read_secret(path))
+                value = fs.read_secret(path)
             except OSError:
                 continue
+            if value and value not in self.values:
+                self.values.add(value)
+                self._redactor = None
 
 
 def save_fn(project: Project) -> Callable[[Journal], None]:

@@ -134,7 +134,7 @@ def run_status(project: Project, now: datetime | None = None) -> Report:
         )
     else:
         report.summary = "no rotation in flight"
-    return scrub_report(report, Redactor(project))
+    return scrub_report(report, Redactor(project).at_once())
 
 
 def _line(row: dict, status: str) -> str:

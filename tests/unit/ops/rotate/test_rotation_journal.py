@@ -181,9 +181,10 @@ class FakeStack:
 
 
 @pytest.fixture
-def project(titan_project: Path) -> Project:
-    (titan_project / "secrets").mkdir(mode=0o700)
-    return Project(project_dir=titan_project)
+def project(fast_project: Path) -> Project:
+    """The project on a tmpfs when there is one: the journal is written thousands of times."""
+    (fast_project / "secrets").mkdir(mode=0o700)
+    return Project(project_dir=fast_project)
 
 
 class Harness:
