@@ -12,12 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from titan_deploy.core import yamlscalar
-from titan_deploy.core.yamlpos import (
-    ALIAS_EXPANSION_LIMIT,
-    check_bounds,
-    load_file,
-    load_located,
-)
+from titan_deploy.core.yamlgraph import ALIAS_EXPANSION_LIMIT
+from titan_deploy.core.yamlpos import check_bounds, load_file, load_located
 from titan_deploy.core.yamlscalar import top_level_scalar
 from titan_deploy.errors import ConfigError
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from titan_deploy.core import yamlcache, yamlpos
+from titan_deploy.core import yamlcache, yamlgraph
 from titan_deploy.core.yamlpos import check_bounds, load_file, load_located
 
 
@@ -19,13 +19,13 @@ from titan_deploy.core.yamlpos import check_bounds, load_file, load_located
 def composed(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The sources yamlpos composes (parses) from now on, in order."""
     calls: list[str] = []
-    real = yamlpos._composed
+    real = yamlgraph.composed
 
     def counting(text: str, source: str, line_at):  # type: ignore[no-untyped-def]
         calls.append(source)
         return real(text, source, line_at)
 
-    monkeypatch.setattr(yamlpos, "_composed", counting)
+    monkeypatch.setattr(yamlgraph, "composed", counting)
     return calls
 
 

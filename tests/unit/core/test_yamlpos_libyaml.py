@@ -1,5 +1,5 @@
 """libyaml composes what PyYAML's Python composer composes, to the same values, lines and tags
-(core/yamlpos.py `_compose_libyaml`, issue 15: a compose file or a manifest parses ~5x faster).
+(core/yamlgraph.py `_compose_libyaml`, issue 15: a compose file or a manifest parses ~5x faster).
 
 Differential: every YAML file of the repository and of the manifest corpus, and random edits of
 them (characters YAML cares about inserted, deleted or repeated; lines dropped or repeated), is
@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.paths import REPO
-from titan_deploy.core import yamlpos
+from titan_deploy.core import yamlgraph, yamlpos
 from titan_deploy.errors import ConfigError
 
 CORPUS = sorted(
@@ -36,7 +36,7 @@ ALPHABET = [*":-?[]{},&*!|>#'\"\n %@`\\", "  ", "<<", "- ", ": ", "\n  ", "x", "
 
 def parsed(text: str, libyaml: bool, monkeypatch: pytest.MonkeyPatch) -> tuple:
     """('ok', value, lines, tags) or ('error', message), one way or the other."""
-    monkeypatch.setattr(yamlpos, "_LIBYAML", libyaml and yamlpos._LIBYAML)
+    monkeypatch.setattr(yamlgraph, "_LIBYAML", libyaml and yamlgraph._LIBYAML)
     try:
         located = yamlpos._parse(text, "f.yml")
     except ConfigError as exc:
@@ -52,7 +52,7 @@ def assert_same(text: str, monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_libyaml_is_there() -> None:
     """The fast path runs here (PyYAML wheels bundle libyaml 0.2.5+); this file tests it."""
-    assert yamlpos._LIBYAML
+    assert yamlgraph._LIBYAML
 
 
 @pytest.mark.parametrize("path", CORPUS, ids=lambda p: str(p.relative_to(REPO)))

@@ -10,7 +10,7 @@ import pytest
 
 from tests.fakes import FakeCompose, FakeEngine, backends
 from tests.unit.ops.test_compose_features import make, running
-from titan_deploy.core import yamlpos
+from titan_deploy.core import yamlgraph
 from titan_deploy.ops.render import run_render
 from titan_deploy.ops.verify import run_verify
 
@@ -24,13 +24,13 @@ def test_render_and_verify_parse_each_compose_file_once(
     }
     project = make(tmp_path, compose)
     parsed: list[str] = []
-    real = yamlpos._composed
+    real = yamlgraph.composed
 
     def counting(text: str, source: str, line_at):  # type: ignore[no-untyped-def]
         parsed.append(source)
         return real(text, source, line_at)
 
-    monkeypatch.setattr(yamlpos, "_composed", counting)
+    monkeypatch.setattr(yamlgraph, "composed", counting)
     run_render(project)
     engine = FakeEngine()
     engine.add(running("app"))
