@@ -5,6 +5,7 @@ lookups."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -89,6 +90,16 @@ class SecretSpec:
     # false: configuration read through a `*_FILE` var (POSTGRES_USER_FILE): mounted and
     # verified, never searched for as a leak, not judged weak or a placeholder
     sensitive: bool = True
+    # a config file (manifest `configs:`, README "Config files"): rendered from this template
+    # (a path relative to the project dir) with the values of `inputs` (secret names); None for
+    # a secret. A config is mounted, versioned, verified and repointed like a secret.
+    template: str | None = None
+    inputs: tuple[str, ...] = ()
+
+    @property
+    def is_config(self) -> bool:
+        """Whether this entry is a config file rendered from a template (`configs:`)."""
+        return self.template is not None
 
     @property
     def file_name(self) -> str:
@@ -110,6 +121,9 @@ class SecretSpec:
 
 @dataclass(frozen=True)
 class Manifest:
+    """The manifest; `secrets` holds every mounted entry: the secrets and the config files
+    (`configs:`, whose entries have a `template`; see `configs`)."""
+
     path: Path
     compose_files: tuple[str, ...]
     overlay: str
@@ -141,6 +155,16 @@ class Manifest:
     def insensitive(self) -> frozenset[str]:
         """The secrets marked `sensitive: false` (configuration): never searched for leaks."""
         return frozenset(n for n, spec in self.secrets.items() if not spec.sensitive)
+
+    @property
+    def configs(self) -> dict[str, SecretSpec]:
+        """The config files (`configs:`), by name: entries of `secrets` with a template."""
+        return {n: spec for n, spec in self.secrets.items() if spec.is_config}
+
+    def configs_using(self, secrets: Iterable[str]) -> tuple[str, ...]:
+        """The configs rendered from any of `secrets`, in manifest order."""
+        wanted = set(secrets)
+        return tuple(n for n, spec in self.configs.items() if wanted & set(spec.inputs))
 
     def secrets_of(self, service: str) -> list[SecretSpec]:
         return [s for s in self.secrets.values() if s.consumer(service)]

@@ -34,6 +34,7 @@ VALIDATOR_ONLY = (
     "rules across secrets: version-file name collisions, one env var per file per service, "
     "key_id_env naming nothing else",
     "finish_after_hours is finite (YAML .nan / .inf)",
+    "a config's inputs name secrets of the manifest (not hmac ones), and its name no secret's",
 )
 
 
@@ -94,6 +95,38 @@ PROPERTIES: dict[str, dict[str, dict[str, Any]]] = {
         "auth_guard": {"$ref": "#/definitions/auth_guard"},
         "waivers": {"type": "array", "items": {"$ref": "#/definitions/waiver"}},
         "backup": {"$ref": "#/definitions/backup"},
+        "configs": {
+            "type": "object",
+            "propertyNames": _name("config name"),
+            "additionalProperties": {"$ref": "#/definitions/config"},
+        },
+    },
+    "config": {
+        "description": _STR,
+        "template": RELPATH,
+        "inputs": {
+            "type": "array",
+            "minItems": 1,
+            "uniqueItems": True,
+            "items": _name("secret name"),
+        },
+        "file": SECRET_FILE,
+        "consumers": {
+            "type": "object",
+            "propertyNames": _name("service name"),
+            "additionalProperties": {
+                "oneOf": [
+                    _env_or_list(),
+                    {
+                        "type": "object",
+                        "additionalProperties": False,
+                        "properties": {"env": _env_or_list(), "target": TARGET},
+                        "anyOf": [{"required": ["env"]}, {"required": ["target"]}],
+                    },
+                ]
+            },
+        },
+        "max_age_days": {"type": "integer", "minimum": 1, "maximum": 36500},
     },
     "secret": {
         "description": _STR,
@@ -164,6 +197,7 @@ PROPERTIES: dict[str, dict[str, dict[str, Any]]] = {
 REQUIRED = {
     "top": ["version", "secrets"],
     "secret": [],
+    "config": ["template", "inputs"],
     "consumer": [],
     "waiver": ["code", "reason"],
     "provision": ["kind", "service"],
@@ -178,6 +212,7 @@ def _keys(section: str) -> set[str]:
     table = {
         "top": "TOP_KEYS",
         "secret": "SECRET_KEYS",
+        "config": "CONFIG_KEYS",
         "consumer": "CONSUMER_KEYS",
         "provision": "PROVISION_KEYS",
         "auth_guard": "AUTH_GUARD_KEYS",
@@ -267,6 +302,7 @@ def manifest_schema() -> dict[str, Any]:
         ),
         "waiver": _section("waiver", {"anyOf": [{"required": [k]} for k in w.SCOPE_KEYS]}),
         "provision": _section("provision"),
+        "config": _section("config"),
         "auth_guard": _section("auth_guard"),
     }
     if _keys("backup"):

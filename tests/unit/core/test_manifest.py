@@ -108,8 +108,8 @@ def test_defaults() -> None:
         ("secrets: {k: {kind: text}}\n", "m.yml:1: (top level): missing required key `version`"),
         (
             "version: 1\nsecrets: {k: {kind: text}}\nextra: 1\n",
-            "m.yml:3: extra: unknown key (allowed: auth_guard, backup, compose_files, example_dir, "
-            "overlay, secrets, secrets_dir, secrets_gid, state_dir, version, waivers)",
+            "m.yml:3: extra: unknown key (allowed: auth_guard, backup, compose_files, configs, "
+            "example_dir, overlay, secrets, secrets_dir, secrets_gid, state_dir, version, waivers)",
         ),
         ("version: 1\nsecrets: {}\n", "m.yml:2: secrets: must define at least one secret"),
         (

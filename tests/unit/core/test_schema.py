@@ -40,6 +40,8 @@ VALIDATOR_ONLY = {
     "36_env_of_list_clashes": "a rule across secrets",
     "42_two_secrets_one_target": "a rule across secrets",
     "43_two_secrets_one_file": "a rule across secrets",
+    "47_config_input_not_a_secret": "a rule across secrets and configs",
+    "48_config_named_like_a_secret": "a rule across secrets and configs",
 }
 
 
@@ -90,6 +92,7 @@ def test_the_schema_is_a_valid_draft7_schema() -> None:
     [
         ("top", "TOP_KEYS"),
         ("secret", "SECRET_KEYS"),
+        ("config", "CONFIG_KEYS"),
         ("consumer", "CONSUMER_KEYS"),
         ("provision", "PROVISION_KEYS"),
         ("auth_guard", "AUTH_GUARD_KEYS"),

@@ -55,6 +55,7 @@ def spec_to_dict(spec: SecretSpec) -> dict[str, Any]:
         # only when set, so a journal of a manifest without them stays what it was
         **({"file": spec.file} if spec.file else {}),
         **({"sensitive": False} if not spec.sensitive else {}),
+        **({"template": spec.template, "inputs": list(spec.inputs)} if spec.is_config else {}),
     }
 
 
@@ -107,7 +108,21 @@ def spec_from_dict(d: Mapping[str, Any]) -> SecretSpec:
         key_id_env=_optional_env(d.get("key_id_env")),
         file=_checked_path(d.get("file"), absolute=False),
         sensitive=d.get("sensitive", True) is not False,
+        multiline=d.get("template") is not None,  # a config: multi-line text
+        template=_checked_template(d.get("template")),
+        inputs=tuple(_checked(i, NAME_RE) for i in d.get("inputs") or ()),
     )
+
+
+def _checked_template(value: Any) -> str | None:
+    """A config's template path as the manifest allows it (relative, printable, no `..`)."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.isprintable() or value.startswith("/"):
+        raise ValueError("a template path in the journal is not one the manifest allows")
+    if ".." in value.split("/") or "$" in value:
+        raise ValueError("a template path in the journal is not one the manifest allows")
+    return value
 
 
 def _checked_path(value: Any, absolute: bool) -> str | None:

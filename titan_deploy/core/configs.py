@@ -1,0 +1,117 @@
+"""Config files rendered from a template and secret values (README "Config files"): redis.conf
+with `requirepass`, nats.conf's authorization block, a DSN. Pure: the template's text and the
+input values come in, the rendered bytes (or a problem) go out; ops/configs.py reads and writes.
+
+The template runs in Jinja's SandboxedEnvironment with StrictUndefined and no globals: it sees
+only its declared inputs (as text), can call no unsafe attribute, and `*`/`**` cannot build a
+huge string or number. A template can never print a value: every error is turned into a
+`TemplateProblem` whose message names the template, the line and the kind of error, and quotes
+Jinja's own detail only when that detail holds no piece of any input value (core/redact decides,
+with every encoding; otherwise the detail is withheld). Nothing else of a render is ever shown.
+"""
+
+from __future__ import annotations
+
+import traceback
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from titan_deploy.core.limits import MAX_SECRET_BYTES
+from titan_deploy.core.redact import Redactor
+
+MAX_REPEAT = 1 << 20  # `"x" * n`, `[..] * n`: at most this many items / characters
+MAX_POWER = 4096  # `a ** b`: at most this exponent
+WITHHELD = "detail withheld: it would quote an input's value"
+
+
+class TemplateProblem(Exception):
+    """A template that cannot be used: `code` is "undeclared" (it references a name that is not
+    one of its inputs) or "render" (syntax, runtime error, too large). The message holds no
+    value (module doc)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def _environment() -> Any:
+    """The sandbox: StrictUndefined, no globals, bounded `*` and `**`, no autoescape."""
+    from jinja2 import StrictUndefined
+    from jinja2.sandbox import SandboxedEnvironment, SecurityError
+
+    class Bounded(SandboxedEnvironment):
+        intercepted_binops = frozenset({"*", "**"})
+
+        def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+            if operator == "**" and isinstance(right, int) and abs(right) > MAX_POWER:
+                raise SecurityError("exponent too large")
+            if operator == "*":
+                for seq, count in ((left, right), (right, left)):
+                    sized = isinstance(seq, (str, list, tuple)) and isinstance(count, int)
+                    if sized and len(seq) * count > MAX_REPEAT:
+                        raise SecurityError("repetition too large")
+            return super().call_binop(context, operator, left, right)
+
+    env = Bounded(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
+    env.globals.clear()
+    return env
+
+
+def referenced(template: str, source: str, inputs: Iterable[str]) -> None:
+    """Raise TemplateProblem when `source` (the template's text, shown as `template`) does not
+    parse ("render") or references a name that is not one of `inputs` ("undeclared", naming
+    those names: identifiers of the template, never values)."""
+    from jinja2 import TemplateSyntaxError, meta
+
+    try:
+        names = meta.find_undeclared_variables(_environment().parse(source))
+    except TemplateSyntaxError as exc:
+        raise TemplateProblem(
+            "render", f"{template}: line {exc.lineno}: syntax error: {exc.message}"
+        ) from None
+    unknown = sorted(set(names) - set(inputs))
+    if unknown:
+        raise TemplateProblem(
+            "undeclared",
+            f"{template} references {', '.join(unknown)}, not among its inputs "
+            f"({', '.join(inputs)})",
+        )
+
+
+def render(template: str, source: str, values: Mapping[str, bytes]) -> bytes:
+    """The config rendered from `source` (the text of `template`) with `values` (input name ->
+    its trimmed value, given to the template as UTF-8 text). TemplateProblem (scrubbed: module
+    doc) when it references anything else, fails to render, or renders more than Docker's
+    secret limit."""
+    referenced(template, source, values)
+    text_values = {}
+    for name, value in values.items():
+        try:
+            text_values[name] = value.decode("utf-8")
+        except UnicodeDecodeError:
+            raise TemplateProblem("render", f"{template}: input {name} is not UTF-8 text") from None
+    try:
+        out = _environment().from_string(source).render(text_values)
+    except Exception as exc:  # any error of a template: one scrubbed line
+        raise TemplateProblem("render", _describe(template, exc, values.values())) from None
+    data = out.encode("utf-8")
+    if len(data) >= MAX_SECRET_BYTES:
+        raise TemplateProblem("render", f"{template}: renders {len(data)} bytes, over the limit")
+    return data
+
+
+def _describe(template: str, exc: BaseException, values: Iterable[bytes]) -> str:
+    """`TEMPLATE: line N: ErrorType: detail` without any piece of any value."""
+    line = getattr(exc, "lineno", None)
+    for frame in traceback.extract_tb(exc.__traceback__):
+        if frame.filename == "<template>":
+            line = frame.lineno
+    detail = str(exc).splitlines()[0] if str(exc) else ""
+    redactor = Redactor(list(values), include_remembered=False)
+    if redactor(detail) != detail or any(
+        v.strip() and v.strip() in detail.encode() for v in values
+    ):
+        detail = WITHHELD
+    where = f"line {line}: " if line else ""
+    return f"{template}: {where}{type(exc).__name__}" + (f": {detail}" if detail else "")
