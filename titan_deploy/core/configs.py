@@ -16,8 +16,10 @@ import traceback
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from titan_deploy.core.findings import Finding, error
 from titan_deploy.core.limits import MAX_SECRET_BYTES
 from titan_deploy.core.redact import Redactor
+from titan_deploy.core.verify import Facts
 
 MAX_REPEAT = 1 << 20  # `"x" * n`, `[..] * n`: at most this many items / characters
 MAX_POWER = 4096  # `a ** b`: at most this exponent
@@ -115,3 +117,37 @@ def _describe(template: str, exc: BaseException, values: Iterable[bytes]) -> str
         detail = WITHHELD
     where = f"line {line}: " if line else ""
     return f"{template}: {where}{type(exc).__name__}" + (f": {detail}" if detail else "")
+
+
+def fresh_render_findings(facts: Facts, digests: Mapping[str, str]) -> list[tuple[Finding, str]]:
+    """(V009, the row's label: Mount.label) for every container whose file of a config is not
+    a fresh render (`digests`: config -> sha256 of the render from the current inputs), by
+    hash only. A file seen by inode
+    only (no hash) is judged by the host file it is (verify proved the inode is the host's)."""
+    found = []
+    for svc in facts.plan.services:
+        for mount in svc.mounts:
+            want = digests.get(mount.secret)
+            if want is None:
+                continue
+            for info in facts.containers.get(svc.service, []):
+                stat = facts.files.get((info.id, mount.container_path))
+                if stat is None or not stat.exists:
+                    continue  # V001, by verify
+                host = facts.host.get(mount.source)
+                seen = stat.sha256 or (host.sha256 if host is not None else "")
+                if seen and seen != want:
+                    found.append(
+                        (
+                            error(
+                                "V009",
+                                f"{info.name}: {mount.container_path} is not what config "
+                                f"{mount.secret} renders from its template and inputs now",
+                                fix="titan-deploy up (renders it again, recreates its consumers)",
+                                service=svc.service,
+                                secret=mount.secret,
+                            ),
+                            mount.label,
+                        )
+                    )
+    return found
