@@ -52,6 +52,11 @@ def restart_spec(manifest: Manifest, secret: str, source: str = "input") -> Secr
             f"no secret {secret} in {manifest.path.name} (rotation: restart, outside an exchange "
             f"group: {', '.join(names) or 'none'})"
         )
+    if spec.is_config:
+        raise UsageError(
+            f"{secret} is a config rendered from {', '.join(spec.inputs)}: rotate an input and "
+            'it gets a new version (README "Config files")'
+        )
     if not _rotates(spec):
         command = rotate_command(manifest, secret)
         how = f"rotate it with `{command}`" if command else _no_command(spec)
@@ -59,11 +64,6 @@ def restart_spec(manifest: Manifest, secret: str, source: str = "input") -> Secr
             f"is in exchange group {spec.group}" if spec.group else f"has rotation: {spec.rotation}"
         )
         raise UsageError(f"{secret} {kind} in {manifest.path.name}: {how}")
-    if spec.is_config:
-        raise UsageError(
-            f"{secret} is a config rendered from {', '.join(spec.inputs)}: rotate an input and "
-            'it gets a new version (README "Config files")'
-        )
     if not spec.consumers and not manifest.configs_using([secret]):
         raise UsageError(
             f"no service consumes {secret}: nothing to restart (write secrets/{secret} itself)"
