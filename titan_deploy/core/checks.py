@@ -25,7 +25,7 @@ from titan_deploy.core.secretvalue import (
 )
 from titan_deploy.core.valuechecks import Where, content_findings, missing_fix
 from titan_deploy.core.valuechecks import example_label as shown_example
-from titan_deploy.core.versions import file_name, owner
+from titan_deploy.core.versions import file_name, owner, store_entry
 
 IGNORED_NAMES = {".gitignore", "README.md", ".keep"}
 
@@ -383,7 +383,10 @@ def _check_strays(
 
 
 def _is_version(manifest: Manifest, entry: str) -> bool:
-    return owner(entry, manifest.secrets) is not None
+    """A version of a secret, or the file (or a version) a top-level `file:` names."""
+    return (
+        owner(entry, manifest.secrets) is not None or store_entry(entry, manifest.files) is not None
+    )
 
 
 def _check_git_available(git: GitFacts, result: CheckResult) -> None:
