@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import traceback
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from titan_deploy.core.findings import Finding, error
 from titan_deploy.core.limits import MAX_SECRET_BYTES
 from titan_deploy.core.redact import Redactor
-from titan_deploy.core.verify import Facts
+
+if TYPE_CHECKING:  # check-secrets renders templates without loading verify
+    from titan_deploy.core.verify import Facts
 
 MAX_REPEAT = 1 << 20  # `"x" * n`, `[..] * n`: at most this many items / characters
 MAX_POWER = 4096  # `a ** b`: at most this exponent
