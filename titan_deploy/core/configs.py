@@ -153,3 +153,39 @@ def fresh_render_findings(facts: Facts, digests: Mapping[str, str]) -> list[tupl
                         )
                     )
     return found
+
+
+def embedded_values(
+    template: str, source: str, inputs: tuple[str, ...], rendered: bytes, nonce: str
+) -> dict[str, list[bytes]]:
+    """The input values a rendered config holds, found without knowing them: the template is
+    rendered with a marker per input (`nonce` makes them unique) and the file is matched
+    against that shape, each marker's place giving that input's value as written. For a file
+    that does not match (a filter changed a marker, another template), every line of the file
+    that is not a line of the marked render is returned under the first input: the lines that
+    hold values, never the whole file. {} when the template cannot be rendered."""
+    import re
+
+    markers = {name: f"TitanInput{i}x{nonce}" for i, name in enumerate(inputs)}
+    try:
+        shape = render(template, source, {n: m.encode() for n, m in markers.items()})
+    except TemplateProblem:
+        return {}
+    text = rendered.decode("utf-8", "replace").strip()  # as read: trimmed
+    found: dict[str, list[bytes]] = {}
+    split = re.split("(" + "|".join(map(re.escape, markers.values())) + ")", shape.decode().strip())
+    if len(split) > 1:
+        by_marker = {m: n for n, m in markers.items()}
+        pattern = "".join(
+            f"(?P<g{i}>.+?)" if part in by_marker else re.escape(part)
+            for i, part in enumerate(split)
+        )
+        match = re.fullmatch(pattern, text, re.DOTALL)
+        if match is not None:
+            for i, part in enumerate(split):
+                if part in by_marker:
+                    found.setdefault(by_marker[part], []).append(match[f"g{i}"].encode())
+            return found
+    literal = set(shape.decode().splitlines())
+    lines = [ln.strip().encode() for ln in text.splitlines() if ln not in literal and ln.strip()]
+    return {inputs[0]: lines} if lines else {}

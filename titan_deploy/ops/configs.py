@@ -198,3 +198,34 @@ def config_history(
         name: (existing_versions(project, name), journal.last_version.get(name, 0))
         for name in project.manifest.configs_using(secrets)
     }
+
+
+def values_in_configs(project: Project, values: Mapping[str, bytes]) -> dict[str, list[bytes]]:
+    """Input secret -> the values the rendered config files hold (`values`: file name ->
+    content, as ops/stack.read_secret_values gives them; base files and versions), for the
+    leak search: a config version may hold a value whose own file is gone (a superseded version
+    removed while a container still mounts the config). Never the whole file (core/configs
+    `embedded_values`); a template that cannot be read adds nothing."""
+    import secrets as random
+
+    from titan_deploy.core.configs import embedded_values
+    from titan_deploy.core.versions import owner
+
+    manifest = project.manifest
+    configs = manifest.configs
+    nonce = random.token_hex(8)
+    out: dict[str, list[bytes]] = {}
+    sources: dict[str, str] = {}
+    for entry, content in values.items():
+        name = owner(entry, manifest.secrets) or entry
+        spec = configs.get(name)
+        if spec is None:
+            continue
+        try:
+            source = sources.setdefault(name, template_source(project, spec))
+        except ConfigError:
+            continue
+        found = embedded_values(str(spec.template), source, spec.inputs, content, nonce)
+        for secret, items in found.items():
+            out.setdefault(secret, []).extend(v for v in items if v.strip())
+    return out
