@@ -126,6 +126,12 @@ def test_redis_reads_its_password_from_the_rendered_config_never_from_argv(redis
     config = json.loads(inspect)[0]["Config"]
     shown = json.dumps([config.get("Cmd"), config.get("Entrypoint"), config.get("Env")])
     assert_no_canary(stack, "\n".join([*samples, shown, json.dumps(config.get("Healthcheck"))]))
+    # an edited template: `up` renders it again and recreates redis on the new file
+    (stack.root / "templates" / "redis.conf.j2").write_text("# edited\n" + TEMPLATE)
+    again = stack.td("--json", "up", "--timeout", "120")
+    assert again.returncode == 0, again.output
+    assert json.loads(again.stdout)["data"]["recreated"] == {"redis": ["redis_conf"]}
+    container = _container(stack)
     # redis really requires the password: without it, NOAUTH
     noauth = subprocess.run(
         ["docker", "exec", container, "redis-cli", "ping"], capture_output=True, text=True

@@ -145,7 +145,11 @@ def fresh_render_findings(facts: Facts, digests: Mapping[str, str]) -> list[tupl
                                 "V009",
                                 f"{info.name}: {mount.container_path} is not what config "
                                 f"{mount.secret} renders from its template and inputs now",
-                                fix="titan-deploy up (renders it again, recreates its consumers)",
+                                fix=(
+                                    "titan-deploy up (renders it again; a consumer on the base "
+                                    "file is recreated); one on a rotation version gets a fresh "
+                                    "render with the next rotation of an input"
+                                ),
                                 service=svc.service,
                                 secret=mount.secret,
                             ),
