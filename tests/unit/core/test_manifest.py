@@ -30,8 +30,11 @@ def test_titan_manifest() -> None:
         "bybit_api_key",
         "bybit_api_secret",
         "gemini_api_key",
+        "redis_password",
         "grafana_admin_password",
+        "redis_conf",  # a config (configs:), rendered from redis_password
     ]
+    assert list(m.configs) == ["redis_conf"]
     assert m.compose_files == ("docker-compose.prod.yml",)
     assert m.overlay == "docker-compose.secrets.yml"
     assert m.secrets_dir == "secrets"
