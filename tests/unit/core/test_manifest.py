@@ -74,6 +74,7 @@ def test_titan_manifest() -> None:
         "titan-sentinel",
         "titan-scavenger",
         "titan-ai-quant",
+        "redis",
         "grafana",
     ]
     assert [s.name for s in m.secrets_of("titan-ai-quant")] == [
