@@ -34,6 +34,7 @@ def test_init_creates_the_store(cli, titan_project: Path) -> None:
             "bybit_api_secret",
             "gemini_api_key",
             "grafana_admin_password",
+            "redis_password",  # redis.conf is rendered by render/up, not by init
             "titan_db_password",
             "titan_hmac_secret",
         ]

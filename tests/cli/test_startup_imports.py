@@ -62,11 +62,11 @@ def test_check_secrets_imports_no_heavy_library(ready_project: Path, mode: list[
 
 
 def without_configs(project: Path) -> None:
-    """The manifest without its `configs:` section (the last one of the repo's manifest)."""
+    """The manifest without its `configs:` section (just before `secrets:` in the repo's)."""
     path = project / "secrets.manifest.yml"
     text = path.read_text()
-    assert "\nconfigs:\n" in text
-    path.write_text(text[: text.index("\nconfigs:\n") + 1])
+    start, end = text.index("\nconfigs:\n"), text.index("\nsecrets:\n")
+    path.write_text(text[: start + 1] + text[end + 1 :])
 
 
 def test_check_secrets_with_configs_adds_only_jinja2(ready_project: Path) -> None:

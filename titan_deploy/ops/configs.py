@@ -19,17 +19,20 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from titan_deploy.core.checks import expected_file_mode
 from titan_deploy.core.configs import TemplateProblem, render
 from titan_deploy.core.findings import Finding, error
 from titan_deploy.core.manifest import Manifest, SecretSpec
-from titan_deploy.core.rotation.journal import Journal
 from titan_deploy.core.secretvalue import trimmed
 from titan_deploy.core.versions import file_name
 from titan_deploy.errors import ConfigError
 from titan_deploy.io import fs
 from titan_deploy.project import Project
+
+if TYPE_CHECKING:  # audit-logs --file loads no rotation code
+    from titan_deploy.core.rotation.journal import Journal
 
 
 class MissingInput(Exception):
