@@ -75,9 +75,8 @@ def titan_project(tmp_path: Path) -> Path:
         shutil.copy2(REPO / name, project / name)
     shutil.copytree(REPO / "secrets.example", project / "secrets.example")
     # config templates (README "Config files"): templates/redis.conf.j2
-    shutil.copytree(
-        REPO / "templates", project / "templates", ignore=shutil.ignore_patterns("*.py")
-    )
+    (project / "templates").mkdir()
+    shutil.copy2(REPO / "templates" / "redis.conf.j2", project / "templates" / "redis.conf.j2")
     return project
 
 
