@@ -368,12 +368,12 @@ def test_exchange_with_stdin_closed(ready_project: Path, how: str) -> None:
 
 @pytest.fixture
 def full_disk(titan_project: Path) -> Iterator[Path]:
-    """The project on a 64 KiB tmpfs, filled up (the mount is removed afterwards)."""
+    """The project on a 96 KiB tmpfs, filled up (the mount is removed afterwards)."""
     if os.geteuid() != 0 or not shutil.which("mount"):
         require(False, "needs root to mount a tmpfs")
     mountpoint = Path(tempfile.mkdtemp(prefix="tdtest-full-"))
     done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mountpoint)],
+        ["mount", "-t", "tmpfs", "-o", "size=96k", "tmpfs", str(mountpoint)],
         capture_output=True,
         check=False,
     )
