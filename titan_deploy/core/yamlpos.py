@@ -257,6 +257,9 @@ def _compose(text: str, source: str, line_at: Callable[[int], int]) -> yaml.Node
             loader.dispose()
 
 
+_UNDECIDED = object()
+"""`_compose_libyaml`'s answer when the Python composer must parse the document."""
+
 _LIBYAML = bool(getattr(yaml, "__with_libyaml__", False)) and yaml._yaml.get_version() >= (0, 2, 5)
 """libyaml is there, with its nesting limit (0.2.5+: a deep document is an error, not a crash)."""
 
