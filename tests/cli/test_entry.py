@@ -36,6 +36,7 @@ ACCEPTED = [
     ["--format=json", "check-secrets"],
     ["--format", "text", "--json", "check-secrets"],
     ["--no-color", "-v", "--verbose", "check-secrets"],
+    ["--swarm", "--swarm", "check-secrets", "--fix"],
     ["-C", "p q", "--manifest", "sub/m.yml", "-v", "--format", "sarif", "check-secrets", "--fix"],
 ]
 DECLINED = [
@@ -47,6 +48,9 @@ DECLINED = [
     ["--json", "check-secrets", "--help"],
     ["check-secrets", "extra"],
     ["check-secrets", "--fix=1"],
+    ["check-secrets", "--backend"],
+    ["check-secrets", "--fix", "--backend"],
+    ["--swarm=1", "check-secrets"],
     ["check-secrets", "--json"],
     ["check-secrets", "--"],
     ["--", "check-secrets"],
@@ -145,4 +149,4 @@ def test_the_tables_name_every_global_option_of_the_app() -> None:
     command = group.get_command(ctx, "check-secrets")
     assert command is not None
     sub = {o for p in command.get_params(ctx) for o in (*p.opts, *p.secondary_opts)}
-    assert sub - {"--help"} == {"--fix"}
+    assert sub - {"--help"} == {"--fix", *entry.LEFT_TO_TYPER}

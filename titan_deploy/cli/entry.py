@@ -22,7 +22,13 @@ from pathlib import Path
 from typing import Any
 
 COMMAND = "check-secrets"
-FLAGS = {"--json": "json", "--no-color": "no_color", "-v": "verbose", "--verbose": "verbose"}
+FLAGS = {
+    "--json": "json",
+    "--no-color": "no_color",
+    "-v": "verbose",
+    "--verbose": "verbose",
+    "--swarm": "swarm",
+}
 """Global flags -> their parameter."""
 SINGLE = {
     "-C": "project_dir",
@@ -39,6 +45,9 @@ REPEATED = {"-f": "file", "--file": "file", "--profile": "profile", "--env-file"
 PATHS = ("project_dir", "manifest", "secrets_dir")
 """The global options typed `Path` (typer stats each and refuses one that exists unreadable)."""
 FORMATS = ("text", "json", "sarif")
+LEFT_TO_TYPER = ("--backend",)
+"""check-secrets options this module leaves to the typer app (`--backend` checks the secrets
+manager: cli/backend.check_backend)."""
 COMPLETION_VAR = "_TITAN_DEPLOY_COMPLETE"  # click's shell completion: the typer app answers it
 
 
@@ -108,6 +117,7 @@ def project_kwargs(values: dict[str, Any]) -> dict[str, Any]:
         "project_name": values.get("project_name"),
         "profiles": list(values["profile"]),
         "env_file_options": list(values["env_file"]),
+        "swarm_option": bool(values.get("swarm")),
     }
 
 
@@ -126,7 +136,9 @@ def check_secrets(values: dict[str, Any], fix: bool) -> int:
     )
     state = boundary.State(project_kwargs(values), output)
     try:
-        return boundary.run(state, COMMAND, {"fix": fix}, lambda p: run_check(p, fix=fix))
+        return boundary.run(
+            state, COMMAND, {"fix": fix, "backend": False}, lambda p: run_check(p, fix=fix)
+        )
     except OutputFailed as exc:  # as RootGroup.main (cli/usage.py) does for every command
         discard_stdout()
         sys.stderr.write(f"error: {exc}\n")
