@@ -74,14 +74,18 @@ def titan_project(tmp_path: Path) -> Path:
     for name in PROJECT_FILES:
         shutil.copy2(REPO / name, project / name)
     shutil.copytree(REPO / "secrets.example", project / "secrets.example")
+    # config templates (README "Config files"): templates/redis.conf.j2
+    (project / "templates").mkdir()
+    shutil.copy2(REPO / "templates" / "redis.conf.j2", project / "templates" / "redis.conf.j2")
     return project
 
 
 @pytest.fixture
 def titan_values(titan_project: Path) -> dict[str, bytes]:
-    """Random valid values for every secret of the Titan manifest."""
+    """Random valid values for every secret of the Titan manifest (a config is rendered from
+    them by `render`/`up`, never written here)."""
     manifest = load_manifest(titan_project / "secrets.manifest.yml")
-    return {name: random_value(spec) for name, spec in manifest.secrets.items()}
+    return {n: random_value(spec) for n, spec in manifest.secrets.items() if not spec.is_config}
 
 
 @pytest.fixture

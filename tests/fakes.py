@@ -223,6 +223,7 @@ class FakeCompose:
                 source = dict(current_plan(self.project).files)[mount.source]
                 content = self.project.path(source).read_bytes()
                 files[mount.container_path] = FakeFile(content)
+            # every env var of each mount (a target-only mount, such as a config's, has none)
             env = {e: m.container_path for m in svc.mounts for e in m.envs} | dict(svc.env)
             self.engine.add(FakeContainer(name, svc.service, env=env, files=files))
 

@@ -2,7 +2,8 @@
 
 Every TITAN_SIGN_INTERVAL_MS it signs a message with TITAN_HMAC_SECRET_PRIMARY and POSTs it to
 ``<url>/signed`` for each URL of TITAN_LISTENER_URLS. /health is 200 only while the last database
-check (a NEW connection every 5 s, password from TITAN_DB_PASSWORD_FILE) succeeded.
+check (a NEW connection every 5 s, password from TITAN_DB_PASSWORD_FILE) succeeded. It also
+checks redis every 5 s with AUTH (password from REDIS_PASSWORD_FILE; redisping.py).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import urllib.request
 from . import common
 from .common import App, Metrics, log
 from .nats_client import start_nats
+from .redisping import RedisChecker
 
 DB_CHECK_INTERVAL_S = 5.0
 DB_START_ATTEMPTS = int(os.environ.get("TITAN_DB_START_ATTEMPTS", "60"))  # x 2 s
@@ -155,5 +157,7 @@ def main() -> None:
     common.serve(app, common.port_from_env(3100), background=True)
     threading.Thread(target=db.run, name="db", daemon=True).start()
     start_nats("titan-brain", metrics)
+    # redis with a password (issue 12); not part of /health: a redis rotation restarts redis
+    threading.Thread(target=RedisChecker(metrics).run, name="redis", daemon=True).start()
     Signer(metrics).run()
     threading.Event().wait()  # keep serving /health and /metrics after the bound

@@ -36,6 +36,7 @@ def test_init_creates_the_store(cli, titan_project: Path) -> None:
             "grafana_admin_password",
             "nats_auth_conf",
             "nats_password",
+            "redis_password",  # redis.conf is rendered by render/up, not by init
             "titan_db_password",
             "titan_hmac_secret",
         ]

@@ -62,9 +62,9 @@ def test_check_secrets_report_pinned(cli, ready_project: Path) -> None:
     ]
     assert doc["counts"] == {"error": 1, "warning": 0}
     ages = doc["data"].pop("ages")
-    assert doc["data"] == {"fixed": [], "secrets": 10}
+    assert doc["data"] == {"fixed": [], "secrets": 12}  # 11 secrets and the redis_conf config
     row = {"secret", "file", "age_days", "max_age_days", "too_old"}
-    assert [set(a) for a in ages] == [row] * 10
+    assert [set(a) for a in ages] == [row] * 11
     assert doc["rows"] == []
     assert doc["summary"] == "secrets NOT ready: 1 error(s), 0 warning(s)"
 
@@ -80,7 +80,7 @@ def test_check_secrets_fix_report(cli, ready_project: Path) -> None:
 def test_init_report(cli, titan_project: Path) -> None:
     doc = run_json(cli, titan_project, "init", code=0)
     assert_report_shape(doc, "init", 0)
-    assert [set(row) for row in doc["rows"]] == [{"secret", "action"}] * 10
+    assert [set(row) for row in doc["rows"]] == [{"secret", "action"}] * 11
     assert {row["secret"]: row["action"] for row in doc["rows"]} == {
         "titan_db_password": "generated",
         "titan_hmac_secret": "generated",
@@ -89,6 +89,7 @@ def test_init_report(cli, titan_project: Path) -> None:
         "bybit_api_key": "to fill in",
         "bybit_api_secret": "to fill in",
         "gemini_api_key": "to fill in",
+        "redis_password": "generated",
         "grafana_admin_password": "generated",
         "nats_password": "generated",
         "nats_auth_conf": "to fill in",
@@ -103,6 +104,10 @@ def test_render_reports(cli, titan_project: Path) -> None:
     assert doc["data"] == {
         "overlay": str(titan_project.resolve() / "docker-compose.secrets.yml"),
         "changed": False,
+        # no secrets dir: the config cannot be rendered yet (README "Config files")
+        "configs": {
+            "redis_conf": "skipped: redis_conf: input file redis_password is missing or unreadable"
+        },
     }
     (titan_project / "docker-compose.secrets.yml").write_text("services: {}\n")
     doc = run_json(cli, titan_project, "render", "--check", code=1)

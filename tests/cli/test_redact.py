@@ -37,7 +37,7 @@ def hostile_value(lead: str = "") -> bytes:
 def fresh_project(tmp_path: Path) -> tuple[Path, list[str]]:
     root = tmp_path / "p"
     root.mkdir()
-    for name in ("secrets.manifest.yml", "docker-compose.prod.yml", "secrets.example"):
+    for name in ("secrets.manifest.yml", "docker-compose.prod.yml", "secrets.example", "templates"):
         source = REPO / name
         if source.is_dir():
             shutil.copytree(source, root / name)

@@ -55,11 +55,29 @@ def imported_modules(args: list[str]) -> tuple[int, set[str]]:
 
 @pytest.mark.parametrize("mode", [[], ["--json"]], ids=["table", "json"])
 def test_check_secrets_imports_no_heavy_library(ready_project: Path, mode: list[str]) -> None:
+    without_configs(ready_project)
     code, names = imported_modules(["-C", str(ready_project), *mode, "check-secrets"])
     assert code == 0
     assert "titan_deploy.ops.check" in names, "the probe sees the command's own imports"
     heavy = [n for n in names if any(n == h or n.startswith(f"{h}.") for h in HEAVY)]
     assert sorted(heavy) == []
+
+
+def without_configs(project: Path) -> None:
+    """The manifest without its `configs:` section (just before `secrets:` in the repo's)."""
+    path = project / "secrets.manifest.yml"
+    text = path.read_text()
+    start, end = text.index("\nconfigs:\n"), text.index("\nsecrets:\n")
+    path.write_text(text[: start + 1] + text[end + 1 :])
+
+
+def test_check_secrets_with_configs_adds_only_jinja2(ready_project: Path) -> None:
+    """Config templates (README "Config files") are parsed and rendered by check-secrets: that,
+    and only that, needs jinja2 (and its markupsafe)."""
+    code, names = imported_modules(["-C", str(ready_project), "check-secrets"])
+    assert code == 0
+    heavy = {n.split(".")[0] for n in names if any(n == h or n.startswith(f"{h}.") for h in HEAVY)}
+    assert heavy == {"jinja2"}
 
 
 FILE_AUDIT_HEAVY = (

@@ -20,6 +20,7 @@ COPY = [
     "docker-compose.secrets.yml",
     "secrets.example",
     "demo",
+    "templates",  # config templates (templates/redis.conf.j2: README "Config files")
 ]
 DEMO_FILES = ["docker-compose.prod.yml", "demo/docker-compose.demo.yml"]
 

@@ -21,7 +21,11 @@ def test_demo_up_verifies_every_pair(demo):
     assert ("titan-ai-quant", "gemini_api_key") in pairs
     assert ("nats", "nats_auth.conf") in pairs  # a target-only consumer: its file name
     assert ("titan-hunter", "nats_password") in pairs
-    assert len(pairs) == 30  # 1 + 1 + 3 + 6 + 6 + 5 + 1 + 6 + 1 per the manifest
+    assert ("redis", "redis.conf") in pairs  # the rendered config (configs: redis_conf)
+    assert ("titan-brain", "redis_password") in pairs
+    # per the manifest: postgres 1, brain 4, execution 6, sentinel 6, scavenger 5, ai-quant 6,
+    # redis 2, grafana 1, hunter 1, nats 1
+    assert len(pairs) == 33
     assert all(not r["problem"] for r in doc["rows"])
 
 
@@ -32,6 +36,7 @@ def test_demo_status_shows_every_service_verified(demo):
     assert rows["grafana"]["secrets"] == "1/1 verified"
     assert rows["titan-ai-quant"]["secrets"] == "6/6 verified"
     assert rows["nats"]["secrets"] == "1/1 verified"
+    assert rows["redis"]["secrets"] == "2/2 verified"  # redis_password and redis.conf
     assert all(r["state"] == "running" for r in rows.values())
     human = demo.td("status")
     assert "titan-brain" in human.stdout

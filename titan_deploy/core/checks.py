@@ -25,7 +25,7 @@ from titan_deploy.core.secretvalue import (
 )
 from titan_deploy.core.valuechecks import Where, content_findings, missing_fix
 from titan_deploy.core.valuechecks import example_label as shown_example
-from titan_deploy.core.versions import file_name, owner
+from titan_deploy.core.versions import file_name, owner, store_entry
 
 IGNORED_NAMES = {".gitignore", "README.md", ".keep"}
 
@@ -113,9 +113,12 @@ def check_store(
     )
     _check_owner(secrets_dir, where.shown, uid, None, result)
     for spec in manifest.secrets.values():
-        _check_secret(manifest, spec, secrets_dir, where, result)
-        path, shown = spec.path_in(secrets_dir), where.shown / spec.file_name
-        _check_owner_and_links(spec, path, shown, uid, result)
+        if spec.is_config:  # rendered by render/up (ops/configs.py): its mode, once it exists
+            _check_version_file(manifest, spec, None, secrets_dir, where.shown, uid, result)
+        else:
+            _check_secret(manifest, spec, secrets_dir, where, result)
+            path, shown = spec.path_in(secrets_dir), where.shown / spec.file_name
+            _check_owner_and_links(spec, path, shown, uid, result)
         for version in sorted(set((mounted or {}).get(spec.name, ()))):
             _check_version_file(manifest, spec, version, secrets_dir, where.shown, uid, result)
     _check_duplicates(result)
@@ -191,14 +194,15 @@ CONTENT_ERRORS = {"S003", "S004", "S006", "S007", "S008"}
 def _check_version_file(
     manifest: Manifest,
     spec: SecretSpec,
-    version: int,
+    version: int | None,
     secrets_dir: Path,
     shown_dir: Path,
     uid: int | None,
     result: CheckResult,
 ) -> None:
     """Mode, group, owner and hard links of a version file a consumer mounts (content and a
-    missing file are rotate's and drift's to report). Never through a symlink."""
+    missing file are rotate's and drift's to report), or of a config's rendered file (version
+    None). Never through a symlink."""
     name = file_name(spec.file_name, version)
     path = secrets_dir / name
     try:
@@ -379,7 +383,10 @@ def _check_strays(
 
 
 def _is_version(manifest: Manifest, entry: str) -> bool:
-    return owner(entry, manifest.secrets) is not None
+    """A version of a secret, or the file (or a version) a top-level `file:` names."""
+    return (
+        owner(entry, manifest.secrets) is not None or store_entry(entry, manifest.files) is not None
+    )
 
 
 def _check_git_available(git: GitFacts, result: CheckResult) -> None:

@@ -99,6 +99,8 @@ def rotate_command(manifest: Manifest, secret: str) -> str | None:
     G -> `rotate exchange G`; restart outside a group -> `rotate secret NAME`. `--secret NAME`
     is added when the command would be ambiguous. None: rolling without a provision."""
     spec = manifest.secrets[secret]
+    if spec.is_config:  # a new version is rendered when an input rotates
+        return rotate_command(manifest, spec.inputs[0])
     if spec.rotation == "hmac":
         same = [s for s in manifest.secrets.values() if s.rotation == "hmac"]
         return _with_secret("titan-deploy rotate hmac", spec, same)

@@ -72,7 +72,10 @@ TOP_KEYS = {
     "backup",
     "backend",  # a secrets manager (core/backend.py, README "Secrets managers")
     "deploy",
+    "configs",
 }
+# a config file rendered from a template and secrets (README "Config files")
+CONFIG_KEYS = {"description", "template", "inputs", "file", "consumers", "max_age_days"}
 SECRET_KEYS = {
     "description",
     "kind",
@@ -142,6 +145,7 @@ def parse_manifest(doc: Located, path: Path) -> Manifest:
     if not raw_secrets:
         raise doc.error(("secrets",), "must define at least one secret")
     secrets = {name: _secret(v, name, body) for name, body in raw_secrets.items()}
+    secrets.update(_configs(v, top, secrets))
     check_across_secrets(doc, secrets)
     auth_guard = _auth_guard(v, top)
     return Manifest(
@@ -217,6 +221,48 @@ def _secret(v: Validator, name: Any, body: Any) -> SecretSpec:
     )
     _check_rotation(v, path, spec)
     return spec
+
+
+def _configs(v: Validator, top: dict, secrets: dict[str, SecretSpec]) -> dict[str, SecretSpec]:
+    """`configs:` (README "Config files"): each a file rendered into the secrets dir from a
+    sandboxed Jinja `template` (relative to the project dir) and the values of its `inputs`
+    (secrets of this manifest), mounted like a secret. Kept as SecretSpecs with a template:
+    text, multi-line, never searched for as a whole (its inputs are), rotation restart (a new
+    version whenever an input rotates)."""
+    out: dict[str, SecretSpec] = {}
+    for name, body in v.get((), top, "configs", dict, {}).items():
+        path: KeyPath = ("configs", str(name))
+        v.name(path, name, "config name")
+        if name in secrets:
+            raise v.doc.error(path, f"{name} is already a secret: a config needs its own name")
+        if not isinstance(body, dict):
+            raise v.doc.error(path, "must be a mapping (template, inputs, consumers, ...)")
+        v.known_keys(path, body, CONFIG_KEYS)
+        template = v.relpath((*path, "template"), v.get(path, body, "template", str, required=True))
+        inputs = v.get(path, body, "inputs", list, required=True)
+        if not inputs:
+            raise v.doc.error((*path, "inputs"), "must name at least one secret")
+        for i, item in enumerate(inputs):
+            where = (*path, "inputs", i)
+            spec = secrets.get(item) if isinstance(item, str) else None
+            if spec is None:
+                raise v.doc.error(where, "must name a secret of this manifest")
+            if spec.rotation == "hmac" or inputs.index(item) != i:
+                raise v.doc.error(where, f"{item}: listed twice, or an hmac secret (two keys)")
+        out[name] = SecretSpec(
+            name=name,
+            kind="text",
+            consumers=_consumers(v, path, body, "restart", name),
+            description=v.get(path, body, "description", str, ""),
+            max_length=MAX_SECRET_BYTES,
+            multiline=True,
+            file=v.secret_file((*path, "file"), v.get(path, body, "file", str, None)),
+            max_age_days=_max_age(v, path, body),
+            sensitive=False,
+            template=template,
+            inputs=tuple(inputs),
+        )
+    return out
 
 
 def _hours(v: Validator, path: KeyPath, body: dict) -> float:

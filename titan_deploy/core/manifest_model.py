@@ -5,6 +5,7 @@ lookups."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -124,6 +125,16 @@ class SecretSpec:
     # a command run inside each consumer after its restart (an exchange's lab-mode test order):
     # it must exit 0, else the rotation rolls back (core/manifest_reload.py)
     probe: tuple[str, ...] = ()
+    # a config file (manifest `configs:`, README "Config files"): rendered from this template
+    # (a path relative to the project dir) with the values of `inputs` (secret names); None for
+    # a secret. A config is mounted, versioned, verified and repointed like a secret.
+    template: str | None = None
+    inputs: tuple[str, ...] = ()
+
+    @property
+    def is_config(self) -> bool:
+        """Whether this entry is a config file rendered from a template (`configs:`)."""
+        return self.template is not None
 
     @property
     def file_name(self) -> str:
@@ -145,6 +156,9 @@ class SecretSpec:
 
 @dataclass(frozen=True)
 class Manifest:
+    """The manifest; `secrets` holds every mounted entry: the secrets and the config files
+    (`configs:`, whose entries have a `template`; see `configs`)."""
+
     path: Path
     compose_files: tuple[str, ...]
     overlay: str
@@ -178,6 +192,16 @@ class Manifest:
     def insensitive(self) -> frozenset[str]:
         """The secrets marked `sensitive: false` (configuration): never searched for leaks."""
         return frozenset(n for n, spec in self.secrets.items() if not spec.sensitive)
+
+    @property
+    def configs(self) -> dict[str, SecretSpec]:
+        """The config files (`configs:`), by name: entries of `secrets` with a template."""
+        return {n: spec for n, spec in self.secrets.items() if spec.is_config}
+
+    def configs_using(self, secrets: Iterable[str]) -> tuple[str, ...]:
+        """The configs rendered from any of `secrets`, in manifest order."""
+        wanted = set(secrets)
+        return tuple(n for n, spec in self.configs.items() if wanted & set(spec.inputs))
 
     def secrets_of(self, service: str) -> list[SecretSpec]:
         return [s for s in self.secrets.values() if s.consumer(service)]

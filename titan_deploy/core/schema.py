@@ -41,6 +41,7 @@ VALIDATOR_ONLY = (
     "a path's and a waiver scope's characters are printable, a path's within U+FFFF (the schema "
     "refuses control characters only: Unicode's categories are beyond a portable regex)",
     "an age recipient's bech32 checksum (the schema checks its alphabet and length)",
+    "a config's inputs name secrets of the manifest (not hmac ones), and its name no secret's",
 )
 
 
@@ -140,6 +141,43 @@ PROPERTIES: dict[str, dict[str, dict[str, Any]]] = {
         "backup": {"$ref": "#/definitions/backup"},
         "backend": {"type": "object", "required": ["type"]},  # checked by core/backend.py
         "deploy": {"$ref": "#/definitions/deploy"},
+        "configs": {
+            "type": "object",
+            "propertyNames": _name("config name"),
+            "additionalProperties": {"$ref": "#/definitions/config"},
+        },
+    },
+    "config": {
+        "description": _STR,
+        "template": RELPATH,
+        "inputs": {
+            "type": "array",
+            "minItems": 1,
+            "uniqueItems": True,
+            "items": _name("secret name"),
+        },
+        "file": SECRET_FILE,
+        "consumers": {
+            "type": "object",
+            "propertyNames": _name("service name"),
+            "additionalProperties": {
+                "oneOf": [
+                    _env_or_list(),
+                    {
+                        "type": "object",
+                        "additionalProperties": False,
+                        "properties": {
+                            "env": _env_or_list(),
+                            "target": TARGET,
+                            "reload": _RELOAD,
+                            "proof": _PROOF,
+                        },
+                        "anyOf": [{"required": ["env"]}, {"required": ["target"]}],
+                    },
+                ]
+            },
+        },
+        "max_age_days": {"type": "integer", "minimum": 1, "maximum": 36500},
     },
     "secret": {
         "description": _STR,
@@ -222,6 +260,7 @@ PROPERTIES: dict[str, dict[str, dict[str, Any]]] = {
 REQUIRED = {
     "top": ["version", "secrets"],
     "secret": [],
+    "config": ["template", "inputs"],
     "consumer": [],
     "waiver": ["code", "reason"],
     "provision": ["kind", "service"],
@@ -237,6 +276,7 @@ def _keys(section: str) -> set[str]:
     table = {
         "top": "TOP_KEYS",
         "secret": "SECRET_KEYS",
+        "config": "CONFIG_KEYS",
         "consumer": "CONSUMER_KEYS",
         "provision": "PROVISION_KEYS",
         "auth_guard": "AUTH_GUARD_KEYS",
@@ -327,6 +367,7 @@ def manifest_schema() -> dict[str, Any]:
         ),
         "waiver": _section("waiver", {"anyOf": [{"required": [k]} for k in w.SCOPE_KEYS]}),
         "provision": _section("provision"),
+        "config": _section("config"),
         "auth_guard": _section("auth_guard"),
         "deploy": _section("deploy"),
     }

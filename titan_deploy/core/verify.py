@@ -68,6 +68,7 @@ CHECK_OF = {
     "V006": "no_leak",
     "V007": "env",  # X set beside X_FILE: the file is ignored
     "V008": "env",  # an X_FILE under /run/secrets where nothing is mounted
+    "V009": "content",  # a config file that is not a fresh render (core/configs.py)
 }
 METHODS = {PROC_ROOT: "proc-root", INODE: "inode"}
 ARCHIVE_METHOD = "archive+ctime"

@@ -65,6 +65,12 @@ def patterns_for(project: Project) -> PatternSet:
 def _patterns(values: dict[str, bytes], project: Project, offline: bool = False) -> PatternSet:
     manifest = project.manifest
     grouped = group_by_secret(values, manifest.secrets, skip=manifest.insensitive)
+    if manifest.configs:  # the values inside rendered config files (README "Config files")
+        from titan_deploy.ops.configs import values_in_configs
+
+        for secret, found in values_in_configs(project, values).items():
+            mine = grouped.setdefault(secret, [])
+            mine += [v for v in found if v not in mine]
     if not grouped:
         raise ConfigError(
             f"no secret values under {project.secrets_dir}: nothing to search for "

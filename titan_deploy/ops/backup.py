@@ -78,7 +78,8 @@ def run_backup(project: Project, names: Sequence[str] = ()) -> Report:
         raise UsageError(f"not a manifest secret: {', '.join(unknown)}")
     recipients(project)
     report = Report(command="backup", columns=COLUMNS)
-    for name in names or list(manifest.secrets):
+    # a config is rendered again from its inputs (README "Config files"): no copy of its own
+    for name in names or [n for n, spec in manifest.secrets.items() if not spec.is_config]:
         for version, path in version_files(project, manifest.secrets[name]):
             data = fs.read_secret(path)
             copy = keep_copy(project, name, version, data, source=path)

@@ -106,6 +106,10 @@ def run_check(
     if notes:
         report.data["not_fixed"] = [n.message for n in notes]
     hygiene(project, report)  # secret age (S024, data.ages), .env values (S025), tracked (S026)
+    if project.manifest.configs:  # S027/S028 (README "Config files"); jinja2 only then
+        from titan_deploy.ops.configs import check_findings
+
+        report.findings += check_findings(project, _label(project, project.secrets_dir))
     findings = waived(project, [*result.findings, *notes, *report.findings], "S")
     report.findings = [*findings, *unapplied_edits(project)]
     fixable = len(result.fixes)

@@ -48,6 +48,8 @@ def run_init(
     mode = expected_file_mode(gid)
     report.findings += sops_findings
     for spec in manifest.secrets.values():
+        if spec.is_config:  # rendered from its inputs by render/up (ops/configs.py)
+            continue
         if spec.name in imported:
             action, finding = _import(project, spec, imported[spec.name], mode, gid), None
         elif spec.name in refused:  # the operator's value exists: never generate another

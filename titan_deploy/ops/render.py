@@ -101,17 +101,31 @@ def run_render(
         )
         return report
     validator = _Validator(project, compose_for) if compose_for is not None else None
+    configs = _write_configs(project, report)
     if on_disk != text:  # confined to the project dir, never through a symlink (issue 9.2)
         refuse_foreign(on_disk, shown)
         fs.atomic_write(
             target, text.encode(), mode=0o644, root=project.project_dir, before_replace=validator
         )
     report.summary = f"wrote {shown}" if on_disk != text else "overlay unchanged"
+    report.summary += configs
     if validator is not None and on_disk != text:
         report.data["validated"] = validator.validated
         if not validator.validated:
             report.summary += " (not validated: Compose v2 is not installed)"
     return report
+
+
+def _write_configs(project: Project, report: Report) -> str:
+    """Render the config files into the secrets dir (ops/configs.py, README "Config files");
+    `data.configs` says what happened to each; the summary's words for them ("" without)."""
+    if not project.manifest.configs:
+        return ""
+    from titan_deploy.ops.configs import write_configs
+
+    done = write_configs(project)
+    report.data["configs"] = done
+    return "; configs: " + ", ".join(f"{name} {what}" for name, what in done.items())
 
 
 class _Validator:

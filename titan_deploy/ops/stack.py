@@ -117,7 +117,12 @@ def checked_files(project: Project) -> dict[str, HostFile]:
     when check-secrets has passed: verify then proves the containers hold exactly these."""
     from titan_deploy.ops.render import current_plan
 
-    return host_files(project, current_plan(project))
+    plan = current_plan(project)
+    # a config file is rendered after check-secrets (README "Config files"): not taken here
+    configs = {
+        m.source for s in plan.services for m in s.mounts if m.secret in project.manifest.configs
+    }
+    return {k: v for k, v in host_files(project, plan).items() if k not in configs}
 
 
 def secret_values(project: Project) -> dict[str, bytes]:

@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import replace
 
-from titan_deploy.core.findings import Report
+from titan_deploy.core.findings import Finding, Report
 from titan_deploy.core.overlay import OverlayPlan
-from titan_deploy.core.verify import HostFile, verify
+from titan_deploy.core.verify import Facts, HostFile, verify
 from titan_deploy.io.compose import ComposeFactory
 from titan_deploy.io.engine import Engine
 from titan_deploy.ops.check import unapplied_edits
@@ -84,6 +84,8 @@ def verify_report(
     one row each, `not active (profile X)`, neither verified nor failed."""
     facts = gather(project, engine, plan, checked=checked)
     rows, findings = verify(facts)
+    if project.manifest.configs:
+        findings += fresh_renders(project, facts, rows)
     report = Report("verify", findings=findings, rows=rows, columns=VERIFY_COLUMNS)
     good = sum(1 for row in rows if not row["problem"])
     report.data = {"project": project.name, "pairs": len(rows), "verified": good}
@@ -104,6 +106,25 @@ def verify_report(
             f"{s} ({not_active(p)})" for s, p in inactive.items()
         )
     return report
+
+
+def fresh_renders(project: Project, facts: Facts, rows: list[dict]) -> list[Finding]:
+    """V009 (README "Config files"): each container's config file against a fresh render, by
+    hash; the rows of those pairs fail their content check. Configs of a rotation in flight
+    are left out (their inputs legitimately differ mid-way)."""
+    from titan_deploy.core.configs import fresh_render_findings
+    from titan_deploy.io import journal as journal_io
+    from titan_deploy.ops.configs import fresh_digests
+
+    active = journal_io.load(project).active
+    digests = fresh_digests(project, frozenset(active.secrets if active else ()))
+    found = fresh_render_findings(facts, digests)
+    for finding, label in found:
+        for row in rows:
+            if (row["service"], row["secret"]) == (finding.service, label):
+                row["content"] = False
+                row["problem"] = "; ".join(p for p in (row["problem"], finding.message) if p)
+    return [finding for finding, _ in found]
 
 
 def not_active(profiles: tuple[str, ...]) -> str:

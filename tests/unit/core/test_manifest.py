@@ -30,10 +30,13 @@ def test_titan_manifest() -> None:
         "bybit_api_key",
         "bybit_api_secret",
         "gemini_api_key",
+        "redis_password",
         "grafana_admin_password",
         "nats_password",
         "nats_auth_conf",
+        "redis_conf",  # a config (configs:), rendered from redis_password
     ]
+    assert list(m.configs) == ["redis_conf"]
     assert m.compose_files == ("docker-compose.prod.yml",)
     assert m.overlay == "docker-compose.secrets.yml"
     assert m.secrets_dir == "secrets"
@@ -73,6 +76,7 @@ def test_titan_manifest() -> None:
         "titan-sentinel",
         "titan-scavenger",
         "titan-ai-quant",
+        "redis",
         "grafana",
         "titan-hunter",
         "nats",
@@ -114,8 +118,8 @@ def test_defaults() -> None:
         (
             "version: 1\nsecrets: {k: {kind: text}}\nextra: 1\n",
             "m.yml:3: extra: unknown key (allowed: auth_guard, backend, backup, compose_files, "
-            "deploy, example_dir, overlay, secrets, secrets_dir, secrets_gid, state_dir, version, "
-            "waivers)",
+            "configs, deploy, example_dir, overlay, secrets, secrets_dir, secrets_gid, state_dir, "
+            "version, waivers)",
         ),
         ("version: 1\nsecrets: {}\n", "m.yml:2: secrets: must define at least one secret"),
         (

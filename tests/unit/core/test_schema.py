@@ -42,6 +42,8 @@ VALIDATOR_ONLY = {
     "43_two_secrets_one_file": "a rule across secrets",
     "49_unquoted_date_as_description": "a date to YAML 1.1, text to an editor's YAML 1.2",
     "64_recipient_bad_checksum": "a bech32 checksum",
+    "47_config_input_not_a_secret": "a rule across secrets and configs",
+    "48_config_named_like_a_secret": "a rule across secrets and configs",
 }
 
 
@@ -92,6 +94,7 @@ def test_the_schema_is_a_valid_draft7_schema() -> None:
     [
         ("top", "TOP_KEYS"),
         ("secret", "SECRET_KEYS"),
+        ("config", "CONFIG_KEYS"),
         ("consumer", "CONSUMER_KEYS"),
         ("provision", "PROVISION_KEYS"),
         ("auth_guard", "AUTH_GUARD_KEYS"),

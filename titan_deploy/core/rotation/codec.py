@@ -58,6 +58,7 @@ def spec_to_dict(spec: SecretSpec) -> dict[str, Any]:
         **({"file": spec.file} if spec.file else {}),
         **({"sensitive": False} if not spec.sensitive else {}),
         **({"probe": list(spec.probe)} if spec.probe else {}),
+        **({"template": spec.template, "inputs": list(spec.inputs)} if spec.is_config else {}),
     }
 
 
@@ -146,7 +147,21 @@ def spec_from_dict(d: Mapping[str, Any]) -> SecretSpec:
         file=_checked_path(d.get("file"), absolute=False),
         sensitive=d.get("sensitive", True) is not False,
         probe=_command(d["probe"]) if d.get("probe") else (),
+        multiline=d.get("template") is not None,  # a config: multi-line text
+        template=_checked_template(d.get("template")),
+        inputs=tuple(_checked(i, NAME_RE) for i in d.get("inputs") or ()),
     )
+
+
+def _checked_template(value: Any) -> str | None:
+    """A config's template path as the manifest allows it (relative, printable, no `..`)."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.isprintable() or value.startswith("/"):
+        raise ValueError("a template path in the journal is not one the manifest allows")
+    if ".." in value.split("/") or "$" in value:
+        raise ValueError("a template path in the journal is not one the manifest allows")
+    return value
 
 
 def _checked_path(value: Any, absolute: bool) -> str | None:

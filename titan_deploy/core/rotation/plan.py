@@ -110,11 +110,12 @@ def refuse_live_reload(manifest: Manifest, secrets: Iterable[str]) -> None:
     consumer can mount a directory that a new version appears in, only `restart` applies."""
     for secret in secrets:
         spec = manifest.secrets[secret]
+        section = "configs" if spec.is_config else "secrets"
         for consumer in spec.consumers:
             if consumer.reload.how == "restart":
                 continue
             raise ConfigError(
-                f"{manifest.path.name}: secrets.{secret}.consumers.{consumer.service}.reload: "
+                f"{manifest.path.name}: {section}.{secret}.consumers.{consumer.service}.reload: "
                 f"{consumer.reload.describe()} cannot apply a new version: Compose bind-mounts "
                 f"each version as its own file (a new file beside {spec.file_name}, at "
                 f"{consumer.container_path(secret)}), so the running container keeps the old "

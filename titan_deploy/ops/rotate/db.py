@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from titan_deploy.core.findings import Report
 from titan_deploy.core.rotation import Journal, Plan, find_secret, plan_db
+from titan_deploy.ops.configs import config_history
 from titan_deploy.ops.rotate.command import Command, run
 from titan_deploy.ops.rotate.runner import Outcome
 from titan_deploy.ops.rotate.session import Progress, existing_versions
@@ -33,6 +34,7 @@ def run_db(
             journal.assignments,
             existing_versions(project, name),
             journal.last_version.get(name, 0),
+            configs=config_history(project, journal, [name]),
         )
 
     def summary(report: Report, outcome: Outcome) -> str:

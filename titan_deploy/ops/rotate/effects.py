@@ -50,7 +50,7 @@ from titan_deploy.errors import TitanError
 from titan_deploy.io import compose, fs
 from titan_deploy.io import engine as engine_io
 from titan_deploy.io import journal as journal_io
-from titan_deploy.ops import stack
+from titan_deploy.ops import configs, stack
 from titan_deploy.ops.backup import keep_copy
 from titan_deploy.ops.render import current_plan, run_render
 from titan_deploy.ops.rotate.proofs import log_lines, run_probe
@@ -145,8 +145,10 @@ class StackEffects:
 
     def write_version(self, step: WriteVersion, journal: Journal) -> str:
         target = self.path(step.secret, step.version)
+        if step.source == "render":  # a config: from its inputs as this rotation sets them
+            self.inputs[step.secret] = configs.rendered_version(self.project, step.secret, journal)
         if target.exists():
-            supplied = self.inputs.get(step.secret) if step.source == "input" else None
+            supplied = self.inputs.get(step.secret) if step.source != "generate" else None
             if supplied is not None and self.read(target) != supplied:
                 raise StepFailed(f"{target.name} exists and holds another value; not touched")
             return f"{target.name} already written (kept as is)"

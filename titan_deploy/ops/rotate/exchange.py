@@ -15,6 +15,7 @@ from titan_deploy.core.findings import Report, warning
 from titan_deploy.core.rotation import Journal, Plan, plan_exchange
 from titan_deploy.errors import UsageError
 from titan_deploy.io import journal as journal_io
+from titan_deploy.ops.configs import config_history
 from titan_deploy.ops.rotate.command import Command, run
 from titan_deploy.ops.rotate.material import check_not_taken, check_value
 from titan_deploy.ops.rotate.runner import Outcome
@@ -87,7 +88,10 @@ def run_exchange(
             project.manifest,
             group,
             journal.assignments,
-            {name: existing_versions(project, name) for name in names},
+            {
+                **{name: existing_versions(project, name) for name in names},
+                **{c: f for c, (f, _) in config_history(project, journal, names).items()},
+            },
             journal.last_version,
         )
 

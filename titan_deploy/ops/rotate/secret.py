@@ -16,6 +16,7 @@ from titan_deploy.core.findings import Report, warning
 from titan_deploy.core.rotation import Journal, Plan, plan_restart, restart_spec
 from titan_deploy.errors import UsageError
 from titan_deploy.io import journal as journal_io
+from titan_deploy.ops.configs import config_history
 from titan_deploy.ops.rotate.command import Command, run
 from titan_deploy.ops.rotate.material import check_new_value
 from titan_deploy.ops.rotate.runner import Outcome
@@ -67,6 +68,7 @@ def run_secret(
             existing_versions(project, name),
             journal.last_version.get(name, 0),
             source="generate" if generate else "input",
+            configs=config_history(project, journal, [name]),
         )
 
     def summary(report: Report, outcome: Outcome) -> str:

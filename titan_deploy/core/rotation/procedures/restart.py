@@ -19,6 +19,7 @@ from collections.abc import Iterable, Mapping
 from titan_deploy.core.drift import rotate_command
 from titan_deploy.core.manifest import Manifest, SecretSpec
 from titan_deploy.core.overlay import Assignment
+from titan_deploy.core.rotation.derived import readers, render_versions
 from titan_deploy.core.rotation.plan import (
     Plan,
     freeze,
@@ -58,6 +59,11 @@ def restart_spec(manifest: Manifest, secret: str, source: str = "input") -> Secr
             f"no secret {secret} in {manifest.path.name} (rotation: restart, outside an exchange "
             f"group: {', '.join(names) or 'none'})"
         )
+    if spec.is_config:
+        raise UsageError(
+            f"{secret} is a config rendered from {', '.join(spec.inputs)}: rotate an input and "
+            'it gets a new version (README "Config files")'
+        )
     if not _rotates(spec):
         command = rotate_command(manifest, secret)
         how = f"rotate it with `{command}`" if command else _no_command(spec)
@@ -65,7 +71,7 @@ def restart_spec(manifest: Manifest, secret: str, source: str = "input") -> Secr
             f"is in exchange group {spec.group}" if spec.group else f"has rotation: {spec.rotation}"
         )
         raise UsageError(f"{secret} {kind} in {manifest.path.name}: {how}")
-    if not spec.consumers:
+    if not spec.consumers and not manifest.configs_using([secret]):
         raise UsageError(
             f"no service consumes {secret}: nothing to restart (write secrets/{secret} itself)"
         )
@@ -78,7 +84,7 @@ def restart_spec(manifest: Manifest, secret: str, source: str = "input") -> Secr
 
 
 def _rotates(spec: SecretSpec) -> bool:
-    return spec.rotation == "restart" and not spec.group
+    return spec.rotation == "restart" and not spec.group and not spec.is_config
 
 
 def _no_command(spec: SecretSpec) -> str:
@@ -95,18 +101,21 @@ def plan_restart(
     existing: Iterable[int],
     last_version: int = 0,
     source: str = "input",
+    configs: Mapping[str, tuple[Iterable[int], int]] | None = None,
 ) -> Plan:
     """The restart rotation of `secret` (restart_spec's refusals apply): its new version from
     `source`, then each consumer recreated, verified and (with verify_log) proved, one at a time.
-    `existing`: the secret's version files; `last_version`: the journal's last."""
+    `existing`: the secret's version files; `last_version`: the journal's last; `configs`:
+    config -> (its version files, its last version) for the configs rendered from it."""
     restart_spec(manifest, secret, source)
+    more = dict(configs or {})
     return restart_plan(
         manifest,
         "restart",
         (secret,),
         assignments,
-        {secret: existing},
-        {secret: last_version},
+        {secret: existing, **{c: files for c, (files, _) in more.items()}},
+        {secret: last_version, **{c: last for c, (_, last) in more.items()}},
         source,
     )
 
@@ -125,18 +134,22 @@ def restart_plan(
     write each new version (from `source`); then, one consumer at a time in manifest order,
     repoint it at the new versions of the secrets it reads, verify it, and wait for each
     verify_log proof of those secrets; then the base files take the new values and the
-    superseded versions go (cleanup). ConfigError (exit 2) for a consumer whose `reload` cannot
-    apply a new version (plan.refuse_live_reload)."""
-    refuse_live_reload(manifest, secrets)
-    consumers = list(
-        dict.fromkeys(c.service for s in secrets for c in manifest.secrets[s].consumers)
-    )
+    superseded versions go (cleanup). ConfigError (exit 2) for a consumer (of a secret, or of
+    a config rendered from one) whose `reload` cannot apply a new version
+    (plan.refuse_live_reload)."""
     versions: dict[str, int] = {}
     steps: list[Step] = []
     for secret in secrets:
         used = {*existing.get(secret, ()), *versions_in_use(assignments, secret)}
         versions[secret] = next_version(used, last_versions.get(secret, 0))
         steps.append(WriteVersion(secret, versions[secret], source))
+    # the configs rendered from them: a new version each, their consumers repointed too
+    rendered, renders = render_versions(manifest, secrets, assignments, existing, last_versions)
+    versions.update(rendered)
+    steps += renders
+    secrets = (*secrets, *rendered)
+    refuse_live_reload(manifest, secrets)
+    consumers = readers(manifest, secrets)
     for service in consumers:
         mine = [s for s in secrets if manifest.secrets[s].consumer(service)]
         steps.append(Repoint(tuple(Change(service, s, Assignment(versions[s])) for s in mine)))
