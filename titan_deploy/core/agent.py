@@ -45,6 +45,11 @@ def rendered_files(manifest: Manifest) -> list[Rendered]:
     """Every (consumer, secret) file, in manifest order. ConfigError (exit 2) for a consumer
     whose `target:` is not directly under /run/secrets (the agent renders into one directory
     per consumer)."""
+    if manifest.configs:
+        raise ConfigError(
+            f"configs: {', '.join(manifest.configs)}: the agent path does not render config "
+            'files yet (README "Secrets managers"); deploy them with `titan-deploy up`'
+        )
     out = []
     for spec in manifest.secrets.values():
         for consumer in spec.consumers:

@@ -194,6 +194,13 @@ class Manifest:
         return frozenset(n for n, spec in self.secrets.items() if not spec.sensitive)
 
     @property
+    def stored(self) -> dict[str, SecretSpec]:
+        """The secrets whose values are supplied or generated, by name: every entry of
+        `secrets` except the configs, which are rendered from them. A secrets manager holds
+        exactly these."""
+        return {n: spec for n, spec in self.secrets.items() if not spec.is_config}
+
+    @property
     def configs(self) -> dict[str, SecretSpec]:
         """The config files (`configs:`), by name: entries of `secrets` with a template."""
         return {n: spec for n, spec in self.secrets.items() if spec.is_config}

@@ -26,7 +26,7 @@ def run_check_backend(project: Project, *, opener: Opener | None = None) -> Repo
     config = backend.config
     report = Report("check-secrets", columns=COLUMNS)
     findings = []
-    for spec in project.manifest.secrets.values():
+    for spec in project.manifest.stored.values():
         location = config.location(spec.name)
         stored = backend.read(spec.name)
         if stored is None:
@@ -48,7 +48,7 @@ def run_check_backend(project: Project, *, opener: Opener | None = None) -> Repo
             {"secret": spec.name, "location": location, "version": version, "status": status}
         )
     report.findings = waived(project, findings, "S")
-    report.data = {"backend": config.type, "secrets": len(project.manifest.secrets)}
+    report.data = {"backend": config.type, "secrets": len(project.manifest.stored)}
     bad = sum(1 for row in report.rows if row["status"] != "ok")
     report.summary = f"{len(report.rows) - bad} of {len(report.rows)} secrets ok in {config.type}"
     return report

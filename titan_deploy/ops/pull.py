@@ -37,7 +37,7 @@ def run_pull(
     if not dry_run:
         fs.ensure_dir(project.secrets_dir, expected_dir_mode(gid), gid, root=project.secrets_root)
     written: list[str] = []
-    for spec in manifest.secrets.values():
+    for spec in manifest.stored.values():
         path = current_file(project, spec)
         shown = Path(project.secrets_dir_rel) / path.name
         remote = backend.read(spec.name)

@@ -79,7 +79,7 @@ def run_push(project: Project, *, dry_run: bool = False, opener: Opener | None =
     config = backend.config
     report = Report("push", columns=COLUMNS)
     versions: dict[str, int] = {}
-    for spec in project.manifest.secrets.values():
+    for spec in project.manifest.stored.values():
         path = current_file(project, spec)
         shown = Path(project.secrets_dir_rel) / path.name
         local: bytes | None
