@@ -54,6 +54,9 @@ def test_installed_wheel_renders_outside_the_repo(tmp_path: Path) -> None:
     project.mkdir()
     for name in ("secrets.manifest.yml", "docker-compose.prod.yml"):
         shutil.copy2(REPO / name, project / name)
+    # the project's own config templates (`configs:` reads them from the project, not the wheel)
+    (project / "templates").mkdir()
+    shutil.copy2(REPO / "templates" / "redis.conf.j2", project / "templates" / "redis.conf.j2")
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     where = run(
