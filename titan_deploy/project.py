@@ -188,10 +188,10 @@ class Project:
         ComposeError/RuntimeFailure (exit 3) when compose times out or fails otherwise."""
         if self.project_name:
             return projectname.require_valid(self.project_name, "-p")
-        from titan_deploy.io import compose
+        from titan_deploy.io import compose, composerun
 
         try:
-            base = compose.find_compose()
+            base = composerun.find_compose()
         except RuntimeFailure:  # no Compose v2 here: the same rule, computed without it
             return self.rule_name
         # the overlay may not be rendered yet: it never names the project anyway

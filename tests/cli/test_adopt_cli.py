@@ -464,7 +464,7 @@ def test_an_overlay_compose_rejects_is_not_written_and_the_env_files_stay(
     rejected, adopt stops (exit 2) before any env file loses a line, and no overlay is written
     (the secrets it copied are kept: a second adopt finds them equal)."""
     from titan_deploy.errors import TitanError
-    from titan_deploy.io import compose
+    from titan_deploy.io import compose, composerun
     from titan_deploy.ops.adopt import run_adopt
     from titan_deploy.project import Project
 
@@ -476,7 +476,7 @@ def test_an_overlay_compose_rejects_is_not_written_and_the_env_files_stay(
             return getattr(self.real, name)
 
         def validate(self) -> None:
-            raise compose.ComposeRejected("rejected", argv=["c"], returncode=15, stderr="")
+            raise composerun.ComposeRejected("rejected", argv=["c"], returncode=15, stderr="")
 
     def factory(*args: object, **kwargs: object) -> Rejecting:
         return Rejecting(compose.for_project(*args, **kwargs))  # type: ignore[arg-type]

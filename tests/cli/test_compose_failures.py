@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from titan_deploy.io import compose
+from titan_deploy.io import composerun
 
 SCRIPT = """#!/bin/sh
 case "$*" in *"version --short"*) echo 2.40.3; exit 0;; esac
@@ -25,7 +25,7 @@ def stand_in(tmp_path: Path, body: str) -> dict[str, str]:
 
 @pytest.fixture
 def slow(tmp_path: Path, monkeypatch) -> dict[str, str]:
-    monkeypatch.setattr(compose, "CONFIG_TIMEOUT", 1.0)
+    monkeypatch.setattr(composerun, "CONFIG_TIMEOUT", 1.0)
     return stand_in(tmp_path, "exec sleep 120")
 
 
@@ -72,9 +72,9 @@ def test_compose_not_reaching_the_engine_is_exit_3(cli, titan_project: Path, tmp
 
 def test_the_error_types_carry_their_exit_codes() -> None:
     kwargs = {"argv": ["c"], "returncode": 1, "stderr": ""}
-    assert compose.ComposeRejected("x", **kwargs).exit_code == 2
-    assert compose.ComposeTimeout("x", **kwargs).exit_code == 3
-    assert compose.ComposeUnreachable("x", **kwargs).exit_code == 3
+    assert composerun.ComposeRejected("x", **kwargs).exit_code == 2
+    assert composerun.ComposeTimeout("x", **kwargs).exit_code == 3
+    assert composerun.ComposeUnreachable("x", **kwargs).exit_code == 3
 
 
 def test_check_secrets_never_runs_compose(cli, ready_project: Path, tmp_path: Path) -> None:

@@ -310,13 +310,13 @@ def _swap_rename_in(stack, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("swap", [_swap_symlink_out, _swap_rename_in], ids=["symlink", "rename"])
 def test_secret_swapped_between_check_and_compose_fails_up(stack, tmp_path, monkeypatch, swap):
-    from titan_deploy.io import compose
+    from titan_deploy.io import composerun
     from titan_deploy.ops import stack as stack_ops
     from titan_deploy.ops.up import run_up
     from titan_deploy.project import Project
 
     s = stack()
-    real_run = compose.run
+    real_run = composerun.run
     swapped = []
 
     def run_then_swap(argv, **kwargs):
@@ -325,7 +325,7 @@ def test_secret_swapped_between_check_and_compose_fails_up(stack, tmp_path, monk
             swapped.append(True)
         return real_run(argv, **kwargs)
 
-    monkeypatch.setattr(compose, "run", run_then_swap)
+    monkeypatch.setattr(composerun, "run", run_then_swap)
     project = Project(project_dir=s.root, project_name=s.name)
     report = run_up(project, stack_ops.real(), timeout=60)
     assert swapped

@@ -86,10 +86,10 @@ def test_project_rule_name_reads_dotenv_and_the_files_name(tmp_path: Path, monke
 
 
 def test_the_name_is_resolved_once_per_run(tmp_path: Path, monkeypatch) -> None:
-    from titan_deploy.io import compose
+    from titan_deploy.io import compose, composerun
 
     calls: list[object] = []
-    monkeypatch.setattr(compose, "find_compose", lambda env=None: ("compose",))
+    monkeypatch.setattr(composerun, "find_compose", lambda env=None: ("compose",))
     monkeypatch.setattr(
         compose, "resolved", lambda command: calls.append(command) or ("x", ["app"])
     )

@@ -11,7 +11,8 @@ from titan_deploy.core.adopt_model import (
     AdoptInput,
     SecretPlan,
 )
-from titan_deploy.core.manifest import DEFAULT_MAX, DEFAULT_MIN, SecretSpec
+from titan_deploy.core.manifest import SecretSpec
+from titan_deploy.core.manifest_keys import DEFAULT_MAX, DEFAULT_MIN
 from titan_deploy.core.secretvalue import kind_problem
 from titan_deploy.core.valuechecks import Where, content_findings
 

@@ -26,7 +26,8 @@ from titan_deploy.core.adopt_model import (
 )
 from titan_deploy.core.conventions import convention_for, image_repository
 from titan_deploy.core.lint import HIGH_ENTROPY, RUNTIME_FIELDS
-from titan_deploy.core.manifest import ENV_RE, NAME_RE, SecretSpec
+from titan_deploy.core.manifest import SecretSpec
+from titan_deploy.core.manifest_validate import ENV_RE, NAME_RE
 from titan_deploy.core.secretvalue import is_placeholder
 
 if TYPE_CHECKING:

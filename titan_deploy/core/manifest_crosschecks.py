@@ -1,4 +1,4 @@
-"""The manifest's rules that span secrets (one secret's entry is checked in core/manifest.py):
+"""The manifest's rules that span secrets (one entry is checked in core/manifest_secret.py):
 no name taken by another's version files, one env var per file per service, a key_id_env that
 names nothing else. Each raises the ConfigError of `doc.error` (file, line, key path)."""
 

@@ -1,6 +1,6 @@
 """How a consumer picks up a new version, and what proves it did (README "Reload and proofs").
 
-Parsed from the manifest here (core/manifest.py calls in), held as values in
+Parsed from the manifest here (core/manifest_secret.py calls in), held as values in
 core/manifest_model.py. A consumer's `reload:` is `restart` (the default: Compose recreates the
 container on the new file), `{signal: SIGHUP}` (the signal sent to the container's main
 process) or `{exec: [argv...]}` (a command run inside the container, e.g. `nats-server --signal

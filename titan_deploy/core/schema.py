@@ -1,7 +1,8 @@
 """The manifest's JSON Schema (README "Manifest schema"), generated from the validator's own
-tables: each section's keys are the parser's `*_KEYS` sets (core/manifest.py), names and env vars
-its `NAME_RE` / `ENV_RE`, the choices its `KINDS`, `ROTATIONS`, `ROLES`. A key the parser learns
-appears here by itself (typed by `PROPERTIES`, else untyped until it gets an entry). Pure.
+tables: each section's keys are the parser's `*_KEYS` sets (core/manifest_keys.py), names and
+env vars its `NAME_RE` / `ENV_RE` (core/manifest_validate.py), the choices its `KINDS`,
+`ROTATIONS`, `ROLES`. A key the parser learns appears here by itself (typed by `PROPERTIES`,
+else untyped until it gets an entry). Pure.
 
 The schema is for editors (yaml-language-server completes and checks with it) and CI. It holds
 what a JSON Schema can say: unknown keys, types, required keys, choices, name and env-var
@@ -17,8 +18,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from titan_deploy.core import manifest as m
 from titan_deploy.core import manifest_deploy as md
+from titan_deploy.core import manifest_keys as m
 from titan_deploy.core import manifest_reload as mr
 from titan_deploy.core import manifest_validate as mv
 from titan_deploy.core import waivers as w
@@ -48,14 +49,14 @@ VALIDATOR_ONLY = (
 def _name(what: str) -> dict[str, Any]:
     return {
         "type": "string",
-        "pattern": m.NAME_RE.pattern,
-        "maxLength": m.MAX_NAME,
+        "pattern": mv.NAME_RE.pattern,
+        "maxLength": mv.MAX_NAME,
         "description": what,
     }
 
 
 def _env() -> dict[str, Any]:
-    return {"type": "string", "pattern": m.ENV_RE.pattern}
+    return {"type": "string", "pattern": mv.ENV_RE.pattern}
 
 
 def _env_or_list() -> dict[str, Any]:
@@ -284,7 +285,8 @@ def _keys(section: str) -> set[str]:
         "deploy": "DEPLOY_KEYS",
         "waiver": "WAIVER_KEYS",
     }[section]
-    return set(getattr(w if section == "waiver" else m, table, ()))
+    owner = {"waiver": w, "deploy": md}.get(section, m)
+    return set(getattr(owner, table, ()))
 
 
 def _section(section: str, extra: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -302,7 +304,8 @@ def _section(section: str, extra: dict[str, Any] | None = None) -> dict[str, Any
 
 
 def _secret_rules() -> list[dict[str, Any]]:
-    """The per-secret rules `if`/`then` can say (core/manifest.py `_secret`, `_check_rotation`)."""
+    """The per-secret rules `if`/`then` can say (core/manifest_secret.py `parse_secret`,
+    `_check_rotation`)."""
 
     def when(prop: str, cond: dict[str, Any], then: dict[str, Any]) -> dict[str, Any]:
         return {"if": {"properties": {prop: cond}, "required": [prop]}, "then": then}

@@ -1,4 +1,4 @@
-"""A child process and everything it spawned, stopped together (io/compose.py's runner: the
+"""A child process and everything it spawned, stopped together (io/composerun.py's runner: the
 `docker` CLI's compose plugin holds the pipes). Linux /proc."""
 
 from __future__ import annotations

@@ -45,7 +45,7 @@ from titan_deploy.core.findings import Finding, Report, error, warning
 from titan_deploy.core.manifest import Manifest, parse_manifest_text
 from titan_deploy.core.overlay import base_compose, plan_overlay
 from titan_deploy.errors import ConfigError
-from titan_deploy.io import compose, fs
+from titan_deploy.io import compose, composerun, fs
 from titan_deploy.io.composefiles import load_compose_files
 from titan_deploy.ops import adopt_write
 from titan_deploy.project import Project
@@ -251,8 +251,10 @@ def _ask_compose(
         if command is None:
             return _Seen(project.project_name or project.project_dir.name, {})
         name = project.name if manifest is not None else compose.resolved_name(command)
-        return _Seen(name, _environments(compose.run_config(command.config_interpolated()).stdout))
-    except compose.ComposeRejected as exc:
+        return _Seen(
+            name, _environments(composerun.run_config(command.config_interpolated()).stdout)
+        )
+    except composerun.ComposeRejected as exc:
         exc.message = f"compose rejects {', '.join(files)}: {exc.message}"
         exc.args = (exc.message,)
         raise

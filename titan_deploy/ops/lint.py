@@ -19,6 +19,7 @@ from titan_deploy.core.lint_base import base_file_findings
 from titan_deploy.core.yamlpos import Located
 from titan_deploy.errors import ConfigError
 from titan_deploy.io import compose, fs
+from titan_deploy.io.composerun import ComposeRejected
 from titan_deploy.ops.check import counted, waived
 from titan_deploy.ops.render import base_files as render_base_files
 from titan_deploy.ops.render import current_plan
@@ -46,7 +47,7 @@ def run_lint(project: Project, compose_for: compose.ComposeFactory) -> Report:
         # what only the interpolated model shows (a port, a duration from `.env`): compose's
         # own `config --quiet`, as it would deploy the files
         runner.validate()
-    except compose.ComposeRejected as exc:
+    except ComposeRejected as exc:
         # compose rejects the files themselves: a finding (L016, the CLI scrubs compose's
         # words; a base file's entry compose cannot merge is named); a timeout or an
         # unreachable engine stays a runtime failure (exit 3)
@@ -63,7 +64,7 @@ def run_lint(project: Project, compose_for: compose.ComposeFactory) -> Report:
     return report
 
 
-def rejected(files: list[str], exc: compose.ComposeRejected, cause: str = "") -> Report:
+def rejected(files: list[str], exc: ComposeRejected, cause: str = "") -> Report:
     """lint's report when Compose rejects the merged files: one L016 error with its message
     (and `cause`: a base file entry that explains it, or "")."""
     finding = Finding(

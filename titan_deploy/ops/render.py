@@ -13,7 +13,7 @@ from titan_deploy.core.findings import Report
 from titan_deploy.core.overlay import OverlayPlan, base_compose, plan_overlay, render_overlay
 from titan_deploy.core.rotation.manifestchange import effective_manifest
 from titan_deploy.errors import ConfigError
-from titan_deploy.io import compose, fs
+from titan_deploy.io import composerun, fs
 from titan_deploy.io import journal as journal_io
 from titan_deploy.io.compose import ComposeFactory
 from titan_deploy.io.composefiles import ComposeDoc, load_compose_files
@@ -145,9 +145,9 @@ class _Validator:
         files = [*base, os.path.relpath(path, project.project_dir)]
         try:
             self.compose_for(project.project_dir, files, project.project_name).validate()
-        except compose.ComposeMissing:
+        except composerun.ComposeMissing:
             return
-        except compose.ComposeRejected as exc:
+        except composerun.ComposeRejected as exc:
             shown = project.manifest.overlay
             said = exc.message.replace(str(path), shown)
             merged = ", ".join([*base, shown])

@@ -15,7 +15,8 @@ from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
 from tests.paths import REPO
-from titan_deploy.core.manifest import ENV_RE, NAME_RE, load_manifest, parse_manifest_text
+from titan_deploy.core.manifest import load_manifest, parse_manifest_text
+from titan_deploy.core.manifest_validate import ENV_RE, NAME_RE
 from titan_deploy.core.overlay import Assignment, plan_overlay, render_overlay
 from titan_deploy.errors import EXIT_CONFIG, ConfigError
 

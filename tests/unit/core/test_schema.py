@@ -14,6 +14,7 @@ import pytest
 
 from tests.paths import PACKAGE, REPO
 from titan_deploy.core import manifest as m
+from titan_deploy.core import manifest_keys as keys
 from titan_deploy.core import waivers as w
 from titan_deploy.core.schema import PROPERTIES, manifest_schema, schema_json
 from titan_deploy.core.yamlpos import load_located
@@ -104,13 +105,13 @@ def test_the_schema_is_a_valid_draft7_schema() -> None:
 )
 def test_every_key_the_parser_accepts_is_typed(section: str, table: str) -> None:
     """A key added to the parser appears in the schema by itself; this says it needs a type."""
-    owner = w if section == "waiver" else m
+    owner = w if section == "waiver" else keys
     untyped = set(getattr(owner, table)) - set(PROPERTIES[section])
     assert not untyped, f"give {sorted(untyped)} a type in core/schema.py PROPERTIES[{section!r}]"
 
 
 def test_new_parser_keys_show_up(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(m, "SECRET_KEYS", {*m.SECRET_KEYS, "brand_new"})
+    monkeypatch.setattr(keys, "SECRET_KEYS", {*keys.SECRET_KEYS, "brand_new"})
     secret = manifest_schema()["definitions"]["secret"]
     assert "brand_new" in secret["properties"]
 

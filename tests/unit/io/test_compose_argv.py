@@ -10,14 +10,8 @@ from pathlib import Path
 import pytest
 
 from titan_deploy.errors import ComposeError, RuntimeFailure
-from titan_deploy.io.compose import (
-    ComposeCommand,
-    classify_failure,
-    command_for,
-    compose_version,
-    find_compose,
-    run,
-)
+from titan_deploy.io.compose import ComposeCommand, command_for
+from titan_deploy.io.composerun import classify_failure, compose_version, find_compose, run
 
 CMD = ComposeCommand(
     base=("docker", "compose"),

@@ -13,7 +13,7 @@ import secrets
 import pytest
 
 from titan_deploy.errors import ComposeError
-from titan_deploy.io import compose
+from titan_deploy.io import composerun
 
 
 def _alive(marker: str) -> list[int]:
@@ -33,5 +33,5 @@ def test_a_timeout_kills_every_descendant_and_returns() -> None:
     seconds = f"{300 + secrets.randbelow(600)}.{secrets.randbelow(10**6):06d}"  # a unique marker
     script = f"sleep {seconds} & sh -c 'sleep {seconds}; :' & sleep {seconds}; wait"
     with pytest.raises(ComposeError, match="timed out after 1s"):
-        compose.run(["sh", "-c", script], what="a stuck compose", timeout=1)
+        composerun.run(["sh", "-c", script], what="a stuck compose", timeout=1)
     assert _alive(f"sleep\0{seconds}") == []

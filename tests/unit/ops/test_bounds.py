@@ -15,7 +15,8 @@ from titan_deploy.core import regex
 from titan_deploy.core.checks import Fix, GitFacts, check_store
 from titan_deploy.core.fileread import TooLarge, UnsafeFile, read_bounded
 from titan_deploy.core.limits import DOCKER_SECRET_LIMIT, MAX_SECRET_BYTES
-from titan_deploy.core.manifest import DEFAULT_MAX, parse_manifest_text
+from titan_deploy.core.manifest import parse_manifest_text
+from titan_deploy.core.manifest_keys import DEFAULT_MAX
 from titan_deploy.core.overlay import plan_overlay
 from titan_deploy.errors import ConfigError, EngineUnreachable
 from titan_deploy.io import fs

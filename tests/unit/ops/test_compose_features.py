@@ -12,8 +12,8 @@ import yaml
 
 from tests.fakes import FakeCompose, FakeContainer, FakeEngine, FakeFile, backends
 from titan_deploy.errors import ConfigError
-from titan_deploy.io import compose as compose_io
 from titan_deploy.io.composefiles import load_compose_files
+from titan_deploy.io.composerun import ComposeRejected
 from titan_deploy.ops.render import defined_services, run_render
 from titan_deploy.ops.status import run_status
 from titan_deploy.ops.up import built_services, run_up
@@ -172,7 +172,7 @@ def test_up_build_passes_build_to_compose_and_says_what_it_builds(tmp_path: Path
 class Rejecting(FakeCompose):
     def validate(self) -> None:
         self.calls.append("validate")
-        raise compose_io.ComposeRejected(
+        raise ComposeRejected(
             "docker compose config failed (exit 15): invalid", argv=["c"], returncode=15, stderr=""
         )
 
@@ -180,7 +180,7 @@ class Rejecting(FakeCompose):
 def test_render_writes_nothing_when_compose_rejects_the_merged_result(tmp_path: Path) -> None:
     project = make(tmp_path, {"services": {"app": {"image": "x"}, "worker": {"image": "x"}}})
     compose = Rejecting(FakeEngine(), project)
-    with pytest.raises(compose_io.ComposeRejected, match="not written"):
+    with pytest.raises(ComposeRejected, match="not written"):
         run_render(project, compose_for=compose)
     assert compose.calls == ["validate"]
     assert not (tmp_path / "docker-compose.secrets.yml").exists()

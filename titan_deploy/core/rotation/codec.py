@@ -13,10 +13,10 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from titan_deploy.core.manifest import ENV_RE, NAME_RE, Consumer, ProvisionSpec, SecretSpec
+from titan_deploy.core.manifest import Consumer, ProvisionSpec, SecretSpec
 from titan_deploy.core.manifest_model import Proof, Reload
 from titan_deploy.core.manifest_reload import MAX_ARGS, SIGNALS
-from titan_deploy.core.manifest_validate import plain_path
+from titan_deploy.core.manifest_validate import ENV_RE, NAME_RE, plain_path
 from titan_deploy.core.overlay import Assignment
 from titan_deploy.core.rotation.journal import (
     Active,

@@ -47,7 +47,7 @@ from titan_deploy.core.secretvalue import generate
 from titan_deploy.core.timespec import parse_timestamp
 from titan_deploy.core.versions import file_name
 from titan_deploy.errors import TitanError
-from titan_deploy.io import compose, fs
+from titan_deploy.io import compose, composerun, fs
 from titan_deploy.io import engine as engine_io
 from titan_deploy.io import journal as journal_io
 from titan_deploy.ops import configs, stack
@@ -250,7 +250,7 @@ class StackEffects:
         absent = [s for s in step.services if s not in deployed]
         if deployed:
             argv = self.command.up_no_deps(self.timeout, deployed, stop_timeout=self.stop_timeout)
-            compose.run(argv, what=f"recreate {', '.join(deployed)}", timeout=self.timeout + 120)
+            composerun.run(argv, what=f"recreate {', '.join(deployed)}", timeout=self.timeout + 120)
         note = f"recreated {', '.join(deployed)}" if deployed else "nothing to recreate"
         if absent:
             note += f"; not deployed (will use the new version when started): {', '.join(absent)}"

@@ -13,7 +13,7 @@ from types import SimpleNamespace
 import pytest
 
 from titan_deploy.errors import EngineUnreachable, TitanError
-from titan_deploy.io import compose
+from titan_deploy.io import composerun
 from titan_deploy.io import engine as engine_io
 from titan_deploy.ops.rotate.effects import StackEffects
 from titan_deploy.ops.rotate.session import Redactor
@@ -35,7 +35,7 @@ def test_constructing_effects_touches_neither_disk_nor_engine_nor_compose(
 ) -> None:
     monkeypatch.setenv("DOCKER_HOST", UNREACHABLE)
     calls: list[str] = []
-    real_connect, real_find = engine_io.connect, compose.find_compose
+    real_connect, real_find = engine_io.connect, composerun.find_compose
 
     def connect(*args, **kwargs):
         calls.append("engine")
@@ -46,7 +46,7 @@ def test_constructing_effects_touches_neither_disk_nor_engine_nor_compose(
         return real_find(*args, **kwargs)
 
     monkeypatch.setattr(engine_io, "connect", connect)
-    monkeypatch.setattr(compose, "find_compose", find_compose)
+    monkeypatch.setattr(composerun, "find_compose", find_compose)
     project = _vanished_project(tmp_path)
 
     effects = StackEffects(project, timeout=5, inputs={"x": b"value"})
@@ -138,7 +138,7 @@ class _Rejecting:
         self.calls = calls
 
     def validate(self) -> None:
-        from titan_deploy.io.compose import ComposeRejected
+        from titan_deploy.io.composerun import ComposeRejected
 
         self.calls.append("validate")
         raise ComposeRejected("invalid", argv=["c"], returncode=15, stderr="")
@@ -148,7 +148,7 @@ def test_a_re_render_compose_rejects_fails_the_repoint_and_keeps_the_overlay(
     tmp_path: Path,
 ) -> None:
     from titan_deploy.core.rotation.steps import Repoint
-    from titan_deploy.io.compose import ComposeRejected
+    from titan_deploy.io.composerun import ComposeRejected
 
     (tmp_path / "secrets.manifest.yml").write_text(
         "version: 1\ncompose_files: [compose.yml]\nsecrets:\n"
