@@ -6,8 +6,8 @@ The template runs in Jinja's SandboxedEnvironment with StrictUndefined and no gl
 only its declared inputs (as text), can call no unsafe attribute, and `*`/`**` cannot build a
 huge string or number. A template can never print a value: every error is turned into a
 `TemplateProblem` whose message names the template, the line and the kind of error, and quotes
-Jinja's own detail only when that detail holds no piece of any input value (core/redact decides,
-with every encoding; otherwise the detail is withheld). Nothing else of a render is ever shown.
+Jinja's own detail only when all it quotes is the template's own words or type names and it
+holds no piece of any input value (`_clean`; otherwise the detail is withheld). Nothing else of a render is ever shown.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ if TYPE_CHECKING:  # check-secrets renders templates without loading verify
 
 MAX_REPEAT = 1 << 20  # `"x" * n`, `[..] * n`: at most this many items / characters
 MAX_POWER = 4096  # `a ** b`: at most this exponent
-WITHHELD = "detail withheld: it would quote an input's value"
+WITHHELD = "detail withheld: it may quote an input's value"
 
 
 class TemplateProblem(Exception):
@@ -98,27 +98,76 @@ def render(template: str, source: str, values: Mapping[str, bytes]) -> bytes:
     try:
         out = _environment().from_string(source).render(text_values)
     except Exception as exc:  # any error of a template: one scrubbed line
-        raise TemplateProblem("render", _describe(template, exc, values.values())) from None
+        raise TemplateProblem("render", _describe(template, exc, source, values.values())) from None
     data = out.encode("utf-8")
     if len(data) >= MAX_SECRET_BYTES:
         raise TemplateProblem("render", f"{template}: renders {len(data)} bytes, over the limit")
     return data
 
 
-def _describe(template: str, exc: BaseException, values: Iterable[bytes]) -> str:
-    """`TEMPLATE: line N: ErrorType: detail` without any piece of any value."""
+def _describe(template: str, exc: BaseException, source: str, values: Iterable[bytes]) -> str:
+    """`TEMPLATE: line N: ErrorType: detail` without any piece of any value: Jinja's detail is
+    kept only when it is `_clean` (else WITHHELD)."""
     line = getattr(exc, "lineno", None)
     for frame in traceback.extract_tb(exc.__traceback__):
         if frame.filename == "<template>":
             line = frame.lineno
     detail = str(exc).splitlines()[0] if str(exc) else ""
-    redactor = Redactor(list(values), include_remembered=False)
-    if redactor(detail) != detail or any(
-        v.strip() and v.strip() in detail.encode() for v in values
-    ):
+    if detail and not _clean(detail, source, list(values)):
         detail = WITHHELD
     where = f"line {line}: " if line else ""
     return f"{template}: {where}{type(exc).__name__}" + (f": {detail}" if detail else "")
+
+
+# Names an error detail may quote besides the template's own words: Python's and Jinja's types.
+TYPE_WORDS = frozenset(
+    f"{name}{suffix}"
+    for name in (
+        "str", "int", "float", "bool", "list", "dict", "tuple", "set", "NoneType", "bytes",
+        "Markup", "range", "Undefined", "StrictUndefined", "LoopContext", "Namespace",
+        "Cycler", "Joiner", "generator", "function", "builtin_function_or_method", "method",
+    )
+    for suffix in ("", " object")
+)  # fmt: skip
+
+
+def _clean(detail: str, source: str, values: list[bytes]) -> bool:
+    """Whether Jinja's `detail` may be shown. A value reaches a detail transformed as often as
+    whole (`{}[pw|upper]`, `pw[::-1]`, `pw[:7]`, `pw|int + 1`), so no redactor of the values can
+    decide alone: every quoted piece of the detail must be a word of the template itself (a name,
+    an attribute, a filter, a constant) or a type name, every word holding a digit outside the
+    quotes must be such a word too, and the rest must not hold a piece of a value (core/redact)."""
+    import re
+
+    words = _template_words(source) | TYPE_WORDS
+    quoted = re.findall(r"'([^']*)'|\"([^\"]*)\"", detail)
+    if any((a or b) not in words for a, b in quoted):
+        return False
+    rest = re.sub(r"'[^']*'|\"[^\"]*\"", "''", detail)
+    if any(w not in words for w in re.findall(r"\w*\d\w*", rest)):
+        return False
+    if Redactor(values, include_remembered=False)(detail) != detail:
+        return False
+    return not any(v.strip() and v.strip() in detail.encode() for v in values)
+
+
+def _template_words(source: str) -> set[str]:
+    """The words a template's text itself holds: names, attributes, filters, tests, keywords
+    and constants (as text). Empty when it does not parse."""
+    from jinja2 import TemplateSyntaxError, nodes
+
+    try:
+        tree = _environment().parse(source)
+    except TemplateSyntaxError:
+        return set()
+    words: set[str] = set()
+    for node in tree.find_all((nodes.Name, nodes.Getattr, nodes.Filter, nodes.Test)):
+        words.add(str(getattr(node, "name", None) or getattr(node, "attr", "")))
+    for node in tree.find_all(nodes.Keyword):
+        words.add(node.key)
+    for node in tree.find_all(nodes.Const):
+        words.add(str(node.value))
+    return words
 
 
 def fresh_render_findings(facts: Facts, digests: Mapping[str, str]) -> list[tuple[Finding, str]]:
