@@ -11,6 +11,7 @@ region -> exit 2.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from titan_deploy.core.backend import BackendConfig, Stored, encode_value, stored
@@ -25,6 +26,9 @@ DENIED = {
     "InvalidClientTokenId",
     "SignatureDoesNotMatch",
 }
+# An AWS error code as AWS writes them (`ResourceNotFoundException`, `400`); the code is the
+# server's text: anything else (an endpoint echoing the request) is not shown
+CODE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9.]{0,63}")
 
 
 class AwsSecretsManager:
@@ -114,8 +118,10 @@ class AwsSecretsManager:
 
 
 def _code(exc: BaseException) -> str:
-    """The AWS error code of a ClientError ('' for anything else)."""
+    """The AWS error code of a ClientError ('' for anything else, and for a code that is not
+    one word of letters, digits and dots: the server's text may echo the request's value)."""
     response: Any = getattr(exc, "response", None)
     if isinstance(response, dict):
-        return str((response.get("Error") or {}).get("Code", ""))
+        code = str((response.get("Error") or {}).get("Code", ""))
+        return code if CODE_RE.fullmatch(code) else ""
     return ""
