@@ -329,6 +329,11 @@ def _existing(
     if manifest is None:
         return None, None
     spec = manifest.secrets.get(name)
+    if spec is not None and spec.is_config:
+        return None, (
+            f"{name} is a config of the manifest (rendered from {spec.template}), not a secret "
+            "a value can be copied into: rename the config, or remove it, then run adopt again"
+        )
     for service, entry in decision.consumers.items():
         for other in manifest.secrets_of(service):
             consumer = other.consumer(service)

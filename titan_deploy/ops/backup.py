@@ -11,7 +11,7 @@ from pathlib import Path
 
 from titan_deploy.core.backup import BACKUP_DIR, backup_name
 from titan_deploy.core.findings import Report
-from titan_deploy.core.manifest import SecretSpec
+from titan_deploy.core.manifest import Manifest, SecretSpec
 from titan_deploy.core.versions import file_name, versions_of
 from titan_deploy.errors import ConfigError, UsageError
 from titan_deploy.io import age, fs
@@ -70,16 +70,19 @@ def version_files(project: Project, spec: SecretSpec) -> list[tuple[int | None, 
 
 
 def run_backup(project: Project, names: Sequence[str] = ()) -> Report:
-    """Keep an encrypted copy of every version file of `names` (default: every secret).
-    UsageError (exit 2) for a name the manifest does not know."""
+    """Keep an encrypted copy of every version file of `names` (default: every stored secret).
+    UsageError (exit 2) for a name the manifest does not know, or a config: it is rendered again
+    from its inputs (README "Config files"), so it has no copy of its own."""
     manifest = project.manifest
     unknown = [n for n in names if n not in manifest.secrets]
     if unknown:
         raise UsageError(f"not a manifest secret: {', '.join(unknown)}")
+    configs = [n for n in names if n in manifest.configs]
+    if configs:
+        raise UsageError(config_refusal(manifest, configs[0], "backed up"))
     recipients(project)
     report = Report(command="backup", columns=COLUMNS)
-    # a config is rendered again from its inputs (README "Config files"): no copy of its own
-    for name in names or [n for n, spec in manifest.secrets.items() if not spec.is_config]:
+    for name in names or list(manifest.stored):
         for version, path in version_files(project, manifest.secrets[name]):
             data = fs.read_secret(path)
             copy = keep_copy(project, name, version, data, source=path)
@@ -91,6 +94,16 @@ def run_backup(project: Project, names: Sequence[str] = ()) -> Report:
     )
     report.data = {"copies": count, "dir": str(backup_dir(project))}
     return report
+
+
+def config_refusal(manifest: Manifest, name: str, what: str) -> str:
+    """Why config `name` is not `what` ("backed up", "restored"): it is rendered from its
+    inputs, which are (README "Config files")."""
+    inputs = ", ".join(manifest.secrets[name].inputs)
+    return (
+        f"{name} is a config rendered from {inputs}: it is not {what} by itself; "
+        f"its inputs are (`titan-deploy render` renders it again from them)"
+    )
 
 
 def _rel(project: Project, path: Path) -> str:

@@ -47,9 +47,7 @@ def run_init(
     report = Report("init", columns=["secret", "action"])
     mode = expected_file_mode(gid)
     report.findings += sops_findings
-    for spec in manifest.secrets.values():
-        if spec.is_config:  # rendered from its inputs by render/up (ops/configs.py)
-            continue
+    for spec in manifest.stored.values():  # a config is rendered by render/up (ops/configs.py)
         if spec.name in imported:
             action, finding = _import(project, spec, imported[spec.name], mode, gid), None
         elif spec.name in refused:  # the operator's value exists: never generate another
@@ -96,11 +94,14 @@ def _from_sops(
     refused: set[str] = set()
     findings: list[Finding] = []
     for key, value in doc.items():
-        spec = project.manifest.secrets.get(key)
+        spec = project.manifest.stored.get(key)
         if spec is None:
-            findings.append(
-                warning("I004", f"--from-sops {from_sops}: {key} is no manifest secret: skipped")
+            what = (
+                "is a config, rendered from its inputs"
+                if key in project.manifest.configs
+                else "is no manifest secret"
             )
+            findings.append(warning("I004", f"--from-sops {from_sops}: {key} {what}: skipped"))
             continue
         why = _sops_problem(project, spec, value)
         if why:

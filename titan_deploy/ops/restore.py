@@ -25,7 +25,7 @@ from titan_deploy.core.versions import file_name
 from titan_deploy.errors import ConfigError, RuntimeFailure, UsageError
 from titan_deploy.io import age, fs
 from titan_deploy.io import journal as journal_io
-from titan_deploy.ops.backup import backup_dir, version_files
+from titan_deploy.ops.backup import backup_dir, config_refusal, version_files
 from titan_deploy.ops.render import run_render
 from titan_deploy.project import Project
 
@@ -50,6 +50,12 @@ def run_restore(
         raise UsageError(f"not a manifest secret: {name}")
     if spec.rotation == "hmac":
         raise UsageError(hmac_refusal(name))
+    if spec.is_config:
+        raise UsageError(config_refusal(project.manifest, name, "restored"))
+    configs = project.manifest.configs_using([name])
+    if configs:
+        copy = backup_dir(project) / backup_name(name, version)
+        raise UsageError(input_refusal(name, configs, os.path.relpath(copy, project.project_dir)))
     copy = backup_dir(project) / backup_name(name, version)
     if not copy.exists() and not copy.is_symlink():
         raise UsageError(f"no break-glass copy {copy.name} in {backup_dir(project)}")
@@ -81,6 +87,18 @@ def run_restore(
         "versions": {name: new},  # the history records the version restored as
     }
     return report
+
+
+def input_refusal(name: str, configs: tuple[str, ...], copy: str) -> str:
+    """Why an input of a config is not restored (README "Break-glass copies"): a restore
+    repoints the input's consumers only, and the config's consumers would keep a file rendered
+    from the old value. A rotation renders the configs again with the new value."""
+    return (
+        f"{name} is an input of config {', '.join(configs)}: a restore would leave "
+        f"{configs[0]}'s consumers on a file rendered from the old value; not restored. Give "
+        f"the kept value to a rotation, which renders the config again: `age -d -i IDENTITY "
+        f"{copy} | titan-deploy rotate secret {name}` (from stdin, no plaintext file)"
+    )
 
 
 def hmac_refusal(name: str) -> str:

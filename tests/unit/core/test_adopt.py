@@ -304,6 +304,19 @@ def test_an_existing_entry_is_reused_or_refused_on_a_clash() -> None:
     assert not plan.secrets and "at secret other" in plan.refusals[0].reason
 
 
+def test_a_name_the_manifest_gives_a_config_is_refused() -> None:
+    """A config's file is rendered from its inputs: a value copied into it would be overwritten
+    at the next render (the plan reused the config as an existing secret)."""
+    manifest = parse_manifest_text(
+        "version: 1\nsecrets:\n  x: {kind: token, consumers: {brain: X_FILE}}\n"
+        "configs:\n  api_token:\n    template: t.j2\n    inputs: [x]\n"
+        "    consumers: {brain: API_TOKEN_FILE}\n"
+    )
+    plan, _ = plan_of({"brain": svc()}, f"API_TOKEN={canary()}\n", manifest=manifest)
+    assert not plan.secrets
+    assert "api_token is a config of the manifest" in plan.refusals[0].reason
+
+
 # --- env files -----
 
 

@@ -33,6 +33,7 @@ secrets:
     consumers: {web: DB_PASSWORD_FILE}
 backend: {type: aws-secretsmanager, region: us-east-1}
 """
+BACKEND = "backend: {type: aws-secretsmanager, region: us-east-1}\n"
 
 
 class MemoryBackend:
@@ -142,3 +143,28 @@ def test_no_backend_is_a_config_error(tmp_path: Path) -> None:
     (tmp_path / "secrets.manifest.yml").write_text(MANIFEST.split("backend:")[0])
     with pytest.raises(ConfigError, match="no `backend:`"):
         run_push(Project(project_dir=tmp_path))
+
+
+def test_a_config_is_neither_pushed_nor_pulled_but_rendered_from_the_pulled_input(
+    tmp_path: Path,
+) -> None:
+    from tests.projectkit import config_project
+    from titan_deploy.ops.configs import write_configs
+
+    project, value = config_project(tmp_path / "p", head=BACKEND)
+    write_configs(project)
+    backend = MemoryBackend(project.manifest.backend)  # type: ignore[arg-type]
+    assert [r["secret"] for r in run_push(project, opener=opener(backend)).rows] == [
+        "redis_password"
+    ]
+    assert list(backend.entries) == ["redis_password"]
+    for name in ("redis_password", "redis.conf"):
+        (project.secrets_dir / name).unlink()
+    report = run_pull(project, opener=opener(backend))
+    assert [r["secret"] for r in report.rows] == ["redis_password"]
+    assert (project.secrets_dir / "redis_password").read_bytes() == value
+    assert write_configs(project) == {"redis_conf": "written"}
+    assert value in (project.secrets_dir / "redis.conf").read_bytes()
+    assert [r["secret"] for r in run_check_backend(project, opener=opener(backend)).rows] == [
+        "redis_password"
+    ]
