@@ -143,10 +143,12 @@ def unconsumed(manifest: Manifest, plan: OverlayPlan, services: dict[str, Any]) 
         if secret_source(item) in plan.sources
     }
     for name, spec in manifest.secrets.items():
-        if not spec.consumers or name not in mounted:
+        # an input of a config is read through the config's file (README "Config files")
+        readers = (name, *manifest.configs_using([name]))
+        if not any(manifest.secrets[r].consumers and r in mounted for r in readers):
             yield warning(
                 "L004",
-                f"secret {name} is consumed by no service",
+                f"{'config' if spec.is_config else 'secret'} {name} is consumed by no service",
                 secret=name,
                 fix="add a consumer in the manifest, or remove the secret",
             )

@@ -269,6 +269,28 @@ def test_l004_secret_without_consumers_in_the_manifest() -> None:
     assert findings[0].message == "secret spare is consumed by no service"
 
 
+def test_l004_an_input_read_only_through_its_config_is_consumed() -> None:
+    """A secret whose only reader is a config (README "Config files": redis reads its password
+    in redis.conf) is consumed: no L004."""
+    from tests.projectkit import with_redis_conf
+
+    manifest = parse_manifest_text(
+        with_redis_conf("version: 1\nsecrets:\n  redis_password: {kind: password}\n")
+    )
+    config = clean_config()
+    config["secrets"] = {
+        "redis_conf": {"file": f"{ROOT}/secrets/redis.conf", "name": "titan_redis_conf"}
+    }
+    config["services"] = {
+        "redis": {
+            "image": "redis:7",
+            "secrets": [{"source": "redis_conf", "target": "/run/secrets/redis.conf"}],
+        }
+    }
+    findings = lint_config(config, manifest, plan_overlay(manifest), "secrets")
+    assert only(findings, "L004") == [], [f.message for f in findings]
+
+
 # --- L005: a declared secret the manifest does not know ------------------------------------------
 
 
