@@ -142,19 +142,6 @@ def update(
     return outcome
 
 
-def register_files(
-    registry_dir: str,
-    exchange: str,
-    key_file: str,
-    secret_file: str,
-    revoke: bool = False,
-    read_only: bool = False,
-) -> str:
-    key = read_value(key_file, "key")
-    secret = read_value(secret_file, "secret")
-    return update(registry_dir, exchange, key, secret, revoke, read_only)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description="Register an exchange API key pair (sha256 digests only) with demo-exchange."
@@ -173,16 +160,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     try:
-        print(
-            register_files(
-                args.registry,
-                args.exchange,
-                args.key_file,
-                args.secret_file,
-                args.revoke,
-                args.read_only,
-            )
-        )
+        key = read_value(args.key_file, "key")
+        secret = read_value(args.secret_file, "secret")
+        print(update(args.registry, args.exchange, key, secret, args.revoke, args.read_only))
     except RegistryError as exc:
         print(f"register_exchange_key: error: {exc}", file=sys.stderr)
         return 1

@@ -17,6 +17,15 @@ from pathlib import Path
 from titan_deploy.project import Project
 
 COMPOSE = "services: {web: {image: busybox}}\n"
+API_TOKEN = """\
+version: 1
+compose_files: [compose.yml]
+secrets:
+  api_token:
+    kind: token
+    consumers: {web: API_TOKEN_FILE}
+"""
+"""A manifest of one secret read by `web` (compose.yml: COMPOSE)."""
 REDIS_CONF = """\
   redis_conf:
     template: templates/redis.conf.j2

@@ -44,12 +44,6 @@ def digest(value: str) -> str:
     return hashlib.sha256(value.encode("utf-8")).hexdigest()
 
 
-def is_registered(
-    registry: dict[str, list[dict[str, str]]], exchange: str, key: str, secret: str
-) -> bool:
-    return find_entry(registry, exchange, key, secret) is not None
-
-
 def find_entry(
     registry: dict[str, list[dict[str, str]]], exchange: str, key: str, secret: str
 ) -> dict | None:
@@ -75,6 +69,20 @@ def _credentials(req: Request) -> tuple[str, str, str, dict] | tuple[int, str, s
     if exchange not in EXCHANGES:
         return json_response(404, {"error": f"unknown exchange {exchange}"})
     return exchange, key, secret, body
+
+
+def _lookup(req: Request, path: str) -> tuple[str, dict | None, dict] | tuple[int, str, str]:
+    """(exchange, the registry entry of the request's pair or None, body) of a request, or the
+    error response (its status first: an int)."""
+    parsed = _credentials(req)
+    if len(parsed) == 3:
+        return parsed  # type: ignore[return-value]
+    exchange, key, secret, body = parsed  # type: ignore[misc]
+    try:
+        return exchange, find_entry(load_registry(path), exchange, key, secret), body
+    except (OSError, ValueError) as exc:
+        log.error("cannot read the key registry %s: %s", path, exc)
+        return json_response(503, {"error": "key registry unreadable"})
 
 
 def main() -> None:
@@ -103,15 +111,10 @@ def build_app(path: str) -> App:
 
     @app.route("POST", "/v1/order/test")
     def test_order(req: Request) -> tuple[int, str, str]:
-        parsed = _credentials(req)
-        if len(parsed) == 3:
-            return parsed  # type: ignore[return-value]
-        exchange, key, secret, body = parsed  # type: ignore[misc]
-        try:
-            entry = find_entry(load_registry(path), exchange, key, secret)
-        except (OSError, ValueError) as exc:
-            log.error("cannot read the key registry %s: %s", path, exc)
-            return json_response(503, {"error": "key registry unreadable"})
+        found = _lookup(req, path)
+        if isinstance(found[0], int):
+            return found  # type: ignore[return-value]
+        exchange, entry, body = found  # type: ignore[misc]
         if entry is None:
             status, error = 401, "key not registered"
         elif entry.get("trade") is False:
@@ -128,20 +131,11 @@ def build_app(path: str) -> App:
 
     @app.route("POST", "/v1/connect")
     def connect(req: Request) -> tuple[int, str, str]:
-        try:
-            body = req.json()
-            exchange = str(body["exchange"])
-            key, secret = str(body["api_key"]), str(body["api_secret"])
-        except (ValueError, KeyError, TypeError):
-            return json_response(400, {"error": "expected JSON {exchange, api_key, api_secret}"})
-        if exchange not in EXCHANGES:
-            return json_response(404, {"error": f"unknown exchange {exchange}"})
-        try:
-            registry = load_registry(path)
-        except (OSError, ValueError) as exc:
-            log.error("cannot read the key registry %s: %s", path, exc)
-            return json_response(503, {"error": "key registry unreadable"})
-        if is_registered(registry, exchange, key, secret):
+        found = _lookup(req, path)
+        if isinstance(found[0], int):
+            return found  # type: ignore[return-value]
+        exchange, entry, _ = found  # type: ignore[misc]
+        if entry is not None:
             metrics.inc("connects_accepted_total", exchange=exchange)
             log.info("connect accepted (%s)", exchange)
             return json_response(200, {"ok": True, "exchange": exchange})

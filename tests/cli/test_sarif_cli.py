@@ -98,6 +98,15 @@ def sarif(
     return doc
 
 
+def located(doc: dict[str, Any], rule: str) -> tuple[str, int]:
+    """(uri, start line) of the first result of `rule`, its uri relative to PROJECTROOT."""
+    hit = next(r for r in doc["runs"][0]["results"] if r["ruleId"] == rule)
+    where = hit["locations"][0]["physicalLocation"]
+    assert where["artifactLocation"]["uriBaseId"] == "PROJECTROOT"
+    assert set(where) == {"artifactLocation", "region"} and set(where["region"]) == {"startLine"}
+    return where["artifactLocation"]["uri"], where["region"]["startLine"]
+
+
 def test_the_schema_rejects_what_is_not_sarif() -> None:
     """The validator is live: a log without runs, or a result with a made-up level, fails."""
     with pytest.raises(AssertionError):
@@ -201,11 +210,7 @@ def test_a_log_inside_the_project_given_from_another_dir_is_relative_to_projectr
         code=1,
         cwd=ready_project.parent,
     )
-    hit = next(r for r in doc["runs"][0]["results"] if r["ruleId"] == "A001")
-    assert hit["locations"][0]["physicalLocation"] == {
-        "artifactLocation": {"uri": "logs/app.log", "uriBaseId": "PROJECTROOT"},
-        "region": {"startLine": 1},
-    }
+    assert located(doc, "A001") == ("logs/app.log", 1)
 
 
 def test_check_secrets_env_file_finding_is_relative_to_projectroot(
@@ -217,11 +222,7 @@ def test_check_secrets_env_file_finding_is_relative_to_projectroot(
     (ready_project / "svc").mkdir()
     (ready_project / "svc" / ".env.local").write_text(f"# dev\nDB_PASSWORD={db}\n")
     doc = sarif(ready_project, env, Canaries(titan_values), "check-secrets", code=1)
-    reuse = next(r for r in doc["runs"][0]["results"] if r["ruleId"] == "S025")
-    assert reuse["locations"][0]["physicalLocation"] == {
-        "artifactLocation": {"uri": "svc/.env.local", "uriBaseId": "PROJECTROOT"},
-        "region": {"startLine": 2},
-    }
+    assert located(doc, "S025") == ("svc/.env.local", 2)
 
 
 def test_verify_failure_is_a_sarif_log(

@@ -90,3 +90,28 @@ def test_the_probe_command_reads_the_files_and_never_prints_a_value(
     out = capsys.readouterr()
     assert "test order (binance): test order accepted" in out.out
     assert key not in out.out + out.err and secret not in out.out + out.err
+
+
+def test_connect_answers_by_the_registry(exchange) -> None:
+    """/v1/connect parses the request like the test order (`_credentials`): bad JSON 400, an
+    unknown exchange 404, an unregistered pair 401, a registered one 200."""
+    import urllib.error
+    import urllib.request
+
+    registry, url = exchange
+    key, secret = pair()
+
+    def connect(body: bytes) -> int:
+        request = urllib.request.Request(f"{url}/v1/connect", data=body, method="POST")
+        try:
+            with urllib.request.urlopen(request, timeout=10) as answer:
+                return answer.status
+        except urllib.error.HTTPError as exc:
+            return exc.code
+
+    doc = {"exchange": "binance", "api_key": key, "api_secret": secret}
+    assert connect(b"not json") == 400
+    assert connect(json.dumps({**doc, "exchange": "nowhere"}).encode()) == 404
+    assert connect(json.dumps(doc).encode()) == 401
+    update(str(registry), "binance", key, secret)
+    assert connect(json.dumps(doc).encode()) == 200

@@ -52,8 +52,6 @@ from titan_deploy.project import Project
 
 COLUMNS = ["secret", "kind", "action", "consumers", "from"]
 DEFAULT_COMPOSE = ("compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml")
-DEFAULT_OVERLAY = "docker-compose.secrets.yml"
-DEFAULT_STATE = ".titan-deploy"
 
 
 def run_adopt(

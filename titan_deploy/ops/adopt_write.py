@@ -7,24 +7,15 @@ import datetime
 from dataclasses import replace
 from pathlib import Path
 
-from titan_deploy.core.adopt import (
-    AdoptPlan,
-)
-from titan_deploy.core.adopt_render import (
-    merged_manifest,
-    new_manifest,
-    rewrite_env,
-)
+from titan_deploy.core.adopt import AdoptPlan
+from titan_deploy.core.adopt_render import merged_manifest, new_manifest, rewrite_env
 from titan_deploy.core.checks import expected_dir_mode, expected_file_mode
 from titan_deploy.core.manifest import Manifest, parse_manifest_text
 from titan_deploy.errors import ConfigError
 from titan_deploy.io import compose, fs, gitfiles
 from titan_deploy.project import Project
 
-COLUMNS = ["secret", "kind", "action", "consumers", "from"]
-DEFAULT_COMPOSE = ("compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml")
-DEFAULT_OVERLAY = "docker-compose.secrets.yml"
-DEFAULT_STATE = ".titan-deploy"
+DEFAULT_OVERLAY = "docker-compose.secrets.yml"  # the overlay a new manifest names
 
 
 def write(

@@ -8,6 +8,7 @@ import secrets
 import pytest
 
 from tests.canary import assert_no_canary
+from tests.projectkit import with_redis_conf
 from titan_deploy.core.configs import TemplateProblem, referenced, render
 from titan_deploy.core.manifest import parse_manifest_text
 from titan_deploy.core.rotation.codec import spec_from_dict, spec_to_dict
@@ -112,14 +113,7 @@ def test_a_config_round_trips_through_the_journal() -> None:
     assert not manifest.secrets["redis_password"].is_config
 
 
-MANIFEST = """\
-version: 1
-secrets:
-  redis_password: {kind: password, generate: true, consumers: {app: REDIS_PASSWORD_FILE}}
-configs:
-  redis_conf:
-    template: templates/redis.conf.j2
-    inputs: [redis_password]
-    file: redis.conf
-    consumers: {redis: {target: /run/secrets/redis.conf}}
-"""
+MANIFEST = with_redis_conf(
+    "version: 1\nsecrets:\n"
+    "  redis_password: {kind: password, generate: true, consumers: {app: REDIS_PASSWORD_FILE}}\n"
+)

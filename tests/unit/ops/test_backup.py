@@ -13,6 +13,7 @@ import pytest
 from pyrage import x25519
 
 from tests.fakes import FakeEngine
+from tests.projectkit import API_TOKEN, small_project
 from titan_deploy.core.backup import identities, parse_backup, parse_version
 from titan_deploy.core.manifest import parse_manifest_text
 from titan_deploy.core.overlay import Assignment
@@ -21,28 +22,14 @@ from titan_deploy.errors import ConfigError
 from titan_deploy.ops.rotate.effects import StackEffects
 from titan_deploy.project import Project
 
-MANIFEST = """\
-version: 1
-compose_files: [compose.yml]
-secrets:
-  api_token:
-    kind: token
-    consumers: {web: API_TOKEN_FILE}
-"""
+MANIFEST = API_TOKEN
 
 
 def project_with(tmp_path: Path, recipient: str | None) -> tuple[Project, dict[int, bytes]]:
     text = MANIFEST + (f"backup:\n  recipients: [{recipient}]\n" if recipient else "")
-    (tmp_path / "secrets.manifest.yml").write_text(text)
-    (tmp_path / "compose.yml").write_text("services: {web: {image: busybox}}\n")
-    store = tmp_path / "secrets"
-    store.mkdir(mode=0o700)
     values = {v: secrets.token_urlsafe(24).encode() for v in (1, 2)}
-    for version, value in values.items():
-        path = store / f"api_token.v{version}"
-        path.write_bytes(value)
-        path.chmod(0o600)
-    return Project(project_dir=tmp_path), values
+    files = {f"api_token.v{version}": value for version, value in values.items()}
+    return small_project(tmp_path, text, files), values
 
 
 def remove_v1(project: Project) -> str:

@@ -4,48 +4,19 @@ holds even when the input's own file is gone."""
 
 from __future__ import annotations
 
-import os
 import secrets as pyrandom
 from pathlib import Path
 
 from tests.canary import assert_no_canary
+from tests.projectkit import config_project
 from titan_deploy.core.leaks import hits_in_line
 from titan_deploy.ops.audit import patterns_for
 from titan_deploy.ops.check import run_check
 from titan_deploy.ops.configs import write_configs
-from titan_deploy.project import Project
-
-MANIFEST = """\
-version: 1
-compose_files: [docker-compose.yml]
-secrets:
-  redis_password: {kind: password, consumers: {client: REDIS_PASSWORD_FILE}}
-configs:
-  redis_conf:
-    template: templates/redis.conf.j2
-    inputs: [redis_password]
-    file: redis.conf
-    consumers: {redis: {target: /run/secrets/redis.conf}}
-"""
-TEMPLATE = "appendonly yes\nrequirepass {{ redis_password | tojson }}\n"
-
-
-def make_project(root: Path, template: str = TEMPLATE) -> tuple[Project, bytes]:
-    root.mkdir(parents=True)
-    (root / "secrets.manifest.yml").write_text(MANIFEST)
-    (root / "docker-compose.yml").write_text("services:\n  redis: {image: x}\n  client: {}\n")
-    (root / "templates").mkdir()
-    (root / "templates" / "redis.conf.j2").write_text(template)
-    store = root / "secrets"
-    store.mkdir(mode=0o700)
-    value = f"Rp-{pyrandom.token_urlsafe(24)}".encode()
-    (store / "redis_password").write_bytes(value)
-    os.chmod(store / "redis_password", 0o600)
-    return Project(project_dir=root), value
 
 
 def test_render_writes_the_config_with_the_secrets_mode(tmp_path: Path) -> None:
-    project, value = make_project(tmp_path / "p")
+    project, value = config_project(tmp_path / "p")
     assert write_configs(project) == {"redis_conf": "written"}
     path = project.secrets_dir / "redis.conf"
     assert path.read_bytes() == b'appendonly yes\nrequirepass "' + value + b'"\n'
@@ -56,10 +27,10 @@ def test_render_writes_the_config_with_the_secrets_mode(tmp_path: Path) -> None:
 
 
 def test_check_secrets_names_an_undeclared_input_and_a_failing_render(tmp_path: Path) -> None:
-    project, _ = make_project(tmp_path / "a", "requirepass {{ redis_pasword }}\n")
+    project, _ = config_project(tmp_path / "a", "requirepass {{ redis_pasword }}\n")
     codes = {f.code for f in run_check(project).findings}
     assert "S027" in codes
-    project, value = make_project(tmp_path / "b", "{{ redis_password[redis_password] }}\n")
+    project, value = config_project(tmp_path / "b", "{{ redis_password[redis_password] }}\n")
     report = run_check(project)
     found = [f for f in report.findings if f.code == "S028"]
     assert found and not report.ok
@@ -67,7 +38,7 @@ def test_check_secrets_names_an_undeclared_input_and_a_failing_render(tmp_path: 
 
 
 def test_audit_searches_a_value_only_a_rendered_version_still_holds(tmp_path: Path) -> None:
-    project, value = make_project(tmp_path / "p")
+    project, value = config_project(tmp_path / "p")
     write_configs(project)
     gone = f"Old-{pyrandom.token_urlsafe(24)}".encode()
     rendered = b'appendonly yes\nrequirepass "' + gone + b'"\n'

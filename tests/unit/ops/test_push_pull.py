@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.projectkit import API_TOKEN, small_project
 from titan_deploy.core.backend import BackendConfig, Stored
 from titan_deploy.core.overlay import Assignment
 from titan_deploy.core.rotation import Journal
@@ -20,19 +21,16 @@ from titan_deploy.ops.pull import run_pull
 from titan_deploy.ops.push import run_push
 from titan_deploy.project import Project
 
-MANIFEST = """\
-version: 1
-compose_files: [compose.yml]
-secrets:
-  api_token:
-    kind: token
-    consumers: {web: API_TOKEN_FILE}
+MANIFEST = (
+    API_TOKEN
+    + """\
   db_password:
     kind: password
     file: db/password.txt
     consumers: {web: DB_PASSWORD_FILE}
 backend: {type: aws-secretsmanager, region: us-east-1}
 """
+)
 BACKEND = "backend: {type: aws-secretsmanager, region: us-east-1}\n"
 
 
@@ -54,15 +52,8 @@ class MemoryBackend:
 
 @pytest.fixture
 def setup(tmp_path: Path) -> tuple[Project, MemoryBackend]:
-    (tmp_path / "secrets.manifest.yml").write_text(MANIFEST)
-    (tmp_path / "compose.yml").write_text("services: {web: {image: busybox}}\n")
-    store = tmp_path / "secrets"
-    (store / "db").mkdir(parents=True, mode=0o700)
-    store.chmod(0o700)
-    for name in ("api_token", "db/password.txt"):
-        (store / name).write_bytes(secrets.token_urlsafe(24).encode())
-        (store / name).chmod(0o600)
-    project = Project(project_dir=tmp_path)
+    values = {name: secrets.token_urlsafe(24).encode() for name in ("api_token", "db/password.txt")}
+    project = small_project(tmp_path, MANIFEST, values)
     assert project.manifest.backend is not None
     return project, MemoryBackend(project.manifest.backend)
 

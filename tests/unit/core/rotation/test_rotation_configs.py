@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.projectkit import with_redis_conf
 from titan_deploy.core.manifest import parse_manifest_text
 from titan_deploy.core.rotation import plan_db, plan_restart, restart_spec
 from titan_deploy.core.rotation.codec import (
@@ -23,7 +24,8 @@ from titan_deploy.core.rotation.steps import (
 )
 from titan_deploy.errors import ConfigError, UsageError
 
-MANIFEST = """\
+MANIFEST = with_redis_conf(
+    """\
 version: 1
 secrets:
   redis_password:
@@ -36,17 +38,14 @@ secrets:
     rotation: rolling
     provision: {kind: postgres, service: postgres}
     consumers: {postgres: POSTGRES_PASSWORD_FILE, titan-brain: DB_PASSWORD_FILE}
-configs:
-  redis_conf:
-    template: templates/redis.conf.j2
-    inputs: [redis_password]
-    file: redis.conf
-    consumers: {redis: {target: /run/secrets/redis.conf}}
+""",
+    """\
   dsn:
     template: templates/dsn.j2
     inputs: [db_password]
     consumers: {titan-console: DATABASE_URL_FILE}
-"""
+""",
+)
 
 
 def test_rotate_secret_renders_a_new_config_version_and_repoints_its_consumer() -> None:
