@@ -7,7 +7,8 @@ only its declared inputs (as text), can call no unsafe attribute, and `*`/`**` c
 huge string or number. A template can never print a value: every error is turned into a
 `TemplateProblem` whose message names the template, the line and the kind of error, and quotes
 Jinja's own detail only when all it quotes is the template's own words or type names and it
-holds no piece of any input value (`_clean`; otherwise the detail is withheld). Nothing else of a render is ever shown.
+holds no piece of any input value (`_clean`; otherwise the detail is withheld). Nothing else
+of a render is ever shown.
 """
 
 from __future__ import annotations
