@@ -488,3 +488,30 @@ def test_an_overlay_compose_rejects_is_not_written_and_the_env_files_stay(
     assert caught.value.exit_code == 2
     assert not (titan.root / "docker-compose.secrets.yml").exists()
     assert {p: p.read_bytes() for p in env_files} == env_files
+
+
+def test_adopt_asks_compose_for_the_merged_project_once(titan: TitanLike, monkeypatch) -> None:
+    """One `config --format json` gives the project name and every service's environment (it
+    ran three times: an uninterpolated check, the name, the environments); a run that writes adds
+    only render's `config --quiet` of the overlay."""
+    from titan_deploy.io import composerun
+    from titan_deploy.ops.adopt import run_adopt
+    from titan_deploy.project import Project
+
+    calls: list[list[str]] = []
+    real = composerun.run
+
+    def counting(argv: list[str], **kwargs):  # type: ignore[no-untyped-def]
+        calls.append(argv[argv.index("config") :] if "config" in argv else argv)
+        return real(argv, **kwargs)
+
+    monkeypatch.setattr(composerun, "run", counting)
+
+    def project() -> Project:
+        return Project(project_dir=titan.root, compose_file_options=["docker-compose.prod.yml"])
+
+    assert run_adopt(project(), dry_run=True).exit_code == 0
+    assert calls == [["config", "--format", "json"]]
+    calls.clear()
+    assert run_adopt(project()).exit_code == 0
+    assert calls == [["config", "--format", "json"], ["config", "--quiet"]]

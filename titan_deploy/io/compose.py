@@ -203,26 +203,36 @@ def command_for(
     )
 
 
-def resolved_name(command: ComposeCommand) -> str:
-    """The project name Compose resolves for these files and options (`-p`, COMPOSE_PROJECT_NAME
-    in the environment or `.env`, the interpolated `name:`, the directory)."""
-    return resolved(command)[0]
-
-
 def resolved(command: ComposeCommand) -> tuple[str, list[str]]:
     """(project name, active services) as Compose resolves them for these files and options
     (the name: `-p`, COMPOSE_PROJECT_NAME in the environment or `.env`/--env-file, the
     interpolated `name:`, the directory; the services: those the profiles enable). Interpolation
     is on: the JSON may hold `.env` values, so only these names are kept and the rest dropped."""
+    return name_and_services(interpolated(command))
+
+
+def interpolated(command: ComposeCommand) -> dict:
+    """The merged model of the active profiles with interpolation ON (one `config --format
+    json`): it holds `.env` values, so a caller keeps only what it needs, in memory.
+    ComposeRejected (exit 2) if compose refuses the files; RuntimeFailure if it prints no JSON
+    object."""
     done = composerun.run_config(command.config_interpolated())
     try:
         doc = json.loads(done.stdout)
     except ValueError:
         doc = None
-    name = doc.get("name") if isinstance(doc, dict) else None
+    if not isinstance(doc, dict):
+        raise RuntimeFailure("docker compose config printed something that is not JSON")
+    return doc
+
+
+def name_and_services(doc: dict) -> tuple[str, list[str]]:
+    """(project name, services) of an `interpolated` model. RuntimeFailure when it names no
+    project."""
+    name = doc.get("name")
     if not isinstance(name, str) or not name:
         raise RuntimeFailure("docker compose config printed no project name")
-    services = doc.get("services") if isinstance(doc, dict) else None
+    services = doc.get("services")
     return name, sorted(str(s) for s in services) if isinstance(services, dict) else []
 
 

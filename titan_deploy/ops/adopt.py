@@ -78,7 +78,7 @@ def run_adopt(
         )
     gid = manifest.secrets_gid if manifest is not None else secrets_gid
     compose_files = _compose_files(project, manifest)
-    seen = _ask_compose(project, manifest, compose_files, compose_for or compose.for_project)
+    seen = _ask_compose(project, compose_files, compose_for or compose.for_project)
     data = _input(project, manifest, compose_files, include, exclude, seen)
     dotenv, dotenv_display = _interpolation(project)
     data = replace(
@@ -233,40 +233,29 @@ class _Seen:
     environment: Mapping[str, Mapping[str, str]] = field(repr=False)
 
 
-def _ask_compose(
-    project: Project,
-    manifest: Manifest | None,
-    files: list[str],
-    compose_for: compose.ComposeFactory,
-) -> _Seen:
-    """Compose's merged config (interpolation off: it must accept the project), the project
-    name it resolves, and the environment of each service (interpolated: exactly the values the
-    containers get, `$$` unescaped). ConfigError (exit 2) when Compose rejects the files."""
+def _ask_compose(project: Project, files: list[str], compose_for: compose.ComposeFactory) -> _Seen:
+    """The project name Compose resolves and the environment of each service (interpolated:
+    exactly the values the containers get, `$$` unescaped), from ONE `config --format json`
+    (it must accept the project). ConfigError (exit 2) when Compose rejects the files."""
     runner = compose_for(project.project_dir, files, project.project_name)
     try:
-        runner.config()
         command = getattr(runner, "command", None)  # a fake runner has none
         if command is None:
+            runner.config()
             return _Seen(project.project_name or project.project_dir.name, {})
-        name = project.name if manifest is not None else compose.resolved_name(command)
-        return _Seen(
-            name, _environments(composerun.run_config(command.config_interpolated()).stdout)
-        )
+        doc = compose.interpolated(command)
+        name = project.name if project.project_name else compose.name_and_services(doc)[0]
+        return _Seen(name, _environments(doc))
     except composerun.ComposeRejected as exc:
         exc.message = f"compose rejects {', '.join(files)}: {exc.message}"
         exc.args = (exc.message,)
         raise
 
 
-def _environments(stdout: str) -> dict[str, dict[str, str]]:
-    """service -> env name -> value from `config --format json` (interpolated), whose values
-    write `$` as `$$`; everything else in it is dropped at once."""
-    import json
-
-    try:
-        services = json.loads(stdout).get("services") or {}
-    except (ValueError, AttributeError):
-        return {}
+def _environments(doc: dict) -> dict[str, dict[str, str]]:
+    """service -> env name -> value from the interpolated model (`config --format json`), whose
+    values write `$` as `$$`; everything else in it is dropped at once."""
+    services = doc.get("services") or {}
     out: dict[str, dict[str, str]] = {}
     for name, body in services.items() if isinstance(services, dict) else ():
         env = body.get("environment") if isinstance(body, dict) else None
