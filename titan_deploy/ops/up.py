@@ -29,6 +29,7 @@ from titan_deploy.core import drift
 from titan_deploy.core.containers import ContainerInfo, state_label
 from titan_deploy.core.findings import Finding, Report
 from titan_deploy.core.rotation.journal import Journal, iso
+from titan_deploy.core.rotation.steps import spec_files
 from titan_deploy.errors import ComposeError, RuntimeFailure, TitanError
 from titan_deploy.io import deployed as deployed_io
 from titan_deploy.io import journal as journal_io
@@ -182,7 +183,8 @@ def in_flight_message(journal: Journal) -> str | None:
     index = active.in_progress if active.in_progress is not None else active.done
     step = ""
     if index < len(active.steps):
-        step = f"; step {index + 1}: {active.steps[index].describe()}"
+        shown = active.steps[index].describe(spec_files(active.specs))
+        step = f"; step {index + 1}: {shown}"
     return (
         f"a rotation is in flight: {describe_active(active)}{step}. `up` would deploy its "
         "half-done state: run `titan-deploy rotate resume` to finish it or `titan-deploy rotate "

@@ -26,10 +26,23 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import ClassVar
 
+from titan_deploy.core.manifest_model import SecretSpec
 from titan_deploy.core.overlay import Assignment
 from titan_deploy.core.versions import file_name
 
 Assignments = dict[str, dict[str, Assignment]]  # secret -> service -> assignment
+Files = Mapping[str, str]  # secret -> its file in the secrets dir (`file:`, else its name)
+
+
+def spec_files(*specs: Mapping[str, SecretSpec]) -> dict[str, str]:
+    """secret -> its file (SecretSpec.file_name) over these spec tables, later ones winning:
+    what a step's `describe(files)` names (`db/password.txt.v2`, not `db_password.v2`)."""
+    return {name: spec.file_name for table in specs for name, spec in table.items()}
+
+
+def _file(files: Files | None, secret: str, version: int | None) -> str:
+    """The file of `version` of `secret` (None: its base file), beside its `file:` if set."""
+    return file_name((files or {}).get(secret, secret), version)
 
 
 def current(
@@ -59,14 +72,14 @@ class WriteVersion:
     action: ClassVar[str] = "write-version"
     cleanup: ClassVar[bool] = False
 
-    def describe(self) -> str:
+    def describe(self, files: Files | None = None) -> str:
         what = {
             "generate": "a new random value",
             "input": "the new value you supplied",
-            "copy": f"a copy of {file_name(self.secret, self.copy_of)} (pins the value in use)",
+            "copy": f"a copy of {_file(files, self.secret, self.copy_of)} (pins the value in use)",
             "render": "the config rendered from its template and the new input value(s)",
         }[self.source]
-        return f"write {file_name(self.secret, self.version)}: {what}"
+        return f"write {_file(files, self.secret, self.version)}: {what}"
 
 
 @dataclass(frozen=True)
@@ -82,7 +95,7 @@ class Repoint:
         """The services it recreates, each once, in order."""
         return tuple(dict.fromkeys(c.service for c in self.changes))
 
-    def describe(self) -> str:
+    def describe(self, files: Files | None = None) -> str:
         by_target: dict[str, list[str]] = {}
         for service in self.services:
             mine = [c for c in self.changes if c.service == service]
@@ -100,7 +113,7 @@ class Verify:
     action: ClassVar[str] = "verify"
     cleanup: ClassVar[bool] = False
 
-    def describe(self) -> str:
+    def describe(self, files: Files | None = None) -> str:
         return (
             f"verify {', '.join(self.services)}: healthy, each secret mounted as the overlay says"
         )
@@ -116,9 +129,9 @@ class Provision:
     action: ClassVar[str] = "provision"
     cleanup: ClassVar[bool] = False
 
-    def describe(self) -> str:
+    def describe(self, files: Files | None = None) -> str:
         return (
-            f"ALTER ROLE in {self.service}: password := {file_name(self.secret, self.version)} "
+            f"ALTER ROLE in {self.service}: password := {_file(files, self.secret, self.version)} "
             "(SCRAM verifier on psql's stdin)"
         )
 
@@ -133,7 +146,7 @@ class CheckLog:
     action: ClassVar[str] = "check-log"
     cleanup: ClassVar[bool] = False
 
-    def describe(self) -> str:
+    def describe(self, files: Files | None = None) -> str:
         soft = "" if self.required else " (report only)"
         return f"wait for /{self.pattern}/ in {self.service}'s logs since its restart{soft}"
 
@@ -149,7 +162,7 @@ class Probe:
     action: ClassVar[str] = "probe"
     cleanup: ClassVar[bool] = False
 
-    def describe(self) -> str:
+    def describe(self, files: Files | None = None) -> str:
         soft = "" if self.required else " (report only)"
         return f"run `{' '.join(self.command)}` in {self.service}: must exit 0{soft}"
 
@@ -163,9 +176,9 @@ class SyncBase:
     action: ClassVar[str] = "sync-base"
     cleanup: ClassVar[bool] = True
 
-    def describe(self) -> str:
+    def describe(self, files: Files | None = None) -> str:
         return (
-            f"copy {file_name(self.secret, self.version)} to {self.secret} "
+            f"copy {_file(files, self.secret, self.version)} to {_file(files, self.secret, None)} "
             "(only if no container mounts it)"
         )
 
@@ -179,8 +192,8 @@ class RemoveVersions:
     action: ClassVar[str] = "remove-versions"
     cleanup: ClassVar[bool] = True
 
-    def describe(self) -> str:
-        names = ", ".join(file_name(self.secret, v) for v in self.versions) or "nothing"
+    def describe(self, files: Files | None = None) -> str:
+        names = ", ".join(_file(files, self.secret, v) for v in self.versions) or "nothing"
         return f"remove superseded {names} (only files no container mounts)"
 
 

@@ -21,6 +21,7 @@ from titan_deploy.core.rotation import (
     phase2_allowed_at,
     rollback_steps,
 )
+from titan_deploy.core.rotation.steps import Files, spec_files
 from titan_deploy.io import journal as journal_io
 from titan_deploy.ops.rotate.runner import Outcome
 from titan_deploy.project import Project
@@ -29,10 +30,14 @@ STEP_COLUMNS = ["n", "phase", "action", "step", "status", "seconds", "note"]
 
 
 def plan_rows(
-    steps: tuple[Step, ...], phase: str, log: list[dict[str, Any]] | None = None
+    steps: tuple[Step, ...],
+    phase: str,
+    log: list[dict[str, Any]] | None = None,
+    files: Files | None = None,
 ) -> list[dict[str, Any]]:
     """One row per step (STEP_COLUMNS). With the procedure's `log`, each row's status, seconds
-    and note come from the log entry of that step in that phase; without, all are planned."""
+    and note come from the log entry of that step in that phase; without, all are planned.
+    `files`: secret -> its file (`spec_files`), so a step names `db/password.txt.v2`."""
     mode = "rollback" if phase == "rollback" else "forward"
     by_step = {e["step"]: e for e in log or [] if e.get("mode") == mode}
     rows = []
@@ -46,7 +51,7 @@ def plan_rows(
                 "n": n,
                 "phase": phase,
                 "action": step.action,
-                "step": step.describe(),
+                "step": step.describe(files),
                 "status": status if log is not None else "planned",
                 "seconds": entry.get("seconds") if entry else None,
                 "note": entry.get("note") if entry else None,
@@ -87,9 +92,12 @@ def dry_run_report(project: Project, plan: Plan, command: str) -> Report:
         forward,
     )
     report = Report(command, columns=STEP_COLUMNS[:4])
+    files = spec_files(project.manifest.secrets, plan.specs)
     report.rows = [
-        {k: r[k] for k in STEP_COLUMNS[:4]} for r in plan_rows(plan.steps, "forward")
-    ] + [{k: r[k] for k in STEP_COLUMNS[:4]} for r in plan_rows(rollback, "rollback")]
+        {k: r[k] for k in STEP_COLUMNS[:4]}
+        for phase, steps in (("forward", plan.steps), ("rollback", rollback))
+        for r in plan_rows(steps, phase, files=files)
+    ]
     report.data = {
         "dry_run": True,
         "procedure": plan.procedure,
@@ -125,9 +133,10 @@ def outcome_report(
     journal = outcome.journal
     report = Report(command, columns=STEP_COLUMNS)
     record = journal.history[-1] if journal.history else None
-    report.rows = plan_rows(outcome.forward_steps, "forward", outcome.log)
+    files = project.manifest.files
+    report.rows = plan_rows(outcome.forward_steps, "forward", outcome.log, files)
     if outcome.rollback_steps:
-        report.rows += plan_rows(outcome.rollback_steps, "rollback", outcome.log)
+        report.rows += plan_rows(outcome.rollback_steps, "rollback", outcome.log, files)
     report.data = {
         "procedure": record.procedure if record else None,
         "secrets": list(record.secrets) if record else None,

@@ -43,6 +43,7 @@ from titan_deploy.core.rotation import (
     begin_rollback,
     complete,
 )
+from titan_deploy.core.rotation.steps import spec_files
 from titan_deploy.errors import EXIT_FINDINGS, RuntimeFailure, TitanError
 
 CRASH_AFTER_STEP = "TITAN_DEPLOY_CRASH_AFTER_STEP"
@@ -160,7 +161,8 @@ def execute(
         journal.assignments = apply_step(journal.assignments, step)
         save(journal)
         label = "rollback " if active.mode == "rollback" else ""
-        progress(f"[{label}{index + 1}/{len(active.steps)}] {step.describe()}")
+        shown = step.describe(spec_files(active.specs))
+        progress(f"[{label}{index + 1}/{len(active.steps)}] {shown}")
         started = time.monotonic()
         change = None
         try:

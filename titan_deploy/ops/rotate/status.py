@@ -23,6 +23,7 @@ from titan_deploy.core.rotation import (
     phase2_allowed_at,
     resume_refusal,
 )
+from titan_deploy.core.rotation.steps import spec_files
 from titan_deploy.io import journal as journal_io
 from titan_deploy.ops.rotate.report import plan_rows, scrub_report
 from titan_deploy.ops.rotate.session import Redactor, describe_active, utcnow
@@ -60,7 +61,8 @@ def run_status(project: Project, now: datetime | None = None) -> Report:
         rows.append({"what": "in flight", "detail": describe_active(active)})
         if active.reason:
             rows.append({"what": "rolling back because", "detail": active.reason})
-        for row in plan_rows(active.steps, active.mode, active.log):
+        files = spec_files(project.manifest.secrets, active.specs)
+        for row in plan_rows(active.steps, active.mode, active.log, files):
             n = row["n"] - 1
             status = "done" if n < active.done else "planned"
             if active.in_progress == n:
