@@ -94,6 +94,27 @@ def test_env_file_values() -> None:
     assert not [v for v in values if "titan-production" in v or "docker.sock" in v]
 
 
+def test_yaml_style_lines_give_their_values() -> None:
+    """Compose reads `KEY: value` as KEY=value (compose-go's dotenv grammar): the value alone is
+    scrubbed (a compose error quoting it, `Invalid template: "..."`), not only the whole line."""
+    value = token()
+    values = env_file_values(
+        f"API_TOKEN: {value}\nB_KEY:'{value}x'\nCOMPOSE_PROJECT_NAME: titan-production\n"
+        "URL=http://host:80/x\n"
+    )
+    assert value in values and f"{value}x" in values
+    assert "http://host:80/x" in values
+    assert not [v for v in values if "titan-production" in v]
+
+
+def test_a_yaml_style_env_value_is_masked_in_output(tmp_path: Path) -> None:
+    value = token()
+    env = tmp_path / ".env"
+    env.write_text(f"API_TOKEN: {value}\n")
+    scrub = Scrubber(Sources(stores=[], env_files=[env]))
+    assert scrub(f'Invalid template: "{value}"') == f'Invalid template: "{MARK}"'
+
+
 def test_the_scrubber_rereads_when_a_version_is_written(tmp_path: Path) -> None:
     """A rotation writes `<name>.vN` after the first progress line built the scrubber."""
     store = tmp_path / "secrets"
