@@ -169,8 +169,8 @@ class _Collector:
     """Patterns being gathered: origins, which are strong (substring) and which secrets skipped."""
 
     context: SearchContext
-    origins: dict[bytes, list[Origin]] = field(default_factory=dict)
-    strong: set[bytes] = field(default_factory=set)
+    origins: dict[bytes, list[Origin]] = field(default_factory=dict, repr=False)
+    strong: set[bytes] = field(default_factory=set, repr=False)
     skipped: set[str] = field(default_factory=set)
     weak: set[str] = field(default_factory=set)
 

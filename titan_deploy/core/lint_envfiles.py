@@ -24,7 +24,7 @@ class LintEnv:
 
     env_files: Mapping[str, EnvFileFacts] = field(default_factory=dict)
     dotenv: tuple[EnvFileFacts, ...] = ()
-    values: Mapping[str, bytes] = field(default_factory=dict)
+    values: Mapping[str, bytes] = field(default_factory=dict, repr=False)
     base: tuple[Located, ...] = ()
 
 

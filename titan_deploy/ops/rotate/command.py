@@ -65,7 +65,7 @@ class Command:
     plan: Callable[[Journal], Plan] | None = None
     take_over: Callable[[Journal], Journal | None] | None = None
     announce: str = ""  # take_over: the progress line's verb ("resuming", "aborting:")
-    inputs: Mapping[str, bytes] = field(default_factory=dict)
+    inputs: Mapping[str, bytes] = field(default_factory=dict, repr=False)
     rolled_back_is_ok: bool = False  # abort: a rollback is what was asked for (exit 0)
 
 
