@@ -9,6 +9,7 @@ foreign canary secrets)."""
 
 from __future__ import annotations
 
+import json
 import secrets as pyrandom
 
 import pytest
@@ -211,3 +212,34 @@ def test_an_update_that_can_never_finish_is_refused_before_any_object(swarm_stac
         ("K007", "signer")
     ]
     assert our_secrets(node, s.name) == {} and stack_services(node, s.name) == []
+
+
+def test_a_rotation_whose_update_can_never_finish_is_refused_before_the_journal(swarm_stack, node):
+    """The deployed stack's signer is then given start-first with one replica per node (one
+    node): `--swarm rotate secret` refuses (K007's reason, exit 2) before it writes a version,
+    journals or creates an object."""
+    s = swarm_stack()
+    manifest = s.root / "secrets.manifest.yml"
+    doc = yaml.safe_load(manifest.read_text())
+    doc["secrets"]["api_token"]["rotation"] = "restart"
+    manifest.write_text(yaml.safe_dump(doc, sort_keys=False))
+    code, up = node_td_json(s, node, "up", "--timeout", "120")
+    assert code == 0, up
+    objects = our_secrets(node, s.name)
+    files = sorted(p.name for p in (s.root / "secrets").iterdir())
+
+    def start_first(doc: dict) -> None:
+        doc["services"]["signer"]["deploy"] = {
+            "placement": {"max_replicas_per_node": 1},
+            "update_config": {"order": "start-first"},
+        }
+
+    s.edit_compose(start_first)
+    code, rotate = node_td_json(s, node, "rotate", "secret", "api_token", "--generate")
+    assert code == 2, rotate
+    said = json.dumps(rotate)
+    assert "rotation refused: signer" in said and "start-first" in said, said
+    assert sorted(p.name for p in (s.root / "secrets").iterdir()) == files
+    state = s.root / ".titan-deploy" / "state.json"
+    assert not state.exists() or json.loads(state.read_text()).get("active") is None
+    assert our_secrets(node, s.name) == objects
