@@ -36,7 +36,8 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-PREFIX = "tdtest-nd"
+PREFIX = "tdtest-nd"  # namespaces and cgroup parents: tdtest-nd<pid>-<hex>-a|b
+DIR_PREFIX = "tdnd-"  # temp dirs: /tmp/tdnd-<pid>-<random>
 SUBNET = "10.213"  # 10.213.<n>.0/24, only ever inside the lab's namespaces
 TOOLS = ("ip", "dockerd", "nsenter", "unshare", "docker")
 START_TIMEOUT = 60.0  # seconds for a dockerd to answer on its socket
@@ -128,7 +129,7 @@ class Lab:
     def __init__(self) -> None:
         sweep_stale()
         self.tag = f"{PREFIX}{os.getpid()}-{uuid.uuid4().hex[:6]}"
-        self.base = Path(tempfile.mkdtemp(prefix="tdnd-", dir="/tmp"))
+        self.base = Path(tempfile.mkdtemp(prefix=f"{DIR_PREFIX}{os.getpid()}-", dir="/tmp"))
         self.net = f"{SUBNET}.{int(uuid.uuid4().hex[:4], 16) % 250 + 2}"
         self.nodes: dict[str, NsEngine] = {}
         self.netns: list[str] = []
@@ -293,24 +294,66 @@ def unmount_under(base: Path) -> None:
 
 
 def remove_cgroups(parent: str) -> None:
-    """Remove the (empty) cgroup dirs named `parent` in every hierarchy, children first."""
+    """Remove the cgroup dirs named `parent` in every hierarchy, children first, after killing
+    any process left in them (a container of a dockerd that was killed, not stopped)."""
     root = Path("/sys/fs/cgroup")
     for top in [root / parent, *(d / parent for d in root.iterdir() if d.is_dir())]:
         if not top.is_dir():
             continue
-        for dirpath, _, _ in sorted(os.walk(top), key=lambda w: len(w[0]), reverse=True):
+        walked = sorted(os.walk(top), key=lambda w: len(w[0]), reverse=True)
+        for dirpath, _, _ in walked:
+            procs = Path(dirpath) / "cgroup.procs"
+            with contextlib.suppress(OSError):
+                for pid in procs.read_text().split():
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(int(pid), signal.SIGKILL)
+        for dirpath, _, _ in walked:
             with contextlib.suppress(OSError):
                 os.rmdir(dirpath)
 
 
+def dead_owner(name: str, prefix: str) -> bool:
+    """Whether `name` is `<prefix><pid>-...` of a process that no longer exists."""
+    pid = name[len(prefix) :].split("-", 1)[0] if name.startswith(prefix) else ""
+    return pid.isdigit() and not Path(f"/proc/{pid}").exists()
+
+
+def dockerds_naming(base: Path) -> list[int]:
+    """The dockerd processes whose command line names `base`."""
+    out = []
+    for pid in pids_naming(str(base)):
+        with contextlib.suppress(OSError):
+            if Path(f"/proc/{pid}/comm").read_text().strip() == "dockerd":
+                out.append(pid)
+    return out
+
+
 def sweep_stale() -> None:
-    """Remove lab namespaces whose creating process (the pid in the name) is gone."""
-    listed = run("ip", "netns", "list").stdout.split()
-    for ns in listed:
-        if not ns.startswith(PREFIX):
+    """Remove what a lab of a test process that is gone (killed before its cleanup: the pid in
+    the names) left: its dockerds (SIGTERM, then SIGKILL of what still names its dir), mounts,
+    dirs, cgroups and namespaces. Another live session's lab is never touched."""
+    for base in Path("/tmp").glob(f"{DIR_PREFIX}*"):
+        if not dead_owner(base.name, DIR_PREFIX):
             continue
-        pid = ns[len(PREFIX) :].split("-", 1)[0]
-        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+        for pid in dockerds_naming(base):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + STOP_TIMEOUT
+        while time.monotonic() < deadline and dockerds_naming(base):
+            time.sleep(0.2)
+        for pid in pids_naming(str(base)):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        unmount_under(base)
+        shutil.rmtree(base, ignore_errors=True)
+    root = Path("/sys/fs/cgroup")
+    hierarchies = [root, *(h for h in root.iterdir() if h.is_dir())]
+    cgroups = {d.name for h in hierarchies for d in h.glob(f"{PREFIX}*")}
+    for parent in cgroups:
+        if dead_owner(parent, PREFIX):
+            remove_cgroups(parent)
+    for ns in run("ip", "netns", "list").stdout.split():
+        if dead_owner(ns, PREFIX):
             run("ip", "netns", "del", ns)
 
 
