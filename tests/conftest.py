@@ -107,18 +107,3 @@ def cli() -> Callable[..., Result]:
         return runner.invoke(app, [str(a) for a in args], env=env, catch_exceptions=False)
 
     return invoke
-
-
-# Modules that join the main engine to a swarm and leave it again. On this engine (20.10),
-# `docker swarm init` and `swarm leave --force` break the embedded DNS of the bridge networks
-# that already exist: a stack that outlives them (the session's demo stack) can no longer
-# resolve its own service names. They therefore run after every other test of the session.
-ENGINE_SWARM_MODULES = ("tests/integration/test_swarm_engine.py",)
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Move the tests of ENGINE_SWARM_MODULES to the end, keeping every other order."""
-    last = [item for item in items if item.nodeid.startswith(ENGINE_SWARM_MODULES)]
-    if last:
-        first = [item for item in items if not item.nodeid.startswith(ENGINE_SWARM_MODULES)]
-        items[:] = first + last

@@ -98,3 +98,32 @@ def rotation_demo(tmp_path_factory, demo_images):
         pytest.fail(f"demo up failed:\n{up.output}\n{logs[-4000:]}", pytrace=False)
     yield stack
     stack.down()
+
+
+@pytest.fixture(scope="session")
+def netns_lab(docker_engine):
+    """Two network namespaces joined by a veth pair, a dockerd in each on demand
+    (tests/netnsdocker.py): the Swarm tests' engines, never the main one. Removed at the end of
+    the session (processes, mounts, cgroups, namespaces, dirs), also after a failure."""
+    from tests.conftest import require
+    from tests.netnsdocker import Lab, lab_problem
+
+    problem = lab_problem()
+    require(problem is None, f"the netns Swarm lab needs {problem}")
+    lab = Lab()
+    try:
+        yield lab
+    finally:
+        lab.close()
+
+
+@pytest.fixture(scope="session")
+def swarm_manager(netns_lab, busybox_image):
+    """The lab's first dockerd as a single-node swarm manager (advertising its veth address),
+    with the busybox test image loaded from the main engine."""
+    from tests.netnsdocker import swarm_init
+
+    node = netns_lab.engine("a")
+    swarm_init(node)
+    netns_lab.load(node, busybox_image)
+    return node
