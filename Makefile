@@ -78,12 +78,16 @@ demo-swarm: install engine demo-images
 demo-swarm-down: install
 	TD=$(TD) bash scripts/demo-swarm.sh down
 
+# every figure next to its baseline measured in the same run, and the ratio; the load average
+# before and after (a shared machine makes the figures noisy: README "Development")
 bench: install engine demo-images
+	@echo "load average before: $$(cut -d' ' -f1-3 /proc/loadavg) ($$(nproc) CPUs)"
 	$(BIN)/python benchmarks/cli_startup.py
 	$(BIN)/python benchmarks/up_overhead.py
 	$(BIN)/python benchmarks/audit_throughput.py --size-mb 1024 --container-mb 128
 	$(BIN)/python benchmarks/rotation.py
 	$(BIN)/python benchmarks/log_read.py
+	@echo "load average after: $$(cut -d' ' -f1-3 /proc/loadavg)"
 
 check-secrets: install
 	$(TD) check-secrets

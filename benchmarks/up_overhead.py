@@ -3,10 +3,8 @@
 1. `up`: from the same cold state (`down -v` before every run), raw
    `docker compose up -d --wait` vs `titan-deploy up` (check-secrets, render, lint, compose up,
    verify), interleaved, N runs each: medians and ratio. Goal: ratio <= 1.25.
-2. `verify`: time per (container, secret) read at 10, 20 and 40 containers of a consumer service
-   (titan-scavenger, 4 secrets each, scaled with compose), median of 5 in-process runs each,
-   next to its baseline measured in the same run: the engine's own floor, one `inspect` of
-   every container of the project (list + inspects, in parallel), per pair.
+2. `verify`: time per (container, secret) pair at 10, 20 and 40 containers of a consumer service
+   next to two floors measured in the same run (benchmarks/verify_cost.py says how).
    Goal (issue 15): <= 5 ms per pair, flat as containers grow.
 
 Runs in a temp copy of the project with its own secrets and a random project name; removes only
@@ -25,6 +23,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from benchmarks.verify_cost import verify_cost  # noqa: E402
 from tests.integration.demo import DEMO_FILES, build_demo_images, make_demo  # noqa: E402
 
 
@@ -77,60 +76,6 @@ def compare_up(demo, runs: int) -> None:
     tool_median = statistics.median(timings["titan-deploy"])
     print(f"\nup, median of {runs}: compose {raw_median:.2f} s, titan-deploy {tool_median:.2f} s")
     print(f"ratio titan-deploy / compose = {tool_median / raw_median:.3f} (goal <= 1.25)")
-
-
-def verify_cost(demo, scales: list[int]) -> None:
-    from titan_deploy.core import yamlcache
-    from titan_deploy.io.engine import connect
-    from titan_deploy.ops import stack
-    from titan_deploy.ops.verify import run_verify
-    from titan_deploy.project import Project
-
-    project = Project(
-        project_dir=demo.root,
-        compose_file_options=list(DEMO_FILES),
-        project_name=demo.name,
-    )
-    print("\nverify cost per (container, secret) read:")
-    for scale in scales:
-        subprocess.run(
-            [
-                *compose_argv(demo),
-                "up",
-                "-d",
-                "--wait",
-                "--wait-timeout",
-                "300",
-                "--pull",
-                "never",
-                "--scale",
-                f"titan-scavenger={scale}",
-            ],
-            check=True,
-            capture_output=True,
-        )
-        engine = connect()
-        runs, floors, cpus = [], [], []
-        for _ in range(5):
-            yamlcache.clear()  # each run parses its files, as one CLI run does
-            started, cpu = time.perf_counter(), time.process_time()
-            report = run_verify(project, stack.real())
-            runs.append(time.perf_counter() - started)
-            cpus.append(time.process_time() - cpu)
-            started = time.perf_counter()
-            engine.containers(demo.name)  # the floor: list + one inspect each, in parallel
-            floors.append(time.perf_counter() - started)
-        if not report.ok:
-            print(f"  verify not ok: {report.summary}")
-        reads = sum(row["containers"] for row in report.rows)
-        median, base = statistics.median(runs), statistics.median(floors)
-        print(
-            f"  scavenger x{scale:3d}: {reads:4d} pairs, verify {median * 1000:7.1f} ms, "
-            f"{median * 1000 / reads:5.2f} ms per pair (goal <= 5); inspect floor "
-            f"{base * 1000:6.1f} ms ({base * 1000 / reads:4.2f} ms per pair), ratio "
-            f"{median / base:4.1f}; verify CPU (this process) "
-            f"{statistics.median(cpus) * 1000:.1f} ms"
-        )
 
 
 if __name__ == "__main__":

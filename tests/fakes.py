@@ -128,6 +128,13 @@ class FakeEngine:
             out[info.id] = ContainerView(files=files, processes=None, note=FAKE_NOTE)
         return out
 
+    def survey(
+        self, project: str, paths: Mapping[str, list[str]]
+    ) -> tuple[list[ContainerInfo], dict[str, ContainerView]]:
+        """`containers` of the services in `paths`, and their `probe` views (io/engine.py)."""
+        infos = [i for i in self.containers(project) if i.service in paths]
+        return infos, self.probe(infos, {i.id: paths[i.service] for i in infos})
+
     def read_text(self, container_id: str, path: str) -> str | None:
         return self.text_files.get(path)
 

@@ -18,13 +18,14 @@ import os
 import socket
 import tarfile
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 from titan_deploy.core.containers import ContainerInfo, ContainerView, FileStat, Process
 from titan_deploy.errors import EngineUnreachable, RuntimeFailure
+from titan_deploy.io import enginehttp
 from titan_deploy.io.enginestreams import (
     _log_payloads,
     _read_frames,
@@ -54,6 +55,8 @@ class Engine:
             from titan_deploy.io import procfs
 
             self.local_reason = procfs.root_available()
+        self._pids: dict[str, int] = {}  # container id -> its process, as last inspected
+        self._lean = enginehttp.local_api(client)  # inspect over the unix socket, or None
 
     # --- containers -----------------------------------------------------------------------------
 
@@ -66,15 +69,41 @@ class Engine:
             lambda: self.client.api.containers(all=True, filters={"label": labels}),
         )
         ids = [c["Id"] for c in found]
-        with ThreadPoolExecutor(max_workers=min(MAX_WORKERS, max(1, len(ids)))) as pool:
-            infos = list(pool.map(self.inspect, ids))
-        return sorted(infos, key=lambda c: (c.service, c.number, c.name))
+        return sorted(_parallel(self.inspect, ids), key=_order)
+
+    def survey(
+        self, project: str, paths: Mapping[str, list[str]]
+    ) -> tuple[list[ContainerInfo], dict[str, ContainerView]]:
+        """The containers of `project`'s services named in `paths` (service -> paths inside
+        its containers), each inspected once and read once, in one parallel pass: one list
+        call, then, per container, its inspect followed at once by its `probe` view (no
+        barrier between the two, one thread pool). Out: (the containers, sorted as
+        `containers` sorts them; container id -> ContainerView). Raises as `containers`."""
+        labels = [f"{PROJECT_LABEL}={project}"]
+        found = self._call(
+            "list containers",
+            lambda: self.client.api.containers(all=True, filters={"label": labels}),
+        )
+        ids = [c["Id"] for c in found if (c.get("Labels") or {}).get(SERVICE_LABEL) in paths]
+
+        def one(container_id: str) -> tuple[ContainerInfo, ContainerView]:
+            info = self.inspect(container_id)
+            return info, self._probe(info, paths.get(info.service, []))
+
+        pairs = _parallel(one, ids)
+        views = {info.id: view for info, view in pairs}
+        return sorted((info for info, _ in pairs), key=_order), views
 
     def inspect(self, container_id: str) -> ContainerInfo:
-        attrs = self._call(
-            "inspect a container", lambda: self.client.api.inspect_container(container_id)
-        )
-        return container_info(attrs)
+        what, api = "inspect a container", self.client.api
+        if self._lean is None:
+            attrs = self._call(what, lambda: api.inspect_container(container_id))
+        else:  # the SDK's URL (its API version), fetched without requests (io/enginehttp.py)
+            url = api._url("/containers/{0}/json", container_id)
+            attrs = self._lean.get_json(what, url.removeprefix(api.base_url))
+        info = container_info(attrs)
+        self._pids[info.id] = info.pid  # read_text's own view of this container (/proc)
+        return info
 
     # --- files ----------------------------------------------------------------------------------
 
@@ -114,11 +143,7 @@ class Engine:
         the engine and the tool is root; else the archive API and `docker top` (the view's
         `note` says why). Out: container id -> ContainerView. Engine errors on one container
         become a file error or unknown processes there, never an exception."""
-        if not containers:
-            return {}
-        workers = min(MAX_WORKERS, len(containers))
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            views = list(pool.map(lambda c: self._probe(c, paths.get(c.id, [])), containers))
+        views = _parallel(lambda c: self._probe(c, paths.get(c.id, [])), containers)
         return {info.id: view for info, view in zip(containers, views, strict=True)}
 
     def _probe(self, info: ContainerInfo, paths: list[str]) -> ContainerView:
@@ -163,9 +188,21 @@ class Engine:
         return processes_from_top(doc)
 
     def read_text(self, container_id: str, path: str) -> str | None:
-        """A small non-secret text file (e.g. /etc/passwd) from a container, or None."""
+        """A small non-secret text file (e.g. /etc/passwd) from a container, or None.
+
+        Read through the container's own root (/proc, no engine call) when `probe` could use
+        it for a container this Engine inspected, else through the archive API."""
         import docker.errors
 
+        pid = self._pids.get(container_id, 0)
+        if not self.local_reason and pid > 0:
+            from titan_deploy.io import procfs
+
+            with contextlib.suppress(procfs.Unavailable):
+                with procfs.open_container(pid, container_id) as pid_fd:
+                    found = procfs.read_text(pid_fd, path)
+                if found is not None:
+                    return found
         try:
             stream, _ = self.client.api.get_archive(container_id, path)
             data = b"".join(stream)
@@ -293,6 +330,18 @@ class Engine:
             raise EngineUnreachable(f"cannot {what}: the Docker engine is unreachable") from None
         except docker.errors.APIError as exc:
             raise RuntimeFailure(f"cannot {what}: {_api_reason(exc)}") from None
+
+
+def _order(info: ContainerInfo) -> tuple[str, int, str]:
+    return (info.service, info.number, info.name)
+
+
+def _parallel(fn: Callable[[Any], Any], items: list[Any]) -> list[Any]:
+    """fn over items, in order, on at most MAX_WORKERS threads (none for zero or one item)."""
+    if len(items) <= 1:
+        return [fn(item) for item in items]
+    with ThreadPoolExecutor(max_workers=min(MAX_WORKERS, len(items))) as pool:
+        return list(pool.map(fn, items))
 
 
 def connect(timeout: int = 30) -> Engine:

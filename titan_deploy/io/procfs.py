@@ -30,6 +30,7 @@ CAP_DAC_READ_SEARCH = 2
 CGROUP_ROOT = "/sys/fs/cgroup"
 MAX_PROCESSES = 4096
 MAX_FILE_BYTES = 16 << 20  # far above Docker's 500 KB secret limit: never hash a giant file
+MAX_TEXT_BYTES = 4 << 20  # /etc/passwd, /etc/group: read whole, but never a giant file
 
 
 class Unavailable(Exception):
@@ -91,9 +92,49 @@ def read_files(pid_fd: int, paths: list[str]) -> dict[str, FileStat]:
 def read_file(root_fd: int, path: str) -> FileStat | None:
     """One file under a container root fd: PROC_ROOT (hashed), INODE (stat only: not
     readable even by root) or not there; None when a component is a symlink or not a dir."""
-    parts = path.strip("/").split("/")
-    if any(part in ("", ".", "..") for part in parts):
+    if not _plain(path):
         return FileStat(path=path, exists=False, error="not a plain absolute path")
+    try:
+        with _walked(root_fd, path) as handle:
+            return _stat_handle(path, handle)
+    except FileNotFoundError:
+        return FileStat(path=path, exists=False, method=PROC_ROOT)
+    except OSError:
+        return None  # a symlink (ELOOP/ENOTDIR with O_NOFOLLOW) or another oddity: archive
+
+
+def read_text(pid_fd: int, path: str, limit: int = MAX_TEXT_BYTES) -> str | None:
+    """A small non-secret text file (/etc/passwd) as the container sees it, walked as
+    `read_file` walks (never through a symlink); None when the walk or the read fails, or the
+    file is not regular or over `limit` bytes (the caller then asks the archive API)."""
+    if not _plain(path):
+        return None
+    try:
+        root = os.open("root", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=pid_fd)
+    except OSError:
+        return None
+    try:
+        with _walked(root, path) as handle:
+            st = os.fstat(handle)
+            if not stat_mod.S_ISREG(st.st_mode) or st.st_size > limit:
+                return None
+            data = _read_bounded(f"/proc/self/fd/{handle}", limit)
+    except OSError:
+        return None
+    finally:
+        os.close(root)
+    return None if data is None else data.decode("utf-8", "replace")
+
+
+def _plain(path: str) -> bool:
+    return not any(part in ("", ".", "..") for part in path.strip("/").split("/"))
+
+
+@contextlib.contextmanager
+def _walked(root_fd: int, path: str) -> Iterator[int]:
+    """An O_PATH fd of `path` under `root_fd`, each component opened with O_NOFOLLOW (a
+    symlink anywhere raises OSError: ELOOP or ENOTDIR); closed on exit."""
+    parts = path.strip("/").split("/")
     opened: list[int] = []
     try:
         current = root_fd
@@ -104,14 +145,23 @@ def read_file(root_fd: int, path: str) -> FileStat | None:
             opened.append(current)
         handle = os.open(parts[-1], os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=current)
         opened.append(handle)
-        return _stat_handle(path, handle)
-    except FileNotFoundError:
-        return FileStat(path=path, exists=False, method=PROC_ROOT)
-    except OSError:
-        return None  # a symlink (ELOOP/ENOTDIR with O_NOFOLLOW) or another oddity: archive
+        yield handle
     finally:
         for fd in reversed(opened):
             os.close(fd)
+
+
+def _read_bounded(path: str, limit: int) -> bytes | None:
+    """At most `limit` bytes of `path` (None if it holds more)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        chunks, size = [], 0
+        while size <= limit and (chunk := os.read(fd, min(1 << 16, limit + 1 - size))):
+            chunks.append(chunk)
+            size += len(chunk)
+    finally:
+        os.close(fd)
+    return None if size > limit else b"".join(chunks)
 
 
 def _stat_handle(path: str, handle: int) -> FileStat | None:

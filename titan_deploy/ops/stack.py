@@ -187,18 +187,15 @@ def gather(
     from titan_deploy.ops.render import current_plan
 
     plan = plan or current_plan(project)
-    consumers = {svc.service for svc in plan.services}
-    if containers is None:
-        containers = engine.containers(project.name)
-    containers = [c for c in containers if c.service in consumers]
+    wanted = {svc.service: [mount.container_path for mount in svc.mounts] for svc in plan.services}
+    if containers is None:  # one pass: each consumer container inspected and read at once
+        containers, views = engine.survey(project.name, wanted)
+    else:
+        containers = [c for c in containers if c.service in wanted]
+        views = engine.probe(containers, {c.id: wanted[c.service] for c in containers})
     by_service: dict[str, list[ContainerInfo]] = {}
     for info in containers:
         by_service.setdefault(info.service, []).append(info)
-    paths: dict[str, list[str]] = {}
-    for svc in plan.services:
-        for info in by_service.get(svc.service, []):
-            paths[info.id] = [mount.container_path for mount in svc.mounts]
-    views = engine.probe(containers, paths)
     processes = {cid: view.processes for cid, view in views.items() if view.processes}
     # the configured user matters only where no running process names a file (reading the
     # image's /etc/passwd costs two archive calls)

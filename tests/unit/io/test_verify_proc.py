@@ -142,3 +142,38 @@ def test_inspect_gives_pid_and_every_mount_point() -> None:
     assert info.pid == 4242
     assert info.mounts == ("/run/secrets/a", "/run/agent")
     assert container_info({"Id": "abc"}).mounts is None  # unknown: no mount check at all
+
+
+@pytest.fixture
+def pid_dir(tmp_path):
+    """A stand-in for /proc/<pid>: its `root` is the container's root."""
+    (tmp_path / "root" / "etc").mkdir(parents=True)
+    fd = os.open(tmp_path, os.O_PATH | os.O_DIRECTORY)
+    yield tmp_path, fd
+    os.close(fd)
+
+
+def test_read_text_reads_the_containers_own_file(pid_dir) -> None:
+    path, fd = pid_dir
+    (path / "root/etc/passwd").write_text("app:x:1000:1000::/:/bin/sh\n")
+    assert procfs.read_text(fd, "/etc/passwd") == "app:x:1000:1000::/:/bin/sh\n"
+    assert procfs.read_text(fd, "/etc/group") is None  # missing: the archive API decides
+
+
+def test_read_text_never_follows_a_symlink_nor_reads_a_giant_or_odd_file(
+    pid_dir, tmp_path_factory
+) -> None:
+    path, fd = pid_dir
+    host = tmp_path_factory.mktemp("host") / "passwd"
+    host.write_text("host:x:0:0::/:/bin/sh\n")
+    (path / "root/etc/passwd").symlink_to(host)
+    assert procfs.read_text(fd, "/etc/passwd") is None
+    os.rename(path / "root/etc", path / "root/real")
+    (path / "root/etc").symlink_to(host.parent)
+    assert procfs.read_text(fd, "/etc/passwd") is None
+    (path / "root/real/group").write_bytes(b"x" * 65)
+    assert procfs.read_text(fd, "/real/group", limit=64) is None
+    assert procfs.read_text(fd, "/real/group", limit=65) == "x" * 65
+    os.mkfifo(path / "root/real/fifo")
+    assert procfs.read_text(fd, "/real/fifo") is None  # must not block on open
+    assert procfs.read_text(fd, "/real/../real/group") is None

@@ -53,12 +53,13 @@ from titan_deploy.io import journal as journal_io
 from titan_deploy.ops import configs, stack
 from titan_deploy.ops.backup import keep_copy
 from titan_deploy.ops.render import current_plan, run_render
+from titan_deploy.ops.rotate import guard as guard_io
+from titan_deploy.ops.rotate.guard import scrape_argv  # noqa: F401 (its old home)
 from titan_deploy.ops.rotate.proofs import log_lines, run_probe
 from titan_deploy.ops.rotate.runner import NothingDeployed, StepFailed
 from titan_deploy.ops.verify import verify_report
 from titan_deploy.project import Project
 
-SCRAPE_ATTEMPTS = 3
 HEALTH_POLL = 0.25
 """Seconds between two reads of the services' state while a verify step waits for health: a
 poll only reads state (one list + inspect), so a short one costs little and each step ends at
@@ -97,6 +98,7 @@ class StackEffects:
         self.mid_write = mid_write
         self._engine = engine
         self.progress = progress
+        self.healthy_since: float | None = None  # time.monotonic() a verify saw all healthy
 
     def connect(self) -> StackEffects:
         """Resolve everything that needs the disk, the engine or compose now; returns self.
@@ -258,6 +260,7 @@ class StackEffects:
 
     def verify(self, step: Verify) -> str:
         deadline = time.monotonic() + self.timeout
+        self.healthy_since = None
         while True:
             waiting = self._unhealthy(step.services)
             if not waiting:
@@ -265,6 +268,7 @@ class StackEffects:
             if time.monotonic() > deadline:
                 raise StepFailed(f"not healthy after {self.timeout}s: {', '.join(waiting)}")
             time.sleep(HEALTH_POLL)
+        self.healthy_since = time.monotonic()  # the settle window runs from here (runner.py)
         plan = current_plan(self.project)
         wanted = tuple(s for s in plan.services if s.service in step.services)
         deployed = {s for s in step.services if self.engine.containers(self.name, s)}
@@ -399,40 +403,7 @@ class StackEffects:
 
     def guard_snapshot(self) -> authguard.Snapshot | None:
         guard = self.manifest.auth_guard
-        if guard is None:
-            return None
-        snapshot: dict[str, tuple[str, float]] = {}
-        for service, url in guard.endpoints:
-            for info in self.engine.containers(self.name, service):
-                if info.status != "running":
-                    continue
-                snapshot[info.id] = (service, self._scrape(info, url, guard.metric))
-        return snapshot
-
-    def _scrape(self, info, url: str, metric: str) -> float:
-        problem = ""
-        for attempt in range(SCRAPE_ATTEMPTS):
-            try:
-                result = self.engine.exec(info.id, scrape_argv(url), timeout=15)
-            except TitanError as exc:
-                problem = str(exc)
-            else:
-                if result.exit_code == 0:
-                    try:
-                        return authguard.counter_value(result.stdout.decode("utf-8"), metric)
-                    except (authguard.MetricsParseError, UnicodeDecodeError) as exc:
-                        problem = str(exc)
-                else:
-                    problem = f"wget exit {result.exit_code}"
-            if attempt + 1 < SCRAPE_ATTEMPTS:
-                time.sleep(0.5)
-        raise StepFailed(f"cannot read {metric} from {info.name} at {url}: {problem}")
-
-
-def scrape_argv(url: str) -> list[str]:
-    """wget inside the container (busybox or GNU); the URL passed the manifest's validation.
-    No -T: busybox 1.35's wget crashes with it; the exec itself has a deadline."""
-    return ["wget", "-q", "-O", "-", url]
+        return None if guard is None else guard_io.snapshot(self.engine, self.name, guard)
 
 
 def _unix(started_at: str) -> int | None:

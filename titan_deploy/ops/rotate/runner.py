@@ -97,7 +97,7 @@ def _unscrubbed(text: str) -> str:
 @dataclass
 class Settings:
     threshold: int = 0
-    settle: float = 2.0  # seconds of traffic after a Verify before the guard reads the counter
+    settle: float = 2.0  # seconds of traffic after a Verify saw all healthy before the guard reads
     guard: bool = True
     finish_after_hours: float | None = None
     # Every piece of text from outside the tool (an effect's error or note: compose's stderr,
@@ -169,7 +169,7 @@ def execute(
             note = scrub(_dispatch(step, effects, journal))
             if watched and _touches_stack(step):
                 if isinstance(step, Verify) and settings.settle > 0:
-                    hooks.sleep(settings.settle)
+                    hooks.sleep(settle_left(effects, settings.settle))
                 after = _snapshot(effects, journal, watched, progress, scrub)
                 if baseline is not None and after is not None:
                     change = authguard.increase(baseline, after)
@@ -254,6 +254,17 @@ def _run_step(step: Step, effects: Effects, journal: Journal) -> str:
     if action == "remove-versions":
         return effects.remove_versions(step, journal)
     raise RuntimeFailure(f"unknown step {action}")  # pragma: no cover
+
+
+def settle_left(effects: Any, settle: float) -> float:
+    """Seconds to wait after a verify step before the guard reads: the settle window (traffic
+    the guard must see on the new version) runs from the moment that verify saw every service
+    healthy (`effects.healthy_since`, time.monotonic()), so the verify's own reads count
+    towards it (issue 15); the whole window when the effects do not say."""
+    since = getattr(effects, "healthy_since", None)
+    if since is None:
+        return settle
+    return min(settle, max(0.0, settle - (time.monotonic() - since)))
 
 
 def _touches_stack(step: Step) -> bool:

@@ -1,0 +1,76 @@
+"""The auth-failure guard's reads (ops/rotate/guard.py) and the settle window (runner.py): the
+containers' counters are scraped at once, every running one, and a failure still fails the step;
+the window after a verify runs from the moment it saw every service healthy (issue 15)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from types import SimpleNamespace
+
+import pytest
+
+from titan_deploy.core.manifest_model import AuthGuard
+from titan_deploy.ops.rotate import guard
+from titan_deploy.ops.rotate.runner import StepFailed, settle_left
+
+GUARD = AuthGuard(
+    metric="auth_failures_total",
+    endpoints=(("execution", "http://127.0.0.1:3002/metrics"), ("sentinel", "http://x/m")),
+)
+
+
+class Engine:
+    """Containers per service; `exec` answers a counter per container (or fails), after
+    every scrape of the snapshot has started when `barrier` is set."""
+
+    def __init__(self, services, counters, barrier=None) -> None:
+        self.services = services
+        self.counters = counters
+        self.barrier = barrier
+        self.scraped: list[str] = []
+
+    def containers(self, project, service=None):
+        return [
+            SimpleNamespace(id=cid, name=f"{service}-{cid}", status=status)
+            for cid, status in self.services[service]
+        ]
+
+    def exec(self, container_id, argv, timeout=60.0):
+        assert argv == guard.scrape_argv(argv[-1])
+        self.scraped.append(container_id)
+        if self.barrier is not None:
+            self.barrier.wait(timeout=10)  # sequential scrapes never get here together
+        value = self.counters[container_id]
+        if value is None:
+            return SimpleNamespace(exit_code=4, stdout=b"")
+        return SimpleNamespace(exit_code=0, stdout=f"auth_failures_total {value}\n".encode())
+
+
+SERVICES = {
+    "execution": [("e1", "running"), ("e2", "running"), ("e3", "exited")],
+    "sentinel": [("s1", "running")],
+}
+
+
+def test_every_running_container_is_scraped_at_once() -> None:
+    engine = Engine(SERVICES, {"e1": 1, "e2": 2, "s1": 0}, threading.Barrier(3))
+    found = guard.snapshot(engine, "p", GUARD)
+    assert found == {"e1": ("execution", 1.0), "e2": ("execution", 2.0), "s1": ("sentinel", 0.0)}
+    assert sorted(engine.scraped) == ["e1", "e2", "s1"]  # not the exited e3
+
+
+def test_a_counter_that_cannot_be_read_fails_naming_the_first(monkeypatch) -> None:
+    monkeypatch.setattr(guard, "RETRY_PAUSE", 0)
+    engine = Engine(SERVICES, {"e1": 1, "e2": None, "s1": None})
+    with pytest.raises(StepFailed, match=r"cannot read auth_failures_total from execution-e2 "):
+        guard.snapshot(engine, "p", GUARD)
+    assert engine.scraped.count("e2") == guard.SCRAPE_ATTEMPTS
+
+
+def test_the_settle_window_runs_from_the_verify_seeing_all_healthy() -> None:
+    assert settle_left(SimpleNamespace(), 2.0) == 2.0  # effects that do not say: all of it
+    assert settle_left(SimpleNamespace(healthy_since=None), 2.0) == 2.0
+    left = settle_left(SimpleNamespace(healthy_since=time.monotonic() - 1.5), 2.0)
+    assert 0.0 <= left <= 0.5
+    assert settle_left(SimpleNamespace(healthy_since=time.monotonic() - 60), 2.0) == 0.0
