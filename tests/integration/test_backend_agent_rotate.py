@@ -150,6 +150,9 @@ def test_hmac_rotation_through_the_backend(tmp_path: Path, busybox_image: str) -
             stack.ok("verify")
             pins = json.loads((project / ".titan-deploy" / "backend-pins.json").read_text())
             assert pins["hmac_key"]["base"] == stack.kv_current()
+            ps = ["docker", "ps", "-aq", "--filter", f"label=com.docker.compose.project={name}"]
+            ids = subprocess.run(ps, capture_output=True, text=True).stdout.split()
+            inspected = subprocess.run(["docker", "inspect", *ids], capture_output=True, text=True)
             values = {
                 f"v{v}": stack.kv.read_secret_version(
                     path="titan/hmac_key", version=v, mount_point="secret"
@@ -159,6 +162,12 @@ def test_hmac_rotation_through_the_backend(tmp_path: Path, busybox_image: str) -
         finally:
             stack.td("down", "--volumes")
         canaries = Canaries(values)
+        # env dumps and argv of every container (the agent's included), and every file the
+        # commands left in the project dir (journal, pins, history, agent files)
+        canaries.assert_clean(inspected.stdout, "docker inspect")
+        for path in project.rglob("*"):
+            if path.is_file():
+                canaries.assert_clean(path.read_text(errors="replace"), str(path))
         for done in stack.outputs:
             canaries.assert_clean(done.stdout + done.stderr, " ".join(done.args[6:]))
         journal = (project / ".titan-deploy" / "state.json").read_text()
