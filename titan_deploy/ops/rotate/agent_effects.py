@@ -229,6 +229,7 @@ class AgentEffects(StackEffects):
             for spec in self.manifest.secrets.values()
             if spec.secondary_env
             for consumer in spec.consumers
+            if consumer.role == "listener"
         }
         stale = sorted(possible - rendered)
         agents = [
