@@ -93,6 +93,7 @@ bench: install engine demo-images
 	$(BIN)/python benchmarks/audit_throughput.py --size-mb 1024 --container-mb 128
 	$(BIN)/python benchmarks/rotation.py
 	$(BIN)/python benchmarks/log_read.py
+	$(BIN)/python benchmarks/agent_rotation.py
 
 check-secrets: install
 	$(TD) check-secrets
