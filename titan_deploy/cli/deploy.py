@@ -52,7 +52,7 @@ def up(
             )
         if agent_stack.uses_agent(project):  # README "Secrets managers": the agent path
             return agent_stack.run_agent_up(
-                project, stack.real(project), timeout=timeout, progress=output.progress
+                project, stack.real(project), timeout=timeout, progress=output.progress, build=build
             )
         return run_up(
             project, stack.real(project), timeout=timeout, progress=output.progress, build=build

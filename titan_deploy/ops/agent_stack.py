@@ -96,10 +96,15 @@ def run_agent_verify(project: Project, backends: Backends) -> Report:
 
 
 def run_agent_up(
-    project: Project, backends: Backends, timeout: int = 300, progress: Progress = lambda _: None
+    project: Project,
+    backends: Backends,
+    timeout: int = 300,
+    progress: Progress = lambda _: None,
+    build: bool = False,
 ) -> Report:
     """`up` on the agent path (module doc); the report carries every stage's findings like
-    `up`'s. RotationInFlight / ComposeError / EngineUnreachable (exit 3) as `up`."""
+    `up`'s; `build` as `up --build`. RotationInFlight / ComposeError / EngineUnreachable
+    (exit 3) as `up`."""
     from titan_deploy.ops import up as up_ops
     from titan_deploy.ops.check_backend import run_check_backend
     from titan_deploy.ops.render_agent import run_render_agent
@@ -120,7 +125,8 @@ def run_agent_up(
             return up_ops._result(report, found, stages, f"up stopped at {name}: {report.summary}")
     engine = backends.engine()
     runner = backends.compose(project.project_dir, agent_compose_files(project), project.name)
-    up_ops._compose_up(project.name, engine, runner, timeout, stages, progress)
+    built = up_ops.built_services(project)
+    up_ops._compose_up(project.name, engine, runner, timeout, stages, progress, build, built)
     plan, inactive = select_active(project, backends.compose)
     report = up_ops._stage(
         "verify",
