@@ -8,13 +8,14 @@ TD      := $(BIN)/titan-deploy
 # stand-ins (demo/README.md). Project name titan-demo; its secrets are ./secrets as in production.
 DEMO    := -f docker-compose.prod.yml -f demo/docker-compose.demo.yml -p titan-demo
 
-.PHONY: help install engine test test-unit test-integration lint typecheck fmt check-secrets render demo demo-down demo-swarm demo-swarm-down demo-images bench
+.PHONY: help install engine test test-unit test-integration lint typecheck fmt check-secrets render demo demo-down demo-swarm demo-swarm-down demo-vault demo-vault-down demo-images bench
 
 help:
 	@echo "make demo       build the demo images and deploy the demo stack (main command)"
 	@echo "make test       ruff + mypy + the whole test suite on a real Docker engine"
 	@echo "make install    create $(VENV) with titan-deploy and its test/dev tools"
 	@echo "make demo-swarm the demo on a single-node Docker Swarm (demo-swarm-down restores the engine)"
+	@echo "make demo-vault the demo on the agent path against a local OpenBao (demo-vault-down removes it)"
 	@echo "make check-secrets | render | lint | typecheck | fmt | demo-down | bench"
 
 $(BIN)/titan-deploy: pyproject.toml
@@ -69,6 +70,14 @@ demo-down: install
 	rm -f .titan-deploy/state.json
 	$(TD) render
 
+# The demo on the agent path (README "Secrets managers"): a local OpenBao on 127.0.0.1 (random
+# port) started and stopped by the script, the agent image built from the same `bao` binary.
+demo-vault: install engine demo-images
+	TD=$(TD) PY=$(BIN)/python bash scripts/demo-vault.sh up
+
+demo-vault-down: install
+	TD=$(TD) PY=$(BIN)/python bash scripts/demo-vault.sh down
+
 # The demo on Docker Swarm (README "Several hosts"): a single-node swarm only if the engine is
 # in none; demo-swarm-down removes the stack, its secret objects and volumes, and leaves the
 # swarm only if demo-swarm created it.
@@ -87,6 +96,7 @@ bench: install engine demo-images
 	$(BIN)/python benchmarks/audit_throughput.py --size-mb 1024 --container-mb 128
 	$(BIN)/python benchmarks/rotation.py
 	$(BIN)/python benchmarks/log_read.py
+	$(BIN)/python benchmarks/agent_rotation.py
 	@echo "load average after: $$(cut -d' ' -f1-3 /proc/loadavg)"
 
 check-secrets: install

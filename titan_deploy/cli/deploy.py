@@ -37,7 +37,7 @@ def up(
     ] = False,
 ) -> None:
     """check-secrets -> render -> lint -> compose up -d --wait -> verify; stops at a failure."""
-    from titan_deploy.ops import stack
+    from titan_deploy.ops import agent_stack, stack
     from titan_deploy.ops.up import run_up
 
     output: Output = ctx.obj.output
@@ -49,6 +49,10 @@ def up(
             _no_build_on_swarm(build)
             return run_swarm_up(
                 project, stack.real(project), timeout=timeout, progress=output.progress
+            )
+        if agent_stack.uses_agent(project):  # README "Secrets managers": the agent path
+            return agent_stack.run_agent_up(
+                project, stack.real(project), timeout=timeout, progress=output.progress, build=build
             )
         return run_up(
             project, stack.real(project), timeout=timeout, progress=output.progress, build=build
@@ -66,7 +70,7 @@ def _no_build_on_swarm(build: bool) -> None:
 
 def verify(ctx: typer.Context) -> None:
     """Prove every secret is mounted, identical to the host file, readable and leaked nowhere."""
-    from titan_deploy.ops import stack
+    from titan_deploy.ops import agent_stack, stack
     from titan_deploy.ops.verify import run_verify
 
     def op(project: Project) -> Report:
@@ -74,6 +78,8 @@ def verify(ctx: typer.Context) -> None:
             from titan_deploy.ops.swarm_verify import run_swarm_verify
 
             return run_swarm_verify(project, stack.real(project))
+        if agent_stack.uses_agent(project):
+            return agent_stack.run_agent_verify(project, stack.real(project))
         return run_verify(project, stack.real(project))
 
     execute(ctx, "verify", op)
@@ -101,7 +107,7 @@ def down(
     ] = False,
 ) -> None:
     """Stop and remove the stack's containers and network (volumes kept unless --volumes)."""
-    from titan_deploy.ops import stack
+    from titan_deploy.ops import agent_stack, stack
     from titan_deploy.ops.status import run_down
 
     def op(project: Project) -> Report:
@@ -109,6 +115,8 @@ def down(
             from titan_deploy.ops.swarm_up import run_swarm_down
 
             return run_swarm_down(project, stack.real(project), volumes=volumes)
+        if agent_stack.uses_agent(project):
+            return agent_stack.run_agent_down(project, stack.real(project), volumes=volumes)
         return run_down(project, stack.real(project), volumes=volumes)
 
     execute(ctx, "down", op)

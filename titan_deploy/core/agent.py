@@ -2,10 +2,17 @@
 file that runs it as a sidecar.
 
 The agent logs in with AppRole from two files (`auto_auth`), and renders one template per
-(consumer, secret) into a tmpfs volume of that consumer (`secrets-<service>`), which the consumer
-mounts read-only as a DIRECTORY at /run/secrets: the agent replaces files on a change, and a
-single-file bind mount would keep the old inode. Each consumer sees only its own secrets, starts
-only once the agent is healthy (every file rendered), and its `*_FILE` variables name the files.
+file of the overlay plan (core/overlay.py: each consumer's mounts, a rotation's versions and an
+HMAC listener's secondary key included) into a tmpfs volume of that consumer
+(`secrets-<service>`), which the consumer mounts read-only as a DIRECTORY at /run/secrets: the
+agent replaces files on a change, and a single-file bind mount would keep the old inode. Each
+consumer sees only its own secrets, starts only once the agent is healthy (every file rendered),
+and its `*_FILE` variables (and a rotation's key id) are the overlay plan's.
+
+Which KV version each file holds is pinned (`Pins`: a secret's base and each rotation version ->
+its KV version number, kept by io/backendpins.py): a central write reaches a consumer only when
+the journal repoints it, in the procedure's order, exactly as a version file does on the local
+path. A file with no pin follows the entry's latest version.
 
 Pure: texts from the manifest; every name in them passed the manifest's validation (names,
 paths, the address), and strings are JSON-quoted (valid HCL and YAML).
@@ -14,10 +21,12 @@ paths, the address), and strings are JSON-quoted (valid HCL and YAML).
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 
-from titan_deploy.core.backend import BackendConfig
+from titan_deploy.core.backend import DEFAULT_RENDER_INTERVAL, BackendConfig
 from titan_deploy.core.manifest_model import Manifest
+from titan_deploy.core.overlay import OverlayPlan, plan_overlay
 from titan_deploy.errors import ConfigError
 
 SECRETS_MOUNT = "/run/secrets"
@@ -26,52 +35,81 @@ CREDENTIALS = "/run/bao-agent"  # where the AppRole files are mounted in the age
 CONFIG_PATH = "/etc/bao-agent/agent.hcl"
 DEFAULT_IMAGE = "titan-deploy/bao-agent:local"
 DEFAULT_SERVICE = "secrets-agent"
+BASE = "base"
+Pins = Mapping[str, Mapping[str, int]]
+"""secret -> {"base" | str(rotation version): KV version number}"""
 
 
 @dataclass(frozen=True)
 class Rendered:
-    """One file the agent renders: `secret`'s value for `service`, at `name` in its volume."""
+    """One file the agent renders: `version` of `secret` (None: the base value) for `service`,
+    at `name` in its volume (the consumer reads /run/secrets/<name>)."""
 
     service: str
     secret: str
     name: str
+    version: int | None = None
 
     @property
     def agent_path(self) -> str:
         return f"{OUT}/{self.service}/{self.name}"
 
+    @property
+    def container_path(self) -> str:
+        return f"{SECRETS_MOUNT}/{self.name}"
 
-def rendered_files(manifest: Manifest) -> list[Rendered]:
-    """Every (consumer, secret) file, in manifest order. ConfigError (exit 2) for a consumer
-    whose `target:` is not directly under /run/secrets (the agent renders into one directory
-    per consumer)."""
+
+def pin_key(version: int | None) -> str:
+    """The key of a pin: `base`, or the rotation version's number."""
+    return BASE if version is None else str(version)
+
+
+def kv_version(pins: Pins, secret: str, version: int | None) -> int | None:
+    """The KV version `version` of `secret` is pinned to; None: the latest."""
+    return pins.get(secret, {}).get(pin_key(version))
+
+
+def rendered_files(manifest: Manifest, plan: OverlayPlan | None = None) -> list[Rendered]:
+    """Every file of `plan` (default: the manifest's plan with no rotation), in plan order.
+    ConfigError (exit 2) for a manifest with configs (the agent does not render them) or a
+    consumer whose `target:` is not directly under /run/secrets (the agent renders into one
+    directory per consumer)."""
     if manifest.configs:
         raise ConfigError(
             f"configs: {', '.join(manifest.configs)}: the agent path does not render config "
             'files yet (README "Secrets managers"); deploy them with `titan-deploy up`'
         )
+    plan = plan if plan is not None else plan_overlay(manifest)
     out = []
-    for spec in manifest.secrets.values():
-        for consumer in spec.consumers:
-            path = consumer.target or f"{SECRETS_MOUNT}/{spec.name}"
+    for svc in plan.services:
+        for mount in svc.mounts:
+            path = mount.container_path
             directory, _, name = path.rpartition("/")
             if directory != SECRETS_MOUNT:
                 raise ConfigError(
-                    f"secrets.{spec.name}.consumers.{consumer.service}.target: {path} is not "
+                    f"secrets.{mount.secret}.consumers.{svc.service}.target: {path} is not "
                     f"under {SECRETS_MOUNT}/: the agent renders into {SECRETS_MOUNT} only"
                 )
-            out.append(Rendered(consumer.service, spec.name, name))
+            out.append(Rendered(svc.service, mount.secret, name, mount.version))
     return out
 
 
-def agent_hcl(config: BackendConfig, manifest: Manifest, address: str) -> str:
+def agent_hcl(
+    config: BackendConfig,
+    files: list[Rendered],
+    address: str,
+    pins: Pins | None = None,
+) -> str:
     """The agent's configuration: the server at `address` (as the agent's container reaches it),
-    AppRole auto-auth from the files mounted at CREDENTIALS, one template per rendered file."""
+    AppRole auto-auth from the files mounted at CREDENTIALS, one template per rendered file,
+    each reading its pinned KV version (`pins`), and every entry re-read each
+    `agent_render_interval` seconds."""
     if config.auth is None or config.auth.method != "approle":
         raise ConfigError(
             "backend.auth: the agent logs in with AppRole: give role_id_file and secret_id_file"
         )
     q = json.dumps
+    interval = config.agent_render_interval or DEFAULT_RENDER_INTERVAL
     lines = [
         "# Rendered by titan-deploy from the manifest's backend:. Do not edit: run "
         "`titan-deploy render-agent`.",
@@ -84,10 +122,13 @@ def agent_hcl(config: BackendConfig, manifest: Manifest, address: str) -> str:
         "      remove_secret_id_file_after_reading = false",
         "    }\n  }\n}",
         "template_config {\n  exit_on_retry_failure = true\n  static_secret_render_interval = "
-        '"30s"\n}',
+        f'"{interval}s"\n}}',
     ]
-    for item in rendered_files(manifest):
+    for item in files:
         kv_path = f"{config.mount}/data/{config.path_of(item.secret)}"
+        pinned = kv_version(pins or {}, item.secret, item.version)
+        if pinned is not None:
+            kv_path += f"?version={pinned}"
         contents = "{{ with secret " + q(kv_path) + " }}{{ .Data.data.value }}{{ end }}"
         lines += [
             "template {",
@@ -100,15 +141,24 @@ def agent_hcl(config: BackendConfig, manifest: Manifest, address: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def agent_compose(
-    manifest: Manifest, config_file: str, role_id_file: str, secret_id_file: str, image: str
-) -> str:
+@dataclass(frozen=True)
+class Sidecar:
+    """How the sidecar runs: compose's paths of its config and AppRole files (relative to the
+    project dir, or absolute), its image and network mode."""
+
+    config_file: str
+    role_id_file: str
+    secret_id_file: str
+    image: str = DEFAULT_IMAGE
+    network_mode: str | None = None
+
+
+def agent_compose(plan: OverlayPlan, files: list[Rendered], sidecar: Sidecar) -> str:
     """The compose file of the agent path: the sidecar (its config and AppRole files bind-mounted
     read-only, one tmpfs volume per consumer), and each consumer with its volume at
-    /run/secrets (read-only), its `*_FILE` variables, and `depends_on` the healthy agent.
-    Paths are as compose reads them (relative to the project dir, or absolute)."""
+    /run/secrets (read-only), the plan's `*_FILE` variables and plain values (a key id), and
+    `depends_on` the healthy agent."""
     q = json.dumps
-    files = rendered_files(manifest)
     services = list(dict.fromkeys(item.service for item in files))
     health = " && ".join(f"test -s {item.agent_path}" for item in files) or "true"
     out = [
@@ -118,12 +168,16 @@ def agent_compose(
         "<this file> up",
         "services:",
         f"  {DEFAULT_SERVICE}:",
-        f"    image: {q(image)}",
+        f"    image: {q(sidecar.image)}",
         f'    command: ["agent", {q("-config=" + CONFIG_PATH)}]',
+    ]
+    if sidecar.network_mode:
+        out.append(f"    network_mode: {q(sidecar.network_mode)}")
+    out += [
         "    volumes:",
-        f"      - {q(config_file + ':' + CONFIG_PATH + ':ro')}",
-        f"      - {q(role_id_file + ':' + CREDENTIALS + '/role-id:ro')}",
-        f"      - {q(secret_id_file + ':' + CREDENTIALS + '/secret-id:ro')}",
+        f"      - {q(sidecar.config_file + ':' + CONFIG_PATH + ':ro')}",
+        f"      - {q(sidecar.role_id_file + ':' + CREDENTIALS + '/role-id:ro')}",
+        f"      - {q(sidecar.secret_id_file + ':' + CREDENTIALS + '/secret-id:ro')}",
     ]
     out += [f"      - {q(f'secrets-{s}:{OUT}/{s}')}" for s in services]
     out += [
@@ -140,17 +194,12 @@ def agent_compose(
             "    volumes:",
             f"      - {q(f'secrets-{service}:{SECRETS_MOUNT}:ro')}",
         ]
-        envs = [
-            (env, f"{SECRETS_MOUNT}/{item.name}")
-            for item in files
-            if item.service == service
-            for consumer in manifest.secrets[item.secret].consumers
-            if consumer.service == service
-            for env in consumer.envs
-        ]
+        svc = plan.service(service)
+        envs = [(env, m.container_path) for m in svc.mounts for env in m.envs] if svc else []
+        envs += list(svc.env) if svc else []
         if envs:
             out.append("    environment:")
-            out += [f"      {q(env)}: {q(path)}" for env, path in envs]
+            out += [f"      {q(env)}: {q(value)}" for env, value in envs]
     out.append("volumes:")
     for service in services:
         out += [

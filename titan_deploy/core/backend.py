@@ -37,7 +37,9 @@ BACKEND_KEYS = {
     "agent",
 }
 OPENBAO_ONLY = ("address", "mount", "auth", "ca_file", "namespace", "agent")
-AGENT_KEYS = {"address", "image"}
+AGENT_KEYS = {"address", "image", "network_mode", "render_interval"}
+NETWORK_MODES = ("host",)  # the agent beside a server that listens on the host's 127.0.0.1
+DEFAULT_RENDER_INTERVAL = 5  # seconds between the agent's reads of each KV entry
 IMAGE_RE = re.compile(r"^[a-z0-9][a-z0-9._/-]*(:[A-Za-z0-9_.-]+)?$")
 AWS_ONLY = ("region", "endpoint_url")
 AUTH_KEYS = {"token_file", "role_id_file", "secret_id_file", "approle_mount"}
@@ -79,6 +81,9 @@ class BackendConfig:
     timeout: float = DEFAULT_TIMEOUT  # seconds, per request
     agent_address: str | None = None  # openbao: the server as the agent's container reaches it
     agent_image: str | None = None  # openbao: the agent sidecar's image
+    agent: bool = False  # openbao: `agent:` is set: up/verify/down/rotate use the agent path
+    agent_network_mode: str | None = None  # openbao: the sidecar's network_mode (host)
+    agent_render_interval: int = DEFAULT_RENDER_INTERVAL  # seconds (static_secret_render_interval)
 
     def path_of(self, secret: str) -> str:
         """The entry's path within the backend: `<prefix>/<secret>`."""
@@ -129,6 +134,10 @@ class SecretBackend(Protocol):
     def write(self, secret: str, value: bytes, previous: Stored | None) -> str:
         """Write `value` as a new version of `secret`'s entry (created when `previous` is None;
         OpenBao checks-and-sets against `previous`); returns the new version."""
+        ...
+
+    def read_version(self, secret: str, version: str) -> Stored | None:
+        """That version of `secret`'s entry; None when there is none (or it is deleted)."""
         ...
 
 
@@ -182,16 +191,23 @@ def parse_backend(v: Validator, top: dict) -> BackendConfig | None:
     )
 
 
-def _agent(v: Validator, path: KeyPath, raw: dict) -> dict[str, str | None]:
-    """`agent: {address, image}`: how `render-agent`'s sidecar reaches the server, its image."""
+def _agent(v: Validator, path: KeyPath, raw: dict) -> dict[str, Any]:
+    """`agent: {address, image, network_mode, render_interval}`: the agent path is on (up,
+    verify, down and rotate deploy through the sidecar), how it reaches the server, its image."""
     body = v.get(path, raw, "agent", dict, None)
     if body is None:
         return {}
     apath: KeyPath = (*path, "agent")
     v.known_keys(apath, body, AGENT_KEYS)
+    interval = v.get(apath, body, "render_interval", int, DEFAULT_RENDER_INTERVAL)
+    if isinstance(interval, bool) or not 1 <= interval <= 3600:
+        raise v.doc.error((*apath, "render_interval"), "must be whole seconds, 1 to 3600")
     return {
+        "agent": True,
         "agent_address": _matching(v, apath, body, "address", URL_RE, "an http(s)://HOST URL"),
         "agent_image": _matching(v, apath, body, "image", IMAGE_RE, "an image name (repo:tag)"),
+        "agent_network_mode": v.choice(apath, body, "network_mode", NETWORK_MODES),
+        "agent_render_interval": interval,
     }
 
 

@@ -57,9 +57,15 @@ class AwsSecretsManager:
 
     def read(self, secret: str) -> Stored | None:
         """The AWSCURRENT version of `secret`'s entry; None when there is none."""
+        return self.read_version(secret, "")
+
+    def read_version(self, secret: str, version: str) -> Stored | None:
+        """The version `version` (a VersionId; "": AWSCURRENT) of `secret`'s entry; None when
+        there is none."""
         name = self.config.path_of(secret)
+        extra = {"VersionId": version} if version else {}
         try:
-            answer = self.client.get_secret_value(SecretId=name)
+            answer = self.client.get_secret_value(SecretId=name, **extra)
         except Exception as exc:
             if _code(exc) == "ResourceNotFoundException":
                 return None

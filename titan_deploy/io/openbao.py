@@ -53,15 +53,25 @@ class OpenBao:
 
     def read(self, secret: str) -> Stored | None:
         """The current version of `secret`'s entry, None when there is none (or it is deleted)."""
+        return self.read_version(secret, "")
+
+    def read_version(self, secret: str, version: str) -> Stored | None:
+        """KV version `version` of `secret`'s entry ("": the current one); None when there is
+        none (or it is deleted)."""
         import hvac.exceptions
 
         path = self.config.path_of(secret)
+        number = int(version) if version else None
+        shown = self.config.location(secret) + (f" (version {number})" if number else "")
         try:
             answer = self._call(
                 lambda: self.client.secrets.kv.v2.read_secret_version(
-                    path=path, mount_point=self.config.mount, raise_on_deleted_version=True
+                    path=path,
+                    version=number,
+                    mount_point=self.config.mount,
+                    raise_on_deleted_version=True,
                 ),
-                what=f"read of {self.config.location(secret)}",
+                what=f"read of {shown}",
                 missing_ok=True,
             )
         except hvac.exceptions.InvalidPath:

@@ -1,16 +1,19 @@
 """`titan-deploy render-agent [--check]` (README "Secrets managers"): write the OpenBao Agent's
 configuration (`bao-agent.hcl`) and the compose file of the agent path
 (`docker-compose.agent.yml`) into the project dir, from the manifest's `backend:`
-(core/agent.py). Like `render`: atomic writes, a file replaced only if titan-deploy rendered it,
-`--check` exits 1 when a file on disk is stale. Neither file holds a value: paths and names.
+(core/agent.py), for the overlay plan as the rotation journal sets it and the KV versions
+pinned in io/backendpins.py. Like `render`: atomic writes, a file replaced only if titan-deploy
+rendered it, `--check` exits 1 when a file on disk is stale. Neither file holds a value: paths,
+names, version numbers and a rotation's key id.
 """
 
 from __future__ import annotations
 
 import os
 
-from titan_deploy.core.agent import DEFAULT_IMAGE, agent_compose, agent_hcl
+from titan_deploy.core.agent import DEFAULT_IMAGE, Sidecar, agent_compose, agent_hcl, rendered_files
 from titan_deploy.core.findings import Report
+from titan_deploy.core.overlay import OverlayPlan
 from titan_deploy.errors import ConfigError
 from titan_deploy.io import fs
 from titan_deploy.ops.push import backend_config
@@ -30,17 +33,34 @@ def agent_files(project: Project) -> dict[str, str]:
             "render-agent: the agent path needs `backend: {type: openbao, auth: {role_id_file, "
             "secret_id_file}}` (the agent logs in with AppRole)"
         )
-    manifest = project.manifest
+    from titan_deploy.io import backendpins
+
     assert config.address and config.auth.role_id_file and config.auth.secret_id_file
-    hcl = agent_hcl(config, manifest, config.agent_address or config.address)
-    compose = agent_compose(
-        manifest,
+    plan = agent_plan(project)
+    files = rendered_files(project.manifest, plan)
+    pins = backendpins.load(project)
+    hcl = agent_hcl(config, files, config.agent_address or config.address, pins)
+    sidecar = Sidecar(
         f"./{CONFIG_FILE}",
         _compose_path(config.auth.role_id_file),
         _compose_path(config.auth.secret_id_file),
         config.agent_image or DEFAULT_IMAGE,
+        config.agent_network_mode,
     )
-    return {CONFIG_FILE: hcl, COMPOSE_FILE: compose}
+    return {CONFIG_FILE: hcl, COMPOSE_FILE: agent_compose(plan, files, sidecar)}
+
+
+def agent_plan(project: Project) -> OverlayPlan:
+    """The overlay plan the agent renders: the manifest's consumers as the rotation journal sets
+    them (versions, an HMAC listener's secondary key, the key id). The base compose files are
+    not read: the agent path mounts a volume and sets variables, it replaces no base entry."""
+    from titan_deploy.core.overlay import plan_overlay
+    from titan_deploy.core.rotation import effective_manifest
+    from titan_deploy.io import journal as journal_io
+
+    journal = journal_io.load(project)
+    manifest = effective_manifest(project.manifest, journal)
+    return plan_overlay(manifest, journal.assignments, project.secrets_dir_rel)
 
 
 def _compose_path(path: str) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from titan_deploy.core.findings import Finding, Report
 from titan_deploy.core.overlay import OverlayPlan
@@ -21,6 +22,9 @@ from titan_deploy.ops.check import unapplied_edits
 from titan_deploy.ops.render import base_documents, current_plan, service_profiles
 from titan_deploy.ops.stack import Backends, gather
 from titan_deploy.project import Project
+
+if TYPE_CHECKING:
+    from titan_deploy.ops.backend_verify import Expected
 
 VERIFY_COLUMNS = [
     "service",
@@ -76,13 +80,17 @@ def verify_report(
     plan: OverlayPlan | None = None,
     checked: dict[str, HostFile] | None = None,
     inactive: dict[str, tuple[str, ...]] | None = None,
+    expected: Expected | None = None,
 ) -> Report:
     """The verify Report: one row per (service, secret) with the method that proved it.
     `plan`: verify only these consumers (default: the current overlay plan); `checked`: the
     host files check-secrets passed (ops/stack.checked_files), which the containers must hold;
     `inactive`: consumers left out because their profile is not enabled (from `select_active`):
-    one row each, `not active (profile X)`, neither verified nor failed."""
+    one row each, `not active (profile X)`, neither verified nor failed; `expected`: on the
+    agent path, what the containers must hold instead of the host files (ops/backend_verify.py)."""
     facts = gather(project, engine, plan, checked=checked)
+    if expected is not None:  # the agent path: the backend's versions are the reference
+        facts.host, facts.values = expected.host, {**facts.values, **expected.values}
     rows, findings = verify(facts)
     if project.manifest.configs:
         findings += fresh_renders(project, facts, rows)

@@ -168,6 +168,13 @@ def make_effects(
         from titan_deploy.ops.rotate.swarm_effects import SwarmEffects
 
         kind = SwarmEffects
+    else:
+        from titan_deploy.ops.agent_stack import uses_agent
+
+        if uses_agent(project):  # README "Secrets managers": versions in the backend
+            from titan_deploy.ops.rotate.agent_effects import AgentEffects
+
+            kind = AgentEffects
     return kind(
         project,
         timeout=chosen.timeout,

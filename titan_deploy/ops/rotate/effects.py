@@ -319,14 +319,12 @@ class StackEffects:
             )
         except LoginUnknown as exc:
             raise StepFailed(f"cannot tell the role to ALTER in {holder.name}: {exc}") from None
-        source = self.path(step.secret, step.version)
-        if not source.is_file():
-            raise StepFailed(f"{source.name} is missing: nothing to provision")
+        value, shown = self.version_value(step.secret, step.version)
         try:
-            verifier = scram_verifier(self.read(source).strip().decode("ascii"), os.urandom(16))
+            verifier = scram_verifier(value.strip().decode("ascii"), os.urandom(16))
         except (UnicodeDecodeError, UnsupportedPassword):
             raise StepFailed(
-                f"{source.name} is not printable ASCII: cannot provision it safely"
+                f"{shown} is not printable ASCII: cannot provision it safely"
             ) from None
         result = self.engine.exec(
             holder.id,
@@ -340,7 +338,15 @@ class StackEffects:
                 f"ALTER ROLE {role} in {step.service} failed (psql exit {result.exit_code}"
                 f"{': ' + said if said else ''})"
             )
-        return f"role {role} in {holder.name} now takes {source.name}"
+        return f"role {role} in {holder.name} now takes {shown}"
+
+    def version_value(self, secret: str, version: int | None) -> tuple[bytes, str]:
+        """The value of `version` of `secret` (None: the base) and how a note names it (its
+        file name). StepFailed when it is missing."""
+        source = self.path(secret, version)
+        if not source.is_file():
+            raise StepFailed(f"{source.name} is missing: nothing to provision")
+        return self.read(source), source.name
 
     def _configuration(self, service: str) -> set[str]:
         """Container paths of `service`'s `sensitive: false` secrets (POSTGRES_USER_FILE's)."""

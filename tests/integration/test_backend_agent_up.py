@@ -1,0 +1,118 @@
+"""`up`, `verify` and `down` on the agent path (README "Secrets managers"), on the real engine
+against a real `bao server -dev` on 127.0.0.1: the sidecar (network_mode host) renders the
+pinned KV versions, the consumers start after it, and verify compares each container's file
+with the digest of the backend's version (a pin moved to another KV version fails it)."""
+
+from __future__ import annotations
+
+import json
+import secrets as pyrandom
+import shutil
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import hvac
+import pytest
+import yaml
+
+from tests.backendkit import approle, ensure_agent_image, openbao_manifest, openbao_server
+from tests.canary import Canaries
+from tests.stackkit_backend import project_with_values
+
+MANIFEST = {
+    "version": 1,
+    "compose_files": ["docker-compose.yml"],
+    "secrets": {
+        "db_password": {
+            "kind": "password",
+            "consumers": {"web": "DB_PASSWORD_FILE", "api": "DB_PASSWORD_FILE"},
+        },
+        "api_token": {
+            "kind": "token",
+            "consumers": {"api": {"env": "TOKEN_FILE", "target": "tok"}},
+        },
+    },
+}
+
+
+def agent_project(tmp_path: Path, server, busybox_image: str, image: str, values: dict) -> Path:
+    """A project whose consumers are busybox loops and whose backend is `server`, on the agent
+    path (the sidecar on the host's network: the server listens on 127.0.0.1)."""
+    project = project_with_values(tmp_path, MANIFEST, values)
+    approle(server, project, "titan")
+    loop = "trap 'exit 0' TERM; while true; do sleep 1; done"
+    consumer = {"image": busybox_image, "command": ["sh", "-c", loop], "pull_policy": "never"}
+    compose = {"services": {"web": dict(consumer), "api": {**consumer, "user": "1000"}}}
+    (project / "docker-compose.yml").write_text(yaml.safe_dump(compose))
+    manifest = project / "secrets.manifest.yml"
+    manifest.write_text(
+        manifest.read_text()
+        + openbao_manifest(server, "titan", "{role_id_file: role-id, secret_id_file: secret-id}")
+        + f"  agent: {{image: '{image}', network_mode: host, render_interval: 1}}\n"
+    )
+    return project
+
+
+def td(project: Path, name: str, *args: str) -> subprocess.CompletedProcess[str]:
+    argv = [sys.executable, "-m", "titan_deploy", "-C", str(project), "-p", name, "--json", *args]
+    return subprocess.run(argv, capture_output=True, text=True, timeout=600)
+
+
+@pytest.mark.docker
+def test_up_and_verify_prove_the_backend_versions(tmp_path: Path, busybox_image: str) -> None:
+    image = ensure_agent_image(tmp_path)
+    name = f"tdtest-{uuid.uuid4().hex[:10]}"
+    values = {"db_password": pyrandom.token_urlsafe(32), "api_token": pyrandom.token_urlsafe(32)}
+    canaries = Canaries({k: v.encode() for k, v in values.items()})
+    with openbao_server(tmp_path) as server:
+        project = agent_project(tmp_path, server, busybox_image, image, values)
+        outputs = []
+        try:
+            pushed = td(project, name, "push")
+            assert pushed.returncode == 0, pushed.stderr
+            shutil.rmtree(project / "secrets")  # the agent path needs no local values
+            up = td(project, name, "up", "--timeout", "120")
+            outputs += [pushed, up]
+            assert up.returncode == 0, up.stdout + up.stderr
+            report = json.loads(up.stdout)
+            pairs = {(r["service"], r["secret"]) for r in report["rows"] if not r["problem"]}
+            assert pairs == {("web", "db_password"), ("api", "db_password"), ("api", "tok")}
+            assert all(r["content"] for r in report["rows"])
+            assert [s["stage"] for s in report["data"]["stages"]] == [
+                "check-secrets",
+                "render",
+                "compose up",
+                "verify",
+            ]
+            # a new central version does not reach the pinned consumers: verify stays ok
+            client = hvac.Client(url=server.url, token=server.token)
+            newer = pyrandom.token_urlsafe(32)
+            canaries.add("newer", newer.encode())
+            client.secrets.kv.v2.create_or_update_secret(
+                path="titan/db_password", secret={"value": newer}, mount_point="secret"
+            )
+            verified = td(project, name, "verify")
+            outputs.append(verified)
+            assert verified.returncode == 0, verified.stdout
+            # pinned to the new version, the containers (still on the old) fail the content check
+            pins_path = project / ".titan-deploy" / "backend-pins.json"
+            pins = json.loads(pins_path.read_text())
+            pins["db_password"]["base"] += 1
+            pins_path.write_text(json.dumps(pins))
+            failed = td(project, name, "verify")
+            outputs.append(failed)
+            assert failed.returncode == 1, failed.stdout
+            bad = {
+                (r["service"], r["secret"])
+                for r in json.loads(failed.stdout)["rows"]
+                if r["problem"]
+            }
+            assert bad == {("web", "db_password"), ("api", "db_password")}
+        finally:
+            down = td(project, name, "down", "--volumes")
+            outputs.append(down)
+        assert down.returncode == 0, down.stderr
+        for result in outputs:
+            canaries.assert_clean(result.stdout + result.stderr, " ".join(result.args[5:]))

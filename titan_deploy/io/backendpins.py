@@ -1,0 +1,53 @@
+"""Which KV version each file of the agent path holds (README "Secrets managers", core/agent.py
+`Pins`): `<state_dir>/backend-pins.json`, {secret: {"base" | "<rotation version>": KV version}},
+0600, written atomically. Version numbers only: never a value. `up` pins each secret's base to
+the version it checked; a rotation pins each version it writes (ops/rotate/agent_effects.py).
+"""
+
+from __future__ import annotations
+
+import json
+
+from titan_deploy.core.agent import Pins
+from titan_deploy.errors import ConfigError
+from titan_deploy.io import fs
+from titan_deploy.project import Project
+
+NAME = "backend-pins.json"
+
+
+def load(project: Project) -> dict[str, dict[str, int]]:
+    """The pins on disk ({} when there are none). ConfigError (exit 2) naming the file when it
+    is not the JSON this module writes."""
+    path = project.state_dir / NAME
+    try:
+        raw = fs.read_config(path)
+    except FileNotFoundError:
+        return {}
+    try:
+        data = json.loads(raw)
+        out = {
+            str(secret): {str(k): int(v) for k, v in versions.items() if not isinstance(v, bool)}
+            for secret, versions in data.items()
+        }
+    except (ValueError, TypeError, AttributeError):
+        raise ConfigError(
+            f"{project.manifest.state_dir}/{NAME}: not the pins titan-deploy writes; remove it "
+            "and run `titan-deploy up` (it pins the versions it checks)"
+        ) from None
+    return out
+
+
+def save(project: Project, pins: Pins) -> None:
+    """Write the pins atomically, 0600 (the state dir created 0700 if missing)."""
+    root = project.project_dir
+    fs.ensure_dir(project.state_dir, 0o700, root=root)
+    text = json.dumps({s: dict(v) for s, v in pins.items()}, indent=2, sort_keys=True) + "\n"
+    fs.atomic_write(project.state_dir / NAME, text.encode(), mode=0o600, root=root)
+
+
+def pin(project: Project, secret: str, key: str, kv_version: int) -> None:
+    """Record one pin (read, update, write)."""
+    pins = load(project)
+    pins.setdefault(secret, {})[key] = kv_version
+    save(project, pins)

@@ -1,0 +1,273 @@
+"""A rotation's effects on the agent path (README "Secrets managers"): the same plans, journal,
+runner, resume and rollback as on Compose (ops/rotate/effects.py); the versions live in the
+backend and the files are rendered by the OpenBao Agent sidecar.
+
+- WriteVersion: the new value becomes a new KV version of the secret's entry (never a file on
+  this host), and the rotation version is pinned to it (io/backendpins.py); a version pinned
+  already (a resume) is kept. A `copy` of a version pins the same KV version: no new write.
+- Repoint: the journal holds the new assignments; the agent's files are rendered from them
+  (each file pinned to its KV version), the agent is recreated (it reads its configuration at
+  start), every file of the step's services is awaited in the agent's volumes with the digest
+  of its KV version, then exactly the step's services are recreated: they read the new files.
+  The procedure's order is the plan's: HMAC listeners get primary + secondary (two KV versions)
+  and are verified before any signer moves.
+- Verify: healthy, then verify against the backend's digests (ops/agent_stack.py).
+- SyncBase / RemoveVersions: the base pin moves to the current version; superseded pins go
+  (the KV versions stay in the entry's history).
+- Provision (`rotate db`'s ALTER ROLE): the value of the pinned KV version, read into memory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from functools import cached_property
+
+from titan_deploy.core.agent import (
+    BASE,
+    CONFIG_PATH,
+    DEFAULT_SERVICE,
+    kv_version,
+    pin_key,
+    rendered_files,
+)
+from titan_deploy.core.backend import SecretBackend
+from titan_deploy.core.overlay import OverlayPlan
+from titan_deploy.core.redact import remember
+from titan_deploy.core.rotation import (
+    Journal,
+    RemoveVersions,
+    Repoint,
+    SyncBase,
+    Verify,
+    WriteVersion,
+    versions_in_use,
+)
+from titan_deploy.core.secretvalue import generate
+from titan_deploy.io import backendpins, compose
+from titan_deploy.ops.rotate.effects import HEALTH_POLL, StackEffects
+from titan_deploy.ops.rotate.runner import NothingDeployed, StepFailed
+
+AGENT_RENDER_TIMEOUT = 120  # seconds the recreated agent gets to render the step's files
+
+
+class AgentEffects(StackEffects):
+    """StackEffects whose versions are KV versions and whose files the agent renders."""
+
+    def connect(self) -> AgentEffects:
+        """Resolve the manifest, the engine, the compose files and the backend now (ConfigError
+        exit 2, EngineUnreachable / RuntimeFailure exit 3)."""
+        _ = (self.manifest, self.engine, self.name, self.command, self.backend)
+        rendered_files(self.manifest)  # no configs, every target under /run/secrets
+        return self
+
+    @cached_property
+    def backend(self) -> SecretBackend:
+        from titan_deploy.ops.agent_stack import connect
+
+        return connect(self.project)
+
+    @cached_property
+    def command(self) -> compose.ComposeCommand:
+        from titan_deploy.ops.agent_stack import agent_compose_files
+
+        return compose.command_for(
+            self.project.project_dir,
+            agent_compose_files(self.project),
+            self.name,
+            **self.project.compose_options,
+        )
+
+    # --- versions -------------------------------------------------------------------------------
+
+    def write_version(self, step: WriteVersion, journal: Journal) -> str:
+        pins = backendpins.load(self.project)
+        where = self.backend.config.location(step.secret)
+        done = kv_version(pins, step.secret, step.version)
+        if done is not None:
+            supplied = self.inputs.get(step.secret) if step.source == "input" else None
+            if supplied is not None:
+                stored = self.backend.read_version(step.secret, str(done))
+                if stored is None or stored.value != supplied:
+                    raise StepFailed(f"{where} version {done} holds another value; not touched")
+            return f"version {step.version} already written ({where} version {done})"
+        if step.source == "copy":
+            source = kv_version(pins, step.secret, step.copy_of)
+            if source is None:
+                raise StepFailed(
+                    f"{step.secret}: the version its consumers hold is not pinned: run "
+                    "`titan-deploy up` (it pins what the backend holds) first"
+                )
+            backendpins.pin(self.project, step.secret, pin_key(step.version), source)
+            return f"version {step.version} pinned to {where} version {source} (no new write)"
+        if step.source == "generate":
+            data = generate(self.spec(step.secret, journal))
+            remember([data])
+        elif step.source == "render":
+            raise StepFailed(f"{step.secret}: the agent path does not render config files")
+        elif step.secret in self.inputs:
+            data = self.inputs[step.secret]
+        else:
+            raise StepFailed(
+                f"the new value of {step.secret} was never saved (the rotation was "
+                "interrupted before it was written): start the rotation again"
+            )
+        new = self.backend.write(step.secret, data, self.backend.read(step.secret))
+        if not new.isdigit():
+            raise StepFailed(f"{where}: the backend gave no version number for the write")
+        backendpins.pin(self.project, step.secret, pin_key(step.version), int(new))
+        return f"wrote {where} version {new} (rotation version {step.version})"
+
+    def sync_base(self, step: SyncBase) -> str:
+        pins = backendpins.load(self.project)
+        current = kv_version(pins, step.secret, step.version)
+        if current is None:
+            return f"version {step.version} is not pinned; the base pin left as is"
+        backendpins.pin(self.project, step.secret, BASE, current)
+        return f"base of {step.secret} pinned to KV version {current}"
+
+    def remove_versions(self, step: RemoveVersions, journal: Journal) -> str:
+        in_use = versions_in_use(journal.assignments, step.secret)
+        pins = backendpins.load(self.project)
+        mine: dict[str, int] = pins.setdefault(step.secret, {})
+        dropped = [v for v in step.versions if v not in in_use and str(v) in mine]
+        for version in dropped:
+            del mine[str(version)]
+        backendpins.save(self.project, pins)
+        kept = [str(v) for v in step.versions if v in in_use]
+        note = (
+            f"unpinned versions {', '.join(map(str, dropped))}" if dropped else "nothing to unpin"
+        )
+        return note + (f"; kept {', '.join(kept)} (in use)" if kept else "")
+
+    def version_value(self, secret: str, version: int | None) -> tuple[bytes, str]:
+        """The pinned KV version's value (in memory; `rotate db`'s ALTER ROLE) and its name."""
+        pinned = kv_version(backendpins.load(self.project), secret, version)
+        where = self.backend.config.location(secret)
+        stored = self.backend.read_version(secret, str(pinned) if pinned else "")
+        if stored is None:
+            raise StepFailed(f"{where} has no version {pinned}: nothing to provision")
+        return stored.value, f"{where} version {stored.version}"
+
+    # --- the stack ------------------------------------------------------------------------------
+
+    def repoint(self, step: Repoint, journal: Journal) -> str:
+        from titan_deploy.ops.render_agent import agent_plan, run_render_agent
+
+        run_render_agent(self.project)
+        agent_timeout = min(self.timeout, AGENT_RENDER_TIMEOUT)
+        argv = self.command.up_no_deps(agent_timeout, [DEFAULT_SERVICE], force=True)
+        compose.run(argv, what="recreate the secrets agent", timeout=agent_timeout + 120)
+        plan = agent_plan(self.project)
+        waited = self._await_rendered(plan, step.services, agent_timeout)
+        deployed = [s for s in step.services if self.engine.containers(self.name, s)]
+        absent = [s for s in step.services if s not in deployed]
+        if deployed:
+            argv = self.command.up_no_deps(
+                self.timeout, deployed, stop_timeout=self.stop_timeout, force=True
+            )
+            compose.run(argv, what=f"recreate {', '.join(deployed)}", timeout=self.timeout + 120)
+        removed = self._remove_stale(plan)  # after the consumers that named them were replaced
+        note = f"agent rendered in {waited:.1f}s; "
+        if removed:
+            note += f"removed {', '.join(removed)} (no longer rendered); "
+        note += f"recreated {', '.join(deployed)}" if deployed else "nothing to recreate"
+        if absent:
+            note += f"; not deployed (will use the new version when started): {', '.join(absent)}"
+        return note
+
+    def _await_rendered(self, plan: OverlayPlan, services: tuple[str, ...], timeout: int) -> float:
+        """Seconds until every file of `services` in the agent's volumes has the digest of its
+        pinned KV version (read in the agent container); StepFailed after `timeout`."""
+        from titan_deploy.core.agent import OUT
+
+        pins = backendpins.load(self.project)
+        wanted: dict[str, str] = {}
+        for svc in plan.services:
+            if svc.service not in services:
+                continue
+            for mount in svc.mounts:
+                pinned = kv_version(pins, mount.secret, mount.version)
+                stored = self.backend.read_version(mount.secret, str(pinned) if pinned else "")
+                if stored is None:
+                    raise StepFailed(
+                        f"{self.backend.config.location(mount.secret)}: no such version"
+                    )
+                name = mount.container_path.rpartition("/")[2]
+                wanted[f"{OUT}/{svc.service}/{name}"] = hashlib.sha256(stored.value).hexdigest()
+        started = time.monotonic()
+        deadline = started + timeout
+        while True:
+            agents = [
+                c
+                for c in self.engine.containers(self.name, DEFAULT_SERVICE)
+                if c.status == "running"
+            ]
+            if agents:
+                views = self.engine.probe(agents[:1], {agents[0].id: list(wanted)})
+                files = views[agents[0].id].files
+                if all(files.get(p) and files[p].sha256 == d for p, d in wanted.items()):
+                    return time.monotonic() - started
+            if time.monotonic() > deadline:
+                raise StepFailed(
+                    f"the secrets agent did not render the new files of {', '.join(services)} "
+                    f"within {timeout}s (its logs: docker compose logs {DEFAULT_SERVICE}; its "
+                    f"configuration: {CONFIG_PATH})"
+                )
+            time.sleep(HEALTH_POLL)
+
+    def _remove_stale(self, plan: OverlayPlan) -> list[str]:
+        """Remove from the agent's volumes the files the plan no longer renders (an HMAC
+        listener's previous key after phase 2 or an abort): the agent never deletes a file whose
+        template is gone. Names only in the note, e.g. `execution/hmac_key.previous`."""
+        from titan_deploy.core.agent import OUT
+        from titan_deploy.core.versions import secondary_target
+
+        rendered = {f"{f.service}/{f.name}" for f in rendered_files(self.manifest, plan)}
+        possible = {
+            f"{consumer.service}/{secondary_target(spec.name)}"
+            for spec in self.manifest.secrets.values()
+            if spec.secondary_env
+            for consumer in spec.consumers
+            if consumer.role == "listener"
+        }
+        stale = sorted(possible - rendered)
+        agents = [
+            c for c in self.engine.containers(self.name, DEFAULT_SERVICE) if c.status == "running"
+        ]
+        if not stale or not agents:
+            return []
+        argv = ["rm", "-f", *(f"{OUT}/{name}" for name in stale)]
+        result = self.engine.exec(agents[0].id, argv, timeout=30)
+        if result.exit_code != 0:
+            raise StepFailed(f"could not remove {', '.join(stale)} from the agent's volumes")
+        return stale
+
+    def verify(self, step: Verify) -> str:
+        from titan_deploy.ops.agent_stack import agent_verify_report
+        from titan_deploy.ops.render import current_plan
+
+        deadline = time.monotonic() + self.timeout
+        while waiting := self._unhealthy(step.services):
+            if time.monotonic() > deadline:
+                raise StepFailed(f"not healthy after {self.timeout}s: {', '.join(waiting)}")
+            time.sleep(HEALTH_POLL)
+        plan = current_plan(self.project)
+        deployed = {s for s in step.services if self.engine.containers(self.name, s)}
+        sub = OverlayPlan(
+            services=tuple(s for s in plan.services if s.service in deployed),
+            files=plan.files,
+            group_add=plan.group_add,
+            manifest_name=plan.manifest_name,
+            sources=plan.sources,
+        )
+        if not sub.services:
+            raise NothingDeployed(
+                f"none of {', '.join(step.services)} is deployed in project {self.name}: nothing "
+                "can prove the new version (deploy with `titan-deploy up`, or check -p)"
+            )
+        report = agent_verify_report(self.project, self.engine, self.backend, sub)
+        if not report.ok:
+            problems = "; ".join(f"{f.service}/{f.secret}: {f.message}" for f in report.errors[:3])
+            raise StepFailed(f"verify failed: {problems}")
+        return f"healthy and verified against the backend: {report.data.get('pairs')} pairs"
