@@ -54,6 +54,7 @@ from titan_deploy.ops import configs, stack
 from titan_deploy.ops.backup import keep_copy
 from titan_deploy.ops.render import current_plan, run_render
 from titan_deploy.ops.rotate import reload
+from titan_deploy.ops.rotate.overlap import overlap_render
 from titan_deploy.ops.rotate.proofs import log_lines, run_probe
 from titan_deploy.ops.rotate.runner import NothingDeployed, StepFailed
 from titan_deploy.ops.verify import verify_report
@@ -149,6 +150,8 @@ class StackEffects:
         target = self.path(step.secret, step.version)
         if step.source == "render":  # a config: from its inputs as this rotation sets them
             self.inputs[step.secret] = configs.rendered_version(self.project, step.secret, journal)
+        elif step.source == "overlap":  # rotate nats: old and new credential (overlap.py)
+            self.inputs[step.secret] = overlap_render(self.project, step.secret, journal)
         if target.exists():
             supplied = self.inputs.get(step.secret) if step.source != "generate" else None
             if supplied is not None and self.read(target) != supplied:
