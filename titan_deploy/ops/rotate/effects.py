@@ -254,9 +254,9 @@ class StackEffects:
         manifest = effective_manifest(self.manifest, journal)
         live = reload.live_services(manifest, step)
         deployed = [s for s in step.services if self.engine.containers(self.name, s)]
+        absent = [s for s in step.services if s not in deployed]
         notes = [reload.run(self, manifest, step, s) for s in live if s in deployed]
         deployed = [s for s in deployed if s not in live]  # the rest: recreated
-        absent = [s for s in step.services if s not in deployed]
         if deployed:
             argv = self.command.up_no_deps(self.timeout, deployed, stop_timeout=self.stop_timeout)
             compose.run(argv, what=f"recreate {', '.join(deployed)}", timeout=self.timeout + 120)
