@@ -57,7 +57,6 @@ demo-images: engine
 demo: install engine demo-images
 	$(TD) init
 	$(BIN)/python demo/gen_exchange_keys.py secrets --registry .titan-deploy/demo
-	$(BIN)/python demo/gen_nats_auth.py secrets
 	$(TD) check-secrets --fix
 	$(TD) $(DEMO) up
 	$(TD) $(DEMO) verify

@@ -3,7 +3,8 @@ to its floor (issue 15, goal 4).
 
 On a fresh demo stack (plain demo files: prod healthchecks every 5 s), runs in order:
 HMAC phase 1, HMAC phase 2 (--force), DB (rotate db), exchange (rotate exchange binance with a
-pair registered at the demo exchange). For each: wall time, every step's time (from the JSON
+pair registered at the demo exchange), NATS (rotate nats: its own floor, `measure_nats`). For
+each: wall time, every step's time (from the JSON
 report), and — polled every 0.3 s inside the containers for the whole procedure — messages brain
 signed, deliveries it saw rejected, and the listeners' auth failures. Rejected must be 0.
 
@@ -151,12 +152,72 @@ def measure(demo, label: str, args: list[str], stop_timeout: int | None = None) 
     }
 
 
+# --- rotate nats (issue 12) ---------------------------------------------------------------------
+
+
+NATS_SERVER = "nats"
+
+
+def measure_nats(demo, extra: list[str], stop_timeout: int | None) -> dict:
+    """`rotate nats` like the others, with its own floor: the clients' groups recreated to
+    healthy one after the other, plus, for each of the server's two repoints, one reload
+    (`nats-server --signal reload=1` run in it) until its next "Reloaded server configuration"
+    line: the server is reloaded, never recreated. `rejected`: nats-server's refused logins
+    during the rotation (must be 0)."""
+    refused = _nats_refusals(demo)
+    code, doc, seconds = td(demo, "rotate", "nats", *extra)
+    rows = doc.get("rows", [])
+    groups = groups_of(rows)
+    clients = [g for g in groups if g != [NATS_SERVER]]
+    floor_s = None
+    if code == 0:
+        reloads = sum(_reload_s(demo) for _ in range(len(groups) - len(clients)))
+        floor_s = round(floor(demo, clients, stop_timeout) + reloads, 2)
+    return {
+        "groups": groups,
+        "floor_s": floor_s,
+        "procedure": "nats",
+        "exit_code": code,
+        "outcome": (doc.get("data") or {}).get("outcome") or doc.get("error"),
+        "total_s": round(seconds, 2),
+        "cpu_s": round(LAST_CPU[0], 2),
+        "steps": [
+            {"n": r["n"], "phase": r["phase"], "action": r["action"], "seconds": r["seconds"]}
+            for r in rows
+        ],
+        "signed": 0,
+        "accepted": 0,
+        "rejected": _nats_refusals(demo) - refused,  # refused NATS logins: must be 0
+        "auth_failures": 0,
+    }
+
+
+def _nats_refusals(demo) -> int:
+    logs = demo.compose("logs", "--no-color", NATS_SERVER).stdout
+    return logs.count("authentication error")
+
+
+def _reload_s(demo) -> float:
+    """Seconds from a reload command to the server's next reload line."""
+    before = demo.compose("logs", "--no-color", NATS_SERVER).stdout.count("Reloaded server")
+    started = time.perf_counter()
+    demo.compose("exec", "-T", NATS_SERVER, "nats-server", "--signal", "reload=1")
+    while time.perf_counter() - started < 60:
+        logs = demo.compose("logs", "--no-color", NATS_SERVER).stdout
+        if logs.count("Reloaded server") > before:
+            break
+        time.sleep(0.1)
+    return time.perf_counter() - started
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--stop-timeout", type=int, default=None)
     parser.add_argument("--json", action="store_true", help="one JSON document on stdout")
     parser.add_argument(
-        "--only", choices=["hmac", "db", "exchange"], help="run one procedure (hmac: both phases)"
+        "--only",
+        choices=["hmac", "db", "exchange", "nats"],
+        help="run one procedure (hmac: both phases)",
     )
     args = parser.parse_args()
     extra = ["--stop-timeout", str(args.stop_timeout)] if args.stop_timeout is not None else []
@@ -193,6 +254,8 @@ def main() -> int:
                 if args.only and not label.startswith(args.only):
                     continue
                 results.append(measure(demo, label, argv, args.stop_timeout))
+            if not args.only or args.only == "nats":
+                results.append(measure_nats(demo, extra, args.stop_timeout))
         finally:
             demo.down()
     if args.json:

@@ -74,9 +74,10 @@ def titan_project(tmp_path: Path) -> Path:
     for name in PROJECT_FILES:
         shutil.copy2(REPO / name, project / name)
     shutil.copytree(REPO / "secrets.example", project / "secrets.example")
-    # config templates (README "Config files"): templates/redis.conf.j2
+    # config templates (README "Config files"): templates/*.conf.j2
     (project / "templates").mkdir()
-    shutil.copy2(REPO / "templates" / "redis.conf.j2", project / "templates" / "redis.conf.j2")
+    for template in ("redis.conf.j2", "nats_auth.conf.j2"):
+        shutil.copy2(REPO / "templates" / template, project / "templates" / template)
     return project
 
 

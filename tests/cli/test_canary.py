@@ -111,7 +111,7 @@ def break_store(project: Path, values: dict[str, bytes]) -> None:
     (store / "exchange_ed25519_key.v1").write_bytes(b"\n" + pem + b"\n")  # a rotation version
     (store / "nats_conf").write_bytes(b"\n" + values["nats_conf"] + b"\n")  # fixable whitespace
     os.chmod(store / "nats_password", 0o644)  # bad mode
-    (store / "nats_auth_conf").write_bytes(b" " + values["nats_auth_conf"])  # leading space
+    (store / "nats_user").write_bytes(b" " + values["nats_user"])  # leading space
 
 
 def plant_in_compose(project: Path, values: dict[str, bytes]) -> None:

@@ -34,8 +34,8 @@ def test_init_creates_the_store(cli, titan_project: Path) -> None:
             "bybit_api_secret",
             "gemini_api_key",
             "grafana_admin_password",
-            "nats_auth_conf",
             "nats_password",
+            "nats_user",
             "redis_password",  # redis.conf is rendered by render/up, not by init
             "titan_db_password",
             "titan_hmac_secret",
@@ -74,7 +74,6 @@ def test_init_from_dir_then_check_passes(cli, titan_project: Path, titan_values,
     for name in ("binance_api_key", "binance_api_secret", "bybit_api_key", "bybit_api_secret"):
         (source / name).write_bytes(titan_values[name])
     (source / "gemini_api_key").write_bytes(titan_values["gemini_api_key"] + b"\n")
-    (source / "nats_auth_conf").write_bytes(titan_values["nats_auth_conf"])
     assert cli("-C", titan_project, "init", "--from", source).exit_code == 0
     store = titan_project / "secrets"
     assert (store / "binance_api_key").read_bytes() == titan_values["binance_api_key"]

@@ -62,7 +62,7 @@ def test_check_secrets_report_pinned(cli, ready_project: Path) -> None:
     ]
     assert doc["counts"] == {"error": 1, "warning": 0}
     ages = doc["data"].pop("ages")
-    assert doc["data"] == {"fixed": [], "secrets": 12}  # 11 secrets and the redis_conf config
+    assert doc["data"] == {"fixed": [], "secrets": 13}  # 11 secrets and 2 configs
     row = {"secret", "file", "age_days", "max_age_days", "too_old"}
     assert [set(a) for a in ages] == [row] * 11
     assert doc["rows"] == []
@@ -91,8 +91,8 @@ def test_init_report(cli, titan_project: Path) -> None:
         "gemini_api_key": "to fill in",
         "redis_password": "generated",
         "grafana_admin_password": "generated",
+        "nats_user": "generated",
         "nats_password": "generated",
-        "nats_auth_conf": "to fill in",
     }
     assert {f["code"] for f in doc["findings"]} == {"I001"}
     assert set(doc["data"]) == {"secrets_dir", "created_dir", "gitignore_added"}
@@ -106,7 +106,9 @@ def test_render_reports(cli, titan_project: Path) -> None:
         "changed": False,
         # no secrets dir: the config cannot be rendered yet (README "Config files")
         "configs": {
-            "redis_conf": "skipped: redis_conf: input file redis_password is missing or unreadable"
+            "redis_conf": "skipped: redis_conf: input file redis_password is missing or unreadable",
+            "nats_auth_conf": "skipped: nats_auth_conf: input file nats_user is missing or "
+            "unreadable",
         },
     }
     (titan_project / "docker-compose.secrets.yml").write_text("services: {}\n")

@@ -22,7 +22,6 @@ from tests.poll import wait_until
 
 sys.path.insert(0, str(REPO / "demo"))
 
-from gen_nats_auth import auth_line
 from standin.common import Metrics
 from standin.nats_client import NatsConnection, NatsError, NatsPublisher
 
@@ -141,10 +140,15 @@ def test_counters_through_an_overlap_then_the_old_user_removed(server):
 
 
 def test_the_demo_users_line_is_what_nats_server_accepts(server):
-    """demo/gen_nats_auth.py's line, included as the demo includes it, admits exactly that
-    password (the line nats_auth_conf holds)."""
+    """templates/nats_auth.conf.j2 rendered as `configs: nats_auth_conf` renders it, included as
+    the demo includes it, admits exactly that user and password."""
+    from titan_deploy.core.configs import render
+
     password = secrets.token_hex(16)
-    (server.dir / "run" / "nats_auth.conf").write_text(auth_line(password))
+    template = "templates/nats_auth.conf.j2"
+    values = {"nats_user": b"titan", "nats_password": password.encode()}
+    rendered = render(template, (REPO / template).read_text(), values)
+    (server.dir / "run" / "nats_auth.conf").write_bytes(rendered)
     server.reload()
     conn = wait_until(
         lambda: _connected(server, password), "the reloaded users line admits it", timeout=30

@@ -70,10 +70,5 @@ def make_demo(tmp: Path) -> DemoStack:
         check=True,
         capture_output=True,
     )
-    subprocess.run(
-        [sys.executable, str(root / "demo/gen_nats_auth.py"), str(root / "secrets")],
-        check=True,
-        capture_output=True,
-    )
     stack.load_values()
     return stack

@@ -1,6 +1,7 @@
 """The demo's nats is the REAL nats-server with authentication (issue 12): its users come from
-the secret the overlay mounts at /run/secrets/nats_auth.conf, and every Titan stand-in connects
-with the password it reads from NATS_PASSWORD_FILE, publishing heartbeats with no failure. A
+the config `nats_auth_conf` rendered from templates/nats_auth.conf.j2 (mounted at
+/run/secrets/nats_auth.conf), and every Titan stand-in connects as the user and with the password
+it reads from NATS_USER_FILE and NATS_PASSWORD_FILE, publishing heartbeats with no failure. A
 wrong password is refused; no password is on any process's argv."""
 
 from __future__ import annotations
@@ -64,7 +65,8 @@ def test_a_wrong_password_is_refused_by_the_server(demo):
     script = (
         "import sys\n"
         "from standin.nats_client import NatsConnection, NatsError\n"
-        "c = NatsConnection('nats', 4222, 'titan', sys.stdin.readline().strip(), 'probe')\n"
+        "user, password = sys.stdin.readline().split()\n"
+        "c = NatsConnection('nats', 4222, user, password, 'probe')\n"
         "try:\n"
         "    c.connect()\n"
         "    print('ACCEPTED')\n"
@@ -75,9 +77,12 @@ def test_a_wrong_password_is_refused_by_the_server(demo):
 
     engine = engine_io.connect()
     wrong = secrets.token_hex(16).encode()
-    result = engine.exec(brain.id, ["python3", "-c", script], stdin=wrong + b"\n", timeout=30)
+    user = demo.values["nats_user"]
+    result = engine.exec(
+        brain.id, ["python3", "-c", script], stdin=user + b" " + wrong + b"\n", timeout=30
+    )
     assert result.stdout.decode().strip() == "connect refused: Authorization Violation"
-    right = demo.values["nats_password"] + b"\n"
+    right = user + b" " + demo.values["nats_password"] + b"\n"
     result = engine.exec(brain.id, ["python3", "-c", script], stdin=right, timeout=30)
     assert result.stdout.decode().strip() == "ACCEPTED"
 

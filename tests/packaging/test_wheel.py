@@ -56,7 +56,8 @@ def test_installed_wheel_renders_outside_the_repo(tmp_path: Path) -> None:
         shutil.copy2(REPO / name, project / name)
     # the project's own config templates (`configs:` reads them from the project, not the wheel)
     (project / "templates").mkdir()
-    shutil.copy2(REPO / "templates" / "redis.conf.j2", project / "templates" / "redis.conf.j2")
+    for template in ("redis.conf.j2", "nats_auth.conf.j2"):
+        shutil.copy2(REPO / "templates" / template, project / "templates" / template)
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     where = run(

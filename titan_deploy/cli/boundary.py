@@ -177,6 +177,7 @@ STATE_CHANGING: dict[str, Callable[[dict[str, Any]], bool]] = {
     "restore": _unless("dry_run"),
     "rotate hmac": _unless("dry_run"),
     "rotate db": _unless("dry_run"),
+    "rotate nats": _unless("dry_run"),
     "rotate exchange": _unless("dry_run"),
     "rotate secret": _unless("dry_run"),
     "rotate resume": _unless("dry_run"),

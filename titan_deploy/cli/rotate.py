@@ -191,6 +191,30 @@ def db(
     _run(ctx, "rotate db", lambda project: run_db(project, settings, progress))
 
 
+@rotate_app.command("nats")
+def nats(
+    ctx: typer.Context,
+    dry_run: DryRun = False,
+    secret: Annotated[
+        str | None,
+        typer.Option(
+            "--config", help="The config whose inputs are the credential (default: the one)."
+        ),
+    ] = None,
+    timeout: Timeout = 180,
+    log_timeout: LogTimeout = 60.0,
+    stop_timeout: StopTimeout = None,
+    settle: Settle = 2.0,
+    threshold: Threshold = None,
+) -> None:
+    """NATS credentials: the server accepts old and new (reloaded), clients move, old removed."""
+    from titan_deploy.ops.rotate.nats import run_nats
+
+    progress = ctx.obj.output.progress
+    settings = _settings(ctx)
+    _run(ctx, "rotate nats", lambda project: run_nats(project, settings, progress))
+
+
 @rotate_app.command("exchange")
 def exchange(
     ctx: typer.Context,

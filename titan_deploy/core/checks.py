@@ -27,7 +27,7 @@ from titan_deploy.core.valuechecks import Where, content_findings, missing_fix
 from titan_deploy.core.valuechecks import example_label as shown_example
 from titan_deploy.core.versions import file_name, owner, store_entry
 
-IGNORED_NAMES = {".gitignore", "README.md", ".keep"}
+IGNORED_NAMES = {".gitignore", "README.md", ".keep", ".live"}  # .live: core/livemount.py
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ Pure; `core/lint.py` runs these after the per-service rules.
 
 from __future__ import annotations
 
+import posixpath
 from collections.abc import Iterable
 from pathlib import PurePosixPath
 from typing import Any
@@ -49,6 +50,8 @@ def mounts(plan: OverlayPlan, services: dict[str, Any]) -> Iterable[Finding]:
         env = environment(body)
         mounted = {secret_target(item): secret_source(item) for item in body.get("secrets") or []}
         for mount in svc.mounts:
+            if mount.live_dir is not None and live_mounted(mount, body):
+                continue  # a reloading consumer's directory (core/livemount.py)
             if mounted.get(mount.target) != mount.source:
                 yield error(
                     "L006",
@@ -67,6 +70,16 @@ def mounts(plan: OverlayPlan, services: dict[str, Any]) -> Iterable[Finding]:
                             secret=mount.secret,
                             fix="titan-deploy render",
                         )
+
+
+def live_mounted(mount: Any, body: dict[str, Any]) -> bool:
+    """Whether the service bind-mounts the mount's live directory at its target's directory."""
+    want = posixpath.dirname(mount.container_path)
+    tail = mount.live_dir.removeprefix("./")
+    return any(
+        isinstance(v, dict) and v.get("target") == want and str(v.get("source")).endswith(tail)
+        for v in body.get("volumes") or []
+    )
 
 
 def secret_source(item: Any) -> str:
@@ -141,6 +154,12 @@ def unconsumed(manifest: Manifest, plan: OverlayPlan, services: dict[str, Any]) 
         for body in services.values()
         for item in body.get("secrets") or []
         if secret_source(item) in plan.sources
+    } | {
+        m.secret
+        for svc in plan.services
+        if svc.service in services
+        for m in svc.mounts
+        if m.live_dir
     }
     for name, spec in manifest.secrets.items():
         # an input of a config is read through the config's file (README "Config files")

@@ -18,6 +18,7 @@ from importlib import resources
 from pathlib import Path
 
 from titan_deploy.core.conventions import SECRETISH
+from titan_deploy.core.livemount import container_dir, live_mounts
 from titan_deploy.core.manifest import Manifest, SecretSpec
 from titan_deploy.core.manifest_model import SECRETS_MOUNT
 from titan_deploy.core.versions import file_name, parse_source, secondary_target, source_name
@@ -43,6 +44,9 @@ class Mount:
     target: str  # file name under /run/secrets, or an absolute path (a consumer's `target:`)
     env: str | None  # env var that names the container path (None: a target-only consumer)
     also: tuple[str, ...] = ()  # more env vars naming the same file (a consumer's `env:` list)
+    # a consumer that reloads (signal, exec): its file's DIRECTORY is bind-mounted instead
+    # (core/livemount.py), this host dir relative to the project dir; None: the file itself
+    live_dir: str | None = None
 
     @property
     def envs(self) -> tuple[str, ...]:
@@ -143,6 +147,7 @@ def plan_overlay(
             mounts.extend(_mounts(spec, service, assignment))
             if spec.key_id_env and assignment.key_id:
                 env.append((spec.key_id_env, assignment.key_id))
+        mounts = live_mounts(manifest, service, mounts, directory.as_posix())
         for mount in mounts:
             used[mount.source] = (mount.secret, mount.version)
         plan = ServicePlan(service, tuple(mounts), tuple(env))
@@ -326,7 +331,9 @@ def _target(path: str) -> str:
 
 def render_overlay(plan: OverlayPlan) -> str:
     """The overlay YAML text for `plan` (deterministic: the committed file is compared to it)."""
-    return _template().render(plan=plan, q=_quote, mount_root=SECRETS_MOUNT)
+    return _template().render(
+        plan=plan, q=_quote, mount_root=SECRETS_MOUNT, live_target=container_dir
+    )
 
 
 def _quote(value: object) -> str:

@@ -239,7 +239,9 @@ def content_findings(
         return [*found, error("V002", message, fix=_content_fix(facts, mount), **where)]
     changed = stat.ctime if stat.ctime is not None else max(host.mtime, host.ctime)
     started = parse_timestamp(info.started_at)
-    if started is not None and changed > started + CLOCK_SLACK:
+    # a live mount (core/livemount.py) is replaced under a running container by design: its
+    # reload and proof, not its start, say when the process took it
+    if started is not None and changed > started + CLOCK_SLACK and mount.live_dir is None:
         message = (
             f"{info.name}: {path} changed after the container started (content, owner or "
             "mode); the service may still use the value it read at start"

@@ -86,7 +86,8 @@ def run_render(
     ComposeRejected (exit 2, Compose's message; the CLI scrubs it) leaves the old file as it
     was. Without Compose v2 installed the overlay is written unvalidated (`data.validated`)."""
     check_consumers_exist(project)
-    text = render_overlay(current_plan(project))
+    plan = current_plan(project)
+    text = render_overlay(plan)
     target = project.overlay_path
     shown = project.manifest.overlay
     on_disk = _on_disk(target, shown)
@@ -108,7 +109,7 @@ def run_render(
             target, text.encode(), mode=0o644, root=project.project_dir, before_replace=validator
         )
     report.summary = f"wrote {shown}" if on_disk != text else "overlay unchanged"
-    report.summary += configs
+    report.summary += configs + _sync_live(project, plan, report)
     if validator is not None and on_disk != text:
         report.data["validated"] = validator.validated
         if not validator.validated:
@@ -126,6 +127,17 @@ def _write_configs(project: Project, report: Report) -> str:
     done = write_configs(project)
     report.data["configs"] = done
     return "; configs: " + ", ".join(f"{name} {what}" for name, what in done.items())
+
+
+def _sync_live(project: Project, plan: OverlayPlan, report: Report) -> str:
+    """The live mounts' files (ops/livefiles.py) brought to their assigned versions."""
+    if not any(m.live_dir for svc in plan.services for m in svc.mounts):
+        return ""
+    from titan_deploy.ops.livefiles import sync_live
+
+    changed = sync_live(project, plan)
+    report.data["live"] = changed
+    return "; live files updated: " + ", ".join(changed) if changed else ""
 
 
 class _Validator:

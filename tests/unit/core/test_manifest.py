@@ -32,11 +32,12 @@ def test_titan_manifest() -> None:
         "gemini_api_key",
         "redis_password",
         "grafana_admin_password",
+        "nats_user",
         "nats_password",
-        "nats_auth_conf",
         "redis_conf",  # a config (configs:), rendered from redis_password
+        "nats_auth_conf",  # nats-server's users, rendered from nats_user and nats_password
     ]
-    assert list(m.configs) == ["redis_conf"]
+    assert list(m.configs) == ["redis_conf", "nats_auth_conf"]
     assert m.compose_files == ("docker-compose.prod.yml",)
     assert m.overlay == "docker-compose.secrets.yml"
     assert m.secrets_dir == "secrets"
@@ -87,6 +88,7 @@ def test_titan_manifest() -> None:
         "bybit_api_key",
         "bybit_api_secret",
         "gemini_api_key",
+        "nats_user",
         "nats_password",
     ]
 

@@ -128,8 +128,8 @@ def test_every_plan_refuses_a_reload_a_bind_mount_cannot_show(how: str) -> None:
         plan_restart(m, "nats_password", {}, (), source="input")
     text = str(info.value)
     assert "secrets.nats_password.consumers.nats.reload:" in text
-    assert "bind-mounts each version as its own file" in text
-    assert "a new file beside nats_password, at /run/secrets/nats_auth.conf" in text
+    assert "cannot apply a new version at /run/secrets/nats_auth.conf" in text
+    assert "set `target: /run/secrets/nats/nats_auth.conf`" in text
     assert "use `reload: restart`" in text
     rolling = BASE.replace("RELOAD", f"{how}, proof: {{log: R}}").replace(
         "kind: password",
@@ -199,3 +199,28 @@ def test_the_journal_keeps_reload_proof_and_probe() -> None:
     bad["consumers"][0]["reload"] = {"exec": ["a\nb"]}
     with pytest.raises(ValueError):
         spec_from_dict(bad)
+
+
+@pytest.mark.parametrize("how", ["reload: {signal: SIGHUP}", "reload: {exec: [nats-server]}"])
+def test_a_reload_of_a_file_in_its_own_directory_is_planned_and_mounted_live(how: str) -> None:
+    """Its directory is bind-mounted (core/livemount.py): a new version renamed into it reaches
+    the running container, so the plan repoints it and waits for its proof; the overlay mounts
+    the directory, not the file."""
+    from titan_deploy.core.overlay import plan_overlay, render_overlay
+    from titan_deploy.core.rotation import CheckLog, Repoint
+
+    text = BASE.replace("/run/secrets/nats_auth.conf", "/run/secrets/nats/auth.conf")
+    m = manifest_text(text.replace("RELOAD", f"{how}, proof: {{log: Reloaded}}"))
+    plan = plan_restart(m, "nats_password", {}, (), source="input")
+    kinds = [type(step).__name__ for step in plan.steps]
+    assert "Repoint" in kinds and CheckLog("nats", "Reloaded") in plan.steps
+    assert any(isinstance(s, Repoint) and s.services == ("nats",) for s in plan.steps)
+    overlay = render_overlay(plan_overlay(m))
+    nats = overlay[overlay.index('"nats":') : overlay.index('"titan-brain":')]
+    assert '"./secrets/.live/nats/nats_password"' in nats
+    assert 'target: "/run/secrets/nats"' in nats and "read_only: true" in nats
+    assert "secrets: []" in nats  # the file itself is not mounted
+
+
+def manifest_text(text: str):
+    return parse_manifest_text(text, "m.yml")

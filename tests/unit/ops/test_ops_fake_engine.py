@@ -157,7 +157,9 @@ def test_verify_and_status_name_a_stopped_container(project: Project) -> None:
     by_service = {r["service"]: r for r in status.rows}
     assert by_service["titan-sentinel"]["state"] == "exited"
     assert by_service["titan-sentinel"]["secrets"].startswith("0/")
-    assert by_service["titan-brain"]["secrets"] == "4/4 verified"  # db, hmac, nats, redis password
+    assert (
+        by_service["titan-brain"]["secrets"] == "5/5 verified"
+    )  # db, hmac, nats user + password, redis
     running = status.data["running"]
     assert status.summary.startswith(
         f"project {NAME}: {running}/{status.data['containers']} containers running; oldest secret: "

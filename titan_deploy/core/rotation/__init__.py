@@ -73,6 +73,7 @@ from titan_deploy.core.rotation.procedures.base import Procedure, Undo
 from titan_deploy.core.rotation.procedures.db import plan_db
 from titan_deploy.core.rotation.procedures.exchange import plan_exchange
 from titan_deploy.core.rotation.procedures.hmac import new_key_id, plan_hmac, plan_hmac_finish
+from titan_deploy.core.rotation.procedures.nats import find_config, plan_nats
 from titan_deploy.core.rotation.procedures.restart import plan_restart, restart_spec
 from titan_deploy.core.rotation.steps import (
     STEP_TYPES,
@@ -135,6 +136,7 @@ __all__ = [
     "conflicts",
     "current",
     "effective_manifest",
+    "find_config",
     "find_secret",
     "finish_refusal",
     "history_from_dict",
@@ -155,6 +157,7 @@ __all__ = [
     "plan_exchange",
     "plan_hmac",
     "plan_hmac_finish",
+    "plan_nats",
     "plan_restart",
     "restart_spec",
     "resume_refusal",

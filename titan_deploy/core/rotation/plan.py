@@ -6,10 +6,12 @@ Pure functions of the manifest and the journal's assignments; the procedures
 
 from __future__ import annotations
 
+import posixpath
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from titan_deploy.core.manifest import Manifest, SecretSpec
+from titan_deploy.core.manifest_model import SECRETS_MOUNT
 from titan_deploy.core.rotation.steps import Assignments, CheckLog, Probe, Step, current
 from titan_deploy.core.versions import versions_of
 from titan_deploy.errors import ConfigError, UsageError
@@ -101,26 +103,32 @@ def freeze(manifest: Manifest, secrets: Iterable[str]) -> dict[str, SecretSpec]:
 
 
 def refuse_live_reload(manifest: Manifest, secrets: Iterable[str]) -> None:
-    """ConfigError (exit 2) when a consumer of these secrets has `reload: signal` or `exec`.
+    """ConfigError (exit 2) when a consumer of these secrets reloads (`reload: signal` or
+    `exec`) a file the running container cannot see change.
 
-    Truthful reload: Compose mounts each version as its own file, a bind mount of
-    `secrets/<name>.v<N>` at the consumer's path, and a bind mount keeps the inode it was made
-    with. A running container therefore never sees a new version without a recreate, so a
-    signal or a reload command would prove the OLD value and report it as the new one. Until a
-    consumer can mount a directory that a new version appears in, only `restart` applies."""
+    Truthful reload: Compose mounts a secret as a bind mount of one file, which keeps the inode
+    it was made with, so a signal or a reload command would prove the OLD value. A reloading
+    consumer therefore gets its target's DIRECTORY mounted (core/livemount.py), which sees a
+    new version renamed into it; that needs the target in a directory of its own. Refused: a
+    target directly in /run/secrets (the message names the target to use instead)."""
     for secret in secrets:
         spec = manifest.secrets[secret]
         section = "configs" if spec.is_config else "secrets"
         for consumer in spec.consumers:
             if consumer.reload.how == "restart":
                 continue
+            path = consumer.container_path(secret)
+            if not path.startswith("/"):
+                path = f"{SECRETS_MOUNT}/{path}"
+            if posixpath.dirname(path) not in ("/", SECRETS_MOUNT):
+                continue
             raise ConfigError(
                 f"{manifest.path.name}: {section}.{secret}.consumers.{consumer.service}.reload: "
-                f"{consumer.reload.describe()} cannot apply a new version: Compose bind-mounts "
-                f"each version as its own file (a new file beside {spec.file_name}, at "
-                f"{consumer.container_path(secret)}), so the running container keeps the old "
-                f"file until it is recreated; use `reload: restart` (the default) for "
-                f"{consumer.service}"
+                f"{consumer.reload.describe()} cannot apply a new version at {path}: Compose "
+                f"bind-mounts a file there as its own inode, which a running container never "
+                f"sees replaced; set `target: {SECRETS_MOUNT}/{consumer.service}/"
+                f"{posixpath.basename(path)}` (its directory is then mounted and sees each new "
+                f"version), or use `reload: restart` (the default)"
             )
 
 

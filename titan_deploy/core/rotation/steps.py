@@ -67,7 +67,7 @@ class WriteVersion:
 
     secret: str
     version: int
-    source: str  # "generate" | "input" | "copy" | "render" (a config, from its inputs)
+    source: str  # "generate" | "input" | "copy" | "render" (a config, from its inputs) | "overlap"
     copy_of: int | None = None  # source "copy": this version (None: the base file)
     action: ClassVar[str] = "write-version"
     cleanup: ClassVar[bool] = False
@@ -78,6 +78,7 @@ class WriteVersion:
             "input": "the new value you supplied",
             "copy": f"a copy of {_file(files, self.secret, self.copy_of)} (pins the value in use)",
             "render": "the config rendered from its template and the new input value(s)",
+            "overlap": "the config accepting the old and the new credential (rotate nats)",
         }[self.source]
         return f"write {_file(files, self.secret, self.version)}: {what}"
 

@@ -55,6 +55,8 @@ from titan_deploy.ops.backup import keep_copy
 from titan_deploy.ops.render import current_plan, run_render
 from titan_deploy.ops.rotate import guard as guard_io
 from titan_deploy.ops.rotate.guard import scrape_argv  # noqa: F401 (its old home)
+from titan_deploy.ops.rotate import reload
+from titan_deploy.ops.rotate.overlap import overlap_render
 from titan_deploy.ops.rotate.proofs import log_lines, run_probe
 from titan_deploy.ops.rotate.runner import NothingDeployed, StepFailed
 from titan_deploy.ops.verify import verify_report
@@ -66,7 +68,7 @@ poll only reads state (one list + inspect), so a short one costs little and each
 most this long after the last container turns healthy (it was 1 s; issue 15)."""
 LOG_POLL = 0.25
 """Seconds between two reads of the consumers' logs while a log proof is awaited (read since
-the container's start, so nothing is missed between polls; it was 1 s; issue 15)."""
+the container's start or reload: nothing is missed between polls; it was 1 s; issue 15)."""
 
 
 class StackEffects:
@@ -99,6 +101,7 @@ class StackEffects:
         self._engine = engine
         self.progress = progress
         self.healthy_since: float | None = None  # time.monotonic() a verify saw all healthy
+        self.marks: dict[str, int] = {}  # service -> when it was reloaded (unix s; reload.py)
 
     def connect(self) -> StackEffects:
         """Resolve everything that needs the disk, the engine or compose now; returns self.
@@ -149,6 +152,8 @@ class StackEffects:
         target = self.path(step.secret, step.version)
         if step.source == "render":  # a config: from its inputs as this rotation sets them
             self.inputs[step.secret] = configs.rendered_version(self.project, step.secret, journal)
+        elif step.source == "overlap":  # rotate nats: old and new credential (overlap.py)
+            self.inputs[step.secret] = overlap_render(self.project, step.secret, journal)
         if target.exists():
             supplied = self.inputs.get(step.secret) if step.source != "generate" else None
             if supplied is not None and self.read(target) != supplied:
@@ -247,13 +252,18 @@ class StackEffects:
         # the journal (saved by the runner) already holds the targets; Compose validates the
         # merged result before the overlay is replaced (ComposeRejected: the step fails, the
         # rotation rolls back, the overlay on disk is the one the stack runs)
-        run_render(self.project, compose_for=self.compose_for)
+        run_render(self.project, compose_for=self.compose_for)  # + live files (livefiles.py)
+        manifest = effective_manifest(self.manifest, journal)
+        live = reload.live_services(manifest, step)
         deployed = [s for s in step.services if self.engine.containers(self.name, s)]
         absent = [s for s in step.services if s not in deployed]
+        notes = [reload.run(self, manifest, step, s) for s in live if s in deployed]
+        deployed = [s for s in deployed if s not in live]  # the rest: recreated
         if deployed:
             argv = self.command.up_no_deps(self.timeout, deployed, stop_timeout=self.stop_timeout)
             composerun.run(argv, what=f"recreate {', '.join(deployed)}", timeout=self.timeout + 120)
         note = f"recreated {', '.join(deployed)}" if deployed else "nothing to recreate"
+        note += "".join(f"; reloaded {n}" for n in notes)
         if absent:
             note += f"; not deployed (will use the new version when started): {', '.join(absent)}"
         return note
@@ -377,7 +387,7 @@ class StackEffects:
         waiting = {c.id: c for c in containers}
         while waiting:
             for cid, info in list(waiting.items()):
-                if self._log_matches(cid, info.started_at, pattern):
+                if self._log_matches(cid, info.started_at, pattern, self.marks.get(step.service)):
                     del waiting[cid]
             if not waiting:
                 break
@@ -393,8 +403,8 @@ class StackEffects:
             time.sleep(LOG_POLL)
         return f"/{step.pattern}/ seen after {time.monotonic() - started:.1f}s"
 
-    def _log_matches(self, container_id: str, started_at: str, pattern: str) -> bool:
-        since = _unix(started_at)
+    def _log_matches(self, container_id: str, started_at: str, pattern: str, mark=None) -> bool:
+        since = max(_unix(started_at) or 0, mark or 0) or None
         try:
             chunks = self.engine.logs(container_id, since=since, timestamps=False)
             return any(regex.search(pattern, line) for line in log_lines(chunks))

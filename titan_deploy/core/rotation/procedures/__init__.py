@@ -15,11 +15,14 @@ from titan_deploy.core.rotation.procedures.base import Procedure, Undo
 from titan_deploy.core.rotation.procedures.db import DB
 from titan_deploy.core.rotation.procedures.exchange import EXCHANGE
 from titan_deploy.core.rotation.procedures.hmac import HMAC, HMAC_FINISH
+from titan_deploy.core.rotation.procedures.nats import NATS
 from titan_deploy.core.rotation.procedures.restart import RESTART
 from titan_deploy.core.rotation.steps import Assignments, RemoveVersions, Step, WriteVersion
 from titan_deploy.errors import ConfigError, UsageError
 
-PROCEDURES: dict[str, Procedure] = {p.name: p for p in (HMAC, HMAC_FINISH, DB, EXCHANGE, RESTART)}
+PROCEDURES: dict[str, Procedure] = {
+    p.name: p for p in (HMAC, HMAC_FINISH, DB, EXCHANGE, RESTART, NATS)
+}
 
 
 class PastPointOfNoReturn(UsageError):
