@@ -138,6 +138,17 @@ def test_adopt_writes_files_manifest_overlay_and_env_files_with_a_backup(
     assert again.exit_code == 1 and "nothing to adopt" in again.output
 
 
+def test_adopt_git_ignores_what_init_does(cli, titan: TitanLike) -> None:
+    """The .gitignore entries are init's (README: "`.gitignore` entries as `init` adds them"):
+    the secrets dir, `.env`, the state dir and every `.env.*` but `.env.example` (`.env.prod`
+    was left untracked-and-not-ignored before)."""
+    result = adopt(cli, titan)
+    assert result.exit_code == 0, result.output
+    lines = (titan.root / ".gitignore").read_text().splitlines()
+    for entry in ("/secrets/", "/.env", "/.titan-deploy/", ".env.*", "!.env.example"):
+        assert entry in lines, (entry, lines)
+
+
 def test_an_existing_secret_with_another_value_is_never_overwritten(
     cli, titan: TitanLike, canaries: Canaries
 ) -> None:

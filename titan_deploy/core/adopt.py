@@ -14,8 +14,8 @@ and the `.env` values it interpolates):
 - a DSN with a password (`scheme://user:PASSWORD@host/...`) under any name: the WHOLE value is
   one secret (kind text), because a consumer that reads `DATABASE_URL_FILE` needs the whole URL.
   Only consumers that read `X_FILE` can take it; for an image that cannot, it is refused
-  (a config-file secret, issue 12). When it embeds another adopted secret's value the plan says
-  so: rotating that one does not update the DSN;
+  (a config file the manifest renders, `configs:`). When it embeds another adopted secret's
+  value the plan says so: rotating that one does not update the DSN;
 - by VALUE: a long random-looking value (lint's HIGH_ENTROPY rule) under another name is listed
   as `possible` and adopted only when named with `--include NAME`.
 Identical values under several names are ONE secret (`DB_PASSWORD` and `TITAN_DB_PASSWORD`): a
@@ -45,7 +45,7 @@ Refused, with the reason and what to do:
 - `environment: X=prefix${V}suffix`: X's value is not V's;
 - any other interpolation of the value (a command line such as redis' `--requirepass ${V}`, a
   healthcheck, a label) and a command that expands it at run time (`$$X`, nats' envsubst): the
-  program needs a config-file secret (issue 12);
+  program needs a config file the manifest renders (`configs:`);
 - names the manifest cannot hold yet (a service or env name outside its alphabet), a value in an
   env file outside the project dir (read, never written: an included compose file's env_file may
   lie there; the operator edits it by hand), a clash with an existing manifest entry;

@@ -35,7 +35,11 @@ if TYPE_CHECKING:
 
 __all__ = ["RUNTIME_FIELDS", "Decider", "Group", "found_by"]
 
-ISSUE_12 = "needs a config-file secret (issue 12)"
+# what to do instead (README "Config files"): adopt never writes a template for you
+CONFIG_FILE = (
+    "needs a config file rendered from the secret: a manifest `configs:` entry and its "
+    'template (README "Config files")'
+)
 # Official images that read no secret from a file at all: an env_file value they never name on
 # their command line was never theirs (a shared .env.prod); adopt stops giving it to them.
 NO_FILE_IMAGES = frozenset(
@@ -268,11 +272,11 @@ class Decider:
             )
         if use.via in ("argv", "config"):
             where = "a command line" if use.via == "argv" else "the compose config"
-            return f"{use.ref} interpolates ${{{use.var}}} into {where}: {ISSUE_12}"
+            return f"{use.ref} interpolates ${{{use.var}}} into {where}: {CONFIG_FILE}"
         if use.name in self.runtime.get(use.service or "", set()):
             return (
                 f"{use.service}'s command expands ${use.name} (a command line or a config it "
-                f"renders): {ISSUE_12}"
+                f"renders): {CONFIG_FILE}"
             )
         return None
 
@@ -287,7 +291,8 @@ class Decider:
             if conv.reads(spelled):
                 return spelled, ""
             if use.name.startswith(conv.namespace):
-                return None, f"the {conv.name} image cannot read {use.name} from a file: {ISSUE_12}"
+                why = f"the {conv.name} image cannot read {use.name} from a file"
+                return None, f"{why}: {CONFIG_FILE}"
             return None, ""
         if image_repository(image) in NO_FILE_IMAGES:
             return None, ""

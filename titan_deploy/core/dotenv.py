@@ -173,8 +173,9 @@ def _dotenv_pairs(text: str) -> Iterator[tuple[str, tuple[str, str] | None, int]
 
 
 def _dotenv_spans(text: str) -> Iterator[tuple[str, tuple[str, str] | None, int, int]]:
-    """(name, value or None, line, index just past the assignment) in file order."""
-    i, n = 0, len(text)
+    """(name, value or None, line, index just past the assignment) in file order. A BOM at the
+    start is skipped, as compose-go's dotenv reader does (the first name would carry it)."""
+    i, n = (1 if text.startswith("\ufeff") else 0), len(text)
     while i < n:
         if text[i] == "\n" or text[i] in _SPACE:
             i += 1

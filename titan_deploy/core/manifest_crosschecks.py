@@ -38,18 +38,24 @@ def _file_clash(doc: Located, secrets: dict[str, SecretSpec]) -> None:
     file, take another's version file (`db/password.txt.v1`) or use another's file as a
     directory (`db` next to `db/password.txt`)."""
     files = {spec.name: spec.file_name for spec in secrets.values()}
+    pool = frozenset(files.values())  # built once: each rule below is a lookup, not a scan
+    dirs: dict[str, tuple[str, str]] = {}  # each directory on a file's path -> (secret, file)
+    for n, f in files.items():
+        parts = f.split("/")
+        for i in range(1, len(parts)):
+            dirs.setdefault("/".join(parts[:i]), (n, f))
     seen: dict[str, str] = {}
     for name, path in files.items():
         where = ("secrets", name, "file") if secrets[name].file else ("secrets", name)
         other = seen.setdefault(path, name)
         if other != name:
             raise doc.error(where, f"{path} is already the file of secret {other}")
-        taken = collision(path, [f for n, f in files.items() if n != name])
+        taken = collision(path, pool)
         if taken is not None:
             raise doc.error(where, f"{path} collides with {taken} (a rotation file)")
-        for n, f in files.items():
-            if n != name and f.startswith(path + "/"):
-                raise doc.error(where, f"{path} is a directory of secret {n}'s file {f}")
+        if path in dirs:
+            n, f = dirs[path]
+            raise doc.error(where, f"{path} is a directory of secret {n}'s file {f}")
 
 
 def _path_clash(doc: Located, secrets: dict[str, SecretSpec]) -> None:

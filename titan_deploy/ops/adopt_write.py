@@ -13,6 +13,7 @@ from titan_deploy.core.checks import expected_dir_mode, expected_file_mode
 from titan_deploy.core.manifest import Manifest, parse_manifest_text
 from titan_deploy.errors import ConfigError
 from titan_deploy.io import compose, fs, gitfiles
+from titan_deploy.ops.init import ENV_IGNORES
 from titan_deploy.project import Project
 
 DEFAULT_OVERLAY = "docker-compose.secrets.yml"  # the overlay a new manifest names
@@ -53,10 +54,13 @@ def write(
     state = fresh.state_dir
     for edit in plan.edits:
         written += rewrite(project, state, edit)
+    # as `init` adds them: the env files adopt just emptied of secrets (`.env.prod`) stay
+    # local settings, and their 0600 backups sit in the state dir
     entries = [
         f"/{plan.secrets[0].file.rsplit('/', 1)[0]}/",
         "/.env",
         f"/{fresh.manifest.state_dir}/",
+        *ENV_IGNORES,
     ]
     try:
         if gitfiles.ensure_gitignored(root, entries):

@@ -157,7 +157,7 @@ def test_a_password_on_redis_argv_is_refused_pointing_at_config_file_secrets() -
     plan, got = plan_of(services, dotenv=f"REDIS_PASSWORD={value}\n")
     assert not plan.secrets and not got
     (refusal,) = plan.refusals
-    assert refusal.names == ("REDIS_PASSWORD",) and "issue 12" in refusal.reason
+    assert refusal.names == ("REDIS_PASSWORD",) and "`configs:`" in refusal.reason
     assert "command line" in refusal.reason
 
 

@@ -52,6 +52,18 @@ def test_crlf_lines() -> None:
     assert names("A=1\r\nB=\r\n") == [("A", 1, "set"), ("B", 2, "empty")]
 
 
+def test_a_byte_order_mark_is_no_part_of_the_first_name() -> None:
+    """Compose strips a UTF-8 BOM (an env file saved by a Windows editor) and gives the
+    container APP_PASSWORD: adopt, lint and the scrubber's dotenv reading must see that name
+    too (adopt silently skipped the first line's secret, left in the file)."""
+    from titan_deploy.core.dotenv import assignments
+
+    text = "\ufeffAPP_PASSWORD=one\r\nB=two\r\n"
+    assert names(text) == [("APP_PASSWORD", 1, "set"), ("B", 2, "set")]
+    assert [(a.name, a.value) for a in assignments(text)] == [("APP_PASSWORD", "one"), ("B", "two")]
+    assert [a.name for a in assignments(text, raw=True)] == ["APP_PASSWORD", "B"]
+
+
 def test_secret_paths_are_kept_other_values_are_not() -> None:
     facts = scan_env_text("X_FILE=/run/secrets/x\nY=/etc/y\nZ=/run/secrets/a b\n", "/p")
     assert [(v.name, v.secret_path) for v in facts.vars] == [
