@@ -19,6 +19,31 @@ pytestmark = pytest.mark.docker
 SPECIAL = b'AIza/q+Z"w\\x%3D~~~???~~~???01234'  # url, json and base64url forms differ from raw
 
 
+PLANTED: set[str] = set()  # services whose logs plant() wrote to
+
+
+@pytest.fixture
+def demo(demo):
+    """The session's demo stack (tests/integration/conftest.py), put back after each test as it
+    was: files the test added to the secrets dir and values it added are removed, and a service
+    whose logs plant() wrote to is recreated (fresh logs), so modules after this one find the
+    stack as `up` left it."""
+    files = set((demo.root / "secrets").iterdir())
+    values = dict(demo.values)
+    yield demo
+    for path in set((demo.root / "secrets").iterdir()) - files:
+        path.unlink()
+    demo.values.clear()
+    demo.values.update(values)
+    for service in sorted(PLANTED):
+        up = demo.compose(
+            *("up", "--detach", "--no-deps", "--force-recreate", "--pull", "never"),
+            *("--wait", "--wait-timeout", "120", service),
+        )
+        assert up.returncode == 0, up.stderr
+    PLANTED.clear()
+
+
 def container_of(stack, service: str) -> str:
     done = stack.compose("ps", "--quiet", service)
     return done.stdout.split()[0]
@@ -27,6 +52,7 @@ def container_of(stack, service: str) -> str:
 def plant(stack, service: str, lines: list[bytes]) -> None:
     """Write lines to the service's stdout (PID 1's fd 1) through stdin: no value in argv."""
     cid = container_of(stack, service)
+    PLANTED.add(service)
     subprocess.run(
         ["docker", "exec", "-i", cid, "sh", "-c", "cat > /proc/1/fd/1"],
         input=b"".join(line + b"\n" for line in lines),
