@@ -60,31 +60,36 @@ def test_nats_is_the_real_server_and_every_service_publishes_without_failure(dem
         assert password not in pid_argv
 
 
-def test_a_wrong_password_is_refused_by_the_server(demo):
-    brain = container(demo, "titan-brain")
-    script = (
-        "import sys\n"
-        "from standin.nats_client import NatsConnection, NatsError\n"
-        "user, password = sys.stdin.readline().split()\n"
-        "c = NatsConnection('nats', 4222, user, password, 'probe')\n"
-        "try:\n"
-        "    c.connect()\n"
-        "    print('ACCEPTED')\n"
-        "except NatsError as exc:\n"
-        "    print(exc)\n"
-    )
+LOGIN = (
+    "import sys\n"
+    "from standin.nats_client import NatsConnection, NatsError\n"
+    "user, password = sys.stdin.readline().split()\n"
+    "c = NatsConnection('nats', 4222, user, password, 'probe')\n"
+    "try:\n"
+    "    c.connect()\n"
+    "    print('ACCEPTED')\n"
+    "except NatsError as exc:\n"
+    "    print(exc)\n"
+)
+
+
+def login(stack, user: bytes, password: bytes) -> str:
+    """A NEW NATS connection from brain's container (script and credential on stdin, never
+    argv or env): ACCEPTED, or the client's error (`connect refused: Authorization
+    Violation`)."""
     from titan_deploy.io import engine as engine_io
 
-    engine = engine_io.connect()
-    wrong = secrets.token_hex(16).encode()
+    brain = container(stack, "titan-brain")
+    line = user + b" " + password + b"\n"
+    result = engine_io.connect().exec(brain.id, ["python3", "-c", LOGIN], stdin=line, timeout=30)
+    return result.stdout.decode().strip()
+
+
+def test_a_wrong_password_is_refused_by_the_server(demo):
     user = demo.values["nats_user"]
-    result = engine.exec(
-        brain.id, ["python3", "-c", script], stdin=user + b" " + wrong + b"\n", timeout=30
-    )
-    assert result.stdout.decode().strip() == "connect refused: Authorization Violation"
-    right = user + b" " + demo.values["nats_password"] + b"\n"
-    result = engine.exec(brain.id, ["python3", "-c", script], stdin=right, timeout=30)
-    assert result.stdout.decode().strip() == "ACCEPTED"
+    wrong = secrets.token_hex(16).encode()
+    assert login(demo, user, wrong) == "connect refused: Authorization Violation"
+    assert login(demo, user, demo.values["nats_password"]) == "ACCEPTED"
 
 
 def _all_argv(stack) -> list[bytes]:

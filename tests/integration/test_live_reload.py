@@ -11,11 +11,10 @@ import secrets
 
 import pytest
 
-from tests.integration.test_demo_nats import container
+from tests.integration.test_demo_nats import container, login
 from titan_deploy.core.configs import render
 from titan_deploy.core.overlay import Assignment
 from titan_deploy.core.rotation import Change, CheckLog, Journal, Repoint, Verify
-from titan_deploy.io import engine as engine_io
 from titan_deploy.io import journal as journal_io
 from titan_deploy.ops.rotate.effects import StackEffects
 from titan_deploy.ops.rotate.runner import StepFailed
@@ -23,31 +22,11 @@ from titan_deploy.project import Project
 
 pytestmark = pytest.mark.docker
 
-SCRIPT = (
-    "import sys\n"
-    "from standin.nats_client import NatsConnection, NatsError\n"
-    "user, password = sys.stdin.readline().split()\n"
-    "c = NatsConnection('nats', 4222, user, password, 'probe')\n"
-    "try:\n"
-    "    c.connect()\n"
-    "    print('ACCEPTED')\n"
-    "except NatsError as exc:\n"
-    "    print(exc)\n"
-)
-
-
-def connects(engine, stack, user: bytes, password: bytes) -> str:
-    brain = container(stack, "titan-brain")
-    line = user + b" " + password + b"\n"
-    result = engine.exec(brain.id, ["python3", "-c", SCRIPT], stdin=line, timeout=30)
-    return result.stdout.decode().strip()
-
 
 def test_a_reload_applies_a_new_version_to_the_running_nats_server(demo):
-    engine = engine_io.connect()
     before = container(demo, "nats").id
     user, password = b"tdnew" + secrets.token_hex(6).encode(), secrets.token_hex(16).encode()
-    assert connects(engine, demo, user, password) == "connect refused: Authorization Violation"
+    assert login(demo, user, password) == "connect refused: Authorization Violation"
     project = Project(
         project_dir=demo.root,
         project_name=demo.name,
@@ -79,7 +58,5 @@ def test_a_reload_applies_a_new_version_to_the_running_nats_server(demo):
         "nats_auth_conf renders from its template and inputs now"
     ]
     assert container(demo, "nats").id == before  # reloaded, not recreated
-    assert connects(engine, demo, user, password) == "ACCEPTED"
-    assert connects(engine, demo, demo.values["nats_user"], demo.values["nats_password"]) == (
-        "ACCEPTED"
-    )
+    assert login(demo, user, password) == "ACCEPTED"
+    assert login(demo, demo.values["nats_user"], demo.values["nats_password"]) == ("ACCEPTED")

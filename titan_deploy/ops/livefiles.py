@@ -12,6 +12,7 @@ import posixpath
 from pathlib import Path
 
 from titan_deploy.core.checks import expected_dir_mode, expected_file_mode
+from titan_deploy.core.livemount import LIVE_DIR
 from titan_deploy.core.overlay import OverlayPlan
 from titan_deploy.io import fs
 from titan_deploy.project import Project
@@ -33,11 +34,11 @@ def sync_live(project: Project, plan: OverlayPlan) -> list[str]:
                 data = fs.read_secret(source)
             except OSError:
                 continue
-            directory = project.project_dir / mount.live_dir
+            directory = project.secrets_dir / LIVE_DIR / svc.service / mount.secret
             target = directory / posixpath.basename(mount.container_path)
             if _current(target) == data:
                 continue
-            fs.ensure_dirs(directory, expected_dir_mode(gid), gid, root=project.secrets_root)
+            fs.ensure_dirs(directory, expected_dir_mode(gid), gid, root=project.secrets_dir)
             fs.atomic_write(target, data, expected_file_mode(gid), gid, root=project.secrets_root)
             changed.append(f"{svc.service}:{mount.container_path}")
     return changed

@@ -33,7 +33,7 @@ NOW = datetime(2025, 3, 1, 12, 0, tzinfo=timezone.utc)
 
 
 def test_the_table_holds_every_procedure_under_its_own_name() -> None:
-    assert list(PROCEDURES) == ["hmac", "hmac-finish", "db", "exchange", "restart"]
+    assert list(PROCEDURES) == ["hmac", "hmac-finish", "db", "exchange", "restart", "nats"]
     for name, procedure in PROCEDURES.items():
         assert isinstance(procedure, Procedure) and procedure.name == name
         assert callable(procedure.plan) and callable(procedure.rollback)
