@@ -18,7 +18,7 @@ from tests.integration.stackkit import Stack, make_stack
 INTEGRATION = "tests/integration/"
 # Fixtures that bring up ONE stack for the whole session: every test using one runs on the same
 # pytest-xdist worker (group of that name), so the stack comes up once per run, not per worker.
-SESSION_STACKS = ("rotation_demo", "demo")
+SESSION_STACKS = ("rotation_demo", "demo_stack")
 
 
 @pytest.hookimpl(tryfirst=True)  # before -m deselects and before xdist reads xdist_group
@@ -93,12 +93,20 @@ def demo_images(docker_engine) -> None:
     build_demo_images()
 
 
+@pytest.fixture
+def demo(demo_stack):
+    """The session's demo stack (`demo_stack`), every container healthy as `up` left it."""
+    from tests.integration.demo import wait_healthy
+
+    wait_healthy(demo_stack)
+    return demo_stack
+
+
 @pytest.fixture(scope="session")
-def demo(tmp_path_factory, demo_images, busybox_image):
-    """ONE running demo stack for every test module that asks for it (up with the real prod
-    file + overlay): a demo `up` is the slowest setup of the suite. A module that changes the
-    stack restores it when it is done (test_audit.py: `restore_demo`), so each module finds
-    the stack as `up` left it."""
+def demo_stack(tmp_path_factory, demo_images, busybox_image):
+    """ONE running demo stack for every test that asks for `demo` (up with the real prod file
+    + overlay): a demo `up` is the slowest setup of the suite. A module that changes the stack
+    puts it back (test_audit.py's `demo`), so each module finds it as `up` left it."""
     from tests.integration.demo import make_demo
 
     stack = make_demo(tmp_path_factory.mktemp("demo"))
