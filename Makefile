@@ -30,14 +30,14 @@ engine: install
 	PYTHON=$(BIN)/python bash scripts/engine.sh
 
 # The suite runs on 2 pytest-xdist workers (engine tests wait on containers while unit tests use
-# the CPU; tests/integration/conftest.py says which tests share a worker), then the `serial` tests
+# the CPU; each test file runs whole on one worker), then the `serial` tests
 # alone: they change the engine itself (exit 5, none selected, is fine). --durations lists the
 # slowest tests in every log: CI time is budgeted.
 test: install engine demo-images
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
-	TITAN_REQUIRE_DOCKER=1 $(BIN)/pytest -q -n 2 --dist loadgroup -m "not serial" --durations=30
+	TITAN_REQUIRE_DOCKER=1 $(BIN)/pytest -q -n 2 --dist loadfile -m "not serial" --durations=30
 	TITAN_REQUIRE_DOCKER=1 $(BIN)/pytest -q -m serial --durations=10 tests/integration || test $$? -eq 5
 
 test-unit: install

@@ -15,31 +15,19 @@ from tests.conftest import ENGINE_SWARM_MODULES
 from tests.integration.images import ensure_busybox_image
 from tests.integration.stackkit import Stack, make_stack
 
-INTEGRATION = "tests/integration/"
-# Fixtures that bring up ONE stack for the whole session: every test using one runs on the same
-# pytest-xdist worker (group of that name), so the stack comes up once per run, not per worker.
-SESSION_STACKS = ("rotation_demo", "demo")
 
-
-@pytest.hookimpl(tryfirst=True)  # before -m deselects and before xdist reads xdist_group
+@pytest.hookimpl(tryfirst=True)  # before -m deselects
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """How the engine tests share the pytest-xdist workers of `make test` (`--dist loadgroup`):
-
-    - `serial`: ENGINE_SWARM_MODULES change the engine itself (swarm init/leave breaks the
-      DNS of every running stack); `make test` runs them alone, after the parallel part.
-    - a test using a SESSION_STACKS fixture joins that fixture's group (one stack per run);
-    - any other engine test is grouped with its module (its module-scoped fixtures, e.g. the
-      secrets-manager servers, start once). Unit and CLI tests are not grouped: each goes to
-      whichever worker is free.
-    Every stack has a random tdtest-* project name, so tests on different workers never meet.
-    """
+    """Mark the tests of ENGINE_SWARM_MODULES `serial`: they change the engine itself (swarm
+    init/leave breaks the DNS of every running stack), so `make test` runs them alone, after
+    the parallel part (`-n 2 --dist loadfile`: each test file runs whole on one worker, its
+    module-scoped fixtures start once; each worker brings up at most one of each session stack,
+    `demo_stack` and `rotation_demo`). Every stack has a random tdtest-* project name, so tests
+    on different workers never meet; parametrize ids must not hold random values (the workers'
+    collections must agree)."""
     for item in items:
         if item.nodeid.startswith(ENGINE_SWARM_MODULES):
             item.add_marker(pytest.mark.serial)
-        elif item.nodeid.startswith(INTEGRATION):
-            shared = [name for name in SESSION_STACKS if name in item.fixturenames]
-            group = shared[0] if shared else item.nodeid.split("::")[0]
-            item.add_marker(pytest.mark.xdist_group(group))
 
 
 def _engine_problem() -> str | None:
@@ -93,12 +81,20 @@ def demo_images(docker_engine) -> None:
     build_demo_images()
 
 
+@pytest.fixture
+def demo(demo_stack):
+    """The session's demo stack (`demo_stack`), every container healthy as `up` left it."""
+    from tests.integration.demo import wait_healthy
+
+    wait_healthy(demo_stack)
+    return demo_stack
+
+
 @pytest.fixture(scope="session")
-def demo(tmp_path_factory, demo_images, busybox_image):
-    """ONE running demo stack for every test module that asks for it (up with the real prod
-    file + overlay): a demo `up` is the slowest setup of the suite. A module that changes the
-    stack restores it when it is done (test_audit.py: `restore_demo`), so each module finds
-    the stack as `up` left it."""
+def demo_stack(tmp_path_factory, demo_images, busybox_image):
+    """ONE running demo stack for every test that asks for `demo` (up with the real prod file
+    + overlay): a demo `up` is the slowest setup of the suite. A module that changes the stack
+    puts it back (test_audit.py's `demo`), so each module finds it as `up` left it."""
     from tests.integration.demo import make_demo
 
     stack = make_demo(tmp_path_factory.mktemp("demo"))

@@ -12,6 +12,7 @@ import uuid
 from pathlib import Path
 
 from tests.integration.stackkit import Stack
+from tests.poll import wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 COPY = [
@@ -72,3 +73,21 @@ def make_demo(tmp: Path) -> DemoStack:
     )
     stack.load_values()
     return stack
+
+
+def wait_healthy(stack: Stack, timeout: float = 180) -> None:
+    """Poll until every running container of `stack` with a healthcheck is healthy, as `up
+    --wait` left it (a session-wide stack: an earlier module may have recreated a service, or
+    a loaded machine made a healthcheck fail for a while). Fails the test after `timeout` s."""
+    import docker
+
+    client = docker.from_env(timeout=60)
+
+    def healthy() -> bool:
+        found = client.containers.list(
+            filters={"label": f"com.docker.compose.project={stack.name}"}
+        )
+        states = [c.attrs["State"].get("Health", {}).get("Status", "healthy") for c in found]
+        return bool(found) and all(state == "healthy" for state in states)
+
+    wait_until(healthy, f"every container of {stack.name} healthy", timeout, interval=0.5)

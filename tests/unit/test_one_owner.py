@@ -151,6 +151,7 @@ def test_one_state_label() -> None:
         b"\xff\xfe not utf-8",
         pyrandom.token_bytes(24),
     ],
+    ids=["alnum", "url-special", "json-special", "not-utf8", "random"],  # stable: xdist
 )
 def test_the_forms_the_redactor_hides_include_every_form_audit_searches(value: bytes) -> None:
     searched = {form for _, form in leaks.encodings_of(value)}

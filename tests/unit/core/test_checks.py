@@ -307,6 +307,7 @@ def test_whitespace_around_text_is_a_warning(tmp_path: Path, after: bytes) -> No
             "not hexadecimal (expected the output of `openssl rand -hex N`)",
         ),
     ],
+    ids=["62", "66", "g", "0x", "random-url-safe"],  # stable ids: xdist workers collect alike
 )
 def test_hex_of_n_bytes(store: Path, value: bytes, message: str) -> None:
     (store / "hmac").write_bytes(value)
@@ -315,7 +316,9 @@ def test_hex_of_n_bytes(store: Path, value: bytes, message: str) -> None:
     assert result.findings[0].message == f"secrets/hmac: hex {message}"
 
 
-@pytest.mark.parametrize("value", [pyrandom.token_hex(32), pyrandom.token_hex(32).upper()])
+@pytest.mark.parametrize(
+    "value", [pyrandom.token_hex(32), pyrandom.token_hex(32).upper()], ids=["lower", "upper"]
+)
 def test_hex_of_the_right_length_passes(store: Path, value: str) -> None:
     (store / "hmac").write_bytes(value.encode())
     assert check_store(manifest(), store).findings == []
