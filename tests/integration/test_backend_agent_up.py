@@ -18,24 +18,17 @@ import hvac
 import pytest
 import yaml
 
-from tests.backendkit import approle, ensure_agent_image, openbao_manifest, openbao_server
+from tests.backendkit import (
+    AGENT_MANIFEST,
+    approle,
+    ensure_agent_image,
+    openbao_manifest,
+    openbao_server,
+)
 from tests.canary import Canaries
 from tests.stackkit_backend import project_with_values
 
-MANIFEST = {
-    "version": 1,
-    "compose_files": ["docker-compose.yml"],
-    "secrets": {
-        "db_password": {
-            "kind": "password",
-            "consumers": {"web": "DB_PASSWORD_FILE", "api": "DB_PASSWORD_FILE"},
-        },
-        "api_token": {
-            "kind": "token",
-            "consumers": {"api": {"env": "TOKEN_FILE", "target": "tok"}},
-        },
-    },
-}
+MANIFEST = AGENT_MANIFEST
 
 
 def agent_project(tmp_path: Path, server, busybox_image: str, image: str, values: dict) -> Path:
