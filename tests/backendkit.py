@@ -180,6 +180,22 @@ def with_backend(project: Path, section: str) -> None:
     manifest.write_text(manifest.read_text().rstrip("\n") + "\n" + section)
 
 
+AGENT_MANIFEST = {
+    "version": 1,
+    "compose_files": ["docker-compose.yml"],
+    "secrets": {
+        "db_password": {
+            "kind": "password",
+            "consumers": {"web": "DB_PASSWORD_FILE", "api": "DB_PASSWORD_FILE"},
+        },
+        "api_token": {
+            "kind": "token",
+            "consumers": {"api": {"env": "TOKEN_FILE", "target": "tok"}},
+        },
+    },
+}
+"""The agent-path tests' manifest: web and api share a password, api reads a token at `tok`."""
+
 AGENT_DOCKERFILE = """\
 FROM titan-demo/base:bookworm
 COPY bao /usr/local/bin/bao

@@ -17,6 +17,7 @@ import pytest
 import yaml
 
 from tests.backendkit import (
+    AGENT_MANIFEST,
     approle,
     bao_binary,
     ensure_agent_image,
@@ -27,20 +28,7 @@ from tests.canary import Canaries
 from tests.poll import wait_until
 from tests.stackkit_backend import project_with_values
 
-MANIFEST = {
-    "version": 1,
-    "compose_files": ["docker-compose.yml"],
-    "secrets": {
-        "db_password": {
-            "kind": "password",
-            "consumers": {"web": "DB_PASSWORD_FILE", "api": "DB_PASSWORD_FILE"},
-        },
-        "api_token": {
-            "kind": "token",
-            "consumers": {"api": {"env": "TOKEN_FILE", "target": "tok"}},
-        },
-    },
-}
+MANIFEST = AGENT_MANIFEST
 
 
 def test_the_real_agent_renders_what_push_wrote(tmp_path: Path, cli) -> None:

@@ -5,6 +5,7 @@ with the digest of the backend's version (a pin moved to another KV version fail
 
 from __future__ import annotations
 
+import hashlib
 import json
 import secrets as pyrandom
 import shutil
@@ -17,24 +18,17 @@ import hvac
 import pytest
 import yaml
 
-from tests.backendkit import approle, ensure_agent_image, openbao_manifest, openbao_server
+from tests.backendkit import (
+    AGENT_MANIFEST,
+    approle,
+    ensure_agent_image,
+    openbao_manifest,
+    openbao_server,
+)
 from tests.canary import Canaries
 from tests.stackkit_backend import project_with_values
 
-MANIFEST = {
-    "version": 1,
-    "compose_files": ["docker-compose.yml"],
-    "secrets": {
-        "db_password": {
-            "kind": "password",
-            "consumers": {"web": "DB_PASSWORD_FILE", "api": "DB_PASSWORD_FILE"},
-        },
-        "api_token": {
-            "kind": "token",
-            "consumers": {"api": {"env": "TOKEN_FILE", "target": "tok"}},
-        },
-    },
-}
+MANIFEST = AGENT_MANIFEST
 
 
 def agent_project(tmp_path: Path, server, busybox_image: str, image: str, values: dict) -> Path:
@@ -53,6 +47,17 @@ def agent_project(tmp_path: Path, server, busybox_image: str, image: str, values
         + f"  agent: {{image: '{image}', network_mode: host, render_interval: 1}}\n"
     )
     return project
+
+
+def in_container(name: str, service: str, path: str) -> str | None:
+    """The sha256 of `path` in `service`'s container (None if it cannot be read)."""
+    filters = [f"label=com.docker.compose.project={name}"]
+    filters.append(f"label=com.docker.compose.service={service}")
+    ps = ["docker", "ps", "-q", *[x for f in filters for x in ("--filter", f)]]
+    [cid] = subprocess.run(ps, capture_output=True, text=True).stdout.split()
+    argv = ["docker", "exec", cid, "busybox", "sha256sum", path]
+    done = subprocess.run(argv, capture_output=True, text=True)
+    return done.stdout.split()[0] if done.returncode == 0 else None
 
 
 def td(project: Path, name: str, *args: str) -> subprocess.CompletedProcess[str]:
@@ -96,6 +101,22 @@ def test_up_and_verify_prove_the_backend_versions(tmp_path: Path, busybox_image:
             verified = td(project, name, "verify")
             outputs.append(verified)
             assert verified.returncode == 0, verified.stdout
+            # a restart secret rotated centrally (the path `rotate exchange` shares): a new KV
+            # version, rendered, api recreated on it and verified against the backend
+            fresh = tmp_path / "new-token"
+            fresh.write_text(pyrandom.token_urlsafe(32))
+            canaries.add("given", fresh.read_bytes())
+            rotated = td(project, name, "rotate", "secret", "api_token", "--from-file", str(fresh))
+            outputs.append(rotated)
+            assert rotated.returncode == 0, rotated.stdout + rotated.stderr
+            token = client.secrets.kv.v2.read_secret_version(
+                path="titan/api_token", mount_point="secret", raise_on_deleted_version=True
+            )["data"]
+            assert token["metadata"]["version"] == 2
+            assert token["data"]["value"] == fresh.read_text()  # the value given, centrally
+            digest = hashlib.sha256(token["data"]["value"].encode()).hexdigest()
+            assert in_container(name, "api", "/run/secrets/tok") == digest
+            assert td(project, name, "verify").returncode == 0
             # pinned to the new version, the containers (still on the old) fail the content check
             pins_path = project / ".titan-deploy" / "backend-pins.json"
             pins = json.loads(pins_path.read_text())
