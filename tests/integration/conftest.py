@@ -11,23 +11,8 @@ import subprocess
 
 import pytest
 
-from tests.conftest import ENGINE_SWARM_MODULES
 from tests.integration.images import ensure_busybox_image
 from tests.integration.stackkit import Stack, make_stack
-
-
-@pytest.hookimpl(tryfirst=True)  # before -m deselects
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Mark the tests of ENGINE_SWARM_MODULES `serial`: they change the engine itself (swarm
-    init/leave breaks the DNS of every running stack), so `make test` runs them alone, after
-    the parallel part (`-n 2 --dist loadfile`: each test file runs whole on one worker, its
-    module-scoped fixtures start once; each worker brings up at most one of each session stack,
-    `demo_stack` and `rotation_demo`). Every stack has a random tdtest-* project name, so tests
-    on different workers never meet; parametrize ids must not hold random values (the workers'
-    collections must agree)."""
-    for item in items:
-        if item.nodeid.startswith(ENGINE_SWARM_MODULES):
-            item.add_marker(pytest.mark.serial)
 
 
 def _engine_problem() -> str | None:

@@ -44,7 +44,7 @@ from titan_deploy.core.rotation import (
     versions_in_use,
 )
 from titan_deploy.core.secretvalue import generate
-from titan_deploy.io import backendpins, compose
+from titan_deploy.io import backendpins, compose, composerun
 from titan_deploy.ops.rotate.effects import HEALTH_POLL, StackEffects
 from titan_deploy.ops.rotate.runner import NothingDeployed, StepFailed
 
@@ -157,7 +157,7 @@ class AgentEffects(StackEffects):
         run_render_agent(self.project)
         agent_timeout = min(self.timeout, AGENT_RENDER_TIMEOUT)
         argv = self.command.up_no_deps(agent_timeout, [DEFAULT_SERVICE], force=True)
-        compose.run(argv, what="recreate the secrets agent", timeout=agent_timeout + 120)
+        composerun.run(argv, what="recreate the secrets agent", timeout=agent_timeout + 120)
         plan = agent_plan(self.project)
         waited = self._await_rendered(plan, step.services, agent_timeout)
         deployed = [s for s in step.services if self.engine.containers(self.name, s)]
@@ -166,7 +166,7 @@ class AgentEffects(StackEffects):
             argv = self.command.up_no_deps(
                 self.timeout, deployed, stop_timeout=self.stop_timeout, force=True
             )
-            compose.run(argv, what=f"recreate {', '.join(deployed)}", timeout=self.timeout + 120)
+            composerun.run(argv, what=f"recreate {', '.join(deployed)}", timeout=self.timeout + 120)
         removed = self._remove_stale(plan)  # after the consumers that named them were replaced
         note = f"agent rendered in {waited:.1f}s; "
         if removed:

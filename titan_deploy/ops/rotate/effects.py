@@ -54,8 +54,8 @@ from titan_deploy.ops import configs, stack
 from titan_deploy.ops.backup import keep_copy
 from titan_deploy.ops.render import current_plan, run_render
 from titan_deploy.ops.rotate import guard as guard_io
-from titan_deploy.ops.rotate.guard import scrape_argv  # noqa: F401 (its old home)
 from titan_deploy.ops.rotate import reload
+from titan_deploy.ops.rotate.guard import scrape_argv  # noqa: F401 (its old home)
 from titan_deploy.ops.rotate.overlap import overlap_render
 from titan_deploy.ops.rotate.proofs import log_lines, run_probe
 from titan_deploy.ops.rotate.runner import NothingDeployed, StepFailed
