@@ -79,6 +79,7 @@ class Engine:
 
 effects = StackEffects.__new__(StackEffects)
 effects.engine, effects.name, effects.log_timeout = Engine(), "p", 0.0
+effects.marks = {}
 try:
     effects.check_log(CheckLog(service="svc", pattern=sys.argv[1]))
 except StepFailed as exc:

@@ -104,6 +104,7 @@ def test_render_reports(cli, titan_project: Path) -> None:
     assert doc["data"] == {
         "overlay": str(titan_project.resolve() / "docker-compose.secrets.yml"),
         "changed": False,
+        "live": [],  # no consumer reloads live (README "Reload and proofs")
         # no secrets dir: the config cannot be rendered yet (README "Config files")
         "configs": {
             "redis_conf": "skipped: redis_conf: input file redis_password is missing or unreadable",

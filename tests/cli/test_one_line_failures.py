@@ -264,17 +264,18 @@ NUMERIC = [
     (["history"], "--limit"),
     *[
         (["rotate", sub], option)
-        for sub in ("hmac", "db", "exchange", "secret", "resume", "abort")
+        for sub in ("hmac", "db", "exchange", "secret", "nats", "resume", "abort")
         for option in ("--timeout", "--stop-timeout", "--settle")
     ],
     *[
         (["rotate", sub], "--auth-failure-threshold")
-        for sub in ("hmac", "db", "exchange", "secret", "resume")
+        for sub in ("hmac", "db", "exchange", "secret", "nats", "resume")
     ],
     (["rotate", "hmac"], "--min-age"),
     (["rotate", "exchange"], "--wait-timeout"),
     (["rotate", "exchange"], "--log-timeout"),
     (["rotate", "secret"], "--log-timeout"),
+    (["rotate", "nats"], "--log-timeout"),
     (["rotate", "resume"], "--log-timeout"),
     (["rotate", "abort"], "--log-timeout"),
 ]
