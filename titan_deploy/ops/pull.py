@@ -3,7 +3,8 @@ backend's current values into the secrets dir. Each secret's current file (the v
 consumers use, else the base file) is written atomically with the secrets dir's mode and group;
 a local file holding a different value is left alone unless `--force` (then replaced atomically:
 a new inode, so a container that bind-mounts the old file keeps reading the old one until it is
-recreated). Never prints a value.
+recreated). A backend value check-secrets would reject (a NUL byte, too large, the wrong kind)
+is `refused`, as push refuses it: never written. Never prints a value.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from titan_deploy.core.backend import pull_action, summary_counts
 from titan_deploy.core.checks import expected_dir_mode, expected_file_mode
 from titan_deploy.core.findings import Finding, Report, error
 from titan_deploy.core.manifest import SecretSpec
-from titan_deploy.ops.push import Opener, connect, current_file
+from titan_deploy.ops.push import Opener, connect, current_file, rejected
 from titan_deploy.project import Project
 
 COLUMNS = ["secret", "location", "action", "version"]
@@ -25,7 +26,8 @@ def run_pull(
     project: Project, *, force: bool = False, dry_run: bool = False, opener: Opener | None = None
 ) -> Report:
     """Write each backend value whose local file is missing (or, with `force`, differs).
-    Exit 1 when a secret is not in the backend or differs locally without --force; 2 no
+    Exit 1 when a secret is not in the backend, differs locally without --force, or its
+    backend value is one check-secrets rejects (`refused`, not written); 2 no
     backend in the manifest; 3 the backend unreachable or refusing, or a write failing."""
     from titan_deploy.io import fs
 
@@ -46,7 +48,14 @@ def run_pull(
             local = fs.read_secret(path)
         except FileNotFoundError:
             local = None
+        except fs.TooLarge:
+            local = b""  # differs from any value a backend may hold (an empty one is refused)
         action = pull_action(remote, local, force)
+        if remote is not None and action in WRITES:
+            problems = rejected(spec, remote.value, shown, project)
+            if problems:
+                action = "refused"
+                report.findings += problems
         if remote is not None and action in WRITES and not dry_run:
             if path.parent != project.secrets_dir:
                 mode = expected_dir_mode(gid)

@@ -87,7 +87,7 @@ def run_push(project: Project, *, dry_run: bool = False, opener: Opener | None =
             local = fs.read_secret(path)
         except FileNotFoundError:
             local = None
-        problems = [] if local is None else _rejected(spec, local, shown, project)
+        problems = [] if local is None else rejected(spec, local, shown, project)
         remote = backend.read(spec.name)
         action = "refused" if problems else push_action(local, remote)
         version = remote.version if remote else ""
@@ -108,7 +108,7 @@ def run_push(project: Project, *, dry_run: bool = False, opener: Opener | None =
     return report
 
 
-def _rejected(spec: SecretSpec, value: bytes, shown: Path, project: Project) -> list[Finding]:
+def rejected(spec: SecretSpec, value: bytes, shown: Path, project: Project) -> list[Finding]:
     """check-secrets' errors about this value (a placeholder, the wrong kind, ...): never
     pushed."""
     found = content_findings(spec, value, shown, where(project, project.secrets_dir_rel))

@@ -159,3 +159,31 @@ def test_a_config_is_neither_pushed_nor_pulled_but_rendered_from_the_pulled_inpu
     assert [r["secret"] for r in run_check_backend(project, opener=opener(backend)).rows] == [
         "redis_password"
     ]
+
+
+@pytest.mark.parametrize(
+    "bad", [b"a\x00" + secrets.token_urlsafe(24).encode(), b"x" * 600_000], ids=["nul", "huge"]
+)
+def test_pull_refuses_a_backend_value_check_secrets_rejects(setup, bad: bytes) -> None:
+    """A value push would refuse is never pulled either, even with --force: the current file the
+    consumers mount stays as it was (exit 1, `refused`, the finding names the check)."""
+    project, backend = setup
+    run_push(project, opener=opener(backend))
+    current = project.secrets_dir / "api_token"
+    before = current.read_bytes()
+    backend.entries["api_token"].append(bad)
+    report = run_pull(project, force=True, opener=opener(backend))
+    assert report.exit_code == 1
+    assert {r["secret"]: r["action"] for r in report.rows}["api_token"] == "refused"
+    assert report.findings and all(f.secret == "api_token" for f in report.findings)
+    assert current.read_bytes() == before
+
+
+def test_pull_force_replaces_a_local_file_too_large_to_read(setup) -> None:
+    project, backend = setup
+    run_push(project, opener=opener(backend))
+    current = project.secrets_dir / "api_token"
+    current.write_bytes(b"y" * 600_000)
+    report = run_pull(project, force=True, opener=opener(backend))
+    assert report.exit_code == 0, report.findings
+    assert current.read_bytes() == backend.entries["api_token"][-1]
