@@ -59,7 +59,7 @@ from titan_deploy.ops.rotate.guard import scrape_argv  # noqa: F401 (its old hom
 from titan_deploy.ops.rotate.overlap import overlap_render
 from titan_deploy.ops.rotate.proofs import log_lines, run_probe
 from titan_deploy.ops.rotate.runner import NothingDeployed, StepFailed
-from titan_deploy.ops.verify import verify_report
+from titan_deploy.ops.verify import select_active, verify_report
 from titan_deploy.project import Project
 
 HEALTH_POLL = 0.25
@@ -113,6 +113,12 @@ class StackEffects:
     @cached_property
     def manifest(self) -> Manifest:
         return self.project.manifest
+
+    @cached_property
+    def inactive(self) -> dict[str, tuple[str, ...]]:
+        """Consumers in a profile this run does not enable -> their profiles (as verify skips
+        them): nothing runs there to recreate or prove; they start on the new version."""
+        return select_active(self.project, self.compose_for)[1]
 
     @cached_property
     def gid(self) -> int | None:
@@ -269,6 +275,14 @@ class StackEffects:
         return note
 
     def verify(self, step: Verify) -> str:
+        services = tuple(s for s in step.services if s not in self.inactive)
+        if not services:
+            profiles = sorted({p for s in step.services for p in self.inactive[s]})
+            return (
+                f"not active (profile {', '.join(profiles)}): {', '.join(step.services)} will "
+                "start on the new version"
+            )
+        step = Verify(services=services)
         deadline = time.monotonic() + self.timeout
         self.healthy_since = None
         while True:

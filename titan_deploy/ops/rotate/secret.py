@@ -72,7 +72,6 @@ def run_secret(
         )
 
     def summary(report: Report, outcome: Outcome) -> str:
-        consumers = ", ".join(c.service for c in spec.consumers)
         if outcome.status != "completed":
             return f"{name} was NOT rotated ({outcome.reason}); " + (
                 "no consumer is deployed, so none was changed: deploy with `titan-deploy up`, "
@@ -91,11 +90,24 @@ def run_secret(
             )
         proved = " and logged its verify_log proof" if spec.verify_log else ""
         version = (report.data.get("versions") or {}).get(name)
+        inactive = _inactive(project, [c.service for c in spec.consumers])
+        running = ", ".join(c.service for c in spec.consumers if c.service not in inactive)
+        later = f"; {', '.join(inactive)} (profile not active) will start on it" if inactive else ""
         return (
-            f"{name} rotated to v{version}: {consumers} recreated on it, healthy and "
-            f"verified{proved}"
+            f"{name} rotated to v{version}: {running or 'no consumer'} recreated on it, healthy "
+            f"and verified{proved}{later}"
         )
 
     inputs = {name: value} if value else {}
     command = Command("rotate secret", summary, plan=plan, inputs=inputs)
     return run(project, command, settings, progress)
+
+
+def _inactive(project: Project, services: list[str]) -> list[str]:
+    """Which of `services` are in a profile this run does not enable (Compose is asked only
+    when one of them is in a profile at all)."""
+    from titan_deploy.ops import stack
+    from titan_deploy.ops.verify import select_active
+
+    inactive = select_active(project, stack.real(project).compose)[1]
+    return [s for s in services if s in inactive]

@@ -102,6 +102,21 @@ def test_verify_with_no_deployed_service_fails(ready_project: Path) -> None:
         effects.verify(Verify(services=("titan-execution", "titan-sentinel")))
 
 
+def test_verify_leaves_out_consumers_of_an_inactive_profile(ready_project: Path) -> None:
+    """A consumer in a profile this run does not enable is skipped as verify skips it (a note:
+    it starts on the new version), never `nothing deployed`; the active ones of the step are
+    still proved, and none of them deployed still fails."""
+    from titan_deploy.core.rotation import Verify
+    from titan_deploy.ops.rotate.runner import StepFailed
+
+    effects = _effects_on_an_empty_engine(ready_project)
+    effects.inactive = {"titan-sentinel": ("extra",)}  # as select_active reports it
+    note = effects.verify(Verify(services=("titan-sentinel",)))
+    assert note.startswith("not active (profile extra): titan-sentinel")
+    with pytest.raises(StepFailed, match="none of titan-execution is deployed"):
+        effects.verify(Verify(services=("titan-execution", "titan-sentinel")))
+
+
 class _NothingDeployedEffects:
     def verify(self, step):
         from titan_deploy.ops.rotate.runner import NothingDeployed
