@@ -159,7 +159,12 @@ def plain_path(value: object, *, absolute: bool) -> bool:
 
 
 def check(doc: Located, path: KeyPath, value: Any, pattern: re.Pattern, message: str) -> str:
-    if not isinstance(value, str) or not pattern.fullmatch(value):
+    """`value` when it is text matching `pattern`; else ConfigError (`message`, or, for a value
+    YAML read as another type, e.g. an unquoted `12345` key, that it should be quoted text)."""
+    if not isinstance(value, str):
+        kind = "true/false" if isinstance(value, bool) else type(value).__name__
+        raise doc.error(path, f"{message}; YAML reads this as {kind}, not text: quote it")
+    if not pattern.fullmatch(value):
         raise doc.error(path, message)
     return value
 

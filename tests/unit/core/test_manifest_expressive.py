@@ -77,6 +77,16 @@ def test_unsafe_names_are_still_refused(name: str) -> None:
             parse_manifest_text(text.replace("'", '"') if "\\" in name else text)
 
 
+@pytest.mark.parametrize(
+    ("key", "kind"), [("12345", "int"), ("1.5", "float"), ("yes", "true/false")]
+)
+def test_a_name_yaml_reads_as_another_type_says_to_quote_it(key: str, kind: str) -> None:
+    """`12345` matches the name alphabet, so "must match" alone points at the wrong cause."""
+    text = f"version: 1\nsecrets:\n  {key}: {{kind: text}}\n"
+    with pytest.raises(ConfigError, match=f"YAML reads this as {kind}, not text: quote it"):
+        parse_manifest_text(text)
+
+
 @pytest.mark.parametrize("env", ["1A_FILE", "A-FILE", "A FILE", "A.FILE", "É_FILE", "A\x00"])
 def test_env_names_outside_posix_are_refused(env: str) -> None:
     doc = {"version": 1, "secrets": {"k": {"kind": "text", "consumers": {"svc": env}}}}
