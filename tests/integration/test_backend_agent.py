@@ -29,6 +29,7 @@ from tests.poll import wait_until
 from tests.stackkit_backend import project_with_values
 
 MANIFEST = AGENT_MANIFEST
+COMPOSE_AGENT = ["docker", "compose", "-f", "docker-compose.yml", "-f", "docker-compose.agent.yml"]
 
 
 def test_the_real_agent_renders_what_push_wrote(tmp_path: Path, cli) -> None:
@@ -99,6 +100,49 @@ def test_render_agent_needs_approle_and_replaces_only_its_own_files(tmp_path: Pa
     assert cli("-C", project, "render-agent", "--check").exit_code == 1
     assert cli("-C", project, "render-agent").exit_code == 0
     assert cli("-C", project, "render-agent", "--check").exit_code == 0
+
+
+def test_the_agent_compose_takes_the_base_plain_values_out(tmp_path: Path, cli) -> None:
+    """As the overlay does (issue 10 item 2): a base `DB_PASSWORD` (mapping form) is reset, a
+    list-form `TOKEN=...` is dropped under `!override` keeping the other variables, and a base
+    `secrets:` entry of a managed secret is replaced; checked by the real `docker compose
+    config` of the base files plus the agent's compose file."""
+    project = project_with_values(tmp_path, MANIFEST, {})
+    manifest = project / "secrets.manifest.yml"
+    manifest.write_text(
+        manifest.read_text() + "backend: {type: openbao, address: 'http://127.0.0.1:8200', "
+        "auth: {role_id_file: r, secret_id_file: s}}\n"
+    )
+    (project / "docker-compose.yml").write_text(
+        "services:\n"
+        "  web:\n    image: x\n"
+        "    environment: {DB_PASSWORD: '${PGPW:-devdefaultpw}', LOG_LEVEL: info}\n"
+        "    secrets: [db_password, other]\n"
+        "  api:\n    image: x\n"
+        "    environment: [TOKEN=legacy-in-base, DB_PASSWORD=legacy-too, MODE=prod]\n"
+        "secrets:\n  db_password: {file: ./db/password.txt}\n  other: {file: ./other.txt}\n"
+    )
+    assert cli("-C", project, "render-agent").exit_code == 0
+    done = subprocess.run(
+        [*COMPOSE_AGENT, "config", "--format", "json"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    services = json.loads(done.stdout)["services"]
+    assert services["web"]["environment"] == {
+        "DB_PASSWORD_FILE": "/run/secrets/db_password",
+        "LOG_LEVEL": "info",
+    }
+    assert services["api"]["environment"] == {
+        "DB_PASSWORD_FILE": "/run/secrets/db_password",
+        "TOKEN_FILE": "/run/secrets/tok",
+        "MODE": "prod",
+    }
+    assert [s["source"] for s in services["web"].get("secrets", [])] == ["other"]
 
 
 @pytest.mark.docker

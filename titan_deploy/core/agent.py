@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 from titan_deploy.core.backend import DEFAULT_RENDER_INTERVAL, BackendConfig
 from titan_deploy.core.manifest_model import Manifest
-from titan_deploy.core.overlay import OverlayPlan, plan_overlay
+from titan_deploy.core.overlay import OverlayPlan, ServicePlan, plan_overlay
 from titan_deploy.errors import ConfigError
 
 SECRETS_MOUNT = "/run/secrets"
@@ -195,11 +195,8 @@ def agent_compose(plan: OverlayPlan, files: list[Rendered], sidecar: Sidecar) ->
             f"      - {q(f'secrets-{service}:{SECRETS_MOUNT}:ro')}",
         ]
         svc = plan.service(service)
-        envs = [(env, m.container_path) for m in svc.mounts for env in m.envs] if svc else []
-        envs += list(svc.env) if svc else []
-        if envs:
-            out.append("    environment:")
-            out += [f"      {q(env)}: {q(value)}" for env, value in envs]
+        if svc is not None:
+            out += _takes_out(svc)
     out.append("volumes:")
     for service in services:
         out += [
@@ -207,3 +204,26 @@ def agent_compose(plan: OverlayPlan, files: list[Rendered], sidecar: Sidecar) ->
             '    driver_opts: {type: tmpfs, device: tmpfs, o: "size=1m,mode=0755"}',
         ]
     return "\n".join(out) + "\n"
+
+
+def _takes_out(svc: ServicePlan) -> list[str]:
+    """A consumer's `secrets:` and `environment:` lines, as the overlay writes them: the base's
+    managed secret entries replaced (`!override`: a file the base mounts at /run/secrets would
+    hide the agent's volume), its plain values taken out (`X: !reset null`, or the list form's
+    `!override` keeping every other variable), the `*_FILE` variables and plain values set."""
+    q = json.dumps
+    out: list[str] = []
+    if svc.keep_secrets is not None:
+        out.append("    secrets: !override" + ("" if svc.keep_secrets else " []"))
+        out += [f"      - {entry}" for entry in svc.keep_secrets]
+    envs = [(env, m.container_path) for m in svc.mounts for env in m.envs] + list(svc.env)
+    kept = list(svc.keep_env or ())
+    if svc.keep_env is None and not envs and not svc.reset_env:
+        return out
+    override = " !override" if svc.keep_env is not None else ""
+    empty = "" if kept or envs or svc.reset_env else " {}"
+    out.append(f"    environment:{override}{empty}")
+    out += [f"      {q(k)}: {'null' if v is None else q(v)}" for k, v in kept]
+    out += [f"      {q(env)}: {q(value)}" for env, value in envs]
+    out += [f"      {q(key)}: !reset null" for key in svc.reset_env]
+    return out

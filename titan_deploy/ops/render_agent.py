@@ -52,15 +52,18 @@ def agent_files(project: Project) -> dict[str, str]:
 
 def agent_plan(project: Project) -> OverlayPlan:
     """The overlay plan the agent renders: the manifest's consumers as the rotation journal sets
-    them (versions, an HMAC listener's secondary key, the key id). The base compose files are
-    not read: the agent path mounts a volume and sets variables, it replaces no base entry."""
-    from titan_deploy.core.overlay import plan_overlay
+    them (versions, an HMAC listener's secondary key, the key id), and what it takes out of the
+    base compose files as the overlay does (a plain value the `*_FILE` variable replaces, a
+    managed secret entry: issue 10 item 2)."""
+    from titan_deploy.core.overlay import base_compose, plan_overlay
     from titan_deploy.core.rotation import effective_manifest
     from titan_deploy.io import journal as journal_io
+    from titan_deploy.ops.render import base_documents
 
     journal = journal_io.load(project)
     manifest = effective_manifest(project.manifest, journal)
-    return plan_overlay(manifest, journal.assignments, project.secrets_dir_rel)
+    base = base_compose(base_documents(project))
+    return plan_overlay(manifest, journal.assignments, project.secrets_dir_rel, base)
 
 
 def _compose_path(path: str) -> str:
