@@ -82,6 +82,7 @@ def test_the_real_agent_renders_what_push_wrote(tmp_path: Path, cli) -> None:
 
 def test_render_agent_needs_approle_and_replaces_only_its_own_files(tmp_path: Path, cli) -> None:
     project = project_with_values(tmp_path, MANIFEST, {})
+    (project / "docker-compose.yml").write_text("services: {web: {image: x}, api: {image: x}}\n")
     manifest = project / "secrets.manifest.yml"
     text = manifest.read_text()
     manifest.write_text(text + "backend: {type: openbao, address: 'http://x:8200', auth: {")
