@@ -19,13 +19,13 @@ def test_demo_up_verifies_every_pair(demo):
     assert ("grafana", "grafana_admin_password") in pairs
     assert ("postgres", "titan_db_password") in pairs
     assert ("titan-ai-quant", "gemini_api_key") in pairs
-    assert ("nats", "nats_auth.conf") in pairs  # a target-only consumer: its file name
+    assert ("nats", "nats_auth_conf") in pairs  # a live-reloaded directory mount (nats/auth.conf)
     assert ("titan-hunter", "nats_password") in pairs
     assert ("redis", "redis.conf") in pairs  # the rendered config (configs: redis_conf)
     assert ("titan-brain", "redis_password") in pairs
-    # per the manifest: postgres 1, brain 4, execution 6, sentinel 6, scavenger 5, ai-quant 6,
-    # redis 2, grafana 1, hunter 1, nats 1
-    assert len(pairs) == 33
+    # per the manifest: postgres 1, brain 5, execution 7, sentinel 7, scavenger 6, ai-quant 7,
+    # redis 2, grafana 1, hunter 2, nats 1 (nats_user beside nats_password)
+    assert len(pairs) == 39
     assert all(not r["problem"] for r in doc["rows"])
 
 
@@ -34,7 +34,7 @@ def test_demo_status_shows_every_service_verified(demo):
     assert status.returncode == 0, status.output
     rows = {r["service"]: r for r in json.loads(status.stdout)["rows"]}
     assert rows["grafana"]["secrets"] == "1/1 verified"
-    assert rows["titan-ai-quant"]["secrets"] == "6/6 verified"
+    assert rows["titan-ai-quant"]["secrets"] == "7/7 verified"
     assert rows["nats"]["secrets"] == "1/1 verified"
     assert rows["redis"]["secrets"] == "2/2 verified"  # redis_password and redis.conf
     assert all(r["state"] == "running" for r in rows.values())

@@ -75,7 +75,8 @@ def plan_length(stack, *args: str) -> int:
 
 
 def snapshot_files(stack) -> dict[str, bytes]:
-    return {p.name: p.read_bytes() for p in sorted((stack.root / "secrets").iterdir())}
+    files = sorted((stack.root / "secrets").iterdir())
+    return {p.name: p.read_bytes() for p in files if p.is_file()}  # not .live/ (live reloads)
 
 
 def test_phase1_and_phase2_while_brain_signs_without_a_single_rejection(rotation_demo):

@@ -31,6 +31,24 @@ from tests.poll import wait_until
 pytestmark = pytest.mark.docker
 
 FAST = ["--stop-timeout", "1", "--settle", "1"]
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory, demo_images, busybox_image):
+    """A demo stack of this module's own: a NATS rotation changes the credentials every other
+    test of the session's shared `demo` stack logs in with (test_demo_nats)."""
+    from tests.integration.demo import make_demo, wait_healthy
+
+    stack = make_demo(tmp_path_factory.mktemp("natsdemo"))
+    up = stack.td("up", "--timeout", "240")
+    if up.returncode != 0:
+        stack.down()
+        pytest.fail(f"demo up failed:\n{up.output}", pytrace=False)
+    wait_healthy(stack)
+    yield stack
+    stack.down()
+
+
 CRASH = "TITAN_DEPLOY_CRASH_AFTER_STEP"
 REFUSED = "authentication error"
 
@@ -40,7 +58,8 @@ def assert_no_secret(stack, texts: list[str]) -> None:
     nats-server logs when it refuses a login (the control run makes it refuse)."""
     from tests import canary
 
-    values = {k: v for k, v in stack.values.items() if not k.startswith("nats_user")}
+    public = ("nats_user", "nats_auth_conf")  # the config's text holds the user name too
+    values = {k: v for k, v in stack.values.items() if not k.startswith(public)}
     canary.assert_no_canary(values, texts)
 
 
