@@ -261,6 +261,19 @@ def make_handler(app: App) -> type[BaseHTTPRequestHandler]:
                 status, ctype, text = json_response(413, {"error": "body too large"})
             else:
                 body = self.rfile.read(length) if length else b""
+                if len(body) < length:
+                    # The client went away mid-request (urllib sends the headers and the body in
+                    # two writes, so a sender stopped between them leaves a torn request): no
+                    # message arrived, so nothing is handled or counted as a bad signature.
+                    log.info(
+                        "%s %s: the client closed before its body (%d of %d bytes); ignored",
+                        method,
+                        self.path,
+                        len(body),
+                        length,
+                    )
+                    self.close_connection = True
+                    return
                 try:
                     status, ctype, text = app.handle(method, self.path, body)
                 except Exception:

@@ -168,8 +168,10 @@ def test_control_signers_first_is_seen_as_rejections(rotation_demo):
         state = journal_io.load(project)
         state.assignments[H]["titan-brain"] = before
         journal_io.save(project, state)
-        td(s, "render")
-        s.compose("up", "-d", "--no-deps", "--wait", "--timeout", "1", "titan-brain")
+        # the tool's own `up` (render, compose up --wait, verify): a bare compose up whose exit
+        # was not checked once left brain on the rogue key under load, failing verify below
+        restored = td(s, "up")
+        assert restored.returncode == 0, restored.output[-3000:]
         rogue.unlink()
     assert_consistent(s)
 
