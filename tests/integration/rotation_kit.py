@@ -82,18 +82,50 @@ def docker_client():
 
 
 def scrape(container, url: str) -> dict[str, float]:
-    """{family name: value} of a container's /metrics (prometheus-client's parser)."""
+    """{family name: value} of a container's /metrics (prometheus-client's parser): over HTTP to
+    the container's address on its compose network, else by `wget` through an exec."""
     from prometheus_client.parser import text_string_to_metric_families
 
-    code, out = container.exec_run(["wget", "-q", "-O", "-", url])
-    if code != 0:
-        return {}
+    text = _fetch_direct(container, url)
+    if text is None:
+        code, out = container.exec_run(["wget", "-q", "-O", "-", url])
+        if code != 0:
+            return {}
+        text = out.decode()
     values: dict[str, float] = {}
-    for family in text_string_to_metric_families(out.decode()):
+    for family in text_string_to_metric_families(text):
         for sample in family.samples:
             if sample.name.endswith("_total") or sample.name == family.name:
                 values[family.name] = values.get(family.name, 0.0) + sample.value
     return values
+
+
+def _fetch_direct(container, url: str) -> str | None:
+    """`url` (http://127.0.0.1:PORT/path inside the container) fetched from here at the
+    container's address on the engine's local bridge, or None when that address does not answer.
+
+    The polls run every 0.3 s for the whole of a rotation test: an exec per container and poll
+    (a process in the container, runc and the engine's bookkeeping) cost about half a core of
+    a 2-core CI machine, which slowed every other test sharing it; a GET costs nearly nothing."""
+    import urllib.request
+    from urllib.parse import urlsplit
+
+    networks = container.attrs.get("NetworkSettings", {}).get("Networks") or {}
+    addresses = [n.get("IPAddress") for n in networks.values() if n.get("IPAddress")]
+    parts = urlsplit(url)
+    if not _DIRECT_REACHABLE or not addresses or parts.hostname != "127.0.0.1":
+        return None
+    direct = f"http://{addresses[0]}:{parts.port}{parts.path}"
+    try:
+        with urllib.request.urlopen(direct, timeout=2) as resp:
+            return resp.read().decode()
+    except OSError as exc:  # refused or reset: a container being replaced; exec this time
+        if isinstance(getattr(exc, "reason", exc), TimeoutError):
+            _DIRECT_REACHABLE.clear()  # filtered, not refused: no more direct tries in this run
+        return None
+
+
+_DIRECT_REACHABLE = [True]  # emptied when the engine's bridge drops packets from here
 
 
 class Traffic:
@@ -178,41 +210,57 @@ class Traffic:
         return self.total("messages_accepted", ("titan-execution", "titan-sentinel"))
 
 
+YOUNG_SAMPLES = 20  # ~1 s at one sample per 50 ms: a new process has exec'd by then
+
+
 @dataclass
 class ProcSampler:
-    """Every process's argv while the tool runs; env of the tool's own descendants."""
+    """Every process's argv while the tool runs; env of the tool's own descendants.
+
+    A process is read while it is young (its first YOUNG_SAMPLES samples: its argv and env are
+    fixed once it has exec'd), not at every sample: re-reading every process of a loaded machine
+    20 times a second cost a tenth of a core per running tool for nothing new."""
 
     root_pid: int
     cmdlines: set[str] = field(default_factory=set)
     environs: set[str] = field(default_factory=set)
     samples: int = 0
+    ages: dict[int, int] = field(default_factory=dict)  # pid -> samples it was read in
+    parents: dict[int, int] = field(default_factory=dict)  # pid -> parent pid
 
     def sample(self) -> None:
         self.samples += 1
-        parents = {}
-        for entry in os.listdir("/proc"):
-            if not entry.isdigit():
-                continue
+        pids = {int(entry) for entry in os.listdir("/proc") if entry.isdigit()}
+        for gone in self.ages.keys() - pids:
+            del self.ages[gone]
+            self.parents.pop(gone, None)
+        young = [pid for pid in pids if self.ages.get(pid, 0) < YOUNG_SAMPLES]
+        for pid in young:
+            self.ages[pid] = self.ages.get(pid, 0) + 1
             try:
-                raw = Path(f"/proc/{entry}/cmdline").read_bytes()
-                stat = Path(f"/proc/{entry}/stat").read_text()
+                raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+                stat = Path(f"/proc/{pid}/stat").read_text()
             except OSError:
                 continue
             if raw:
                 self.cmdlines.add(raw.replace(b"\0", b" ").decode("utf-8", "replace"))
-            parents[int(entry)] = int(stat.rsplit(")", 1)[1].split()[1])
-        for pid in parents:
-            chain, p = set(), pid
-            while p in parents and p not in chain:
-                chain.add(p)
-                if p == self.root_pid:
-                    try:
-                        env = Path(f"/proc/{pid}/environ").read_bytes()
-                        self.environs.add(env.replace(b"\0", b"\n").decode("utf-8", "replace"))
-                    except OSError:
-                        pass
-                    break
-                p = parents[p]
+            self.parents[pid] = int(stat.rsplit(")", 1)[1].split()[1])
+        for pid in young:
+            if self._descends_from_root(pid):
+                try:
+                    env = Path(f"/proc/{pid}/environ").read_bytes()
+                except OSError:
+                    continue
+                self.environs.add(env.replace(b"\0", b"\n").decode("utf-8", "replace"))
+
+    def _descends_from_root(self, pid: int) -> bool:
+        chain, p = set(), pid
+        while p in self.parents and p not in chain:
+            if p == self.root_pid:
+                return True
+            chain.add(p)
+            p = self.parents[p]
+        return p == self.root_pid
 
 
 def run_td(
