@@ -108,3 +108,40 @@ def cli() -> Callable[..., Result]:
         return runner.invoke(app, [str(a) for a in args], env=env, catch_exceptions=False)
 
     return invoke
+
+
+# Session fixtures that start something costly and keep it running (a stack, dockerds) until the
+# worker ends: every file that uses one runs on the worker that started it.
+SHARED_SESSION_FIXTURES = ("demo_stack", "rotation_demo", "netns_lab")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The xdist groups of `make test` (`--dist loadgroup`): each test file is one group, so it
+    runs whole on one worker and its module fixtures start once; the files that use one of
+    SHARED_SESSION_FIXTURES (directly or through another fixture) are in one group with every
+    other user of it, so one worker starts it, not each: an idle demo stack costs about a third
+    of a core for the whole run. Runs before xdist's own hook, which turns the marks into the
+    scheduling scopes."""
+    shared_by_file: dict[Path, set[str]] = {}
+    for item in items:
+        used = set(getattr(item, "fixturenames", ())) & set(SHARED_SESSION_FIXTURES)
+        shared_by_file.setdefault(item.path, set()).update(used)
+    group_of = _file_groups(shared_by_file)
+    for item in items:
+        if item.get_closest_marker("xdist_group") is None:
+            item.add_marker(pytest.mark.xdist_group(group_of[item.path]))
+
+
+def _file_groups(shared_by_file: dict[Path, set[str]]) -> dict[Path, str]:
+    """File -> group name: files joined by a shared fixture (transitively) share a group, named
+    after its fixtures; any other file is a group of its own (its path)."""
+    fixture_group: dict[str, set[str]] = {}
+    for used in shared_by_file.values():
+        merged = set(used).union(*(fixture_group.get(f, set()) for f in used))
+        for fixture in merged:
+            fixture_group[fixture] = merged
+    return {
+        path: "+".join(sorted(fixture_group[next(iter(used))])) if used else str(path)
+        for path, used in shared_by_file.items()
+    }
