@@ -14,7 +14,7 @@ of a render is ever shown.
 from __future__ import annotations
 
 import traceback
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from titan_deploy.core.findings import Finding, error
@@ -98,6 +98,8 @@ def render(template: str, source: str, values: Mapping[str, bytes]) -> bytes:
             raise TemplateProblem("render", f"{template}: input {name} is not UTF-8 text") from None
     try:
         out = _environment().from_string(source).render(text_values)
+    except MemoryError:  # under the caller's memory cap (ops/configs.render_bounded)
+        raise TemplateProblem("render", f"{template}: the template needs too much memory") from None
     except Exception as exc:  # any error of a template: one scrubbed line
         raise TemplateProblem("render", _describe(template, exc, source, values.values())) from None
     data = out.encode("utf-8")
@@ -210,14 +212,20 @@ def fresh_render_findings(facts: Facts, digests: Mapping[str, str]) -> list[tupl
 
 
 def embedded_values(
-    template: str, source: str, inputs: tuple[str, ...], rendered: bytes, nonce: str
+    template: str,
+    source: str,
+    inputs: tuple[str, ...],
+    rendered: bytes,
+    nonce: str,
+    render: Callable[[str, str, Mapping[str, bytes]], bytes] = render,
 ) -> dict[str, list[bytes]]:
     """The input values a rendered config holds, found without knowing them: the template is
     rendered with a marker per input (`nonce` makes them unique) and the file is matched
     against that shape, each marker's place giving that input's value as written. For a file
     that does not match (a filter changed a marker, another template), every line of the file
     that is not a line of the marked render is returned under the first input: the lines that
-    hold values, never the whole file. {} when the template cannot be rendered."""
+    hold values, never the whole file. {} when the template cannot be rendered. `render`: how
+    to render (the caller's bounded render: ops/configs.render_bounded)."""
     import re
 
     markers = {name: f"TitanInput{i}x{nonce}" for i, name in enumerate(inputs)}

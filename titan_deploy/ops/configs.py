@@ -1,5 +1,7 @@
 """Config files on disk (README "Config files"): read each config's template and its inputs,
-render it (core/configs.py, sandboxed, scrubbed errors) and write `secrets/<file>` atomically
+render it (core/configs.py, sandboxed, scrubbed errors; in a forked child under a memory cap and a
+CPU limit, io/bounded.py: the sandbox bounds what a template may reach, not what it may cost) and
+write `secrets/<file>` atomically
 with the secrets' mode and group; the check-secrets findings (S027, S028) and the fresh renders
 verify compares containers with (V009).
 
@@ -17,9 +19,9 @@ The interface other code uses:
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from titan_deploy.core.checks import expected_file_mode
 from titan_deploy.core.configs import TemplateProblem, render
@@ -82,7 +84,44 @@ def render_bytes(
 ) -> bytes:
     """`spec` rendered from its template and inputs (see the module doc)."""
     source = template_source(project, spec)
-    return render(str(spec.template), source, input_values(project, spec, versions))
+    return render_bounded(str(spec.template), source, input_values(project, spec, versions))
+
+
+def render_bounded(template: str, source: str, values: Mapping[str, bytes]) -> bytes:
+    """core/configs `render` in a forked child under io/bounded.py's limits (memory, CPU time):
+    its bytes, or TemplateProblem ("render") naming the template and the limit it passed, or the
+    render's own problem. Nothing of a value in any message (the child sends back only the
+    problem's scrubbed text or the exception's type name)."""
+    return _bounded(render, template, source, dict(values))
+
+
+def referenced_bounded(template: str, source: str, inputs: Iterable[str]) -> None:
+    """core/configs `referenced` (parse, and find the names used) under the same limits: Jinja
+    evaluates constant expressions while it compiles (`{{ "%09999999999d" % 1 }}` is computed
+    there), so even a template that is never rendered can cost without bound."""
+    from titan_deploy.core.configs import referenced
+
+    _bounded(referenced, template, source, tuple(inputs))
+
+
+def _bounded(fn: Callable[..., Any], template: str, *args: Any) -> Any:
+    from titan_deploy.io.bounded import Crashed, Exceeded, call_bounded
+
+    try:
+        outcome = call_bounded(_template_outcome, fn, template, *args)
+    except (Exceeded, Crashed) as exc:
+        raise TemplateProblem("render", f"{template}: the template {exc}") from None
+    if outcome[0] == "problem":
+        raise TemplateProblem(outcome[1], outcome[2])
+    return outcome[1]
+
+
+def _template_outcome(fn: Callable[..., Any], *args: Any) -> tuple:
+    """In the bounded child: ("ok", fn's result) or ("problem", code, scrubbed message)."""
+    try:
+        return ("ok", fn(*args))
+    except TemplateProblem as exc:
+        return ("problem", exc.code, exc.message)
 
 
 def write_configs(project: Project) -> dict[str, str]:
@@ -125,13 +164,11 @@ def check_findings(project: Project, label: str) -> list[Finding]:
     S028 a template that does not parse or render with the current inputs (a missing input is
     check-secrets' own finding; the render is then only parsed). `label`: the secrets dir as
     shown. ConfigError (exit 2) for an unreadable template."""
-    from titan_deploy.core.configs import referenced
-
     findings = []
     for spec in project.manifest.configs.values():
         source = template_source(project, spec)
         try:
-            referenced(str(spec.template), source, spec.inputs)
+            referenced_bounded(str(spec.template), source, spec.inputs)
             values = input_values(project, spec)
         except MissingInput:
             continue
@@ -139,7 +176,7 @@ def check_findings(project: Project, label: str) -> list[Finding]:
             findings.append(_finding(spec, exc, label))
             continue
         try:
-            render(str(spec.template), source, values)
+            render_bounded(str(spec.template), source, values)
         except TemplateProblem as exc:
             findings.append(_finding(spec, exc, label))
     return findings
@@ -228,7 +265,9 @@ def values_in_configs(project: Project, values: Mapping[str, bytes]) -> dict[str
             source = sources.setdefault(name, template_source(project, spec))
         except ConfigError:
             continue
-        found = embedded_values(str(spec.template), source, spec.inputs, content, nonce)
+        found = embedded_values(
+            str(spec.template), source, spec.inputs, content, nonce, render=render_bounded
+        )
         for secret, items in found.items():
             out.setdefault(secret, []).extend(v for v in items if v.strip())
     return out
