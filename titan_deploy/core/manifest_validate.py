@@ -127,6 +127,13 @@ class Validator:
                 "no `..`, `.` or `//`, segments of [A-Za-z0-9_.@+-] not starting with a dot) "
                 "or a file name under /run/secrets",
             )
+        if full.split("/")[1] in KERNEL_DIRS:
+            raise self.doc.error(
+                path,
+                f"target must not be under /{', /'.join(KERNEL_DIRS)}: those are the kernel's "
+                "filesystems in a container, not a file the service reads (the engine refuses "
+                "or shadows such a mount, and verify would read the kernel's view)",
+            )
         return None if full == f"{SECRETS_MOUNT}/{secret}" else full
 
     def secret_file(self, path: KeyPath, value: str | None) -> str | None:
@@ -140,6 +147,9 @@ class Validator:
                 "with a dot)",
             )
         return value
+
+
+KERNEL_DIRS = ("proc", "sys", "dev")  # a consumer's target may not be under these
 
 
 def plain_path(value: object, *, absolute: bool) -> bool:

@@ -143,6 +143,16 @@ def test_a_bad_target_is_one_config_error(target: str) -> None:
         parse_manifest_text(yaml.safe_dump(doc))
 
 
+@pytest.mark.parametrize("target", ["/proc/self/environ", "/sys/kernel/x", "/dev/shm/key"])
+def test_a_target_in_the_kernels_filesystems_is_refused(target: str) -> None:
+    doc = {
+        "version": 1,
+        "secrets": {"k": {"kind": "text", "consumers": {"svc": {"target": target}}}},
+    }
+    with pytest.raises(ConfigError, match=r"target must not be under /proc, /sys, /dev"):
+        parse_manifest_text(yaml.safe_dump(doc))
+
+
 def test_two_secrets_at_one_path_of_a_service_are_refused() -> None:
     text = MANIFEST + (
         "  other:\n    kind: text\n    consumers:\n      web: {target: /etc/app/server.cert}\n"
