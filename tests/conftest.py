@@ -115,14 +115,15 @@ def cli() -> Callable[..., Result]:
 SHARED_SESSION_FIXTURES = ("demo_stack", "rotation_demo", "netns_lab")
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+@pytest.hookimpl(hookwrapper=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]):
     """The xdist groups of `make test` (`--dist loadgroup`): each test file is one group, so it
     runs whole on one worker and its module fixtures start once; the files that use one of
     SHARED_SESSION_FIXTURES (directly or through another fixture) are in one group with every
     other user of it, so one worker starts it, not each: an idle demo stack costs about a third
-    of a core for the whole run. Runs before xdist's own hook, which turns the marks into the
-    scheduling scopes."""
+    of a core for the whole run. A hook wrapper: it marks before any plain hook runs, xdist's
+    included, which turns the marks into the scheduling scopes (tryfirst did not order it
+    before xdist's, and the groups were silently ignored)."""
     shared_by_file: dict[Path, set[str]] = {}
     for item in items:
         used = set(getattr(item, "fixturenames", ())) & set(SHARED_SESSION_FIXTURES)
@@ -131,6 +132,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if item.get_closest_marker("xdist_group") is None:
             item.add_marker(pytest.mark.xdist_group(group_of[item.path]))
+    yield
 
 
 def _file_groups(shared_by_file: dict[Path, set[str]]) -> dict[Path, str]:
@@ -145,3 +147,43 @@ def _file_groups(shared_by_file: dict[Path, set[str]]) -> dict[Path, str]:
         path: "+".join(sorted(fixture_group[next(iter(used))])) if used else str(path)
         for path, used in shared_by_file.items()
     }
+
+
+# --- shared session resources are closed as soon as their last user has run -----------------
+
+_CLOSERS: dict[str, Callable[[], None]] = {}
+_USERS_LEFT: dict[str, int] = {}
+
+
+def close_after_last_user(fixture: str, close: Callable[[], None]) -> Callable[[], None]:
+    """Register `close` (a session fixture's teardown) to run once, right after the last test
+    that uses `fixture` (one of SHARED_SESSION_FIXTURES) has been torn down, instead of when the
+    worker's session ends: an idle stack's healthchecks cost a third of a core until then.
+    Returns the closer, idempotent, for the fixture's own teardown (a run cut short)."""
+    closed: list[bool] = []
+
+    def once() -> None:
+        if not closed:
+            closed.append(True)
+            close()
+
+    _CLOSERS[fixture] = once
+    return once
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """How many of the tests this run will run use each shared fixture. Every user of one is
+    in one xdist group (above), so the worker that starts it runs them all."""
+    for fixture in SHARED_SESSION_FIXTURES:
+        _USERS_LEFT[fixture] = sum(
+            fixture in getattr(item, "fixturenames", ()) for item in session.items
+        )
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None):
+    yield  # the test's own fixtures (its module's too, when it was the module's last) first
+    for fixture in set(getattr(item, "fixturenames", ())) & _USERS_LEFT.keys():
+        _USERS_LEFT[fixture] -= 1
+        if _USERS_LEFT[fixture] == 0 and fixture in _CLOSERS:
+            _CLOSERS.pop(fixture)()

@@ -11,6 +11,7 @@ import subprocess
 
 import pytest
 
+from tests.conftest import close_after_last_user
 from tests.integration.images import ensure_busybox_image
 from tests.integration.stackkit import Stack, make_stack
 
@@ -88,8 +89,9 @@ def demo_stack(tmp_path_factory, demo_images, busybox_image):
         logs = stack.compose("logs", "--no-color", "--tail", "30").stdout
         stack.down()
         pytest.fail(f"demo up failed:\n{up.output}\n{logs[-4000:]}", pytrace=False)
+    close = close_after_last_user("demo_stack", stack.down)
     yield stack
-    stack.down()
+    close()
 
 
 @pytest.fixture(scope="session")
@@ -107,8 +109,9 @@ def rotation_demo(tmp_path_factory, demo_images):
         logs = stack.compose("logs", "--no-color", "--tail", "30").stdout
         stack.down()
         pytest.fail(f"demo up failed:\n{up.output}\n{logs[-4000:]}", pytrace=False)
+    close = close_after_last_user("rotation_demo", stack.down)
     yield stack
-    stack.down()
+    close()
 
 
 @pytest.fixture(scope="session")
@@ -122,10 +125,11 @@ def netns_lab(docker_engine):
     problem = lab_problem()
     require(problem is None, f"the netns Swarm lab needs {problem}")
     lab = Lab()
+    close = close_after_last_user("netns_lab", lab.close)
     try:
         yield lab
     finally:
-        lab.close()
+        close()
 
 
 @pytest.fixture(scope="session")
