@@ -60,9 +60,9 @@ def run_agent_status(project: Project, backends: Backends) -> Report:
 
 
 def latest_versions(project: Project, backend: SecretBackend) -> dict[str, str | None]:
-    """Each stored secret -> the version the backend holds now (None: no entry)."""
+    """Each secret and config -> the version its entry holds now (None: no entry)."""
     out: dict[str, str | None] = {}
-    for name in project.manifest.stored:
+    for name in project.manifest.secrets:  # a config's derived entry too
         stored = backend.read(name)
         out[name] = None if stored is None else stored.version
     return out
