@@ -47,7 +47,33 @@ def backend_values(
                 found.append(held.value.strip())
         if found:
             grouped[name] = found
+    if manifest.configs:  # the values inside each config's derived entry (README "Config files")
+        from titan_deploy.ops.configs import values_in_configs
+
+        held = _config_texts(project, backend, pins)
+        for secret, inside in values_in_configs(project, held).items():
+            if secret in manifest.insensitive:
+                continue
+            mine = grouped.setdefault(secret, [])
+            mine += [v for v in inside if v not in mine]
     return grouped, findings
+
+
+def _config_texts(
+    project: Project, backend: SecretBackend, pins: dict[str, dict[str, int]]
+) -> dict[str, bytes]:
+    """Each config's derived entry, latest and pinned versions, keyed as version files
+    (`<config>.v<N>`) are, for ops/configs.values_in_configs."""
+    out: dict[str, bytes] = {}
+    for name in project.manifest.configs:
+        latest = backend.read(name)
+        if latest is not None:
+            out[name] = latest.value
+        for kv in sorted(set(pins.get(name, {}).values())):
+            held = backend.read_version(name, str(kv))
+            if held is not None and (latest is None or held.version != latest.version):
+                out[f"{name}.v{kv}"] = held.value
+    return out
 
 
 def _unsearched(name: str, why: str) -> Finding:

@@ -132,3 +132,25 @@ def test_a_rotation_renders_the_config_from_the_inputs_pinned_versions(setup) ->
     assert render_pinned(project, backend, spec, {"redis_password": 1}) == rendered(value)
     assert render_pinned(project, backend, spec, {"redis_password": 2}) == rendered(NEW)
     assert render_pinned(project, backend, spec, {}) == rendered(NEW)  # latest
+
+
+def test_audit_logs_searches_the_values_inside_the_config_entries(
+    setup, monkeypatch, tmp_path: Path
+) -> None:
+    """A config version still pinned may hold an input value no input pin holds any more (the
+    input moved on): audit-logs finds that value too, read from the derived entry."""
+    from titan_deploy.ops.agent_audit import run_agent_audit
+
+    project, value, backend = setup
+    run_push(project, opener=opener(backend))
+    backend.entries["redis_password"] = [NEW]  # only the new value is an input version now
+    state = project.project_dir / ".titan-deploy"
+    state.mkdir(exist_ok=True)
+    pins = {"redis_password": {"base": 1}, "redis_conf": {"base": 1}}
+    (state / "backend-pins.json").write_text(json.dumps(pins))
+    shutil.rmtree(project.secrets_dir)
+    monkeypatch.setattr(agent_stack, "connect", lambda _project: backend)
+    log = tmp_path / "app.log"
+    log.write_bytes(b"auth with " + value + b"\n")
+    report = run_agent_audit(project, None, files=[log])  # type: ignore[arg-type]
+    assert [(f.code, f.secret) for f in report.errors] == [("A001", "redis_password")]
