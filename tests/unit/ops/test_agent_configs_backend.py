@@ -154,3 +154,34 @@ def test_audit_logs_searches_the_values_inside_the_config_entries(
     log.write_bytes(b"auth with " + value + b"\n")
     report = run_agent_audit(project, None, files=[log])  # type: ignore[arg-type]
     assert [(f.code, f.secret) for f in report.errors] == [("A001", "redis_password")]
+
+
+def test_a_rotation_step_writes_the_configs_new_version_from_the_pinned_input(setup) -> None:
+    """`WriteVersion(config, N, "render")` on the agent path (ops/rotate/agent_effects.py): the
+    config rendered from the input's new version as pinned (not its latest, not a local file),
+    written as a new version of the derived entry and pinned as the rotation's version N."""
+    from titan_deploy.core.rotation import Journal, WriteVersion
+    from titan_deploy.core.rotation.journal import Active
+    from titan_deploy.io import backendpins
+    from titan_deploy.ops.rotate.agent_effects import AgentEffects
+
+    project, value, backend = setup
+    run_push(project, opener=opener(backend))
+    backend.entries["redis_password"] += [NEW, b"Rp-a-later-write-nobody-pinned-0123456"]
+    backendpins.save(project, {"redis_password": {"base": 1, "2": 2}, "redis_conf": {"base": 1}})
+    shutil.rmtree(project.secrets_dir)
+    effects = AgentEffects(project, compose_for=lambda *_: None)  # type: ignore[arg-type]
+    effects.__dict__["backend"] = backend
+    active = Active(
+        id="r1",
+        procedure="secret",
+        secrets=("redis_password",),
+        steps=(),
+        initial={},
+        started_at="2026-11-30T00:00:00Z",
+        new_versions={"redis_password": 2, "redis_conf": 2},
+    )
+    note = effects.write_version(WriteVersion("redis_conf", 2, "render"), Journal(active=active))
+    assert "redis_conf" in note and "version 2" in note
+    assert backend.entries["redis_conf"] == [rendered(value), rendered(NEW)]
+    assert backendpins.load(project)["redis_conf"] == {"base": 1, "2": 2}
