@@ -126,6 +126,11 @@ class AgentEffects(StackEffects):
             remember([data])
         elif step.source == "render":  # a config's derived entry (ops/agent_configs.py)
             data = self._render_config(step.secret, journal)
+        elif step.source == "overlap":  # rotate nats: its config holds old + new credentials
+            raise StepFailed(
+                f"{step.secret}: `rotate nats` is not supported on the agent path "
+                '(README "Secrets managers"); nothing was written for it'
+            )
         elif step.secret in self.inputs:
             data = self.inputs[step.secret]
         else:
