@@ -62,8 +62,10 @@ def backend_values(
 def _config_texts(
     project: Project, backend: SecretBackend, pins: dict[str, dict[str, int]]
 ) -> dict[str, bytes]:
-    """Each config's derived entry, latest and pinned versions, keyed as version files
-    (`<config>.v<N>`) are, for ops/configs.values_in_configs."""
+    """Each config's derived entry, latest and pinned versions, keyed as version files are
+    (core/versions.file_name), for ops/configs.values_in_configs."""
+    from titan_deploy.core.versions import file_name
+
     out: dict[str, bytes] = {}
     for name in project.manifest.configs:
         latest = backend.read(name)
@@ -72,7 +74,7 @@ def _config_texts(
         for kv in sorted(set(pins.get(name, {}).values())):
             held = backend.read_version(name, str(kv))
             if held is not None and (latest is None or held.version != latest.version):
-                out[f"{name}.v{kv}"] = held.value
+                out[file_name(name, kv)] = held.value
     return out
 
 
