@@ -32,6 +32,31 @@ MANIFEST = AGENT_MANIFEST
 COMPOSE_AGENT = ["docker", "compose", "-f", "docker-compose.yml", "-f", "docker-compose.agent.yml"]
 
 
+def run_agent_here(hcl: str, tmp_path: Path, role: Path, secret_id: Path, files: set[str]) -> Path:
+    """Run the real `bao agent` on this host with `hcl` (render-agent's configuration, its
+    container paths moved under `tmp_path`) until every one of `files` is rendered; the
+    directory they are rendered into (its log: tmp_path/agent.log)."""
+    out = tmp_path / "out"
+    local = (
+        hcl.replace('"/out/', f'"{out}/')
+        .replace('"/run/bao-agent/role-id"', f'"{role}"')
+        .replace('"/run/bao-agent/secret-id"', f'"{secret_id}"')
+    )
+    (tmp_path / "agent.hcl").write_text(local)
+    with open(tmp_path / "agent.log", "wb") as log:
+        agent = subprocess.Popen(
+            [bao_binary(), "agent", f"-config={tmp_path / 'agent.hcl'}"],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            wait_until(lambda: all((out / f).exists() for f in files), "agent rendered", 60)
+        finally:
+            agent.terminate()
+            agent.wait(timeout=20)
+    return out
+
+
 def test_the_real_agent_renders_what_push_wrote(tmp_path: Path, cli) -> None:
     values = {"db_password": pyrandom.token_urlsafe(32), "api_token": pyrandom.token_urlsafe(32)}
     with openbao_server(tmp_path) as server:
@@ -53,26 +78,8 @@ def test_the_real_agent_renders_what_push_wrote(tmp_path: Path, cli) -> None:
         canaries = Canaries({k: v.encode() for k, v in values.items()})
         canaries.assert_clean(hcl, "bao-agent.hcl")
         canaries.assert_clean((project / "docker-compose.agent.yml").read_text(), "compose")
-        # run it on this host: the container paths moved under tmp_path
-        out = tmp_path / "out"
-        local = (
-            hcl.replace('"/out/', f'"{out}/')
-            .replace('"/run/bao-agent/role-id"', f'"{role}"')
-            .replace('"/run/bao-agent/secret-id"', f'"{secret_id}"')
-        )
-        (tmp_path / "agent.hcl").write_text(local)
-        with open(tmp_path / "agent.log", "wb") as log:
-            agent = subprocess.Popen(
-                [bao_binary(), "agent", f"-config={tmp_path / 'agent.hcl'}"],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-            try:
-                files = {"web/db_password", "api/db_password", "api/tok"}
-                wait_until(lambda: all((out / f).exists() for f in files), "agent rendered", 60)
-            finally:
-                agent.terminate()
-                agent.wait(timeout=20)
+        files = {"web/db_password", "api/db_password", "api/tok"}
+        out = run_agent_here(hcl, tmp_path, role, secret_id, files)
         assert (out / "web/db_password").read_text() == values["db_password"]
         assert (out / "api/db_password").read_text() == values["db_password"]
         assert (out / "api/tok").read_text() == values["api_token"]
@@ -239,3 +246,36 @@ def test_sidecar_renders_into_per_consumer_tmpfs(tmp_path: Path, busybox_image: 
                 if (project / f).exists()
             ],
         )
+
+
+def test_the_real_agent_renders_a_config_from_its_derived_entry(tmp_path: Path, cli) -> None:
+    """A config (README "Config files") on the agent path: `push` renders it from the values it
+    pushes and writes the text as a derived entry; check-secrets --backend passes; the real
+    `bao agent` renders it into its consumer's directory, byte for byte; no value in any output."""
+    from tests.projectkit import config_project
+
+    with openbao_server(tmp_path) as server:
+        role, secret_id = approle(server, tmp_path, "titan")
+        auth = f"{{role_id_file: {role}, secret_id_file: {secret_id}}}"
+        section = openbao_manifest(server, "titan", auth).replace(
+            "backend:\n", "backend:\n  agent: {}\n"
+        )
+        project_obj, value = config_project(tmp_path / "cfg", head=section)
+        project = project_obj.project_dir
+        outputs = []
+        for args in (["push"], ["check-secrets", "--backend"], ["render-agent"]):
+            result = cli("-C", project, "--json", *args)
+            outputs.append(result.stdout + result.stderr)
+            assert result.exit_code == 0, (args, result.stdout, result.stderr)
+        pushed = {r["secret"]: r["action"] for r in json.loads(outputs[0])["rows"]}
+        assert pushed == {"redis_password": "create", "redis_conf": "create"}
+        expected = f"appendonly yes\nrequirepass {json.dumps(value.decode())}\n"
+        hcl = (project / "bao-agent.hcl").read_text()
+        files = {"redis/redis.conf", "client/redis_password"}
+        out = run_agent_here(hcl, tmp_path, role, secret_id, files)
+        assert (out / "redis/redis.conf").read_text() == expected
+        canaries = Canaries({"redis_password": value})
+        for i, text in enumerate(outputs):
+            canaries.assert_clean(text, f"output {i}")
+        canaries.assert_clean(hcl, "bao-agent.hcl")
+        canaries.assert_clean((tmp_path / "agent.log").read_text(errors="replace"), "agent log")

@@ -83,7 +83,8 @@ def test_push_is_idempotent_and_pull_restores(backed: Path, titan_values, cli) -
     code, doc = run_json(cli, backed, "push", "--dry-run")
     assert code == 0 and set(actions(doc).values()) == {"create"}
     code, doc = run_json(cli, backed, "check-secrets", "--backend")
-    assert code == 1 and all(f["code"] == "S001" for f in doc["findings"])  # dry run: nothing
+    # dry run: nothing written; each config's derived entry is missing too (B005, a warning)
+    assert code == 1 and {f["code"] for f in doc["findings"]} == {"S001", "B005"}
 
     code, doc = run_json(cli, backed, "push")
     assert code == 0, doc
@@ -208,7 +209,7 @@ def test_canary_never_in_any_output(backed: Path, titan_values, cli, tmp_path: P
             runs += [["render-agent"], ["render-agent", "--check"]]
         for args in runs:
             if args[0] == "render-agent":
-                without_configs(backed)  # the agent path refuses configs (not rendered yet)
+                without_configs(backed)  # nats_auth_conf's target is off /run/secrets
             for fmt in ([], ["--json"], ["-v"]):
                 result = cli("-C", backed, *fmt, *args)
                 assert result.exit_code in (0, 1), (args, result.stderr)
@@ -224,7 +225,8 @@ def test_canary_never_in_any_output(backed: Path, titan_values, cli, tmp_path: P
 
 
 def without_configs(project: Path) -> None:
-    """Drop the manifest's `configs:` section (the agent path refuses a manifest with one)."""
+    """Drop the manifest's `configs:` section (the agent path refuses nats_auth_conf's target,
+    /run/secrets/nats/auth.conf: the agent renders into /run/secrets only)."""
     manifest = project / "secrets.manifest.yml"
     text = manifest.read_text()
     start = text.find("\nconfigs:\n")

@@ -87,7 +87,7 @@ def verify(ctx: typer.Context) -> None:
 
 def status(ctx: typer.Context) -> None:
     """Services, their state and health, and how many of their secrets verify."""
-    from titan_deploy.ops import stack
+    from titan_deploy.ops import agent_stack, stack
     from titan_deploy.ops.status import run_status
 
     def op(project: Project) -> Report:
@@ -95,6 +95,10 @@ def status(ctx: typer.Context) -> None:
             from titan_deploy.ops.swarm_verify import run_swarm_status
 
             return run_swarm_status(project, stack.real(project))
+        if agent_stack.uses_agent(project):  # pins, backend versions (ops/agent_status.py)
+            from titan_deploy.ops.agent_status import run_agent_status
+
+            return run_agent_status(project, stack.real(project))
         return run_status(project, stack.real(project))
 
     execute(ctx, "status", op)
@@ -143,7 +147,7 @@ def audit_logs(
     Reports service, container, timestamp, line and encoding — never the value — and counts
     [MASKED] lines per service. Exit 1 when anything leaked.
     """
-    from titan_deploy.ops import stack
+    from titan_deploy.ops import agent_stack, stack
     from titan_deploy.ops.audit import run_audit
 
     def op(project: Project) -> Report:
@@ -152,6 +156,12 @@ def audit_logs(
 
             return run_swarm_audit(
                 project, stack.real(project), services=service, since=since, until=until
+            )
+        if agent_stack.uses_agent(project):  # the backend's values (ops/agent_audit.py)
+            from titan_deploy.ops.agent_audit import run_agent_audit
+
+            return run_agent_audit(
+                project, stack.real(project), files=file, services=service, since=since, until=until
             )
         return run_audit(
             project, stack.real(project), files=file, services=service, since=since, until=until

@@ -71,14 +71,9 @@ def kv_version(pins: Pins, secret: str, version: int | None) -> int | None:
 
 def rendered_files(manifest: Manifest, plan: OverlayPlan | None = None) -> list[Rendered]:
     """Every file of `plan` (default: the manifest's plan with no rotation), in plan order.
-    ConfigError (exit 2) for a manifest with configs (the agent does not render them) or a
-    consumer whose `target:` is not directly under /run/secrets (the agent renders into one
-    directory per consumer)."""
-    if manifest.configs:
-        raise ConfigError(
-            f"configs: {', '.join(manifest.configs)}: the agent path does not render config "
-            'files yet (README "Secrets managers"); deploy them with `titan-deploy up`'
-        )
+    A config's file is its derived entry (ops/agent_configs.py), rendered like a secret's.
+    ConfigError (exit 2) for a consumer whose `target:` is not directly under /run/secrets (the
+    agent renders into one directory per consumer)."""
     plan = plan if plan is not None else plan_overlay(manifest)
     out = []
     for svc in plan.services:

@@ -46,13 +46,22 @@ def connect(project: Project) -> SecretBackend:
 
 
 def pin_current(project: Project, backend: SecretBackend) -> dict[str, str]:
-    """Pin each stored secret's base to the KV version the backend holds now; secret -> it."""
+    """Pin each secret's and config's base to the KV version the backend holds now (a config's
+    derived entry rendered and written first where it is stale: ops/agent_configs.py);
+    entry -> its version."""
     from titan_deploy.core.agent import BASE
     from titan_deploy.io import backendpins
 
+    if project.manifest.configs:
+        from titan_deploy.errors import ConfigError
+        from titan_deploy.ops.agent_configs import sync_configs
+
+        _, found, _ = sync_configs(project, backend)
+        if found:  # check-secrets --backend reported it; no config is deployed without its entry
+            raise ConfigError(found[0].message)
     pins = backendpins.load(project)
     out = {}
-    for name in project.manifest.stored:
+    for name in project.manifest.secrets:
         stored = backend.read(name)
         if stored is not None and stored.version.isdigit():
             pins.setdefault(name, {})[BASE] = int(stored.version)
@@ -76,7 +85,7 @@ def agent_verify_report(
     from titan_deploy.ops.verify import verify_report
 
     plan = plan or current_plan(project)
-    rendered_files(project.manifest, plan)  # refuses configs and targets off /run/secrets
+    rendered_files(project.manifest, plan)  # refuses targets off /run/secrets
     files = {s.name: s.file_name for s in project.manifest.secrets.values()}
     expected = expected_from_backend(backend, plan, backendpins.load(project), files)
     report = verify_report(project, engine, plan=plan, inactive=inactive, expected=expected)

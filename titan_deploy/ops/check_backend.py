@@ -47,8 +47,16 @@ def run_check_backend(project: Project, *, opener: Opener | None = None) -> Repo
         report.rows.append(
             {"secret": spec.name, "location": location, "version": version, "status": status}
         )
+    if project.manifest.configs:  # derived entries (ops/agent_configs.py)
+        from titan_deploy.ops.agent_configs import check_configs
+
+        rows, found = check_configs(project, backend)
+        report.rows += rows
+        findings += found
     report.findings = waived(project, findings, "S")
     report.data = {"backend": config.type, "secrets": len(project.manifest.stored)}
+    if project.manifest.configs:
+        report.data["configs"] = len(project.manifest.configs)
     bad = sum(1 for row in report.rows if row["status"] != "ok")
     report.summary = f"{len(report.rows) - bad} of {len(report.rows)} secrets ok in {config.type}"
     return report

@@ -1,8 +1,10 @@
 """`titan-deploy push [--dry-run]` (README "Secrets managers"): copy each manifest secret's
 current value from the secrets dir into the manifest's backend, as a new version where it
-differs. Idempotent: an entry that already holds the value gets no new version. A value
-check-secrets would reject (empty, placeholder, wrong kind, too large) is not pushed. Never
-prints a value: rows name the secret, its backend path, the action and the new version.
+differs; then each config (`configs:`), rendered from those values, into its derived entry
+(ops/agent_configs.py). Idempotent: an entry that already holds the value gets no new
+version. A value check-secrets would reject (empty, placeholder, wrong kind, too large) is not
+pushed. Never prints a value: rows name the secret, its backend path, the action and the new
+version.
 """
 
 from __future__ import annotations
@@ -79,6 +81,7 @@ def run_push(project: Project, *, dry_run: bool = False, opener: Opener | None =
     config = backend.config
     report = Report("push", columns=COLUMNS)
     versions: dict[str, int] = {}
+    current: dict[str, bytes] = {}  # what each secret's entry holds after this push
     for spec in project.manifest.stored.values():
         path = current_file(project, spec)
         shown = Path(project.secrets_dir_rel) / path.name
@@ -95,11 +98,20 @@ def run_push(project: Project, *, dry_run: bool = False, opener: Opener | None =
             version = backend.write(spec.name, local or b"", remote)
             if version.isdigit():
                 versions[spec.name] = int(version)
+        if local is not None and action in ("create", "update", "unchanged"):
+            current[spec.name] = local
         if action == "missing":
             report.findings.append(_missing(spec, shown))
         report.findings += problems
         row = {"secret": spec.name, "location": config.location(spec.name)}
         report.rows.append({**row, "action": action, "version": version})
+    if project.manifest.configs:  # derived entries, rendered from the values pushed
+        from titan_deploy.ops.agent_configs import sync_configs
+
+        rows, found, written = sync_configs(project, backend, current, dry_run)
+        report.rows += rows
+        report.findings += found
+        versions.update(written)
     counts = summary_counts(report.rows)
     report.data = {"backend": config.type, "dry_run": dry_run, "counts": counts}
     if versions:

@@ -28,16 +28,33 @@ def run_status(project: Project, backends: Backends) -> Report:
     for row in rows:
         verified.setdefault(row["service"], []).append(not row["problem"])
     report = Report("status", columns=STATUS_COLUMNS)
+    report.rows = service_rows(containers, verified, inactive)
+    running = sum(1 for i in containers if i.status == "running")
+    report.data = {"project": name, "containers": len(containers), "running": running}
+    if inactive:
+        report.data["inactive"] = {s: list(p) for s, p in inactive.items()}
+    ages = add_ages(project, report)  # README "What `check-secrets` checks"
+    report.summary = f"project {name}: {running}/{len(containers)} containers running"
+    report.summary += oldest(ages)
+    return report
+
+
+def service_rows(
+    containers: list, verified: dict[str, list[bool]], inactive: dict[str, tuple[str, ...]]
+) -> list[dict]:
+    """status's rows: one per service (running, verified or inactive), sorted: its containers,
+    state, health, restarts and `N/M verified` (`verified`: service -> one bool per pair)."""
     by_service: dict[str, list] = {}
     for info in containers:
         by_service.setdefault(info.service, []).append(info)
+    rows = []
     for service in sorted(set(by_service) | set(verified) | set(inactive)):
         infos = by_service.get(service, [])
         checks = verified.get(service, [])
         secrets = f"{sum(checks)}/{len(checks)} verified" if checks else "-"
         if service in inactive:
             secrets = f"not active ({not_active(inactive[service])})"
-        report.rows.append(
+        rows.append(
             {
                 "service": service,
                 "containers": len(infos),
@@ -47,14 +64,7 @@ def run_status(project: Project, backends: Backends) -> Report:
                 "secrets": secrets,
             }
         )
-    running = sum(1 for i in containers if i.status == "running")
-    report.data = {"project": name, "containers": len(containers), "running": running}
-    if inactive:
-        report.data["inactive"] = {s: list(p) for s, p in inactive.items()}
-    ages = add_ages(project, report)  # README "What `check-secrets` checks"
-    report.summary = f"project {name}: {running}/{len(containers)} containers running"
-    report.summary += oldest(ages)
-    return report
+    return rows
 
 
 def _join(values) -> str:

@@ -1,6 +1,7 @@
 """Config files (`configs:`) and the secrets-manager paths: a config is rendered from secrets, so
-a backend holds only the secrets (`Manifest.stored`), and the agent path, which cannot render a
-config yet, refuses a manifest that has one instead of leaving its consumers without the file."""
+a backend's secret entries are `Manifest.stored`'s (a config is a derived entry, written by the
+tool: tests/unit/ops/test_agent_configs_backend.py), and the agent path renders a config's file
+like a secret's; only a target off /run/secrets is refused."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ def test_stored_is_every_secret_but_the_configs() -> None:
     assert not any(spec.is_config for spec in manifest.stored.values())
 
 
-def test_the_agent_path_refuses_a_manifest_with_configs() -> None:
+def test_the_agent_path_refuses_a_config_only_for_its_target() -> None:
     manifest = load_manifest(REPO / "secrets.manifest.yml")
-    with pytest.raises(ConfigError, match=r"redis_conf.*does not render config files"):
+    with pytest.raises(ConfigError, match=r"nats_auth_conf.*is not under /run/secrets/"):
         rendered_files(manifest)

@@ -136,7 +136,7 @@ def test_no_backend_is_a_config_error(tmp_path: Path) -> None:
         run_push(Project(project_dir=tmp_path))
 
 
-def test_a_config_is_neither_pushed_nor_pulled_but_rendered_from_the_pulled_input(
+def test_a_config_is_pushed_as_a_derived_entry_never_pulled_but_rendered_from_the_input(
     tmp_path: Path,
 ) -> None:
     from tests.projectkit import config_project
@@ -146,9 +146,10 @@ def test_a_config_is_neither_pushed_nor_pulled_but_rendered_from_the_pulled_inpu
     write_configs(project)
     backend = MemoryBackend(project.manifest.backend)  # type: ignore[arg-type]
     assert [r["secret"] for r in run_push(project, opener=opener(backend)).rows] == [
-        "redis_password"
+        "redis_password",
+        "redis_conf",  # the rendered config, a derived entry (ops/agent_configs.py)
     ]
-    assert list(backend.entries) == ["redis_password"]
+    assert list(backend.entries) == ["redis_password", "redis_conf"]
     for name in ("redis_password", "redis.conf"):
         (project.secrets_dir / name).unlink()
     report = run_pull(project, opener=opener(backend))
@@ -157,7 +158,8 @@ def test_a_config_is_neither_pushed_nor_pulled_but_rendered_from_the_pulled_inpu
     assert write_configs(project) == {"redis_conf": "written"}
     assert value in (project.secrets_dir / "redis.conf").read_bytes()
     assert [r["secret"] for r in run_check_backend(project, opener=opener(backend)).rows] == [
-        "redis_password"
+        "redis_password",
+        "redis_conf",
     ]
 
 

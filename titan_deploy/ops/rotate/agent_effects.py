@@ -58,7 +58,7 @@ class AgentEffects(StackEffects):
         """Resolve the manifest, the engine, the compose files and the backend now (ConfigError
         exit 2, EngineUnreachable / RuntimeFailure exit 3)."""
         _ = (self.manifest, self.engine, self.name, self.command, self.backend)
-        rendered_files(self.manifest)  # no configs, every target under /run/secrets
+        rendered_files(self.manifest)  # every target under /run/secrets
         return self
 
     @cached_property
@@ -79,6 +79,27 @@ class AgentEffects(StackEffects):
         )
 
     # --- versions -------------------------------------------------------------------------------
+
+    def _render_config(self, name: str, journal: Journal) -> bytes:
+        """A rotation's new version of config `name`: each input rotated by the rotation in
+        flight at the KV version its new version is pinned to, every other input at its base
+        pin (what the consumers hold), else its latest. StepFailed (scrubbed) when it cannot
+        be rendered."""
+        from titan_deploy.core.configs import TemplateProblem
+        from titan_deploy.core.rotation.manifestchange import effective_manifest
+        from titan_deploy.errors import ConfigError
+        from titan_deploy.ops.agent_configs import NoInput, render_pinned
+
+        spec = effective_manifest(self.manifest, journal).secrets[name]
+        pins = backendpins.load(self.project)
+        new = journal.active.new_versions if journal.active is not None else {}
+        versions = {i: kv_version(pins, i, new.get(i)) for i in spec.inputs}
+        try:
+            return render_pinned(self.project, self.backend, spec, versions)
+        except TemplateProblem as exc:
+            raise StepFailed(f"config {name}: {exc.message}") from None
+        except (NoInput, ConfigError) as exc:
+            raise StepFailed(str(exc)) from None
 
     def write_version(self, step: WriteVersion, journal: Journal) -> str:
         pins = backendpins.load(self.project)
@@ -103,8 +124,13 @@ class AgentEffects(StackEffects):
         if step.source == "generate":
             data = generate(self.spec(step.secret, journal))
             remember([data])
-        elif step.source == "render":
-            raise StepFailed(f"{step.secret}: the agent path does not render config files")
+        elif step.source == "render":  # a config's derived entry (ops/agent_configs.py)
+            data = self._render_config(step.secret, journal)
+        elif step.source == "overlap":  # rotate nats: its config holds old + new credentials
+            raise StepFailed(
+                f"{step.secret}: `rotate nats` is not supported on the agent path "
+                '(README "Secrets managers"); nothing was written for it'
+            )
         elif step.secret in self.inputs:
             data = self.inputs[step.secret]
         else:

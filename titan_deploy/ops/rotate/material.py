@@ -27,10 +27,18 @@ def check_new_value(project: Project, journal: Journal, name: str, value: bytes)
 
 
 def check_not_taken(project: Project, journal: Journal, name: str, value: bytes) -> None:
-    """Not the value a consumer of `name` mounts, nor another secret's. UsageError (exit 2)."""
-    if value in in_use(project, journal, name):
+    """Not the value a consumer of `name` mounts, nor another secret's. UsageError (exit 2).
+    On the agent path, the backend's values (ops/agent_material.py)."""
+    from titan_deploy.ops.agent_stack import uses_agent
+
+    if uses_agent(project):
+        from titan_deploy.ops.agent_material import backend_taken
+
+        taken, owner = backend_taken(project, journal, name, value)
+    else:
+        taken, owner = value in in_use(project, journal, name), owner_of(project, value, name)
+    if taken:
         raise UsageError(f"the new {name} is the value already in use")
-    owner = owner_of(project, value, name)
     if owner is not None:
         raise UsageError(
             f"the new {name} is the value of {owner}: every secret needs its own value"
