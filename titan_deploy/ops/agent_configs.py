@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from titan_deploy.core.backend import SecretBackend, push_action
-from titan_deploy.core.configs import TemplateProblem, render
+from titan_deploy.core.configs import TemplateProblem
 from titan_deploy.core.findings import Finding, error, warning
 from titan_deploy.core.manifest import SecretSpec
 from titan_deploy.core.secretvalue import trimmed
@@ -38,10 +38,10 @@ def render_from(project: Project, spec: SecretSpec, values: Mapping[str, bytes])
     """`spec` rendered from its template with `values` (input -> value; trimmed here).
     ConfigError (exit 2) for an unreadable template; TemplateProblem (scrubbed) when it does
     not render."""
-    from titan_deploy.ops.configs import template_source
+    from titan_deploy.ops.configs import render_bounded, template_source
 
     source = template_source(project, spec)
-    return render(str(spec.template), source, {k: trimmed(v) for k, v in values.items()})
+    return render_bounded(str(spec.template), source, {k: trimmed(v) for k, v in values.items()})
 
 
 def backend_inputs(
