@@ -18,8 +18,8 @@ from typing import Any
 
 from titan_deploy.core.containers import ContainerInfo, FileStat
 from titan_deploy.core.manifest_validate import SECRETS_MOUNT
-from titan_deploy.core.swarm import STACK_LABEL, TaskFact, unreachable
-from titan_deploy.errors import RuntimeFailure
+from titan_deploy.core.swarm import STACK_LABEL, TaskFact
+from titan_deploy.errors import EngineUnreachable, RuntimeFailure
 from titan_deploy.io.engine import MAX_WORKERS, Engine, ExecResult, _api_reason
 from titan_deploy.io.enginestreams import _log_payloads
 
@@ -166,7 +166,7 @@ class SwarmEngine(Engine):
         self.endpoint_of = endpoint_of
         self._local = Engine(client)  # this manager's node
         self._nodes: NodeEngines | None = None
-        self._owner: dict[str, Engine] = {}  # container id -> the engine of its node
+        self._owner: dict[str, tuple[Engine, TaskFact]] = {}  # container id -> its node
 
     @property
     def nodes(self) -> NodeEngines:
@@ -189,31 +189,46 @@ class SwarmEngine(Engine):
                     continue
                 engine, why = self.nodes.engine(fact)
                 if engine is None:
-                    raise NodeUnreachable(f"{short}: {unreachable(fact, why).message}")
-                info = engine.inspect(fact.container_id)
-                self._owner[info.id] = engine
+                    raise NodeUnreachable(unreached(fact, why))
+                self._owner[fact.container_id] = (engine, fact)
+                info = self._on(fact.container_id, lambda e, cid: e.inspect(cid))
                 out.append(replace(info, service=short, number=int(task.get("Slot") or 0)))
         return sorted(out, key=lambda c: (c.service, c.number, c.name))
 
-    def on(self, container_id: str) -> Engine:
-        """The engine of the node a container listed by `containers` runs on (else this
-        manager's own)."""
-        return self._owner.get(container_id, self._local)
+    def _on(self, container_id: str, call: Callable[[Engine, str], Any]) -> Any:
+        """`call(engine, container_id)` on the engine of the node the container runs on (a
+        container `containers` did not list: this manager's); NodeUnreachable when that node's
+        engine stopped answering."""
+        owner = self._owner.get(container_id)
+        if owner is None:
+            return call(self._local, container_id)
+        engine, fact = owner
+        try:
+            return call(engine, container_id)
+        except EngineUnreachable as exc:
+            why = f"its engine does not answer any more ({exc})"
+            raise NodeUnreachable(unreached(fact, why)) from None
 
     def inspect(self, container_id: str) -> ContainerInfo:
-        return self.on(container_id).inspect(container_id)
+        return self._on(container_id, lambda e, cid: e.inspect(cid))
 
     def read_file(self, container_id: str, path: str) -> FileStat:
-        return self.on(container_id).read_file(container_id, path)
+        return self._on(container_id, lambda e, cid: e.read_file(cid, path))
 
     def read_text(self, container_id: str, path: str) -> str | None:
-        return self.on(container_id).read_text(container_id, path)
+        return self._on(container_id, lambda e, cid: e.read_text(cid, path))
 
     def logs(self, container_id: str, *args: Any, **kwargs: Any) -> Iterator[bytes]:
-        return self.on(container_id).logs(container_id, *args, **kwargs)
+        return self._on(container_id, lambda e, cid: e.logs(cid, *args, **kwargs))
 
     def exec(self, container_id: str, *args: Any, **kwargs: Any) -> ExecResult:
-        return self.on(container_id).exec(container_id, *args, **kwargs)
+        return self._on(container_id, lambda e, cid: e.exec(cid, *args, **kwargs))
+
+
+def unreached(task: TaskFact, why: str) -> str:
+    """How a rotation names a task on a node it cannot reach (never a value)."""
+    node = task.node or task.node_id[:12]
+    return f"{task.service}: task {task.task_id[:12]} on node {node} cannot be reached: {why}"
 
 
 def service_logs(

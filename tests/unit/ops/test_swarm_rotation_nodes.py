@@ -14,6 +14,7 @@ from tests.fakes import FakeContainer
 from tests.unit.ops.test_swarm_verify import LOCAL, NAME, REMOTE, FakeAPI, task
 from titan_deploy.core.containers import ContainerInfo
 from titan_deploy.core.manifest_model import AuthGuard
+from titan_deploy.errors import EngineUnreachable
 from titan_deploy.io.engine import ExecResult
 from titan_deploy.io.swarm import NodeUnreachable, SwarmEngine
 from titan_deploy.ops.rotate import guard as guard_io
@@ -84,3 +85,18 @@ def test_a_task_on_a_node_that_does_not_answer_raises(tmp_path):
     guard = AuthGuard(endpoints=(("titan-brain", "http://127.0.0.1:1/metrics"),))
     with pytest.raises(NodeUnreachable, match=r"titan-brain: task .* worker-1.*does not answer"):
         guard_io.snapshot(engine, NAME, guard)
+
+
+def test_a_node_whose_engine_stops_answering_raises_naming_it():
+    engine = swarm_engine()
+    remote = NodeEngine(REMOTE)
+    engine.nodes.engines[REMOTE] = remote  # type: ignore[assignment]
+    engine.containers(NAME, "titan-brain")
+
+    def gone(*_: object, **__: object):
+        raise EngineUnreachable("cannot exec in a container: the Docker engine is unreachable")
+
+    remote.exec = gone  # type: ignore[method-assign]
+    engine.exec(f"c-{LOCAL}", ["true"])  # the manager's task: still fine
+    with pytest.raises(NodeUnreachable, match=r"brain: task .* on node worker-1 .*not answer"):
+        engine.exec(f"c-{REMOTE}", ["true"])
