@@ -4,14 +4,18 @@ docker CLI against one of the netns lab's engines (tests/netnsdocker.py), never 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import secrets as pyrandom
 import uuid
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.integration.stackkit import Result, Stack
-from tests.netnsdocker import NsEngine
+from tests.netnsdocker import NsEngine, swarm_join, swarm_remove
 from tests.poll import wait_until
 
 OWNER_LABELS = ("org.titan-deploy.project", "org.titan-deploy.secret")
@@ -80,3 +84,30 @@ def task_containers(node: NsEngine, project: str, service: str) -> list[str]:
     return node.docker(
         "ps", "-q", "--filter", f"label=com.docker.swarm.service.name={project}_{service}"
     ).stdout.split()
+
+
+@contextlib.contextmanager
+def joined(manager: NsEngine, worker: NsEngine) -> Iterator[str]:
+    """`worker` joined to `manager`'s swarm and Ready (its node id), then leaving it and
+    forgotten by the manager (also after a failure)."""
+    node_id = swarm_join(manager, worker)
+
+    def ready() -> bool:
+        state = manager.docker("node", "inspect", node_id, "--format", "{{.Status.State}}")
+        return state.stdout.strip() == "ready"
+
+    try:
+        wait_until(ready, f"worker {worker.name} ready in the swarm", timeout=60, interval=0.5)
+        yield node_id
+    finally:
+        swarm_remove(manager, worker, node_id)
+
+
+def map_nodes(root: Path, nodes: dict[str, str]) -> None:
+    """The manifest's deploy.nodes (hostname -> engine endpoint); {} removes the section."""
+    path = root / "secrets.manifest.yml"
+    doc = yaml.safe_load(path.read_text())
+    doc.pop("deploy", None)
+    if nodes:
+        doc["deploy"] = {"nodes": nodes}
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))

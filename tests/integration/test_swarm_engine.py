@@ -214,10 +214,14 @@ def test_an_update_that_can_never_finish_is_refused_before_any_object(swarm_stac
     assert our_secrets(node, s.name) == {} and stack_services(node, s.name) == []
 
 
-def test_a_rotation_whose_update_can_never_finish_is_refused_before_the_journal(swarm_stack, node):
+def test_rotate_secret_on_swarm_refused_when_its_update_cannot_finish_then_completed(
+    swarm_stack, node
+):
     """The deployed stack's signer is then given start-first with one replica per node (one
     node): `--swarm rotate secret` refuses (K007's reason, exit 2) before it writes a version,
-    journals or creates an object."""
+    journals or creates an object. With that setting gone, the same rotation runs to the end: a
+    new object named by the new value, the signer's rolling update, verify green on it, and no
+    value in any output."""
     s = swarm_stack()
     manifest = s.root / "secrets.manifest.yml"
     doc = yaml.safe_load(manifest.read_text())
@@ -243,3 +247,22 @@ def test_a_rotation_whose_update_can_never_finish_is_refused_before_the_journal(
     state = s.root / ".titan-deploy" / "state.json"
     assert not state.exists() or json.loads(state.read_text()).get("active") is None
     assert our_secrets(node, s.name) == objects
+
+    s.edit_compose(lambda doc: doc["services"]["signer"].pop("deploy"))
+    code, rotate = node_td_json(s, node, "rotate", "secret", "api_token", "--generate")
+    assert code == 0, rotate
+    assert rotate["data"]["outcome"] == "completed", rotate
+    assert [r["action"] for r in rotate["rows"] if r["phase"] == "forward"][:3] == [
+        "write-version",
+        "repoint",
+        "verify",
+    ]
+    for path in (s.root / "secrets").iterdir():  # the new value too: never in an output
+        if path.is_file() and path.name.startswith("api_token"):
+            s.values[f"{path.name}@rotated"] = path.read_bytes().strip()
+    made = set(our_secrets(node, s.name)) - set(objects)
+    assert made and all("_api_token" in name for name in made), (made, objects)
+    code, verify = node_td_json(s, node, "verify")
+    assert code == 0, verify
+    assert_no_canary(s, service_specs(node, s.name))
+    canary.assert_no_canary(s.values, s.outputs)

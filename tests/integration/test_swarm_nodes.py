@@ -12,19 +12,19 @@ from __future__ import annotations
 import json
 
 import pytest
-import yaml
 
 from tests import canary
 from tests.integration.stackkit import Stack, assert_no_canary, make_stack
 from tests.integration.swarmkit import (
     foreign_secret,
+    joined,
+    map_nodes,
     our_secrets,
     remove_stack,
     stack_services,
     task_containers,
     td_json,
 )
-from tests.netnsdocker import swarm_join, swarm_remove
 from tests.poll import wait_until
 
 pytestmark = pytest.mark.docker
@@ -36,17 +36,8 @@ def two_nodes(netns_lab, swarm_manager, busybox_image):
     image loaded on it), then leaving it and forgotten by the manager."""
     worker = netns_lab.engine("b")
     netns_lab.load(worker, busybox_image)
-    node_id = swarm_join(swarm_manager, worker)
-
-    def ready() -> bool:
-        state = swarm_manager.docker("node", "inspect", node_id, "--format", "{{.Status.State}}")
-        return state.stdout.strip() == "ready"
-
-    try:
-        wait_until(ready, f"worker {worker.name} ready in the swarm", timeout=60, interval=0.5)
+    with joined(swarm_manager, worker):
         yield swarm_manager, worker
-    finally:
-        swarm_remove(swarm_manager, worker, node_id)
 
 
 def place(s: Stack, manager_name: str, worker_name: str) -> None:
@@ -61,23 +52,13 @@ def place(s: Stack, manager_name: str, worker_name: str) -> None:
     s.edit_compose(constrain)
 
 
-def map_nodes(s: Stack, nodes: dict[str, str]) -> None:
-    """The manifest's deploy.nodes (hostname -> engine endpoint); {} removes the section."""
-    path = s.root / "secrets.manifest.yml"
-    doc = yaml.safe_load(path.read_text())
-    doc.pop("deploy", None)
-    if nodes:
-        doc["deploy"] = {"nodes": nodes}
-    path.write_text(yaml.safe_dump(doc, sort_keys=False))
-
-
 def test_verify_reads_the_workers_task_through_the_workers_engine(
     two_nodes, tmp_path, busybox_image
 ):
     manager, worker = two_nodes
     s = make_stack(tmp_path, busybox_image)
     place(s, manager.name, worker.name)
-    map_nodes(s, {worker.name: worker.host})
+    map_nodes(s.root, {worker.name: worker.host})
     foreign = [
         foreign_secret(manager, {}),
         foreign_secret(manager, {"org.titan-deploy.project": s.name}),
@@ -119,13 +100,13 @@ def test_verify_reads_the_workers_task_through_the_workers_engine(
         assert signer and all(not r["problem"] for r in signer)
 
         # a worker the manifest does not map is a finding too
-        map_nodes(s, {})
+        map_nodes(s.root, {})
         code, unmapped = td_json(s, manager, "verify")
         assert code == 1, unmapped
         assert any(
             f["code"] == "K003" and "no endpoint" in f["message"] for f in unmapped["findings"]
         )
-        map_nodes(s, {worker.name: worker.host})
+        map_nodes(s.root, {worker.name: worker.host})
         code, again = td_json(s, manager, "verify")
         assert code == 0, again
 

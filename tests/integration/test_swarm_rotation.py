@@ -209,3 +209,149 @@ def test_rotate_exchange_on_swarm_registered_pair_is_proven_unregistered_rolled_
         timeout=60,
         interval=1,
     )
+
+
+# --- two nodes: the last test of the module (it leaves the stack on the manager alone) ---------
+
+PLACEMENT = "docker-compose.nodes.yml"
+ON_WORKER = "titan-sentinel"  # a listener (auth guard endpoint) on the worker
+HMAC = "titan_hmac_secret"
+
+
+class TwoNodeDemo(SwarmDemo):
+    """The swarm demo with PLACEMENT: every service on the manager but ON_WORKER."""
+
+    def td_argv(self) -> list[str]:
+        return [*super().td_argv(), "-f", PLACEMENT]
+
+
+def place(demo: SwarmDemo, worker_services: tuple[str, ...]) -> None:
+    """PLACEMENT: `worker_services` on the worker, every other service on the manager."""
+    import yaml
+
+    names = yaml.safe_load((demo.root / SWARM_FILE).read_text())["services"]
+    role = {name: "worker" if name in worker_services else "manager" for name in names}
+    doc = {
+        "services": {
+            name: {"deploy": {"placement": {"constraints": [f"node.role == {r}"]}}}
+            for name, r in role.items()
+        }
+    }
+    (demo.root / PLACEMENT).write_text(yaml.safe_dump(doc))
+
+
+def listener_counters(node, demo: SwarmDemo) -> dict[str, float]:
+    """The ON_WORKER listener's counters on `node` (its one running task container)."""
+    import docker
+
+    client = docker.DockerClient(base_url=node.host, timeout=60)
+    label = f"com.docker.swarm.service.name={demo.name}_{ON_WORKER}"
+    (container,) = client.containers.list(filters={"label": label, "status": "running"})
+    return scrape(container, f"http://127.0.0.1:{LISTENERS[ON_WORKER]}/metrics")
+
+
+def test_rotate_hmac_on_two_nodes_reaches_the_workers_task_and_fails_when_it_cannot(
+    swarm_demo, netns_lab, swarm_manager
+):
+    """A listener on the worker, the rest on the manager (deploy.nodes maps the worker to its
+    engine): `rotate hmac` converges, health-waits, guards and verifies the worker's task through
+    the worker's engine: completed, no listener on either node counted a rejected message, and
+    the worker's listener accepts the new key's messages. Then the worker's engine stops answering
+    in the middle of phase 2 (its socket moved away; the node stays Ready): the next step that
+    reads the stack fails naming the worker and the rotation rolls back; with the engine back, the
+    stack is consistent (verify green on both nodes; phase 1 still pending)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tests.integration.swarmkit import joined, map_nodes, task_containers
+
+    worker = netns_lab.engine("b")
+    netns_lab.load(worker, "titan-demo/standin:latest")
+    base = swarm_demo
+    demo = TwoNodeDemo(root=base.root, name=base.name, image=base.image, values=base.values)
+    with joined(swarm_manager, worker):
+        try:
+            map_nodes(demo.root, {worker.name: worker.host})
+            place(demo, (ON_WORKER,))
+            up = run_td(demo, "--json", "up", "--timeout", "300")
+            assert up.returncode == 0, up.output[-3000:]
+            wait_until(
+                lambda: (
+                    task_containers(worker, demo.name, ON_WORKER)
+                    and not task_containers(swarm_manager, demo.name, ON_WORKER)
+                ),
+                f"{ON_WORKER}'s task on the worker",
+                timeout=120,
+                interval=0.5,
+            )
+
+            if HMAC in (journal(demo).get("pending") or {}):  # the module's hmac test ran
+                finish = run_td(demo, "--json", "rotate", "hmac", "--finish", "--force", *FAST)
+                assert finish.returncode == 0, finish.output[-3000:]
+                assert json.loads(finish.stdout)["data"]["auth_failures"] == 0
+            rotate = run_td(demo, "--json", "rotate", "hmac", *FAST)
+            assert rotate.returncode == 0, rotate.output[-3000:]
+            doc = json.loads(rotate.stdout)
+            assert doc["data"]["outcome"] == "completed" and doc["data"]["auth_failures"] == 0
+            steps = [line for line in rotate.stderr.splitlines() if "] repoint " in line]
+            assert "titan-execution, titan-sentinel" in steps[0] and "titan-brain" in steps[1]
+            assert task_containers(worker, demo.name, ON_WORKER)  # still on the worker
+            remember_values(demo)
+            wait_until(
+                lambda: listener_counters(worker, demo).get("messages_accepted", 0) > 0,
+                "the worker's listener accepts the new key's messages",
+                timeout=60,
+                interval=1,
+            )
+            assert listener_counters(worker, demo).get("auth_failures") == 0.0
+            assert metric(demo, "titan-execution", 3002, "auth_failures") == 0.0
+            verify = run_td(demo, "--json", "verify")
+            assert verify.returncode == 0, verify.output[-3000:]
+            assert worker.name in json.loads(verify.stdout)["data"]["nodes"]
+
+            # the worker's engine stops answering once the rotation has started
+            hidden = worker.socket.with_name("docker.sock.hidden")
+
+            def mode() -> str:
+                return str((journal(demo).get("active") or {}).get("mode") or "")
+
+            def stepping() -> bool:  # past the guard's baseline: a step has begun
+                active = journal(demo).get("active") or {}
+                return active.get("in_progress") is not None or bool(active.get("done"))
+
+            with ThreadPoolExecutor(1) as pool:
+                argv = ["--json", "rotate", "hmac", "--finish", "--force", *FAST]
+                running = pool.submit(run_td, demo, *argv)
+                try:
+                    wait_until(
+                        lambda: stepping() or running.done(), "the rotation's first step", 120
+                    )
+                    worker.socket.rename(hidden)
+                    wait_until(lambda: mode() != "forward", "the rotation left forward", 300, 0.05)
+                finally:
+                    if hidden.exists():
+                        hidden.rename(worker.socket)
+                cut = running.result()
+            assert cut.returncode == 1, cut.output[-3000:]
+            doc = json.loads(cut.stdout)
+            assert doc["data"]["outcome"] == "rolled back", cut.output[-3000:]
+            failed = [r for r in doc["rows"] if r["status"] == "FAILED"]
+            # the guard's read after the listeners' repoint (or, when the worker's task was
+            # between two containers then, after their verify): blind to the worker before,
+            # when only verify's K003 caught the node ("verify failed: ...")
+            assert failed and failed[0]["action"] in ("repoint", "verify"), failed
+            note = failed[0]["note"]
+            assert "cannot be reached" in note, failed  # the step's own read, or the guard's
+            assert worker.name in note and "does not answer" in note, failed
+            assert HMAC in journal(demo)["pending"]
+            remember_values(demo)
+            after = run_td(demo, "--json", "verify")
+            report = json.loads(after.stdout)
+            bad = [r for r in report["rows"] if r["problem"]]
+            assert after.returncode == 0, (bad, report["findings"])
+            assert_consistent(demo)
+        finally:
+            # every service back on the manager before the worker leaves (the module's stack)
+            place(demo, ())
+            back = run_td(demo, "up", "--timeout", "300")
+            assert back.returncode == 0, back.output[-3000:]
+            map_nodes(demo.root, {})

@@ -11,16 +11,16 @@ from __future__ import annotations
 
 import os
 import subprocess
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from titan_deploy.core.containers import ContainerInfo
+from titan_deploy.core.containers import ContainerInfo, FileStat
 from titan_deploy.core.manifest_validate import SECRETS_MOUNT
 from titan_deploy.core.swarm import STACK_LABEL, TaskFact
-from titan_deploy.errors import RuntimeFailure
-from titan_deploy.io.engine import MAX_WORKERS, Engine, _api_reason
+from titan_deploy.errors import EngineUnreachable, RuntimeFailure
+from titan_deploy.io.engine import MAX_WORKERS, Engine, ExecResult, _api_reason
 from titan_deploy.io.enginestreams import _log_payloads
 
 CLI_TIMEOUT = 300  # seconds for one `docker stack ...` call
@@ -123,27 +123,112 @@ class Swarm:
         return {n["ID"]: ((n.get("Description") or {}).get("Hostname") or "") for n in found or []}
 
 
+class NodeEngines:
+    """The engine of each swarm node, as verify and the rotation reach a task (README "Several
+    hosts"): this manager's own for its tasks, the endpoint `endpoint_of(hostname)` names (the
+    manifest's deploy.nodes) for another node's. A connected engine is kept; a node that could
+    not be reached is asked again next time (it may come back)."""
+
+    def __init__(
+        self, local_id: str, local: Engine, endpoint_of: Callable[[str], str | None]
+    ) -> None:
+        self.engines: dict[str, Engine] = {local_id: local}  # node id -> its engine
+        self.endpoint_of = endpoint_of
+
+    def engine(self, task: TaskFact) -> tuple[Engine | None, str]:
+        """(the engine of the node `task` runs on, "") or (None, why it cannot be reached)."""
+        if task.node_id in self.engines:
+            return self.engines[task.node_id], ""
+        endpoint = self.endpoint_of(task.node)
+        if endpoint is None:
+            return None, "the manifest's deploy.nodes has no endpoint for it"
+        engine, why = connect_node(endpoint)
+        if engine is not None:
+            self.engines[task.node_id] = engine
+        return engine, why
+
+
+class NodeUnreachable(RuntimeFailure):
+    """A task runs on a node whose engine the tool cannot reach (exit 3; a rotation step that
+    meets one fails and rolls back)."""
+
+
 class SwarmEngine(Engine):
     """An Engine on a swarm manager whose `containers(stack, service)` are the containers of
-    the stack's tasks that should be running on THIS node (not the exited ones of earlier
+    the stack's tasks that should be running, on EVERY node (not the exited ones of earlier
     tasks), each named by its compose service: what the rotation's health waits, exec, log
-    proofs and auth guard read. Tasks on other nodes are verify's (ops/swarm_verify.py)."""
+    proofs, probes and auth guard read. A container is then read (inspect, exec, logs, files)
+    through the engine of the node it runs on (NodeEngines, as verify reaches it); a task on a
+    node that cannot be reached raises NodeUnreachable: never a silent pass."""
+
+    def __init__(self, client: Any, endpoint_of: Callable[[str], str | None] = lambda _: None):
+        super().__init__(client)
+        self.endpoint_of = endpoint_of
+        self._local = Engine(client)  # this manager's node
+        self._nodes: NodeEngines | None = None
+        self._owner: dict[str, tuple[Engine, TaskFact]] = {}  # container id -> its node
+
+    @property
+    def nodes(self) -> NodeEngines:
+        """The node engines (this manager's own engine for its node), kept for the run."""
+        if self._nodes is None:
+            self._nodes = NodeEngines(Swarm(self).node_id(), self._local, self.endpoint_of)
+        return self._nodes
 
     def containers(self, project: str, service: str | None = None) -> list[ContainerInfo]:
         swarm = Swarm(self)
-        local = swarm.node_id()
+        hostnames = swarm.nodes()
         out = []
         for entry in swarm.services(project):
             short = short_name(entry, project)
             if service is not None and short != service:
                 continue
             for task in swarm.tasks(entry["ID"]):
-                fact = task_fact(task, short, {})
-                if fact.node_id != local or not fact.container_id:
+                fact = task_fact(task, short, hostnames)
+                if not fact.container_id:
                     continue
-                info = self.inspect(fact.container_id)
+                engine, why = self.nodes.engine(fact)
+                if engine is None:
+                    raise NodeUnreachable(unreached(fact, why))
+                self._owner[fact.container_id] = (engine, fact)
+                info = self._on(fact.container_id, lambda e, cid: e.inspect(cid))
                 out.append(replace(info, service=short, number=int(task.get("Slot") or 0)))
         return sorted(out, key=lambda c: (c.service, c.number, c.name))
+
+    def _on(self, container_id: str, call: Callable[[Engine, str], Any]) -> Any:
+        """`call(engine, container_id)` on the engine of the node the container runs on (a
+        container `containers` did not list: this manager's); NodeUnreachable when that node's
+        engine stopped answering."""
+        owner = self._owner.get(container_id)
+        if owner is None:
+            return call(self._local, container_id)
+        engine, fact = owner
+        try:
+            return call(engine, container_id)
+        except EngineUnreachable as exc:
+            why = f"its engine does not answer any more ({exc})"
+            raise NodeUnreachable(unreached(fact, why)) from None
+
+    def inspect(self, container_id: str) -> ContainerInfo:
+        return self._on(container_id, lambda e, cid: e.inspect(cid))
+
+    def read_file(self, container_id: str, path: str) -> FileStat:
+        return self._on(container_id, lambda e, cid: e.read_file(cid, path))
+
+    def read_text(self, container_id: str, path: str) -> str | None:
+        return self._on(container_id, lambda e, cid: e.read_text(cid, path))
+
+    def logs(self, container_id: str, *args: Any, **kwargs: Any) -> Iterator[bytes]:
+        return self._on(container_id, lambda e, cid: e.logs(cid, *args, **kwargs))
+
+    def exec(self, container_id: str, *args: Any, **kwargs: Any) -> ExecResult:
+        return self._on(container_id, lambda e, cid: e.exec(cid, *args, **kwargs))
+
+
+def unreached(task: TaskFact, why: str) -> str:
+    """How a rotation names a task on a node it cannot reach (never a value)."""
+    node = task.node or task.node_id[:12]
+    return f"{task.service}: task {task.task_id[:12]} on node {node} cannot be reached: {why}"
 
 
 def service_logs(

@@ -41,14 +41,24 @@ class Survey:
     findings: list[Finding] = field(default_factory=list)  # K003, K004
 
 
+def node_engines(project: Project, engine: Engine) -> swarm_io.NodeEngines:
+    """How a task's node is reached: the run's own (a rotation's SwarmEngine keeps its
+    connections), else this manager's engine for its node and the manifest's deploy.nodes
+    endpoints for the others. NotAManager (exit 3) when `engine` is no manager."""
+    if isinstance(engine, swarm_io.SwarmEngine):
+        return engine.nodes
+    local = swarm_io.Swarm(engine).node_id()
+    return swarm_io.NodeEngines(local, engine, project.manifest.deploy.endpoint)
+
+
 def survey(project: Project, engine: Engine, consumers: set[str] | None = None) -> Survey:
     """List the stack's services and tasks on the manager and inspect each running task's
     container (of `consumers` only, when given) through its node's engine. NotAManager
     (exit 3) when `engine` is no manager."""
     swarm = swarm_io.Swarm(engine)
-    local = swarm.node_id()
+    reach = node_engines(project, engine)
     nodes = swarm.nodes()
-    out = Survey(engines={local: engine})
+    out = Survey()
     name = project.name
     for service in swarm.services(name):
         short = swarm_io.short_name(service, name)
@@ -61,13 +71,17 @@ def survey(project: Project, engine: Engine, consumers: set[str] | None = None) 
         for task, fact in zip(raw, facts, strict=True):
             wanted = consumers is None or short in consumers
             if wanted and fact.state == "running" and fact.container_id:
-                _inspect(project, out, fact, swarm_io.secret_targets(task))
+                _inspect(reach, out, fact, swarm_io.secret_targets(task))
+    out.engines = dict(reach.engines)
     return out
 
 
-def _inspect(project: Project, out: Survey, task: TaskFact, targets: tuple[str, ...]) -> None:
-    engine = _node_engine(project, out, task)
+def _inspect(
+    reach: swarm_io.NodeEngines, out: Survey, task: TaskFact, targets: tuple[str, ...]
+) -> None:
+    engine, why = reach.engine(task)
     if engine is None:
+        out.findings.append(unreachable(task, why))
         return
     try:
         info = engine.inspect(task.container_id)
@@ -77,21 +91,6 @@ def _inspect(project: Project, out: Survey, task: TaskFact, targets: tuple[str, 
     mounts = None if info.mounts is None else (*info.mounts, *targets)
     info = replace(info, service=task.service, mounts=mounts)
     out.containers.setdefault(task.node_id, []).append(info)
-
-
-def _node_engine(project: Project, out: Survey, task: TaskFact) -> Engine | None:
-    if task.node_id in out.engines:
-        return out.engines[task.node_id]
-    endpoint = project.manifest.deploy.endpoint(task.node)
-    if endpoint is None:
-        out.findings.append(unreachable(task, "the manifest's deploy.nodes has no endpoint for it"))
-        return None
-    engine, why = swarm_io.connect_node(endpoint)
-    if engine is None:
-        out.findings.append(unreachable(task, why))
-        return None
-    out.engines[task.node_id] = engine
-    return engine
 
 
 def swarm_facts(

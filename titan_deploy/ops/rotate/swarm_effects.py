@@ -9,8 +9,11 @@ Verify: wait (bounded) until those services' updates completed and all their rep
 verify every task of them on every node (ops/swarm_verify.py). The listeners-before-signers order
 is the plan's; each group is converged and verified before the next one is touched.
 
-Health waits, exec (`rotate db`'s ALTER ROLE), log proofs and the auth guard read the tasks on
-this manager (io/swarm.SwarmEngine).
+Health waits, exec (`rotate db`'s ALTER ROLE, reload commands, probes), log proofs and the auth
+guard read every task of the stack, on every node, each through the engine of the node it runs
+on (io/swarm.SwarmEngine: the manifest's deploy.nodes, the very NodeEngines verify reaches tasks
+with). A task on a node the tool cannot reach fails the step (NodeUnreachable; the rotation rolls
+back): a worker's task that runs the old key or is unhealthy is never a silent pass.
 """
 
 from __future__ import annotations
@@ -54,7 +57,7 @@ class SwarmEffects(StackEffects):
         from titan_deploy.io import engine as engine_io
 
         base = self._engine or engine_io.connect()
-        return swarm_io.SwarmEngine(base.client)
+        return swarm_io.SwarmEngine(base.client, self.manifest.deploy.endpoint)
 
     def repoint(self, step: Repoint, journal: Journal) -> str:
         run_render(self.project, compose_for=self.compose_for)
@@ -85,6 +88,7 @@ class SwarmEffects(StackEffects):
                     + ", ".join(f"{s} ({why})" for s, why in waiting.items())
                 )
             time.sleep(HEALTH_POLL)
+        self._wait_healthy(step.services, deadline)
         report = swarm_verify_report(self.project, self.engine)
         rows = [r for r in report.rows if r["service"] in step.services and r["containers"]]
         if not rows:
@@ -96,4 +100,14 @@ class SwarmEffects(StackEffects):
         if mine:
             problems = "; ".join(f"{f.service}/{f.secret}: {f.message}" for f in mine[:3])
             raise StepFailed(f"verify failed: {problems}")
-        return f"converged and verified: {len(rows)} (service, secret) pairs"
+        return f"converged, healthy and verified: {len(rows)} (service, secret) pairs"
+
+    def _wait_healthy(self, services: tuple[str, ...], deadline: float) -> None:
+        """Until every task container of `services`, on every node, runs healthy (the settle
+        window starts then); StepFailed past `deadline` (time.monotonic())."""
+        self.healthy_since = None
+        while waiting := self._unhealthy(services):
+            if time.monotonic() > deadline:
+                raise StepFailed(f"not healthy after {self.timeout}s: {', '.join(waiting)}")
+            time.sleep(HEALTH_POLL)
+        self.healthy_since = time.monotonic()
