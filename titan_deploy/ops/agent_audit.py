@@ -50,8 +50,8 @@ def backend_values(
     if manifest.configs:  # the values inside each config's derived entry (README "Config files")
         from titan_deploy.ops.configs import values_in_configs
 
-        held = _config_texts(project, backend, pins)
-        for secret, inside in values_in_configs(project, held).items():
+        texts = _config_texts(project, backend, pins)
+        for secret, inside in values_in_configs(project, texts).items():
             if secret in manifest.insensitive:
                 continue
             mine = grouped.setdefault(secret, [])
