@@ -28,21 +28,31 @@ T = TypeVar("T")
 
 
 def snapshot(engine: Any, project: str, guard: AuthGuard) -> authguard.Snapshot:
-    """Container id -> (service, counter value) of every running container of every guard
-    endpoint's service in `project`, read in parallel. Raises StepFailed naming the first
-    container (in endpoint order) whose counter could not be read after SCRAPE_ATTEMPTS."""
-    endpoints = list(guard.endpoints)
-    listed = _parallel(lambda endpoint: engine.containers(project, endpoint[0]), endpoints)
+    """Key -> (label, counter value) of every running container of every guard endpoint's
+    service in `project` (the guard's `metric`, then each of its `counters`), read in parallel.
+    For `metric` the key is the container id and the label its service; for another counter
+    the key is "<id> <metric>" and the label "<service> <metric>", so that an increase names
+    the counter (a recreated container still counts from zero: its id is new). Raises
+    StepFailed naming the first container (in endpoint order) whose counter could not be read
+    after SCRAPE_ATTEMPTS."""
+    watched = list(guard.watched())
+    services = sorted({service for _, service, _ in watched})
+    found = _parallel(lambda s: engine.containers(project, s), services)
+    listed = dict(zip(services, found, strict=True))
     targets = [
-        (service, url, info)
-        for (service, url), infos in zip(endpoints, listed, strict=True)
-        for info in infos
+        (metric, service, url, info)
+        for metric, service, url in watched
+        for info in listed[service]
         if info.status == "running"
     ]
-    values = _parallel(lambda t: scrape(engine, t[2], t[1], guard.metric), targets)
-    return {
-        info.id: (service, value) for (service, _, info), value in zip(targets, values, strict=True)
-    }
+    values = _parallel(lambda t: scrape(engine, t[3], t[2], t[0]), targets)
+    out = {}
+    for (metric, service, _, info), value in zip(targets, values, strict=True):
+        if metric == guard.metric:
+            out[info.id] = (service, value)
+        else:
+            out[f"{info.id} {metric}"] = (f"{service} {metric}", value)
+    return out
 
 
 def scrape(engine: Any, info: ContainerInfo, url: str, metric: str) -> float:
