@@ -105,3 +105,9 @@ def test_the_guards_other_counters_are_read_and_named() -> None:
     assert authguard.tripped(change, 0)
     assert change.describe() == "brain nats_auth_failures_total +2"
     assert more.metrics == ("auth_failures_total", "nats_auth_failures_total")
+    engine = Both(services, {"e1": 0, "b1": 0})
+    engine.scraped = []
+    real = engine.exec
+    engine.exec = lambda cid, argv, timeout=60.0: engine.scraped.append(cid) or real(cid, argv)
+    guard.snapshot(engine, "p", more)
+    assert sorted(engine.scraped) == ["b1", "e1"]  # one scrape per container and URL
