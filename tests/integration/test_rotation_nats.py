@@ -23,6 +23,7 @@ container is replaced only by a step, so each is read before it goes and after i
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import pytest
@@ -51,6 +52,7 @@ def demo(tmp_path_factory, demo_images, busybox_image):
     from tests.integration.demo import make_demo, wait_healthy
 
     stack = make_demo(tmp_path_factory.mktemp("natsdemo"))
+    tag = pin_standin(stack)
     up = stack.td("up", "--timeout", "240")
     if up.returncode != 0:
         stack.down()
@@ -58,6 +60,42 @@ def demo(tmp_path_factory, demo_images, busybox_image):
     wait_healthy(stack)
     yield stack
     stack.down()
+    docker_client().images.remove(tag)  # the tag only: the image stays (it is :latest)
+
+
+def pin_standin(stack) -> str:
+    """Run this module's stack on the stand-in image of THESE sources under a tag of its own,
+    written into the stack's copy of the demo compose file: a rotation recreates clients
+    minutes after `up`, and another test session on the machine (other sources) may retag
+    titan-demo/standin:latest in between (scripts/build-demo-images.sh), which would give the
+    recreated clients other code than the server and the first ones. Rebuilt (bounded) when
+    :latest does not hold these sources' stand-in files. Returns the tag."""
+    from tests.integration.demo import build_demo_images
+    from tests.paths import REPO
+
+    client = docker_client()
+    want = sorted(
+        f"{hashlib.sha256(p.read_bytes()).hexdigest()}  {p.relative_to(REPO / 'demo')}"
+        for p in (REPO / "demo" / "standin").rglob("*.py")
+    )
+    for _ in range(3):
+        image = client.images.get("titan-demo/standin:latest")
+        listing = client.containers.run(
+            image.id,
+            ["-c", "cd /opt/titan-demo && find standin -name '*.py' | xargs sha256sum"],
+            entrypoint="sh",
+            remove=True,
+        )
+        if sorted(listing.decode().splitlines()) == want:
+            break
+        build_demo_images()
+    else:
+        pytest.fail("titan-demo/standin:latest keeps holding other stand-in sources")
+    tag = f"titan-demo/standin:{stack.name}"
+    image.tag(tag)
+    compose = stack.root / "demo" / "docker-compose.demo.yml"
+    compose.write_text(compose.read_text().replace("titan-demo/standin:latest", tag))
+    return tag
 
 
 CRASH = "TITAN_DEPLOY_CRASH_AFTER_STEP"
