@@ -192,7 +192,8 @@ def test_nats_killed_at_every_step_boundary_then_resumed_fails_no_connection(dem
     cleanup = next(i for i, st in enumerate(steps, 1) if st["action"] in CLEANUP)
     for k in range(2, len(steps) + 1):
         assert journal(s)["active"]["done"] == k - 1  # killed right after step k - 1
-        failures(s, seen)
+        if steps[k - 1]["action"] == "repoint":  # each container read before it is replaced
+            failures(s, seen)
         if k - 1 == cleanup:
             refused_abort = run_td(s, "rotate", "abort", *FAST)
             assert refused_abort.returncode == 2, refused_abort.output[-3000:]
