@@ -12,6 +12,10 @@ counters, on the service's /metrics like every other stand-in counter:
 
     nats_connects_total              connections the server accepted (CONNECT + PING -> PONG)
     nats_connect_failures_total      connections refused (Authorization Violation) or unreachable
+    nats_auth_failures_total         logins the server refused (its -ERR names authorization or
+                                     authentication): a connect refused, or a connection closed
+                                     because its user was removed; the rotation guard reads it
+                                     (manifest auth_guard.counters, README "NATS credentials")
     nats_publishes_total             publishes confirmed by the server
     nats_publish_failures_total      publishes that failed (error, closed connection, no PONG)
     nats_connected                   1 while a connection is up
@@ -37,7 +41,19 @@ RETRY_INTERVAL_S = 1.0
 
 
 class NatsError(Exception):
-    """A NATS operation failed; the message never holds a credential."""
+    """A NATS operation failed; the message never holds a credential. `refused`: the server
+    refused the login (an -ERR naming authorization or authentication)."""
+
+    def __init__(self, message: str, refused: bool = False) -> None:
+        super().__init__(message)
+        self.refused = refused
+
+
+def refusal(text: str) -> bool:
+    """Whether a server -ERR text refuses a login ('Authorization Violation', 'Authentication
+    Timeout', 'User Authentication Expired', ...)."""
+    lowered = text.lower()
+    return "authorization" in lowered or "authentication" in lowered
 
 
 class NatsConnection:
@@ -89,7 +105,8 @@ class NatsConnection:
                 data = self._exactly(size + 2)[:size]
                 return parts[1].decode(), data
             if line.startswith(b"-ERR"):
-                raise NatsError(f"server error: {_error(line)}")
+                text = _error(line)
+                raise NatsError(f"server error: {text}", refusal(text))
 
     def close(self) -> None:
         if self._sock is not None:
@@ -107,7 +124,8 @@ class NatsConnection:
                 return
             if line.startswith(b"-ERR"):
                 self.close()
-                raise NatsError(f"{what} refused: {_error(line)}")
+                text = _error(line)
+                raise NatsError(f"{what} refused: {text}", refusal(text))
             # +OK, INFO updates, MSG of a subscription: not what is awaited
 
     def _send(self, data: bytes) -> None:
@@ -177,6 +195,7 @@ class NatsPublisher:
         metrics.counter("nats_connect_failures_total", "NATS connections refused or unreachable")
         metrics.counter("nats_publishes_total", "NATS publishes the server confirmed")
         metrics.counter("nats_publish_failures_total", "NATS publishes that failed")
+        metrics.counter("nats_auth_failures_total", "NATS logins the server refused")
         metrics.gauge("nats_connected", "1 while a NATS connection is up")
         self._last_error = ""
 
@@ -186,6 +205,7 @@ class NatsPublisher:
             conn.connect()
         except NatsError as exc:
             self.metrics.inc("nats_connect_failures_total")
+            self._count_refusal(exc)
             self._say(f"NATS connect failed ({exc}); retrying")
             return None
         self.metrics.inc("nats_connects_total")
@@ -199,6 +219,7 @@ class NatsPublisher:
             conn.publish(f"titan.heartbeat.{self.role}", payload)
         except NatsError as exc:
             self.metrics.inc("nats_publish_failures_total")
+            self._count_refusal(exc)
             self.metrics.set("nats_connected", 0)
             self._say(f"NATS publish failed ({exc}); reconnecting")
             conn.close()
@@ -222,6 +243,10 @@ class NatsPublisher:
             time.sleep(PUBLISH_INTERVAL_S)
         if conn is not None:
             conn.close()
+
+    def _count_refusal(self, exc: NatsError) -> None:
+        if exc.refused:
+            self.metrics.inc("nats_auth_failures_total")
 
     def _say(self, text: str) -> None:
         """Log a state change once (not every retry)."""

@@ -133,6 +133,10 @@ def test_counters_through_an_overlap_then_the_old_user_removed(server):
     wait_until(lambda: not old.publish_once(conn, 3), "the old user is dropped", timeout=30)
     assert metrics.get("nats_publish_failures_total") == 1
     assert old.connect() is None and metrics.get("nats_connect_failures_total") == 1
+    # the refused login is an auth failure (the guard's counter); the dropped publish counts
+    # too when the server said why (Authorization Violation), not when it only closed
+    assert metrics.get("nats_auth_failures_total") in (1, 2)
+    assert new_metrics.get("nats_auth_failures_total") == 0
     assert new.publish_once(fresh, 2) and new_metrics.get("nats_publish_failures_total") == 0
     text = metrics.render()
     assert "nats_publish_failures_total 1" in text and new_password not in text
@@ -165,3 +169,17 @@ def _connected(server: Server, password: str) -> NatsConnection | None:
     except NatsError:
         return None
     return conn
+
+
+def test_an_unreachable_server_is_a_connect_failure_not_an_auth_failure(server):
+    """The guard's counter (nats_auth_failures_total) counts refused logins only: a server
+    that does not answer is not an authentication problem."""
+    metrics = Metrics()
+    gone = NatsPublisher(f"nats://127.0.0.1:{free_port()}", "titan", "x", "svc", metrics)
+    assert gone.connect() is None
+    assert metrics.get("nats_connect_failures_total") == 1
+    assert metrics.get("nats_auth_failures_total") == 0
+    wrong = NatsPublisher(f"nats://127.0.0.1:{server.port}", "titan", "wrong", "svc", metrics)
+    assert wrong.connect() is None
+    assert metrics.get("nats_auth_failures_total") == 1
+    assert "nats_auth_failures_total 1" in metrics.render()

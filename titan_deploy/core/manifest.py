@@ -104,15 +104,31 @@ def _auth_guard(v: Validator, top: dict) -> AuthGuard | None:
     threshold = v.get(path, raw, "threshold", int, 0)
     if threshold < 0:
         raise v.doc.error((*path, "threshold"), "must be 0 or more")
+    table = v.get(path, raw, "endpoints", dict, required=True)
+    endpoints = _guard_endpoints(v, (*path, "endpoints"), table)
+    counters = []
+    more = v.get(path, raw, "counters", dict, {})
+    for name in more:
+        cpath = (*path, "counters", str(name))
+        check(v.doc, cpath, name, METRIC_RE, "not a Prometheus metric name")
+        if name == metric:
+            raise v.doc.error(cpath, "is auth_guard.metric already")
+        table = v.get((*path, "counters"), more, name, dict)
+        counters.append((name, _guard_endpoints(v, cpath, table)))
+    return AuthGuard(metric, threshold, endpoints, tuple(counters))
+
+
+def _guard_endpoints(v: Validator, path: KeyPath, table: dict) -> tuple[tuple[str, str], ...]:
+    """(service, URL) of an auth_guard endpoints table: at least one; each URL http://..."""
     endpoints = []
-    for service, url in v.get(path, raw, "endpoints", dict, required=True).items():
-        epath = (*path, "endpoints", str(service))
+    for service, url in table.items():
+        epath = (*path, str(service))
         v.name(epath, service, "service name")
         check(v.doc, epath, url, METRICS_URL_RE, "should be an http://HOST[:PORT]/PATH URL")
         endpoints.append((service, url))
     if not endpoints:
-        raise v.doc.error((*path, "endpoints"), "must name at least one service")
-    return AuthGuard(metric=metric, threshold=threshold, endpoints=tuple(endpoints))
+        raise v.doc.error(path, "must name at least one service")
+    return tuple(endpoints)
 
 
 def _backup_recipients(v: Validator, top: dict) -> tuple[str, ...]:

@@ -94,6 +94,20 @@ class AuthGuard:
     metric: str = "auth_failures_total"
     threshold: int = 0
     endpoints: tuple[tuple[str, str], ...] = ()  # (service, http URL inside its container)
+    # more counters watched the same way, each at its own endpoints: (metric, endpoints), e.g.
+    # the NATS clients' refused logins (README "NATS credentials")
+    counters: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = ()
+
+    @property
+    def metrics(self) -> tuple[str, ...]:
+        """Every counter watched: `metric` first, then those of `counters`."""
+        return (self.metric, *(metric for metric, _ in self.counters))
+
+    def watched(self) -> tuple[tuple[str, str, str], ...]:
+        """Every (metric, service, URL) read at each guard snapshot, `metric`'s first."""
+        main = tuple((self.metric, service, url) for service, url in self.endpoints)
+        more = tuple((m, s, u) for m, endpoints in self.counters for s, u in endpoints)
+        return main + more
 
 
 @dataclass(frozen=True)

@@ -90,6 +90,12 @@ _WAIVABLE = "".join(sorted(w.WAIVABLE_FAMILIES))
 _STR = {"type": "string"}
 _BOOL = {"type": "boolean"}
 _INT = {"type": "integer"}
+_GUARD_ENDPOINTS = {  # auth_guard's service -> metrics URL tables
+    "type": "object",
+    "minProperties": 1,
+    "propertyNames": _name("service name"),
+    "additionalProperties": {"type": "string", "pattern": m.METRICS_URL_RE.pattern},
+}
 # a command as an argv list (core/manifest_reload.argv)
 _ARGV = {
     "type": "array",
@@ -221,11 +227,11 @@ PROPERTIES: dict[str, dict[str, dict[str, Any]]] = {
     "auth_guard": {
         "metric": {"type": "string", "pattern": m.METRIC_RE.pattern},
         "threshold": {"type": "integer", "minimum": 0},
-        "endpoints": {
+        "endpoints": _GUARD_ENDPOINTS,
+        "counters": {
             "type": "object",
-            "minProperties": 1,
-            "propertyNames": _name("service name"),
-            "additionalProperties": {"type": "string", "pattern": m.METRICS_URL_RE.pattern},
+            "propertyNames": {"pattern": m.METRIC_RE.pattern},
+            "additionalProperties": _GUARD_ENDPOINTS,
         },
     },
     "waiver": {

@@ -28,26 +28,45 @@ T = TypeVar("T")
 
 
 def snapshot(engine: Any, project: str, guard: AuthGuard) -> authguard.Snapshot:
-    """Container id -> (service, counter value) of every running container of every guard
-    endpoint's service in `project`, read in parallel. Raises StepFailed naming the first
-    container (in endpoint order) whose counter could not be read after SCRAPE_ATTEMPTS."""
-    endpoints = list(guard.endpoints)
-    listed = _parallel(lambda endpoint: engine.containers(project, endpoint[0]), endpoints)
+    """Key -> (label, counter value) of every running container of every guard endpoint's
+    service in `project` (the guard's `metric`, then each of its `counters`), read in parallel,
+    one scrape per container and URL however many counters it serves. For `metric` the key is
+    the container id and the label its service; for another counter the key is "<id> <metric>"
+    and the label "<service> <metric>", so that an increase names the counter (a recreated
+    container still counts from zero: its id is new). Raises StepFailed naming the first
+    container (in endpoint order) whose counters could not be read after SCRAPE_ATTEMPTS."""
+    wanted: dict[tuple[str, str], list[str]] = {}  # (service, url) -> metrics, in guard order
+    for metric, service, url in guard.watched():
+        wanted.setdefault((service, url), []).append(metric)
+    services = list(dict.fromkeys(service for service, _ in wanted))
+    found = _parallel(lambda s: engine.containers(project, s), services)
+    listed = dict(zip(services, found, strict=True))
     targets = [
-        (service, url, info)
-        for (service, url), infos in zip(endpoints, listed, strict=True)
-        for info in infos
+        (service, url, info, metrics)
+        for (service, url), metrics in wanted.items()
+        for info in listed[service]
         if info.status == "running"
     ]
-    values = _parallel(lambda t: scrape(engine, t[2], t[1], guard.metric), targets)
-    return {
-        info.id: (service, value) for (service, _, info), value in zip(targets, values, strict=True)
-    }
+    values = _parallel(lambda t: scrape_all(engine, t[2], t[1], t[3]), targets)
+    out = {}
+    for (service, _, info, metrics), read in zip(targets, values, strict=True):
+        for metric, value in zip(metrics, read, strict=True):
+            if metric == guard.metric:
+                out[info.id] = (service, value)
+            else:
+                out[f"{info.id} {metric}"] = (f"{service} {metric}", value)
+    return out
 
 
 def scrape(engine: Any, info: ContainerInfo, url: str, metric: str) -> float:
-    """`metric`'s value at `url` inside the container (wget through the engine's exec), with
-    SCRAPE_ATTEMPTS tries. Raises StepFailed saying why (never a value: a counter)."""
+    """`metric`'s value at `url` inside the container (scrape_all)."""
+    return scrape_all(engine, info, url, [metric])[0]
+
+
+def scrape_all(engine: Any, info: ContainerInfo, url: str, metrics: list[str]) -> list[float]:
+    """Each of `metrics`' values at `url` inside the container (wget through the engine's
+    exec, once), with SCRAPE_ATTEMPTS tries. Raises StepFailed saying why (never a value: a
+    counter)."""
     problem = ""
     for attempt in range(SCRAPE_ATTEMPTS):
         try:
@@ -57,14 +76,15 @@ def scrape(engine: Any, info: ContainerInfo, url: str, metric: str) -> float:
         else:
             if result.exit_code == 0:
                 try:
-                    return authguard.counter_value(result.stdout.decode("utf-8"), metric)
+                    text = result.stdout.decode("utf-8")
+                    return [authguard.counter_value(text, metric) for metric in metrics]
                 except (authguard.MetricsParseError, UnicodeDecodeError) as exc:
                     problem = str(exc)
             else:
                 problem = f"wget exit {result.exit_code}"
         if attempt + 1 < SCRAPE_ATTEMPTS:
             time.sleep(RETRY_PAUSE)
-    raise StepFailed(f"cannot read {metric} from {info.name} at {url}: {problem}")
+    raise StepFailed(f"cannot read {', '.join(metrics)} from {info.name} at {url}: {problem}")
 
 
 def scrape_argv(url: str) -> list[str]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from titan_deploy.core.findings import Report
 from titan_deploy.core.rotation import Journal, Plan, find_config, plan_nats
+from titan_deploy.errors import UsageError
 from titan_deploy.ops.rotate.command import Command, run
 from titan_deploy.ops.rotate.runner import Outcome
 from titan_deploy.ops.rotate.session import Progress, existing_versions
@@ -25,7 +26,8 @@ def run_nats(
     progress: Progress = lambda _: None,
 ) -> Report:
     """Rotate the inputs of the manifest's one live-reloaded config (or settings.secret, a
-    config name). UsageError (exit 2) when none or several fit."""
+    config name). UsageError (exit 2) when none or several fit, or on Swarm (refuse_swarm)."""
+    refuse_swarm(project)
     config = find_config(project.manifest, settings.secret)
 
     def plan(journal: Journal) -> Plan:
@@ -47,3 +49,16 @@ def run_nats(
         )
 
     return run(project, Command("rotate nats", summary, plan=plan), settings, progress)
+
+
+def refuse_swarm(project: Project) -> None:
+    """UsageError (exit 2) on the Swarm path (`--swarm`, `deploy: {engine: swarm}`), before
+    anything is read or written: a Swarm secret is an immutable object, so a new version of
+    the server's config is a new object and a service update, which RESTARTS nats-server (every
+    client disconnected at once) instead of reloading it; the overlap cannot be kept there."""
+    if project.swarm:
+        raise UsageError(
+            "`rotate nats` is not supported with --swarm (deploy.engine: swarm): Swarm replaces "
+            "a secret by restarting its service, so nats-server would be restarted, not "
+            'reloaded; nothing was changed (README "NATS credentials")'
+        )

@@ -77,6 +77,7 @@ def guard_note(project: Project, report: Report, threshold: int | None = None) -
         "metric": guard.metric,
         "threshold": guard.threshold if threshold is None else threshold,
         "services": [service for service, _ in guard.endpoints],
+        "counters": {metric: [s for s, _ in endpoints] for metric, endpoints in guard.counters},
     }
 
 

@@ -284,7 +284,7 @@ def _snapshot(effects, journal, watched, progress, scrub) -> authguard.Snapshot 
 
 def _metric(manifest: Any) -> str:
     guard = getattr(manifest, "auth_guard", None)
-    return guard.metric if guard else "auth_failures_total"
+    return " or ".join(guard.metrics) if guard else "auth_failures_total"
 
 
 def _entry(mode, index, step, seconds, note, change) -> dict[str, Any]:

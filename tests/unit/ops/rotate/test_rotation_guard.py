@@ -74,3 +74,40 @@ def test_the_settle_window_runs_from_the_verify_seeing_all_healthy() -> None:
     left = settle_left(SimpleNamespace(healthy_since=time.monotonic() - 1.5), 2.0)
     assert 0.0 <= left <= 0.5
     assert settle_left(SimpleNamespace(healthy_since=time.monotonic() - 60), 2.0) == 0.0
+
+
+def test_the_guards_other_counters_are_read_and_named() -> None:
+    """auth_guard.counters (e.g. the NATS clients' refused logins): each read at its own
+    endpoints, keyed apart from `metric` so that an increase names the counter."""
+    from titan_deploy.core import authguard
+
+    more = AuthGuard(
+        metric="auth_failures_total",
+        endpoints=(("execution", "http://x/m"),),
+        counters=(("nats_auth_failures_total", (("execution", "http://x/m"), ("brain", "u"))),),
+    )
+
+    class Both(Engine):
+        def exec(self, container_id, argv, timeout=60.0):
+            value = self.counters[container_id]
+            text = f"auth_failures_total 0\nnats_auth_failures_total {value}\n"
+            return SimpleNamespace(exit_code=0, stdout=text.encode())
+
+    services = {"execution": [("e1", "running")], "brain": [("b1", "running")]}
+    before = guard.snapshot(Both(services, {"e1": 0, "b1": 0}), "p", more)
+    assert before == {
+        "e1": ("execution", 0.0),
+        "e1 nats_auth_failures_total": ("execution nats_auth_failures_total", 0.0),
+        "b1 nats_auth_failures_total": ("brain nats_auth_failures_total", 0.0),
+    }
+    after = guard.snapshot(Both(services, {"e1": 0, "b1": 2}), "p", more)
+    change = authguard.increase(before, after)
+    assert authguard.tripped(change, 0)
+    assert change.describe() == "brain nats_auth_failures_total +2"
+    assert more.metrics == ("auth_failures_total", "nats_auth_failures_total")
+    engine = Both(services, {"e1": 0, "b1": 0})
+    engine.scraped = []
+    real = engine.exec
+    engine.exec = lambda cid, argv, timeout=60.0: engine.scraped.append(cid) or real(cid, argv)
+    guard.snapshot(engine, "p", more)
+    assert sorted(engine.scraped) == ["b1", "e1"]  # one scrape per container and URL

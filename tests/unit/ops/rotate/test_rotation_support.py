@@ -125,6 +125,22 @@ def test_titan_manifest_guard_and_provision() -> None:
             ("titan-execution", "http://127.0.0.1:3002/metrics"),
             ("titan-sentinel", "http://127.0.0.1:8084/metrics"),
         ),
+        counters=(
+            (
+                "nats_auth_failures_total",
+                tuple(
+                    (f"titan-{s}", f"http://127.0.0.1:{port}/metrics")
+                    for s, port in (
+                        ("brain", 3100),
+                        ("execution", 3002),
+                        ("sentinel", 8084),
+                        ("scavenger", 8081),
+                        ("hunter", 8083),
+                        ("ai-quant", 8082),
+                    )
+                ),
+            ),
+        ),
     )
     assert m.secrets["titan_db_password"].provision == ProvisionSpec("postgres", "postgres")
 
@@ -173,6 +189,22 @@ def test_manifest_key_errors_name_file_line_and_path() -> None:
     )
     assert error_of(top="auth_guard: {endpoints: {}}") == (
         "m.yml:2: auth_guard.endpoints: must name at least one service"
+    )
+    guard = "auth_guard: {endpoints: {app: 'http://x/m'}, counters: %s}"
+    assert error_of(top=guard % "{nats_auth_failures_total: {}}") == (
+        "m.yml:2: auth_guard.counters.nats_auth_failures_total: must name at least one service"
+    )
+    assert error_of(top=guard % "{'a-b': {app: 'http://x/m'}}") == (
+        "m.yml:2: auth_guard.counters.a-b: not a Prometheus metric name"
+    )
+    assert error_of(top=guard % "{auth_failures_total: {app: 'http://x/m'}}") == (
+        "m.yml:2: auth_guard.counters.auth_failures_total: is auth_guard.metric already"
+    )
+    assert error_of(top=guard % "{n_total: [app]}") == (
+        "m.yml:2: auth_guard.counters.n_total: should be a mapping"
+    )
+    assert error_of(top=guard % "{n_total: {app: 'ftp://x'}}") == (
+        "m.yml:2: auth_guard.counters.n_total.app: should be an http://HOST[:PORT]/PATH URL"
     )
 
 
@@ -324,6 +356,16 @@ def test_dry_run_names_the_guard_or_warns_it_is_off(ready_project: Path, cli) ->
         "metric": "auth_failures_total",
         "threshold": 0,
         "services": ["titan-execution", "titan-sentinel"],
+        "counters": {
+            "nats_auth_failures_total": [
+                "titan-brain",
+                "titan-execution",
+                "titan-sentinel",
+                "titan-scavenger",
+                "titan-hunter",
+                "titan-ai-quant",
+            ]
+        },
     }
     manifest = ready_project / "secrets.manifest.yml"
     text = manifest.read_text()
