@@ -32,14 +32,14 @@ engine: install
 # The suite runs on 2 pytest-xdist workers (engine tests wait on containers while unit tests use
 # the CPU; each test file runs whole on one worker, so its module fixtures start once, and the
 # files that share the session's demo stack run on one worker, so it starts once: the groups are
-# set in tests/conftest.py; every stack has a random tdtest-* project name and the Swarm tests run
+# set in tests/conftest.py, which also queues the long groups first; every stack has a random tdtest-* project name and the Swarm tests run
 # on dockerds of their own in network namespaces, so files on different workers never meet).
 # --durations lists the slowest tests in every log: CI time is budgeted.
 test: install engine demo-images
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
-	TITAN_REQUIRE_DOCKER=1 $(BIN)/pytest -q -n 2 --dist loadgroup --durations=30
+	TITAN_REQUIRE_DOCKER=1 $(BIN)/pytest -q -n 2 --dist loadgroup --no-loadscope-reorder --durations=30
 
 test-unit: install
 	$(BIN)/pytest -q tests/unit tests/cli

@@ -112,7 +112,7 @@ def cli() -> Callable[..., Result]:
 
 # Session fixtures that start something costly and keep it running (a stack, dockerds) until the
 # worker ends: every file that uses one runs on the worker that started it.
-SHARED_SESSION_FIXTURES = ("demo_stack", "rotation_demo", "netns_lab")
+SHARED_SESSION_FIXTURES = ("rotation_demo", "netns_lab", "demo_stack")
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -132,7 +132,31 @@ def pytest_collection_modifyitems(items: list[pytest.Item]):
     for item in items:
         if item.get_closest_marker("xdist_group") is None:
             item.add_marker(pytest.mark.xdist_group(group_of[item.path]))
+    items[:] = sorted(items, key=lambda item: _schedule_rank(item, group_of[item.path]))
     yield
+
+
+# `make test` hands the groups to the workers in collection order (--no-loadscope-reorder): the
+# long ones first, so the many short files fill the end and no worker idles while the other
+# finishes a long group. Long: the groups of the shared stacks and lab, the engine files, and
+# these few files outside tests/integration (minutes each on a loaded CI machine).
+SLOW_FILES = (
+    "tests/integration/test_rotation_nats.py",
+    "tests/unit/ops/rotate/test_rotation_manifest_change.py",
+    "tests/cli/test_hostile_fuzz.py",
+)
+
+
+def _schedule_rank(item: pytest.Item, group: str) -> tuple[int, int]:
+    """Where `item`'s group goes in the queue: shared groups, then the slow files, then the
+    other engine files, then everything else; a stable sort keeps each file's own order."""
+    path = item.path.as_posix()
+    if not group.startswith("/"):
+        return (0, SHARED_SESSION_FIXTURES.index(group.split("+")[0]))
+    slow = [i for i, name in enumerate(SLOW_FILES) if path.endswith(name)]
+    if slow:
+        return (1, slow[0])
+    return (2 if "/tests/integration/" in path else 3, 0)
 
 
 def _file_groups(shared_by_file: dict[Path, set[str]]) -> dict[Path, str]:

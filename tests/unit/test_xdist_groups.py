@@ -26,3 +26,22 @@ def test_under_make_test_the_scheduler_sees_this_files_group(request) -> None:
     scheduled = bool(os.environ.get("PYTEST_XDIST_WORKER")) and request.config.getvalue("loadgroup")
     suffix = "@" + str(Path(__file__).resolve())
     assert request.node.nodeid.endswith(suffix) == scheduled, request.node.nodeid
+
+
+def test_the_long_groups_are_queued_first() -> None:
+    from types import SimpleNamespace
+
+    from tests.conftest import _schedule_rank
+
+    def rank(path: str, group: str | None = None) -> tuple[int, int]:
+        return _schedule_rank(SimpleNamespace(path=Path(path)), group or path)  # type: ignore[arg-type]
+
+    order = [
+        rank("/r/tests/integration/test_rotation_hmac.py", "rotation_demo"),
+        rank("/r/tests/integration/test_swarm_nodes.py", "netns_lab"),
+        rank("/r/tests/integration/test_rotation_nats.py"),
+        rank("/r/tests/unit/ops/rotate/test_rotation_manifest_change.py"),
+        rank("/r/tests/integration/test_engine_stack.py"),
+        rank("/r/tests/unit/core/test_configs.py"),
+    ]
+    assert order == sorted(order) and len(set(order)) == len(order)
