@@ -111,11 +111,7 @@ def run_agent_audit(
             "nothing to search for (run `titan-deploy push`)"
         )
     patterns = build_patterns(grouped, context=audit.context_for(project, offline=bool(files)))
-    if files:
-        scanned = [audit._scan_path(path, patterns, project) for path in files]
-    else:
-        scanned = audit._scan_stack(project, backends, patterns, services or [], since, until)
-    report = audit._report(scanned, patterns)
+    report = audit.search(project, backends, patterns, files, services, since, until)
     report.findings += unread
     report.data["backend"] = backend.config.type
     return report

@@ -106,13 +106,28 @@ def run_audit(
     `files` only: no engine then). UsageError (exit 2) for a bad option, EngineUnreachable (3)."""
     values, unread = read_secret_values(project)
     patterns = _patterns(values, project, offline=bool(files))
+    report = search(project, backends, patterns, files, services, since, until)
+    report.findings += _unread(unread, project.manifest.secrets)
+    return report
+
+
+def search(
+    project: Project,
+    backends: Backends,
+    patterns: PatternSet,
+    files: list[Path] | None,
+    services: list[str] | None,
+    since: str | None,
+    until: str | None,
+) -> Report:
+    """The leak report of `patterns` in `files` (no engine then), else in the stack's logs,
+    container configs and images; the local path's and the agent path's values (ops/
+    agent_audit.py) are searched the same way. UsageError (2), EngineUnreachable (3)."""
     if files:
         scanned = [_scan_path(path, patterns, project) for path in files]
     else:
         scanned = _scan_stack(project, backends, patterns, services or [], since, until)
-    report = _report(scanned, patterns)
-    report.findings += _unread(unread, project.manifest.secrets)
-    return report
+    return _report(scanned, patterns)
 
 
 def _scan_path(path: Path, patterns: PatternSet, project: Project) -> Scanned:

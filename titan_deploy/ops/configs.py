@@ -168,15 +168,14 @@ def check_findings(project: Project, label: str) -> list[Finding]:
     for spec in project.manifest.configs.values():
         source = template_source(project, spec)
         try:
-            referenced_bounded(str(spec.template), source, spec.inputs)
-            values = input_values(project, spec)
+            values: dict[str, bytes] | None = input_values(project, spec)
         except MissingInput:
-            continue
-        except TemplateProblem as exc:
-            findings.append(_finding(spec, exc, label))
-            continue
-        try:
-            render_bounded(str(spec.template), source, values)
+            values = None
+        try:  # one bounded child per config: a render checks the names it uses first
+            if values is None:
+                referenced_bounded(str(spec.template), source, spec.inputs)
+            else:
+                render_bounded(str(spec.template), source, values)
         except TemplateProblem as exc:
             findings.append(_finding(spec, exc, label))
     return findings
