@@ -110,8 +110,9 @@ def cli() -> Callable[..., Result]:
     return invoke
 
 
-# Session fixtures that start something costly and keep it running (a stack, dockerds) until the
-# worker ends: every file that uses one runs on the worker that started it.
+# Session fixtures that start something costly and keep it running (a stack, dockerds): every
+# file that uses one runs on the worker that started it. Their order is the order in which their
+# groups are queued (_schedule_rank): the longest first.
 SHARED_SESSION_FIXTURES = ("rotation_demo", "netns_lab", "demo_stack")
 
 
