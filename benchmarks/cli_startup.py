@@ -48,6 +48,7 @@ def make_project(root: Path) -> Path:
     for name in ("secrets.manifest.yml", "docker-compose.prod.yml", "docker-compose.secrets.yml"):
         shutil.copy2(REPO / name, project / name)
     shutil.copytree(REPO / "secrets.example", project / "secrets.example")
+    shutil.copytree(REPO / "templates", project / "templates")  # the configs' templates
     manifest = yaml.safe_load((project / "secrets.manifest.yml").read_text())
     gid = manifest.get("secrets_gid")
     store = project / manifest.get("secrets_dir", "secrets")

@@ -46,6 +46,43 @@ def call_bounded(
     """fn(*args) in a forked child under `memory` extra bytes of address space and `seconds` of
     CPU time; returns its result (which must pickle). Raises Exceeded past a limit, Crashed when
     fn raised (type name only), OSError when the fork or pipe fails. Defaults: MEMORY, SECONDS."""
+    return start_bounded(fn, *args, memory=memory, seconds=seconds).result()
+
+
+class Pending:
+    """A bounded child started by `start_bounded`: `result()` waits for it (once); `close()`
+    kills and reaps it if its result was never taken (call it in a `finally`)."""
+
+    def __init__(self, pid: int, read_end: int, memory: int, seconds: int) -> None:
+        self._pid, self._read_end = pid, read_end
+        self._memory, self._seconds = memory, seconds
+        self._deadline = time.monotonic() + seconds * 3 + 5
+
+    def result(self) -> Any:
+        """The function's result; Exceeded, Crashed as `call_bounded` (see there)."""
+        try:
+            data = _read_all(self._read_end, deadline=self._deadline)
+        finally:
+            self._release()
+        status = _reap(self._pid, killed=data is None)
+        return _outcome(data, status, self._memory, self._seconds)
+
+    def close(self) -> None:
+        """Kill and reap the child unless `result()` took it; a no-op after `result()`."""
+        if self._read_end >= 0:
+            self._release()
+            _reap(self._pid, killed=True)
+
+    def _release(self) -> None:
+        os.close(self._read_end)
+        self._read_end = -1
+
+
+def start_bounded(
+    fn: Callable[..., Any], *args: Any, memory: int | None = None, seconds: int | None = None
+) -> Pending:
+    """Fork the child of `call_bounded` and return at once, so the caller works while it runs.
+    OSError when the fork or pipe fails."""
     memory = MEMORY if memory is None else memory
     seconds = SECONDS if seconds is None else seconds
     read_end, write_end = os.pipe()
@@ -54,12 +91,7 @@ def call_bounded(
         os.close(read_end)
         _child(write_end, fn, args, memory, seconds)
     os.close(write_end)
-    try:
-        data = _read_all(read_end, deadline=time.monotonic() + seconds * 3 + 5)
-    finally:
-        os.close(read_end)
-    status = _reap(pid, killed=data is None)
-    return _outcome(data, status, memory, seconds)
+    return Pending(pid, read_end, memory, seconds)
 
 
 def _child(write_end: int, fn: Callable[..., Any], args: tuple, memory: int, seconds: int) -> None:

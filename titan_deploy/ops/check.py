@@ -33,6 +33,7 @@ from titan_deploy.project import Project
 
 if TYPE_CHECKING:
     from titan_deploy.core.secretage import SecretAge
+    from titan_deploy.ops.config_check import ConfigCheck
 
 
 class MountOracle(Protocol):
@@ -95,26 +96,39 @@ def run_check(
 
     `engine`: a factory of the mount oracle (default: connect to the Docker engine); it may
     raise EngineUnreachable, then no file counts as mounted."""
-    result = inspect_store(project)
-    applied: list[dict[str, str]] = []
-    notes: list[Finding] = []
-    if fix and result.fixes:
-        applied, notes = _apply_fixes(project, result.fixes, engine or _connect)
+    configs = None if fix else _start_config_check(project)  # runs beside the other checks
+    try:
         result = inspect_store(project)
-    report = Report("check-secrets", findings=[])
-    report.data = {"fixed": applied, "secrets": len(project.manifest.secrets)}
-    if notes:
-        report.data["not_fixed"] = [n.message for n in notes]
-    hygiene(project, report)  # secret age (S024, data.ages), .env values (S025), tracked (S026)
-    if project.manifest.configs:  # S027/S028 (README "Config files"); jinja2 only then
-        from titan_deploy.ops.configs import check_findings
-
-        report.findings += check_findings(project, _label(project, project.secrets_dir))
+        applied: list[dict[str, str]] = []
+        notes: list[Finding] = []
+        if fix and result.fixes:
+            applied, notes = _apply_fixes(project, result.fixes, engine or _connect)
+            result = inspect_store(project)
+        configs = configs or _start_config_check(project)  # after the fixes, with --fix
+        report = Report("check-secrets", findings=[])
+        report.data = {"fixed": applied, "secrets": len(project.manifest.secrets)}
+        if notes:
+            report.data["not_fixed"] = [n.message for n in notes]
+        hygiene(project, report)  # secret age (S024, data.ages), .env values (S025), tracked (S026)
+        report.findings += configs.findings() if configs else []  # S027/S028
+    finally:
+        if configs:
+            configs.close()
     findings = waived(project, [*result.findings, *notes, *report.findings], "S")
     report.findings = [*findings, *unapplied_edits(project)]
     fixable = len(result.fixes)
     report.summary = _summary(report, len(applied), fixable)
     return report
+
+
+def _start_config_check(project: Project) -> ConfigCheck | None:
+    """The configs' check (README "Config files"), started; None without configs (Jinja and the
+    bounded child only then)."""
+    if not project.manifest.configs:
+        return None
+    from titan_deploy.ops import config_check
+
+    return config_check.start(project, _label(project, project.secrets_dir))
 
 
 def _apply_fixes(

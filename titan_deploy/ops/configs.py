@@ -25,7 +25,6 @@ from typing import TYPE_CHECKING, Any
 
 from titan_deploy.core.checks import expected_file_mode
 from titan_deploy.core.configs import TemplateProblem, render
-from titan_deploy.core.findings import Finding, error
 from titan_deploy.core.manifest import Manifest, SecretSpec
 from titan_deploy.core.secretvalue import trimmed
 from titan_deploy.core.versions import file_name
@@ -105,8 +104,10 @@ def referenced_bounded(template: str, source: str, inputs: Iterable[str]) -> Non
 
 
 def _bounded(fn: Callable[..., Any], template: str, *args: Any) -> Any:
+    from titan_deploy.core.configs import warm
     from titan_deploy.io.bounded import Crashed, Exceeded, call_bounded
 
+    warm()  # once per process: every child inherits Jinja and its lexer
     try:
         outcome = call_bounded(_template_outcome, fn, template, *args)
     except (Exceeded, Crashed) as exc:
@@ -157,38 +158,6 @@ def _current(path: Path) -> bytes | None:
         return fs.read_secret(path)
     except OSError:
         return None
-
-
-def check_findings(project: Project, label: str) -> list[Finding]:
-    """check-secrets' findings per config: S027 a name the template uses that is not an input,
-    S028 a template that does not parse or render with the current inputs (a missing input is
-    check-secrets' own finding; the render is then only parsed). `label`: the secrets dir as
-    shown. ConfigError (exit 2) for an unreadable template."""
-    findings = []
-    for spec in project.manifest.configs.values():
-        source = template_source(project, spec)
-        try:
-            values: dict[str, bytes] | None = input_values(project, spec)
-        except MissingInput:
-            values = None
-        try:  # one bounded child per config: a render checks the names it uses first
-            if values is None:
-                referenced_bounded(str(spec.template), source, spec.inputs)
-            else:
-                render_bounded(str(spec.template), source, values)
-        except TemplateProblem as exc:
-            findings.append(_finding(spec, exc, label))
-    return findings
-
-
-def _finding(spec: SecretSpec, exc: TemplateProblem, label: str) -> Finding:
-    code = "S027" if exc.code == "undeclared" else "S028"
-    fix = (
-        f"add the secret to configs.{spec.name}.inputs, or fix the name in {spec.template}"
-        if code == "S027"
-        else f"fix {spec.template}, then `titan-deploy render` (renders {label}/{spec.file_name})"
-    )
-    return error(code, f"config {spec.name}: {exc.message}", secret=spec.name, fix=fix)
 
 
 def fresh_digests(project: Project, skip: frozenset[str] = frozenset()) -> dict[str, str]:
