@@ -47,7 +47,7 @@ class ConfigCheck:
         try:
             problems: list[Problem] = pending.result()
         except (Exceeded, Crashed):  # a costly template: one child per config names it
-            problems = [_check_alone(job) for job in self._jobs]
+            problems = [_problem(job, alone=True) for job in self._jobs]
         return [
             _finding(spec, problem, self._label)
             for spec, problem in zip(self._specs, problems, strict=True)
@@ -83,25 +83,16 @@ def _check_all(jobs: Iterable[Job]) -> list[Problem]:
     return [_problem(job) for job in jobs]
 
 
-def _problem(job: Job) -> Problem:
+def _problem(job: Job, alone: bool = False) -> Problem:
+    """The job's (code, message), or None; `alone`: in a bounded child of its own (else the
+    caller is the bounded child)."""
     template, source, inputs, values = job
+    parse, fill = (referenced_bounded, render_bounded) if alone else (referenced, render)
     try:
         if values is None:
-            referenced(template, source, inputs)
+            parse(template, source, inputs)
         else:
-            render(template, source, values)
-    except TemplateProblem as exc:
-        return (exc.code, exc.message)
-    return None
-
-
-def _check_alone(job: Job) -> Problem:
-    template, source, inputs, values = job
-    try:
-        if values is None:
-            referenced_bounded(template, source, inputs)
-        else:
-            render_bounded(template, source, values)
+            fill(template, source, values)
     except TemplateProblem as exc:
         return (exc.code, exc.message)
     return None

@@ -5,14 +5,13 @@ template among several is still named alone, and a child whose result is not tak
 from __future__ import annotations
 
 import os
-import secrets as pyrandom
 import time
 from pathlib import Path
 
 import pytest
 
 from tests.canary import assert_no_canary
-from tests.projectkit import REDIS_CONF, REDIS_PASSWORD, small_project
+from tests.projectkit import config_project
 from titan_deploy.io import bounded
 from titan_deploy.ops import check as check_ops
 from titan_deploy.ops.check import run_check
@@ -30,19 +29,11 @@ SECOND = """\
 
 
 def _two_configs(root: Path, dsn_template: str) -> tuple[Project, bytes]:
-    value = f"Rp-{pyrandom.token_urlsafe(24)}".encode()
-    manifest = (
-        "version: 1\ncompose_files: [docker-compose.yml]\n"
-        f"secrets:\n{REDIS_PASSWORD}configs:\n{REDIS_CONF}{SECOND}"
-    )
-    compose = "services:\n  redis: {image: x}\n  client: {}\n"
-    project = small_project(
-        root, manifest, {"redis_password": value}, compose, compose_file="docker-compose.yml"
-    )
-    (root / "templates").mkdir()
-    (root / "templates" / "redis.conf.j2").write_text(SOUND)
+    _, value = config_project(root, SOUND)
+    manifest = root / "secrets.manifest.yml"
+    manifest.write_text(manifest.read_text() + SECOND)  # `configs:` is the manifest's last key
     (root / "templates" / "dsn.j2").write_text(dsn_template)
-    return project, value
+    return Project(root), value
 
 
 def test_every_config_is_checked_in_one_child_started_before_the_other_checks(
