@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from functools import cached_property
 from pathlib import Path
 
-from titan_deploy.core import authguard, regex
+from titan_deploy.core import authguard
 from titan_deploy.core.checks import expected_file_mode
 from titan_deploy.core.containers import state_label
 from titan_deploy.core.manifest import Manifest, SecretSpec
@@ -44,7 +44,6 @@ from titan_deploy.core.rotation import (
     versions_in_use,
 )
 from titan_deploy.core.secretvalue import generate
-from titan_deploy.core.timespec import parse_timestamp
 from titan_deploy.core.versions import file_name
 from titan_deploy.errors import TitanError
 from titan_deploy.io import compose, composerun, fs
@@ -57,7 +56,7 @@ from titan_deploy.ops.rotate import guard as guard_io
 from titan_deploy.ops.rotate import reload
 from titan_deploy.ops.rotate.guard import scrape_argv  # noqa: F401 (its old home)
 from titan_deploy.ops.rotate.overlap import overlap_render
-from titan_deploy.ops.rotate.proofs import log_lines, run_probe
+from titan_deploy.ops.rotate.proofs import await_log, run_probe
 from titan_deploy.ops.rotate.runner import NothingDeployed, StepFailed
 from titan_deploy.ops.verify import select_active, verify_report
 from titan_deploy.project import Project
@@ -66,9 +65,6 @@ HEALTH_POLL = 0.25
 """Seconds between two reads of the services' state while a verify step waits for health: a
 poll only reads state (one list + inspect), so a short one costs little and each step ends at
 most this long after the last container turns healthy (it was 1 s; issue 15)."""
-LOG_POLL = 0.25
-"""Seconds between two reads of the consumers' logs while a log proof is awaited (read since
-the container's start or reload: nothing is missed between polls; it was 1 s; issue 15)."""
 
 
 class StackEffects:
@@ -381,49 +377,8 @@ class StackEffects:
         }
 
     def check_log(self, step: CheckLog) -> str:
-        # RE2 (linear time): the pattern comes from the manifest or, on resume/abort, from the
-        # journal; a catastrophic one must not hang the rotation while it holds the lock
-        try:
-            regex.check_pattern(step.pattern)
-        except regex.RegexError as exc:
-            raise StepFailed(f"verify_log is not a valid RE2 regex: {exc}") from None
-        pattern = step.pattern
-        containers = self.engine.containers(self.name, step.service)
-        if not containers:
-            if step.required:  # the proof is the point: no container, no proof, no success
-                raise NothingDeployed(
-                    f"{step.service} is not deployed in project {self.name}: nothing can log the "
-                    "proof (deploy with `titan-deploy up`, or check -p)"
-                )
-            return "not deployed: nothing to check"
-        deadline = time.monotonic() + self.log_timeout
-        started = time.monotonic()
-        waiting = {c.id: c for c in containers}
-        while waiting:
-            for cid, info in list(waiting.items()):
-                if self._log_matches(cid, info.started_at, pattern, self.marks.get(step.service)):
-                    del waiting[cid]
-            if not waiting:
-                break
-            if time.monotonic() > deadline:
-                names = ", ".join(c.name for c in waiting.values())
-                message = (
-                    f"no /{step.pattern}/ in the logs of {names} within "
-                    f"{self.log_timeout:.0f}s of its restart"
-                )
-                if step.required:
-                    raise StepFailed(message)
-                return f"WARNING: {message}"
-            time.sleep(LOG_POLL)
-        return f"/{step.pattern}/ seen after {time.monotonic() - started:.1f}s"
-
-    def _log_matches(self, container_id: str, started_at: str, pattern: str, mark=None) -> bool:
-        since = max(_unix(started_at) or 0, mark or 0) or None
-        try:
-            chunks = self.engine.logs(container_id, since=since, timestamps=False)
-            return any(regex.search(pattern, line) for line in log_lines(chunks))
-        except Exception:  # a container being replaced: try again on the next poll
-            return False
+        mark = self.marks.get(step.service)  # set by a reload: its proof is logged after it
+        return await_log(self.engine, self.name, step, self.log_timeout, mark)
 
     def probe(self, step: Probe) -> str:
         # bounded like a log proof (--log-timeout): both wait for a consumer to show it works
@@ -434,8 +389,3 @@ class StackEffects:
     def guard_snapshot(self) -> authguard.Snapshot | None:
         guard = self.manifest.auth_guard
         return None if guard is None else guard_io.snapshot(self.engine, self.name, guard)
-
-
-def _unix(started_at: str) -> int | None:
-    stamp = parse_timestamp(started_at)  # the one Docker timestamp parser (core/timespec.py)
-    return None if stamp is None else int(stamp)

@@ -1,5 +1,5 @@
-"""The proofs a rotation waits for inside a consumer: a probe command (README "Reload and
-proofs"), and the log reading a log proof needs.
+"""The proofs a rotation waits for inside a consumer (README "Reload and proofs"): a probe
+command, and a line in its log (`verify_log`, read since its start or reload).
 
 A probe is the manifest's argv (never a shell line, never a value: the consumer reads its
 secrets from its own files), run with `docker exec` in every running container of the service
@@ -13,12 +13,17 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Iterator
 
-from titan_deploy.core.rotation import Probe
+from titan_deploy.core import regex
+from titan_deploy.core.rotation import CheckLog, Probe
+from titan_deploy.core.timespec import parse_timestamp
 from titan_deploy.errors import TitanError
 from titan_deploy.io import engine as engine_io
 from titan_deploy.ops.rotate.runner import NothingDeployed, StepFailed
 
 MAX_LOG_LINE = 64 * 1024  # bytes of one log line matched against verify_log at once
+LOG_POLL = 0.25
+"""Seconds between two reads of the consumers' logs while a log proof is awaited (read since
+the container's start or reload: nothing is missed between polls; it was 1 s; issue 15)."""
 PROBE_POLL = 1.0  # seconds between two runs of a probe that has not passed yet
 MIN_RUN = 10.0  # seconds one run may take at least, even near the bound (a loaded machine)
 
@@ -90,3 +95,66 @@ def log_lines(chunks: Iterable[bytes], max_line: int = MAX_LOG_LINE) -> Iterator
             carry = carry[max_line:]
     if carry:
         yield carry.decode("utf-8", "replace")
+
+
+def await_log(
+    engine: engine_io.Engine,
+    project_name: str,
+    step: CheckLog,
+    bound: float,
+    mark: int | None = None,
+) -> str:
+    """Wait until every container of `step.service` has logged a line matching `step.pattern`
+    (RE2: linear time, whether it comes from the manifest or from the journal) since its start,
+    or since `mark` (unix seconds of a reload) when later; at most `bound` seconds. Returns a
+    short note (a WARNING for an optional proof that was not seen).
+
+    Errors: StepFailed for a pattern that is not RE2 or a required proof not seen in time;
+    NothingDeployed when a required proof has no container to log it."""
+    try:
+        regex.check_pattern(step.pattern)
+    except regex.RegexError as exc:
+        raise StepFailed(f"verify_log is not a valid RE2 regex: {exc}") from None
+    containers = engine.containers(project_name, step.service)
+    if not containers:
+        if step.required:  # the proof is the point: no container, no proof, no success
+            raise NothingDeployed(
+                f"{step.service} is not deployed in project {project_name}: nothing can log the "
+                "proof (deploy with `titan-deploy up`, or check -p)"
+            )
+        return "not deployed: nothing to check"
+    started = time.monotonic()
+    deadline = started + bound
+    waiting = {c.id: c for c in containers}
+    while waiting:
+        for cid, info in list(waiting.items()):
+            if _log_matches(engine, cid, info.started_at, step.pattern, mark):
+                del waiting[cid]
+        if not waiting:
+            break
+        if time.monotonic() > deadline:
+            names = ", ".join(c.name for c in waiting.values())
+            message = (
+                f"no /{step.pattern}/ in the logs of {names} within {bound:.0f}s of its restart"
+            )
+            if step.required:
+                raise StepFailed(message)
+            return f"WARNING: {message}"
+        time.sleep(LOG_POLL)
+    return f"/{step.pattern}/ seen after {time.monotonic() - started:.1f}s"
+
+
+def _log_matches(
+    engine: engine_io.Engine, container_id: str, started_at: str, pattern: str, mark: int | None
+) -> bool:
+    since = max(_unix(started_at) or 0, mark or 0) or None
+    try:
+        chunks = engine.logs(container_id, since=since, timestamps=False)
+        return any(regex.search(pattern, line) for line in log_lines(chunks))
+    except Exception:  # a container being replaced: try again on the next poll
+        return False
+
+
+def _unix(started_at: str) -> int | None:
+    stamp = parse_timestamp(started_at)  # the one Docker timestamp parser (core/timespec.py)
+    return None if stamp is None else int(stamp)

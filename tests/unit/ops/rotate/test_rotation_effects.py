@@ -191,6 +191,7 @@ def test_health_and_log_polls_wait_at_most_half_a_second(ready_project: Path, mo
     from tests.fakes import FakeContainer, FakeEngine
     from titan_deploy.core.rotation import CheckLog, Verify
     from titan_deploy.ops.rotate import effects as effects_mod
+    from titan_deploy.ops.rotate import proofs
     from titan_deploy.ops.rotate.runner import StepFailed
 
     effects = _effects_on_an_empty_engine(ready_project)
@@ -209,7 +210,8 @@ def test_health_and_log_polls_wait_at_most_half_a_second(ready_project: Path, mo
             container.logs.append("Exchange connected (binance)")
 
     clock = SimpleNamespace(sleep=sleep, monotonic=time.monotonic)
-    monkeypatch.setattr(effects_mod, "time", clock)  # the module's own sleeps only
+    monkeypatch.setattr(effects_mod, "time", clock)  # the modules' own sleeps only
+    monkeypatch.setattr(proofs, "time", clock)  # the log proof's (ops/rotate/proofs.await_log)
     with pytest.raises(StepFailed, match="verify failed"):  # healthy; the fake holds no files
         effects.verify(Verify(services=("titan-execution",)))
     assert len(sleeps) == 2  # waited until healthy, not longer
