@@ -147,7 +147,7 @@ def test_public_files_in_the_secrets_dir_do_not_garble_messages(tmp_path):
 
 
 def test_values_read_from_stdin_are_scrubbed(monkeypatch):
-    from titan_deploy.cli.rotate import read_material
+    from titan_deploy.cli.material_input import read_material
 
     monkeypatch.setattr(redact_module, "_remembered", [])
     key, secret = secrets.token_hex(20), secrets.token_urlsafe(30)

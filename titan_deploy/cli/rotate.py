@@ -4,9 +4,9 @@
 Options become one RotateSettings value, built in one place (`_settings`, from the parsed options
 by name), and an op of titan_deploy.ops.rotate takes it (imported lazily, so CLI start-up stays
 fast); the op returns a Report rendered once by the error boundary (cli/boundary.py). Progress
-goes to stderr. Exchange key material is read here, from files, stdin or a hidden prompt —
-never from an argument — and handed to the op as bytes; it is also `remember`ed by the scrubber
-(core.redact), so no error or progress line of this process can show it.
+goes to stderr. Exchange key material is read by cli/material_input.py, from files, stdin or a
+hidden prompt — never from an argument — and handed to the op as bytes; it is also `remember`ed
+by the scrubber (core.redact), so no error or progress line of this process can show it.
 
 Numeric options are checked at parse time (cli.numbers): finite, not negative, bounded (exit 2).
 One option means one thing in every rotate command: `--timeout` is the wait for each recreated
@@ -16,8 +16,6 @@ A closed or empty stdin, or a prompt ended with Ctrl-D, is a usage error naming 
 
 from __future__ import annotations
 
-import getpass
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -25,7 +23,7 @@ import typer
 
 from titan_deploy.cli import numbers
 from titan_deploy.cli.boundary import execute
-from titan_deploy.core.limits import MAX_SECRET_BYTES
+from titan_deploy.cli.material_input import read_material
 
 if TYPE_CHECKING:
     from titan_deploy.ops.rotate.settings import RotateSettings
@@ -293,7 +291,9 @@ def secret(
 
     def op(project):
         if from_file is not None and generate:
-            raise _usage("--from-file and --generate exclude each other: give one")
+            from titan_deploy.errors import UsageError
+
+            raise UsageError("--from-file and --generate exclude each other: give one")
         check_rotatable(project, name, generate)
         if generate or (dry_run and from_file is None):  # a dry run checks a file given
             return run_secret(project, name, settings, progress, generate=generate)
@@ -302,109 +302,6 @@ def secret(
         return run_secret(project, name, settings, progress, value=value)
 
     _run(ctx, "rotate secret", op)
-
-
-def read_material(names: list[str], files: list[Path]) -> list[bytes]:
-    """The new values, in the group's order: --from-file, else stdin lines, else a prompt.
-
-    Every value read is remembered by the scrubber (core.redact.remember). Raises UsageError
-    (exit 2) for an unreadable file, a closed or empty stdin, or a prompt ended with Ctrl-D.
-    """
-    from titan_deploy.core.redact import remember
-
-    if files:
-        values = _from_files(names, files)
-    elif _stdin_is_terminal():
-        values = _from_prompt(names)
-    else:
-        values = _from_stdin(names)
-    remember(values)
-    return values
-
-
-def _usage(message: str) -> Exception:
-    from titan_deploy.errors import UsageError
-
-    return UsageError(message)
-
-
-def _how(names: list[str]) -> str:
-    order = ", ".join(names)
-    return (
-        f"give {len(names)} values ({order}): --from-file once per value, one per line on "
-        "stdin, or run on a terminal to be prompted"
-    )
-
-
-def _from_files(names: list[str], files: list[Path]) -> list[bytes]:
-    if len(files) != len(names):
-        raise _usage(f"give --from-file {len(names)} times, in this order: {', '.join(names)}")
-    return [_read_file(path, name) for path, name in zip(files, names, strict=True)]
-
-
-def _stdin_is_terminal() -> bool:
-    stdin = sys.stdin
-    try:
-        return stdin is not None and not stdin.closed and stdin.isatty()
-    except (OSError, ValueError):
-        return False
-
-
-def _from_stdin(names: list[str]) -> list[bytes]:
-    stdin = sys.stdin
-    try:
-        if stdin is None or stdin.closed:
-            raise OSError(0, "closed")
-        stream = getattr(stdin, "buffer", stdin)
-        data = stream.read(_stdin_limit(names) + 1)
-    except (OSError, ValueError):
-        raise _usage(f"stdin is closed: {_how(names)}") from None
-    if isinstance(data, str):
-        data = data.encode()
-    if len(data) > _stdin_limit(names):
-        raise _usage(f"stdin holds more than {_stdin_limit(names)} bytes: {_how(names)}")
-    values = [line.strip() for line in data.splitlines() if line.strip()]
-    if not values:
-        raise _usage(f"stdin is empty: {_how(names)}")
-    return values
-
-
-def _stdin_limit(names: list[str]) -> int:
-    """Bytes stdin may hold: each value within Docker's secret limit, plus its newline (bounded:
-    `< /dev/zero` must not hang or fill memory)."""
-    return len(names) * (MAX_SECRET_BYTES + 1)
-
-
-def _from_prompt(names: list[str]) -> list[bytes]:
-    from titan_deploy.core.redact import remember
-
-    out: list[bytes] = []
-    for name in names:
-        try:
-            value = getpass.getpass(f"new {name} (input hidden): ").strip().encode()
-        except EOFError:
-            remember(out)  # the values typed so far
-            raise _usage(f"no value entered for the new {name} (input ended)") from None
-        out.append(value)
-    return out
-
-
-def _read_file(path: Path, name: str) -> bytes:
-    """A --from-file value: a regular file only (a FIFO or /dev/zero is refused before it is
-    opened), at most Docker's secret limit."""
-    from titan_deploy.errors import UsageError
-    from titan_deploy.io import fs
-
-    try:
-        return fs.read_secret(path).strip()
-    except fs.TooLarge:
-        raise UsageError(
-            f"the new {name} in {path} is larger than Docker's 500 KiB secret limit"
-        ) from None
-    except fs.UnsafeFile as exc:
-        raise UsageError(f"cannot read the new {name} from {path}: it {exc.reason}") from None
-    except OSError as exc:
-        raise UsageError(f"cannot read the new {name} from {path}: {exc.strerror}") from None
 
 
 @rotate_app.command("status")
