@@ -205,22 +205,16 @@ class AgentEffects(StackEffects):
     def _await_rendered(self, plan: OverlayPlan, services: tuple[str, ...], timeout: int) -> float:
         """Seconds until every file of `services` in the agent's volumes has the digest of its
         pinned KV version (read in the agent container); StepFailed after `timeout`."""
-        from titan_deploy.core.agent import OUT
-
         pins = backendpins.load(self.project)
         wanted: dict[str, str] = {}
-        for svc in plan.services:
-            if svc.service not in services:
+        for item in rendered_files(self.manifest, plan):
+            if item.service not in services:
                 continue
-            for mount in svc.mounts:
-                pinned = kv_version(pins, mount.secret, mount.version)
-                stored = self.backend.read_version(mount.secret, str(pinned) if pinned else "")
-                if stored is None:
-                    raise StepFailed(
-                        f"{self.backend.config.location(mount.secret)}: no such version"
-                    )
-                name = mount.container_path.rpartition("/")[2]
-                wanted[f"{OUT}/{svc.service}/{name}"] = hashlib.sha256(stored.value).hexdigest()
+            pinned = kv_version(pins, item.secret, item.version)
+            stored = self.backend.read_version(item.secret, str(pinned) if pinned else "")
+            if stored is None:
+                raise StepFailed(f"{self.backend.config.location(item.secret)}: no such version")
+            wanted[item.agent_path] = hashlib.sha256(stored.value).hexdigest()
         started = time.monotonic()
         deadline = started + timeout
         while True:
