@@ -80,6 +80,9 @@ def test_a_config_through_the_agent_up_status_rotate_audit(
                 "secrets-agent": "-",  # the sidecar: no secret of its own
             }
             assert doc["data"]["pins"]["redis_conf"] == {"base": 1}
+            ages = {a["secret"]: a for a in doc["data"]["ages"]}  # from KV v2's created_time
+            assert ages["redis_password"]["age_days"] == 0
+            assert ages["redis_conf"]["file"] == "openbao:secret/titan/redis_conf (version 1)"
 
             fresh = tmp_path / "new-password"
             fresh.write_text("Rp-" + pyrandom.token_urlsafe(24))
