@@ -11,6 +11,11 @@ against a real `bao server -dev` on 127.0.0.1, in one chain:
   brain keeps signing and no listener rejects a message nor counts an auth failure (as the local
   path's test measures, tests/integration/test_rotation_db.py); PostgreSQL takes the new
   password and refuses the old one;
+- `rotate nats` on the agent path: the new user and password are new KV versions, the server's
+  config gets a KV version accepting the old AND the new user (the overlap), which the agent
+  renders into nats-server's volume and the server is reloaded onto (the same container: never
+  restarted); each client moves with no NATS auth failure; then the config with the new user
+  only;
 - no value in any output or container log."""
 
 from __future__ import annotations
@@ -44,16 +49,25 @@ FAST = ["--stop-timeout", "1", "--settle", "1"]
 DB = "titan_db_password"
 
 
-def in_container(project: str, service: str, path: str) -> str | None:
-    """sha256 of `path` in `service`'s running container (None if it cannot be read)."""
+def running(project: str, service: str):
+    """`service`'s one running container (the Docker SDK's)."""
     filters = {"label": [f"com.docker.compose.project={project}"]}
     filters["label"].append(f"com.docker.compose.service={service}")
     [container] = docker_client().containers.list(filters=filters)
-    code, out = container.exec_run(["sha256sum", path])
+    return container
+
+
+def container_id(project: str, service: str) -> str:
+    return running(project, service).id
+
+
+def in_container(project: str, service: str, path: str) -> str | None:
+    """sha256 of `path` in `service`'s running container (None if it cannot be read)."""
+    code, out = running(project, service).exec_run(["sha256sum", path])
     return out.decode().split()[0] if code == 0 else None
 
 
-def test_the_demo_with_its_configs_then_rotate_db_through_the_backend(
+def test_the_demo_with_its_configs_then_rotate_db_and_nats_through_the_backend(
     tmp_path: Path, demo_images
 ) -> None:
     image = ensure_agent_image(tmp_path)
@@ -108,6 +122,25 @@ def test_the_demo_with_its_configs_then_rotate_db_through_the_backend(
             assert psql_login(engine, brain.id, new) == "OK"
             assert psql_login(engine, brain.id, old) == "REFUSED"
             assert json.loads((root / STATE / "backend-pins.json").read_text())[DB]["base"] == 2
+
+            # rotate nats: the server accepts old + new users (a KV version of its config) and
+            # is reloaded, never restarted, while each client moves; then the new user only
+            nats_id = container_id(stack.name, "nats")
+            old_user = kv_entry("nats_user")["data"]["value"]
+            with Traffic(stack.name) as traffic:
+                rotated = ok("rotate", "nats", *FAST)
+                traffic.flows()
+            assert rotated["data"]["outcome"] == "completed"
+            assert container_id(stack.name, "nats") == nats_id  # reloaded, never restarted
+            assert traffic.total("nats_auth_failures") == 0
+            assert traffic.rejected == 0 and traffic.auth_failures == 0
+            new_user = kv_entry("nats_user")["data"]["value"]
+            stack.values["nats_password@new"] = kv_entry("nats_password")["data"]["value"].encode()
+            overlap, final = kv_entry("nats_auth_conf", 2), kv_entry("nats_auth_conf", 3)
+            assert old_user in overlap["data"]["value"] and new_user in overlap["data"]["value"]
+            assert old_user not in final["data"]["value"] and new_user in final["data"]["value"]
+            digest = hashlib.sha256(final["data"]["value"].encode()).hexdigest()
+            assert in_container(stack.name, "nats", "/run/secrets/nats/auth.conf") == digest
             ok("verify")
         finally:
             logs = container_logs(stack.name)
