@@ -283,15 +283,17 @@ DAY = 86400
 
 @pytest.mark.parametrize("kind", ["openbao", "aws"])
 def test_ages_come_from_the_backends_version_metadata(kind: str, tmp_path: Path, request) -> None:
-    """status's ages on the agent path (ops/agent_status.backend_ages): days since the backend
-    created the version the consumers hold (KV v2 `created_time`, Secrets Manager
-    `CreatedDate`; OpenBao: the pinned version, not the latest), S024 past max_age_days naming
-    the entry and its version; an entry the backend lacks has no age; never a value."""
+    """Ages from the backend's version metadata (ops/backend_ages.py; KV v2 `created_time`,
+    Secrets Manager `CreatedDate`): status on the agent path ages the version the consumers
+    hold (OpenBao: the pinned version, not the latest), check-secrets --backend the current
+    one; S024 past max_age_days naming the entry and its version; an entry the backend lacks
+    has no age; never a value."""
     from tests.projectkit import small_project
     from titan_deploy.core.secretage import age_findings
     from titan_deploy.io import backendpins
     from titan_deploy.ops.agent_stack import connect
-    from titan_deploy.ops.agent_status import backend_ages
+    from titan_deploy.ops.backend_ages import backend_ages
+    from titan_deploy.ops.check_backend import run_check_backend
 
     prefix = "titan/" + pyrandom.token_hex(4)
     if kind == "aws":
@@ -326,4 +328,12 @@ def test_ages_come_from_the_backends_version_metadata(kind: str, tmp_path: Path,
     [finding] = age_findings(ages, "")
     assert finding.code == "S024" and finding.message.startswith(ages[0].file + " is 31 days")
     assert backend_ages(project, backend, now=held.created + 29 * DAY)[0].too_old is False
-    Canaries({"a": values[0], "b": values[1]}).assert_clean(repr(ages) + finding.message, "ages")
+    checked = run_check_backend(project, now=latest.created + 31 * DAY)
+    where = f"{backend.config.location('api_token')} (version {latest.version})"
+    assert [a["file"] for a in checked.data["ages"]] == [where]
+    assert sorted((f.code, f.secret) for f in checked.findings if f.code in ("S024", "S001")) == [
+        ("S001", "other"),  # not in the backend: no age
+        ("S024", "api_token"),
+    ]
+    text = repr(ages) + finding.message + json.dumps(checked.data) + checked.summary
+    Canaries({"a": values[0], "b": values[1]}).assert_clean(text, "ages")

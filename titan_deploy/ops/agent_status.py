@@ -10,12 +10,11 @@ file is read (there may be none); values are read into memory for the hashes onl
 
 from __future__ import annotations
 
-import time
-
 from titan_deploy.core.backend import SecretBackend
 from titan_deploy.core.findings import Report, warning
 from titan_deploy.core.overlay import OverlayPlan
-from titan_deploy.core.secretage import SecretAge, age_findings
+from titan_deploy.core.secretage import age_findings
+from titan_deploy.ops.backend_ages import backend_ages
 from titan_deploy.ops.check import oldest
 from titan_deploy.ops.stack import Backends
 from titan_deploy.ops.status import STATUS_COLUMNS, service_rows
@@ -57,7 +56,7 @@ def run_agent_status(project: Project, backends: Backends) -> Report:
     if inactive:
         report.data["inactive"] = {s: list(p) for s, p in inactive.items()}
     report.findings += _undeployed(backend, pins, latest)
-    ages = backend_ages(project, backend)
+    ages = backend_ages(project, backend)  # ops/backend_ages.py
     report.findings += age_findings(ages, "")
     report.data["ages"] = [a.to_dict() for a in ages]
     report.summary = (
@@ -65,35 +64,6 @@ def run_agent_status(project: Project, backends: Backends) -> Report:
         f"{checked.data['verified']}/{checked.data['pairs']} pairs hold their pinned version"
     ) + oldest(ages)
     return report
-
-
-def backend_ages(
-    project: Project, backend: SecretBackend, now: float | None = None
-) -> list[SecretAge]:
-    """Each secret's and config's age on the agent path: days from the creation of the backend
-    version its consumers hold (the version the journal assigns, else the base, each through its
-    pin; unpinned: the entry's latest) to `now` (epoch seconds; default the clock). The
-    creation time is the backend's version metadata (KV v2 `created_time`, Secrets Manager
-    `CreatedDate`): the value was made then, whatever happened to files on this host. `file`
-    names the entry and version. An entry without a version, or whose backend gives no
-    creation time, has no age (`B004`/`up` report a missing entry)."""
-    from titan_deploy.core.agent import kv_version
-    from titan_deploy.core.secretage import age_days, current_version
-    from titan_deploy.io import backendpins
-    from titan_deploy.io import journal as journal_io
-
-    assignments = journal_io.load(project).assignments if project.state_dir.is_dir() else {}
-    pins = backendpins.load(project)
-    clock = time.time() if now is None else now
-    out = []
-    for spec in project.manifest.secrets.values():  # a config's derived entry too
-        pinned = kv_version(pins, spec.name, current_version(assignments, spec.name))
-        stored = backend.read_version(spec.name, "" if pinned is None else str(pinned))
-        if stored is None or stored.created is None:
-            continue
-        where = f"{backend.config.location(spec.name)} (version {stored.version})"
-        out.append(SecretAge(spec.name, where, age_days(stored.created, clock), spec.max_age_days))
-    return out
 
 
 def latest_versions(project: Project, backend: SecretBackend) -> dict[str, str | None]:
