@@ -12,7 +12,7 @@ STATE=.titan-deploy/vault
 NAME=titan-demo-vault
 IMAGE=titan-deploy/bao-agent:local
 MANIFEST=$STATE/secrets.manifest.yml
-FILES=(-f docker-compose.prod.yml -f demo/docker-compose.demo.yml -f demo/vault/docker-compose.vault.yml)
+FILES=(-f docker-compose.prod.yml -f demo/docker-compose.demo.yml)
 td() { "$TD" --manifest "$MANIFEST" "${FILES[@]}" -p "$NAME" "$@"; }
 
 stop_server() {
@@ -60,7 +60,6 @@ up() {
     # the demo's values, generated here once, then held by OpenBao
     td init
     "$PY" demo/gen_exchange_keys.py secrets --registry .titan-deploy/demo
-    "$PY" demo/gen_nats_auth.py secrets
     td check-secrets --fix
     td push
     td up

@@ -1,6 +1,7 @@
-"""The manifest of `make demo-vault`: the demo's manifest without `configs:` (the agent path does
-not render them yet), its own state dir, and a `backend:` naming the local OpenBao at ADDRESS
-with the AppRole files in STATE. Usage: manifest.py SOURCE TARGET ADDRESS STATE IMAGE."""
+"""The manifest of `make demo-vault`: the demo's manifest (its `configs:` included: the agent
+renders redis.conf and nats/auth.conf from their derived entries), its own state dir, and a
+`backend:` naming the local OpenBao at ADDRESS with the AppRole files in STATE. Usage:
+manifest.py SOURCE TARGET ADDRESS STATE IMAGE."""
 
 from __future__ import annotations
 
@@ -12,7 +13,6 @@ import yaml
 def main(source: str, target: str, address: str, state: str, image: str) -> None:
     with open(source, encoding="utf-8") as f:
         manifest = yaml.safe_load(f)
-    manifest.pop("configs", None)
     manifest["state_dir"] = state
     manifest["backend"] = {
         "type": "openbao",

@@ -1,10 +1,11 @@
 """Config files on the agent path (README "Secrets managers", "Config files"), on the real engine
 against a real `bao server -dev` on 127.0.0.1, in one chain: `push` writes the secret and the
 config rendered from it (a derived entry); with no secrets dir on this host, `up` deploys both
-through the sidecar and verifies them against the pinned versions; `status` reports the pins
-and each consumer's file; a central rotation of the config's input writes a new version of the
-secret AND of the config and repoints both consumers, verified by hash; `audit-logs` searches
-the backend's values; no value in any output."""
+through the sidecar (the config at a target in a subdirectory of /run/secrets, which the
+agent creates in the consumer's volume) and verifies them against the pinned versions;
+`status` reports the pins and each consumer's file; a central rotation of the config's input
+writes a new version of the secret AND of the config and repoints both consumers, verified by
+hash; `audit-logs` searches the backend's values; no value in any output."""
 
 from __future__ import annotations
 
@@ -24,6 +25,8 @@ from tests.canary import Canaries
 from tests.integration.test_backend_agent_up import in_container, td
 from tests.projectkit import REDIS_TEMPLATE, config_project
 
+CONF = "/run/secrets/redis/redis.conf"  # in a subdirectory of the consumer's volume
+
 
 def rendered(value: str) -> str:
     return f"appendonly yes\nrequirepass {json.dumps(value)}\n"
@@ -42,6 +45,10 @@ def test_a_config_through_the_agent_up_status_rotate_audit(
         head += f"  agent: {{image: '{image}', network_mode: host, render_interval: 1}}\n"
         project_obj, value = config_project(tmp_path / "p", REDIS_TEMPLATE, head=head)
         project = project_obj.project_dir
+        manifest = project / "secrets.manifest.yml"
+        text = manifest.read_text()
+        assert "target: /run/secrets/redis.conf" in text
+        manifest.write_text(text.replace("/run/secrets/redis.conf", CONF))
         approle(server, project, "titan")
         loop = "trap 'exit 0' TERM; while true; do sleep 1; done"
         consumer = {"image": busybox_image, "command": ["sh", "-c", loop], "pull_policy": "never"}
@@ -59,9 +66,9 @@ def test_a_config_through_the_agent_up_status_rotate_audit(
             outputs.append(up)
             assert up.returncode == 0, up.stdout + up.stderr
             pairs = {(r["service"], r["secret"]) for r in json.loads(up.stdout)["rows"]}
-            assert pairs == {("redis", "redis.conf"), ("client", "redis_password")}
+            assert pairs == {("redis", "redis_conf"), ("client", "redis_password")}
             conf = hashlib.sha256(rendered(value.decode()).encode()).hexdigest()
-            assert in_container(name, "redis", "/run/secrets/redis.conf") == conf
+            assert in_container(name, "redis", CONF) == conf
 
             status = td(project, name, "status")
             outputs.append(status)
@@ -73,6 +80,9 @@ def test_a_config_through_the_agent_up_status_rotate_audit(
                 "secrets-agent": "-",  # the sidecar: no secret of its own
             }
             assert doc["data"]["pins"]["redis_conf"] == {"base": 1}
+            ages = {a["secret"]: a for a in doc["data"]["ages"]}  # from KV v2's created_time
+            assert ages["redis_password"]["age_days"] == 0
+            assert ages["redis_conf"]["file"] == "openbao:secret/titan/redis_conf (version 1)"
 
             fresh = tmp_path / "new-password"
             fresh.write_text("Rp-" + pyrandom.token_urlsafe(24))
@@ -88,7 +98,7 @@ def test_a_config_through_the_agent_up_status_rotate_audit(
             assert entry["metadata"]["version"] == 2
             assert entry["data"]["value"] == rendered(fresh.read_text())
             new_conf = hashlib.sha256(entry["data"]["value"].encode()).hexdigest()
-            assert in_container(name, "redis", "/run/secrets/redis.conf") == new_conf
+            assert in_container(name, "redis", CONF) == new_conf
             new_pw = hashlib.sha256(fresh.read_bytes()).hexdigest()
             assert in_container(name, "client", "/run/secrets/redis_password") == new_pw
             verified = td(project, name, "verify")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import secrets as pyrandom
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -275,3 +276,64 @@ def test_no_aws_credentials_is_exit_2(ready_project: Path, tmp_path, moto, cli, 
     result = cli("-C", ready_project, "pull")
     assert result.exit_code == 2, result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and "no AWS credentials" in result.stderr
+
+
+DAY = 86400
+
+
+@pytest.mark.parametrize("kind", ["openbao", "aws"])
+def test_ages_come_from_the_backends_version_metadata(kind: str, tmp_path: Path, request) -> None:
+    """Ages from the backend's version metadata (ops/backend_ages.py; KV v2 `created_time`,
+    Secrets Manager `CreatedDate`): status on the agent path ages the version the consumers
+    hold (OpenBao: the pinned version, not the latest), check-secrets --backend the current
+    one; S024 past max_age_days naming the entry and its version; an entry the backend lacks
+    has no age; never a value."""
+    from tests.projectkit import small_project
+    from titan_deploy.core.secretage import age_findings
+    from titan_deploy.io import backendpins
+    from titan_deploy.ops.agent_stack import connect
+    from titan_deploy.ops.backend_ages import backend_ages
+    from titan_deploy.ops.check_backend import run_check_backend
+
+    prefix = "titan/" + pyrandom.token_hex(4)
+    if kind == "aws":
+        section = aws_manifest(request.getfixturevalue("moto"), prefix)
+    else:
+        server = request.getfixturevalue("bao")
+        section = openbao_manifest(
+            server, prefix, f"{{token_file: {token_file(server, tmp_path)}}}"
+        )
+    manifest = (
+        "version: 1\ncompose_files: [compose.yml]\nsecrets:\n"
+        "  api_token: {kind: token, max_age_days: 30, consumers: {web: API_TOKEN_FILE}}\n"
+        "  other: {kind: token, consumers: {web: OTHER_FILE}}\n" + section
+    )
+    project = small_project(tmp_path / "p", manifest, {})
+    backend = connect(project)
+    values = [f"tok-{pyrandom.token_urlsafe(24)}".encode() for _ in range(2)]
+    before = time.time()
+    first = backend.write("api_token", values[0], None)
+    backend.write("api_token", values[1], backend.read("api_token"))
+    after = time.time()
+    old, latest = backend.read_version("api_token", first), backend.read("api_token")
+    assert old is not None and latest is not None and old.created and latest.created
+    assert before - 5 <= old.created <= latest.created <= after + 5
+    held = old if kind == "openbao" else latest  # the agent path pins KV versions only
+    if kind == "openbao":
+        backendpins.pin(project, "api_token", "base", int(first))
+
+    ages = backend_ages(project, backend, now=held.created + 31 * DAY)
+    assert [(a.secret, a.age_days, a.too_old) for a in ages] == [("api_token", 31, True)]
+    assert ages[0].file == f"{backend.config.location('api_token')} (version {held.version})"
+    [finding] = age_findings(ages, "")
+    assert finding.code == "S024" and finding.message.startswith(ages[0].file + " is 31 days")
+    assert backend_ages(project, backend, now=held.created + 29 * DAY)[0].too_old is False
+    checked = run_check_backend(project, now=latest.created + 31 * DAY)
+    where = f"{backend.config.location('api_token')} (version {latest.version})"
+    assert [a["file"] for a in checked.data["ages"]] == [where]
+    assert sorted((f.code, f.secret) for f in checked.findings if f.code in ("S024", "S001")) == [
+        ("S001", "other"),  # not in the backend: no age
+        ("S024", "api_token"),
+    ]
+    text = repr(ages) + finding.message + json.dumps(checked.data) + checked.summary
+    Canaries({"a": values[0], "b": values[1]}).assert_clean(text, "ages")

@@ -72,21 +72,41 @@ def kv_version(pins: Pins, secret: str, version: int | None) -> int | None:
 def rendered_files(manifest: Manifest, plan: OverlayPlan | None = None) -> list[Rendered]:
     """Every file of `plan` (default: the manifest's plan with no rotation), in plan order.
     A config's file is its derived entry (ops/agent_configs.py), rendered like a secret's.
-    ConfigError (exit 2) for a consumer whose `target:` is not directly under /run/secrets (the
-    agent renders into one directory per consumer)."""
+    A target in a subdirectory of /run/secrets (`/run/secrets/nats/auth.conf`) is rendered
+    there in the consumer's volume (the agent creates the directory). ConfigError (exit 2) for
+    a consumer whose `target:` is not under /run/secrets (the agent renders into one volume per
+    consumer, mounted there), or one file's path a directory of another's."""
     plan = plan if plan is not None else plan_overlay(manifest)
     out = []
     for svc in plan.services:
         for mount in svc.mounts:
             path = mount.container_path
-            directory, _, name = path.rpartition("/")
-            if directory != SECRETS_MOUNT:
+            if not path.startswith(SECRETS_MOUNT + "/"):
                 raise ConfigError(
                     f"secrets.{mount.secret}.consumers.{svc.service}.target: {path} is not "
                     f"under {SECRETS_MOUNT}/: the agent renders into {SECRETS_MOUNT} only"
                 )
-            out.append(Rendered(svc.service, mount.secret, name, mount.version))
+            out.append(
+                Rendered(svc.service, mount.secret, path[len(SECRETS_MOUNT) + 1 :], mount.version)
+            )
+    _refuse_nested(out)
     return out
+
+
+def _refuse_nested(files: list[Rendered]) -> None:
+    """ConfigError when one consumer's file would be a directory of another of its files (the
+    agent could render only one of them)."""
+    names = {(item.service, item.name): item for item in files}
+    for item in files:
+        parts = item.name.split("/")
+        for depth in range(1, len(parts)):
+            other = names.get((item.service, "/".join(parts[:depth])))
+            if other is not None:
+                raise ConfigError(
+                    f"secrets.{item.secret}.consumers.{item.service}.target: "
+                    f"{item.container_path} lies inside {other.container_path} (the file of "
+                    f"{other.secret}): give one of them another target"
+                )
 
 
 def agent_hcl(

@@ -99,24 +99,30 @@ class BackendConfig:
 @dataclass(frozen=True)
 class Stored:
     """One entry as the backend holds it: its current `value` and `version` (KV v2's version
-    number, Secrets Manager's VersionId), as text. `repr()` never shows the value."""
+    number, Secrets Manager's VersionId), as text, and when that version was created (epoch
+    seconds: KV v2's `created_time`, Secrets Manager's `CreatedDate`; None when the backend
+    did not say). `repr()` never shows the value."""
 
     value: bytes
     version: str
+    created: float | None = None
 
     def __repr__(self) -> str:
         return f"Stored(version={self.version!r}, {len(self.value)} bytes)"
 
 
-def stored(text: object, version: object, location: str, expected: str) -> Stored:
-    """An entry read from a backend as a Stored, its value remembered by the scrubber of this
-    run's output (core/redact.py: in memory only). RuntimeFailure naming `location` and what
-    titan-deploy `expected` there when `text` is not a string."""
+def stored(
+    text: object, version: object, location: str, expected: str, created: float | None = None
+) -> Stored:
+    """An entry read from a backend as a Stored (`created`: its version's creation time, epoch
+    seconds), its value remembered by the scrubber of this run's output (core/redact.py: in
+    memory only). RuntimeFailure naming `location` and what titan-deploy `expected` there when
+    `text` is not a string."""
     if not isinstance(text, str):
         raise RuntimeFailure(f"{location}: {expected}; fix or remove it")
     raw = text.encode("utf-8")
     remember([raw])
-    return Stored(raw, str(version or ""))
+    return Stored(raw, str(version or ""), created)
 
 
 class SecretBackend(Protocol):

@@ -56,11 +56,12 @@ def age_days(mtime: float, now: float) -> int:
 
 def age_findings(ages: Iterable[SecretAge], label: str) -> list[Finding]:
     """A warning (S024) for each secret older than its `max_age_days`; `label` is the secrets
-    dir as hints show it."""
+    dir as hints show it ("": each `file` names its whole location, a backend's entry)."""
     return [
         warning(
             "S024",
-            f"{label}/{a.file} is {a.age_days} days old; max_age_days is {a.max_age_days}",
+            f"{label + '/' if label else ''}{a.file} is {a.age_days} days old; max_age_days is "
+            f"{a.max_age_days}",
             secret=a.secret,
             fix="rotate it (`titan-deploy rotate ...`, see the runbook) or raise max_age_days",
         )

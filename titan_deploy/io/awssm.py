@@ -12,6 +12,7 @@ region -> exit 2.
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from typing import Any
 
 from titan_deploy.core.backend import BackendConfig, Stored, encode_value, stored
@@ -60,8 +61,8 @@ class AwsSecretsManager:
         return self.read_version(secret, "")
 
     def read_version(self, secret: str, version: str) -> Stored | None:
-        """The version `version` (a VersionId; "": AWSCURRENT) of `secret`'s entry; None when
-        there is none."""
+        """The version `version` (a VersionId; "": AWSCURRENT) of `secret`'s entry, with its
+        `CreatedDate`; None when there is none."""
         name = self.config.path_of(secret)
         extra = {"VersionId": version} if version else {}
         try:
@@ -70,11 +71,13 @@ class AwsSecretsManager:
             if _code(exc) == "ResourceNotFoundException":
                 return None
             raise self._failure(exc, f"read of {self.config.location(secret)}") from None
+        created = answer.get("CreatedDate")  # botocore: a datetime with its zone
         return stored(
             answer.get("SecretString"),
             answer.get("VersionId"),
             self.config.location(secret),
             "no SecretString (a binary secret); titan-deploy stores text",
+            created.timestamp() if isinstance(created, datetime) else None,
         )
 
     def write(self, secret: str, value: bytes, previous: Stored | None) -> str:

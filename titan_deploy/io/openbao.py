@@ -16,6 +16,7 @@ from typing import Any
 
 from titan_deploy.core.backend import BackendConfig, Stored, encode_value, stored
 from titan_deploy.core.redact import remember
+from titan_deploy.core.timespec import parse_timestamp
 from titan_deploy.errors import ConfigError, RuntimeFailure
 from titan_deploy.io import fs
 
@@ -56,8 +57,8 @@ class OpenBao:
         return self.read_version(secret, "")
 
     def read_version(self, secret: str, version: str) -> Stored | None:
-        """KV version `version` of `secret`'s entry ("": the current one); None when there is
-        none (or it is deleted)."""
+        """KV version `version` of `secret`'s entry ("": the current one), with its
+        `created_time`; None when there is none (or it is deleted)."""
         import hvac.exceptions
 
         path = self.config.path_of(secret)
@@ -77,11 +78,14 @@ class OpenBao:
         except hvac.exceptions.InvalidPath:
             return None
         data = answer.get("data") or {}
+        metadata = data.get("metadata") or {}
+        created = metadata.get("created_time")
         return stored(
             (data.get("data") or {}).get("value"),
-            (data.get("metadata") or {}).get("version"),
+            metadata.get("version"),
             self.config.location(secret),
             "no text `value` key (titan-deploy stores each secret as {value: TEXT})",
+            parse_timestamp(created) if isinstance(created, str) else None,
         )
 
     def write(self, secret: str, value: bytes, previous: Stored | None) -> str:

@@ -2,9 +2,10 @@
 per service: containers, state, health, restarts, `N/M verified`), where a pair is verified
 against the KV version its file is pinned to (ops/agent_stack.py `agent_verify_report`), not a
 local file; and in `data` what the agent path has instead of a secrets dir: the pins
-(`.titan-deploy/backend-pins.json`), each entry's latest version in the backend, and per
-consumer, each file with the version it should hold and whether it does. No local secret file
-is read (there may be none); values are read into memory for the hashes only.
+(`.titan-deploy/backend-pins.json`), each entry's latest version in the backend, per
+consumer each file with the version it should hold and whether it does, and each secret's age
+from the backend's version metadata (`data.ages`, S024 as on the local path). No local secret
+file is read (there may be none); values are read into memory for the hashes only.
 """
 
 from __future__ import annotations
@@ -12,6 +13,9 @@ from __future__ import annotations
 from titan_deploy.core.backend import SecretBackend
 from titan_deploy.core.findings import Report, warning
 from titan_deploy.core.overlay import OverlayPlan
+from titan_deploy.core.secretage import age_findings
+from titan_deploy.ops.backend_ages import backend_ages
+from titan_deploy.ops.check import oldest
 from titan_deploy.ops.stack import Backends
 from titan_deploy.ops.status import STATUS_COLUMNS, service_rows
 from titan_deploy.project import Project
@@ -52,10 +56,13 @@ def run_agent_status(project: Project, backends: Backends) -> Report:
     if inactive:
         report.data["inactive"] = {s: list(p) for s, p in inactive.items()}
     report.findings += _undeployed(backend, pins, latest)
+    ages = backend_ages(project, backend)  # ops/backend_ages.py
+    report.findings += age_findings(ages, "")
+    report.data["ages"] = [a.to_dict() for a in ages]
     report.summary = (
         f"project {project.name}: {running}/{len(containers)} containers running; "
         f"{checked.data['verified']}/{checked.data['pairs']} pairs hold their pinned version"
-    )
+    ) + oldest(ages)
     return report
 
 

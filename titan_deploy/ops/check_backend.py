@@ -2,11 +2,13 @@
 checks against the manifest's backend instead of the secrets dir: each secret present, not
 empty, its kind, its size, not a placeholder. Values are read into memory only (never written
 to disk) and never shown; findings name the backend path (`openbao:secret/titan/x`) and use
-check-secrets' codes, so waivers apply as to the local check.
+check-secrets' codes, so waivers apply as to the local check; each secret's age comes from the
+backend's version metadata (S024, ops/backend_ages.py).
 """
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from titan_deploy.core.findings import Report, error
@@ -18,14 +20,22 @@ from titan_deploy.project import Project
 COLUMNS = ["secret", "location", "version", "status"]
 
 
-def run_check_backend(project: Project, *, opener: Opener | None = None) -> Report:
-    """Every manifest secret's current backend value through check-secrets' value checks.
-    Exit 1 on an error finding; 2 no backend in the manifest; 3 the backend unreachable or
-    refusing."""
+def run_check_backend(
+    project: Project, *, opener: Opener | None = None, now: float | None = None
+) -> Report:
+    """Every manifest secret's current backend value through check-secrets' value checks, and
+    its age from the backend's version metadata at `now` (epoch seconds, default the clock:
+    `data.ages`, S024 past `max_age_days`; ops/backend_ages.py). Exit 1 on an error finding; 2
+    no backend in the manifest; 3 the backend unreachable or refusing."""
+    from titan_deploy.core.secretage import age_findings
+    from titan_deploy.ops.backend_ages import stored_age
+
     backend = connect(project, opener)
     config = backend.config
     report = Report("check-secrets", columns=COLUMNS)
     findings = []
+    ages = []
+    clock = time.time() if now is None else now
     for spec in project.manifest.stored.values():
         location = config.location(spec.name)
         stored = backend.read(spec.name)
@@ -42,6 +52,8 @@ def run_check_backend(project: Project, *, opener: Opener | None = None) -> Repo
             shown = config.location(spec.name)
             found = list(content_findings(spec, stored.value, Path(shown), where(project, shown)))
         findings += found
+        age = None if stored is None else stored_age(backend, spec, stored, clock)
+        ages += [age] if age is not None else []
         status = "missing" if stored is None else ("ok" if not found else "findings")
         version = stored.version if stored else ""
         report.rows.append(
@@ -53,8 +65,9 @@ def run_check_backend(project: Project, *, opener: Opener | None = None) -> Repo
         rows, found = check_configs(project, backend)
         report.rows += rows
         findings += found
-    report.findings = waived(project, findings, "S")
+    report.findings = waived(project, findings + age_findings(ages, ""), "S")
     report.data = {"backend": config.type, "secrets": len(project.manifest.stored)}
+    report.data["ages"] = [a.to_dict() for a in ages]
     if project.manifest.configs:
         report.data["configs"] = len(project.manifest.configs)
     bad = sum(1 for row in report.rows if row["status"] != "ok")

@@ -8,18 +8,23 @@ backend and the files are rendered by the OpenBao Agent sidecar.
 - Repoint: the journal holds the new assignments; the agent's files are rendered from them
   (each file pinned to its KV version), the agent is recreated (it reads its configuration at
   start), every file of the step's services is awaited in the agent's volumes with the digest
-  of its KV version, then exactly the step's services are recreated: they read the new files.
+  of its KV version, then exactly the step's services are recreated: they read the new files;
+  a consumer that reloads (`reload: {signal|exec}`) already sees its new file in its volume
+  and is reloaded instead (ops/rotate/reload.py), as on the local path.
   The procedure's order is the plan's: HMAC listeners get primary + secondary (two KV versions)
   and are verified before any signer moves.
 - Verify: healthy, then verify against the backend's digests (ops/agent_stack.py).
 - SyncBase / RemoveVersions: the base pin moves to the current version; superseded pins go
   (the KV versions stay in the entry's history).
 - Provision (`rotate db`'s ALTER ROLE): the value of the pinned KV version, read into memory.
+- `rotate nats`' overlap version of the server's config: the KV version the server holds
+  merged with a render from the new inputs (`_overlap`), written as a new KV version.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 import time
 from functools import cached_property
 
@@ -41,10 +46,12 @@ from titan_deploy.core.rotation import (
     SyncBase,
     Verify,
     WriteVersion,
+    effective_manifest,
     versions_in_use,
 )
 from titan_deploy.core.secretvalue import generate
 from titan_deploy.io import backendpins, compose, composerun
+from titan_deploy.ops.rotate import reload
 from titan_deploy.ops.rotate.effects import HEALTH_POLL, StackEffects
 from titan_deploy.ops.rotate.runner import NothingDeployed, StepFailed
 
@@ -101,6 +108,31 @@ class AgentEffects(StackEffects):
         except (NoInput, ConfigError) as exc:
             raise StepFailed(str(exc)) from None
 
+    def _overlap(self, name: str, journal: Journal) -> bytes:
+        """`rotate nats`' overlap version of config `name`: the KV version its server holds
+        (the version the rotation started from, through its pin) merged with a fresh render
+        from the inputs' new pinned versions, so the server accepts the old AND the new
+        credential (ops/rotate/overlap.py on the local path). StepFailed (no value in it)."""
+        from titan_deploy.core.rotation.procedures.nats import merge_users
+        from titan_deploy.core.rotation.steps import current
+        from titan_deploy.ops.rotate.overlap import NO_OVERLAP
+
+        server = self.manifest.secrets[name].consumers[0].service
+        initial = journal.active.initial if journal.active is not None else {}
+        pinned = kv_version(
+            backendpins.load(self.project), name, current(initial, name, server).version
+        )
+        old = self.backend.read_version(name, "" if pinned is None else str(pinned))
+        if old is None:
+            raise StepFailed(f"{self.backend.config.location(name)}: no version {pinned} to merge")
+        new = self._render_config(name, journal)
+        if os.environ.get(NO_OVERLAP) == "1":  # the test hook of overlap.py
+            return new
+        try:
+            return merge_users(old.value, new)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise StepFailed(f"config {name}: {exc}") from None
+
     def write_version(self, step: WriteVersion, journal: Journal) -> str:
         pins = backendpins.load(self.project)
         where = self.backend.config.location(step.secret)
@@ -127,10 +159,7 @@ class AgentEffects(StackEffects):
         elif step.source == "render":  # a config's derived entry (ops/agent_configs.py)
             data = self._render_config(step.secret, journal)
         elif step.source == "overlap":  # rotate nats: its config holds old + new credentials
-            raise StepFailed(
-                f"{step.secret}: `rotate nats` is not supported on the agent path "
-                '(README "Secrets managers"); nothing was written for it'
-            )
+            data = self._overlap(step.secret, journal)
         elif step.secret in self.inputs:
             data = self.inputs[step.secret]
         else:
@@ -188,6 +217,12 @@ class AgentEffects(StackEffects):
         waited = self._await_rendered(plan, step.services, agent_timeout)
         deployed = [s for s in step.services if self.engine.containers(self.name, s)]
         absent = [s for s in step.services if s not in deployed]
+        # a consumer that reloads sees the new file in its volume at once: reloaded, not
+        # recreated (ops/rotate/reload.py; its proof is judged since the reload)
+        manifest = effective_manifest(self.manifest, journal)
+        live = [s for s in reload.live_services(manifest, step) if s in deployed]
+        reloaded = [reload.run(self, manifest, step, s) for s in live]
+        deployed = [s for s in deployed if s not in live]
         if deployed:
             argv = self.command.up_no_deps(
                 self.timeout, deployed, stop_timeout=self.stop_timeout, force=True
@@ -198,6 +233,7 @@ class AgentEffects(StackEffects):
         if removed:
             note += f"removed {', '.join(removed)} (no longer rendered); "
         note += f"recreated {', '.join(deployed)}" if deployed else "nothing to recreate"
+        note += "".join(f"; reloaded {n}" for n in reloaded)
         if absent:
             note += f"; not deployed (will use the new version when started): {', '.join(absent)}"
         return note
@@ -205,22 +241,16 @@ class AgentEffects(StackEffects):
     def _await_rendered(self, plan: OverlayPlan, services: tuple[str, ...], timeout: int) -> float:
         """Seconds until every file of `services` in the agent's volumes has the digest of its
         pinned KV version (read in the agent container); StepFailed after `timeout`."""
-        from titan_deploy.core.agent import OUT
-
         pins = backendpins.load(self.project)
         wanted: dict[str, str] = {}
-        for svc in plan.services:
-            if svc.service not in services:
+        for item in rendered_files(self.manifest, plan):
+            if item.service not in services:
                 continue
-            for mount in svc.mounts:
-                pinned = kv_version(pins, mount.secret, mount.version)
-                stored = self.backend.read_version(mount.secret, str(pinned) if pinned else "")
-                if stored is None:
-                    raise StepFailed(
-                        f"{self.backend.config.location(mount.secret)}: no such version"
-                    )
-                name = mount.container_path.rpartition("/")[2]
-                wanted[f"{OUT}/{svc.service}/{name}"] = hashlib.sha256(stored.value).hexdigest()
+            pinned = kv_version(pins, item.secret, item.version)
+            stored = self.backend.read_version(item.secret, str(pinned) if pinned else "")
+            if stored is None:
+                raise StepFailed(f"{self.backend.config.location(item.secret)}: no such version")
+            wanted[item.agent_path] = hashlib.sha256(stored.value).hexdigest()
         started = time.monotonic()
         deadline = started + timeout
         while True:
@@ -263,7 +293,13 @@ class AgentEffects(StackEffects):
         ]
         if not stale or not agents:
             return []
-        argv = ["rm", "-f", *(f"{OUT}/{name}" for name in stale)]
+        paths = {name: f"{OUT}/{name}" for name in stale}
+        present = self.engine.probe(agents[:1], {agents[0].id: list(paths.values())})
+        files = present[agents[0].id].files
+        stale = [name for name in stale if files.get(paths[name])]  # the note names real ones
+        if not stale:
+            return []
+        argv = ["rm", "-f", *(paths[name] for name in stale)]
         result = self.engine.exec(agents[0].id, argv, timeout=30)
         if result.exit_code != 0:
             raise StepFailed(f"could not remove {', '.join(stale)} from the agent's volumes")
