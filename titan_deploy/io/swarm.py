@@ -239,6 +239,9 @@ class SwarmEngine(Engine):
     def exec(self, container_id: str, *args: Any, **kwargs: Any) -> ExecResult:
         return self._on(container_id, lambda e, cid: e.exec(cid, *args, **kwargs))
 
+    def kill(self, container_id: str, signal: str) -> None:
+        self._on(container_id, lambda e, cid: e.kill(cid, signal))
+
 
 def unreached(task: TaskFact, why: str) -> str:
     """How a rotation names a task on a node it cannot reach (never a value)."""
