@@ -343,6 +343,21 @@ def secret_targets(task: dict[str, Any]) -> tuple[str, ...]:
     return tuple(out)
 
 
+def secret_objects(task: dict[str, Any]) -> dict[str, tuple[str, int, int, int]]:
+    """Mount path -> (object name, uid, gid, mode) of each secret the task's spec mounts."""
+    spec = ((task.get("Spec") or {}).get("ContainerSpec") or {}).get("Secrets") or []
+    out = {}
+    for entry in spec:
+        file = entry.get("File") or {}
+        name = str(file.get("Name") or "")
+        if not name:
+            continue
+        path = name if name.startswith("/") else f"{SECRETS_MOUNT}/{name}"
+        ids = [int(v) if str(v).isdigit() else 0 for v in (file.get("UID"), file.get("GID"))]
+        out[path] = (str(entry.get("SecretName") or ""), ids[0], ids[1], int(file.get("Mode") or 0))
+    return out
+
+
 def connect_node(endpoint: str, timeout: int = 15) -> tuple[Engine | None, str]:
     """(an Engine on a node's endpoint, "") or (None, why not): never an exception, so an
     unreachable node becomes a finding. ssh:// goes through the `ssh` binary (its config)."""
