@@ -7,10 +7,13 @@ either on demand: entered with `nsenter --net` (the host's mount namespace: its 
 hierarchy, so runc works on cgroup v1) and `unshare --uts` (a hostname of its own, which is
 the node name Swarm reports), with its own --data-root, --exec-root (its own containerd),
 --pidfile, --cgroup-parent, an empty --config-file and a unix socket under a temp dir: the host
-reaches it through that socket alone, with no network address. Its iptables rules, bridges and
-swarm ports are those of its namespace. Images come from the main engine by `docker save |
-docker load` (no registry). The storage driver is overlay2 where the temp dir allows it, else
-vfs.
+reaches it through that socket alone, with no network address. The worker's dockerd (namespace
+b) also listens on TCP at its veth address (`NsEngine.tcp`, plain HTTP: an address that exists
+only inside the lab's namespaces, reachable from namespace a, as a manager reaches a worker over
+the network); `in_netns` runs a command in namespace a to use it, `tcp_cut` makes it refuse.
+Its iptables rules, bridges and swarm ports are those of its namespace. Images come from the
+main engine by `docker save | docker load` (no registry). The storage driver is overlay2 where
+the temp dir allows it, else vfs.
 
 `Lab.close()` stops every dockerd (SIGTERM, then SIGKILL of it and of any process still naming
 its dir: its containerd and shims), unmounts what is left under the dir, removes the cgroup
@@ -39,7 +42,8 @@ from pathlib import Path
 PREFIX = "tdtest-nd"  # namespaces and cgroup parents: tdtest-nd<pid>-<hex>-a|b
 DIR_PREFIX = "tdnd-"  # temp dirs: /tmp/tdnd-<pid>-<random>
 SUBNET = "10.213"  # 10.213.<n>.0/24, only ever inside the lab's namespaces
-TOOLS = ("ip", "dockerd", "nsenter", "unshare", "docker")
+TOOLS = ("ip", "dockerd", "nsenter", "unshare", "docker", "iptables")
+TCP_PORT = 2375  # the worker's engine API on its veth address (only inside the namespaces)
 START_TIMEOUT = 60.0  # seconds for a dockerd to answer on its socket
 STOP_TIMEOUT = 60.0  # seconds for a dockerd to exit after SIGTERM
 DRIVERS = ("overlay2", "vfs")
@@ -88,6 +92,7 @@ class NsEngine:
     netns: str
     root: Path
     address: str  # its address on the lab's veth
+    tcp_port: int = 0  # also listen on tcp://address:port (0: the unix socket only)
     process: subprocess.Popen | None = None
     driver: str = ""
     loaded: set[str] = field(default_factory=set)
@@ -100,6 +105,29 @@ class NsEngine:
     def host(self) -> str:
         """The DOCKER_HOST of this engine."""
         return f"unix://{self.socket}"
+
+    @property
+    def tcp(self) -> str:
+        """Its engine's endpoint on the veth (reachable only from inside the namespaces)."""
+        assert self.tcp_port, f"{self.name} does not listen on TCP"
+        return f"tcp://{self.address}:{self.tcp_port}"
+
+    def in_netns(self, argv: list[str]) -> list[str]:
+        """`argv` run inside this node's network namespace (no fork: the same pid)."""
+        return ["nsenter", f"--net=/run/netns/{self.netns}", "--", *argv]
+
+    @contextlib.contextmanager
+    def tcp_cut(self):
+        """While inside: every packet to its TCP endpoint is answered with a reset (the
+        engine does not answer there), kept connections included; the unix socket and the
+        swarm traffic are untouched."""
+        rule = ["INPUT", "-p", "tcp", "--dport", str(self.tcp_port), "-j", "REJECT",
+                "--reject-with", "tcp-reset"]  # fmt: skip
+        check(run(*self.in_netns(["iptables", "-I", *rule])), "iptables -I")
+        try:
+            yield
+        finally:
+            check(run(*self.in_netns(["iptables", "-D", *rule])), "iptables -D")
 
     @property
     def env(self) -> dict[str, str]:
@@ -154,7 +182,9 @@ class Lab:
             check(run("ip", "-n", ns, "link", "set", dev, "up"), f"{dev} up")
         suffix = self.tag.rsplit("-", 1)[1]
         self.nodes["a"] = NsEngine(f"tdtest-mgr-{suffix}", a, self.base / "a", f"{self.net}.1")
-        self.nodes["b"] = NsEngine(f"tdtest-wkr-{suffix}", b, self.base / "b", f"{self.net}.2")
+        self.nodes["b"] = NsEngine(
+            f"tdtest-wkr-{suffix}", b, self.base / "b", f"{self.net}.2", tcp_port=TCP_PORT
+        )
 
     def engine(self, which: str) -> NsEngine:
         """The dockerd of namespace `which` ("a" or "b"), started on first use."""
@@ -225,6 +255,8 @@ def spawn(node: NsEngine, driver: str) -> subprocess.Popen:
         "--exec-root", str(node.root / "exec"),
         "--pidfile", str(node.root / "docker.pid"),
         "--host", node.host,
+        # --tls=false: plain TCP on purpose (dockerd would otherwise sleep 15 s to warn)
+        *(("--host", node.tcp, "--tls=false") if node.tcp_port else ()),
         "--storage-driver", driver,
         "--cgroup-parent", node.cgroup_parent,
     ]  # fmt: skip
@@ -244,8 +276,9 @@ def wait_ready(node: NsEngine) -> str:
     while time.monotonic() < deadline:
         if node.process.poll() is not None:
             return f"exited with {node.process.returncode}"
-        if node.socket.exists() and node.docker("version", timeout=10).returncode == 0:
-            return ""
+        with contextlib.suppress(subprocess.TimeoutExpired):  # up, but not answering yet
+            if node.socket.exists() and node.docker("version", timeout=10).returncode == 0:
+                return ""
         time.sleep(0.2)
     return f"no answer within {START_TIMEOUT:g} s"
 

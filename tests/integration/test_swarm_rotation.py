@@ -10,6 +10,7 @@ and the rotation helpers (tests/integration/rotation_kit.py) all talk to it."""
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 
 import pytest
 
@@ -27,6 +28,7 @@ from tests.integration.rotation_kit import (
     scrape,
 )
 from tests.integration.swarmkit import our_secrets, remove_stack
+from tests.netnsdocker import NsEngine
 from tests.poll import wait_until
 
 pytestmark = pytest.mark.docker
@@ -223,11 +225,17 @@ ON_WORKER = "titan-sentinel"  # a listener (auth guard endpoint) on the worker
 HMAC = "titan_hmac_secret"
 
 
+@dataclass
 class TwoNodeDemo(SwarmDemo):
-    """The swarm demo with PLACEMENT: every service on the manager but ON_WORKER."""
+    """The swarm demo with PLACEMENT: every service on the manager but ON_WORKER; the tool runs
+    in the manager's network namespace (as on a manager host), so it reaches the worker's engine
+    over the lab's veth at its tcp:// endpoint."""
+
+    manager: NsEngine | None = None
 
     def td_argv(self) -> list[str]:
-        return [*super().td_argv(), "-f", PLACEMENT]
+        argv = [*super().td_argv(), "-f", PLACEMENT]
+        return self.manager.in_netns(argv) if self.manager is not None else argv
 
 
 def place(demo: SwarmDemo, worker_services: tuple[str, ...]) -> None:
@@ -259,12 +267,15 @@ def test_rotate_hmac_on_two_nodes_reaches_the_workers_task_and_fails_when_it_can
     swarm_demo, netns_lab, swarm_manager
 ):
     """A listener on the worker, the rest on the manager (deploy.nodes maps the worker to its
-    engine): `rotate hmac` converges, health-waits, guards and verifies the worker's task through
-    the worker's engine: completed, no listener on either node counted a rejected message, and
-    the worker's listener accepts the new key's messages. Then the worker's engine stops answering
-    in the middle of phase 2 (its socket moved away; the node stays Ready): the next step that
-    reads the stack fails naming the worker and the rotation rolls back; with the engine back, the
-    stack is consistent (verify green on both nodes; phase 1 still pending)."""
+    engine's tcp:// endpoint on the veth, as a remote node is reached): `rotate hmac` converges,
+    health-waits, guards and verifies the worker's task through the worker's engine: completed,
+    no listener on either node counted a rejected message, and the worker's listener accepts the
+    new key's messages; verify proves the worker's task as a remote engine's (never /proc; the
+    archive API cannot see a Swarm secret, so by the object each task mounts) and the manager's
+    through /proc. Then the worker's engine stops
+    answering in the middle of phase 2 (its TCP port refuses; the node stays Ready): the next step
+    that reads the stack fails naming the worker and the rotation rolls back; with the engine
+    back, the stack is consistent (verify green on both nodes; phase 1 still pending)."""
     from concurrent.futures import ThreadPoolExecutor
 
     from tests.integration.swarmkit import joined, map_nodes, task_containers
@@ -272,10 +283,12 @@ def test_rotate_hmac_on_two_nodes_reaches_the_workers_task_and_fails_when_it_can
     worker = netns_lab.engine("b")
     netns_lab.load(worker, "titan-demo/standin:latest")
     base = swarm_demo
-    demo = TwoNodeDemo(root=base.root, name=base.name, image=base.image, values=base.values)
+    demo = TwoNodeDemo(
+        root=base.root, name=base.name, image=base.image, values=base.values, manager=swarm_manager
+    )
     with joined(swarm_manager, worker):
         try:
-            map_nodes(demo.root, {worker.name: worker.host})
+            map_nodes(demo.root, {worker.name: worker.tcp})
             place(demo, (ON_WORKER,))
             up = run_td(demo, "--json", "up", "--timeout", "300")
             assert up.returncode == 0, up.output[-3000:]
@@ -306,10 +319,15 @@ def test_rotate_hmac_on_two_nodes_reaches_the_workers_task_and_fails_when_it_can
             assert metric(demo, "titan-execution", 3002, "auth_failures") == 0.0
             verify = run_td(demo, "--json", "verify")
             assert verify.returncode == 0, verify.output[-3000:]
-            assert worker.name in json.loads(verify.stdout)["data"]["nodes"]
+            proved = json.loads(verify.stdout)
+            assert worker.name in proved["data"]["nodes"]
+            # the worker's secrets: the archive API (remote) cannot see a Swarm secret, so the
+            # object each task mounts proves it; the manager's: read through /proc
+            methods = {(r["service"], r["method"].split("+")[0]) for r in proved["rows"]}
+            assert {m for s, m in methods if s == ON_WORKER} == {"swarm-object"}, methods
+            assert {m for s, m in methods if s == "titan-execution"} == {"proc-root"}, methods
 
             # the worker's engine stops answering once the rotation has started
-            hidden = worker.socket.with_name("docker.sock.hidden")
 
             def mode() -> str:
                 return str((journal(demo).get("active") or {}).get("mode") or "")
@@ -321,15 +339,9 @@ def test_rotate_hmac_on_two_nodes_reaches_the_workers_task_and_fails_when_it_can
             with ThreadPoolExecutor(1) as pool:
                 argv = ["--json", "rotate", "hmac", "--finish", "--force", *FAST]
                 running = pool.submit(run_td, demo, *argv)
-                try:
-                    wait_until(
-                        lambda: stepping() or running.done(), "the rotation's first step", 120
-                    )
-                    worker.socket.rename(hidden)
+                wait_until(lambda: stepping() or running.done(), "the rotation's first step", 120)
+                with worker.tcp_cut():
                     wait_until(lambda: mode() != "forward", "the rotation left forward", 300, 0.05)
-                finally:
-                    if hidden.exists():
-                        hidden.rename(worker.socket)
                 cut = running.result()
             assert cut.returncode == 1, cut.output[-3000:]
             doc = json.loads(cut.stdout)

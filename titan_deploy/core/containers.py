@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 PROC_ROOT = "proc-root"  # opened through /proc/<pid>/root: the container's own mount namespace
 INODE = "inode"  # stat only (device + inode) through /proc/<pid>/root: content not readable
 ARCHIVE = "archive"  # the engine's archive API (tar header + content): remote or not root
+SWARM_OBJECT = "swarm-object"  # a Swarm secret the archive cannot see: the task's object, by name
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,7 @@ from pathlib import PurePosixPath
 from titan_deploy.core.containers import (
     INODE,
     PROC_ROOT,
+    SWARM_OBJECT,
     ContainerInfo,
     FileStat,
     Process,
@@ -70,7 +71,7 @@ CHECK_OF = {
     "V008": "env",  # an X_FILE under /run/secrets where nothing is mounted
     "V009": "content",  # a config file that is not a fresh render (core/configs.py)
 }
-METHODS = {PROC_ROOT: "proc-root", INODE: "inode"}
+METHODS = {PROC_ROOT: "proc-root", INODE: "inode", SWARM_OBJECT: "swarm-object"}
 ARCHIVE_METHOD = "archive+ctime"
 CONFIG_USER = "+config-user"
 CLOCK_SLACK = 1.0  # seconds between the engine's StartedAt and the filesystem's ctime

@@ -307,6 +307,10 @@ class Engine:
         code = info.get("ExitCode")
         return ExecResult(exit_code=-1 if code is None else int(code), stdout=stdout, stderr=stderr)
 
+    def kill(self, container_id: str, signal: str) -> None:
+        """Send `signal` (a name: SIGHUP) to the container's main process (a reload)."""
+        self._call("signal a container", lambda: self.client.api.kill(container_id, signal=signal))
+
     def mounts_of(self, sources: list[str]) -> dict[str, list[str]]:
         """Host path -> names of the containers (any state, any project) bind-mounting it."""
         wanted = set(sources)

@@ -19,6 +19,7 @@ from typing import Any
 from titan_deploy.core.containers import ContainerInfo, FileStat
 from titan_deploy.core.manifest_validate import SECRETS_MOUNT
 from titan_deploy.core.swarm import STACK_LABEL, TaskFact
+from titan_deploy.core.swarm_converge import LIVE_DESIRED, LiveTask, spec_essence
 from titan_deploy.errors import EngineUnreachable, RuntimeFailure
 from titan_deploy.io.engine import MAX_WORKERS, Engine, ExecResult, _api_reason
 from titan_deploy.io.enginestreams import _log_payloads
@@ -83,13 +84,20 @@ class Swarm:
 
     def referenced_secrets(self) -> set[str]:
         """The secret ids any service on the swarm references, in its spec or the previous
-        spec a rollback would return to."""
+        spec a rollback would return to, and any task not yet over uses (a task made from an
+        older spec still runs, or stops, or waits to start, with its objects): an object is
+        never removed under a task (the engine's own check looks at service specs only)."""
         found = self.engine._call("list swarm services", self.api.services)
         out: set[str] = set()
         for service in found or []:
             for key in ("Spec", "PreviousSpec"):
                 container = container_spec({"Spec": service.get(key)})
                 out.update(s.get("SecretID", "") for s in container.get("Secrets") or [])
+        tasks = self.engine._call("list swarm tasks", self.api.tasks)
+        for task in tasks or []:
+            if not task_over(task):
+                spec = (task.get("Spec") or {}).get("ContainerSpec") or {}
+                out.update(s.get("SecretID", "") for s in spec.get("Secrets") or [])
         return out
 
     # --- services, tasks, nodes -------------------------------------------------------------
@@ -106,6 +114,13 @@ class Swarm:
         """The service's tasks that should be running (desired state running)."""
         filters = {"service": service_id, "desired-state": "running"}
         return self.engine._call("list swarm tasks", lambda: self.api.tasks(filters=filters)) or []
+
+    def live_tasks(self, service_id: str) -> list[dict[str, Any]]:
+        """The service's tasks the orchestrator still means to run: desired state running, or
+        ready (a replacement waiting for the task it replaces to stop)."""
+        filters = {"service": service_id}
+        found = self.engine._call("list swarm tasks", lambda: self.api.tasks(filters=filters))
+        return [t for t in found or [] if str(t.get("DesiredState") or "") in LIVE_DESIRED]
 
     def schedulable(self) -> int:
         """How many nodes are ready and active (tasks can be placed there)."""
@@ -224,6 +239,9 @@ class SwarmEngine(Engine):
     def exec(self, container_id: str, *args: Any, **kwargs: Any) -> ExecResult:
         return self._on(container_id, lambda e, cid: e.exec(cid, *args, **kwargs))
 
+    def kill(self, container_id: str, signal: str) -> None:
+        self._on(container_id, lambda e, cid: e.kill(cid, signal))
+
 
 def unreached(task: TaskFact, why: str) -> str:
     """How a rotation names a task on a node it cannot reach (never a value)."""
@@ -291,6 +309,28 @@ def task_fact(task: dict[str, Any], service: str, nodes: dict[str, str]) -> Task
     )
 
 
+TASK_OVER = ("complete", "shutdown", "failed", "rejected", "remove", "orphaned")
+
+
+def task_over(task: dict[str, Any]) -> bool:
+    """Whether the task will never run again: not meant to (desired state past running) and
+    its container no longer runs (a terminal observed state)."""
+    desired = str(task.get("DesiredState") or "")
+    state = str((task.get("Status") or {}).get("State") or "")
+    return desired not in ("", *LIVE_DESIRED) and state in TASK_OVER
+
+
+def live_task(task: dict[str, Any], service: dict[str, Any]) -> LiveTask:
+    """A live task as core/swarm_converge judges it (made from `service`'s current spec?)."""
+    spec = ((task.get("Spec") or {}).get("ContainerSpec")) or {}
+    return LiveTask(
+        task_id=str(task.get("ID") or ""),
+        desired=str(task.get("DesiredState") or ""),
+        state=str((task.get("Status") or {}).get("State") or "unknown"),
+        current=spec_essence(spec) == spec_essence(container_spec(service)),
+    )
+
+
 def secret_targets(task: dict[str, Any]) -> tuple[str, ...]:
     """Where the task's secrets are mounted (absolute paths): Swarm mounts them itself, so
     the container's inspect lists none of them under Mounts."""
@@ -301,6 +341,21 @@ def secret_targets(task: dict[str, Any]) -> tuple[str, ...]:
         if name:
             out.append(name if name.startswith("/") else f"{SECRETS_MOUNT}/{name}")
     return tuple(out)
+
+
+def secret_objects(task: dict[str, Any]) -> dict[str, tuple[str, int, int, int]]:
+    """Mount path -> (object name, uid, gid, mode) of each secret the task's spec mounts."""
+    spec = ((task.get("Spec") or {}).get("ContainerSpec") or {}).get("Secrets") or []
+    out = {}
+    for entry in spec:
+        file = entry.get("File") or {}
+        name = str(file.get("Name") or "")
+        if not name:
+            continue
+        path = name if name.startswith("/") else f"{SECRETS_MOUNT}/{name}"
+        ids = [int(v) if str(v).isdigit() else 0 for v in (file.get("UID"), file.get("GID"))]
+        out[path] = (str(entry.get("SecretName") or ""), ids[0], ids[1], int(file.get("Mode") or 0))
+    return out
 
 
 def connect_node(endpoint: str, timeout: int = 15) -> tuple[Engine | None, str]:

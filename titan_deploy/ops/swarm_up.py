@@ -36,6 +36,7 @@ from titan_deploy.core.swarm import (
     update_deadlocks,
     without_image,
 )
+from titan_deploy.core.swarm_converge import pending_reason
 from titan_deploy.errors import RuntimeFailure, TitanError, UsageError
 from titan_deploy.io import fs
 from titan_deploy.io import swarm as swarm_io
@@ -321,7 +322,9 @@ def pending_services(
     project: Project, swarm: swarm_io.Swarm, only: Collection[str] | None = None
 ) -> tuple[dict[str, str], list[Finding]]:
     """(service -> why it has not converged, K005 for an update rolled back or paused) over the
-    stack's services (`only`: these); a stack with no service at all is pending."""
+    stack's services (`only`: these); a stack with no service at all is pending. Converged:
+    core/swarm_converge.pending_reason (every live task runs the service's current spec, as
+    many as it wants; never the update status alone, which a deploy resets)."""
     pending: dict[str, str] = {}
     failed: list[Finding] = []
     services = swarm.services(project.name)
@@ -336,15 +339,10 @@ def pending_services(
             message = (service.get("UpdateStatus") or {}).get("Message") or state
             failed.append(error("K005", f"rolling update {state}: {message}", service=short))
             continue
-        if state == "updating":
-            pending[short] = "rolling update in progress"
-            continue
-        tasks = swarm.tasks(service["ID"])
-        running = sum(1 for t in tasks if (t.get("Status") or {}).get("State") == "running")
-        desired = swarm_io.desired_replicas(service)
-        wanted = desired if desired is not None else max(1, len(tasks))
-        if running < wanted:
-            pending[short] = f"{running} of {wanted} running"
+        tasks = [swarm_io.live_task(t, service) for t in swarm.live_tasks(service["ID"])]
+        why = pending_reason(state, swarm_io.desired_replicas(service), tasks)
+        if why:
+            pending[short] = why
     return pending, failed
 
 

@@ -8,17 +8,25 @@ checks of `verify` on Compose (ops/stack.gather per node, core/verify on the mer
 file is there, its hash equals the host file's, its user can read it, the `*_FILE` var points at
 it, nothing leaks. What Swarm adds is judged in core/swarm.py: a task on a node the tool cannot
 reach (K003) and a service whose tasks do not all run (K004) fail its rows: never a silent pass.
+
+A node reached through a remote endpoint (tcp://, ssh://: no /proc of its processes here) is
+read through the archive API, which does not see a Swarm secret: the daemon mounts it in the
+task's container only, and the archive shows the empty placeholder file of the image's root
+(read from a real engine: size 0, mode 0755). There a secret's content is proved by the object
+the task mounts at that path, named by its content (core/swarm.object_name): the name must be
+the one the host file's value gives; owner and mode are the task spec's (method `swarm-object`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from titan_deploy.core.containers import ContainerInfo
+from titan_deploy.core.containers import ARCHIVE, SWARM_OBJECT, ContainerInfo, FileStat
 from titan_deploy.core.findings import Finding, Report
 from titan_deploy.core.overlay import OverlayPlan
-from titan_deploy.core.swarm import TaskFact, convergence_findings, unreachable
+from titan_deploy.core.swarm import TaskFact, convergence_findings, object_name, unreachable
 from titan_deploy.core.verify import Facts, HostFile, verify
+from titan_deploy.io import fs
 from titan_deploy.io import swarm as swarm_io
 from titan_deploy.io.engine import Engine
 from titan_deploy.ops.render import current_plan
@@ -38,6 +46,8 @@ class Survey:
     updates: dict[str, str] = field(default_factory=dict)  # service -> update state
     containers: dict[str, list[ContainerInfo]] = field(default_factory=dict)  # node -> infos
     engines: dict[str, Engine] = field(default_factory=dict)  # node id -> its engine
+    # container id -> path -> (object name, uid, gid, mode) of the secrets its task mounts
+    objects: dict[str, dict[str, tuple[str, int, int, int]]] = field(default_factory=dict)
     findings: list[Finding] = field(default_factory=list)  # K003, K004
 
 
@@ -72,6 +82,7 @@ def survey(project: Project, engine: Engine, consumers: set[str] | None = None) 
             wanted = consumers is None or short in consumers
             if wanted and fact.state == "running" and fact.container_id:
                 _inspect(reach, out, fact, swarm_io.secret_targets(task))
+                out.objects[fact.container_id] = swarm_io.secret_objects(task)
     out.engines = dict(reach.engines)
     return out
 
@@ -103,9 +114,55 @@ def swarm_facts(
         if merged is not None and not infos:
             continue
         facts = gather(project, engine, plan, containers=infos, checked=checked)
+        facts = replace(facts, files=by_object(project, plan, facts, found.objects))
         merged = facts if merged is None else _merge(merged, facts)
     assert merged is not None  # the manager's own engine is always there
     return merged
+
+
+def by_object(
+    project: Project,
+    plan: OverlayPlan,
+    facts: Facts,
+    objects: dict[str, dict[str, tuple[str, int, int, int]]],
+) -> dict[tuple[str, str], FileStat]:
+    """`facts.files` with each secret read through the archive API (which cannot see a Swarm
+    secret) replaced by what the task's spec proves: the object mounted there, its content the
+    host file's when its name is the one that content gives, with the spec's owner and mode."""
+    files = dict(facts.files)
+    names: dict[str, str] = {}
+    for svc in plan.services:
+        for info in facts.containers.get(svc.service, []):
+            for mount in svc.mounts:
+                key = (info.id, mount.container_path)
+                mounted = objects.get(info.id, {}).get(mount.container_path)
+                stat = files.get(key)
+                if mounted is None or stat is None or stat.method != ARCHIVE:
+                    continue
+                if mount.source not in names:
+                    names[mount.source] = _object_of(project, plan, mount.source)
+                name, uid, gid, mode = mounted
+                host = facts.host.get(mount.source)
+                same = host is not None and name == names[mount.source]
+                files[key] = FileStat(
+                    path=mount.container_path,
+                    exists=True,
+                    sha256=host.sha256 if same and host is not None else f"object {name}",
+                    uid=uid,
+                    gid=gid,
+                    mode=mode,
+                    method=SWARM_OBJECT,
+                )
+    return files
+
+
+def _object_of(project: Project, plan: OverlayPlan, source: str) -> str:
+    """The object name the host file of `source` gives now ("" when it cannot be read)."""
+    path = dict(plan.files).get(source)
+    try:
+        return object_name(project.name, source, fs.read_secret(project.path(path or "")))
+    except (OSError, ValueError):
+        return ""
 
 
 def _merge(a: Facts, b: Facts) -> Facts:

@@ -13,11 +13,12 @@ import pytest
 from tests.fakes import FakeContainer
 from tests.unit.ops.test_swarm_verify import LOCAL, NAME, REMOTE, FakeAPI, task
 from titan_deploy.core.containers import ContainerInfo
-from titan_deploy.core.manifest_model import AuthGuard
+from titan_deploy.core.manifest_model import AuthGuard, Reload
 from titan_deploy.errors import EngineUnreachable
 from titan_deploy.io.engine import ExecResult
 from titan_deploy.io.swarm import NodeUnreachable, SwarmEngine
 from titan_deploy.ops.rotate import guard as guard_io
+from titan_deploy.ops.rotate import reload
 
 
 class NodeEngine:
@@ -48,6 +49,10 @@ class NodeEngine:
     def read_text(self, container_id: str, path: str) -> str | None:
         self._mine(container_id)
         return f"{self.node}:{path}"
+
+    def kill(self, container_id: str, signal: str) -> None:
+        self._mine(container_id)
+        self.calls.append((signal, container_id))
 
 
 def swarm_engine(endpoints: dict[str, str] | None = None) -> SwarmEngine:
@@ -100,3 +105,21 @@ def test_a_node_whose_engine_stops_answering_raises_naming_it():
     engine.exec(f"c-{LOCAL}", ["true"])  # the manager's task: still fine
     with pytest.raises(NodeUnreachable, match=r"brain: task .* on node worker-1 .*not answer"):
         engine.exec(f"c-{REMOTE}", ["true"])
+
+
+def test_a_reload_signal_reaches_every_task_through_its_nodes_engine():
+    """`reload: {signal: ...}` is sent by the engine that runs the task (the manager's client
+    cannot signal a worker's container), as exec is; a node that stopped answering raises."""
+    engine = swarm_engine()
+    local, remote = engine._local, NodeEngine(REMOTE)
+    engine.nodes.engines[REMOTE] = remote  # type: ignore[assignment]
+    note = reload.execute(engine, NAME, "titan-brain", Reload("signal", "SIGHUP"))
+    assert ("SIGHUP", f"c-{REMOTE}") in remote.calls and ("SIGHUP", f"c-{LOCAL}") in local.calls
+    assert "signal SIGHUP" in note
+
+    def gone(*_: object, **__: object):
+        raise EngineUnreachable("cannot signal a container: the Docker engine is unreachable")
+
+    remote.kill = gone  # type: ignore[method-assign]
+    with pytest.raises(NodeUnreachable, match=r"brain: task .* on node worker-1 .*not answer"):
+        reload.execute(engine, NAME, "titan-brain", Reload("signal", "SIGHUP"))

@@ -107,3 +107,63 @@ def test_not_a_manager_is_a_runtime_failure(ready_project: Path):
     project = project_with(ready_project)
     with pytest.raises(RuntimeFailure, match="not a swarm manager"):
         swarm_verify_report(project, FakeSwarmEngine(FakeAPI([], manager=False)))
+
+
+class ArchiveNode(FakeSwarmEngine):
+    """A manager whose containers are read through the archive API only (a remote endpoint,
+    not root): the FakeEngine's view. Inspect answers from its containers."""
+
+    def inspect(self, container_id: str):
+        return self._by_id(container_id).info()
+
+
+def swarm_task(project: Project, container, wrong: str = "") -> dict:
+    """The task of `container` on LOCAL, its spec mounting each of titan-brain's secrets as
+    the object its host file's value names (`wrong`: that source's object from another value)."""
+    from titan_deploy.core.swarm import object_name
+    from titan_deploy.ops.render import current_plan
+
+    [svc] = [s for s in current_plan(project).services if s.service == "titan-brain"]
+    files = dict(current_plan(project).files)
+    secrets = []
+    for mount in svc.mounts:
+        data = (project.project_dir / files[mount.source]).read_bytes()
+        data = b"another value" if mount.source == wrong else data
+        name = object_name(NAME, mount.source, data)
+        file = {"Name": mount.target, "UID": "0", "GID": "0", "Mode": 0o444}
+        secrets.append({"SecretID": f"id-{name}", "SecretName": name, "File": file})
+    return {
+        **task(LOCAL),
+        "Status": {"State": "running", "ContainerStatus": {"ContainerID": container.id}},
+        "Spec": {"ContainerSpec": {"Secrets": secrets}},
+    }
+
+
+def test_a_swarm_secret_read_through_the_archive_is_proved_by_the_object_it_mounts(
+    ready_project: Path,
+):
+    """The archive API does not see a Swarm secret: it shows the image's empty placeholder file
+    (as a real engine does: size 0, mode 0755). Each pair is then proved by the object the task
+    mounts there, named by its content: the host file's value gives that name (method
+    `swarm-object`); an object made from another value fails its pair (V002), the others pass."""
+    from tests.fakes import FakeContainer, FakeFile
+    from titan_deploy.ops.render import current_plan
+
+    project = project_with(ready_project)
+    [svc] = [s for s in current_plan(project).services if s.service == "titan-brain"]
+    placeholder = {m.container_path: FakeFile(b"", mode=0o755) for m in svc.mounts}
+    env = {e: m.container_path for m in svc.mounts for e in m.envs}
+    container = FakeContainer(NAME, "titan-brain", env=env, files=placeholder)
+    engine = ArchiveNode(FakeAPI([]))
+    engine.add(container)
+    engine.client.api._tasks = [swarm_task(project, container)]
+    report = swarm_verify_report(project, engine)
+    assert brain(report) and all(not r["problem"] for r in brain(report)), brain(report)
+    assert {r["method"].split("+")[0] for r in brain(report)} == {"swarm-object"}
+
+    wrong = svc.mounts[0]
+    engine.client.api._tasks = [swarm_task(project, container, wrong=wrong.source)]
+    report = swarm_verify_report(project, engine)
+    bad = [r for r in brain(report) if r["problem"]]
+    assert [r["secret"] for r in bad] == [wrong.secret] and not bad[0]["content"], bad
+    assert "differs from the host file" in bad[0]["problem"]

@@ -17,6 +17,7 @@ from titan_deploy.core.manifest import Manifest
 from titan_deploy.core.manifest_model import Reload
 from titan_deploy.core.rotation import Repoint
 from titan_deploy.io import engine as engine_io
+from titan_deploy.io.swarm import NodeUnreachable
 from titan_deploy.ops.rotate.runner import StepFailed
 
 
@@ -39,17 +40,20 @@ def how(manifest: Manifest, service: str, secrets: Iterable[str]) -> Reload:
 
 
 def execute(engine: engine_io.Engine, project: str, service: str, reload: Reload) -> str:
-    """Run `reload` in every running container of `service`; returns a note. StepFailed when a
-    container refuses the signal or the command exits non-zero (its output is never shown: it
-    could quote the file)."""
+    """Run `reload` in every running container of `service`, each through the engine that
+    runs it (`engine.kill`/`exec`: on Swarm, the engine of the task's node); returns a note.
+    StepFailed when a container refuses the signal or the command exits non-zero (its output
+    is never shown: it could quote the file); NodeUnreachable (Swarm) as it is raised."""
     running = [c for c in engine.containers(project, service) if c.status == "running"]
     if not running:
         return f"{service}: not running (takes the new version when started)"
     for info in running:
         if reload.how == "signal":
             try:
-                engine.client.api.kill(info.id, signal=reload.signal)
-            except Exception as exc:  # the SDK's APIError, a vanished container
+                engine.kill(info.id, reload.signal)
+            except NodeUnreachable:
+                raise
+            except Exception as exc:  # the engine's refusal, a vanished container
                 raise StepFailed(
                     f"{info.name}: cannot send {reload.signal}: {type(exc).__name__}"
                 ) from None
