@@ -50,12 +50,15 @@ PY
 }
 
 install_test_tools() { # rsync: replacing a secret as `rsync -a` does; openssl, ssh-keygen: real
-  # PEM keys; setpriv: an unprivileged run. In CI a missing one fails its test, never skips it.
+  # PEM keys; setpriv: an unprivileged run; ip, iptables: the Swarm lab. In CI a missing one fails its test, never skips it.
   local missing=()
   command -v rsync >/dev/null 2>&1 || missing+=(rsync)
   command -v openssl >/dev/null 2>&1 || missing+=(openssl)
   command -v ssh-keygen >/dev/null 2>&1 || missing+=(openssh-client)
   command -v setpriv >/dev/null 2>&1 || missing+=(util-linux)
+  # the Swarm lab (tests/netnsdocker.py): network namespaces, veth pairs, a rule that cuts a node
+  command -v ip >/dev/null 2>&1 || missing+=(iproute2)
+  command -v iptables >/dev/null 2>&1 || missing+=(iptables)
   [ "${#missing[@]}" -eq 0 ] && return 0
   [ "$(id -u)" -eq 0 ] || { log "missing test tools: ${missing[*]} (apt-get install them)"; return 0; }
   log "installing ${missing[*]} (used by the tests)"
