@@ -354,7 +354,13 @@ def secret_objects(task: dict[str, Any]) -> dict[str, tuple[str, int, int, int]]
             continue
         path = name if name.startswith("/") else f"{SECRETS_MOUNT}/{name}"
         ids = [int(v) if str(v).isdigit() else 0 for v in (file.get("UID"), file.get("GID"))]
-        out[path] = (str(entry.get("SecretName") or ""), ids[0], ids[1], int(file.get("Mode") or 0))
+        mode = file.get("Mode")
+        out[path] = (
+            str(entry.get("SecretName") or ""),
+            ids[0],
+            ids[1],
+            mode if isinstance(mode, int) else 0,
+        )
     return out
 
 

@@ -50,7 +50,7 @@ def execute(engine: engine_io.Engine, project: str, service: str, reload: Reload
     for info in running:
         if reload.how == "signal":
             try:
-                engine.kill(info.id, reload.signal)
+                engine.kill(info.id, reload.signal or "SIGHUP")  # the manifest's default
             except NodeUnreachable:
                 raise
             except Exception as exc:  # the engine's refusal, a vanished container
