@@ -353,7 +353,7 @@ def secret_objects(task: dict[str, Any]) -> dict[str, tuple[str, int, int, int]]
         if not name:
             continue
         path = name if name.startswith("/") else f"{SECRETS_MOUNT}/{name}"
-        ids = [int(v) if str(v).isdigit() else 0 for v in (file.get("UID"), file.get("GID"))]
+        ids = [int(str(v)) if str(v).isdigit() else 0 for v in (file.get("UID"), file.get("GID"))]
         mode = file.get("Mode")
         out[path] = (
             str(entry.get("SecretName") or ""),
