@@ -34,6 +34,7 @@ from titan_deploy.core.agent import (
     DEFAULT_SERVICE,
     kv_version,
     pin_key,
+    pin_value,
     rendered_files,
 )
 from titan_deploy.core.backend import SecretBackend
@@ -168,9 +169,10 @@ class AgentEffects(StackEffects):
                 "interrupted before it was written): start the rotation again"
             )
         new = self.backend.write(step.secret, data, self.backend.read(step.secret))
-        if not new.isdigit():
-            raise StepFailed(f"{where}: the backend gave no version number for the write")
-        backendpins.pin(self.project, step.secret, pin_key(step.version), int(new))
+        pinned = pin_value(new)
+        if pinned is None:
+            raise StepFailed(f"{where}: the backend gave no version for the write")
+        backendpins.pin(self.project, step.secret, pin_key(step.version), pinned)
         return f"wrote {where} version {new} (rotation version {step.version})"
 
     def sync_base(self, step: SyncBase) -> str:
@@ -184,7 +186,7 @@ class AgentEffects(StackEffects):
     def remove_versions(self, step: RemoveVersions, journal: Journal) -> str:
         in_use = versions_in_use(journal.assignments, step.secret)
         pins = backendpins.load(self.project)
-        mine: dict[str, int] = pins.setdefault(step.secret, {})
+        mine: dict[str, int | str] = pins.setdefault(step.secret, {})
         dropped = [v for v in step.versions if v not in in_use and str(v) in mine]
         for version in dropped:
             del mine[str(version)]
