@@ -167,3 +167,25 @@ def test_pins_hold_version_ids(tmp_path: Path) -> None:
     (project.state_dir / backendpins.NAME).write_text('{"db_password": {"base": "a b"}}')
     with pytest.raises(ConfigError, match=r"backend-pins\.json: not the pins"):
         backendpins.load(project)
+
+
+def test_render_agent_writes_the_aws_files_and_check_sees_them_current(tmp_path: Path) -> None:
+    from titan_deploy.io import backendpins
+    from titan_deploy.ops.render_agent import AWS_CONFIG_FILE, COMPOSE_FILE, run_render_agent
+    from titan_deploy.project import Project
+
+    (tmp_path / "secrets.manifest.yml").write_text(MANIFEST)
+    compose = {"services": {"web": {"image": "x"}, "api": {"image": "x"}}}
+    (tmp_path / "docker-compose.yml").write_text(yaml.safe_dump(compose))
+    project = Project(project_dir=tmp_path)
+    backendpins.save(project, {"db_password": {"base": "5f1c-0a"}})
+    written = run_render_agent(project)
+    assert written.data["files"] == [AWS_CONFIG_FILE, COMPOSE_FILE]
+    body = json.loads((tmp_path / AWS_CONFIG_FILE).read_text().split("\n", 1)[1])
+    assert {f["version_id"] for f in body["files"]} == {"5f1c-0a"}
+    agent = yaml.safe_load((tmp_path / COMPOSE_FILE).read_text())["services"]["secrets-agent"]
+    assert agent["image"] == "titan-deploy/aws-agent:local"
+    assert run_render_agent(project, check=True).ok
+    backendpins.save(project, {"db_password": {"base": "77aa"}})  # up pinned another version
+    assert not run_render_agent(project, check=True).ok
+    assert run_render_agent(project).ok and "77aa" in (tmp_path / AWS_CONFIG_FILE).read_text()
