@@ -1,6 +1,6 @@
 """`up`, `verify` and `down` on the agent path (README "Secrets managers"): when the manifest's
-`backend:` has an `agent:` section, the stack gets its secrets from the OpenBao Agent sidecar
-(core/agent.py) instead of files on this host.
+`backend:` has an `agent:` section, the stack gets its secrets from the agent sidecar
+(core/agent.py; AWS Secrets Manager: core/agent_aws.py) instead of files on this host.
 
 up: check-secrets --backend (the values in memory only) -> pin each secret's base to the KV
 version just checked (io/backendpins.py) -> render-agent -> `compose up -d --wait` of the

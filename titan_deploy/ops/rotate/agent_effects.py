@@ -1,6 +1,7 @@
 """A rotation's effects on the agent path (README "Secrets managers"): the same plans, journal,
 runner, resume and rollback as on Compose (ops/rotate/effects.py); the versions live in the
-backend and the files are rendered by the OpenBao Agent sidecar.
+backend and the files are rendered by the agent sidecar (OpenBao Agent, or titan-deploy's AWS
+Secrets Manager renderer: core/agent_aws.py; its versions are VersionIds).
 
 - WriteVersion: the new value becomes a new KV version of the secret's entry (never a file on
   this host), and the rotation version is pinned to it (io/backendpins.py); a version pinned
@@ -30,7 +31,6 @@ from functools import cached_property
 
 from titan_deploy.core.agent import (
     BASE,
-    CONFIG_PATH,
     DEFAULT_SERVICE,
     kv_version,
     pin_key,
@@ -270,7 +270,7 @@ class AgentEffects(StackEffects):
                 raise StepFailed(
                     f"the secrets agent did not render the new files of {', '.join(services)} "
                     f"within {timeout}s (its logs: docker compose logs {DEFAULT_SERVICE}; its "
-                    f"configuration: {CONFIG_PATH})"
+                    "configuration: the file `titan-deploy render-agent` wrote)"
                 )
             time.sleep(HEALTH_POLL)
 
