@@ -228,3 +228,75 @@ def ensure_agent_image(workdir: Path) -> str:
     )
     assert built.returncode == 0, built.stderr[-2000:]
     return tag
+
+
+# --- the agent-path engine tests' shared pieces -------------------------------------------------
+
+
+def td(
+    project: Path, name: str, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """`titan-deploy -C project -p name --json ARGS` as a subprocess (its own argv and output)."""
+    argv = [sys.executable, "-m", "titan_deploy", "-C", str(project), "-p", name, "--json", *args]
+    return subprocess.run(
+        argv, capture_output=True, text=True, timeout=900, env={**os.environ, **(env or {})}
+    )
+
+
+def in_container(name: str, service: str, path: str) -> str | None:
+    """The sha256 of `path` in `service`'s running container (None if it cannot be read)."""
+    filters = [f"label=com.docker.compose.project={name}"]
+    filters.append(f"label=com.docker.compose.service={service}")
+    ps = ["docker", "ps", "-q", *[x for f in filters for x in ("--filter", f)]]
+    [cid] = subprocess.run(ps, capture_output=True, text=True).stdout.split()
+    argv = ["docker", "exec", cid, "busybox", "sha256sum", path]
+    done = subprocess.run(argv, capture_output=True, text=True)
+    return done.stdout.split()[0] if done.returncode == 0 else None
+
+
+def project_logs(name: str) -> str:
+    """The logs of every container of compose project `name` (the agent's included)."""
+    ps = ["docker", "ps", "-aq", "--filter", f"label=com.docker.compose.project={name}"]
+    ids = subprocess.run(ps, capture_output=True, text=True).stdout.split()
+    logs = [subprocess.run(["docker", "logs", cid], capture_output=True, text=True) for cid in ids]
+    return "\n".join(done.stdout + done.stderr for done in logs)
+
+
+@contextlib.contextmanager
+def torn_down(
+    project: Path,
+    name: str,
+    canaries,
+    outputs: list[subprocess.CompletedProcess[str]],
+    env: dict[str, str] | None = None,
+) -> Iterator[None]:
+    """The agent engine tests' teardown: whatever the body did, every container's log is read
+    and the stack goes `down --volumes`; when the body passed, down must have succeeded and no
+    canary (tests/canary.py `Canaries`) may show in any command of `outputs` (down's included)
+    nor in any container's log."""
+    try:
+        yield
+    finally:
+        logs = project_logs(name)
+        down = td(project, name, "down", "--volumes", env=env)
+        outputs.append(down)
+    assert down.returncode == 0, down.stderr
+    for result in outputs:
+        canaries.assert_clean(result.stdout + result.stderr, " ".join(result.args[7:]))
+    canaries.assert_clean(logs, f"the logs of project {name}'s containers")
+
+
+AWS_AGENT_TAG = "tdtest-aws-agent:latest"
+
+
+def ensure_aws_agent_image() -> str:
+    """The AWS renderer sidecar's image (scripts/build-aws-agent-image.sh: FROM
+    titan-demo/base:bookworm plus Debian's python3-boto3; rebuilt only when its inputs change)."""
+    base = subprocess.run(
+        ["docker", "image", "inspect", "titan-demo/base:bookworm"], capture_output=True
+    )
+    require(base.returncode == 0, "image titan-demo/base:bookworm (make demo-images)")
+    script = Path(__file__).resolve().parents[1] / "scripts" / "build-aws-agent-image.sh"
+    built = subprocess.run(["bash", str(script), AWS_AGENT_TAG], capture_output=True, text=True)
+    assert built.returncode == 0, built.stderr[-2000:]
+    return AWS_AGENT_TAG

@@ -13,6 +13,7 @@ import hashlib
 import json
 import secrets as pyrandom
 import shutil
+import subprocess
 import uuid
 from pathlib import Path
 
@@ -20,9 +21,16 @@ import hvac
 import pytest
 import yaml
 
-from tests.backendkit import approle, ensure_agent_image, openbao_manifest, openbao_server
+from tests.backendkit import (
+    approle,
+    ensure_agent_image,
+    in_container,
+    openbao_manifest,
+    openbao_server,
+    td,
+    torn_down,
+)
 from tests.canary import Canaries
-from tests.integration.test_backend_agent_up import in_container, td
 from tests.projectkit import REDIS_TEMPLATE, config_project
 
 CONF = "/run/secrets/redis/redis.conf"  # in a subdirectory of the consumer's volume
@@ -56,8 +64,8 @@ def test_a_config_through_the_agent_up_status_rotate_audit(
         (project / "docker-compose.yml").write_text(yaml.safe_dump(compose))
         canaries = Canaries({"redis_password": value})
         kv = hvac.Client(url=server.url, token=server.token).secrets.kv.v2
-        outputs = []
-        try:
+        outputs: list[subprocess.CompletedProcess[str]] = []
+        with torn_down(project, name, canaries, outputs):
             pushed = td(project, name, "push")
             outputs.append(pushed)
             assert pushed.returncode == 0, pushed.stdout + pushed.stderr
@@ -109,9 +117,3 @@ def test_a_config_through_the_agent_up_status_rotate_audit(
             outputs.append(audit)
             assert audit.returncode == 0, audit.stdout + audit.stderr
             assert set(json.loads(audit.stdout)["data"]["secrets_searched"]) == {"redis_password"}
-        finally:
-            down = td(project, name, "down", "--volumes")
-            outputs.append(down)
-        assert down.returncode == 0, down.stderr
-        for result in outputs:
-            canaries.assert_clean(result.stdout + result.stderr, " ".join(result.args[5:]))

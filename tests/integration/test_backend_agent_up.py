@@ -10,7 +10,6 @@ import json
 import secrets as pyrandom
 import shutil
 import subprocess
-import sys
 import uuid
 from pathlib import Path
 
@@ -22,8 +21,11 @@ from tests.backendkit import (
     AGENT_MANIFEST,
     approle,
     ensure_agent_image,
+    in_container,
     openbao_manifest,
     openbao_server,
+    td,
+    torn_down,
 )
 from tests.canary import Canaries
 from tests.stackkit_backend import project_with_values
@@ -49,22 +51,6 @@ def agent_project(tmp_path: Path, server, busybox_image: str, image: str, values
     return project
 
 
-def in_container(name: str, service: str, path: str) -> str | None:
-    """The sha256 of `path` in `service`'s container (None if it cannot be read)."""
-    filters = [f"label=com.docker.compose.project={name}"]
-    filters.append(f"label=com.docker.compose.service={service}")
-    ps = ["docker", "ps", "-q", *[x for f in filters for x in ("--filter", f)]]
-    [cid] = subprocess.run(ps, capture_output=True, text=True).stdout.split()
-    argv = ["docker", "exec", cid, "busybox", "sha256sum", path]
-    done = subprocess.run(argv, capture_output=True, text=True)
-    return done.stdout.split()[0] if done.returncode == 0 else None
-
-
-def td(project: Path, name: str, *args: str) -> subprocess.CompletedProcess[str]:
-    argv = [sys.executable, "-m", "titan_deploy", "-C", str(project), "-p", name, "--json", *args]
-    return subprocess.run(argv, capture_output=True, text=True, timeout=600)
-
-
 @pytest.mark.docker
 def test_up_and_verify_prove_the_backend_versions(tmp_path: Path, busybox_image: str) -> None:
     image = ensure_agent_image(tmp_path)
@@ -73,8 +59,8 @@ def test_up_and_verify_prove_the_backend_versions(tmp_path: Path, busybox_image:
     canaries = Canaries({k: v.encode() for k, v in values.items()})
     with openbao_server(tmp_path) as server:
         project = agent_project(tmp_path, server, busybox_image, image, values)
-        outputs = []
-        try:
+        outputs: list[subprocess.CompletedProcess[str]] = []
+        with torn_down(project, name, canaries, outputs):
             pushed = td(project, name, "push")
             assert pushed.returncode == 0, pushed.stderr
             shutil.rmtree(project / "secrets")  # the agent path needs no local values
@@ -131,9 +117,3 @@ def test_up_and_verify_prove_the_backend_versions(tmp_path: Path, busybox_image:
                 if r["problem"]
             }
             assert bad == {("web", "db_password"), ("api", "db_password")}
-        finally:
-            down = td(project, name, "down", "--volumes")
-            outputs.append(down)
-        assert down.returncode == 0, down.stderr
-        for result in outputs:
-            canaries.assert_clean(result.stdout + result.stderr, " ".join(result.args[5:]))

@@ -69,8 +69,9 @@ def render_agent(
         bool, typer.Option("--check", help="Exit 1 if a file on disk is out of date.")
     ] = False,
 ) -> None:
-    """Write the OpenBao Agent's config (bao-agent.hcl: AppRole from files, one template per
-    consumer and secret) and docker-compose.agent.yml (the agent sidecar, one tmpfs volume per
+    """Write the agent's config (OpenBao: bao-agent.hcl, AppRole from files, one template per
+    consumer and secret; AWS Secrets Manager: aws-agent.json for titan-deploy's renderer) and
+    docker-compose.agent.yml (the agent sidecar, one tmpfs volume per
     consumer mounted at /run/secrets, consumers started once every file is rendered)."""
     from titan_deploy.ops.render_agent import run_render_agent
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Protocol
 
 from titan_deploy.core.backend import DEFAULT_RENDER_INTERVAL, BackendConfig
 from titan_deploy.core.manifest_model import Manifest
@@ -36,8 +37,9 @@ CONFIG_PATH = "/etc/bao-agent/agent.hcl"
 DEFAULT_IMAGE = "titan-deploy/bao-agent:local"
 DEFAULT_SERVICE = "secrets-agent"
 BASE = "base"
-Pins = Mapping[str, Mapping[str, int]]
-"""secret -> {"base" | str(rotation version): KV version number}"""
+Pins = Mapping[str, Mapping[str, int | str]]
+"""secret -> {"base" | str(rotation version): the backend's version: KV's version number, or a
+Secrets Manager VersionId}"""
 
 
 @dataclass(frozen=True)
@@ -64,9 +66,17 @@ def pin_key(version: int | None) -> str:
     return BASE if version is None else str(version)
 
 
-def kv_version(pins: Pins, secret: str, version: int | None) -> int | None:
-    """The KV version `version` of `secret` is pinned to; None: the latest."""
+def kv_version(pins: Pins, secret: str, version: int | None) -> int | str | None:
+    """The backend version `version` of `secret` is pinned to; None: the latest."""
     return pins.get(secret, {}).get(pin_key(version))
+
+
+def pin_value(version: str) -> int | str | None:
+    """A backend's version as a pin: KV v2's version number as an int, Secrets Manager's
+    VersionId as its text; None for no version (nothing to pin)."""
+    if not version:
+        return None
+    return int(version) if version.isdigit() else version
 
 
 def rendered_files(manifest: Manifest, plan: OverlayPlan | None = None) -> list[Rendered]:
@@ -167,8 +177,30 @@ class Sidecar:
     image: str = DEFAULT_IMAGE
     network_mode: str | None = None
 
+    def service_lines(self) -> list[str]:
+        """The sidecar service's image, command, network mode and bind mounts (the consumers'
+        volumes follow)."""
+        q = json.dumps
+        out = [f"    image: {q(self.image)}"]
+        out.append(f'    command: ["agent", {q("-config=" + CONFIG_PATH)}]')
+        if self.network_mode:
+            out.append(f"    network_mode: {q(self.network_mode)}")
+        return [
+            *out,
+            "    volumes:",
+            f"      - {q(self.config_file + ':' + CONFIG_PATH + ':ro')}",
+            f"      - {q(self.role_id_file + ':' + CREDENTIALS + '/role-id:ro')}",
+            f"      - {q(self.secret_id_file + ':' + CREDENTIALS + '/secret-id:ro')}",
+        ]
 
-def agent_compose(plan: OverlayPlan, files: list[Rendered], sidecar: Sidecar) -> str:
+
+class SidecarSpec(Protocol):
+    """What agent_compose needs of a sidecar (Sidecar; core/agent_aws.py AwsSidecar)."""
+
+    def service_lines(self) -> list[str]: ...
+
+
+def agent_compose(plan: OverlayPlan, files: list[Rendered], sidecar: SidecarSpec) -> str:
     """The compose file of the agent path: the sidecar (its config and AppRole files bind-mounted
     read-only, one tmpfs volume per consumer), and each consumer with its volume at
     /run/secrets (read-only), the plan's `*_FILE` variables and plain values (a key id), and
@@ -183,16 +215,7 @@ def agent_compose(plan: OverlayPlan, files: list[Rendered], sidecar: Sidecar) ->
         "<this file> up",
         "services:",
         f"  {DEFAULT_SERVICE}:",
-        f"    image: {q(sidecar.image)}",
-        f'    command: ["agent", {q("-config=" + CONFIG_PATH)}]',
-    ]
-    if sidecar.network_mode:
-        out.append(f"    network_mode: {q(sidecar.network_mode)}")
-    out += [
-        "    volumes:",
-        f"      - {q(sidecar.config_file + ':' + CONFIG_PATH + ':ro')}",
-        f"      - {q(sidecar.role_id_file + ':' + CREDENTIALS + '/role-id:ro')}",
-        f"      - {q(sidecar.secret_id_file + ':' + CREDENTIALS + '/secret-id:ro')}",
+        *sidecar.service_lines(),
     ]
     out += [f"      - {q(f'secrets-{s}:{OUT}/{s}')}" for s in services]
     out += [

@@ -36,8 +36,12 @@ BACKEND_KEYS = {
     "timeout",
     "agent",
 }
-OPENBAO_ONLY = ("address", "mount", "auth", "ca_file", "namespace", "agent")
+OPENBAO_ONLY = ("address", "mount", "auth", "ca_file", "namespace")
 AGENT_KEYS = {"address", "image", "network_mode", "render_interval"}
+# aws-secretsmanager's sidecar (core/agent_aws.py): the endpoint as it reaches it, and the
+# standard AWS shared credentials/config files mounted into it (paths, never values)
+AWS_AGENT_KEYS = {"endpoint_url", "image", "network_mode", "render_interval"}
+AWS_AGENT_FILES = ("credentials_file", "config_file")
 NETWORK_MODES = ("host",)  # the agent beside a server that listens on the host's 127.0.0.1
 DEFAULT_RENDER_INTERVAL = 5  # seconds between the agent's reads of each KV entry
 IMAGE_RE = re.compile(r"^[a-z0-9][a-z0-9._/-]*(:[A-Za-z0-9_.-]+)?$")
@@ -79,11 +83,13 @@ class BackendConfig:
     region: str | None = None  # aws: else the standard AWS configuration
     endpoint_url: str | None = None  # aws: else the standard endpoint (tests: moto)
     timeout: float = DEFAULT_TIMEOUT  # seconds, per request
-    agent_address: str | None = None  # openbao: the server as the agent's container reaches it
-    agent_image: str | None = None  # openbao: the agent sidecar's image
-    agent: bool = False  # openbao: `agent:` is set: up/verify/down/rotate use the agent path
+    agent_address: str | None = None  # the server (aws: endpoint) as the agent container reaches it
+    agent_image: str | None = None  # the agent sidecar's image
+    agent: bool = False  # `agent:` is set: up/verify/down/rotate use the agent path
     agent_network_mode: str | None = None  # openbao: the sidecar's network_mode (host)
     agent_render_interval: int = DEFAULT_RENDER_INTERVAL  # seconds (static_secret_render_interval)
+    agent_credentials_file: str | None = None  # aws: the shared credentials file of the sidecar
+    agent_config_file: str | None = None  # aws: the shared config file of the sidecar
 
     def path_of(self, secret: str) -> str:
         """The entry's path within the backend: `<prefix>/<secret>`."""
@@ -175,6 +181,7 @@ def parse_backend(v: Validator, top: dict) -> BackendConfig | None:
             region=_matching(v, path, raw, "region", REGION_RE, "an AWS region (eu-west-1)"),
             endpoint_url=_matching(v, path, raw, "endpoint_url", URL_RE, "an http(s)://HOST URL"),
             timeout=timeout,
+            **_agent(v, path, raw, aws=True),
         )
     address = _matching(v, path, raw, "address", URL_RE, "an http(s)://HOST[:PORT] URL")
     if address is None:
@@ -197,20 +204,25 @@ def parse_backend(v: Validator, top: dict) -> BackendConfig | None:
     )
 
 
-def _agent(v: Validator, path: KeyPath, raw: dict) -> dict[str, Any]:
-    """`agent: {address, image, network_mode, render_interval}`: the agent path is on (up,
-    verify, down and rotate deploy through the sidecar), how it reaches the server, its image."""
+def _agent(v: Validator, path: KeyPath, raw: dict, aws: bool = False) -> dict[str, Any]:
+    """`agent: {address, image, network_mode, render_interval}` (aws-secretsmanager:
+    `endpoint_url` instead of `address`, plus `credentials_file`, `config_file`): the agent path
+    is on (up, verify, down and rotate deploy through the sidecar), how it reaches the server,
+    its image."""
     body = v.get(path, raw, "agent", dict, None)
     if body is None:
         return {}
     apath: KeyPath = (*path, "agent")
-    v.known_keys(apath, body, AGENT_KEYS)
+    v.known_keys(apath, body, AWS_AGENT_KEYS | set(AWS_AGENT_FILES) if aws else AGENT_KEYS)
     interval = v.get(apath, body, "render_interval", int, DEFAULT_RENDER_INTERVAL)
     if isinstance(interval, bool) or not 1 <= interval <= 3600:
         raise v.doc.error((*apath, "render_interval"), "must be whole seconds, 1 to 3600")
+    address = "endpoint_url" if aws else "address"
+    files = {f"agent_{key}": _file(v, apath, body, key) for key in AWS_AGENT_FILES if aws}
     return {
+        **files,
         "agent": True,
-        "agent_address": _matching(v, apath, body, "address", URL_RE, "an http(s)://HOST URL"),
+        "agent_address": _matching(v, apath, body, address, URL_RE, "an http(s)://HOST URL"),
         "agent_image": _matching(v, apath, body, "image", IMAGE_RE, "an image name (repo:tag)"),
         "agent_network_mode": v.choice(apath, body, "network_mode", NETWORK_MODES),
         "agent_render_interval": interval,

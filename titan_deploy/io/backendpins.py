@@ -1,5 +1,6 @@
 """Which KV version each file of the agent path holds (README "Secrets managers", core/agent.py
-`Pins`): `<state_dir>/backend-pins.json`, {secret: {"base" | "<rotation version>": KV version}},
+`Pins`): `<state_dir>/backend-pins.json`, {secret: {"base" | "<rotation version>": KV version
+number, or Secrets Manager VersionId}},
 0600, written atomically. Version numbers only: never a value. `up` pins each secret's base to
 the version it checked; a rotation pins each version it writes (ops/rotate/agent_effects.py).
 """
@@ -7,6 +8,7 @@ the version it checked; a rotation pins each version it writes (ops/rotate/agent
 from __future__ import annotations
 
 import json
+import re
 
 from titan_deploy.core.agent import Pins
 from titan_deploy.errors import ConfigError
@@ -14,9 +16,10 @@ from titan_deploy.io import fs
 from titan_deploy.project import Project
 
 NAME = "backend-pins.json"
+VERSION_ID_RE = re.compile(r"[A-Za-z0-9-]{1,64}")  # a Secrets Manager VersionId (a UUID)
 
 
-def load(project: Project) -> dict[str, dict[str, int]]:
+def load(project: Project) -> dict[str, dict[str, int | str]]:
     """The pins on disk ({} when there are none). ConfigError (exit 2) naming the file when it
     is not the JSON this module writes."""
     path = project.state_dir / NAME
@@ -27,7 +30,7 @@ def load(project: Project) -> dict[str, dict[str, int]]:
     try:
         data = json.loads(raw)
         out = {
-            str(secret): {str(k): int(v) for k, v in versions.items() if not isinstance(v, bool)}
+            str(secret): {str(k): _pin(v) for k, v in versions.items()}
             for secret, versions in data.items()
         }
     except (ValueError, TypeError, AttributeError):
@@ -38,6 +41,16 @@ def load(project: Project) -> dict[str, dict[str, int]]:
     return out
 
 
+def _pin(value: object) -> int | str:
+    """A stored pin: KV's version number, or a Secrets Manager VersionId (letters, digits,
+    `-`); ValueError for anything else."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and VERSION_ID_RE.fullmatch(value):
+        return value
+    raise ValueError("not a pin")
+
+
 def save(project: Project, pins: Pins) -> None:
     """Write the pins atomically, 0600 (the state dir created 0700 if missing)."""
     root = project.project_dir
@@ -46,7 +59,7 @@ def save(project: Project, pins: Pins) -> None:
     fs.atomic_write(project.state_dir / NAME, text.encode(), mode=0o600, root=root)
 
 
-def pin(project: Project, secret: str, key: str, kv_version: int) -> None:
+def pin(project: Project, secret: str, key: str, kv_version: int | str) -> None:
     """Record one pin (read, update, write)."""
     pins = load(project)
     pins.setdefault(secret, {})[key] = kv_version

@@ -20,7 +20,7 @@ from titan_deploy.project import Project
 
 
 def backend_values(
-    project: Project, backend: SecretBackend, pins: dict[str, dict[str, int]]
+    project: Project, backend: SecretBackend, pins: dict[str, dict[str, int | str]]
 ) -> tuple[dict[str, list[bytes]], list[Finding]]:
     """({secret: [values]}: the latest version and every pinned version of each stored secret
     that is searched (`sensitive: false` ones are not), deduplicated; warnings A004 for an entry
@@ -60,7 +60,7 @@ def backend_values(
 
 
 def _config_texts(
-    project: Project, backend: SecretBackend, pins: dict[str, dict[str, int]]
+    project: Project, backend: SecretBackend, pins: dict[str, dict[str, int | str]]
 ) -> dict[str, bytes]:
     """Each config's derived entry, latest and pinned versions, keyed as version files are
     (core/versions.file_name), for ops/configs.values_in_configs."""
@@ -71,10 +71,11 @@ def _config_texts(
         latest = backend.read(name)
         if latest is not None:
             out[name] = latest.value
-        for kv in sorted(set(pins.get(name, {}).values())):
+        for n, kv in enumerate(sorted(set(pins.get(name, {}).values()), key=str), 1):
             held = backend.read_version(name, str(kv))
             if held is not None and (latest is None or held.version != latest.version):
-                out[file_name(name, kv)] = held.value
+                # KV's number names the version; a Secrets Manager VersionId: its position
+                out[file_name(name, kv if isinstance(kv, int) else n)] = held.value
     return out
 
 

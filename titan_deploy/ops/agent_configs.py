@@ -45,7 +45,7 @@ def render_from(project: Project, spec: SecretSpec, values: Mapping[str, bytes])
 
 
 def backend_inputs(
-    backend: SecretBackend, spec: SecretSpec, versions: Mapping[str, int | None] | None = None
+    backend: SecretBackend, spec: SecretSpec, versions: Mapping[str, int | str | None] | None = None
 ) -> dict[str, bytes]:
     """Each input's value in the backend: the KV version `versions` names, else its latest.
     NoInput naming the entry when one is missing."""
@@ -147,7 +147,10 @@ def check_configs(project: Project, backend: SecretBackend) -> tuple[list[dict],
 
 
 def render_pinned(
-    project: Project, backend: SecretBackend, spec: SecretSpec, versions: Mapping[str, int | None]
+    project: Project,
+    backend: SecretBackend,
+    spec: SecretSpec,
+    versions: Mapping[str, int | str | None],
 ) -> bytes:
     """A config rendered from its inputs at these KV versions (None or absent: the latest).
     NoInput, TemplateProblem, ConfigError as above."""

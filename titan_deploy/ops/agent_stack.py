@@ -1,6 +1,6 @@
 """`up`, `verify` and `down` on the agent path (README "Secrets managers"): when the manifest's
-`backend:` has an `agent:` section, the stack gets its secrets from the OpenBao Agent sidecar
-(core/agent.py) instead of files on this host.
+`backend:` has an `agent:` section, the stack gets its secrets from the agent sidecar
+(core/agent.py; AWS Secrets Manager: core/agent_aws.py) instead of files on this host.
 
 up: check-secrets --backend (the values in memory only) -> pin each secret's base to the KV
 version just checked (io/backendpins.py) -> render-agent -> `compose up -d --wait` of the
@@ -49,7 +49,7 @@ def pin_current(project: Project, backend: SecretBackend) -> dict[str, str]:
     """Pin each secret's and config's base to the KV version the backend holds now (a config's
     derived entry rendered and written first where it is stale: ops/agent_configs.py);
     entry -> its version."""
-    from titan_deploy.core.agent import BASE
+    from titan_deploy.core.agent import BASE, pin_value
     from titan_deploy.io import backendpins
 
     if project.manifest.configs:
@@ -63,8 +63,9 @@ def pin_current(project: Project, backend: SecretBackend) -> dict[str, str]:
     out = {}
     for name in project.manifest.secrets:
         stored = backend.read(name)
-        if stored is not None and stored.version.isdigit():
-            pins.setdefault(name, {})[BASE] = int(stored.version)
+        pinned = pin_value(stored.version) if stored is not None else None
+        if stored is not None and pinned is not None:
+            pins.setdefault(name, {})[BASE] = pinned
             out[name] = stored.version
     backendpins.save(project, pins)
     return out

@@ -95,7 +95,7 @@ def consumer_state(plan: OverlayPlan, checked: Report) -> dict[str, list[dict]]:
 
 
 def _undeployed(
-    backend: SecretBackend, pins: dict[str, dict[str, int]], latest: dict[str, str | None]
+    backend: SecretBackend, pins: dict[str, dict[str, int | str]], latest: dict[str, str | None]
 ) -> list:
     from titan_deploy.core.agent import BASE
 

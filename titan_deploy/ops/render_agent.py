@@ -1,5 +1,6 @@
 """`titan-deploy render-agent [--check]` (README "Secrets managers"): write the OpenBao Agent's
-configuration (`bao-agent.hcl`) and the compose file of the agent path
+configuration (`bao-agent.hcl`; aws-secretsmanager: the renderer's `aws-agent.json`,
+core/agent_aws.py) and the compose file of the agent path
 (`docker-compose.agent.yml`) into the project dir, from the manifest's `backend:`
 (core/agent.py), for the overlay plan as the rotation journal sets it and the KV versions
 pinned in io/backendpins.py. Like `render`: atomic writes, a file replaced only if titan-deploy
@@ -12,6 +13,7 @@ from __future__ import annotations
 import os
 
 from titan_deploy.core.agent import DEFAULT_IMAGE, Sidecar, agent_compose, agent_hcl, rendered_files
+from titan_deploy.core.backend import BackendConfig
 from titan_deploy.core.findings import Report
 from titan_deploy.core.overlay import OverlayPlan
 from titan_deploy.errors import ConfigError
@@ -21,17 +23,21 @@ from titan_deploy.ops.render import OWN_MARK, _on_disk
 from titan_deploy.project import Project
 
 CONFIG_FILE = "bao-agent.hcl"
+AWS_CONFIG_FILE = "aws-agent.json"  # aws-secretsmanager: the renderer's (core/agent_aws.py)
 COMPOSE_FILE = "docker-compose.agent.yml"
 
 
 def agent_files(project: Project) -> dict[str, str]:
     """file name (in the project dir) -> its rendered text. ConfigError (exit 2) when the
-    backend is not openbao with AppRole, or a consumer reads outside /run/secrets."""
+    backend is neither openbao with AppRole nor aws-secretsmanager, or a consumer reads outside
+    /run/secrets."""
     config = backend_config(project)
+    if config.type == "aws-secretsmanager":
+        return _aws_files(project, config)
     if config.type != "openbao" or config.auth is None or config.auth.method != "approle":
         raise ConfigError(
             "render-agent: the agent path needs `backend: {type: openbao, auth: {role_id_file, "
-            "secret_id_file}}` (the agent logs in with AppRole)"
+            "secret_id_file}}` (the agent logs in with AppRole) or `type: aws-secretsmanager`"
         )
     from titan_deploy.io import backendpins
 
@@ -48,6 +54,25 @@ def agent_files(project: Project) -> dict[str, str]:
         config.agent_network_mode,
     )
     return {CONFIG_FILE: hcl, COMPOSE_FILE: agent_compose(plan, files, sidecar)}
+
+
+def _aws_files(project: Project, config: BackendConfig) -> dict[str, str]:
+    """aws-secretsmanager: the renderer's JSON config and the compose file (core/agent_aws.py)."""
+    from titan_deploy.core.agent_aws import AWS_DEFAULT_IMAGE, AwsSidecar, aws_agent_json
+    from titan_deploy.io import backendpins
+
+    plan = agent_plan(project)
+    files = rendered_files(project.manifest, plan)
+    text = aws_agent_json(config, files, backendpins.load(project))
+    creds, aws_config = config.agent_credentials_file, config.agent_config_file
+    sidecar = AwsSidecar(
+        f"./{AWS_CONFIG_FILE}",
+        _compose_path(creds) if creds else None,
+        _compose_path(aws_config) if aws_config else None,
+        config.agent_image or AWS_DEFAULT_IMAGE,
+        config.agent_network_mode,
+    )
+    return {AWS_CONFIG_FILE: text, COMPOSE_FILE: agent_compose(plan, files, sidecar)}
 
 
 def agent_plan(project: Project) -> OverlayPlan:

@@ -1,6 +1,7 @@
 """A rotation's effects on the agent path (README "Secrets managers"): the same plans, journal,
 runner, resume and rollback as on Compose (ops/rotate/effects.py); the versions live in the
-backend and the files are rendered by the OpenBao Agent sidecar.
+backend and the files are rendered by the agent sidecar (OpenBao Agent, or titan-deploy's AWS
+Secrets Manager renderer: core/agent_aws.py; its versions are VersionIds).
 
 - WriteVersion: the new value becomes a new KV version of the secret's entry (never a file on
   this host), and the rotation version is pinned to it (io/backendpins.py); a version pinned
@@ -30,10 +31,10 @@ from functools import cached_property
 
 from titan_deploy.core.agent import (
     BASE,
-    CONFIG_PATH,
     DEFAULT_SERVICE,
     kv_version,
     pin_key,
+    pin_value,
     rendered_files,
 )
 from titan_deploy.core.backend import SecretBackend
@@ -168,9 +169,10 @@ class AgentEffects(StackEffects):
                 "interrupted before it was written): start the rotation again"
             )
         new = self.backend.write(step.secret, data, self.backend.read(step.secret))
-        if not new.isdigit():
-            raise StepFailed(f"{where}: the backend gave no version number for the write")
-        backendpins.pin(self.project, step.secret, pin_key(step.version), int(new))
+        pinned = pin_value(new)
+        if pinned is None:
+            raise StepFailed(f"{where}: the backend gave no version for the write")
+        backendpins.pin(self.project, step.secret, pin_key(step.version), pinned)
         return f"wrote {where} version {new} (rotation version {step.version})"
 
     def sync_base(self, step: SyncBase) -> str:
@@ -184,7 +186,7 @@ class AgentEffects(StackEffects):
     def remove_versions(self, step: RemoveVersions, journal: Journal) -> str:
         in_use = versions_in_use(journal.assignments, step.secret)
         pins = backendpins.load(self.project)
-        mine: dict[str, int] = pins.setdefault(step.secret, {})
+        mine: dict[str, int | str] = pins.setdefault(step.secret, {})
         dropped = [v for v in step.versions if v not in in_use and str(v) in mine]
         for version in dropped:
             del mine[str(version)]
@@ -268,7 +270,7 @@ class AgentEffects(StackEffects):
                 raise StepFailed(
                     f"the secrets agent did not render the new files of {', '.join(services)} "
                     f"within {timeout}s (its logs: docker compose logs {DEFAULT_SERVICE}; its "
-                    f"configuration: {CONFIG_PATH})"
+                    "configuration: the file `titan-deploy render-agent` wrote)"
                 )
             time.sleep(HEALTH_POLL)
 
