@@ -143,6 +143,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]):
 # these few files outside tests/integration (minutes each on a loaded CI machine).
 SLOW_FILES = (
     "tests/integration/test_rotation_nats.py",
+    "tests/integration/test_rotation_nats_abort.py",
     "tests/integration/test_backend_agent_demo.py",
     "tests/unit/ops/rotate/test_rotation_manifest_change.py",
     "tests/cli/test_hostile_fuzz.py",

@@ -40,7 +40,8 @@ class Stack:
     root: Path
     name: str
     image: str
-    values: dict[str, bytes] = field(default_factory=dict)
+    # not in repr(): pytest prints a failed assert's call arguments (`refusals(stack) == 0`)
+    values: dict[str, bytes] = field(default_factory=dict, repr=False)
     outputs: list[str] = field(default_factory=list)
 
     def td_argv(self) -> list[str]:

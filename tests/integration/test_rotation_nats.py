@@ -11,23 +11,21 @@ or publish fails. Three engine runs, each proving several things (CI time):
   counters see it and the auth-failure guard (auth_guard.counters: nats_auth_failures_total)
   fails the step and rolls the rotation back.
 
-Every other boundary of abort (forward and rollback) runs on a fake stack in
+Abort after EVERY boundary (forward and rollback) runs on the NATS lab, a minimal stack with
+every kind of boundary (tests/integration/test_rotation_nats_abort.py), and on a fake stack in
 tests/unit/ops/rotate/test_rotation_nats_crash.py. On the module's plain demo stack (prod
 healthchecks: the 1 s ones of the rotation stack fail `up` on a loaded machine).
 
-Failures are counted where they happen: nats-server logs every refused login
-("authentication error"; the client gets "Authorization Violation"), and it runs through the
-whole rotation (same container); each stand-in counts its failed connects, publishes and
-refused logins (nats_client.py), read from every client container at every boundary (a
-container is replaced only by a step, so each is read before it goes and after it comes)."""
+Failures are counted as tests/integration/natskit.py says."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 
 import pytest
 
+from tests.integration import natskit
+from tests.integration.natskit import CLEANUP, CRASH, FAST, assert_no_secret, refusals, server
 from tests.integration.rotation_kit import (
     assert_consistent,
     container_logs,
@@ -35,14 +33,10 @@ from tests.integration.rotation_kit import (
     journal,
     remember_values,
     run_td,
-    scrape,
 )
-from tests.integration.test_demo_nats import PORTS, login
-from tests.poll import wait_until
+from tests.integration.test_demo_nats import PORTS
 
 pytestmark = pytest.mark.docker
-
-FAST = ["--stop-timeout", "1", "--settle", "1"]
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +46,7 @@ def demo(tmp_path_factory, demo_images, busybox_image):
     from tests.integration.demo import make_demo, wait_healthy
 
     stack = make_demo(tmp_path_factory.mktemp("natsdemo"))
-    tag = pin_standin(stack)
+    tag = natskit.pin_standin(stack, stack.root / "demo" / "docker-compose.demo.yml")
     up = stack.td("up", "--timeout", "240")
     if up.returncode != 0:
         stack.down()
@@ -63,115 +57,23 @@ def demo(tmp_path_factory, demo_images, busybox_image):
     docker_client().images.remove(tag)  # the tag only: the image stays (it is :latest)
 
 
-def pin_standin(stack) -> str:
-    """Run this module's stack on the stand-in image of THESE sources under a tag of its own,
-    written into the stack's copy of the demo compose file: a rotation recreates clients
-    minutes after `up`, and another test session on the machine (other sources) may retag
-    titan-demo/standin:latest in between (scripts/build-demo-images.sh), which would give the
-    recreated clients other code than the server and the first ones. Rebuilt (bounded) when
-    :latest does not hold these sources' stand-in files. Returns the tag."""
-    from tests.integration.demo import build_demo_images
-    from tests.paths import REPO
-
-    client = docker_client()
-    want = sorted(
-        f"{hashlib.sha256(p.read_bytes()).hexdigest()}  {p.relative_to(REPO / 'demo')}"
-        for p in (REPO / "demo" / "standin").rglob("*.py")
-    )
-    for _ in range(3):
-        image = client.images.get("titan-demo/standin:latest")
-        listing = client.containers.run(
-            image.id,
-            ["-c", "cd /opt/titan-demo && find standin -name '*.py' | xargs sha256sum"],
-            entrypoint="sh",
-            remove=True,
-        )
-        if sorted(listing.decode().splitlines()) == want:
-            break
-        build_demo_images()
-    else:
-        pytest.fail("titan-demo/standin:latest keeps holding other stand-in sources")
-    tag = f"titan-demo/standin:{stack.name}"
-    image.tag(tag)
-    compose = stack.root / "demo" / "docker-compose.demo.yml"
-    compose.write_text(compose.read_text().replace("titan-demo/standin:latest", tag))
-    return tag
-
-
-CRASH = "TITAN_DEPLOY_CRASH_AFTER_STEP"
 NO_OVERLAP = "TITAN_DEPLOY_NATS_NO_OVERLAP"
-CLEANUP = ("sync-base", "remove-versions")  # past the point of no return
-REFUSED = "authentication error"
-
-
-def assert_no_secret(stack, texts: list[str]) -> None:
-    """No value of a secret in `texts`: `nats_user` is configuration (`sensitive: false`), which
-    nats-server logs when it refuses a login (the control run makes it refuse)."""
-    from tests import canary
-
-    public = ("nats_user", "nats_auth_conf")  # the config's text holds the user name too
-    values = {k: v for k, v in stack.values.items() if not k.startswith(public)}
-    canary.assert_no_canary(values, texts)
-
-
-def containers(stack, service: str):
-    return docker_client().containers.list(
-        filters={
-            "label": [
-                f"com.docker.compose.project={stack.name}",
-                f"com.docker.compose.service={service}",
-            ]
-        }
-    )
-
-
-def server(stack):
-    (found,) = containers(stack, "nats")
-    return found
-
-
-def refusals(stack) -> int:
-    """Logins nats-server refused since it started."""
-    return server(stack).logs().decode("utf-8", "replace").count(REFUSED)
-
-
-FAILED = ("nats_connect_failures", "nats_publish_failures", "nats_auth_failures")
 
 
 def failures(stack, seen: dict[str, float] | None = None) -> dict[str, float]:
-    """Container id -> its failed NATS connects + publishes + refused logins, for every
-    client's running container; merged into `seen` (the highest value read per container:
-    a replaced container keeps its last reading)."""
-    out = {} if seen is None else seen
-    for service, port in PORTS.items():
-        for c in containers(stack, service):
-            m = scrape(c, f"http://127.0.0.1:{port}/metrics")
-            out[c.id] = max(out.get(c.id, 0.0), sum(m.get(name, 0) for name in FAILED))
-    return out
+    return natskit.failures(stack, PORTS, seen)
 
 
 def publishing(stack) -> None:
-    """Every client connected and publishing (after a restart: its first heartbeats)."""
-    for service, port in PORTS.items():
-        wait_until(
-            lambda s=service, p=port: all(
-                scrape(c, f"http://127.0.0.1:{p}/metrics").get("nats_publishes", 0) >= 2
-                for c in containers(stack, s)
-            ),
-            f"{service} publishes",
-            timeout=90,
-        )
+    natskit.publishing(stack, PORTS)
 
 
 def creds(stack) -> tuple[bytes, bytes]:
-    """The (user, password) the clients are assigned now (journal), read from their files."""
-    assigned = journal(stack).get("assignments") or {}
-    out = []
-    for name in ("nats_user", "nats_password"):
-        version = (assigned.get(name, {}).get("titan-brain") or {}).get("version")
-        path = stack.root / "secrets" / (name if version is None else f"{name}.v{version}")
-        out.append(path.read_bytes().strip())
-    return out[0], out[1]
+    return natskit.creds(stack, "titan-brain")
+
+
+def login(stack, user: bytes, password: bytes) -> str:
+    return natskit.login(stack, user, password, via="titan-brain")
 
 
 def test_nats_killed_at_every_step_boundary_then_resumed_fails_no_connection(demo):

@@ -54,3 +54,20 @@ def test_every_dataclass_with_bytes_fields_hides_them() -> None:
                     continue
                 found.append(f"{path.relative_to(PACKAGE)}: {node.name}.{name}")
     assert not found, f"values would show in repr(): {found}"
+
+
+def test_a_test_stack_repr_holds_no_value() -> None:
+    """pytest prints the arguments of a call in a failed assert (`refusals(stack) == 0`): the
+    engine tests' Stack (and DemoStack, RotationStack: subclasses) must not show its values."""
+    from pathlib import Path
+
+    from tests.integration.demo import DemoStack
+    from tests.integration.stackkit import Stack
+
+    value = f"Repr-{secrets.token_urlsafe(24)}".encode()
+    shown = []
+    for kind in (Stack, DemoStack):
+        stack = kind(root=Path("/nowhere"), name="tdtest-repr", image="busybox")
+        stack.values["k"] = value
+        shown.append(repr(stack))
+    assert_no_canary({"k": value}, shown)
