@@ -40,9 +40,9 @@ ENV_PROD_SERVICES = (
 @dataclass
 class TitanLike:
     root: Path
-    values: dict[str, bytes] = field(default_factory=dict)  # env name -> canary value
+    values: dict[str, bytes] = field(default_factory=dict, repr=False)  # env name -> canary
     compose: tuple[str, ...] = ("docker-compose.prod.yml",)
-    untouched: dict[str, bytes] = field(default_factory=dict)  # files adopt must not change
+    untouched: dict[str, bytes] = field(default_factory=dict, repr=False)  # adopt keeps these
 
     def canaries(self) -> list[bytes]:
         return sorted(set(self.values.values()))

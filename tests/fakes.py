@@ -41,7 +41,7 @@ _ids = itertools.count(1)
 
 @dataclass
 class FakeFile:
-    content: bytes
+    content: bytes = field(repr=False)  # a secret's bytes: never in a failed assert
     uid: int = 0
     gid: int = 0
     mode: int = 0o444

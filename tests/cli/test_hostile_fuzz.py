@@ -32,7 +32,7 @@ import stat
 import subprocess
 import sys
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -72,7 +72,7 @@ class World:
     root: Path  # tmp root: project/ and outside/
     project: Path
     outside: Path
-    values: dict[str, bytes]
+    values: dict[str, bytes] = field(repr=False)  # pytest prints a failed call's args
 
     @property
     def store(self) -> Path:

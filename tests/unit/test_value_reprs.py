@@ -71,3 +71,22 @@ def test_a_test_stack_repr_holds_no_value() -> None:
         stack.values["k"] = value
         shown.append(repr(stack))
     assert_no_canary({"k": value}, shown)
+
+
+def test_the_test_helpers_holding_values_show_none_in_their_repr() -> None:
+    """The same for every other test helper that holds canary values (adopt's Titan-like project,
+    the hostile fuzz's world, the fake engine's files): a failed assert prints them."""
+    from pathlib import Path
+
+    from tests.adoptkit import TitanLike
+    from tests.cli.test_hostile_fuzz import World
+    from tests.fakes import FakeFile
+
+    value = f"Repr-{secrets.token_urlsafe(24)}".encode()
+    where = Path("/nowhere")
+    shown = [
+        repr(TitanLike(root=where, values={"k": value}, untouched={"f": value})),
+        repr(World(root=where, project=where, outside=where, values={"k": value})),
+        repr(FakeFile(content=value)),
+    ]
+    assert_no_canary({"k": value}, shown)
