@@ -16,7 +16,13 @@ against a real `bao server -dev` on 127.0.0.1, in one chain:
   renders into nats-server's volume and the server is reloaded onto (the same container: never
   restarted); each client moves with no NATS auth failure; then the config with the new user
   only;
-- no value in any output or container log."""
+- `rotate exchange binance` on the agent path: a new key pair registered at the demo exchange
+  (as tests/integration/test_rotation_exchange.py does on the local path), given with
+  --from-file twice (0600 files in a temp dir), becomes KV version 2 of both entries; each
+  consumer is recreated on it and logs its proof (`Exchange connected (binance)`), the demo
+  exchange reports every consumer connected, no message is rejected nor an auth failure
+  counted while it runs; every consumer holds the new versions and `verify` is ok;
+- no value (the new key pair's included) in any output or container log."""
 
 from __future__ import annotations
 
@@ -40,6 +46,7 @@ from tests.integration.rotation_kit import (
     make_rotation_stack,
     psql_login,
 )
+from tests.integration.test_rotation_exchange import CONSUMERS, connected, new_pair
 
 pytestmark = pytest.mark.docker
 
@@ -67,7 +74,7 @@ def in_container(project: str, service: str, path: str) -> str | None:
     return out.decode().split()[0] if code == 0 else None
 
 
-def test_the_demo_with_its_configs_then_rotate_db_and_nats_through_the_backend(
+def test_the_demo_with_its_configs_then_rotate_db_nats_and_exchange_through_the_backend(
     tmp_path: Path, demo_images
 ) -> None:
     image = ensure_agent_image(tmp_path)
@@ -141,6 +148,33 @@ def test_the_demo_with_its_configs_then_rotate_db_and_nats_through_the_backend(
             assert old_user not in final["data"]["value"] and new_user in final["data"]["value"]
             digest = hashlib.sha256(final["data"]["value"].encode()).hexdigest()
             assert in_container(stack.name, "nats", "/run/secrets/nats/auth.conf") == digest
+
+            # rotate exchange binance: a registered new pair, from two 0600 files, becomes KV
+            # version 2 of both entries; each consumer is recreated on it and proves it
+            files_dir = tmp_path / "exchange-input"
+            files_dir.mkdir(mode=0o700)
+            key, secret, files = new_pair(stack, files_dir, "binance", register=True)
+            assert all(Path(f).stat().st_mode & 0o777 == 0o600 for f in files)
+            argv = ["rotate", "exchange", "binance", "--from-file", files[0]]
+            argv += ["--from-file", files[1], "--log-timeout", "30", *FAST]
+            with Traffic(stack.name) as traffic:
+                rotated = ok(*argv)
+                traffic.flows()
+            assert rotated["data"]["outcome"] == "completed", rotated["summary"]
+            proofs = [r for r in rotated["rows"] if r["action"] == "check-log"]
+            assert len(proofs) == len(CONSUMERS) and all(r["status"] == "done" for r in proofs)
+            assert any("revoke the OLD binance" in f["message"] for f in rotated["findings"])
+            assert traffic.rejected == 0 and traffic.auth_failures == 0
+            assert connected(stack, "binance") == dict.fromkeys(CONSUMERS, 1.0)
+            pins = json.loads((root / STATE / "backend-pins.json").read_text())
+            for name, value in (("binance_api_key", key), ("binance_api_secret", secret)):
+                entry = kv_entry(name)
+                assert entry["metadata"]["version"] == 2
+                assert entry["data"]["value"] == value.decode()
+                assert pins[name]["base"] == 2
+                digest = hashlib.sha256(value).hexdigest()
+                for service in CONSUMERS:
+                    assert in_container(stack.name, service, f"/run/secrets/{name}") == digest
             ok("verify")
         finally:
             logs = container_logs(stack.name)
