@@ -4,8 +4,8 @@ backend, the fake engine (tests/fakes.py) and a fake `compose up` that plays the
 (each file of the agent's plan rendered from its pinned KV version) and recreates consumers from
 the agent's volumes. The new pair becomes new KV versions, the consumer is recreated on them and
 must log its proof; without the proof every consumer goes back to the old versions (the pins
-too). The real engine: tests/integration/test_backend_agent_up.py (`rotate secret`, which shares
-the restart path)."""
+too). The real engine: tests/integration/test_backend_agent_demo.py (`rotate exchange binance`
+through the backend, completed; the rollback only here)."""
 
 from __future__ import annotations
 
