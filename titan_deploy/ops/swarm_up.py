@@ -203,7 +203,8 @@ def render_stack_overlay(
         values[source] = fs.read_secret(project.path(path))
     names = {source: object_name(project.name, source, data) for source, data in values.items()}
     uids = consumer_uids([d.value for d in docs], image_user)
-    overlay = render_stack(plan_stack(plan, names, project.manifest, uids))
+    merged = merged_services(bodies)
+    overlay = render_stack(plan_stack(plan, names, project.manifest, uids, merged))
     _ = project.stack_overlay_path  # ConfigError: it would overwrite a project file
     written = [
         shown
