@@ -9,6 +9,7 @@ foreign canary secrets)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import secrets as pyrandom
 
@@ -262,6 +263,59 @@ def test_rotate_secret_on_swarm_refused_when_its_update_cannot_finish_then_compl
             s.values[f"{path.name}@rotated"] = path.read_bytes().strip()
     made = set(our_secrets(node, s.name)) - set(objects)
     assert made and all("_api_token" in name for name in made), (made, objects)
+    code, verify = node_td_json(s, node, "verify")
+    assert code == 0, verify
+    assert_no_canary(s, service_specs(node, s.name))
+    canary.assert_no_canary(s.values, s.outputs)
+
+
+def test_a_rotation_swarm_rolls_back_fails_at_once_and_the_journal_restores_it(swarm_stack, node):
+    """The signer's healthcheck passes only on the api_token it was deployed with (its sha256,
+    never the value, in the compose file). `rotate secret api_token`: the signer's new task
+    never becomes healthy, Swarm's update monitor rolls its update back (the overlay's
+    failure_action: rollback), and the step fails naming the service and Swarm's rollback —
+    without waiting out --timeout. The journal then rolls the rotation back (exit 1, outcome
+    rolled back), and `verify` is green on the old value."""
+    s = swarm_stack()
+    manifest = s.root / "secrets.manifest.yml"
+    doc = yaml.safe_load(manifest.read_text())
+    doc["secrets"]["api_token"]["rotation"] = "restart"
+    manifest.write_text(yaml.safe_dump(doc, sort_keys=False))
+    digest = hashlib.sha256(s.values["api_token"]).hexdigest()
+    check = f"sha256sum /run/secrets/api_token | grep -q ^{digest}"
+
+    def healthy_only_on_the_old_token(doc: dict) -> None:
+        doc["services"]["signer"]["healthcheck"] = {
+            "test": ["CMD-SHELL", check],
+            "interval": "1s",
+            "retries": 2,
+        }
+
+    s.edit_compose(healthy_only_on_the_old_token)
+    code, up = node_td_json(s, node, "up", "--timeout", "120")
+    assert code == 0, up
+    overlay = yaml.safe_load((s.root / "docker-stack.secrets.yml").read_text())
+    assert overlay["services"]["signer"]["deploy"]["update_config"]["failure_action"] == (
+        "rollback"
+    )
+
+    code, rotate = node_td_json(
+        s, node, "rotate", "secret", "api_token", "--generate", "--timeout", "600"
+    )
+    assert code == 1, rotate
+    assert rotate["data"]["outcome"] == "rolled back", rotate
+    reason = rotate["data"]["reason"]
+    assert reason.startswith("signer: Swarm "), reason
+    assert "rolling its update back (rollback_started)" in reason or (
+        "rolled its update back (rollback_completed)" in reason
+    ), reason
+    back = [r for r in rotate["rows"] if r["phase"] != "forward"]
+    assert back and all(r["status"] == "done" for r in back), rotate["rows"]
+    state = s.root / ".titan-deploy" / "state.json"
+    assert json.loads(state.read_text()).get("active") is None
+    for path in (s.root / "secrets").iterdir():  # the new value too: never in an output
+        if path.is_file() and path.name.startswith("api_token"):
+            s.values[f"{path.name}@rotated"] = path.read_bytes().strip()
     code, verify = node_td_json(s, node, "verify")
     assert code == 0, verify
     assert_no_canary(s, service_specs(node, s.name))

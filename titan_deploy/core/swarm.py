@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from titan_deploy.core.findings import Finding, error, warning
 from titan_deploy.core.manifest_model import Manifest
 from titan_deploy.core.overlay import OverlayPlan, load_template
+from titan_deploy.core.swarm_update import own_update_config, user_update_config
 from titan_deploy.errors import ConfigError
 
 TEMPLATE = "docker-stack.secrets.yml.j2"
@@ -92,6 +93,7 @@ class StackService:
     service: str
     mounts: tuple[StackMount, ...]
     env: tuple[tuple[str, str], ...]
+    update: tuple[tuple[str, str], ...] = ()  # deploy.update_config keys (core/swarm_update)
 
 
 @dataclass(frozen=True)
@@ -106,10 +108,13 @@ def plan_stack(
     names: Mapping[str, str],
     manifest: Manifest,
     uids: Mapping[str, str] | None = None,
+    base: Mapping[str, Mapping] | None = None,
 ) -> StackPlan:
     """The stack overlay for the overlay `plan` (same mounts, targets and `*_FILE` vars) with
     every source an external object (`names`: source -> object name), owned by each service's
-    numeric uid (`uids`, default root). ConfigError (exit 2)
+    numeric uid (`uids`, default root), each service's update rolled back by Swarm on failure
+    unless its merged base settings (`base`: service -> merged compose service) choose a
+    failure_action (core/swarm_update.py). ConfigError (exit 2)
     where the base files do what a stack overlay cannot undo: set a managed secret's plain
     variable, list its own entry for a managed secret, or declare a managed secret itself
     (`docker stack deploy` merges without `!reset`/`!override`)."""
@@ -127,7 +132,7 @@ def plan_stack(
             f"the base compose files declare {', '.join(plan.replaced)} under secrets:, which "
             "the stack overlay cannot replace: remove the declaration (the manifest provides it)"
         )
-    uids = uids or {}
+    uids, base = uids or {}, base or {}
     services = tuple(
         StackService(
             svc.service,
@@ -136,6 +141,7 @@ def plan_stack(
                 for m in svc.mounts
             ),
             tuple((env, m.container_path) for m in svc.mounts for env in m.envs) + svc.env,
+            own_update_config(user_update_config(base.get(svc.service))),
         )
         for svc in plan.services
     )

@@ -11,6 +11,12 @@ never are). So a service has converged only when every task the orchestrator sti
 run (desired `running`, or `ready`: a replacement waiting for its predecessor to stop) runs, was
 made from the service's current spec — its secrets and environment, which is what a rotation
 changes — and there are exactly as many as the service wants.
+
+Swarm's own verdict comes first (`swarm_verdict`): a service whose update Swarm's update monitor
+paused or rolled back (its `update_config.failure_action`) will not converge on the new spec, so a
+step that waits for it fails at once instead of waiting out --timeout; the journal then rolls
+back. Swarm's UpdateStatus.Message is passed on as the engine wrote it, bounded to one line: the
+caller's scrubber (the rotation runner's, the CLI's output) redacts it before anything shows it.
 """
 
 from __future__ import annotations
@@ -21,6 +27,15 @@ from typing import Any
 
 LIVE_DESIRED = ("ready", "running")  # desired states of a task the orchestrator will run
 UPDATING = ("updating",)  # UpdateStatus.State while a rolling update is under way
+# UpdateStatus.State once Swarm's update monitor stopped the update (failure_action pause or
+# rollback): the service will not reach the spec it was given
+SWARM_GAVE_UP = {
+    "paused": "Swarm paused its update",
+    "rollback_started": "Swarm is rolling its update back",
+    "rollback_paused": "Swarm paused the rollback of its update",
+    "rollback_completed": "Swarm rolled its update back",
+}
+MESSAGE_CHARS = 300  # of Swarm's UpdateStatus.Message shown
 
 
 @dataclass(frozen=True)
@@ -42,6 +57,20 @@ def spec_essence(container_spec: Mapping[str, Any] | None) -> tuple:
         for s in spec.get("Secrets") or []
     )
     return (tuple(secrets), tuple(sorted(str(e) for e in spec.get("Env") or [])))
+
+
+def swarm_verdict(update_state: str, message: str = "") -> str:
+    """Why Swarm itself stopped the service's rolling update, "" when it did not: `update_state`
+    is its UpdateStatus.State (SWARM_GAVE_UP), `message` its UpdateStatus.Message (made one
+    line, at most MESSAGE_CHARS; NOT scrubbed here: the caller's scrubber must see the result
+    before anything prints or journals it)."""
+    said = SWARM_GAVE_UP.get(update_state)
+    if said is None:
+        return ""
+    line = " ".join(str(message or "").split())
+    if len(line) > MESSAGE_CHARS:
+        line = line[: MESSAGE_CHARS - 3] + "..."
+    return f"{said} ({update_state})" + (f": {line}" if line else "")
 
 
 def pending_reason(update_state: str, replicas: int | None, tasks: Sequence[LiveTask]) -> str:

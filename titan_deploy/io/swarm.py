@@ -294,6 +294,11 @@ def update_state(service: dict[str, Any]) -> str:
     return str((service.get("UpdateStatus") or {}).get("State") or "")
 
 
+def update_message(service: dict[str, Any]) -> str:
+    """The service's UpdateStatus.Message as the engine wrote it ("" when none): not scrubbed."""
+    return str((service.get("UpdateStatus") or {}).get("Message") or "")
+
+
 def task_fact(task: dict[str, Any], service: str, nodes: dict[str, str]) -> TaskFact:
     """One task as a TaskFact (the container id once the task has one)."""
     status = task.get("Status") or {}

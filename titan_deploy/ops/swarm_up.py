@@ -36,7 +36,7 @@ from titan_deploy.core.swarm import (
     update_deadlocks,
     without_image,
 )
-from titan_deploy.core.swarm_converge import pending_reason
+from titan_deploy.core.swarm_converge import pending_reason, swarm_verdict
 from titan_deploy.errors import RuntimeFailure, TitanError, UsageError
 from titan_deploy.io import fs
 from titan_deploy.io import swarm as swarm_io
@@ -59,7 +59,6 @@ from titan_deploy.project import Project
 
 Progress = Callable[[str], None]
 POLL_SECONDS = 1.0
-FAILED_UPDATES = ("rollback_started", "rollback_completed", "rollback_paused", "paused")
 
 
 def run_swarm_up(
@@ -204,7 +203,8 @@ def render_stack_overlay(
         values[source] = fs.read_secret(project.path(path))
     names = {source: object_name(project.name, source, data) for source, data in values.items()}
     uids = consumer_uids([d.value for d in docs], image_user)
-    overlay = render_stack(plan_stack(plan, names, project.manifest, uids))
+    merged = merged_services(bodies)
+    overlay = render_stack(plan_stack(plan, names, project.manifest, uids, merged))
     _ = project.stack_overlay_path  # ConfigError: it would overwrite a project file
     written = [
         shown
@@ -321,7 +321,9 @@ def converge(project: Project, engine: Engine, timeout: int) -> Report:
 def pending_services(
     project: Project, swarm: swarm_io.Swarm, only: Collection[str] | None = None
 ) -> tuple[dict[str, str], list[Finding]]:
-    """(service -> why it has not converged, K005 for an update rolled back or paused) over the
+    """(service -> why it has not converged, K005 for an update Swarm itself paused or rolled
+    back: core/swarm_converge.swarm_verdict, whose Swarm message the caller's scrubber must see
+    before it is shown) over the
     stack's services (`only`: these); a stack with no service at all is pending. Converged:
     core/swarm_converge.pending_reason (every live task runs the service's current spec, as
     many as it wants; never the update status alone, which a deploy resets)."""
@@ -335,9 +337,9 @@ def pending_services(
         if only is not None and short not in only:
             continue
         state = swarm_io.update_state(service)
-        if state in FAILED_UPDATES:
-            message = (service.get("UpdateStatus") or {}).get("Message") or state
-            failed.append(error("K005", f"rolling update {state}: {message}", service=short))
+        verdict = swarm_verdict(state, swarm_io.update_message(service))
+        if verdict:
+            failed.append(error("K005", verdict, service=short))
             continue
         tasks = [swarm_io.live_task(t, service) for t in swarm.live_tasks(service["ID"])]
         why = pending_reason(state, swarm_io.desired_replicas(service), tasks)

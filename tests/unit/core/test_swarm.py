@@ -251,3 +251,31 @@ def test_start_first_with_a_host_port_on_every_node_deadlocks():
     }
     assert [f.code for f in swarm.update_deadlocks(service, nodes=1)] == ["K007"]
     assert swarm.update_deadlocks(service, nodes=2) == []
+
+
+def test_every_updated_service_is_rolled_back_by_swarm_unless_the_user_chose():
+    """Swarm's update monitor reverts a failed update of each service the overlay updates:
+    failure_action rollback plus a monitor window, merged key by key into the base files'
+    update_config; a failure_action of the user's wins (and their monitor is never replaced)."""
+    from titan_deploy.core.swarm_update import FAILURE_ACTION, MONITOR, user_update_config
+
+    manifest = parse_manifest_text(MANIFEST)
+    plan = plan_overlay(manifest)
+    names = {source: f"p_{source}_abc" for source, _ in plan.files}
+    base = {
+        "signer": {"deploy": {"update_config": {"parallelism": 2, "order": "start-first"}}},
+        "reader": {"deploy": {"update_config": {"failure_action": "pause"}}},
+    }
+    doc = yaml.safe_load(swarm.render_stack(swarm.plan_stack(plan, names, manifest, None, base)))
+    assert doc["services"]["signer"]["deploy"] == {
+        "update_config": {"failure_action": FAILURE_ACTION, "monitor": MONITOR}
+    }
+    assert "deploy" not in doc["services"]["reader"]
+    mine = {"reader": {"deploy": {"update_config": {"monitor": "1m"}}}}
+    doc = yaml.safe_load(swarm.render_stack(swarm.plan_stack(plan, names, manifest, None, mine)))
+    assert doc["services"]["reader"]["deploy"] == {"update_config": {"failure_action": "rollback"}}
+    assert stack_text()["services"]["signer"]["deploy"]["update_config"]["failure_action"] == (
+        "rollback"
+    )
+    for odd in [{"deploy": None}, {"deploy": {"update_config": "x"}}, "x", None]:
+        assert user_update_config(odd) == {}

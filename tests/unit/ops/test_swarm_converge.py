@@ -13,7 +13,13 @@ from types import SimpleNamespace
 
 import pytest
 
-from titan_deploy.core.swarm_converge import LiveTask, pending_reason, spec_essence
+from titan_deploy.core.swarm_converge import (
+    MESSAGE_CHARS,
+    LiveTask,
+    pending_reason,
+    spec_essence,
+    swarm_verdict,
+)
 from titan_deploy.io.swarm import Swarm
 from titan_deploy.ops.swarm_up import pending_services, prune
 
@@ -148,3 +154,64 @@ def test_prune_never_removes_an_object_a_task_still_uses():
     removed = prune(PROJECT, swarm(api), keep=set())  # type: ignore[arg-type]
     assert removed == [f"{STACK}_hmac_sec-unused"]
     assert api.removed == ["sec-unused"]
+
+
+# --- Swarm's own verdict: its update monitor paused or rolled the update back ---------------------
+
+GAVE_UP = ["paused", "rollback_started", "rollback_paused", "rollback_completed"]
+
+
+def gave_up(state: str, spec: dict, message: str = "update rolled back due to failure") -> dict:
+    out = service(spec, state)
+    out["UpdateStatus"]["Message"] = message
+    return out
+
+
+@pytest.mark.parametrize("state", GAVE_UP)
+def test_a_service_swarm_paused_or_rolled_back_fails_whatever_its_tasks_look_like(state):
+    """After Swarm's rollback the spec is the old one again and its task runs it: by the tasks
+    alone the service has converged. Paused: the old task runs on, and a step would wait out
+    --timeout. Either way Swarm's verdict decides: K005 naming the state and Swarm's message."""
+    for spec, tasks in [(OLD, [task("t-old", OLD)]), (NEW, [task("t-old", OLD)])]:
+        api = FakeAPI([gave_up(state, spec)], tasks)
+        pending, failed = pending_services(PROJECT, swarm(api))  # type: ignore[arg-type]
+        assert pending == {}
+        [finding] = failed
+        assert finding.code == "K005" and finding.service == "listener"
+        assert f"({state})" in finding.message and "Swarm" in finding.message
+        assert finding.message.endswith(": update rolled back due to failure")
+
+
+def test_swarm_verdict_is_one_bounded_line_and_only_for_the_states_it_gave_up_in():
+    assert (
+        swarm_verdict("rollback_completed", "")
+        == "Swarm rolled its update back (rollback_completed)"
+    )
+    said = swarm_verdict("paused", "task a\nfailed:\t" + "x" * 1000)
+    assert "\n" not in said and "\t" not in said and len(said) < MESSAGE_CHARS + 60
+    assert said.startswith("Swarm paused its update (paused): task a failed: x")
+    for state in ["", "updating", "completed", "rollback_whatever"]:
+        assert swarm_verdict(state, "m") == ""
+
+
+def test_a_rotation_step_fails_at_once_on_swarms_rollback_naming_service_and_state(monkeypatch):
+    """The step's verify does not wait out --timeout (sleeping would fail this test): it fails
+    on the first look, naming the service, Swarm's state and Swarm's message verbatim (the
+    runner scrubs every StepFailed before the journal, a progress line or a report sees it:
+    tests/unit/ops/rotate/test_rotation_redaction.py)."""
+    from titan_deploy.core.rotation.steps import Verify
+    from titan_deploy.ops.rotate import swarm_effects
+    from titan_deploy.ops.rotate.runner import StepFailed
+
+    def waited(_seconds: float) -> None:
+        raise AssertionError("the step waited for a service Swarm had rolled back")
+
+    monkeypatch.setattr(swarm_effects.time, "sleep", waited)
+    api = FakeAPI([gave_up("rollback_completed", OLD, "task t-new failed: canary-abc")], [])
+    effects = swarm_effects.SwarmEffects(PROJECT, timeout=3600, compose_for=lambda *_: None)  # type: ignore[arg-type]
+    effects.__dict__["engine"] = swarm(api).engine
+    with pytest.raises(StepFailed) as caught:
+        effects.verify(Verify(("listener",)))
+    assert str(caught.value) == (
+        "listener: Swarm rolled its update back (rollback_completed): task t-new failed: canary-abc"
+    )
