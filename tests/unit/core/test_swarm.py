@@ -255,9 +255,9 @@ def test_start_first_with_a_host_port_on_every_node_deadlocks():
 
 def test_every_updated_service_is_rolled_back_by_swarm_unless_the_user_chose():
     """Swarm's update monitor reverts a failed update of each service the overlay updates:
-    failure_action rollback plus a monitor window, merged key by key into the base files'
-    update_config; a failure_action of the user's wins (and their monitor is never replaced)."""
-    from titan_deploy.core.swarm_update import FAILURE_ACTION, MONITOR, user_update_config
+    failure_action rollback, merged key by key into the base files' update_config (Swarm's
+    monitor window stays: the user's, else its default); a failure_action of the user's wins."""
+    from titan_deploy.core.swarm_update import FAILURE_ACTION, user_update_config
 
     manifest = parse_manifest_text(MANIFEST)
     plan = plan_overlay(manifest)
@@ -268,7 +268,7 @@ def test_every_updated_service_is_rolled_back_by_swarm_unless_the_user_chose():
     }
     doc = yaml.safe_load(swarm.render_stack(swarm.plan_stack(plan, names, manifest, None, base)))
     assert doc["services"]["signer"]["deploy"] == {
-        "update_config": {"failure_action": FAILURE_ACTION, "monitor": MONITOR}
+        "update_config": {"failure_action": FAILURE_ACTION}
     }
     assert "deploy" not in doc["services"]["reader"]
     mine = {"reader": {"deploy": {"update_config": {"monitor": "1m"}}}}
