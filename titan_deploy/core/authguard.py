@@ -64,5 +64,18 @@ def increase(before: Snapshot, after: Snapshot) -> Increase:
     return Increase(out)
 
 
+SETTLE_COUNT = 2  # how much more of `settle_on` each container must show to end the window
+
+
+def flowed(before: Snapshot, after: Snapshot, at_least: int = SETTLE_COUNT) -> bool:
+    """Whether every container in `after` served at least `at_least` more of the traffic counter
+    than in `before` (a container new in `after` counts from zero); False when `after` holds
+    no container (nothing proved)."""
+    return bool(after) and all(
+        value - before.get(container, (service, 0.0))[1] >= at_least
+        for container, (service, value) in after.items()
+    )
+
+
 def tripped(change: Increase, threshold: int) -> bool:
     return change.total > threshold

@@ -115,7 +115,16 @@ def _auth_guard(v: Validator, top: dict) -> AuthGuard | None:
             raise v.doc.error(cpath, "is auth_guard.metric already")
         table = v.get((*path, "counters"), more, name, dict)
         counters.append((name, _guard_endpoints(v, cpath, table)))
-    return AuthGuard(metric, threshold, endpoints, tuple(counters))
+    settle_on = v.get(path, raw, "settle_on", str, None)
+    if settle_on is not None:
+        check(v.doc, (*path, "settle_on"), settle_on, METRIC_RE, "not a Prometheus metric name")
+        if settle_on in (metric, *(name for name, _ in counters)):
+            raise v.doc.error(
+                (*path, "settle_on"),
+                "is a failure counter of the guard: name a counter of traffic served "
+                "(e.g. messages_accepted_total)",
+            )
+    return AuthGuard(metric, threshold, endpoints, tuple(counters), settle_on)
 
 
 def _guard_endpoints(v: Validator, path: KeyPath, table: dict) -> tuple[tuple[str, str], ...]:

@@ -72,7 +72,7 @@ SECRET_KEYS = {
 CONSUMER_KEYS = {"env", "role", "target", "reload", "proof"}
 PROVISION_KEYS = {"kind", "service", "role"}
 PROVISION_KINDS = ("postgres",)
-AUTH_GUARD_KEYS = {"metric", "threshold", "endpoints", "counters"}
+AUTH_GUARD_KEYS = {"metric", "threshold", "endpoints", "counters", "settle_on"}
 BACKUP_KEYS = {"recipients"}
 # an age X25519 recipient (public key): `age1` + 58 bech32 characters (README "Break-glass copies")
 AGE_RECIPIENT_RE = re.compile(r"^age1[02-9ac-hj-np-z]{58}$")

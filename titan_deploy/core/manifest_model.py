@@ -97,6 +97,9 @@ class AuthGuard:
     # more counters watched the same way, each at its own endpoints: (metric, endpoints), e.g.
     # the NATS clients' refused logins (README "NATS credentials")
     counters: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = ()
+    # a counter of traffic served, read at `endpoints`: the settle window after each verify
+    # ends as soon as every container there shows core/authguard.SETTLE_COUNT more of it
+    settle_on: str | None = None
 
     @property
     def metrics(self) -> tuple[str, ...]:

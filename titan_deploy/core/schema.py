@@ -43,6 +43,7 @@ VALIDATOR_ONLY = (
     "refuses control characters only: Unicode's categories are beyond a portable regex)",
     "an age recipient's bech32 checksum (the schema checks its alphabet and length)",
     "a config's inputs name secrets of the manifest (not hmac ones), and its name no secret's",
+    "auth_guard.settle_on is none of the guard's failure counters",
 )
 
 
@@ -233,6 +234,7 @@ PROPERTIES: dict[str, dict[str, dict[str, Any]]] = {
             "propertyNames": {"pattern": m.METRIC_RE.pattern},
             "additionalProperties": _GUARD_ENDPOINTS,
         },
+        "settle_on": {"type": "string", "pattern": m.METRIC_RE.pattern},
     },
     "waiver": {
         "code": {

@@ -45,6 +45,7 @@ VALIDATOR_ONLY = {
     "64_recipient_bad_checksum": "a bech32 checksum",
     "47_config_input_not_a_secret": "a rule across secrets and configs",
     "48_config_named_like_a_secret": "a rule across secrets and configs",
+    "73_guard_settle_on_a_failure_counter": "a rule across the guard's counters",
 }
 
 

@@ -20,6 +20,7 @@ from titan_deploy.core import authguard
 from titan_deploy.core.checks import expected_file_mode
 from titan_deploy.core.containers import state_label
 from titan_deploy.core.manifest import Manifest, SecretSpec
+from titan_deploy.core.manifest_model import AuthGuard
 from titan_deploy.core.overlay import OverlayPlan
 from titan_deploy.core.postgres import (
     LoginUnknown,
@@ -389,3 +390,13 @@ class StackEffects:
     def guard_snapshot(self) -> authguard.Snapshot | None:
         guard = self.manifest.auth_guard
         return None if guard is None else guard_io.snapshot(self.engine, self.name, guard)
+
+    def traffic_snapshot(self) -> authguard.Snapshot | None:
+        """The guard's `settle_on` counter in every container of its endpoints (None without
+        one): what ends the settle window early (runner.settle)."""
+        guard = self.manifest.auth_guard
+        if guard is None or guard.settle_on is None:
+            return None
+        return guard_io.snapshot(
+            self.engine, self.name, AuthGuard(guard.settle_on, 0, guard.endpoints)
+        )

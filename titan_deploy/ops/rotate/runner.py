@@ -169,7 +169,7 @@ def execute(
             note = scrub(_dispatch(step, effects, journal))
             if watched and _touches_stack(step):
                 if isinstance(step, Verify) and settings.settle > 0:
-                    hooks.sleep(settle_left(effects, settings.settle))
+                    settle(effects, settings.settle, hooks.sleep)
                 after = _snapshot(effects, journal, watched, progress, scrub)
                 if baseline is not None and after is not None:
                     change = authguard.increase(baseline, after)
@@ -265,6 +265,30 @@ def settle_left(effects: Any, settle: float) -> float:
     if since is None:
         return settle
     return min(settle, max(0.0, settle - (time.monotonic() - since)))
+
+
+SETTLE_POLL = 0.25  # seconds between two reads of the traffic counter in the settle window
+
+
+def settle(effects: Any, window: float, sleep: Callable[[float], None]) -> None:
+    """Wait out the settle window after a verify step (`settle_left`), or less: with the
+    guard's `settle_on` counter (`effects.traffic_snapshot()`), until every container at the
+    guard's endpoints served SETTLE_COUNT more of it than when the window's wait began, read
+    every SETTLE_POLL seconds. Never longer than the window. Raises what the reads raise
+    (StepFailed: a counter that cannot be read)."""
+    left = settle_left(effects, window)
+    read: Callable[[], authguard.Snapshot | None] | None = getattr(
+        effects, "traffic_snapshot", None
+    )
+    start = read() if read is not None and left > 0 else None
+    if read is None or start is None:
+        sleep(left)
+        return
+    deadline = time.monotonic() + left
+    while (wait := deadline - time.monotonic()) > 0:
+        sleep(min(SETTLE_POLL, wait))
+        if authguard.flowed(start, read() or {}):
+            return
 
 
 def _touches_stack(step: Step) -> bool:

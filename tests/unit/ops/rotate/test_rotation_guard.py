@@ -111,3 +111,54 @@ def test_the_guards_other_counters_are_read_and_named() -> None:
     engine.exec = lambda cid, argv, timeout=60.0: engine.scraped.append(cid) or real(cid, argv)
     guard.snapshot(engine, "p", more)
     assert sorted(engine.scraped) == ["b1", "e1"]  # one scrape per container and URL
+
+
+class _Traffic:
+    """Effects whose `traffic_snapshot` serves the given per-read values of one container."""
+
+    def __init__(self, values: list[float]) -> None:
+        self.values, self.reads = values, 0
+        self.healthy_since = time.monotonic()
+
+    def traffic_snapshot(self):
+        value = self.values[min(self.reads, len(self.values) - 1)]
+        self.reads += 1
+        return {"c1": ("listener", value)}
+
+
+def test_the_settle_window_ends_once_every_listener_served_traffic(monkeypatch) -> None:
+    """With auth_guard.settle_on the window ends as soon as each container served
+    SETTLE_COUNT more (traffic proved), never later than the window; without it (or without
+    traffic) the whole window is waited."""
+    from titan_deploy.core.authguard import SETTLE_COUNT
+    from titan_deploy.ops.rotate.runner import SETTLE_POLL, settle
+
+    slept: list[float] = []
+    effects = _Traffic([10.0, 11.0, 10.0 + SETTLE_COUNT, 99.0])
+    settle(effects, 30.0, slept.append)
+    assert effects.reads == 3 and slept == [SETTLE_POLL, SETTLE_POLL]
+
+    slept.clear()
+    settle(SimpleNamespace(healthy_since=time.monotonic()), 0.5, slept.append)
+    assert len(slept) == 1 and 0.45 < slept[0] <= 0.5  # no traffic counter: the window
+
+    from titan_deploy.ops.rotate import runner
+
+    clock = SimpleNamespace(now=1000.0)
+    clock.monotonic = lambda: clock.now
+    clock.sleep = lambda seconds: setattr(clock, "now", clock.now + seconds)
+    monkeypatch.setattr(runner, "time", clock)  # the module's clock: no real waiting
+    quiet = _Traffic([5.0])  # never moves: the whole window is waited, never more
+    quiet.healthy_since = clock.now
+    settle(quiet, 2.0, clock.sleep)
+    assert clock.now == pytest.approx(1002.0) and quiet.reads == 1 + round(2.0 / SETTLE_POLL)
+
+
+def test_traffic_is_proved_only_when_every_container_served_more() -> None:
+    from titan_deploy.core.authguard import flowed
+
+    before = {"a": ("x", 3.0), "b": ("y", 0.0)}
+    assert flowed(before, {"a": ("x", 5.0), "b": ("y", 2.0)})
+    assert not flowed(before, {"a": ("x", 5.0), "b": ("y", 1.0)})
+    assert flowed(before, {"a": ("x", 5.0), "new": ("y", 2.0)})  # a new container: from zero
+    assert not flowed(before, {})  # nothing read, nothing proved
