@@ -147,6 +147,7 @@ class OpenBao:
                 ),
                 what=what,
                 missing_ok=True,
+                path="metadata",
             )
         except hvac.exceptions.InvalidPath:
             return None
@@ -171,11 +172,13 @@ class OpenBao:
         answer = self._call(
             lambda: self.client.secrets.kv.v2.read_configuration(mount_point=self.config.mount),
             what=f"read of the KV mount's config ({self.config.mount}/config: max_versions)",
+            path="config",
         )
         return int(((answer or {}).get("data") or {}).get("max_versions") or 0)
 
-    def _call(self, call: Any, *, what: str, missing_ok: bool = False) -> Any:
-        """Run one hvac call; its failures as one line (never the server's text nor a value)."""
+    def _call(self, call: Any, *, what: str, missing_ok: bool = False, path: str = "data") -> Any:
+        """Run one hvac call; its failures as one line (never the server's text nor a value);
+        `path`: the policy path a denial names (data, metadata; config: the mount's)."""
         import hvac.exceptions
         import requests
 
@@ -190,7 +193,11 @@ class OpenBao:
             raise RuntimeFailure(
                 f"{self._where}: permission denied for the {what}; check the credentials "
                 "(backend.auth) and the policy's capabilities on "
-                f"{self.config.mount}/data/{self.config.prefix}/*"
+                + (
+                    f"{self.config.mount}/config"
+                    if path == "config"
+                    else f"{self.config.mount}/{path}/{self.config.prefix}/*"
+                )
             ) from None
         except hvac.exceptions.InvalidPath as exc:
             if "no handler for route" in str(exc):  # Vault's words for an unknown mount
