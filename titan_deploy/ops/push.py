@@ -107,8 +107,9 @@ def run_push(project: Project, *, dry_run: bool = False, opener: Opener | None =
             except PinAtRisk as exc:  # nothing written: a consumer is pinned to what it destroys
                 action, local = "refused", None
                 problems.append(error("B006", exc.message, secret=spec.name, fix=RISK_FIX))
-            if version.isdigit():
-                versions[spec.name] = int(version)
+            else:
+                if version.isdigit():
+                    versions[spec.name] = int(version)
         if local is not None and action in ("create", "update", "unchanged"):
             current[spec.name] = local
         if action == "missing":
