@@ -225,3 +225,37 @@ def test_aws_pinned_version_keeps_its_label(moto: Server, tmp_path, cli):
         for label in stages
     )
     canaries.assert_clean(out, "aws pins")
+
+
+def test_openbao_without_metadata_read(bao: Server, tmp_path):
+    """A policy without read on metadata/: a write with a pin is refused (exit 3, naming the
+    policy path), nothing written; a lost pin is still found, by reading the pinned version."""
+    import hvac
+
+    from titan_deploy.errors import RuntimeFailure
+    from titan_deploy.io import backendpins
+    from titan_deploy.ops.agent_stack import connect
+
+    prefix = "titan/" + pyrandom.token_hex(4)
+    root = hvac.Client(url=bao.url, token=bao.token)
+    policy = f'path "secret/data/{prefix}/*" {{ capabilities = ["create", "read", "update"] }}'
+    root.sys.create_or_update_policy(name="datao" + prefix[-8:], policy=policy)
+    limited = root.auth.token.create(policies=["datao" + prefix[-8:]], ttl="1h")
+    (tmp_path / "tok").write_text(limited["auth"]["client_token"])
+    section = openbao_manifest(bao, prefix, f"{{token_file: {tmp_path / 'tok'}}}")
+    project = small_project(tmp_path / "p", MANIFEST + section, {})
+    backend = connect(project)
+    values = [token("d") for _ in range(3)]
+    first = backend.write("api_token", values[0], None)  # no pin yet: no metadata needed
+    backendpins.pin(project, "api_token", "base", int(first), backend)
+    with pytest.raises(RuntimeFailure) as caught:
+        backend.write("api_token", values[1], backend.read("api_token"))
+    assert f"secret/metadata/{prefix}/*" in str(caught.value)
+    latest = backend.read("api_token")
+    assert latest is not None and latest.version == "1"
+    root.secrets.kv.v2.destroy_secret_versions(
+        path=f"{prefix}/api_token", versions=[1], mount_point="secret"
+    )
+    [state] = backend.pin_states("api_token", {"1"})
+    assert state.lost and state.version == "1"
+    Canaries({str(i): v for i, v in enumerate(values)}).assert_clean(str(caught.value), "nometa")

@@ -118,7 +118,13 @@ class OpenBao:
         numbers = [int(v) for v in versions if str(v).isdigit()]
         if not numbers:
             return []
-        return backendhold.kv_states(self.metadata(secret), numbers)
+        try:
+            return backendhold.kv_states(self.metadata(secret), numbers)
+        except RuntimeFailure:  # no read on metadata/: each pinned version read instead
+            gone = [n for n in sorted(set(numbers)) if self.read_version(secret, str(n)) is None]
+            return [
+                backendhold.PinState(str(n), "destroyed, deleted or missing", True) for n in gone
+            ]
 
     def _guard(self, secret: str) -> None:
         """PinAtRisk when writing `secret` would push out a version a consumer is pinned to."""
