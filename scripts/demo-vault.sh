@@ -49,7 +49,9 @@ up() {
     export BAO_TOKEN
     BAO_TOKEN=$(cat "$STATE/token")
     "$bao" auth enable approle >/dev/null
-    printf 'path "secret/data/titan/demo/*" { capabilities = ["create", "read", "update"] }\n' |
+    printf '%s\n' 'path "secret/data/titan/demo/*" { capabilities = ["create", "read", "update"] }' \
+        'path "secret/metadata/titan/demo/*" { capabilities = ["read"] }' \
+        'path "secret/config" { capabilities = ["read"] }' |
         "$bao" policy write titan-demo - >/dev/null
     "$bao" write auth/approle/role/titan-demo token_policies=titan-demo >/dev/null
     (umask 077

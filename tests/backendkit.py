@@ -138,13 +138,18 @@ def moto_server(workdir: Path) -> Iterator[Server]:
 
 def approle(server: Server, workdir: Path, prefix: str) -> tuple[Path, Path]:
     """Enable AppRole on `server` with a role whose policy may read and write
-    secret/data/<prefix>/*; its role-id and secret-id written to files (0600). Returns them."""
+    secret/data/<prefix>/* and read its metadata and the mount's config; its role-id and
+    secret-id written to files (0600). Returns them."""
     import hvac
 
     client = hvac.Client(url=server.url, token=server.token)
     if "approle/" not in client.sys.list_auth_methods():
         client.sys.enable_auth_method("approle")
-    policy = f'path "secret/data/{prefix}/*" {{ capabilities = ["create", "read", "update"] }}'
+    policy = (  # metadata and the mount's config: max_versions (core/backendhold.py)
+        f'path "secret/data/{prefix}/*" {{ capabilities = ["create", "read", "update"] }}\n'
+        f'path "secret/metadata/{prefix}/*" {{ capabilities = ["read"] }}\n'
+        'path "secret/config" { capabilities = ["read"] }\n'
+    )
     client.sys.create_or_update_policy(name="titan", policy=policy)
     client.auth.approle.create_or_update_approle("titan", token_policies=["titan"])
     role_id = client.auth.approle.read_role_id("titan")["data"]["role_id"]

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hmac
 import re
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -151,6 +152,21 @@ class SecretBackend(Protocol):
     def read_version(self, secret: str, version: str) -> Stored | None:
         """That version of `secret`'s entry; None when there is none (or it is deleted)."""
         ...
+
+    def hold(self, secret: str, versions: Collection[str]) -> None:
+        """Keep exactly `versions` of `secret` (those a consumer is pinned to) from the
+        backend's own cleanup (core/backendhold.py): Secrets Manager labels each and unlabels
+        the versions it held before; KV v2 has no such hold (its writes refuse instead)."""
+        ...
+
+    def pin_states(self, secret: str, versions: Collection[str]) -> list:
+        """core/backendhold.PinState for each of `versions` the backend lost or may lose."""
+        ...
+
+
+Pinned = Callable[[str], Collection[str]]
+"""secret -> every backend version a consumer is pinned to (io/backendpins.py `held`): a
+backend given one never lets its own write lose one of them (core/backendhold.py)."""
 
 
 # --- parsing the manifest's `backend:` ---------------------------------------------------------

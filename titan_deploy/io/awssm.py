@@ -12,10 +12,12 @@ region -> exit 2.
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
-from titan_deploy.core.backend import BackendConfig, Stored, encode_value, stored
+from titan_deploy.core import backendhold
+from titan_deploy.core.backend import BackendConfig, Pinned, Stored, encode_value, stored
 from titan_deploy.errors import ConfigError, RuntimeFailure
 
 MAX_SECRET_STRING = 65536  # Secrets Manager's limit on SecretString, in bytes
@@ -33,13 +35,15 @@ CODE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9.]{0,63}")
 
 
 class AwsSecretsManager:
-    """A Secrets Manager client for `config`, from the standard AWS configuration."""
+    """A Secrets Manager client for `config`, from the standard AWS configuration; `pinned`:
+    the versions its writes keep labelled (core/backend.py `Pinned`)."""
 
-    def __init__(self, config: BackendConfig) -> None:
+    def __init__(self, config: BackendConfig, pinned: Pinned | None = None) -> None:
         import boto3
         from botocore.config import Config
 
         self.config = config
+        self.pinned = pinned
         self._where = "aws-secretsmanager" + (
             f" at {config.endpoint_url}" if config.endpoint_url else ""
         )
@@ -97,7 +101,61 @@ class AwsSecretsManager:
                 answer = self.client.put_secret_value(SecretId=name, SecretString=text)
         except Exception as exc:
             raise self._failure(exc, what) from None
+        keep = self.pinned(secret) if self.pinned and previous is not None else ()
+        if keep:  # each pinned version keeps its label through the write (AWSPREVIOUS moves)
+            self.hold(secret, keep)
         return str(answer.get("VersionId", ""))
+
+    def hold(self, secret: str, versions: Collection[str]) -> None:
+        """Label each of `versions` `titan-deploy-<VersionId>` (AWS keeps a labelled version)
+        and remove titan-deploy's labels from every other version of `secret`. A version the
+        secret no longer has is left to `pin_states`. RuntimeFailure (exit 3) when AWS refuses
+        (the policy needs secretsmanager:UpdateSecretVersionStage and ListSecretVersionIds)."""
+        where = self.config.location(secret)
+        backendhold.check_count(where, versions)
+        listing = self._versions(secret)
+        if listing is None:
+            return
+        add, remove = backendhold.label_moves(listing, {str(v) for v in versions})
+        name = self.config.path_of(secret)
+        try:
+            for vid in add:
+                self.client.update_secret_version_stage(
+                    SecretId=name, VersionStage=backendhold.label_of(vid), MoveToVersionId=vid
+                )
+            for label, vid in remove:
+                self.client.update_secret_version_stage(
+                    SecretId=name, VersionStage=label, RemoveFromVersionId=vid
+                )
+        except Exception as exc:
+            raise self._failure(exc, f"labelling of the pinned versions of {where}") from None
+
+    def pin_states(self, secret: str, versions: Collection[str]) -> list[backendhold.PinState]:
+        """The pinned `versions` the secret lost, or that lack titan-deploy's label."""
+        if not versions:
+            return []
+        return backendhold.aws_states(self._versions(secret), {str(v) for v in versions})
+
+    def _versions(self, secret: str) -> dict[str, list[str]] | None:
+        """VersionId -> its staging labels, deprecated versions included; None: no secret."""
+        name = self.config.path_of(secret)
+        out: dict[str, list[str]] = {}
+        token: str | None = None
+        try:
+            while True:
+                extra = {"NextToken": token} if token else {}
+                answer = self.client.list_secret_version_ids(
+                    SecretId=name, IncludeDeprecated=True, MaxResults=100, **extra
+                )
+                for entry in answer.get("Versions") or []:
+                    out[str(entry.get("VersionId"))] = list(entry.get("VersionStages") or [])
+                token = answer.get("NextToken")
+                if not token:
+                    return out
+        except Exception as exc:
+            if _code(exc) == "ResourceNotFoundException":
+                return None
+            raise self._failure(exc, f"version list of {self.config.location(secret)}") from None
 
     def _failure(self, exc: BaseException, what: str) -> Exception:
         """One line for a boto3/botocore failure (its class or error code, never its text)."""

@@ -11,10 +11,13 @@ a missing or empty credential file, an unknown mount -> exit 2.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
-from titan_deploy.core.backend import BackendConfig, Stored, encode_value, stored
+from titan_deploy.core import backendhold
+from titan_deploy.core.backend import BackendConfig, Pinned, Stored, encode_value, stored
 from titan_deploy.core.redact import remember
 from titan_deploy.core.timespec import parse_timestamp
 from titan_deploy.errors import ConfigError, RuntimeFailure
@@ -22,12 +25,14 @@ from titan_deploy.io import fs
 
 
 class OpenBao:
-    """A logged-in KV v2 client for `config` (credential paths relative to `base_dir`)."""
+    """A logged-in KV v2 client for `config` (credential paths relative to `base_dir`);
+    `pinned`: the versions its writes must keep (core/backend.py `Pinned`)."""
 
-    def __init__(self, config: BackendConfig, base_dir: Path) -> None:
+    def __init__(self, config: BackendConfig, base_dir: Path, pinned: Pinned | None = None) -> None:
         import hvac
 
         self.config = config
+        self.pinned = pinned
         self._where = f"openbao at {config.address}"
         verify: bool | str = str(base_dir / config.ca_file) if config.ca_file else True
         self.client = hvac.Client(
@@ -89,8 +94,10 @@ class OpenBao:
         )
 
     def write(self, secret: str, value: bytes, previous: Stored | None) -> str:
-        """Write `value` as a new version (check-and-set against `previous`); the new version."""
+        """Write `value` as a new version (check-and-set against `previous`); the new version.
+        PinAtRisk (nothing written) when the write would destroy a pinned version."""
         text = encode_value(secret, value)
+        self._guard(secret)
         cas = int(previous.version) if previous and previous.version.isdigit() else None
         answer = self._call(
             lambda: self.client.secrets.kv.v2.create_or_update_secret(
@@ -103,8 +110,81 @@ class OpenBao:
         )
         return str(((answer or {}).get("data") or {}).get("version", ""))
 
-    def _call(self, call: Any, *, what: str, missing_ok: bool = False) -> Any:
-        """Run one hvac call; its failures as one line (never the server's text nor a value)."""
+    def hold(self, secret: str, versions: Collection[str]) -> None:
+        """Nothing to do: KV v2 cannot hold a version; `write` refuses to destroy one."""
+
+    def pin_states(self, secret: str, versions: Collection[str]) -> list[backendhold.PinState]:
+        """The pinned `versions` of `secret` the key lost or will lose to the next write."""
+        numbers = [int(v) for v in versions if str(v).isdigit()]
+        if not numbers:
+            return []
+        try:
+            return backendhold.kv_states(self.metadata(secret), numbers)
+        except RuntimeFailure:  # no read on metadata/: each pinned version read instead
+            gone = [n for n in sorted(set(numbers)) if self.read_version(secret, str(n)) is None]
+            return [
+                backendhold.PinState(str(n), "destroyed, deleted or missing", True) for n in gone
+            ]
+
+    def _guard(self, secret: str) -> None:
+        """PinAtRisk when writing `secret` would push out a version a consumer is pinned to."""
+        pinned = [int(v) for v in (self.pinned(secret) if self.pinned else ()) if str(v).isdigit()]
+        if not pinned:
+            return
+        meta = self.metadata(secret)
+        lost = [] if meta is None else backendhold.destroyed_by_write(meta, pinned)
+        if lost:
+            assert meta is not None
+            where = self.config.location(secret)
+            raise backendhold.PinAtRisk(backendhold.refusal(where, lost, meta.max_versions))
+
+    def metadata(self, secret: str) -> backendhold.KvMeta | None:
+        """The key's versions and its effective max_versions (the mount's config read when the
+        key sets none); None when the key does not exist. Needs read on
+        <mount>/metadata/<prefix>/* (and <mount>/config) in the policy."""
+        import hvac.exceptions
+
+        path = self.config.path_of(secret)
+        what = f"metadata read of {self.config.location(secret)}"
+        try:
+            answer = self._call(
+                lambda: self.client.secrets.kv.v2.read_secret_metadata(
+                    path=path, mount_point=self.config.mount
+                ),
+                what=what,
+                missing_ok=True,
+                path="metadata",
+            )
+        except hvac.exceptions.InvalidPath:
+            return None
+        data = answer.get("data") or {}
+        key_max = int(data.get("max_versions") or 0)
+        mount_max = None if key_max else self._mount_max()
+        now = time.time()
+        versions = {}
+        for number, entry in (data.get("versions") or {}).items():
+            when = parse_timestamp(str(entry.get("deletion_time") or ""))
+            deleted = when is not None and when <= now
+            versions[int(number)] = (deleted, bool(entry.get("destroyed")))
+        return backendhold.KvMeta(
+            current=int(data.get("current_version") or 0),
+            oldest=int(data.get("oldest_version") or 0),
+            max_versions=backendhold.effective_max(key_max, mount_max),
+            versions=versions,
+        )
+
+    def _mount_max(self) -> int:
+        """The mount's max_versions (0: unset)."""
+        answer = self._call(
+            lambda: self.client.secrets.kv.v2.read_configuration(mount_point=self.config.mount),
+            what=f"read of the KV mount's config ({self.config.mount}/config: max_versions)",
+            path="config",
+        )
+        return int(((answer or {}).get("data") or {}).get("max_versions") or 0)
+
+    def _call(self, call: Any, *, what: str, missing_ok: bool = False, path: str = "data") -> Any:
+        """Run one hvac call; its failures as one line (never the server's text nor a value);
+        `path`: the policy path a denial names (data, metadata; config: the mount's)."""
         import hvac.exceptions
         import requests
 
@@ -119,7 +199,11 @@ class OpenBao:
             raise RuntimeFailure(
                 f"{self._where}: permission denied for the {what}; check the credentials "
                 "(backend.auth) and the policy's capabilities on "
-                f"{self.config.mount}/data/{self.config.prefix}/*"
+                + (
+                    f"{self.config.mount}/config"
+                    if path == "config"
+                    else f"{self.config.mount}/{path}/{self.config.prefix}/*"
+                )
             ) from None
         except hvac.exceptions.InvalidPath as exc:
             if "no handler for route" in str(exc):  # Vault's words for an unknown mount

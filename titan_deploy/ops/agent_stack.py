@@ -67,7 +67,7 @@ def pin_current(project: Project, backend: SecretBackend) -> dict[str, str]:
         if stored is not None and pinned is not None:
             pins.setdefault(name, {})[BASE] = pinned
             out[name] = stored.version
-    backendpins.save(project, pins)
+    backendpins.save(project, pins, backend, every=True)  # up labels every pin again
     return out
 
 

@@ -14,6 +14,7 @@ from titan_deploy.core.backend import SecretBackend
 from titan_deploy.core.findings import Report, warning
 from titan_deploy.core.overlay import OverlayPlan
 from titan_deploy.core.secretage import age_findings
+from titan_deploy.errors import RuntimeFailure
 from titan_deploy.ops.backend_ages import backend_ages
 from titan_deploy.ops.check import oldest
 from titan_deploy.ops.stack import Backends
@@ -24,16 +25,26 @@ from titan_deploy.project import Project
 def run_agent_status(project: Project, backends: Backends) -> Report:
     """status of the agent path (module doc). Exit 0 (a failed pair shows in its row, as on the
     local path); a warning B004 per secret whose backend holds a newer version than the one
-    deployed (`up` or a rotation moves it there). ConfigError (2) for the manifest or a
-    credential file; the engine or the backend unreachable, or a pinned version gone, exit 3."""
+    deployed (`up` or a rotation moves it there); an error B007 per pinned version the backend
+    lost (its pairs then unverified), a warning B008 per one it may lose (ops/check_backend.py
+    `pin_findings`). ConfigError (2) for the manifest or a credential file; the engine or the
+    backend unreachable exit 3."""
     from titan_deploy.io import backendpins
     from titan_deploy.ops.agent_stack import agent_verify_report, connect
+    from titan_deploy.ops.check_backend import pin_findings
     from titan_deploy.ops.verify import select_active
 
     plan, inactive = select_active(project, backends.compose)
     backend = connect(project)
     engine = backends.engine()
-    checked = agent_verify_report(project, engine, backend, plan, inactive)
+    lost = pin_findings(project, backend)
+    try:
+        checked = agent_verify_report(project, engine, backend, plan, inactive)
+    except RuntimeFailure:
+        if not any(f.code == "B007" for f in lost):
+            raise
+        checked = Report("verify")  # a pinned version is gone: B007 says which; rows unverified
+        checked.data = {"verified": 0, "pairs": "?"}
     containers = engine.containers(project.name)
     verified: dict[str, list[bool]] = {}
     for row in checked.rows:
@@ -55,7 +66,7 @@ def run_agent_status(project: Project, backends: Backends) -> Report:
     }
     if inactive:
         report.data["inactive"] = {s: list(p) for s, p in inactive.items()}
-    report.findings += _undeployed(backend, pins, latest)
+    report.findings += lost + _undeployed(backend, pins, latest)
     ages = backend_ages(project, backend)  # ops/backend_ages.py
     report.findings += age_findings(ages, "")
     report.data["ages"] = [a.to_dict() for a in ages]

@@ -11,7 +11,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from titan_deploy.core.findings import Report, error
+from titan_deploy.core.backend import SecretBackend
+from titan_deploy.core.findings import Finding, Report, error
 from titan_deploy.core.valuechecks import content_findings
 from titan_deploy.ops.check import waived
 from titan_deploy.ops.push import Opener, connect, where
@@ -25,7 +26,8 @@ def run_check_backend(
 ) -> Report:
     """Every manifest secret's current backend value through check-secrets' value checks, and
     its age from the backend's version metadata at `now` (epoch seconds, default the clock:
-    `data.ages`, S024 past `max_age_days`; ops/backend_ages.py). Exit 1 on an error finding; 2
+    `data.ages`, S024 past `max_age_days`; ops/backend_ages.py), and each pinned version the
+    backend lost (B007) or may lose (B008). Exit 1 on an error finding; 2
     no backend in the manifest; 3 the backend unreachable or refusing."""
     from titan_deploy.core.secretage import age_findings
     from titan_deploy.ops.backend_ages import stored_age
@@ -65,6 +67,7 @@ def run_check_backend(
         rows, found = check_configs(project, backend)
         report.rows += rows
         findings += found
+    findings += pin_findings(project, backend)
     report.findings = waived(project, findings + age_findings(ages, ""), "S")
     report.data = {"backend": config.type, "secrets": len(project.manifest.stored)}
     report.data["ages"] = [a.to_dict() for a in ages]
@@ -73,3 +76,19 @@ def run_check_backend(
     bad = sum(1 for row in report.rows if row["status"] != "ok")
     report.summary = f"{len(report.rows) - bad} of {len(report.rows)} secrets ok in {config.type}"
     return report
+
+
+def pin_findings(project: Project, backend: SecretBackend) -> list[Finding]:
+    """B007 (error) per pinned version (`.titan-deploy/backend-pins.json`) the backend lost:
+    destroyed, deleted, missing; B008 (warning) per one it may lose: next in line for KV v2's
+    max_versions, or a Secrets Manager version without titan-deploy's label
+    (core/backendhold.py). [] without pins (the local path)."""
+    from titan_deploy.core.backendhold import pin_findings as findings_of
+    from titan_deploy.io import backendpins
+
+    out: list[Finding] = []
+    for secret, versions in sorted(backendpins.load(project).items()):
+        kept = {str(v) for v in versions.values()}
+        states = backend.pin_states(secret, kept) if kept else []
+        out += findings_of(backend.config.location(secret), secret, states)
+    return out

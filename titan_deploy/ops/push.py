@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from titan_deploy.core.backend import BackendConfig, SecretBackend, push_action, summary_counts
+from titan_deploy.core.backendhold import PinAtRisk
 from titan_deploy.core.findings import Finding, Report, error
 from titan_deploy.core.manifest import SecretSpec
 from titan_deploy.core.valuechecks import Where, content_findings
@@ -21,6 +22,7 @@ from titan_deploy.errors import ConfigError
 from titan_deploy.project import Project
 
 COLUMNS = ["secret", "location", "action", "version"]
+RISK_FIX = "titan-deploy up (moves the consumers), or raise the key's max_versions"
 Opener = Callable[[BackendConfig, Path], SecretBackend]
 
 
@@ -36,12 +38,16 @@ def backend_config(project: Project) -> BackendConfig:
 
 
 def connect(project: Project, opener: Opener | None = None) -> SecretBackend:
-    """The manifest's backend, logged in (`opener`: io/backends.open_backend by default)."""
+    """The manifest's backend, logged in (`opener`: io/backends.open_backend by default, whose
+    writes never lose a version a consumer is pinned to: io/backendpins.py `held`)."""
     config = backend_config(project)
     if opener is None:
+        from titan_deploy.io import backendpins
         from titan_deploy.io.backends import open_backend
 
-        opener = open_backend
+        return open_backend(
+            config, project.project_dir, lambda secret: backendpins.held(project, secret)
+        )
     return opener(config, project.project_dir)
 
 
@@ -72,8 +78,9 @@ def where(project: Project, shown: str) -> Where:
 
 def run_push(project: Project, *, dry_run: bool = False, opener: Opener | None = None) -> Report:
     """Push every manifest secret's current value to the backend (a new version where it
-    differs). Exit 1 when a secret has no local value or a value check-secrets rejects (it is
-    not pushed); 2 no backend in the manifest or a bad credential file; 3 the backend
+    differs). Exit 1 when a secret has no local value, a value check-secrets rejects, or a
+    write that would destroy a version a consumer is pinned to (B006; it is not pushed); 2 no
+    backend in the manifest or a bad credential file; 3 the backend
     unreachable or refusing."""
     from titan_deploy.io import fs
 
@@ -95,9 +102,14 @@ def run_push(project: Project, *, dry_run: bool = False, opener: Opener | None =
         action = "refused" if problems else push_action(local, remote)
         version = remote.version if remote else ""
         if action in ("create", "update") and not dry_run:
-            version = backend.write(spec.name, local or b"", remote)
-            if version.isdigit():
-                versions[spec.name] = int(version)
+            try:
+                version = backend.write(spec.name, local or b"", remote)
+            except PinAtRisk as exc:  # nothing written: a consumer is pinned to what it destroys
+                action, local = "refused", None
+                problems.append(error("B006", exc.message, secret=spec.name, fix=RISK_FIX))
+            else:
+                if version.isdigit():
+                    versions[spec.name] = int(version)
         if local is not None and action in ("create", "update", "unchanged"):
             current[spec.name] = local
         if action == "missing":

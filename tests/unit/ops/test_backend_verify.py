@@ -41,6 +41,16 @@ class VersionedBackend:
         self.entries.setdefault(secret, []).append(value)
         return str(len(self.entries[secret]))
 
+    def hold(self, secret: str, versions) -> None:  # type: ignore[no-untyped-def]
+        """Nothing to hold: a dict loses no version."""
+
+    def pin_states(self, secret: str, versions) -> list:  # type: ignore[no-untyped-def]
+        """A pinned version past the entry's versions is missing (core/backendhold.py)."""
+        from titan_deploy.core.backendhold import PinState
+
+        have = len(self.entries.get(secret, []))
+        return [PinState(v, "missing", True) for v in versions if not 1 <= int(v) <= have]
+
 
 @pytest.fixture
 def project(ready_project: Path) -> Project:

@@ -152,7 +152,7 @@ class AgentEffects(StackEffects):
                     f"{step.secret}: the version its consumers hold is not pinned: run "
                     "`titan-deploy up` (it pins what the backend holds) first"
                 )
-            backendpins.pin(self.project, step.secret, pin_key(step.version), source)
+            backendpins.pin(self.project, step.secret, pin_key(step.version), source, self.backend)
             return f"version {step.version} pinned to {where} version {source} (no new write)"
         if step.source == "generate":
             data = generate(self.spec(step.secret, journal))
@@ -172,7 +172,7 @@ class AgentEffects(StackEffects):
         pinned = pin_value(new)
         if pinned is None:
             raise StepFailed(f"{where}: the backend gave no version for the write")
-        backendpins.pin(self.project, step.secret, pin_key(step.version), pinned)
+        backendpins.pin(self.project, step.secret, pin_key(step.version), pinned, self.backend)
         return f"wrote {where} version {new} (rotation version {step.version})"
 
     def sync_base(self, step: SyncBase) -> str:
@@ -180,7 +180,7 @@ class AgentEffects(StackEffects):
         current = kv_version(pins, step.secret, step.version)
         if current is None:
             return f"version {step.version} is not pinned; the base pin left as is"
-        backendpins.pin(self.project, step.secret, BASE, current)
+        backendpins.pin(self.project, step.secret, BASE, current, self.backend)
         return f"base of {step.secret} pinned to KV version {current}"
 
     def remove_versions(self, step: RemoveVersions, journal: Journal) -> str:
@@ -190,7 +190,7 @@ class AgentEffects(StackEffects):
         dropped = [v for v in step.versions if v not in in_use and str(v) in mine]
         for version in dropped:
             del mine[str(version)]
-        backendpins.save(self.project, pins)
+        backendpins.save(self.project, pins, self.backend)
         kept = [str(v) for v in step.versions if v in in_use]
         note = (
             f"unpinned versions {', '.join(map(str, dropped))}" if dropped else "nothing to unpin"
