@@ -132,7 +132,7 @@ class Chain:
 
     def version(self, secret: str, version_id: str = "") -> tuple[str, str]:
         """(VersionId, sha256 of the value) of `version_id`, AWSCURRENT when ""."""
-        extra = {"VersionId": version_id} if version_id else {}
+        extra = {"VersionId": version_id} if version_id else {"VersionStage": "AWSCURRENT"}
         got = self.sm.get_secret_value(SecretId=f"titan/{secret}", **extra)
         self.canaries.add(f"{secret} {got['VersionId']}", got["SecretString"].encode())
         return got["VersionId"], hashlib.sha256(got["SecretString"].encode()).hexdigest()
@@ -282,6 +282,8 @@ def abort_an_interrupted_hmac(chain: Chain, current: str, current_digest: str) -
     assert aborted["data"]["outcome"] == "rolled back", aborted["summary"]
     assert chain.pins() == pins
     assert chain.pins()[H]["base"] == current
+    # AWSCURRENT is back on it too: `up` (it pins AWSCURRENT) would not deploy the aborted key
+    assert chain.version(H) == (current, current_digest)
     assert chain.held(H) == {
         "titan-brain": current_digest,
         "titan-execution": current_digest,

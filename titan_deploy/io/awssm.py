@@ -12,6 +12,7 @@ region -> exit 2.
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
@@ -64,7 +65,9 @@ class AwsSecretsManager:
         """The version `version` (a VersionId; "": AWSCURRENT) of `secret`'s entry, with its
         `CreatedDate`; None when there is none."""
         name = self.config.path_of(secret)
-        extra = {"VersionId": version} if version else {}
+        # AWSCURRENT named, as AWS reads it by default (moto's emulator follows a moved label
+        # only when it is named: restore_current moves it)
+        extra = {"VersionId": version} if version else {"VersionStage": "AWSCURRENT"}
         try:
             answer = self.client.get_secret_value(SecretId=name, **extra)
         except Exception as exc:
@@ -98,6 +101,29 @@ class AwsSecretsManager:
         except Exception as exc:
             raise self._failure(exc, what) from None
         return str(answer.get("VersionId", ""))
+
+    def restore_current(self, secret: str, version: str, written: Collection[str]) -> bool:
+        """After a rotation is rolled back: move AWSCURRENT back to `version` (the VersionId its
+        consumers hold again) when it is on one of `written` (the VersionIds the undone rotation
+        wrote), so neither `up` nor any other AWS client takes the aborted value; a version
+        written by anyone else is left current. Whether it moved. RuntimeFailure (exit 3) when
+        AWS refuses (DescribeSecret, UpdateSecretVersionStage)."""
+        name = self.config.path_of(secret)
+        what = f"restore of {self.config.location(secret)}'s AWSCURRENT"
+        try:
+            stages = self.client.describe_secret(SecretId=name).get("VersionIdsToStages") or {}
+            current = next((v for v, labels in stages.items() if "AWSCURRENT" in labels), None)
+            if current is None or current == version or current not in written:
+                return False
+            self.client.update_secret_version_stage(
+                SecretId=name,
+                VersionStage="AWSCURRENT",
+                MoveToVersionId=version,
+                RemoveFromVersionId=current,
+            )
+        except Exception as exc:
+            raise self._failure(exc, what) from None
+        return True
 
     def _failure(self, exc: BaseException, what: str) -> Exception:
         """One line for a boto3/botocore failure (its class or error code, never its text)."""
