@@ -83,25 +83,6 @@ class AwsSecretsManager:
             created.timestamp() if isinstance(created, datetime) else None,
         )
 
-    def write(self, secret: str, value: bytes, previous: Stored | None) -> str:
-        """Write `value` as a new version (a new secret when `previous` is None); its VersionId."""
-        text = encode_value(secret, value)
-        if len(value) > MAX_SECRET_STRING:
-            raise ConfigError(
-                f"{secret}: {len(value)} bytes is over Secrets Manager's limit of "
-                f"{MAX_SECRET_STRING}"
-            )
-        name = self.config.path_of(secret)
-        what = f"write of {self.config.location(secret)}"
-        try:
-            if previous is None:
-                answer = self.client.create_secret(Name=name, SecretString=text)
-            else:
-                answer = self.client.put_secret_value(SecretId=name, SecretString=text)
-        except Exception as exc:
-            raise self._failure(exc, what) from None
-        return str(answer.get("VersionId", ""))
-
     def restore_current(self, secret: str, version: str, written: Collection[str]) -> bool:
         """After a rotation is rolled back: move AWSCURRENT back to `version` (the VersionId its
         consumers hold again) when it is on one of `written` (the VersionIds the undone rotation
@@ -124,6 +105,25 @@ class AwsSecretsManager:
         except Exception as exc:
             raise self._failure(exc, what) from None
         return True
+
+    def write(self, secret: str, value: bytes, previous: Stored | None) -> str:
+        """Write `value` as a new version (a new secret when `previous` is None); its VersionId."""
+        text = encode_value(secret, value)
+        if len(value) > MAX_SECRET_STRING:
+            raise ConfigError(
+                f"{secret}: {len(value)} bytes is over Secrets Manager's limit of "
+                f"{MAX_SECRET_STRING}"
+            )
+        name = self.config.path_of(secret)
+        what = f"write of {self.config.location(secret)}"
+        try:
+            if previous is None:
+                answer = self.client.create_secret(Name=name, SecretString=text)
+            else:
+                answer = self.client.put_secret_value(SecretId=name, SecretString=text)
+        except Exception as exc:
+            raise self._failure(exc, what) from None
+        return str(answer.get("VersionId", ""))
 
     def _failure(self, exc: BaseException, what: str) -> Exception:
         """One line for a boto3/botocore failure (its class or error code, never its text)."""
