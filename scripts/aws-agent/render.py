@@ -98,7 +98,7 @@ def render_once(client: Any, config: dict[str, Any], seen: dict[str, str]) -> in
     failed = 0
     for item in config["files"]:
         secret_id, version_id, path = item["secret_id"], item.get("version_id") or "", item["path"]
-        extra = {"VersionId": version_id} if version_id else {}
+        extra = {"VersionId": version_id} if version_id else {"VersionStage": "AWSCURRENT"}
         try:
             answer = client.get_secret_value(SecretId=secret_id, **extra)
             text = answer.get("SecretString")

@@ -68,7 +68,9 @@ class AwsSecretsManager:
         """The version `version` (a VersionId; "": AWSCURRENT) of `secret`'s entry, with its
         `CreatedDate`; None when there is none."""
         name = self.config.path_of(secret)
-        extra = {"VersionId": version} if version else {}
+        # AWSCURRENT named, as AWS reads it by default (moto's emulator follows a moved label
+        # only when it is named: restore_current moves it)
+        extra = {"VersionId": version} if version else {"VersionStage": "AWSCURRENT"}
         try:
             answer = self.client.get_secret_value(SecretId=name, **extra)
         except Exception as exc:
@@ -83,6 +85,29 @@ class AwsSecretsManager:
             "no SecretString (a binary secret); titan-deploy stores text",
             created.timestamp() if isinstance(created, datetime) else None,
         )
+
+    def restore_current(self, secret: str, version: str, written: Collection[str]) -> bool:
+        """After a rotation is rolled back: move AWSCURRENT back to `version` (the VersionId its
+        consumers hold again) when it is on one of `written` (the VersionIds the undone rotation
+        wrote), so neither `up` nor any other AWS client takes the aborted value; a version
+        written by anyone else is left current. Whether it moved. RuntimeFailure (exit 3) when
+        AWS refuses (DescribeSecret, UpdateSecretVersionStage)."""
+        name = self.config.path_of(secret)
+        what = f"restore of {self.config.location(secret)}'s AWSCURRENT"
+        try:
+            stages = self.client.describe_secret(SecretId=name).get("VersionIdsToStages") or {}
+            current = next((v for v, labels in stages.items() if "AWSCURRENT" in labels), None)
+            if current is None or current == version or current not in written:
+                return False
+            self.client.update_secret_version_stage(
+                SecretId=name,
+                VersionStage="AWSCURRENT",
+                MoveToVersionId=version,
+                RemoveFromVersionId=current,
+            )
+        except Exception as exc:
+            raise self._failure(exc, what) from None
+        return True
 
     def write(self, secret: str, value: bytes, previous: Stored | None) -> str:
         """Write `value` as a new version (a new secret when `previous` is None); its VersionId."""

@@ -188,6 +188,8 @@ class AgentEffects(StackEffects):
         pins = backendpins.load(self.project)
         mine: dict[str, int | str] = pins.setdefault(step.secret, {})
         dropped = [v for v in step.versions if v not in in_use and str(v) in mine]
+        # before the pins go (a crash in between re-runs this step with them)
+        restored = self._restore_current(step.secret, mine, [mine[str(v)] for v in dropped])
         for version in dropped:
             del mine[str(version)]
         backendpins.save(self.project, pins, self.backend)
@@ -195,7 +197,19 @@ class AgentEffects(StackEffects):
         note = (
             f"unpinned versions {', '.join(map(str, dropped))}" if dropped else "nothing to unpin"
         )
-        return note + (f"; kept {', '.join(kept)} (in use)" if kept else "")
+        return note + restored + (f"; kept {', '.join(kept)} (in use)" if kept else "")
+
+    def _restore_current(self, secret: str, mine: dict[str, int | str], gone: list) -> str:
+        """A rollback unpins the versions it wrote: where the backend can (AWS Secrets Manager:
+        `restore_current`), its current version moves back from one of them to the base pin, so
+        `up` does not deploy the aborted value. The note ("" when nothing moved)."""
+        restore = getattr(self.backend, "restore_current", None)
+        base = mine.get(BASE)
+        if restore is None or base is None or not gone:
+            return ""
+        if not restore(secret, str(base), {str(v) for v in gone}):
+            return ""
+        return f"; {self.backend.config.location(secret)}'s current version moved back to {base}"
 
     def version_value(self, secret: str, version: int | None) -> tuple[bytes, str]:
         """The pinned KV version's value (in memory; `rotate db`'s ALTER ROLE) and its name."""
