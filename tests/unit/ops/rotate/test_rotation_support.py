@@ -141,7 +141,6 @@ def test_titan_manifest_guard_and_provision() -> None:
                 ),
             ),
         ),
-        settle_on="messages_accepted_total",
     )
     assert m.secrets["titan_db_password"].provision == ProvisionSpec("postgres", "postgres")
 
