@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import os
 import subprocess
+from collections.abc import Iterator
 
 import pytest
 
+from tests.backendkit import AWS_ENV, Server, moto_server, openbao_server
 from tests.conftest import close_after_last_user
 from tests.integration.images import ensure_busybox_image
 from tests.integration.stackkit import Stack, make_stack
@@ -142,3 +144,26 @@ def swarm_manager(netns_lab, busybox_image):
     swarm_init(node)
     netns_lab.load(node, busybox_image)
     return node
+
+
+# --- the backend servers (tests/backendkit.py), for the tests that need no engine ----------------
+# a real `bao server -dev` and `moto_server` per module that asks; aws_env sets the standard AWS
+# variables (tests/backendkit.AWS_ENV) for a test that asks
+
+
+@pytest.fixture(scope="module")
+def bao(tmp_path_factory) -> Iterator[Server]:
+    with openbao_server(tmp_path_factory.mktemp("bao")) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def moto(tmp_path_factory) -> Iterator[Server]:
+    with moto_server(tmp_path_factory.mktemp("moto")) as server:
+        yield server
+
+
+@pytest.fixture
+def aws_env(monkeypatch) -> None:
+    for key, value in AWS_ENV.items():
+        monkeypatch.setenv(key, value)

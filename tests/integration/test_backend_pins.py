@@ -16,18 +16,14 @@ from __future__ import annotations
 
 import json
 import secrets as pyrandom
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.backendkit import (
-    AWS_ENV,
     Server,
     aws_manifest,
-    moto_server,
     openbao_manifest,
-    openbao_server,
 )
 from tests.canary import Canaries
 from tests.projectkit import small_project
@@ -37,22 +33,9 @@ MANIFEST = "version: 1\ncompose_files: [compose.yml]\nsecrets:\n" + (
 )
 
 
-@pytest.fixture(scope="module")
-def bao(tmp_path_factory) -> Iterator[Server]:
-    with openbao_server(tmp_path_factory.mktemp("bao")) as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def moto(tmp_path_factory) -> Iterator[Server]:
-    with moto_server(tmp_path_factory.mktemp("moto")) as server:
-        yield server
-
-
 @pytest.fixture(autouse=True)
-def aws_env(monkeypatch) -> None:
-    for key, value in AWS_ENV.items():
-        monkeypatch.setenv(key, value)
+def _aws(aws_env) -> None:
+    """The standard AWS variables for every test here (backend_fixtures.aws_env)."""
 
 
 def token(value: str) -> bytes:

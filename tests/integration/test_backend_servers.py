@@ -10,40 +10,23 @@ import json
 import os
 import secrets as pyrandom
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.backendkit import (
-    AWS_ENV,
     Server,
     approle,
     aws_manifest,
-    moto_server,
     openbao_manifest,
-    openbao_server,
     with_backend,
 )
 from tests.canary import Canaries
 
 
-@pytest.fixture(scope="module")
-def bao(tmp_path_factory) -> Iterator[Server]:
-    with openbao_server(tmp_path_factory.mktemp("bao")) as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def moto(tmp_path_factory) -> Iterator[Server]:
-    with moto_server(tmp_path_factory.mktemp("moto")) as server:
-        yield server
-
-
 @pytest.fixture(autouse=True)
-def aws_env(monkeypatch) -> None:
-    for key, value in AWS_ENV.items():
-        monkeypatch.setenv(key, value)
+def _aws(aws_env) -> None:
+    """The standard AWS variables for every test here (backend_fixtures.aws_env)."""
 
 
 def token_file(server: Server, where: Path) -> Path:
